@@ -1,0 +1,11 @@
+//! keyctl: the keying control plane of Veil.
+//!
+//! It implements the meeting key agreement of Zoom's end-to-end encryption design
+//! (whitepaper v2.3 section 3, hardened per v4.6): device identities, signed key bindings,
+//! the leader's meeting key distribution and rotation, the leader participant list and
+//! heartbeats, and the meeting security code.
+//!
+//! It is not a network client: there are no sockets, threads or clocks in here. Every input
+//! carries the current time and every output is pulled by a driver (the sidecar, the C ABI,
+//! or a test with virtual time).
+#![forbid(unsafe_code)]
