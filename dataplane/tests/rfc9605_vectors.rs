@@ -1,6 +1,9 @@
 //! Every test vector RFC 9605 Appendix C publishes, plus the registry's AES-256-CTR-HMAC vectors,
 //! from a copy of the published JSON under tests/data.
 
+// Test helpers unwrap: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use aws_lc_rs::hmac;
 use dataplane::sframe::{
     CipherSuite, Context, DerivedSecrets, Header, KeyMaterial, derive_secrets,

@@ -237,3 +237,25 @@ fn join_aad<'a>(scratch: &'a mut Vec<u8>, header: &'a [u8], metadata: &[u8]) -> 
     scratch.extend_from_slice(metadata);
     scratch
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_counter_is_used_once_and_then_the_key_is_exhausted() {
+        let mut ctx = Context::new(CipherSuite::Aes256GcmSha512_128);
+        ctx.add_send_key(1, b"k").unwrap();
+        if let Some(Slot::Send(key)) = ctx.keys.get_mut(&1) {
+            key.next_ctr = Some(u64::MAX);
+        }
+        let last = ctx.encrypt(1, b"", b"x").unwrap();
+        assert_eq!(Header::parse(&last).unwrap().0.ctr, u64::MAX);
+        assert_eq!(ctx.encrypt(1, b"", b"x"), Err(Error::CounterExhausted(1)));
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            ctx.encrypt_in_place(1, b"", &mut buf, 17, 1),
+            Err(Error::CounterExhausted(1))
+        );
+    }
+}

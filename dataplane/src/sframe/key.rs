@@ -77,7 +77,8 @@ pub fn derive_secrets(
 enum Aead {
     // aws-lc frees (and, as OPENSSL_free does, cleanses) the expanded key on drop.
     Gcm(LessSafeKey),
-    CtrHmac(CtrHmacKey),
+    // Boxed: the CTR+HMAC keys are larger, and the GCM variant is the hot one.
+    CtrHmac(Box<CtrHmacKey>),
 }
 
 /// Prepared key material for one KID: the suite's AEAD keyed with `sframe_key`, and the salt.
@@ -117,7 +118,7 @@ impl KeyMaterial {
                 let key = UnboundKey::new(alg, &secrets.key).map_err(|_| Error::Crypto)?;
                 Aead::Gcm(LessSafeKey::new(key))
             }
-            Construction::CtrHmac => Aead::CtrHmac(CtrHmacKey::new(suite, &secrets.key)?),
+            Construction::CtrHmac => Aead::CtrHmac(Box::new(CtrHmacKey::new(suite, &secrets.key)?)),
         };
         Ok(Self {
             suite,

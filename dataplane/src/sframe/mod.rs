@@ -12,7 +12,6 @@ mod key;
 mod suite;
 
 pub use context::Context;
-pub(crate) use context::{RecvKey, SendKey};
 pub use error::Error;
 pub use header::{Header, MAX_HEADER_LEN};
 pub use key::{DerivedSecrets, KeyMaterial, derive_secrets};

@@ -1,0 +1,167 @@
+//! Veil packet framing around SFrame (whitepaper 3.9: every encrypted UDP packet is prefaced with
+//! the 4-byte mkSeqNum).
+//!
+//! ```text
+//! datagram mode:                        mkSeqNum (u32 BE) || SFrame header || ciphertext || tag
+//! RTP mode:     RTP header (clear)   || mkSeqNum (u32 BE) || SFrame header || ciphertext || tag
+//! ```
+//!
+//! The associated data is every byte before the ciphertext: `mkSeqNum || SFrame header`, or
+//! `RTP header || mkSeqNum || SFrame header`. It lies contiguous in the packet, so sealing and
+//! opening work in place with no copy of the AAD. (RFC 9605 4.4.3 writes AAD = header ||
+//! metadata; Veil's framing puts its metadata first, as a prefix, for that reason.)
+//!
+//! Sealing writes in place into a buffer with [`HEADROOM`] bytes free before the plaintext and
+//! `Nt` bytes after it; opening decrypts in place and returns where the plaintext now lies.
+
+mod error;
+pub mod rtp;
+
+use std::ops::Range;
+
+pub use error::{DropCounters, DropReason, Error};
+use rtp::RtpHeader;
+
+use crate::replay::ReplayWindows;
+use crate::sframe::{self, Context, Header, MAX_HEADER_LEN};
+
+/// Length of the mkSeqNum prefix.
+pub const MK_SEQ_LEN: usize = 4;
+
+/// Headroom that always suffices in front of a plaintext: the mkSeqNum and the longest SFrame
+/// header.
+pub const HEADROOM: usize = MK_SEQ_LEN + MAX_HEADER_LEN;
+
+/// Which framing a packet uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The whole UDP payload is protected.
+    Datagram,
+    /// The RTP header stays in the clear (authenticated); the RTP payload is protected.
+    Rtp,
+}
+
+/// The clear part of a protected packet, parsed without copying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protected {
+    /// The meeting key sequence number the packet was sealed under.
+    pub mk_seq: u32,
+    /// The SFrame header: KID and CTR.
+    pub header: Header,
+    /// Length of the clear RTP header (0 in datagram mode).
+    pub rtp_header_len: usize,
+    /// Where the ciphertext starts: everything before it is associated data.
+    pub ciphertext_start: usize,
+}
+
+impl Protected {
+    /// Parses the clear fields of a protected packet.
+    pub fn parse(mode: Mode, packet: &[u8]) -> Result<Self, Error> {
+        let rtp_header_len = match mode {
+            Mode::Datagram => 0,
+            Mode::Rtp => RtpHeader::parse(packet)?.len(),
+        };
+        let prefix = packet
+            .get(rtp_header_len..rtp_header_len + MK_SEQ_LEN)
+            .ok_or(Error::Truncated)?;
+        let mk_seq = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+        let (header, header_len) = Header::parse(&packet[rtp_header_len + MK_SEQ_LEN..])?;
+        Ok(Self {
+            mk_seq,
+            header,
+            rtp_header_len,
+            ciphertext_start: rtp_header_len + MK_SEQ_LEN + header_len,
+        })
+    }
+}
+
+/// Seals the payload at `buf[headroom..headroom + len]` in place under the send key `kid` of
+/// `ctx` (the epoch `mk_seq`). In RTP mode that region is a whole RTP packet, whose header moves
+/// forward to make room. Returns the range of `buf` holding the protected packet.
+pub fn seal(
+    mode: Mode,
+    ctx: &mut Context,
+    kid: u64,
+    mk_seq: u32,
+    buf: &mut [u8],
+    headroom: usize,
+    len: usize,
+) -> Result<Range<usize>, Error> {
+    let end = headroom + len;
+    let input = buf
+        .get(headroom..end)
+        .ok_or(sframe::Error::BufferTooSmall {
+            needed: end,
+            got: buf.len(),
+        })?;
+    let rtp_header_len = match mode {
+        Mode::Datagram => 0,
+        Mode::Rtp => RtpHeader::parse(input)?.len(),
+    };
+    let tag_len = ctx.suite().tag_len();
+    let key = ctx.send_key_mut(kid)?;
+    let header_len = key.peek_header()?.encoded_len();
+    let inserted = MK_SEQ_LEN + header_len;
+    if headroom < inserted {
+        return Err(sframe::Error::HeadroomTooSmall {
+            needed: inserted,
+            got: headroom,
+        }
+        .into());
+    }
+    if buf.len() < end + tag_len {
+        return Err(sframe::Error::BufferTooSmall {
+            needed: end + tag_len,
+            got: buf.len(),
+        }
+        .into());
+    }
+    let header = key.take_header()?;
+    let start = headroom - inserted;
+    // The clear RTP header moves forward so the mkSeqNum and SFrame header can follow it.
+    buf.copy_within(headroom..headroom + rtp_header_len, start);
+    let payload_start = headroom + rtp_header_len;
+    let prefix_at = start + rtp_header_len;
+    buf[prefix_at..prefix_at + MK_SEQ_LEN].copy_from_slice(&mk_seq.to_be_bytes());
+    header.emit(&mut buf[prefix_at + MK_SEQ_LEN..payload_start])?;
+    let (aad, payload) = buf.split_at_mut(payload_start);
+    key.material().seal_in_place(
+        header.ctr,
+        &aad[start..],
+        &mut payload[..end + tag_len - payload_start],
+    )?;
+    Ok(start..end + tag_len)
+}
+
+/// Verifies and decrypts a parsed packet in place with the receive keys of `ctx` (which the
+/// caller picked by `parsed.mk_seq`), screening its counter against `windows` before the AEAD and
+/// recording it only after the tag verified. Returns the range of `buf` holding the plaintext:
+/// the payload in datagram mode, the reassembled RTP packet in RTP mode.
+pub fn open(
+    ctx: &Context,
+    windows: &mut ReplayWindows,
+    parsed: &Protected,
+    buf: &mut [u8],
+) -> Result<Range<usize>, Error> {
+    let Protected {
+        mk_seq,
+        header,
+        rtp_header_len,
+        ciphertext_start,
+    } = *parsed;
+    if buf.len() < ciphertext_start {
+        return Err(Error::Truncated);
+    }
+    let key = ctx.recv_key(header.kid)?;
+    windows.check(mk_seq, header.kid, header.ctr)?;
+    let (aad, body) = buf.split_at_mut(ciphertext_start);
+    let pt_len = key.material().open_in_place(header.ctr, aad, body)?;
+    windows.mark(mk_seq, header.kid, header.ctr)?;
+    // RTP mode: close the gap the mkSeqNum and SFrame header leave behind the clear header.
+    let gap = ciphertext_start - rtp_header_len;
+    buf.copy_within(..rtp_header_len, gap);
+    Ok(gap..ciphertext_start + pt_len)
+}
+
+#[cfg(test)]
+mod tests;
