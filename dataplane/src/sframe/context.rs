@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::{CipherSuite, Error, Header, KeyMaterial, Result};
+use super::{CipherSuite, Error, Header, KeyMaterial, MAX_HEADER_LEN, Result};
 
 /// A send key (RFC 9605 4.4.1) and the next counter it will use.
 #[derive(Debug)]
@@ -233,6 +233,8 @@ fn join_aad<'a>(scratch: &'a mut Vec<u8>, header: &'a [u8], metadata: &[u8]) -> 
         return header;
     }
     scratch.clear();
+    // Room for the longest header, so a header that grows as CTR rises does not reallocate.
+    scratch.reserve(MAX_HEADER_LEN + metadata.len());
     scratch.extend_from_slice(header);
     scratch.extend_from_slice(metadata);
     scratch
