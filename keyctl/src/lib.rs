@@ -7,5 +7,15 @@
 //!
 //! It is not a network client: there are no sockets, threads or clocks in here. Every input
 //! carries the current time and every output is pulled by a driver (the sidecar, the C ABI,
-//! or a test with virtual time).
+//! or a test with virtual time). Randomness comes in from the caller as a
+//! [`rand_core::TryCryptoRng`]; [`rng::OsRng`] is the one real drivers use.
+//!
+//! Modules:
+//! - [`crypto`]: Sign, Box, the security code and CtE1, byte-compatible with libsodium.
+//! - [`rng`]: the operating system random source for drivers.
 #![forbid(unsafe_code)]
+
+pub mod crypto;
+pub mod rng;
+
+pub use rand_core;

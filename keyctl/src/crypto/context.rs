@@ -1,0 +1,19 @@
+//! Context strings of the whitepaper, byte for byte.
+
+/// Context of a participant's signed key binding (whitepaper 3.7.2 step 4).
+pub const CTX_SIG_KEY_ANNOUNCEMENT: &[u8] = b"Zoombase-1-ClientOnly-Sig-EncryptionKeyAnnouncement";
+/// `Context_KDF` of the meeting key box (whitepaper 3.7.4 step 8).
+pub const CTX_KDF_MEETING_SEED: &[u8] = b"Zoombase-1-ClientOnly-KDF-KeyMeetingSeed";
+/// `Context_cipher` of the meeting key box (whitepaper 3.7.4 step 9).
+pub const CTX_CIPHER_MEETING_SEED: &[u8] = b"Zoombase-1-ClientOnly-Sig-EncryptionKeyMeetingSeed";
+/// Context of leader participant list signatures and heartbeats (whitepaper 3.7.7; the
+/// spec spells it without a dash after "Zoombase").
+pub const CTX_SIG_LPL: &[u8] = b"Zoombase1-ClientOnly-Sig-LeaderParticipantList";
+/// Context of the meeting leader security code (whitepaper 3.8).
+pub const CTX_MAC_SECURITY_CODE: &[u8] = b"Zoombase-1-ClientOnly-MAC-SecurityCode";
+/// CtE1 associated data when wrapping a long-term secret key (whitepaper 3.11 step 2).
+pub const CTX_KDF_SECRET_STORE: &[u8] = b"Zoombase-1-ClientOnly-KDF-SecretStore";
+/// Context of a participant's signed liveness nonce post (Veil; v4.6 meetings: liveness).
+pub const CTX_SIG_LIVENESS_NONCE: &[u8] = b"Veil-1-Sig-LivenessNonce";
+/// Context of a participant's signed leave notice (Veil).
+pub const CTX_SIG_LEAVE: &[u8] = b"Veil-1-Sig-Leave";

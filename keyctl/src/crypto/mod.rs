@@ -1,0 +1,40 @@
+//! Cryptographic primitives of the control plane, byte-compatible with libsodium as the
+//! whitepaper uses it (whitepaper 3.5).
+//!
+//! - [`sign`] / [`verify`]: `Sign.Sign` / `Sign.Verify` (3.5.1), Ed25519 over
+//!   `SHA256(context) || SHA256(msg)`.
+//! - [`box_encrypt`] / [`box_decrypt`]: `Box.Enc` / `Box.Dec` (3.5.2), X25519 + HSalsa20
+//!   (`crypto_box_beforenm`), HKDF-SHA256 and XChaCha20-Poly1305-IETF.
+//! - [`security_code`]: the meeting leader security code (3.8).
+//! - [`cte1`]: the CtE1 committing AEAD used to wrap long-term keys (3.11).
+//!
+//! The backend is aws-lc-rs; XChaCha20-Poly1305 and HSalsa20, which aws-lc-rs lacks, come
+//! from the RustCrypto `chacha20poly1305` and `salsa20` crates.
+
+mod boxes;
+mod context;
+pub mod cte1;
+mod error;
+mod keys;
+mod security_code;
+mod sign;
+
+pub use boxes::{
+    BOX_NONCE_LEN, BOX_OVERHEAD, box_decrypt, box_encrypt, box_encrypt_with, box_keypair,
+    try_box_encrypt,
+};
+pub use context::*;
+pub use error::CryptoError;
+pub use keys::{BoxKeyPair, SigningKey};
+pub use security_code::{SECURITY_CODE_DIGITS, security_code, security_code_grouped};
+pub use sign::{SIGNATURE_LEN, sign, verify};
+
+use aws_lc_rs::digest;
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = digest::digest(&digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
