@@ -13,9 +13,12 @@
 //! Modules:
 //! - [`crypto`]: Sign, Box, the security code and CtE1, byte-compatible with libsodium.
 //! - [`rng`]: the operating system random source for drivers.
+//! - [`wire`]: the canonical, versioned binary encoding of every message and signed or
+//!   hashed structure (byte-exact in docs/PROTOCOL.md).
 #![forbid(unsafe_code)]
 
 pub mod crypto;
 pub mod rng;
+pub mod wire;
 
 pub use rand_core;

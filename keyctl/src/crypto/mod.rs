@@ -25,6 +25,7 @@ pub use boxes::{
 };
 pub use context::*;
 pub use error::CryptoError;
+pub(crate) use keys::HexBytes;
 pub use keys::{BoxKeyPair, SigningKey};
 pub use security_code::{SECURITY_CODE_DIGITS, security_code, security_code_grouped};
 pub use sign::{SIGNATURE_LEN, sign, verify};

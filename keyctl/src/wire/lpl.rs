@@ -1,0 +1,286 @@
+//! Links of the leader participant list (whitepaper 3.7.7, v4.6 meetings: LPL, locked
+//! meetings).
+
+use super::codec::{Reader, Writer};
+use super::ids::{Id, MeetingRef, ParticipantId};
+use super::{Field, Kind, WireError, encoding, parse_header};
+use crate::crypto::{self, CTX_SIG_LPL, SigningKey};
+
+/// Longest display name accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// Whether a roster entry is in the meeting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum MemberState {
+    /// In the meeting: has, or is being given, the current key.
+    Present = 1,
+    /// Left the meeting.
+    Left = 2,
+    /// Removed by the leader.
+    Kicked = 3,
+}
+
+impl MemberState {
+    fn parse(b: u8) -> Result<Self, WireError> {
+        match b {
+            1 => Ok(Self::Present),
+            2 => Ok(Self::Left),
+            3 => Ok(Self::Kicked),
+            other => Err(WireError::UnknownState(other)),
+        }
+    }
+}
+
+/// One member in a [`LplOp::Snapshot`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RosterEntry {
+    /// The sender slot the leader assigned on admission.
+    pub slot: u32,
+    /// Who.
+    pub participant: ParticipantId,
+    /// Their long-term key.
+    pub ivk: [u8; 32],
+    /// `SHA256(Binding)` while present; all zero once they left (3.7.7: the LPL keeps
+    /// only IVK, IDs and name for those who left).
+    pub binding_hash: [u8; 32],
+    /// Display name.
+    pub display_name: Id,
+    /// Present, left or kicked.
+    pub state: MemberState,
+    /// How many times the leader has seen them leave (alert at four, whitepaper 3.10).
+    pub leaves: u16,
+}
+
+impl RosterEntry {
+    fn emit(&self, w: &mut Vec<u8>) {
+        w.u32(self.slot);
+        self.participant.emit(w);
+        w.bytes(&self.ivk);
+        w.bytes(&self.binding_hash);
+        self.display_name.emit(w);
+        w.u8(self.state as u8);
+        w.u16(self.leaves);
+    }
+
+    fn parse(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(Self {
+            slot: r.u32()?,
+            participant: ParticipantId::parse(r)?,
+            ivk: r.array()?,
+            binding_hash: r.array()?,
+            display_name: Id::parse(r, Field::DisplayName)?,
+            state: MemberState::parse(r.u8()?)?,
+            leaves: r.u16()?,
+        })
+    }
+}
+
+/// An operation recorded in the LPL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LplOp {
+    /// Tag 1: a participant was admitted and given `slot`.
+    Add {
+        /// Sender slot, never reused in the meeting.
+        slot: u32,
+        /// Who.
+        participant: ParticipantId,
+        /// Their long-term key.
+        ivk: [u8; 32],
+        /// `SHA256(Binding)`.
+        binding_hash: [u8; 32],
+        /// Display name.
+        display_name: Id,
+    },
+    /// Tag 2: a participant left.
+    Leave {
+        /// Their slot.
+        slot: u32,
+        /// Who.
+        participant: ParticipantId,
+    },
+    /// Tag 3: the leader removed a participant.
+    Kick {
+        /// Their slot.
+        slot: u32,
+        /// Who.
+        participant: ParticipantId,
+    },
+    /// Tag 4: the meeting is locked (v4.6 meetings: locked meetings).
+    Lock,
+    /// Tag 5: the meeting is unlocked.
+    Unlock,
+    /// Tag 6: the whole list in one link: the start of a coalesced chain, written when
+    /// the chain grows past 20 links or when a new leader takes over (3.7.7).
+    Snapshot {
+        /// Whether the meeting is locked.
+        locked: bool,
+        /// The next slot to assign.
+        next_slot: u32,
+        /// Everyone present or seen leaving.
+        roster: Vec<RosterEntry>,
+    },
+}
+
+impl LplOp {
+    fn emit(&self, w: &mut Vec<u8>) {
+        match self {
+            Self::Add {
+                slot,
+                participant,
+                ivk,
+                binding_hash,
+                display_name,
+            } => {
+                w.u8(1);
+                w.u32(*slot);
+                participant.emit(w);
+                w.bytes(ivk);
+                w.bytes(binding_hash);
+                display_name.emit(w);
+            }
+            Self::Leave { slot, participant } => {
+                w.u8(2);
+                w.u32(*slot);
+                participant.emit(w);
+            }
+            Self::Kick { slot, participant } => {
+                w.u8(3);
+                w.u32(*slot);
+                participant.emit(w);
+            }
+            Self::Lock => w.u8(4),
+            Self::Unlock => w.u8(5),
+            Self::Snapshot {
+                locked,
+                next_slot,
+                roster,
+            } => {
+                w.u8(6);
+                w.u8(u8::from(*locked));
+                w.u32(*next_slot);
+                let n = u16::try_from(roster.len()).unwrap_or(u16::MAX);
+                w.u16(n);
+                for e in roster.iter().take(usize::from(n)) {
+                    e.emit(w);
+                }
+            }
+        }
+    }
+
+    fn parse(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(match r.u8()? {
+            1 => Self::Add {
+                slot: r.u32()?,
+                participant: ParticipantId::parse(r)?,
+                ivk: r.array()?,
+                binding_hash: r.array()?,
+                display_name: Id::parse(r, Field::DisplayName)?,
+            },
+            2 => Self::Leave {
+                slot: r.u32()?,
+                participant: ParticipantId::parse(r)?,
+            },
+            3 => Self::Kick {
+                slot: r.u32()?,
+                participant: ParticipantId::parse(r)?,
+            },
+            4 => Self::Lock,
+            5 => Self::Unlock,
+            6 => {
+                let locked = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    other => return Err(WireError::UnknownState(other)),
+                };
+                let next_slot = r.u32()?;
+                let n = usize::from(r.u16()?);
+                let mut roster = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    roster.push(RosterEntry::parse(r)?);
+                }
+                Self::Snapshot {
+                    locked,
+                    next_slot,
+                    roster,
+                }
+            }
+            other => return Err(WireError::UnknownOp(other)),
+        })
+    }
+}
+
+/// A link of the LPL chain: the counter `v`, the hash of the previous link and one
+/// operation (whitepaper 3.7.7), bound to the meeting instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LplLink {
+    /// The meeting instance (so links cannot be replayed into another meeting).
+    pub meeting: MeetingRef,
+    /// `v`: the number of operations so far, counting this one.
+    pub v: u64,
+    /// SHA-256 of the previous link's encoding (all zero for the first link of a chain).
+    pub prev: [u8; 32],
+    /// The operation.
+    pub op: LplOp,
+}
+
+impl LplLink {
+    pub(crate) fn emit_body(&self, w: &mut Vec<u8>) {
+        self.meeting.emit(w);
+        w.u64(self.v);
+        w.bytes(&self.prev);
+        self.op.emit(w);
+    }
+
+    pub(crate) fn parse_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(Self {
+            meeting: MeetingRef::parse(r)?,
+            v: r.u64()?,
+            prev: r.array()?,
+            op: LplOp::parse(r)?,
+        })
+    }
+
+    /// SHA-256 of the link's encoding: what the next link's `prev` and the heartbeat's
+    /// `SHA256(LPL_v)` carry.
+    pub fn hash(&self) -> [u8; 32] {
+        crypto::sha256(&self.to_bytes())
+    }
+}
+encoding!(LplLink, Kind::LplLink);
+
+/// A signed link, as the leader posts it to the board whenever membership changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkPost {
+    /// The link.
+    pub link: LplLink,
+    /// `Sign.Sign(ISK_leader, "Zoombase1-ClientOnly-Sig-LeaderParticipantList", link)`.
+    pub sig: [u8; 64],
+}
+
+impl LinkPost {
+    /// Signs `link` with the leader's key.
+    pub fn sign(link: LplLink, isk: &SigningKey) -> Self {
+        let sig = isk.sign(CTX_SIG_LPL, &link.to_bytes());
+        Self { link, sig }
+    }
+
+    /// Checks the signature against the leader's `ivk`.
+    pub fn verify(&self, ivk: &[u8; 32]) -> bool {
+        crypto::verify(ivk, &self.sig, CTX_SIG_LPL, &self.link.to_bytes())
+    }
+
+    pub(crate) fn emit_body(&self, w: &mut Vec<u8>) {
+        w.extend_from_slice(&self.link.to_bytes());
+        w.bytes(&self.sig);
+    }
+
+    pub(crate) fn parse_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        parse_header(r, Kind::LplLink)?;
+        Ok(Self {
+            link: LplLink::parse_body(r)?,
+            sig: r.array()?,
+        })
+    }
+}
+encoding!(LinkPost, Kind::LinkPost);

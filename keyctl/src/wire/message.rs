@@ -1,0 +1,117 @@
+//! Board messages: everything a participant posts or receives.
+
+use super::binding::KeyAnnouncement;
+use super::codec::Reader;
+use super::heartbeat::Heartbeat;
+use super::ids::ParticipantId;
+use super::liveness::NoncePost;
+use super::lpl::LinkPost;
+use super::rekey::Rekey;
+use super::{Kind, VERSION, WireError, encoding};
+
+/// The server's notice that a participant left the meeting (untrusted: the leader acts on
+/// it by rekeying, which at worst denies service).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leave {
+    /// Who left.
+    pub participant: ParticipantId,
+}
+
+impl Leave {
+    pub(crate) fn emit_body(&self, w: &mut Vec<u8>) {
+        self.participant.emit(w);
+    }
+
+    pub(crate) fn parse_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(Self {
+            participant: ParticipantId::parse(r)?,
+        })
+    }
+}
+encoding!(Leave, Kind::Leave);
+
+/// The server's notice that it picked a new leader (whitepaper 3.7.7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaderChange {
+    /// The new leader.
+    pub leader: ParticipantId,
+}
+
+impl LeaderChange {
+    pub(crate) fn emit_body(&self, w: &mut Vec<u8>) {
+        self.leader.emit(w);
+    }
+
+    pub(crate) fn parse_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(Self {
+            leader: ParticipantId::parse(r)?,
+        })
+    }
+}
+encoding!(LeaderChange, Kind::LeaderChange);
+
+/// Any board message, dispatched on its kind byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Message {
+    /// A participant's signed binding.
+    KeyAnnouncement(KeyAnnouncement),
+    /// A meeting key for one recipient.
+    Rekey(Rekey),
+    /// A leader heartbeat.
+    Heartbeat(Heartbeat),
+    /// A liveness nonce.
+    NoncePost(NoncePost),
+    /// A leave notice.
+    Leave(Leave),
+    /// A signed LPL link.
+    LinkPost(LinkPost),
+    /// A leader change notice.
+    LeaderChange(LeaderChange),
+}
+
+impl Message {
+    /// The canonical encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Self::KeyAnnouncement(m) => m.to_bytes(),
+            Self::Rekey(m) => m.to_bytes(),
+            Self::Heartbeat(m) => m.to_bytes(),
+            Self::NoncePost(m) => m.to_bytes(),
+            Self::Leave(m) => m.to_bytes(),
+            Self::LinkPost(m) => m.to_bytes(),
+            Self::LeaderChange(m) => m.to_bytes(),
+        }
+    }
+
+    /// Parses any board message.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        let version = *bytes.first().ok_or(WireError::Truncated {
+            at: 0,
+            need: 2,
+            have: 0,
+        })?;
+        if version != VERSION {
+            return Err(WireError::UnknownVersion(version));
+        }
+        let kind = *bytes.get(1).ok_or(WireError::Truncated {
+            at: 1,
+            need: 1,
+            have: 0,
+        })?;
+        Ok(match kind {
+            k if k == Kind::KeyAnnouncement as u8 => {
+                Self::KeyAnnouncement(KeyAnnouncement::from_bytes(bytes)?)
+            }
+            k if k == Kind::Rekey as u8 => Self::Rekey(Rekey::from_bytes(bytes)?),
+            k if k == Kind::Heartbeat as u8 => Self::Heartbeat(Heartbeat::from_bytes(bytes)?),
+            k if k == Kind::NoncePost as u8 => Self::NoncePost(NoncePost::from_bytes(bytes)?),
+            k if k == Kind::Leave as u8 => Self::Leave(Leave::from_bytes(bytes)?),
+            k if k == Kind::LinkPost as u8 => Self::LinkPost(LinkPost::from_bytes(bytes)?),
+            k if k == Kind::LeaderChange as u8 => {
+                Self::LeaderChange(LeaderChange::from_bytes(bytes)?)
+            }
+            other => return Err(WireError::UnexpectedKind(other)),
+        })
+    }
+}

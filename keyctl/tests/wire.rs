@@ -1,0 +1,354 @@
+//! Round trips and rejections of the canonical encoding.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // proptest strategies are not #[test] fns
+
+use keyctl::wire::*;
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+fn id() -> impl Strategy<Value = Vec<u8>> {
+    vec(any::<u8>(), 0..=40)
+}
+
+fn participant() -> impl Strategy<Value = ParticipantId> {
+    (id(), id()).prop_map(|(u, d)| ParticipantId::new(&u, &d).unwrap())
+}
+
+fn meeting() -> impl Strategy<Value = MeetingRef> {
+    (id(), id()).prop_map(|(m, u)| MeetingRef::new(&m, &u).unwrap())
+}
+
+fn name() -> impl Strategy<Value = Id> {
+    id().prop_map(|n| Id::new(Field::DisplayName, &n).unwrap())
+}
+
+fn binding() -> impl Strategy<Value = Binding> {
+    (
+        meeting(),
+        participant(),
+        any::<[u8; 32]>(),
+        any::<[u8; 32]>(),
+    )
+        .prop_map(|(meeting, participant, ivk, pk)| Binding {
+            meeting,
+            participant,
+            ivk,
+            pk,
+        })
+}
+
+fn sig() -> impl Strategy<Value = [u8; 64]> {
+    (any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(|(a, b)| {
+        let mut s = [0u8; 64];
+        s[..32].copy_from_slice(&a);
+        s[32..].copy_from_slice(&b);
+        s
+    })
+}
+
+fn state() -> impl Strategy<Value = MemberState> {
+    prop_oneof![
+        Just(MemberState::Present),
+        Just(MemberState::Left),
+        Just(MemberState::Kicked)
+    ]
+}
+
+fn entry() -> impl Strategy<Value = RosterEntry> {
+    (
+        any::<u32>(),
+        participant(),
+        any::<[u8; 32]>(),
+        any::<[u8; 32]>(),
+        name(),
+        state(),
+        any::<u16>(),
+    )
+        .prop_map(
+            |(slot, participant, ivk, binding_hash, display_name, state, leaves)| RosterEntry {
+                slot,
+                participant,
+                ivk,
+                binding_hash,
+                display_name,
+                state,
+                leaves,
+            },
+        )
+}
+
+fn op() -> impl Strategy<Value = LplOp> {
+    prop_oneof![
+        (
+            any::<u32>(),
+            participant(),
+            any::<[u8; 32]>(),
+            any::<[u8; 32]>(),
+            name()
+        )
+            .prop_map(
+                |(slot, participant, ivk, binding_hash, display_name)| LplOp::Add {
+                    slot,
+                    participant,
+                    ivk,
+                    binding_hash,
+                    display_name
+                }
+            ),
+        (any::<u32>(), participant())
+            .prop_map(|(slot, participant)| LplOp::Leave { slot, participant }),
+        (any::<u32>(), participant())
+            .prop_map(|(slot, participant)| LplOp::Kick { slot, participant }),
+        Just(LplOp::Lock),
+        Just(LplOp::Unlock),
+        (any::<bool>(), any::<u32>(), vec(entry(), 0..5)).prop_map(
+            |(locked, next_slot, roster)| LplOp::Snapshot {
+                locked,
+                next_slot,
+                roster
+            }
+        ),
+    ]
+}
+
+fn link() -> impl Strategy<Value = LplLink> {
+    (meeting(), any::<u64>(), any::<[u8; 32]>(), op()).prop_map(|(meeting, v, prev, op)| LplLink {
+        meeting,
+        v,
+        prev,
+        op,
+    })
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        (
+            binding(),
+            sig(),
+            name(),
+            proptest::option::of(any::<[u8; 32]>())
+        )
+            .prop_map(
+                |(binding, sig, display_name, invite)| Message::KeyAnnouncement(KeyAnnouncement {
+                    binding,
+                    sig,
+                    display_name,
+                    invite
+                })
+            ),
+        (
+            any::<u32>(),
+            participant(),
+            any::<[u8; 24]>(),
+            vec(any::<u8>(), 0..200)
+        )
+            .prop_map(
+                |(mk_seq, recipient, recipient_nonce, ciphertext)| Message::Rekey(Rekey {
+                    mk_seq,
+                    recipient,
+                    recipient_nonce,
+                    ciphertext
+                })
+            ),
+        (
+            any::<[u8; 32]>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u32>(),
+            any::<[u8; 32]>(),
+            any::<u64>(),
+            sig()
+        )
+            .prop_map(|(lpl_hash, v, t, mk_seq, prev, timestamp_ms, sig)| {
+                Message::Heartbeat(Heartbeat {
+                    lpl_hash,
+                    v,
+                    t,
+                    mk_seq,
+                    prev,
+                    timestamp_ms,
+                    sig,
+                })
+            }),
+        (meeting(), participant(), any::<[u8; 24]>(), sig()).prop_map(
+            |(meeting, participant, nonce, sig)| Message::NoncePost(NoncePost {
+                body: NonceBody {
+                    meeting,
+                    participant,
+                    nonce
+                },
+                sig
+            })
+        ),
+        participant().prop_map(|participant| Message::Leave(Leave { participant })),
+        (link(), sig()).prop_map(|(link, sig)| Message::LinkPost(LinkPost { link, sig })),
+        participant().prop_map(|leader| Message::LeaderChange(LeaderChange { leader })),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn messages_round_trip(m in message()) {
+        let bytes = m.to_bytes();
+        prop_assert_eq!(Message::from_bytes(&bytes).unwrap(), m);
+    }
+
+    #[test]
+    fn every_strict_prefix_is_rejected(m in message()) {
+        let bytes = m.to_bytes();
+        for cut in 0..bytes.len() {
+            prop_assert!(Message::from_bytes(&bytes[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected(m in message(), extra in vec(any::<u8>(), 1..4)) {
+        let mut bytes = m.to_bytes();
+        bytes.extend_from_slice(&extra);
+        prop_assert_eq!(
+            Message::from_bytes(&bytes),
+            Err(WireError::TrailingBytes { extra: extra.len() })
+        );
+    }
+
+    #[test]
+    fn signed_structures_round_trip(b in binding(), l in link(), m in meeting(), p in participant(), q in participant(), n in any::<[u8; 24]>()) {
+        prop_assert_eq!(Binding::from_bytes(&b.to_bytes()).unwrap(), b.clone());
+        prop_assert_eq!(LplLink::from_bytes(&l.to_bytes()).unwrap(), l);
+        let meta = Meta { meeting: m, leader: p, participant: q, recipient_nonce: n };
+        prop_assert_eq!(Meta::from_bytes(&meta.to_bytes()).unwrap(), meta);
+        let hb = HeartbeatInput { leader_binding: b, lpl_hash: [1; 32], v: 2, t: 3, mk_seq: 4, prev: [5; 32], timestamp_ms: 6 };
+        prop_assert_eq!(HeartbeatInput::from_bytes(&hb.to_bytes()).unwrap(), hb);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..300)) {
+        if let Ok(m) = Message::from_bytes(&bytes) {
+            // Canonical: whatever parses re-encodes to the same bytes.
+            prop_assert_eq!(m.to_bytes(), bytes);
+        }
+    }
+}
+
+fn sample_binding() -> Binding {
+    Binding {
+        meeting: MeetingRef::new(b"m", b"u").unwrap(),
+        participant: ParticipantId::new(b"alice", b"laptop").unwrap(),
+        ivk: [1; 32],
+        pk: [2; 32],
+    }
+}
+
+#[test]
+fn binding_bytes_are_exact() {
+    let b = sample_binding();
+    let mut expect = vec![1, 0x01, 0, 1, b'm', 0, 1, b'u', 0, 5];
+    expect.extend_from_slice(b"alice");
+    expect.extend_from_slice(&[0, 6]);
+    expect.extend_from_slice(b"laptop");
+    expect.extend_from_slice(&[1; 32]);
+    expect.extend_from_slice(&[2; 32]);
+    assert_eq!(b.to_bytes(), expect);
+}
+
+#[test]
+fn unknown_version_and_kind_are_rejected() {
+    let mut bytes = sample_binding().to_bytes();
+    bytes[0] = 2;
+    assert_eq!(
+        Binding::from_bytes(&bytes),
+        Err(WireError::UnknownVersion(2))
+    );
+    bytes[0] = 1;
+    bytes[1] = 0x02;
+    assert_eq!(
+        Binding::from_bytes(&bytes),
+        Err(WireError::UnexpectedKind(0x02))
+    );
+    assert_eq!(
+        Message::from_bytes(&[1, 0x7f]),
+        Err(WireError::UnexpectedKind(0x7f))
+    );
+    // A signed structure is not a board message.
+    assert_eq!(
+        Message::from_bytes(&sample_binding().to_bytes()),
+        Err(WireError::UnexpectedKind(0x01))
+    );
+}
+
+#[test]
+fn over_long_fields_are_rejected() {
+    assert!(matches!(
+        Id::new(Field::UserId, &[0; MAX_ID_LEN + 1]),
+        Err(WireError::FieldTooLong {
+            field: Field::UserId,
+            len: 257,
+            max: 256
+        })
+    ));
+    let mut bytes = vec![1, Kind::Leave as u8, 0x01, 0x01];
+    bytes.extend_from_slice(&[b'a'; 257]);
+    bytes.extend_from_slice(&[0, 0]);
+    assert_eq!(
+        Leave::from_bytes(&bytes),
+        Err(WireError::FieldTooLong {
+            field: Field::UserId,
+            len: 257,
+            max: 256
+        })
+    );
+    let rk = Rekey {
+        mk_seq: 1,
+        recipient: ParticipantId::new(b"a", b"b").unwrap(),
+        recipient_nonce: [0; 24],
+        ciphertext: vec![0; MAX_BOX_LEN + 1],
+    };
+    assert!(matches!(
+        Rekey::from_bytes(&rk.to_bytes()),
+        Err(WireError::FieldTooLong {
+            field: Field::BoxCiphertext,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn bad_tags_and_lengths_are_rejected() {
+    let link = LplLink {
+        meeting: MeetingRef::new(b"m", b"u").unwrap(),
+        v: 1,
+        prev: [0; 32],
+        op: LplOp::Lock,
+    };
+    let mut bytes = link.to_bytes();
+    let last = bytes.len() - 1;
+    bytes[last] = 9;
+    assert_eq!(LplLink::from_bytes(&bytes), Err(WireError::UnknownOp(9)));
+    let ann = KeyAnnouncement {
+        binding: sample_binding(),
+        sig: [0; 64],
+        display_name: Id::new(Field::DisplayName, b"A").unwrap(),
+        invite: None,
+    };
+    let mut bytes = ann.to_bytes();
+    let n = bytes.len();
+    bytes[n - 1] = 3; // invite length 3
+    bytes.extend_from_slice(&[7, 7, 7]);
+    assert_eq!(
+        KeyAnnouncement::from_bytes(&bytes),
+        Err(WireError::BadLength {
+            field: Field::Invite,
+            len: 3
+        })
+    );
+}
+
+#[test]
+fn mk_payload_is_redacted_and_round_trips() {
+    let p = MkPayload {
+        mk_seq: 7,
+        mk: [0x5a; 32],
+    };
+    assert!(!format!("{p:?}").contains("90"));
+    assert_eq!(MkPayload::from_bytes(&p.to_bytes()).unwrap(), p);
+    assert_eq!(p.to_bytes().len(), MkPayload::LEN);
+}
