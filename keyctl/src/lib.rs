@@ -12,13 +12,17 @@
 //!
 //! Modules:
 //! - [`crypto`]: Sign, Box, the security code and CtE1, byte-compatible with libsodium.
+//! - [`identity`]: the CtE1-wrapped long-term identity store.
 //! - [`rng`]: the operating system random source for drivers.
+//! - [`time`]: [`time::Millis`], the time every input carries.
 //! - [`wire`]: the canonical, versioned binary encoding of every message and signed or
 //!   hashed structure (byte-exact in docs/PROTOCOL.md).
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+pub mod identity;
 pub mod rng;
+pub mod time;
 pub mod wire;
 
 pub use rand_core;

@@ -1,11 +1,13 @@
 //! `Box.Enc` / `Box.Dec` (whitepaper 3.5.2).
 
+use core::fmt;
+
 use aws_lc_rs::{agreement, hkdf};
 use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{KeyInit, Tag, XChaCha20Poly1305, XNonce};
 use rand_core::TryCryptoRng;
 use salsa20::cipher::consts::U10;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::keys::BoxKeyPair;
 use super::{CryptoError, sha256};
@@ -13,7 +15,7 @@ use super::{CryptoError, sha256};
 /// Length of the XChaCha20 nonce appended to every box ciphertext.
 pub const BOX_NONCE_LEN: usize = 24;
 /// Bytes a box adds to its message: the Poly1305 tag and the nonce.
-pub const BOX_OVERHEAD: usize = 16 + BOX_NONCE_LEN;
+pub const BOX_OVERHEAD: usize = TAG_LEN + BOX_NONCE_LEN;
 
 const TAG_LEN: usize = 16;
 
@@ -40,38 +42,106 @@ fn beforenm(pk: &[u8; 32], sk: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CryptoE
     if shared.iter().all(|&b| b == 0) {
         return Err(CryptoError::LowOrderPublicKey);
     }
-    let key = salsa20::Key::from(*shared);
-    let out = salsa20::hsalsa::<U10>(&key, &Default::default());
+    let mut key = salsa20::Key::from(*shared);
+    let mut out = salsa20::hsalsa::<U10>(&key, &Default::default());
     let mut k = Zeroizing::new([0u8; 32]);
-    k.copy_from_slice(&out);
+    k.copy_from_slice(out.as_slice());
+    key.as_mut_slice().zeroize();
+    out.as_mut_slice().zeroize();
     Ok(k)
 }
 
-/// The box's symmetric key and associated data, steps 2-4 of `Box.Enc` / `Box.Dec`.
-fn box_key(
-    own_sk: &[u8; 32],
-    peer_pk: &[u8; 32],
-    ctx_kdf: &[u8],
-    ctx_cipher: &[u8],
-    meta: &[u8],
-) -> Result<(XChaCha20Poly1305, [u8; 32]), CryptoError> {
-    // whitepaper 3.5.2 step 2: K' = crypto_box_beforenm(pk_R, sk_S)
-    let k_prime = beforenm(peer_pk, own_sk)?;
-    // step 3: K = HKDF(K', Context_KDF), empty salt
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(k_prime.as_ref());
-    let info = [ctx_kdf];
-    let okm = prk
-        .expand(&info, hkdf::HKDF_SHA256)
-        .map_err(|_| CryptoError::KeyRejected)?;
-    let mut k = Zeroizing::new([0u8; 32]);
-    okm.fill(k.as_mut()).map_err(|_| CryptoError::KeyRejected)?;
-    // step 4: D = SHA256(Context_cipher || SHA256(Meta))
+/// The pairwise box key `K = HKDF(crypto_box_beforenm(pk, sk), Context_KDF)`, steps 2-3
+/// of `Box.Enc` / `Box.Dec`.
+///
+/// It depends only on the two key pairs and `Context_KDF`, so a leader derives it once
+/// per participant and reuses it for every rekey (v4.6 meetings: "K may be cached for
+/// this key pair and context"). Zeroized on drop.
+pub struct BoxKey {
+    k: Zeroizing<[u8; 32]>,
+}
+
+impl fmt::Debug for BoxKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BoxKey(<redacted>)")
+    }
+}
+
+impl BoxKey {
+    /// Derives `K` from our secret key, the peer's public key and `Context_KDF`.
+    pub fn derive(
+        own_sk: &[u8; 32],
+        peer_pk: &[u8; 32],
+        ctx_kdf: &[u8],
+    ) -> Result<Self, CryptoError> {
+        // whitepaper 3.5.2 step 2: K' = crypto_box_beforenm(pk_R, sk_S)
+        let k_prime = beforenm(peer_pk, own_sk)?;
+        // step 3: K = HKDF(K', Context_KDF), empty salt
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(k_prime.as_ref());
+        let info = [ctx_kdf];
+        let okm = prk
+            .expand(&info, hkdf::HKDF_SHA256)
+            .map_err(|_| CryptoError::KeyRejected)?;
+        let mut k = Zeroizing::new([0u8; 32]);
+        okm.fill(k.as_mut()).map_err(|_| CryptoError::KeyRejected)?;
+        Ok(Self { k })
+    }
+
+    fn aead(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(&chacha20poly1305::Key::from(*self.k))
+    }
+
+    /// Steps 4-6 of `Box.Enc`: returns `C = C' || nonce`.
+    pub fn seal(
+        &self,
+        ctx_cipher: &[u8],
+        meta: &[u8],
+        msg: &[u8],
+        nonce: &[u8; BOX_NONCE_LEN],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let d = associated_data(ctx_cipher, meta);
+        let mut out = Vec::with_capacity(msg.len() + BOX_OVERHEAD);
+        out.extend_from_slice(msg);
+        // step 5: C' = XChaCha20-Poly1305-IETF(M, ad = D, nonce, K)
+        let tag = self
+            .aead()
+            .encrypt_inout_detached(&XNonce::from(*nonce), &d, out.as_mut_slice().into())
+            .map_err(|_| CryptoError::KeyRejected)?;
+        out.extend_from_slice(&tag);
+        // step 6: C = (C', RandomNonce)
+        out.extend_from_slice(nonce);
+        Ok(out)
+    }
+
+    /// Steps 1, 4 and 5 of `Box.Dec`. The caller should wrap a secret result in
+    /// [`Zeroizing`].
+    pub fn open(&self, ctx_cipher: &[u8], meta: &[u8], c: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        // step 1: parse C as (C', RandomNonce)
+        let short = CryptoError::Truncated {
+            len: c.len(),
+            min: BOX_OVERHEAD,
+        };
+        let body_len = c.len().checked_sub(BOX_OVERHEAD).ok_or(short)?;
+        let (ct, rest) = c.split_at(body_len);
+        let (tag, nonce) = rest.split_at(TAG_LEN);
+        let nonce = XNonce::try_from(nonce).map_err(|_| short)?;
+        let tag = Tag::try_from(tag).map_err(|_| short)?;
+        let d = associated_data(ctx_cipher, meta);
+        let mut out = ct.to_vec();
+        // step 5: decrypt, error on a bad tag
+        self.aead()
+            .decrypt_inout_detached(&nonce, &d, out.as_mut_slice().into(), &tag)
+            .map_err(|_| CryptoError::BadTag)?;
+        Ok(out)
+    }
+}
+
+/// Step 4: `D = SHA256(Context_cipher || SHA256(Meta))`.
+fn associated_data(ctx_cipher: &[u8], meta: &[u8]) -> [u8; 32] {
     let mut d_in = Vec::with_capacity(ctx_cipher.len() + 32);
     d_in.extend_from_slice(ctx_cipher);
     d_in.extend_from_slice(&sha256(meta));
-    let d = sha256(&d_in);
-    let aead = XChaCha20Poly1305::new(&chacha20poly1305::Key::from(*k));
-    Ok((aead, d))
+    sha256(&d_in)
 }
 
 /// `Box.Enc` with the nonce given: returns `C = C' || nonce`, or an error when the
@@ -83,19 +153,9 @@ pub fn try_box_encrypt(
     ctx_cipher: &[u8],
     meta: &[u8],
     msg: &[u8],
-    nonce: &[u8; 24],
+    nonce: &[u8; BOX_NONCE_LEN],
 ) -> Result<Vec<u8>, CryptoError> {
-    let (aead, d) = box_key(sender_sk, receiver_pk, ctx_kdf, ctx_cipher, meta)?;
-    let mut out = Vec::with_capacity(msg.len() + BOX_OVERHEAD);
-    out.extend_from_slice(msg);
-    // step 5: C' = XChaCha20-Poly1305-IETF(M, ad = D, nonce, K)
-    let tag = aead
-        .encrypt_inout_detached(&XNonce::from(*nonce), &d, out.as_mut_slice().into())
-        .map_err(|_| CryptoError::KeyRejected)?;
-    out.extend_from_slice(&tag);
-    // step 6: C = (C', RandomNonce)
-    out.extend_from_slice(nonce);
-    Ok(out)
+    BoxKey::derive(sender_sk, receiver_pk, ctx_kdf)?.seal(ctx_cipher, meta, msg, nonce)
 }
 
 /// `Box.Enc` (whitepaper 3.5.2) with the nonce given by the caller.
@@ -112,7 +172,7 @@ pub fn box_encrypt(
     ctx_cipher: &[u8],
     meta: &[u8],
     msg: &[u8],
-    nonce: &[u8; 24],
+    nonce: &[u8; BOX_NONCE_LEN],
 ) -> Vec<u8> {
     try_box_encrypt(
         sender_sk,
@@ -152,7 +212,8 @@ pub fn box_encrypt_with<R: TryCryptoRng + ?Sized>(
 
 /// `Box.Dec` (whitepaper 3.5.2): parses `C = C' || nonce` and returns the message.
 ///
-/// The caller should wrap a secret result in [`zeroize::Zeroizing`].
+/// Input shorter than [`BOX_OVERHEAD`] is `Truncated`; a wrong key, context, metadata or
+/// any tampering is `BadTag`. The caller should wrap a secret result in [`Zeroizing`].
 pub fn box_decrypt(
     receiver_sk: &[u8; 32],
     sender_pk: &[u8; 32],
@@ -161,27 +222,11 @@ pub fn box_decrypt(
     meta: &[u8],
     c: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
-    // step 1: parse C as (C', RandomNonce)
-    let Some(body_len) = c.len().checked_sub(BOX_OVERHEAD) else {
+    if c.len() < BOX_OVERHEAD {
         return Err(CryptoError::Truncated {
             len: c.len(),
             min: BOX_OVERHEAD,
         });
-    };
-    let (ct, rest) = c.split_at(body_len);
-    let (tag, nonce) = rest.split_at(TAG_LEN);
-    let (aead, d) = box_key(receiver_sk, sender_pk, ctx_kdf, ctx_cipher, meta)?;
-    let mut out = ct.to_vec();
-    let nonce = XNonce::try_from(nonce).map_err(|_| CryptoError::Truncated {
-        len: c.len(),
-        min: BOX_OVERHEAD,
-    })?;
-    let tag = Tag::try_from(tag).map_err(|_| CryptoError::Truncated {
-        len: c.len(),
-        min: BOX_OVERHEAD,
-    })?;
-    // step 5: decrypt, error on a bad tag
-    aead.decrypt_inout_detached(&nonce, &d, out.as_mut_slice().into(), &tag)
-        .map_err(|_| CryptoError::BadTag)?;
-    Ok(out)
+    }
+    BoxKey::derive(receiver_sk, sender_pk, ctx_kdf)?.open(ctx_cipher, meta, c)
 }

@@ -20,7 +20,7 @@ mod security_code;
 mod sign;
 
 pub use boxes::{
-    BOX_NONCE_LEN, BOX_OVERHEAD, box_decrypt, box_encrypt, box_encrypt_with, box_keypair,
+    BOX_NONCE_LEN, BOX_OVERHEAD, BoxKey, box_decrypt, box_encrypt, box_encrypt_with, box_keypair,
     try_box_encrypt,
 };
 pub use context::*;
