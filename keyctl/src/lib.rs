@@ -13,6 +13,7 @@
 //! Modules:
 //! - [`crypto`]: Sign, Box, the security code and CtE1, byte-compatible with libsodium.
 //! - [`identity`]: the CtE1-wrapped long-term identity store.
+//! - [`meeting`]: the per-participant meeting state machine (leader and participant).
 //! - [`rng`]: the operating system random source for drivers.
 //! - [`time`]: [`time::Millis`], the time every input carries.
 //! - [`wire`]: the canonical, versioned binary encoding of every message and signed or
@@ -21,6 +22,7 @@
 
 pub mod crypto;
 pub mod identity;
+pub mod meeting;
 pub mod rng;
 pub mod time;
 pub mod wire;

@@ -1,0 +1,67 @@
+//! Why a session refused an input.
+
+use thiserror::Error;
+
+use crate::crypto::CryptoError;
+use crate::wire::WireError;
+
+/// Why an input was refused. Refusals leave the session's state unchanged; the ones a
+/// user must see are also raised as [`super::Alert`]s.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum MeetingError {
+    /// The bytes are not a valid message.
+    #[error("malformed message: {0}")]
+    Wire(#[from] WireError),
+    /// A primitive failed (bad box, random source, low-order key).
+    #[error("crypto: {0}")]
+    Crypto(#[from] CryptoError),
+    /// The session has ended.
+    #[error("session has ended")]
+    Ended,
+    /// A leader command on a session that does not lead.
+    #[error("not the leader")]
+    NotLeader,
+    /// The message belongs to another meeting instance.
+    #[error("message is for another meeting")]
+    WrongMeeting,
+    /// A signature did not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// A rekey whose `mkSeqNum` is not above the highest seen (whitepaper 3.7.6: ignored).
+    #[error("stale key {mk_seq}, already have {highest}")]
+    StaleKey {
+        /// The rekey's sequence number.
+        mk_seq: u32,
+        /// The highest held.
+        highest: u32,
+    },
+    /// A rekey answering none of this participant's two latest liveness nonces.
+    #[error("rekey does not carry a recent liveness nonce")]
+    StaleNonce,
+    /// The rekey's sealed sequence number differs from its envelope's.
+    #[error("rekey sequence number mismatch")]
+    SeqMismatch,
+    /// The leader's announcement has not been seen, so its messages cannot be checked.
+    #[error("leader binding unknown")]
+    UnknownLeader,
+    /// A message from or about a participant this session does not know.
+    #[error("unknown participant")]
+    UnknownParticipant,
+    /// A heartbeat does not extend the accepted chain, or certifies another LPL.
+    #[error("heartbeat does not extend the chain")]
+    HeartbeatChain,
+    /// A heartbeat's counter or timestamp did not increase.
+    #[error("heartbeat out of order")]
+    HeartbeatOrder,
+    /// A heartbeat certifies an LPL state this participant does not hold (a link is
+    /// missing or was withheld).
+    #[error("heartbeat certifies an unknown LPL state")]
+    HeartbeatLpl,
+    /// An LPL link does not extend the held chain.
+    #[error("LPL link does not extend the chain")]
+    LplChain,
+    /// An LPL link changes the IVK of a known participant.
+    #[error("LPL link changes a participant's IVK")]
+    IvkChanged,
+}

@@ -1,0 +1,139 @@
+//! What a session tells its driver: key handoffs to the dataplane, alerts, departure.
+
+use core::fmt;
+use std::collections::BTreeMap;
+
+use zeroize::Zeroizing;
+
+use crate::time::Millis;
+use crate::wire::ParticipantId;
+
+/// A 32-byte meeting key `MK`; zeroized on drop, redacted in Debug.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MeetingKey(Zeroizing<[u8; 32]>);
+
+impl MeetingKey {
+    pub(crate) fn new(bytes: &[u8; 32]) -> Self {
+        Self(Zeroizing::new(*bytes))
+    }
+
+    /// The key bytes, for the dataplane's key schedule.
+    pub fn expose_secret(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for MeetingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MeetingKey(<redacted>)")
+    }
+}
+
+/// The handoff to the dataplane: a meeting key and who it is shared with.
+///
+/// On receiving it the dataplane installs `meeting_key` under `mk_seq` for decryption at
+/// once, and starts sending with it at `activate_at`. It is emitted only once the leader's
+/// heartbeat has certified `mk_seq` together with the participant list (v4.6 meetings
+/// 3.7.6), so `roster` is exactly who can read what is sent under this key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyUpdate {
+    /// `mkSeqNum`, the 4-byte prefix of every packet sent under this key.
+    pub mk_seq: u32,
+    /// `MK`.
+    pub meeting_key: MeetingKey,
+    /// Sender slot -> sender identity, for every participant present in the certified
+    /// LPL. The dataplane's KID is `(slot << 8) | stream_index`.
+    pub roster: BTreeMap<u32, ParticipantId>,
+    /// When to start encrypting with this key: about 2 s after it arrived, and not before
+    /// the heartbeat that certified it (whitepaper 3.7.6, v4.6).
+    pub activate_at: Millis,
+}
+
+/// An event for the driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A certified meeting key for the dataplane.
+    KeyUpdate(KeyUpdate),
+    /// Stop decrypting with `mk_seq` at `at` and zeroize it (10 s after a newer key
+    /// arrived, v4.6 meetings: liveness). The session drops its copy at that time too.
+    RetireEpoch {
+        /// The epoch to retire.
+        mk_seq: u32,
+        /// When.
+        at: Millis,
+    },
+    /// Something the user interface must show.
+    Alert(Alert),
+    /// The session ended and holds no key material any more (whitepaper 3.7.8).
+    Left(LeftReason),
+}
+
+/// Security-relevant conditions to surface in the user interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Alert {
+    /// A participant's binding signature did not verify; their join was aborted
+    /// (whitepaper 3.7.4 step 6).
+    BadBindingSignature {
+        /// Who the announcement claimed to be.
+        participant: ParticipantId,
+    },
+    /// A message bound to another meeting instance was replayed into this one.
+    WrongMeeting,
+    /// A user was seen leaving this many times (whitepaper 3.10: alert at four).
+    RepeatedLeaves {
+        /// Who.
+        participant: ParticipantId,
+        /// How many leaves.
+        count: u16,
+    },
+    /// A participant came back with a different IVK; refused (whitepaper 3.7.7).
+    IvkChanged {
+        /// Who.
+        participant: ParticipantId,
+    },
+    /// The leader changed: verify the security code again (whitepaper 3.8).
+    VerifySecurityCode {
+        /// The new leader.
+        leader: ParticipantId,
+        /// Their 39-digit security code.
+        code: String,
+    },
+    /// The server named a leader who was not in the previous LPL (whitepaper 3.7.7).
+    LeaderNotInPreviousList {
+        /// The named leader.
+        leader: ParticipantId,
+    },
+    /// The meeting was unlocked (v4.6 meetings: locked meetings, a prominent warning).
+    MeetingUnlocked,
+    /// A join was refused: missing, invalid or banned invite.
+    InviteRejected {
+        /// Who tried.
+        participant: ParticipantId,
+    },
+    /// A join was refused because the meeting is locked.
+    RefusedLocked {
+        /// Who tried.
+        participant: ParticipantId,
+    },
+    /// A heartbeat does not extend the chain this participant accepted: the meeting may
+    /// be partitioned (v4.6 meetings: heartbeats).
+    HeartbeatChainMismatch,
+    /// An LPL link does not extend the chain this participant holds.
+    LplChainMismatch,
+}
+
+/// Why a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LeftReason {
+    /// The driver called [`super::Session::leave`].
+    Requested,
+    /// Ten heartbeat periods passed without a valid heartbeat (whitepaper 3.7.7).
+    HeartbeatsMissed,
+    /// The leader removed this participant.
+    Kicked,
+    /// The server named a leader outside the locked meeting's list (v4.6 locked meetings).
+    LeaderNotInLockedList,
+}

@@ -1,0 +1,365 @@
+//! The leader role: admission, key distribution and rotation, the LPL and heartbeats
+//! (whitepaper 3.7.3-3.7.7, v4.6 meetings).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand_core::TryCryptoRng;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::config::Timings;
+use super::error::MeetingError;
+use super::events::Alert;
+use super::invite::invite_id;
+use super::lpl::add_op;
+use super::session::{Live, Outbox, fill};
+use crate::crypto::{BOX_NONCE_LEN, BoxKey, CTX_CIPHER_MEETING_SEED, CTX_KDF_MEETING_SEED};
+use crate::time::Millis;
+use crate::wire::{LinkPost, LplOp, Message, Meta, MkPayload, ParticipantId, Rekey};
+
+/// A participant the leader has admitted and sends keys to.
+struct Member {
+    slot: u32,
+    /// `K` shared with this member, derived once at admission (v4.6: "K may be cached").
+    key: BoxKey,
+}
+
+/// State only the leader has.
+pub(crate) struct LeaderState {
+    members: BTreeMap<ParticipantId, Member>,
+    rekey_at: Option<Millis>,
+    last_rotation: Millis,
+    next_heartbeat: Millis,
+    banned: BTreeSet<[u8; 32]>,
+}
+
+impl LeaderState {
+    pub(crate) fn timeouts(&self, t: &Timings) -> [Option<Millis>; 3] {
+        [
+            self.rekey_at,
+            Some(self.last_rotation.after(t.rotation_interval_ms)),
+            Some(self.next_heartbeat),
+        ]
+    }
+}
+
+impl Live {
+    fn lead_mut(&mut self) -> Result<&mut LeaderState, MeetingError> {
+        self.lead.as_mut().ok_or(MeetingError::NotLeader)
+    }
+
+    /// Takes the leader role: for a new meeting (3.7.3), or from `previous` when the
+    /// server moves the role here (3.7.7: the new leader coalesces the chain).
+    pub(crate) fn become_leader<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Outbox,
+        now: Millis,
+        rng: &mut R,
+        previous: Option<ParticipantId>,
+    ) -> Result<(), MeetingError> {
+        self.lead = Some(LeaderState {
+            members: BTreeMap::new(),
+            rekey_at: None,
+            last_rotation: now,
+            next_heartbeat: now,
+            banned: BTreeSet::new(),
+        });
+        match previous {
+            None => {
+                let slot = self.lpl.take_slot();
+                let op = add_op(
+                    slot,
+                    &self.cfg.me,
+                    &self.binding.ivk,
+                    self.binding.hash(),
+                    &self.cfg.display_name,
+                );
+                self.post_link(out, op)?;
+            }
+            Some(old) => {
+                if let Some(e) = self.lpl.entry(&old) {
+                    let op = LplOp::Leave {
+                        slot: e.slot,
+                        participant: old,
+                    };
+                    self.post_link(out, op)?;
+                }
+                let present: Vec<ParticipantId> = self
+                    .lpl
+                    .present()
+                    .map(|e| e.participant.clone())
+                    .filter(|p| p != &self.cfg.me)
+                    .collect();
+                for p in present {
+                    let (Some(slot), Some(peer)) =
+                        (self.lpl.entry(&p).map(|e| e.slot), self.peers.get(&p))
+                    else {
+                        continue;
+                    };
+                    let key = BoxKey::derive(
+                        self.box_pair.secret(),
+                        &peer.binding.pk,
+                        CTX_KDF_MEETING_SEED,
+                    )?;
+                    self.lead_mut()?.members.insert(p, Member { slot, key });
+                }
+                let snapshot = self.lpl.snapshot();
+                self.post_link(out, snapshot)?;
+            }
+        }
+        self.rotate(out, now, rng)
+    }
+
+    /// Appends `op` to the LPL and posts the signed link; coalesces past the limit.
+    fn post_link(&mut self, out: &mut Outbox, op: LplOp) -> Result<(), MeetingError> {
+        let link = self.lpl.next_link(op);
+        let applied = self.lpl.apply(&link)?;
+        self.react(out, applied);
+        out.transmit
+            .push_back(Message::LinkPost(LinkPost::sign(link, &self.isk)));
+        // 3.7.7: beyond 20 links the leader coalesces them into one.
+        if self.lpl.links_since_snapshot() > self.cfg.timings.max_links {
+            let link = self.lpl.next_link(self.lpl.snapshot());
+            self.lpl.apply(&link)?;
+            out.transmit
+                .push_back(Message::LinkPost(LinkPost::sign(link, &self.isk)));
+        }
+        Ok(())
+    }
+
+    /// 3.7.4: admits `p` once both its verified binding and a liveness nonce are known.
+    pub(crate) fn admit<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Outbox,
+        now: Millis,
+        p: &ParticipantId,
+        _rng: &mut R,
+    ) -> Result<(), MeetingError> {
+        let peer = self
+            .peers
+            .get(p)
+            .ok_or(MeetingError::UnknownParticipant)?
+            .clone();
+        if peer.nonce.is_none() {
+            return Ok(());
+        }
+        let lead = self.lead.as_ref().ok_or(MeetingError::NotLeader)?;
+        // A repeated announcement of an admitted binding changes nothing.
+        if lead.members.contains_key(p)
+            && self
+                .lpl
+                .entry(p)
+                .is_some_and(|e| e.binding_hash == peer.binding.hash())
+        {
+            return Ok(());
+        }
+        if let Some(secret) = &self.cfg.host_secret {
+            let expected = invite_id(secret, &self.cfg.meeting, &p.user);
+            let valid = peer
+                .invite
+                .is_some_and(|inv| bool::from(inv.ct_eq(&expected)) && !lead.banned.contains(&inv));
+            if !valid {
+                out.alert(Alert::InviteRejected {
+                    participant: p.clone(),
+                });
+                return Ok(());
+            }
+        }
+        let known = self.lpl.entry(p);
+        // 3.7.7: a rejoin with the same (userID, deviceID) must carry the same IVK.
+        if known.is_some_and(|e| e.ivk != peer.binding.ivk) {
+            out.alert(Alert::IvkChanged {
+                participant: p.clone(),
+            });
+            return Ok(());
+        }
+        // v4.6 locked meetings: only those already in the LPL may (re)join.
+        if self.lpl.locked() && known.is_none() {
+            out.alert(Alert::RefusedLocked {
+                participant: p.clone(),
+            });
+            return Ok(());
+        }
+        let key = BoxKey::derive(
+            self.box_pair.secret(),
+            &peer.binding.pk,
+            CTX_KDF_MEETING_SEED,
+        )?;
+        let slot = self.lpl.take_slot();
+        let op = add_op(
+            slot,
+            p,
+            &peer.binding.ivk,
+            peer.binding.hash(),
+            &peer.display_name,
+        );
+        self.post_link(out, op)?;
+        let batch = self.cfg.timings.join_batch_ms;
+        let lead = self.lead_mut()?;
+        lead.members.insert(p.clone(), Member { slot, key });
+        // v4.6 3.7.6: joins close together share one rekey.
+        let at = now.after(batch);
+        lead.rekey_at = Some(lead.rekey_at.map_or(at, |r| r.min(at)));
+        Ok(())
+    }
+
+    /// A member left: record it and rekey within the leave delay (v4.6: at most 10 s).
+    pub(crate) fn member_left(
+        &mut self,
+        out: &mut Outbox,
+        now: Millis,
+        p: &ParticipantId,
+    ) -> Result<(), MeetingError> {
+        let delay = self.cfg.timings.leave_rekey_ms;
+        let Some(m) = self.lead_mut()?.members.remove(p) else {
+            return Ok(());
+        };
+        self.post_link(
+            out,
+            LplOp::Leave {
+                slot: m.slot,
+                participant: p.clone(),
+            },
+        )?;
+        let lead = self.lead_mut()?;
+        let at = now.after(delay);
+        lead.rekey_at = Some(lead.rekey_at.map_or(at, |r| r.min(at)));
+        Ok(())
+    }
+
+    /// Removes `p` and rotates at once: the new key is never sent to them.
+    pub(crate) fn kick<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Outbox,
+        now: Millis,
+        p: &ParticipantId,
+        rng: &mut R,
+    ) -> Result<(), MeetingError> {
+        let m = self
+            .lead_mut()?
+            .members
+            .remove(p)
+            .ok_or(MeetingError::UnknownParticipant)?;
+        self.post_link(
+            out,
+            LplOp::Kick {
+                slot: m.slot,
+                participant: p.clone(),
+            },
+        )?;
+        self.rotate(out, now, rng)
+    }
+
+    pub(crate) fn set_locked(
+        &mut self,
+        out: &mut Outbox,
+        locked: bool,
+    ) -> Result<(), MeetingError> {
+        self.lead_mut()?;
+        self.post_link(out, if locked { LplOp::Lock } else { LplOp::Unlock })
+    }
+
+    pub(crate) fn ban_invite<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Outbox,
+        now: Millis,
+        invite: [u8; 32],
+        rng: &mut R,
+    ) -> Result<(), MeetingError> {
+        self.lead_mut()?.banned.insert(invite);
+        let holders: Vec<ParticipantId> = self
+            .peers
+            .iter()
+            .filter(|(p, peer)| {
+                peer.invite == Some(invite)
+                    && self
+                        .lead
+                        .as_ref()
+                        .is_some_and(|l| l.members.contains_key(*p))
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in holders {
+            self.kick(out, now, &p, rng)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn leader_timeout<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Outbox,
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<(), MeetingError> {
+        let t = self.cfg.timings;
+        let lead = self.lead_mut()?;
+        let batch_due = lead.rekey_at.is_some_and(|at| at <= now);
+        // v4.6: rotate at least every five minutes.
+        let periodic_due = now >= lead.last_rotation.after(t.rotation_interval_ms);
+        if batch_due || periodic_due {
+            return self.rotate(out, now, rng);
+        }
+        if now >= lead.next_heartbeat {
+            self.heartbeat(out, now)?;
+        }
+        Ok(())
+    }
+
+    /// 3.7.6: a new, independent MK with the next mkSeqNum, boxed for every member
+    /// (3.7.4 steps 7-11), followed by the heartbeat that certifies it.
+    fn rotate<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Outbox,
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<(), MeetingError> {
+        let mk = Zeroizing::new(fill::<R, 32>(rng)?);
+        let mk_seq = self.keys.highest().saturating_add(1);
+        let payload = MkPayload { mk_seq, mk: *mk };
+        let plain = payload.to_bytes();
+        let lead = self.lead.as_ref().ok_or(MeetingError::NotLeader)?;
+        for (p, m) in &lead.members {
+            let Some(recipient_nonce) = self.peers.get(p).and_then(|peer| peer.nonce) else {
+                continue;
+            };
+            // v4.6 liveness: the recipient's latest nonce goes into the associated data.
+            let meta = Meta {
+                meeting: self.cfg.meeting.clone(),
+                leader: self.cfg.me.clone(),
+                participant: p.clone(),
+                recipient_nonce,
+            };
+            let nonce = fill::<R, BOX_NONCE_LEN>(rng)?;
+            let ciphertext =
+                m.key
+                    .seal(CTX_CIPHER_MEETING_SEED, &meta.to_bytes(), &plain, &nonce)?;
+            out.transmit.push_back(Message::Rekey(Rekey {
+                mk_seq,
+                recipient: p.clone(),
+                recipient_nonce,
+                ciphertext,
+            }));
+        }
+        let t = self.cfg.timings;
+        out.retire(self.keys.insert(mk_seq, &mk, now, t.retire_after_ms));
+        if let Some(ready) = self.keys.certify(mk_seq, now, t.activation_delay_ms) {
+            out.key_update(ready, self.lpl.slots());
+        }
+        let lead = self.lead_mut()?;
+        lead.rekey_at = None;
+        lead.last_rotation = now;
+        self.heartbeat(out, now)
+    }
+
+    /// Sends the next heartbeat (3.7.7, v4.6).
+    fn heartbeat(&mut self, out: &mut Outbox, now: Millis) -> Result<(), MeetingError> {
+        let mk_seq = self.keys.highest();
+        let hb = self
+            .chain
+            .next(&self.isk, &self.binding, &self.lpl, mk_seq, now);
+        out.transmit.push_back(Message::Heartbeat(hb));
+        let interval = self.cfg.timings.heartbeat_interval_ms;
+        self.lead_mut()?.next_heartbeat = now.after(interval);
+        Ok(())
+    }
+}
