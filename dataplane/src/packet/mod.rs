@@ -29,8 +29,9 @@ use crate::sframe::{self, Context, Header, MAX_HEADER_LEN};
 pub const MK_SEQ_LEN: usize = 4;
 
 /// Headroom that always suffices in front of a plaintext: the mkSeqNum and the longest SFrame
-/// header.
-pub const HEADROOM: usize = MK_SEQ_LEN + MAX_HEADER_LEN;
+/// header (21 bytes), rounded up to 32 so a payload placed after it in a 16-byte aligned buffer
+/// stays aligned for the AES-GCM kernels.
+pub const HEADROOM: usize = (MK_SEQ_LEN + MAX_HEADER_LEN).next_multiple_of(32);
 
 /// Which framing a packet uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,39 +88,35 @@ pub fn seal(
     headroom: usize,
     len: usize,
 ) -> Result<Range<usize>, Error> {
-    let end = headroom + len;
-    let input = buf
-        .get(headroom..end)
-        .ok_or(sframe::Error::BufferTooSmall {
-            needed: end,
-            got: buf.len(),
-        })?;
+    let tag_len = ctx.suite().tag_len();
+    let too_small = |needed| sframe::Error::BufferTooSmall {
+        needed,
+        got: buf.len(),
+    };
+    let end = headroom.checked_add(len).ok_or(too_small(usize::MAX))?;
+    let sealed_end = end.checked_add(tag_len).ok_or(too_small(usize::MAX))?;
+    if buf.len() < sealed_end {
+        return Err(too_small(sealed_end).into());
+    }
     let rtp_header_len = match mode {
         Mode::Datagram => 0,
-        Mode::Rtp => RtpHeader::parse(input)?.len(),
+        Mode::Rtp => RtpHeader::parse(&buf[headroom..end])?.len(),
     };
-    let tag_len = ctx.suite().tag_len();
     let key = ctx.send_key_mut(kid)?;
-    let header_len = key.peek_header()?.encoded_len();
-    let inserted = MK_SEQ_LEN + header_len;
-    if headroom < inserted {
-        return Err(sframe::Error::HeadroomTooSmall {
+    let header = key.peek_header()?;
+    let inserted = MK_SEQ_LEN + header.encoded_len();
+    let start = headroom
+        .checked_sub(inserted)
+        .ok_or(sframe::Error::HeadroomTooSmall {
             needed: inserted,
             got: headroom,
-        }
-        .into());
-    }
-    if buf.len() < end + tag_len {
-        return Err(sframe::Error::BufferTooSmall {
-            needed: end + tag_len,
-            got: buf.len(),
-        }
-        .into());
-    }
-    let header = key.take_header()?;
-    let start = headroom - inserted;
+        })?;
+    // Every check has passed: from here on the counter is spent.
+    key.consume(header);
     // The clear RTP header moves forward so the mkSeqNum and SFrame header can follow it.
-    buf.copy_within(headroom..headroom + rtp_header_len, start);
+    if rtp_header_len > 0 {
+        buf.copy_within(headroom..headroom + rtp_header_len, start);
+    }
     let payload_start = headroom + rtp_header_len;
     let prefix_at = start + rtp_header_len;
     buf[prefix_at..prefix_at + MK_SEQ_LEN].copy_from_slice(&mk_seq.to_be_bytes());
@@ -128,9 +125,9 @@ pub fn seal(
     key.material().seal_in_place(
         header.ctr,
         &aad[start..],
-        &mut payload[..end + tag_len - payload_start],
+        &mut payload[..sealed_end - payload_start],
     )?;
-    Ok(start..end + tag_len)
+    Ok(start..sealed_end)
 }
 
 /// Verifies and decrypts a parsed packet in place with the receive keys of `ctx` (which the
@@ -153,13 +150,17 @@ pub fn open(
         return Err(Error::Truncated);
     }
     let key = ctx.recv_key(header.kid)?;
-    windows.check(mk_seq, header.kid, header.ctr)?;
     let (aad, body) = buf.split_at_mut(ciphertext_start);
-    let pt_len = key.material().open_in_place(header.ctr, aad, body)?;
-    windows.mark(mk_seq, header.kid, header.ctr)?;
+    let pt_len = windows.guard(mk_seq, header.kid, header.ctr, || {
+        key.material()
+            .open_in_place(header.ctr, aad, body)
+            .map_err(Error::from)
+    })?;
     // RTP mode: close the gap the mkSeqNum and SFrame header leave behind the clear header.
     let gap = ciphertext_start - rtp_header_len;
-    buf.copy_within(..rtp_header_len, gap);
+    if rtp_header_len > 0 {
+        buf.copy_within(..rtp_header_len, gap);
+    }
     Ok(gap..ciphertext_start + pt_len)
 }
 

@@ -1,6 +1,8 @@
 //! The SFrame context of RFC 9605 Appendix A: keys by KID, per-key counters, frame encryption.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use rustc_hash::FxHashMap;
 use std::ops::Range;
 
 use super::{CipherSuite, Error, Header, KeyMaterial, MAX_HEADER_LEN, Result};
@@ -21,11 +23,9 @@ impl SendKey {
         Ok(Header::new(self.kid, ctr))
     }
 
-    /// Consumes the counter of [`Self::peek_header`] and returns that header.
-    pub(crate) fn take_header(&mut self) -> Result<Header> {
-        let header = self.peek_header()?;
+    /// Spends the counter of `header`, which [`Self::peek_header`] returned.
+    pub(crate) fn consume(&mut self, header: Header) {
         self.next_ctr = header.ctr.checked_add(1);
-        Ok(header)
     }
 
     pub(crate) fn material(&self) -> &KeyMaterial {
@@ -60,7 +60,9 @@ enum Slot {
 #[derive(Debug)]
 pub struct Context {
     suite: CipherSuite,
-    keys: HashMap<u64, Slot>,
+    /// Fx-hashed: only keys the owner installed are in it, so lookups by an attacker's KID cannot
+    /// be steered into collisions, and the hot path avoids a SipHash per packet.
+    keys: FxHashMap<u64, Slot>,
     /// Reused for `header || metadata` when metadata is present, so the in-place calls do not
     /// allocate once it has grown to the largest metadata seen.
     aad_scratch: Vec<u8>,
@@ -71,7 +73,7 @@ impl Context {
     pub fn new(suite: CipherSuite) -> Self {
         Self {
             suite,
-            keys: HashMap::new(),
+            keys: FxHashMap::default(),
             aad_scratch: Vec::new(),
         }
     }
@@ -102,8 +104,8 @@ impl Context {
 
     fn insert(&mut self, kid: u64, slot: Slot) -> Result<()> {
         match self.keys.entry(kid) {
-            std::collections::hash_map::Entry::Occupied(_) => Err(Error::DuplicateKid(kid)),
-            std::collections::hash_map::Entry::Vacant(entry) => {
+            Entry::Occupied(_) => Err(Error::DuplicateKid(kid)),
+            Entry::Vacant(entry) => {
                 entry.insert(slot);
                 Ok(())
             }
@@ -182,8 +184,15 @@ impl Context {
             Some(Slot::Recv(_)) => return Err(Error::KeyIsReceiveOnly(kid)),
             None => return Err(Error::UnknownKid(kid)),
         };
-        let header_len = key.peek_header()?.encoded_len();
-        let end = headroom + len + tag_len;
+        let header = key.peek_header()?;
+        let header_len = header.encoded_len();
+        let end = headroom
+            .checked_add(len)
+            .and_then(|end| end.checked_add(tag_len))
+            .ok_or(Error::BufferTooSmall {
+                needed: usize::MAX,
+                got: buf.len(),
+            })?;
         if headroom < header_len {
             return Err(Error::HeadroomTooSmall {
                 needed: header_len,
@@ -196,7 +205,7 @@ impl Context {
                 got: buf.len(),
             });
         }
-        let header = key.take_header()?;
+        key.consume(header);
         let start = headroom - header_len;
         header.emit(&mut buf[start..headroom])?;
         let (front, back) = buf.split_at_mut(headroom);

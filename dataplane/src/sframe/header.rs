@@ -49,6 +49,15 @@ fn nibble(value: u64) -> u8 {
     }
 }
 
+/// Writes the low `out.len()` bytes of `value` big-endian. A byte loop rather than
+/// `copy_from_slice`: these copies are 0-8 bytes long, too short to pay for a call to memcpy.
+fn write_be(out: &mut [u8], value: u64) {
+    let len = out.len();
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = (value >> (8 * (len - 1 - i))) as u8;
+    }
+}
+
 fn read_be(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0, |acc, &b| (acc << 8) | u64::from(b))
 }
@@ -101,9 +110,8 @@ impl Header {
             .ok_or(Error::BufferTooSmall { needed: len, got })?;
         out[0] = (nibble(self.kid) << 4) | nibble(self.ctr);
         let kid_len = extra_len(self.kid);
-        out[1..1 + kid_len].copy_from_slice(&self.kid.to_be_bytes()[8 - kid_len..]);
-        let ctr_len = extra_len(self.ctr);
-        out[1 + kid_len..len].copy_from_slice(&self.ctr.to_be_bytes()[8 - ctr_len..]);
+        write_be(&mut out[1..1 + kid_len], self.kid);
+        write_be(&mut out[1 + kid_len..], self.ctr);
         Ok(len)
     }
 

@@ -164,7 +164,10 @@ impl KeyMaterial {
                         payload,
                     )
                     .map_err(|_| Error::Crypto)?;
-                tag_out.copy_from_slice(tag.as_ref());
+                // GCM tags are 16 bytes: a fixed-size copy compiles to two stores, not a call.
+                let tag_out: &mut [u8; 16] = tag_out.try_into().map_err(|_| Error::Crypto)?;
+                let tag: &[u8; 16] = tag.as_ref().try_into().map_err(|_| Error::Crypto)?;
+                *tag_out = *tag;
             }
             Aead::CtrHmac(key) => key.seal(&nonce, aad, payload, tag_out)?,
         }

@@ -1,0 +1,76 @@
+//! Leader rekey of a 1000-participant meeting (DESIGN.md target: < 100 ms on one core).
+//!
+//! One iteration is one periodic rotation (whitepaper 3.7.6): a fresh MK, boxed for all
+//! 999 other participants with the pairwise keys cached at admission, plus the
+//! certifying heartbeat. Setup (admitting the participants) is not measured.
+//!
+//! Run: `cargo bench -p veil-bench --bench keyctl_rekey`.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use keyctl::crypto::SigningKey;
+use keyctl::meeting::{Config, Millis, Session, Timings};
+use keyctl::rng::OsRng;
+use keyctl::wire::{Field, Id, MeetingRef, Message, ParticipantId};
+
+const PARTICIPANTS: usize = 1000;
+
+fn config(meeting: &MeetingRef, me: &ParticipantId, leader: &ParticipantId) -> Config {
+    Config {
+        meeting: meeting.clone(),
+        me: me.clone(),
+        display_name: Id::new(Field::DisplayName, me.user.as_bytes()).unwrap(),
+        leader: leader.clone(),
+        invite: None,
+        host_secret: None,
+        timings: Timings::default(),
+    }
+}
+
+/// A leader that has admitted `PARTICIPANTS - 1` others and distributed the first keys.
+fn meeting(rng: &mut OsRng) -> (Session, Millis) {
+    let meeting = MeetingRef::new(b"bench", b"bench-uuid").unwrap();
+    let leader_id = ParticipantId::new(b"leader", b"dev").unwrap();
+    let mut now = Millis(1_700_000_000_000);
+    let isk = SigningKey::generate(rng).unwrap();
+    let mut leader = Session::new(config(&meeting, &leader_id, &leader_id), isk, now, rng).unwrap();
+    for i in 1..PARTICIPANTS {
+        let id = ParticipantId::new(format!("user-{i}").as_bytes(), b"dev").unwrap();
+        let isk = SigningKey::generate(rng).unwrap();
+        let mut p = Session::new(config(&meeting, &id, &leader_id), isk, now, rng).unwrap();
+        while let Some(m) = p.poll_transmit() {
+            if matches!(m, Message::KeyAnnouncement(_) | Message::NoncePost(_)) {
+                leader.handle_message(now, &m, rng).unwrap();
+            }
+        }
+    }
+    now = now.after(2_000);
+    leader.handle_timeout(now, rng).unwrap();
+    while leader.poll_transmit().is_some() {}
+    while leader.poll_event().is_some() {}
+    (leader, now)
+}
+
+fn rekey_1000(c: &mut Criterion) {
+    let mut rng = OsRng::new();
+    let (mut leader, mut now) = meeting(&mut rng);
+    let rotation = Timings::default().rotation_interval_ms;
+    c.bench_function("keyctl leader rekey, 1000 participants", |b| {
+        b.iter(|| {
+            now = now.after(rotation);
+            leader.handle_timeout(now, &mut rng).unwrap();
+            let mut boxes = 0usize;
+            while let Some(m) = leader.poll_transmit() {
+                boxes += usize::from(matches!(m, Message::Rekey(_)));
+                black_box(&m);
+            }
+            while leader.poll_event().is_some() {}
+            assert_eq!(boxes, PARTICIPANTS - 1);
+        });
+    });
+}
+
+criterion_group!(benches, rekey_1000);
+criterion_main!(benches);

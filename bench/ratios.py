@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Prints the raw/veil speed ratios of the last `cargo bench -p veil-bench --bench sframe` run.
+
+Reads criterion's estimates (target/criterion/<group>/<function>/new/estimates.json) and, for each
+payload size, divides the baseline's time by Veil's: 1.00 means Veil runs at raw AEAD speed.
+Usage: python3 bench/ratios.py [--target-dir DIR]
+"""
+import argparse
+import json
+import pathlib
+import sys
+
+TARGETS = {"seal": 0.90, "open": 0.85}
+
+
+def point_estimate(root, group, function, stat):
+    path = root / group / function / "new" / "estimates.json"
+    with open(path) as f:
+        return json.load(f)[stat]["point_estimate"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target-dir", default="target")
+    parser.add_argument("--stat", default="median", choices=["mean", "median"])
+    args = parser.parse_args()
+    root = pathlib.Path(args.target_dir) / "criterion"
+    if not root.is_dir():
+        sys.exit(f"no criterion results under {root}: run cargo bench -p veil-bench --bench sframe")
+    print(f"| op | bytes | veil ns | aws-lc-rs ns | ring ns | veil/aws-lc-rs speed | target |")
+    print(f"|---|---|---|---|---|---|---|")
+    failed = False
+    for op, target in TARGETS.items():
+        for size in (64, 200, 1200, 9000):
+            group = f"{op}_{size}"
+            try:
+                veil, aws, ring = (
+                    point_estimate(root, group, fn, args.stat)
+                    for fn in ("veil", "aws-lc-rs", "ring")
+                )
+            except FileNotFoundError:
+                continue
+            ratio = aws / veil
+            checked = size == 1200
+            verdict = ""
+            if checked:
+                ok = ratio >= target
+                failed |= not ok
+                verdict = f">= {target:.2f} {'met' if ok else 'MISSED'}"
+            print(f"| {op} | {size} | {veil:.0f} | {aws:.0f} | {ring:.0f} | {ratio:.2f}x | {verdict} |")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
