@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use keyctl::crypto::SigningKey;
+use keyctl::crypto::{self, BoxKeyPair, SigningKey};
 use keyctl::meeting::{Config, Millis, Session, Timings};
 use keyctl::rng::OsRng;
 use keyctl::wire::{Field, Id, MeetingRef, Message, ParticipantId};
@@ -72,5 +72,35 @@ fn rekey_1000(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, rekey_1000);
+/// The same 999 boxes without the cached pairwise keys: a full `Box.Enc` (X25519,
+/// HSalsa20, HKDF, XChaCha20-Poly1305) per recipient, as a leader that just took over
+/// pays once.
+fn rekey_1000_uncached(c: &mut Criterion) {
+    let mut rng = OsRng::new();
+    let leader = BoxKeyPair::generate(&mut rng).unwrap();
+    let recipients: Vec<[u8; 32]> = (1..PARTICIPANTS)
+        .map(|_| *BoxKeyPair::generate(&mut rng).unwrap().public())
+        .collect();
+    let meta = [7u8; 80];
+    let payload = [1u8; 38];
+    c.bench_function("keyctl full Box.Enc x 999 (no cached K)", |b| {
+        b.iter(|| {
+            for pk in &recipients {
+                let c = crypto::box_encrypt_with(
+                    &mut rng,
+                    leader.secret(),
+                    pk,
+                    crypto::CTX_KDF_MEETING_SEED,
+                    crypto::CTX_CIPHER_MEETING_SEED,
+                    &meta,
+                    &payload,
+                )
+                .unwrap();
+                black_box(c);
+            }
+        });
+    });
+}
+
+criterion_group!(benches, rekey_1000, rekey_1000_uncached);
 criterion_main!(benches);
