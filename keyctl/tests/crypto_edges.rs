@@ -99,3 +99,30 @@ fn debug_output_is_redacted() {
     let pair = crypto::BoxKeyPair::from_secret(&[0xcd; 32]).unwrap();
     assert!(!format!("{pair:?}").contains("cdcdcdcd"));
 }
+
+#[test]
+fn verify_rejects_non_canonical_s_and_public_keys() {
+    let seed = [6u8; 32];
+    let ivk = crypto::SigningKey::from_seed(&seed)
+        .unwrap()
+        .verifying_key();
+    let sig = crypto::sign(&seed, b"c", b"m");
+    // S + L encodes the same scalar non-canonically; libsodium refuses it.
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut bumped = sig;
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let v = u16::from(bumped[32 + i]) + u16::from(L[i]) + carry;
+        bumped[32 + i] = v as u8;
+        carry = v >> 8;
+    }
+    assert!(!crypto::verify(&ivk, &bumped, b"c", b"m"));
+    // y = p + 2 (non-canonical encoding of y = 2) is refused before any curve arithmetic.
+    let mut non_canonical = [0xff; 32];
+    non_canonical[0] = 0xef;
+    non_canonical[31] = 0x7f;
+    assert!(!crypto::verify(&non_canonical, &sig, b"c", b"m"));
+}

@@ -531,3 +531,40 @@ fn liveness_nonce_must_be_recent() {
         Some(&MeetingError::StaleNonce)
     );
 }
+
+#[test]
+fn leader_change_to_a_substituted_binding_is_flagged() {
+    let mut sim = meeting_of(3, "mitm-leader");
+    // The server replaces p1's announcement with one for a key it controls (validly
+    // self-signed), then names p1 leader.
+    let evil = keyctl::crypto::SigningKey::generate(&mut sim::TestRng::new("evil")).unwrap();
+    let evil_box =
+        keyctl::crypto::BoxKeyPair::generate(&mut sim::TestRng::new("evil-box")).unwrap();
+    let binding = keyctl::wire::Binding {
+        meeting: sim.meeting.clone(),
+        participant: pid("p1"),
+        ivk: evil.verifying_key(),
+        pk: *evil_box.public(),
+    };
+    let ann = keyctl::wire::KeyAnnouncement {
+        sig: binding.sign(&evil),
+        binding,
+        display_name: keyctl::wire::Id::new(keyctl::wire::Field::DisplayName, b"p1").unwrap(),
+        invite: None,
+    };
+    let i2 = sim.index("p2");
+    sim.nodes[i2].group = 1;
+    sim.server_post(Message::KeyAnnouncement(ann), 1);
+    sim.leader_change("p1", 1);
+    let p2 = sim.node("p2");
+    assert!(
+        p2.alerts
+            .contains(&Alert::LeaderNotInPreviousList { leader: pid("p1") })
+    );
+    // The code p2 is asked to compare is the substituted key's, so reading codes aloud
+    // exposes the substitution.
+    let shown = p2.session.leader_security_code().unwrap();
+    let real = keyctl::crypto::SigningKey::generate(&mut sim::TestRng::new("id-p1")).unwrap();
+    assert_ne!(shown, keyctl::crypto::security_code(&real.verifying_key()));
+    assert_eq!(shown, keyctl::crypto::security_code(&evil.verifying_key()));
+}

@@ -32,15 +32,22 @@ pub fn sign(seed: &[u8; 32], context: &[u8], msg: &[u8]) -> [u8; SIGNATURE_LEN] 
 /// `Sign.Verify`: whether `sig` is a valid signature by `ivk` over
 /// `SHA256(context) || SHA256(msg)` (`crypto_sign_verify_detached`).
 ///
-/// Public keys and `R` values of small order are rejected, as libsodium does.
+/// Public keys that are non-canonical or of small order, and `R` values of small order,
+/// are rejected, as libsodium does; aws-lc-rs rejects a non-canonical `S`.
 pub fn verify(ivk: &[u8; 32], sig: &[u8; SIGNATURE_LEN], context: &[u8], msg: &[u8]) -> bool {
-    if has_small_order(ivk) || has_small_order(&sig[..32]) {
+    if !is_canonical(ivk) || has_small_order(ivk) || has_small_order(&sig[..32]) {
         return false;
     }
     let m = signed_message(context, msg);
     UnparsedPublicKey::new(&ED25519, ivk)
         .verify(&m, sig)
         .is_ok()
+}
+
+/// libsodium's `ge25519_is_canonical`: the encoded y coordinate is below p = 2^255 - 19.
+fn is_canonical(p: &[u8; 32]) -> bool {
+    let top = p[31] & 0x7f == 0x7f && p[1..31].iter().all(|&b| b == 0xff);
+    !(top && p[0] >= 0xed)
 }
 
 /// libsodium's small-order blocklist (`ge25519_has_small_order`): the encodings of the

@@ -91,11 +91,15 @@ impl Live {
                     .filter(|p| p != &self.cfg.me)
                     .collect();
                 for p in present {
-                    let (Some(slot), Some(peer)) =
-                        (self.lpl.entry(&p).map(|e| e.slot), self.peers.get(&p))
-                    else {
+                    let (Some(entry), Some(peer)) = (self.lpl.entry(&p), self.peers.get(&p)) else {
                         continue;
                     };
+                    // 3.7.7: the binding hash stays stable across leader changes; key
+                    // only the binding the previous leader certified.
+                    if entry.binding_hash != peer.binding.hash() {
+                        continue;
+                    }
+                    let slot = entry.slot;
                     let key = BoxKey::derive(
                         self.box_pair.secret(),
                         &peer.binding.pk,

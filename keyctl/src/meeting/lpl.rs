@@ -77,12 +77,6 @@ impl Lpl {
         self.roster.get(p)
     }
 
-    pub(crate) fn is_present(&self, p: &ParticipantId) -> bool {
-        self.roster
-            .get(p)
-            .is_some_and(|e| e.state == MemberState::Present)
-    }
-
     /// Present participants.
     pub(crate) fn present(&self) -> impl Iterator<Item = &RosterEntry> {
         self.roster

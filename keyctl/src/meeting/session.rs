@@ -668,8 +668,16 @@ impl Live {
         if c.leader == self.leader {
             return Ok(());
         }
-        // 3.7.7 / v4.6 locked meetings: the new leader must be in the previous LPL.
-        if !self.lpl.is_present(&c.leader) {
+        // 3.7.7 / v4.6 locked meetings: the new leader must be in the previous LPL, with
+        // the binding that list certified.
+        let listed = self.lpl.entry(&c.leader).is_some_and(|e| {
+            e.state == crate::wire::MemberState::Present
+                && self
+                    .peers
+                    .get(&c.leader)
+                    .is_some_and(|p| p.binding.hash() == e.binding_hash)
+        });
+        if !listed {
             if self.lpl.locked() {
                 self.end = Some(LeftReason::LeaderNotInLockedList);
                 return Ok(());
