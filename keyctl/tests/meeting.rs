@@ -568,3 +568,41 @@ fn leader_change_to_a_substituted_binding_is_flagged() {
     assert_ne!(shown, keyctl::crypto::security_code(&real.verifying_key()));
     assert_eq!(shown, keyctl::crypto::security_code(&evil.verifying_key()));
 }
+
+#[test]
+fn withheld_lpl_link_starves_heartbeats_and_participants_leave() {
+    let mut sim = meeting_of(3, "withhold-link");
+    // The server hides the lock link from p2: p2 can no longer verify any heartbeat,
+    // because each certifies an LPL head p2 does not hold.
+    let p2 = sim.index("p2");
+    sim.tamper = Some(Box::new(move |to, msg| {
+        if to == p2 && matches!(msg, Message::LinkPost(l) if matches!(l.link.op, LplOp::Lock)) {
+            return Verdict::Drop;
+        }
+        Verdict::Deliver
+    }));
+    let i0 = sim.index("p0");
+    sim.nodes[i0].session.lock().unwrap();
+    sim.pump();
+    sim.advance(30_000);
+    assert!(sim.node("p2").errors.contains(&MeetingError::HeartbeatLpl));
+    sim.advance(80_000);
+    assert_eq!(sim.node("p2").left, Some(LeftReason::HeartbeatsMissed));
+    assert!(sim.node("p1").live());
+    assert!(sim.node("p1").session.roster().unwrap().locked);
+}
+
+#[test]
+fn joins_close_together_share_one_rekey() {
+    let mut sim = meeting_of(2, "batch");
+    let before = sim.node("p0").latest().unwrap().mk_seq;
+    sim.join("a", "p0");
+    sim.advance(100);
+    sim.join("b", "p0");
+    sim.advance(100);
+    sim.join("c", "p0");
+    sim.advance(3_000);
+    let after = sim.assert_converged();
+    assert_eq!(after, before + 1, "one rekey for three joins");
+    assert_eq!(sim.node("a").latest().unwrap().roster.len(), 5);
+}

@@ -100,3 +100,33 @@ impl KeyRing {
         self.epochs.values().filter_map(|e| e.retire_at).min()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certify_once_activate_late_retire_after_newer() {
+        let mut ring = KeyRing::default();
+        assert!(ring.insert(1, &[1; 32], Millis(1_000), 10_000).is_empty());
+        // Certified at once: activation still waits the 2 s delay.
+        let r = ring.certify(1, Millis(1_500), 2_000).unwrap();
+        assert_eq!((r.mk_seq, r.activate_at), (1, Millis(3_000)));
+        assert!(
+            ring.certify(1, Millis(1_600), 2_000).is_none(),
+            "handed off once"
+        );
+        // Certified late: activation is the certification time.
+        ring.insert(2, &[2; 32], Millis(5_000), 10_000);
+        assert_eq!(ring.next_timeout(), Some(Millis(15_000)));
+        let r = ring.certify(2, Millis(9_000), 2_000).unwrap();
+        assert_eq!(r.activate_at, Millis(9_000));
+        ring.expire(Millis(14_999));
+        assert_eq!(ring.epochs.len(), 2);
+        ring.expire(Millis(15_000));
+        assert_eq!(ring.epochs.keys().copied().collect::<Vec<_>>(), vec![2]);
+        // A heartbeat may certify before the key arrives.
+        assert!(ring.certify(3, Millis(16_000), 2_000).is_none());
+        assert!(ring.is_certified(3));
+    }
+}

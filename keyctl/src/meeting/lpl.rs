@@ -259,3 +259,74 @@ pub(crate) fn add_op(
         display_name: display_name.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meeting() -> MeetingRef {
+        MeetingRef::new(b"m", b"u").unwrap()
+    }
+
+    fn add(lpl: &mut Lpl, name: &[u8], ivk: u8) -> LplLink {
+        let slot = lpl.take_slot();
+        let p = ParticipantId::new(name, b"d").unwrap();
+        let name = Id::new(crate::wire::Field::DisplayName, name).unwrap();
+        lpl.next_link(add_op(slot, &p, &[ivk; 32], [ivk; 32], &name))
+    }
+
+    #[test]
+    fn chain_must_be_contiguous_and_anchored() {
+        let mut leader = Lpl::new(meeting());
+        let l1 = add(&mut leader, b"a", 1);
+        leader.apply(&l1).unwrap();
+        let l2 = add(&mut leader, b"b", 2);
+        leader.apply(&l2).unwrap();
+
+        let mut late = Lpl::new(meeting());
+        assert_eq!(
+            late.apply(&l2),
+            Err(MeetingError::LplChain),
+            "not an anchor"
+        );
+        late.apply(&l1).unwrap();
+        late.apply(&l2).unwrap();
+        assert_eq!((late.v(), late.head()), (leader.v(), leader.head()));
+        assert_eq!(late.apply(&l2), Err(MeetingError::LplChain), "replay");
+
+        let snap = leader.next_link(leader.snapshot());
+        leader.apply(&snap).unwrap();
+        let mut newcomer = Lpl::new(meeting());
+        newcomer.apply(&snap).unwrap();
+        assert_eq!(newcomer.slots(), leader.slots());
+        assert_eq!(newcomer.links_since_snapshot(), 0);
+
+        let mut other = Lpl::new(MeetingRef::new(b"m", b"other").unwrap());
+        assert_eq!(other.apply(&l1), Err(MeetingError::WrongMeeting));
+    }
+
+    #[test]
+    fn ivk_is_stable_for_a_participant() {
+        let mut lpl = Lpl::new(meeting());
+        let l1 = add(&mut lpl, b"a", 1);
+        lpl.apply(&l1).unwrap();
+        let p = ParticipantId::new(b"a", b"d").unwrap();
+        let leave = lpl.next_link(LplOp::Leave {
+            slot: 0,
+            participant: p,
+        });
+        assert!(matches!(
+            lpl.apply(&leave),
+            Ok(Applied::Left { leaves: 1, .. })
+        ));
+        let back = add(&mut lpl, b"a", 9);
+        assert_eq!(lpl.apply(&back), Err(MeetingError::IvkChanged));
+        let back = add(&mut lpl, b"a", 1);
+        lpl.apply(&back).unwrap();
+        assert_eq!(
+            lpl.slots().keys().copied().collect::<Vec<_>>(),
+            vec![2],
+            "new slot"
+        );
+    }
+}
