@@ -18,10 +18,59 @@
 //! What the dataplane gets is [`KeyUpdate`]: the meeting key of one `mkSeqNum`, the roster
 //! of sender slots it was certified for, and when to start sending with it; and
 //! [`Event::RetireEpoch`]: when to stop decrypting an older one.
+//!
+//! A leader and one participant, with the board played by hand:
+//!
+//! ```
+//! use keyctl::crypto::SigningKey;
+//! use keyctl::meeting::{Config, Event, Millis, Session, Timings};
+//! use keyctl::rng::OsRng;
+//! use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut rng = OsRng::new();
+//! let meeting = MeetingRef::new(b"meeting-id", b"server-uuid")?;
+//! let (host, guest) = (ParticipantId::new(b"host", b"d1")?, ParticipantId::new(b"guest", b"d2")?);
+//! let config = |me: &ParticipantId| Config {
+//!     meeting: meeting.clone(),
+//!     me: me.clone(),
+//!     display_name: Id::new(Field::DisplayName, me.user.as_bytes()).unwrap(),
+//!     leader: host.clone(),
+//!     invite: None,
+//!     host_secret: None,
+//!     timings: Timings::default(),
+//! };
+//! let mut now = Millis(1_700_000_000_000);
+//! let mut leader = Session::new(config(&host), SigningKey::generate(&mut rng)?, now, &mut rng)?;
+//! let mut member = Session::new(config(&guest), SigningKey::generate(&mut rng)?, now, &mut rng)?;
+//!
+//! // The board: deliver everything each side posts to the other, as bytes.
+//! fn relay(from: &mut Session, to: &mut Session, now: Millis, rng: &mut OsRng) {
+//!     while let Some(msg) = from.poll_transmit() {
+//!         let _ = to.handle(now, &msg.to_bytes(), rng); // refusals are typed errors
+//!     }
+//! }
+//! relay(&mut leader, &mut member, now, &mut rng);
+//! relay(&mut member, &mut leader, now, &mut rng);
+//! // The leader batches joins for a second, then rekeys and sends a heartbeat.
+//! now = leader.poll_timeout().unwrap();
+//! leader.handle_timeout(now, &mut rng)?;
+//! relay(&mut leader, &mut member, now, &mut rng);
+//!
+//! let update = std::iter::from_fn(|| member.poll_event())
+//!     .find_map(|e| match e { Event::KeyUpdate(u) => Some(u), _ => None })
+//!     .unwrap();
+//! assert_eq!(update.mk_seq, 2);
+//! assert_eq!(update.roster.len(), 2);
+//! assert_eq!(member.leader_security_code(), leader.leader_security_code());
+//! # Ok(())
+//! # }
+//! ```
 
 mod config;
 mod error;
 mod events;
+mod handlers;
 mod heartbeat;
 mod invite;
 mod keyring;
