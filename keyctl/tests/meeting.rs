@@ -606,3 +606,32 @@ fn joins_close_together_share_one_rekey() {
     assert_eq!(after, before + 1, "one rekey for three joins");
     assert_eq!(sim.node("a").latest().unwrap().roster.len(), 5);
 }
+
+#[test]
+fn substituting_the_current_leaders_binding_is_refused() {
+    let mut sim = meeting_of(3, "leader-swap");
+    let evil = keyctl::crypto::SigningKey::generate(&mut sim::TestRng::new("evil")).unwrap();
+    let binding = keyctl::wire::Binding {
+        meeting: sim.meeting.clone(),
+        participant: pid("p0"),
+        ivk: evil.verifying_key(),
+        pk: [5; 32],
+    };
+    let ann = keyctl::wire::KeyAnnouncement {
+        sig: binding.sign(&evil),
+        binding,
+        display_name: keyctl::wire::Id::new(keyctl::wire::Field::DisplayName, b"p0").unwrap(),
+        invite: None,
+    };
+    let code = sim.node("p1").session.leader_security_code().unwrap();
+    sim.server_post(Message::KeyAnnouncement(ann), 0);
+    let p1 = sim.node("p1");
+    assert_eq!(p1.errors.last(), Some(&MeetingError::LeaderBindingChanged));
+    assert!(p1.alerts.contains(&Alert::IvkChanged {
+        participant: pid("p0")
+    }));
+    assert_eq!(p1.session.leader_security_code().unwrap(), code);
+    // The real leader's next rotation still reaches everyone.
+    sim.advance(5 * 60_000 + 1_000);
+    sim.assert_converged();
+}

@@ -61,6 +61,9 @@ pub enum MeetingError {
     /// An LPL link does not extend the held chain.
     #[error("LPL link does not extend the chain")]
     LplChain,
+    /// An announcement tried to replace the current leader's binding.
+    #[error("announcement replaces the current leader's binding")]
+    LeaderBindingChanged,
     /// An LPL link changes the IVK of a known participant.
     #[error("LPL link changes a participant's IVK")]
     IvkChanged,

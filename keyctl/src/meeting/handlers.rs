@@ -88,12 +88,11 @@ impl Live {
         Ok(())
     }
 
-    pub(crate) fn on_announcement<R: TryCryptoRng + ?Sized>(
+    pub(crate) fn on_announcement(
         &mut self,
         out: &mut Outbox,
         now: Millis,
         a: &KeyAnnouncement,
-        rng: &mut R,
     ) -> Result<(), MeetingError> {
         let p = a.binding.participant.clone();
         if a.binding.meeting != self.cfg.meeting {
@@ -111,14 +110,16 @@ impl Live {
         if p == self.cfg.me {
             return Ok(());
         }
-        if p == self.leader {
-            self.leader_key = None;
+        let old = self.peers.get(&p);
+        // The current leader's binding is what its links, heartbeats and keys are checked
+        // against: a different one mid-meeting is a substitution, never a rejoin (a leader
+        // that rejoins is a leader change).
+        if p == self.leader && old.is_some_and(|o| o.binding != a.binding) {
+            out.alert(Alert::IvkChanged { participant: p });
+            return Err(MeetingError::LeaderBindingChanged);
         }
-        let nonce = self.peers.get(&p).and_then(|old| {
-            (old.binding.ivk == a.binding.ivk)
-                .then_some(old.nonce)
-                .flatten()
-        });
+        // A nonce answers one announcement: a new binding (a rejoin) waits for a new nonce.
+        let nonce = old.and_then(|o| (o.binding == a.binding).then_some(o.nonce).flatten());
         self.peers.insert(
             p.clone(),
             Peer {
@@ -129,17 +130,16 @@ impl Live {
             },
         );
         if self.lead.is_some() {
-            self.admit(out, now, &p, rng)?;
+            self.admit(out, now, &p)?;
         }
         Ok(())
     }
 
-    pub(crate) fn on_nonce<R: TryCryptoRng + ?Sized>(
+    pub(crate) fn on_nonce(
         &mut self,
         out: &mut Outbox,
         now: Millis,
         post: &NoncePost,
-        rng: &mut R,
     ) -> Result<(), MeetingError> {
         if post.body.meeting != self.cfg.meeting {
             out.alert(Alert::WrongMeeting);
@@ -158,7 +158,7 @@ impl Live {
         }
         peer.nonce = Some(post.body.nonce);
         if self.lead.is_some() {
-            self.admit(out, now, &p, rng)?;
+            self.admit(out, now, &p)?;
         }
         Ok(())
     }

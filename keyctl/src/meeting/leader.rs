@@ -132,12 +132,11 @@ impl Live {
     }
 
     /// 3.7.4: admits `p` once both its verified binding and a liveness nonce are known.
-    pub(crate) fn admit<R: TryCryptoRng + ?Sized>(
+    pub(crate) fn admit(
         &mut self,
         out: &mut Outbox,
         now: Millis,
         p: &ParticipantId,
-        _rng: &mut R,
     ) -> Result<(), MeetingError> {
         let peer = self
             .peers

@@ -267,8 +267,8 @@ impl Session {
         let live = self.live.as_mut().ok_or(MeetingError::Ended)?;
         let out = &mut self.out;
         let r = match msg {
-            Message::KeyAnnouncement(a) => live.on_announcement(out, now, a, rng),
-            Message::NoncePost(p) => live.on_nonce(out, now, p, rng),
+            Message::KeyAnnouncement(a) => live.on_announcement(out, now, a),
+            Message::NoncePost(p) => live.on_nonce(out, now, p),
             Message::Rekey(r) => live.on_rekey(out, now, r),
             Message::Heartbeat(h) => live.on_heartbeat(out, now, h),
             Message::LinkPost(l) => live.on_link(out, l),
