@@ -119,3 +119,15 @@ fn cte1_matches() {
         assert_eq!(cte1::open(&k, &h, &c).unwrap().as_slice(), m.as_slice());
     }
 }
+
+#[test]
+fn verify_agrees_with_libsodium_on_edge_cases() {
+    let doc = kat();
+    for (i, case) in cases(&doc, "verify").iter().enumerate() {
+        let ivk: [u8; 32] = arr(case, "ivk");
+        let sig: [u8; 64] = arr(case, "sig");
+        let (ctx, msg) = (bytes(case, "context"), bytes(case, "msg"));
+        let expect = case["valid"].as_bool().unwrap();
+        assert_eq!(crypto::verify(&ivk, &sig, &ctx, &msg), expect, "case {i}");
+    }
+}

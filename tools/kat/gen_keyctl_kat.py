@@ -15,6 +15,9 @@ of cases; every byte string is lower-case hex:
   security_code Digits(SHA256(SHA256("Zoombase-1-ClientOnly-MAC-SecurityCode") ||
                 SHA256(ivk))) (whitepaper 3.8): the hash as a big-endian integer mod 10^39,
                 39 zero-padded digits. Fields: ivk, code.
+  verify        Sign.Verify verdicts of libsodium (crypto_sign_verify_detached) on edge cases:
+                valid signatures, S + L, small-order and non-canonical public keys and R.
+                Fields: ivk, sig, context, msg, valid (bool).
   cte1          CtE1 (whitepaper 3.11, see keyctl/src/crypto/cte1.rs) with the opening and
                 nonce fixed: C2 = HMAC-SHA256(opening, u64be(len h) || h || m),
                 C1 = crypto_aead_chacha20poly1305_ietf_encrypt(m || opening, h, nonce, k),
@@ -82,6 +85,48 @@ def box_case(s_sk, r_sk, ctx_kdf, ctx_cipher, meta, msg, nonce) -> dict:
             "meta": meta.hex(), "msg": msg.hex(), "nonce": nonce.hex(), "c": c.hex()}
 
 
+L = 2**252 + 27742317777372353535851937790883648493
+P = 2**255 - 19
+
+
+def libsodium_verifies(ivk: bytes, sig: bytes, context: bytes, msg: bytes) -> bool:
+    m = sha256(context) + sha256(msg)
+    try:
+        b.crypto_sign_open(sig + m, ivk)
+        return True
+    except Exception:
+        return False
+
+
+def verify_cases() -> list:
+    cases = []
+
+    def add(ivk, sig, ctx, msg):
+        cases.append({"ivk": ivk.hex(), "sig": sig.hex(), "context": ctx.hex(), "msg": msg.hex(),
+                      "valid": libsodium_verifies(ivk, sig, ctx, msg)})
+
+    seed = fixed("verify-seed", 32)
+    pk, sk = b.crypto_sign_seed_keypair(seed)
+    ctx, msg = b"ctx", b"msg"
+    sig = b.crypto_sign(sha256(ctx) + sha256(msg), sk)[:64]
+    add(pk, sig, ctx, msg)                                   # valid
+    s = int.from_bytes(sig[32:], "little") + L               # S + L: same scalar, non-canonical
+    add(pk, sig[:32] + s.to_bytes(32, "little"), ctx, msg)
+    identity = (1).to_bytes(32, "little")
+    add(identity, identity + bytes(32), ctx, msg)            # small-order key, equation holds
+    small = [bytes(32), identity, (P - 1).to_bytes(32, "little"), P.to_bytes(32, "little"),
+             (P + 1).to_bytes(32, "little")]
+    for enc in small:
+        add(enc, sig, ctx, msg)
+        hi = bytearray(enc)
+        hi[31] |= 0x80
+        add(bytes(hi), sig, ctx, msg)
+        add(pk, enc + sig[32:], ctx, msg)                    # small-order R
+    for k in range(2, 19):                                   # y = p + k, non-canonical
+        add((P + k).to_bytes(32, "little"), sig, ctx, msg)
+    return cases
+
+
 def security_code(ivk: bytes) -> str:
     h = sha256(sha256(b"Zoombase-1-ClientOnly-MAC-SecurityCode") + sha256(ivk))
     return "%039d" % (int.from_bytes(h, "big") % 10**39)
@@ -141,7 +186,8 @@ def main() -> None:
     doc = {
         "generator": "tools/kat/gen_keyctl_kat.py",
         "pynacl": nacl.__version__,
-        "sign": sign, "box": boxes, "security_code": codes, "cte1": cte1,
+        "sign": sign, "verify": verify_cases(), "box": boxes, "security_code": codes,
+        "cte1": cte1,
     }
     text = json.dumps(doc, indent=1) + "\n"
     if args.out:
