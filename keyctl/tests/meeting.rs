@@ -635,3 +635,36 @@ fn substituting_the_current_leaders_binding_is_refused() {
     sim.advance(5 * 60_000 + 1_000);
     sim.assert_converged();
 }
+
+#[test]
+fn cohost_lock_requests_are_checked() {
+    let mut sim = meeting_of(4, "cohost");
+    let i0 = sim.index("p0");
+    sim.nodes[i0].session.set_cohosts([pid("p1")]).unwrap();
+    // A listed co-host locks the meeting.
+    let i1 = sim.index("p1");
+    sim.nodes[i1].session.request_lock(true).unwrap();
+    sim.pump();
+    assert!(sim.node("p3").session.roster().unwrap().locked);
+    // Someone else cannot unlock it.
+    let i2 = sim.index("p2");
+    sim.nodes[i2].session.request_lock(false).unwrap();
+    sim.pump();
+    assert_eq!(sim.node("p0").errors.last(), Some(&MeetingError::NotCohost));
+    assert!(sim.node("p3").session.roster().unwrap().locked);
+    // A replay of the co-host's first request is refused: the LPL moved on.
+    let old = sim
+        .log
+        .iter()
+        .find_map(|(_, m)| matches!(m, Message::LockRequest(r) if r.body.locked).then(|| m.clone()))
+        .unwrap();
+    sim.nodes[i0].session.unlock().unwrap();
+    sim.pump();
+    sim.server_post(old, 0);
+    assert_eq!(
+        sim.node("p0").errors.last(),
+        Some(&MeetingError::StaleLockRequest)
+    );
+    assert!(!sim.node("p3").session.roster().unwrap().locked);
+    assert!(sim.node("p3").alerts.contains(&Alert::MeetingUnlocked));
+}

@@ -182,6 +182,24 @@ fn message() -> impl Strategy<Value = Message> {
         participant().prop_map(|participant| Message::Leave(Leave { participant })),
         (link(), sig()).prop_map(|(link, sig)| Message::LinkPost(LinkPost { link, sig })),
         participant().prop_map(|leader| Message::LeaderChange(LeaderChange { leader })),
+        (
+            meeting(),
+            participant(),
+            any::<[u8; 32]>(),
+            any::<bool>(),
+            sig()
+        )
+            .prop_map(
+                |(meeting, requester, lpl_head, locked, sig)| Message::LockRequest(LockRequest {
+                    body: LockRequestBody {
+                        meeting,
+                        requester,
+                        lpl_head,
+                        locked
+                    },
+                    sig
+                })
+            ),
     ]
 }
 

@@ -15,3 +15,5 @@ pub const CTX_MAC_SECURITY_CODE: &[u8] = b"Zoombase-1-ClientOnly-MAC-SecurityCod
 pub const CTX_KDF_SECRET_STORE: &[u8] = b"Zoombase-1-ClientOnly-KDF-SecretStore";
 /// Context of a participant's signed liveness nonce post (Veil; v4.6 meetings: liveness).
 pub const CTX_SIG_LIVENESS_NONCE: &[u8] = b"Veil-1-Sig-LivenessNonce";
+/// Context of a co-host's signed lock or unlock request (Veil; v4.6 meetings: locked meetings).
+pub const CTX_SIG_LOCK_REQUEST: &[u8] = b"Veil-1-Sig-LockRequest";

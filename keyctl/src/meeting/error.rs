@@ -64,6 +64,13 @@ pub enum MeetingError {
     /// An announcement tried to replace the current leader's binding.
     #[error("announcement replaces the current leader's binding")]
     LeaderBindingChanged,
+    /// A lock request from someone the server does not list as a present co-host.
+    #[error("lock request from a non-co-host")]
+    NotCohost,
+    /// A lock request signed over an LPL head that is no longer the latest; the co-host
+    /// asks again.
+    #[error("lock request over an outdated LPL head")]
+    StaleLockRequest,
     /// An LPL link changes the IVK of a known participant.
     #[error("LPL link changes a participant's IVK")]
     IvkChanged,

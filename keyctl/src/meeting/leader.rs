@@ -15,7 +15,9 @@ use super::lpl::add_op;
 use super::session::{Live, Outbox, fill};
 use crate::crypto::{BOX_NONCE_LEN, BoxKey, CTX_CIPHER_MEETING_SEED, CTX_KDF_MEETING_SEED};
 use crate::time::Millis;
-use crate::wire::{LinkPost, LplOp, Message, Meta, MkPayload, ParticipantId, Rekey};
+use crate::wire::{
+    LinkPost, LockRequest, LplOp, MemberState, Message, Meta, MkPayload, ParticipantId, Rekey,
+};
 
 /// A participant the leader has admitted and sends keys to.
 struct Member {
@@ -251,6 +253,40 @@ impl Live {
             },
         )?;
         self.rotate(out, now, rng)
+    }
+
+    /// A co-host's lock request: from a listed co-host present in the LPL, signed with
+    /// the IVK the LPL records, over the LPL head the leader holds (v4.6 meetings).
+    pub(crate) fn on_lock_request(
+        &mut self,
+        out: &mut Outbox,
+        req: &LockRequest,
+    ) -> Result<(), MeetingError> {
+        if self.lead.is_none() {
+            return Ok(());
+        }
+        let b = &req.body;
+        if b.meeting != self.cfg.meeting {
+            out.alert(Alert::WrongMeeting);
+            return Err(MeetingError::WrongMeeting);
+        }
+        let entry = self
+            .lpl
+            .entry(&b.requester)
+            .ok_or(MeetingError::UnknownParticipant)?;
+        if !self.cohosts.contains(&b.requester) || entry.state != MemberState::Present {
+            return Err(MeetingError::NotCohost);
+        }
+        if !req.verify(&entry.ivk) {
+            return Err(MeetingError::BadSignature);
+        }
+        if b.lpl_head != self.lpl.head() {
+            return Err(MeetingError::StaleLockRequest);
+        }
+        if b.locked == self.lpl.locked() {
+            return Ok(());
+        }
+        self.set_locked(out, b.locked)
     }
 
     pub(crate) fn set_locked(

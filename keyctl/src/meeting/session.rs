@@ -1,6 +1,6 @@
 //! The per-participant state machine and its participant-role handlers.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand_core::TryCryptoRng;
 
@@ -13,7 +13,10 @@ use super::leader::LeaderState;
 use super::lpl::{Lpl, RosterView};
 use crate::crypto::{self, BoxKey, BoxKeyPair, CryptoError, SigningKey};
 use crate::time::Millis;
-use crate::wire::{Binding, KeyAnnouncement, LIVENESS_NONCE_LEN, Leave, Message, ParticipantId};
+use crate::wire::{
+    Binding, KeyAnnouncement, LIVENESS_NONCE_LEN, Leave, LockRequest, LockRequestBody, Message,
+    ParticipantId,
+};
 
 /// Which role a session plays now; the server can move the leader role at any time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +84,8 @@ pub(crate) struct Live {
     pub(crate) next_nonce_at: Millis,
     pub(crate) last_heartbeat_ok: Millis,
     pub(crate) lead: Option<LeaderState>,
+    /// Participants the server says are co-hosts (trusted from the server, v4.6).
+    pub(crate) cohosts: BTreeSet<ParticipantId>,
     /// Set by a handler that ends the session.
     pub(crate) end: Option<LeftReason>,
 }
@@ -168,6 +173,7 @@ impl Session {
             next_nonce_at: now,
             last_heartbeat_ok: now,
             lead: None,
+            cohosts: BTreeSet::new(),
             end: None,
         };
         live.post_nonce(&mut out, now, rng)?;
@@ -274,6 +280,7 @@ impl Session {
             Message::LinkPost(l) => live.on_link(out, l),
             Message::Leave(l) => live.on_leave(out, now, l),
             Message::LeaderChange(c) => live.on_leader_change(out, now, c, rng),
+            Message::LockRequest(l) => live.on_lock_request(out, l),
         };
         self.finish();
         r
@@ -328,6 +335,34 @@ impl Session {
     pub fn unlock(&mut self) -> Result<(), MeetingError> {
         let live = self.live.as_mut().ok_or(MeetingError::Ended)?;
         live.set_locked(&mut self.out, false)
+    }
+
+    /// Records who the server says the co-hosts are; a leader accepts lock requests only
+    /// from them (v4.6 meetings: locked meetings).
+    pub fn set_cohosts(
+        &mut self,
+        cohosts: impl IntoIterator<Item = ParticipantId>,
+    ) -> Result<(), MeetingError> {
+        let live = self.live.as_mut().ok_or(MeetingError::Ended)?;
+        live.cohosts = cohosts.into_iter().collect();
+        Ok(())
+    }
+
+    /// Co-host command: asks the leader to lock (or unlock) the meeting, signing over the
+    /// LPL head this session holds. If the list moves on first, the leader refuses it and
+    /// the co-host asks again (v4.6 meetings: locked meetings).
+    pub fn request_lock(&mut self, locked: bool) -> Result<(), MeetingError> {
+        let live = self.live.as_mut().ok_or(MeetingError::Ended)?;
+        let body = LockRequestBody {
+            meeting: live.cfg.meeting.clone(),
+            requester: live.cfg.me.clone(),
+            lpl_head: live.lpl.head(),
+            locked,
+        };
+        self.out
+            .transmit
+            .push_back(Message::LockRequest(LockRequest::sign(body, &live.isk)));
+        Ok(())
     }
 
     /// Leader command: bans an invite ID for the rest of the meeting and removes whoever

@@ -5,6 +5,7 @@ use super::codec::Reader;
 use super::heartbeat::Heartbeat;
 use super::ids::ParticipantId;
 use super::liveness::NoncePost;
+use super::lock::LockRequest;
 use super::lpl::LinkPost;
 use super::rekey::Rekey;
 use super::{Kind, VERSION, WireError, encoding};
@@ -68,6 +69,8 @@ pub enum Message {
     LinkPost(LinkPost),
     /// A leader change notice.
     LeaderChange(LeaderChange),
+    /// A co-host's lock or unlock request.
+    LockRequest(LockRequest),
 }
 
 impl Message {
@@ -81,6 +84,7 @@ impl Message {
             Self::Leave(m) => m.to_bytes(),
             Self::LinkPost(m) => m.to_bytes(),
             Self::LeaderChange(m) => m.to_bytes(),
+            Self::LockRequest(m) => m.to_bytes(),
         }
     }
 
@@ -111,6 +115,7 @@ impl Message {
             k if k == Kind::LeaderChange as u8 => {
                 Self::LeaderChange(LeaderChange::from_bytes(bytes)?)
             }
+            k if k == Kind::LockRequest as u8 => Self::LockRequest(LockRequest::from_bytes(bytes)?),
             other => return Err(WireError::UnexpectedKind(other)),
         })
     }

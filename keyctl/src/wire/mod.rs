@@ -13,6 +13,7 @@ pub(crate) mod codec;
 mod heartbeat;
 mod ids;
 mod liveness;
+mod lock;
 mod lpl;
 mod message;
 mod rekey;
@@ -21,6 +22,7 @@ pub use binding::{Binding, KeyAnnouncement};
 pub use heartbeat::{Heartbeat, HeartbeatInput};
 pub use ids::{Id, MAX_ID_LEN, MeetingRef, ParticipantId};
 pub use liveness::{LIVENESS_NONCE_LEN, NonceBody, NoncePost};
+pub use lock::{LockRequest, LockRequestBody};
 pub use lpl::{LinkPost, LplLink, LplOp, MAX_NAME_LEN, MemberState, RosterEntry};
 pub use message::{LeaderChange, Leave, Message};
 pub use rekey::{MAX_BOX_LEN, Meta, MkPayload, Rekey};
@@ -47,6 +49,8 @@ pub enum Kind {
     HeartbeatInput = 0x05,
     /// [`NonceBody`], signed by the participant posting a liveness nonce.
     NonceBody = 0x06,
+    /// [`LockRequestBody`], signed by a co-host.
+    LockRequestBody = 0x07,
     /// The identity store file (`crate::identity`).
     IdentityFile = 0x08,
     /// [`KeyAnnouncement`] board message.
@@ -63,6 +67,8 @@ pub enum Kind {
     LinkPost = 0x15,
     /// [`LeaderChange`] board message.
     LeaderChange = 0x16,
+    /// [`LockRequest`] board message.
+    LockRequest = 0x17,
 }
 
 /// A variable-length field, for naming it in errors.
