@@ -6,7 +6,8 @@
 //! - inputs: [`Session::handle`] for every board message (bytes, untrusted),
 //!   [`Session::handle_timeout`] when [`Session::poll_timeout`] is reached, and the
 //!   leader's commands ([`Session::kick`], [`Session::lock`], [`Session::unlock`],
-//!   [`Session::ban_invite`]) and [`Session::leave`];
+//!   [`Session::ban_invite`], [`Session::set_cohosts`]), a co-host's
+//!   [`Session::request_lock`], and [`Session::leave`];
 //! - outputs: [`Session::poll_transmit`] (messages to post to the board) and
 //!   [`Session::poll_event`] ([`Event::KeyUpdate`] and [`Event::RetireEpoch`] for the
 //!   dataplane, [`Alert`]s for the user interface, [`Event::Left`]).
