@@ -81,11 +81,12 @@ pub enum Alert {
     },
     /// A message bound to another meeting instance was replayed into this one.
     WrongMeeting,
-    /// A user was seen leaving this many times (whitepaper 3.10: alert at four).
+    /// A user was seen leaving this many times, over all of their devices (whitepaper
+    /// 3.10: alert at four).
     RepeatedLeaves {
-        /// Who.
+        /// The device whose leave reached the count.
         participant: ParticipantId,
-        /// How many leaves.
+        /// How many leaves by this userID.
         count: u16,
     },
     /// A participant came back with a different IVK; refused (whitepaper 3.7.7).

@@ -301,14 +301,12 @@ impl Live {
             Applied::Kicked { participant } if participant == self.cfg.me => {
                 self.end = Some(LeftReason::Kicked);
             }
-            Applied::Left {
-                participant,
-                leaves,
-            } if leaves >= self.cfg.timings.leave_alert_threshold => {
-                out.alert(Alert::RepeatedLeaves {
-                    participant,
-                    count: leaves,
-                });
+            Applied::Left { participant } => {
+                // 3.10: count the user's leaves over all of their devices.
+                let count = self.lpl.leaves_of_user(&participant.user);
+                if count >= self.cfg.timings.leave_alert_threshold {
+                    out.alert(Alert::RepeatedLeaves { participant, count });
+                }
             }
             Applied::Unlocked => out.alert(Alert::MeetingUnlocked),
             _ => {}

@@ -20,13 +20,8 @@ pub struct RosterView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Applied {
     Other,
-    Left {
-        participant: ParticipantId,
-        leaves: u16,
-    },
-    Kicked {
-        participant: ParticipantId,
-    },
+    Left { participant: ParticipantId },
+    Kicked { participant: ParticipantId },
     Unlocked,
 }
 
@@ -75,6 +70,14 @@ impl Lpl {
 
     pub(crate) fn entry(&self, p: &ParticipantId) -> Option<&RosterEntry> {
         self.roster.get(p)
+    }
+
+    /// Leaves recorded for `user` over all of their devices.
+    pub(crate) fn leaves_of_user(&self, user: &Id) -> u16 {
+        self.roster
+            .values()
+            .filter(|e| &e.participant.user == user)
+            .fold(0u16, |n, e| n.saturating_add(e.leaves))
     }
 
     /// Present participants.
@@ -201,7 +204,6 @@ impl Lpl {
                     e.leaves = e.leaves.saturating_add(1);
                     Applied::Left {
                         participant: participant.clone(),
-                        leaves: e.leaves,
                     }
                 }
             }
@@ -315,10 +317,9 @@ mod tests {
             slot: 0,
             participant: p,
         });
-        assert!(matches!(
-            lpl.apply(&leave),
-            Ok(Applied::Left { leaves: 1, .. })
-        ));
+        assert!(matches!(lpl.apply(&leave), Ok(Applied::Left { .. })));
+        let user = Id::new(crate::wire::Field::UserId, b"a").unwrap();
+        assert_eq!(lpl.leaves_of_user(&user), 1);
         let back = add(&mut lpl, b"a", 9);
         assert_eq!(lpl.apply(&back), Err(MeetingError::IvkChanged));
         let back = add(&mut lpl, b"a", 1);
