@@ -668,3 +668,29 @@ fn cohost_lock_requests_are_checked() {
     assert!(!sim.node("p3").session.roster().unwrap().locked);
     assert!(sim.node("p3").alerts.contains(&Alert::MeetingUnlocked));
 }
+
+#[test]
+fn timings_outside_the_protocol_bounds_are_refused() {
+    use keyctl::meeting::Timings;
+    assert!(Timings::default().validate().is_ok());
+    for bad in [
+        Timings {
+            heartbeat_interval_ms: 10_001,
+            ..Timings::default()
+        },
+        Timings {
+            leave_rekey_ms: 10_001,
+            ..Timings::default()
+        },
+        Timings {
+            rotation_interval_ms: 5 * 60_000 + 1,
+            ..Timings::default()
+        },
+        Timings {
+            missed_heartbeats: 0,
+            ..Timings::default()
+        },
+    ] {
+        assert_eq!(bad.validate(), Err(MeetingError::InvalidTimings));
+    }
+}

@@ -1,5 +1,6 @@
 //! What a session is told when it starts, and its timing constants.
 
+use super::error::MeetingError;
 use super::invite::InviteSecret;
 use crate::wire::{Id, MeetingRef, ParticipantId};
 
@@ -29,6 +30,25 @@ pub struct Timings {
     pub max_links: usize,
     /// Leaves by one user at which the leader raises an alert (whitepaper 3.10: four).
     pub leave_alert_threshold: u16,
+}
+
+impl Timings {
+    /// Checks the bounds the protocol requires: heartbeats at least every 10 s and leave
+    /// rekeys within 10 s (whitepaper 3.7.7, v4.6 3.7.6), rotation at least every five
+    /// minutes (v4.6), at least one missed heartbeat and one link before coalescing.
+    pub fn validate(&self) -> Result<(), MeetingError> {
+        let ok = (1..=10_000).contains(&self.heartbeat_interval_ms)
+            && self.leave_rekey_ms <= 10_000
+            && (1..=5 * 60_000).contains(&self.rotation_interval_ms)
+            && self.missed_heartbeats >= 1
+            && self.max_links >= 1
+            && self.nonce_interval_ms >= 1;
+        if ok {
+            Ok(())
+        } else {
+            Err(MeetingError::InvalidTimings)
+        }
+    }
 }
 
 impl Default for Timings {

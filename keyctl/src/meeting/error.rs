@@ -16,6 +16,9 @@ pub enum MeetingError {
     /// A primitive failed (bad box, random source, low-order key).
     #[error("crypto: {0}")]
     Crypto(#[from] CryptoError),
+    /// The configured timings break a bound of the protocol ([`super::Timings::validate`]).
+    #[error("timings outside the protocol's bounds")]
+    InvalidTimings,
     /// The session has ended.
     #[error("session has ended")]
     Ended,

@@ -120,13 +120,15 @@ pub(crate) fn fill<R: TryCryptoRng + ?Sized, const N: usize>(
 impl Session {
     /// Joins a meeting (whitepaper 3.7.2): generates the ephemeral box key pair, signs the
     /// binding, and queues the announcement and a first liveness nonce. If the server
-    /// named this participant the leader, it starts leading (3.7.3).
+    /// named this participant the leader, it starts leading (3.7.3). Fails with
+    /// [`MeetingError::InvalidTimings`] if the timings break the protocol's bounds.
     pub fn new<R: TryCryptoRng + ?Sized>(
         cfg: Config,
         isk: SigningKey,
         now: Millis,
         rng: &mut R,
     ) -> Result<Self, MeetingError> {
+        cfg.timings.validate()?;
         // 3.7.2 step 1: a fresh ephemeral key pair, kept for the meeting only.
         let box_pair = BoxKeyPair::generate(rng)?;
         // step 3: Binding_i = meetingID || meetingUUID || i || deviceID || IVK_i || pk_i
