@@ -88,7 +88,12 @@ impl BoxKey {
     }
 
     fn aead(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(&chacha20poly1305::Key::from(*self.k))
+        // The cipher zeroizes its own key copy on drop (`zeroize` feature); wipe the
+        // temporary the constructor reads from too.
+        let mut key = chacha20poly1305::Key::from(*self.k);
+        let aead = XChaCha20Poly1305::new(&key);
+        key.as_mut_slice().zeroize();
+        aead
     }
 
     /// Steps 4-6 of `Box.Enc`: returns `C = C' || nonce`.
