@@ -694,3 +694,39 @@ fn timings_outside_the_protocol_bounds_are_refused() {
         assert_eq!(bad.validate(), Err(MeetingError::InvalidTimings));
     }
 }
+
+#[test]
+fn new_leader_keys_only_bindings_the_previous_list_certified() {
+    let mut sim = meeting_of(4, "takeover-swap");
+    // The server shows the future leader p1 a different (validly self-signed) binding for p3.
+    let evil = keyctl::crypto::SigningKey::generate(&mut sim::TestRng::new("evil-p3")).unwrap();
+    let binding = keyctl::wire::Binding {
+        meeting: sim.meeting.clone(),
+        participant: pid("p3"),
+        ivk: evil.verifying_key(),
+        pk: [6; 32],
+    };
+    let ann = keyctl::wire::KeyAnnouncement {
+        sig: binding.sign(&evil),
+        binding,
+        display_name: keyctl::wire::Id::new(keyctl::wire::Field::DisplayName, b"p3").unwrap(),
+        invite: None,
+    };
+    let i1 = sim.index("p1");
+    sim.nodes[i1].group = 1;
+    sim.server_post(Message::KeyAnnouncement(ann), 1);
+    sim.nodes[i1].group = 0;
+    let i0 = sim.index("p0");
+    sim.nodes[i0].session.leave().unwrap();
+    sim.pump();
+    sim.leader_change("p1", 0);
+    sim.advance(3_000);
+    let roster = &sim.node("p2").latest().unwrap().roster;
+    assert!(roster.values().any(|p| p == &pid("p2")));
+    assert!(
+        !roster.values().any(|p| p == &pid("p3")),
+        "p3 was not keyed, so not listed"
+    );
+    assert_eq!(sim.node("p1").latest().unwrap().roster, *roster);
+    assert!(!sim.log.iter().any(|(_, m)| matches!(m, Message::Rekey(r) if r.recipient == pid("p3") && r.mk_seq == sim.node("p1").latest().unwrap().mk_seq)));
+}

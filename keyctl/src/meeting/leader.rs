@@ -93,21 +93,35 @@ impl Live {
                     .filter(|p| p != &self.cfg.me)
                     .collect();
                 for p in present {
-                    let (Some(entry), Some(peer)) = (self.lpl.entry(&p), self.peers.get(&p)) else {
+                    let Some(slot) = self.lpl.entry(&p).map(|e| e.slot) else {
                         continue;
                     };
-                    // 3.7.7: the binding hash stays stable across leader changes; key
-                    // only the binding the previous leader certified.
-                    if entry.binding_hash != peer.binding.hash() {
-                        continue;
+                    // 3.7.7: the binding hash stays stable across leader changes: key only
+                    // the binding the previous leader certified, to a holder of a nonce.
+                    // Whoever cannot be keyed is recorded as gone, so the certified list
+                    // stays exactly the list of key holders (v4.6 3.7.7).
+                    let keyable = self.peers.get(&p).filter(|peer| {
+                        peer.nonce.is_some()
+                            && self.lpl.entry(&p).map(|e| e.binding_hash)
+                                == Some(peer.binding.hash())
+                    });
+                    match keyable {
+                        Some(peer) => {
+                            let key = BoxKey::derive(
+                                self.box_pair.secret(),
+                                &peer.binding.pk,
+                                CTX_KDF_MEETING_SEED,
+                            )?;
+                            self.lead_mut()?.members.insert(p, Member { slot, key });
+                        }
+                        None => self.post_link(
+                            out,
+                            LplOp::Leave {
+                                slot,
+                                participant: p,
+                            },
+                        )?,
                     }
-                    let slot = entry.slot;
-                    let key = BoxKey::derive(
-                        self.box_pair.secret(),
-                        &peer.binding.pk,
-                        CTX_KDF_MEETING_SEED,
-                    )?;
-                    self.lead_mut()?.members.insert(p, Member { slot, key });
                 }
                 let snapshot = self.lpl.snapshot();
                 self.post_link(out, snapshot)?;
