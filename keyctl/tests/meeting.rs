@@ -508,6 +508,13 @@ fn invites_gate_admission_and_can_be_banned() {
     sim.join_with("alice", "host", key("alice"), Some(alice_inv));
     sim.advance(3_000);
     assert!(sim.node("alice").updates.is_empty());
+    assert!(
+        sim.node("alice").live(),
+        "refused by the leader, not ended by old history"
+    );
+    assert!(sim.node("host").alerts.contains(&Alert::InviteRejected {
+        participant: pid("alice")
+    }));
 }
 
 #[test]
@@ -728,5 +735,6 @@ fn new_leader_keys_only_bindings_the_previous_list_certified() {
         "p3 was not keyed, so not listed"
     );
     assert_eq!(sim.node("p1").latest().unwrap().roster, *roster);
+    assert_eq!(sim.node("p3").left, Some(LeftReason::ListedAsLeft));
     assert!(!sim.log.iter().any(|(_, m)| matches!(m, Message::Rekey(r) if r.recipient == pid("p3") && r.mk_seq == sim.node("p1").latest().unwrap().mk_seq)));
 }

@@ -135,6 +135,9 @@ pub enum LeftReason {
     HeartbeatsMissed,
     /// The leader removed this participant.
     Kicked,
+    /// The leader's list records this participant as gone (for example a new leader
+    /// could not key it); the driver may rejoin.
+    ListedAsLeft,
     /// The server named a leader outside the locked meeting's list (v4.6 locked meetings).
     LeaderNotInLockedList,
 }

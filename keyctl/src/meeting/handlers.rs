@@ -274,9 +274,10 @@ impl Live {
         if !post.verify(&ivk) {
             return Err(MeetingError::BadSignature);
         }
+        let was_listed = self.listed();
         match self.lpl.apply(&post.link) {
             Ok(applied) => {
-                self.react(out, applied);
+                self.react(out, applied, was_listed);
                 Ok(())
             }
             Err(MeetingError::LplChain) => {
@@ -295,11 +296,25 @@ impl Live {
         }
     }
 
-    /// Reacts to an applied LPL link, as leader or participant.
-    pub(crate) fn react(&mut self, out: &mut Outbox, applied: Applied) {
+    /// Whether the LPL lists this session as present with its current binding (a link
+    /// about an earlier session of the same participant, replayed to a rejoiner, is not
+    /// about this one).
+    pub(crate) fn listed(&self) -> bool {
+        self.lpl.entry(&self.cfg.me).is_some_and(|e| {
+            e.state == crate::wire::MemberState::Present && e.binding_hash == self.binding.hash()
+        })
+    }
+
+    /// Reacts to an applied LPL link; `was_listed` is [`Live::listed`] before it.
+    pub(crate) fn react(&mut self, out: &mut Outbox, applied: Applied, was_listed: bool) {
         match applied {
-            Applied::Kicked { participant } if participant == self.cfg.me => {
+            Applied::Kicked { participant } if participant == self.cfg.me && was_listed => {
                 self.end = Some(LeftReason::Kicked);
+            }
+            Applied::Left { participant } if participant == self.cfg.me && was_listed => {
+                // The certified list no longer has us: no key will come; leave cleanly so
+                // the driver can rejoin.
+                self.end = Some(LeftReason::ListedAsLeft);
             }
             Applied::Left { participant } => {
                 // 3.10: count the user's leaves over all of their devices.

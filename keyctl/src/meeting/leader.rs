@@ -133,8 +133,9 @@ impl Live {
     /// Appends `op` to the LPL and posts the signed link; coalesces past the limit.
     fn post_link(&mut self, out: &mut Outbox, op: LplOp) -> Result<(), MeetingError> {
         let link = self.lpl.next_link(op);
+        let was_listed = self.listed();
         let applied = self.lpl.apply(&link)?;
-        self.react(out, applied);
+        self.react(out, applied, was_listed);
         out.transmit
             .push_back(Message::LinkPost(LinkPost::sign(link, &self.isk)));
         // 3.7.7: beyond 20 links the leader coalesces them into one.
