@@ -11,7 +11,9 @@
 //! - [`stream_key`]: from a meeting key to per-stream SFrame base keys, and the KID layout.
 //! - [`packet`]: the Veil datagram and RTP framings around SFrame.
 //! - [`replay`]: the per-(mkSeqNum, KID) sliding replay window.
+//! - [`keyring`]: the key epochs of a meeting, published lock-free, and each worker's derived keys.
 
+pub mod keyring;
 pub mod packet;
 pub mod replay;
 pub mod sframe;

@@ -23,7 +23,7 @@ pub use error::{DropCounters, DropReason, Error};
 use rtp::RtpHeader;
 
 use crate::replay::ReplayWindows;
-use crate::sframe::{self, Context, Header, MAX_HEADER_LEN};
+use crate::sframe::{self, Context, Header, KeyMaterial, MAX_HEADER_LEN};
 
 /// Length of the mkSeqNum prefix.
 pub const MK_SEQ_LEN: usize = 4;
@@ -88,46 +88,114 @@ pub fn seal(
     headroom: usize,
     len: usize,
 ) -> Result<Range<usize>, Error> {
-    let tag_len = ctx.suite().tag_len();
-    let too_small = |needed| sframe::Error::BufferTooSmall {
-        needed,
-        got: buf.len(),
-    };
-    let end = headroom.checked_add(len).ok_or(too_small(usize::MAX))?;
-    let sealed_end = end.checked_add(tag_len).ok_or(too_small(usize::MAX))?;
-    if buf.len() < sealed_end {
-        return Err(too_small(sealed_end).into());
-    }
-    let rtp_header_len = match mode {
-        Mode::Datagram => 0,
-        Mode::Rtp => RtpHeader::parse(&buf[headroom..end])?.len(),
-    };
+    let layout = Layout::check(mode, ctx.suite().tag_len(), buf, headroom, len)?;
     let key = ctx.send_key_mut(kid)?;
     let header = key.peek_header()?;
-    let inserted = MK_SEQ_LEN + header.encoded_len();
-    let start = headroom
-        .checked_sub(inserted)
-        .ok_or(sframe::Error::HeadroomTooSmall {
-            needed: inserted,
-            got: headroom,
-        })?;
+    layout.fits(header)?;
     // Every check has passed: from here on the counter is spent.
     key.consume(header);
-    // The clear RTP header moves forward so the mkSeqNum and SFrame header can follow it.
-    if rtp_header_len > 0 {
-        buf.copy_within(headroom..headroom + rtp_header_len, start);
+    layout.write(key.material(), header, mk_seq, buf)
+}
+
+/// [`seal`] with a counter the caller allocated, for senders that share one stream key across
+/// threads and hand out disjoint counter ranges (the keyring's workers). The caller guarantees
+/// `ctr` was never used under this key (RFC 9605 4.4.3).
+#[allow(clippy::too_many_arguments)]
+pub fn seal_with_counter(
+    mode: Mode,
+    material: &KeyMaterial,
+    kid: u64,
+    ctr: u64,
+    mk_seq: u32,
+    buf: &mut [u8],
+    headroom: usize,
+    len: usize,
+) -> Result<Range<usize>, Error> {
+    let layout = Layout::check(mode, material.suite().tag_len(), buf, headroom, len)?;
+    let header = Header::new(kid, ctr);
+    layout.fits(header)?;
+    layout.write(material, header, mk_seq, buf)
+}
+
+/// Where a payload sits in a buffer about to be sealed, checked before a counter is spent.
+struct Layout {
+    headroom: usize,
+    rtp_header_len: usize,
+    sealed_end: usize,
+}
+
+impl Layout {
+    fn check(
+        mode: Mode,
+        tag_len: usize,
+        buf: &[u8],
+        headroom: usize,
+        len: usize,
+    ) -> Result<Self, Error> {
+        let too_small = |needed| sframe::Error::BufferTooSmall {
+            needed,
+            got: buf.len(),
+        };
+        let end = headroom.checked_add(len).ok_or(too_small(usize::MAX))?;
+        let sealed_end = end.checked_add(tag_len).ok_or(too_small(usize::MAX))?;
+        if buf.len() < sealed_end {
+            return Err(too_small(sealed_end).into());
+        }
+        let rtp_header_len = match mode {
+            Mode::Datagram => 0,
+            Mode::Rtp => RtpHeader::parse(&buf[headroom..end])?.len(),
+        };
+        Ok(Self {
+            headroom,
+            rtp_header_len,
+            sealed_end,
+        })
     }
-    let payload_start = headroom + rtp_header_len;
-    let prefix_at = start + rtp_header_len;
-    buf[prefix_at..prefix_at + MK_SEQ_LEN].copy_from_slice(&mk_seq.to_be_bytes());
-    header.emit(&mut buf[prefix_at + MK_SEQ_LEN..payload_start])?;
-    let (aad, payload) = buf.split_at_mut(payload_start);
-    key.material().seal_in_place(
-        header.ctr,
-        &aad[start..],
-        &mut payload[..sealed_end - payload_start],
-    )?;
-    Ok(start..sealed_end)
+
+    fn start(&self, header: Header) -> Result<usize, Error> {
+        let inserted = MK_SEQ_LEN + header.encoded_len();
+        Ok(self
+            .headroom
+            .checked_sub(inserted)
+            .ok_or(sframe::Error::HeadroomTooSmall {
+                needed: inserted,
+                got: self.headroom,
+            })?)
+    }
+
+    fn fits(&self, header: Header) -> Result<(), Error> {
+        self.start(header).map(drop)
+    }
+
+    fn write(
+        &self,
+        material: &KeyMaterial,
+        header: Header,
+        mk_seq: u32,
+        buf: &mut [u8],
+    ) -> Result<Range<usize>, Error> {
+        let Self {
+            headroom,
+            rtp_header_len,
+            sealed_end,
+        } = *self;
+        let start = self.start(header)?;
+        // The clear RTP header moves forward so the mkSeqNum and SFrame header can follow it.
+        if rtp_header_len > 0 {
+            buf.copy_within(headroom..headroom + rtp_header_len, start);
+        }
+        let payload_start = headroom + rtp_header_len;
+        let prefix_at = start + rtp_header_len;
+        buf[prefix_at..prefix_at + MK_SEQ_LEN].copy_from_slice(&mk_seq.to_be_bytes());
+        header.emit(&mut buf[prefix_at + MK_SEQ_LEN..payload_start])?;
+        let (aad, payload) = buf.split_at_mut(payload_start);
+        material.seal_in_place(
+            header.ctr,
+            &aad[start..],
+            &mut payload[..sealed_end - payload_start],
+        )?;
+        Ok(start..sealed_end)
+    }
 }
 
 /// Verifies and decrypts a parsed packet in place with the receive keys of `ctx` (which the

@@ -1,0 +1,228 @@
+//! One key epoch (`mkSeqNum` -> MK and roster) and the immutable snapshot readers load.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use zeroize::Zeroizing;
+
+use super::{KeyringError, MAX_LIVE_EPOCHS, MeetingConfig, Millis, RETIRE_AFTER_MS};
+
+/// A key handed to the keyring: what keyctl's `KeyUpdate` or a pre-shared key file carries.
+pub struct EpochKey {
+    /// `mkSeqNum`.
+    pub mk_seq: u32,
+    /// `MK`, zeroized on drop.
+    pub meeting_key: Zeroizing<[u8; 32]>,
+    /// Sender slot -> sender ID (the `senderID` of the stream key derivation).
+    pub roster: BTreeMap<u32, Vec<u8>>,
+    /// When senders switch to this key.
+    pub activate_at: Millis,
+}
+
+impl core::fmt::Debug for EpochKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EpochKey")
+            .field("mk_seq", &self.mk_seq)
+            .field("roster_len", &self.roster.len())
+            .field("activate_at", &self.activate_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An installed epoch. Immutable but for the shared send counters.
+pub struct Epoch {
+    mk_seq: u32,
+    meeting_key: Zeroizing<[u8; 32]>,
+    roster: BTreeMap<u32, Vec<u8>>,
+    arrived_at: Millis,
+    activate_at: Millis,
+    /// The next unleased counter of each of this device's 256 streams under this epoch. Workers
+    /// lease blocks of counters from here (see [`super::WorkerKeys`]), one atomic add per block.
+    send_counters: Box<[AtomicU64]>,
+}
+
+impl core::fmt::Debug for Epoch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Epoch")
+            .field("mk_seq", &self.mk_seq)
+            .field("arrived_at", &self.arrived_at)
+            .field("activate_at", &self.activate_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Epoch {
+    fn new(key: EpochKey, now: Millis) -> Self {
+        Self {
+            mk_seq: key.mk_seq,
+            meeting_key: key.meeting_key,
+            roster: key.roster,
+            arrived_at: now,
+            activate_at: key.activate_at,
+            send_counters: (0..256).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// `mkSeqNum`.
+    pub fn mk_seq(&self) -> u32 {
+        self.mk_seq
+    }
+
+    /// `MK`, for the stream key schedule only.
+    pub fn meeting_key(&self) -> &[u8; 32] {
+        &self.meeting_key
+    }
+
+    /// The sender ID of a roster slot.
+    pub fn sender(&self, slot: u32) -> Option<&[u8]> {
+        self.roster.get(&slot).map(Vec::as_slice)
+    }
+
+    /// When the keyring received this epoch.
+    pub fn arrived_at(&self) -> Millis {
+        self.arrived_at
+    }
+
+    /// When senders switch to it.
+    pub fn activate_at(&self) -> Millis {
+        self.activate_at
+    }
+
+    pub(super) fn send_counter(&self, stream_index: u8) -> &AtomicU64 {
+        &self.send_counters[usize::from(stream_index)]
+    }
+}
+
+/// An epoch in a snapshot, with its retirement time once a newer one arrived.
+#[derive(Debug, Clone)]
+pub struct Live {
+    /// The epoch.
+    pub epoch: Arc<Epoch>,
+    /// When it stops decrypting; `None` while it is the newest.
+    pub retire_at: Option<Millis>,
+}
+
+/// What readers load: the meeting and its live epochs, oldest first. Never changes once
+/// published; writers publish a new one.
+#[derive(Debug)]
+pub struct Snapshot {
+    generation: u64,
+    config: Arc<MeetingConfig>,
+    epochs: Vec<Live>,
+}
+
+impl Snapshot {
+    pub(super) fn empty(config: Arc<MeetingConfig>) -> Self {
+        Self {
+            generation: 0,
+            config,
+            epochs: Vec::new(),
+        }
+    }
+
+    /// Grows by one with every published change, so a worker can tell its caches are stale.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The meeting this keyring serves.
+    pub fn config(&self) -> &MeetingConfig {
+        &self.config
+    }
+
+    /// The mkSeqNums of the live epochs, oldest first.
+    pub fn mk_seqs(&self) -> impl Iterator<Item = u32> + '_ {
+        self.epochs.iter().map(|live| live.epoch.mk_seq)
+    }
+
+    /// The live entry of `mk_seq`, retired by time or not.
+    pub fn live(&self, mk_seq: u32) -> Option<&Live> {
+        self.epochs
+            .iter()
+            .rev()
+            .find(|live| live.epoch.mk_seq == mk_seq)
+    }
+
+    /// The newest epoch, whether or not it sends yet.
+    pub fn newest(&self) -> Option<&Arc<Epoch>> {
+        self.epochs.last().map(|live| &live.epoch)
+    }
+
+    /// The epoch that decrypts packets prefixed with `mk_seq` at `now`, if any.
+    pub fn recv_epoch(&self, mk_seq: u32, now: Millis) -> Option<&Arc<Epoch>> {
+        self.live(mk_seq)
+            .filter(|live| live.retire_at.is_none_or(|at| now < at))
+            .map(|live| &live.epoch)
+    }
+
+    /// The epoch to send with at `now`: the newest whose activation time has passed
+    /// (whitepaper 3.7.6: senders switch after the new key is certified and distributed).
+    pub fn send_epoch(&self, now: Millis) -> Option<&Arc<Epoch>> {
+        self.epochs
+            .iter()
+            .rev()
+            .find(|live| live.epoch.activate_at <= now && live.retire_at.is_none_or(|at| now < at))
+            .map(|live| &live.epoch)
+    }
+
+    fn next(&self, epochs: Vec<Live>) -> Self {
+        Self {
+            generation: self.generation + 1,
+            config: Arc::clone(&self.config),
+            epochs,
+        }
+    }
+
+    pub(super) fn with_installed(
+        &self,
+        key: EpochKey,
+        now: Millis,
+    ) -> Result<Option<Self>, KeyringError> {
+        if let Some(newest) = self.newest()
+            && key.mk_seq <= newest.mk_seq
+        {
+            return Err(KeyringError::NotNewer {
+                mk_seq: key.mk_seq,
+                newest: newest.mk_seq,
+            });
+        }
+        let mut epochs = self.epochs.clone();
+        // whitepaper 3.7.6 / v4.6: the superseded key decrypts for 10 s more, then goes.
+        if let Some(last) = epochs.last_mut() {
+            let due = now + RETIRE_AFTER_MS;
+            last.retire_at = Some(last.retire_at.map_or(due, |at| at.min(due)));
+        }
+        epochs.push(Live {
+            epoch: Arc::new(Epoch::new(key, now)),
+            retire_at: None,
+        });
+        let excess = epochs.len().saturating_sub(MAX_LIVE_EPOCHS);
+        epochs.drain(..excess);
+        Ok(Some(self.next(epochs)))
+    }
+
+    pub(super) fn with_retire(&self, mk_seq: u32, at: Millis) -> Option<Self> {
+        let index = self.epochs.iter().position(|l| l.epoch.mk_seq == mk_seq)?;
+        let mut epochs = self.epochs.clone();
+        let live = &mut epochs[index];
+        live.retire_at = Some(live.retire_at.map_or(at, |old| old.min(at)));
+        Some(self.next(epochs))
+    }
+
+    pub(super) fn without_retired(&self, now: Millis) -> Option<Self> {
+        let retired = |live: &Live| live.retire_at.is_some_and(|at| at <= now);
+        if !self.epochs.iter().any(retired) {
+            return None;
+        }
+        Some(
+            self.next(
+                self.epochs
+                    .iter()
+                    .filter(|l| !retired(l))
+                    .cloned()
+                    .collect(),
+            ),
+        )
+    }
+}

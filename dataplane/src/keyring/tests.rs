@@ -1,0 +1,225 @@
+use std::collections::BTreeMap;
+
+use zeroize::Zeroizing;
+
+use super::*;
+use crate::packet::{DropReason, Error as PacketError, HEADROOM, Mode, Protected};
+
+fn config(own_slot: u32) -> MeetingConfig {
+    MeetingConfig {
+        meeting_id: b"meeting-1".to_vec(),
+        meeting_uuid: b"uuid-1".to_vec(),
+        own_slot,
+        suite: CipherSuite::Aes256GcmSha512_128,
+    }
+}
+
+fn key(mk_seq: u32, activate_at: u64) -> EpochKey {
+    EpochKey {
+        mk_seq,
+        meeting_key: Zeroizing::new([mk_seq as u8; 32]),
+        roster: BTreeMap::from([(1, b"alice".to_vec()), (2, b"bob".to_vec())]),
+        activate_at: Millis(activate_at),
+    }
+}
+
+fn seal(
+    keys: &mut WorkerKeys,
+    ring: &Keyring,
+    now: u64,
+    payload: &[u8],
+) -> Result<Vec<u8>, SealError> {
+    let mut buf = vec![0u8; HEADROOM + payload.len() + 16];
+    buf[HEADROOM..HEADROOM + payload.len()].copy_from_slice(payload);
+    let range = keys.seal(
+        &ring.load(),
+        Millis(now),
+        0,
+        &mut buf,
+        HEADROOM,
+        payload.len(),
+    )?;
+    Ok(buf[range].to_vec())
+}
+
+fn open(
+    keys: &mut WorkerKeys,
+    ring: &Keyring,
+    now: u64,
+    wire: &[u8],
+) -> Result<Vec<u8>, PacketError> {
+    let mut buf = wire.to_vec();
+    let range = keys.open(&ring.load(), Millis(now), &mut buf)?;
+    Ok(buf[range].to_vec())
+}
+
+fn pair() -> (Keyring, Keyring) {
+    let (alice, bob) = (Keyring::new(config(1)), Keyring::new(config(2)));
+    alice.install(key(1, 0), Millis(0)).unwrap();
+    bob.install(key(1, 0), Millis(0)).unwrap();
+    (alice, bob)
+}
+
+#[test]
+fn a_sealed_packet_opens_at_the_peer_and_only_once() {
+    let (alice, bob) = pair();
+    let (mut tx, mut rx) = (
+        WorkerKeys::new(Mode::Datagram),
+        WorkerKeys::new(Mode::Datagram),
+    );
+    let wire = seal(&mut tx, &alice, 5, b"hello").unwrap();
+    assert_eq!(
+        Protected::parse(Mode::Datagram, &wire).unwrap().header.kid,
+        0x100
+    );
+    assert_eq!(open(&mut rx, &bob, 5, &wire).unwrap(), b"hello");
+    let again = open(&mut rx, &bob, 5, &wire).unwrap_err();
+    assert_eq!(again.drop_reason(), DropReason::Replay);
+}
+
+#[test]
+fn mk_seq_must_grow() {
+    let (alice, _) = pair();
+    assert_eq!(
+        alice.install(key(1, 0), Millis(1)),
+        Err(KeyringError::NotNewer {
+            mk_seq: 1,
+            newest: 1
+        })
+    );
+    assert_eq!(
+        alice.install(key(0, 0), Millis(1)),
+        Err(KeyringError::NotNewer {
+            mk_seq: 0,
+            newest: 1
+        })
+    );
+}
+
+#[test]
+fn rotation_decrypts_at_once_sends_at_activation_and_retires_after_ten_seconds() {
+    let (alice, bob) = pair();
+    let (mut tx, mut rx) = (
+        WorkerKeys::new(Mode::Datagram),
+        WorkerKeys::new(Mode::Datagram),
+    );
+    let old = seal(&mut tx, &alice, 500, b"old").unwrap();
+    // Epoch 2 arrives at t = 1000 and activates at t = 3000.
+    alice.install(key(2, 3000), Millis(1000)).unwrap();
+    bob.install(key(2, 3000), Millis(1000)).unwrap();
+    let mk_seq = |wire: &[u8]| Protected::parse(Mode::Datagram, wire).unwrap().mk_seq;
+    assert_eq!(mk_seq(&seal(&mut tx, &alice, 2999, b"x").unwrap()), 1);
+    let new = seal(&mut tx, &alice, 3000, b"new").unwrap();
+    assert_eq!(mk_seq(&new), 2);
+    // The new epoch decrypts as soon as installed, the old one until 10 s after the new arrived.
+    assert_eq!(open(&mut rx, &bob, 1000, &new).unwrap(), b"new");
+    let late_old = seal(
+        &mut WorkerKeys::new(Mode::Datagram),
+        &{
+            let k = Keyring::new(config(1));
+            k.install(key(1, 0), Millis(0)).unwrap();
+            k
+        },
+        0,
+        b"late",
+    )
+    .unwrap();
+    assert_eq!(open(&mut rx, &bob, 10_999, &old).unwrap(), b"old");
+    let refused = open(&mut rx, &bob, 11_000, &late_old).unwrap_err();
+    assert_eq!(refused, PacketError::UnknownEpoch(1));
+    assert_eq!(refused.drop_reason(), DropReason::UnknownKey);
+    // Pruning frees the epoch; the worker drops its keys and windows at the next batch.
+    assert_eq!(rx.cached_epochs(), 2);
+    bob.prune(Millis(11_000));
+    assert_eq!(bob.load().mk_seqs().collect::<Vec<_>>(), vec![2]);
+    rx.sync(&bob.load());
+    assert_eq!(rx.cached_epochs(), 1);
+}
+
+#[test]
+fn retire_event_shortens_and_never_extends() {
+    let (_, bob) = pair();
+    bob.install(key(2, 0), Millis(1000)).unwrap();
+    bob.retire(1, Millis(5000));
+    assert!(bob.load().recv_epoch(1, Millis(4999)).is_some());
+    assert!(bob.load().recv_epoch(1, Millis(5000)).is_none());
+    bob.retire(1, Millis(50_000));
+    assert!(bob.load().recv_epoch(1, Millis(6000)).is_none());
+    // Retiring the newest stops sending too; retiring an unknown epoch changes nothing.
+    let generation = bob.load().generation();
+    bob.retire(9, Millis(0));
+    assert_eq!(bob.load().generation(), generation);
+    bob.retire(2, Millis(7000));
+    assert!(bob.load().send_epoch(Millis(7000)).is_none());
+}
+
+#[test]
+fn workers_sharing_a_stream_never_share_a_counter() {
+    let (alice, bob) = pair();
+    let mut workers: Vec<WorkerKeys> = (0..3).map(|_| WorkerKeys::new(Mode::Datagram)).collect();
+    let mut rx = WorkerKeys::new(Mode::Datagram);
+    let mut seen = std::collections::BTreeSet::new();
+    for round in 0..200 {
+        for (i, worker) in workers.iter_mut().enumerate() {
+            let wire = seal(worker, &alice, 1, &[i as u8, round as u8]).unwrap();
+            let ctr = Protected::parse(Mode::Datagram, &wire).unwrap().header.ctr;
+            assert!(seen.insert(ctr), "counter {ctr} used twice");
+            // Interleaved leases stay well inside the receiver's window: nothing is refused.
+            assert_eq!(
+                open(&mut rx, &bob, 1, &wire).unwrap(),
+                [i as u8, round as u8]
+            );
+        }
+    }
+}
+
+#[test]
+fn unknown_senders_and_slots_are_refused() {
+    let (alice, bob) = pair();
+    let stranger = Keyring::new(config(7));
+    stranger.install(key(1, 0), Millis(0)).unwrap();
+    assert_eq!(
+        seal(&mut WorkerKeys::new(Mode::Datagram), &stranger, 0, b"x"),
+        Err(SealError::NotInRoster(7))
+    );
+    let empty = Keyring::new(config(1));
+    assert_eq!(
+        seal(&mut WorkerKeys::new(Mode::Datagram), &empty, 0, b"x"),
+        Err(SealError::NoSendEpoch)
+    );
+    // A packet naming a slot outside the roster is an unknown key, derived nothing.
+    let mut wire = seal(&mut WorkerKeys::new(Mode::Datagram), &alice, 0, b"x").unwrap();
+    wire[4..7].copy_from_slice(&[0x09, 0x07, 0x00]); // KID 0x0700: slot 7
+    let mut rx = WorkerKeys::new(Mode::Datagram);
+    assert_eq!(
+        open(&mut rx, &bob, 0, &wire).unwrap_err().drop_reason(),
+        DropReason::UnknownKey
+    );
+}
+
+#[test]
+fn a_stale_key_under_the_right_mk_seq_fails_authentication() {
+    let (alice, _) = pair();
+    let impostor = Keyring::new(config(2));
+    let mut wrong = key(1, 0);
+    wrong.meeting_key = Zeroizing::new([0xee; 32]);
+    impostor.install(wrong, Millis(0)).unwrap();
+    let wire = seal(&mut WorkerKeys::new(Mode::Datagram), &alice, 0, b"secret").unwrap();
+    let err = open(&mut WorkerKeys::new(Mode::Datagram), &impostor, 0, &wire).unwrap_err();
+    assert_eq!(err.drop_reason(), DropReason::AuthFailure);
+}
+
+#[test]
+fn epochs_are_capped() {
+    let (alice, _) = pair();
+    for mk_seq in 2..(MAX_LIVE_EPOCHS as u32 + 10) {
+        alice
+            .install(key(mk_seq, 0), Millis(u64::from(mk_seq)))
+            .unwrap();
+    }
+    assert_eq!(alice.load().mk_seqs().count(), MAX_LIVE_EPOCHS);
+    assert_eq!(
+        alice.load().newest().unwrap().mk_seq(),
+        MAX_LIVE_EPOCHS as u32 + 9
+    );
+}
