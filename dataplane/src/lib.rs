@@ -12,7 +12,9 @@
 //! - [`packet`]: the Veil datagram and RTP framings around SFrame.
 //! - [`replay`]: the per-(mkSeqNum, KID) sliding replay window.
 //! - [`keyring`]: the key epochs of a meeting, published lock-free, and each worker's derived keys.
+//! - [`batch`]: a fixed slab of packet buffers, sealed or opened a batch at a time.
 
+pub mod batch;
 pub mod keyring;
 pub mod packet;
 pub mod replay;

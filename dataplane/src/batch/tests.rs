@@ -1,0 +1,170 @@
+use std::collections::BTreeMap;
+
+use zeroize::Zeroizing;
+
+use super::*;
+use crate::keyring::{EpochKey, MeetingConfig};
+use crate::packet::DropReason;
+use crate::sframe::CipherSuite;
+
+fn ring(own_slot: u32) -> Keyring {
+    let ring = Keyring::new(MeetingConfig {
+        meeting_id: b"m".to_vec(),
+        meeting_uuid: b"u".to_vec(),
+        own_slot,
+        suite: CipherSuite::Aes256GcmSha512_128,
+    });
+    ring.install(
+        EpochKey {
+            mk_seq: 3,
+            meeting_key: Zeroizing::new([7; 32]),
+            roster: BTreeMap::from([(1, b"a".to_vec()), (2, b"b".to_vec())]),
+            activate_at: Millis(0),
+        },
+        Millis(0),
+    )
+    .unwrap();
+    ring
+}
+
+fn rtp(ssrc: u32, seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, 96];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 1]);
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+fn roundtrip(mode: Mode, packets: &[Vec<u8>]) -> (Vec<Vec<u8>>, DropCounters) {
+    let (alice, bob) = (ring(1), ring(2));
+    let (mut tx, mut rx) = (WorkerKeys::new(mode), WorkerKeys::new(mode));
+    let mut batch = Batch::new();
+    for p in packets {
+        assert!(batch.push_plain(p, None));
+    }
+    let mut send_drops = [0; SendDrop::ALL.len()];
+    let sealed = seal_batch(
+        &mut tx,
+        &alice,
+        Millis(1),
+        mode,
+        &mut batch,
+        &mut send_drops,
+    );
+    assert_eq!(sealed.packets as usize, packets.len());
+    assert_eq!(send_drops, [0, 0]);
+    let mut wire = Batch::new();
+    for p in batch.live() {
+        assert!(wire.push_wire(p, None));
+    }
+    let mut drops = DropCounters::default();
+    let opened = open_batch(&mut rx, &bob, Millis(1), &mut wire, &mut drops);
+    assert_eq!(opened.packets + drops.total(), packets.len() as u64);
+    (wire.live().map(<[u8]>::to_vec).collect(), drops)
+}
+
+#[test]
+fn a_full_batch_roundtrips_in_datagram_mode() {
+    let packets: Vec<Vec<u8>> = (0..BATCH_SIZE).map(|i| vec![i as u8; 1200]).collect();
+    let (opened, drops) = roundtrip(Mode::Datagram, &packets);
+    assert_eq!((opened, drops.total()), (packets, 0));
+}
+
+#[test]
+fn rtp_mode_keys_streams_by_ssrc_and_keeps_the_header() {
+    let packets: Vec<Vec<u8>> = (0..40)
+        .map(|i| rtp(0x1000 + (i % 3), i as u16, &[i as u8; 200]))
+        .collect();
+    let (opened, _) = roundtrip(Mode::Rtp, &packets);
+    assert_eq!(opened, packets);
+}
+
+#[test]
+fn rejected_packets_are_marked_and_counted_by_reason() {
+    let (alice, bob) = (ring(1), ring(2));
+    let (mut tx, mut rx) = (
+        WorkerKeys::new(Mode::Datagram),
+        WorkerKeys::new(Mode::Datagram),
+    );
+    let mut batch = Batch::new();
+    batch.push_plain(b"one", None);
+    batch.push_plain(b"two", None);
+    seal_batch(
+        &mut tx,
+        &alice,
+        Millis(0),
+        Mode::Datagram,
+        &mut batch,
+        &mut [0; 2],
+    );
+    let (one, two) = (batch.packet(0).to_vec(), batch.packet(1).to_vec());
+    let mut flipped = two.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    let mut wire = Batch::new();
+    for p in [
+        &one[..],
+        &one,
+        &flipped,
+        &two,
+        &two[..3],
+        &[0, 0, 0, 9, 0x10, 0, 1, 2][..],
+    ] {
+        wire.push_wire(p, None);
+    }
+    let mut drops = DropCounters::default();
+    let tally = open_batch(&mut rx, &bob, Millis(0), &mut wire, &mut drops);
+    assert_eq!(tally.packets, 2);
+    assert_eq!(wire.live().collect::<Vec<_>>(), vec![&b"one"[..], b"two"]);
+    let dropped: Vec<bool> = (0..wire.len()).map(|i| wire.is_dropped(i)).collect();
+    assert_eq!(dropped, [false, true, true, false, true, true]);
+    assert_eq!(drops.get(DropReason::Replay), 1);
+    assert_eq!(drops.get(DropReason::AuthFailure), 1);
+    assert_eq!(drops.get(DropReason::BadHeader), 1);
+    assert_eq!(drops.get(DropReason::UnknownKey), 1);
+}
+
+#[test]
+fn local_packets_that_cannot_be_sealed_are_counted() {
+    let alice = ring(1);
+    let mut tx = WorkerKeys::new(Mode::Rtp);
+    let mut batch = Batch::new();
+    batch.push_plain(b"not rtp", None);
+    batch.push_plain(&rtp(5, 1, b"ok"), None);
+    let mut drops = [0; SendDrop::ALL.len()];
+    let tally = seal_batch(
+        &mut tx,
+        &alice,
+        Millis(0),
+        Mode::Rtp,
+        &mut batch,
+        &mut drops,
+    );
+    assert_eq!((tally.packets, drops), (1, [0, 1]));
+    let empty = Keyring::new(alice.load().config().clone());
+    let mut batch = Batch::new();
+    batch.push_plain(&rtp(5, 1, b"ok"), None);
+    seal_batch(
+        &mut tx,
+        &empty,
+        Millis(0),
+        Mode::Rtp,
+        &mut batch,
+        &mut drops,
+    );
+    assert_eq!(drops, [1, 1]);
+}
+
+#[test]
+fn a_batch_refuses_what_does_not_fit() {
+    let mut batch = Batch::new();
+    assert!(!batch.push_plain(&[0; MAX_PLAINTEXT + 1], None));
+    assert!(batch.push_plain(&[0; MAX_PLAINTEXT], None));
+    assert!(!batch.commit(0..SLOT_LEN + 1, None));
+    while !batch.is_full() {
+        batch.push_wire(b"x", None);
+    }
+    assert!(!batch.push_wire(b"x", None));
+    batch.clear();
+    assert!(batch.is_empty());
+}
