@@ -1,13 +1,12 @@
-//! The `veil` command.
-//!
-//! Today it inspects protected packets; the sidecar, board, relay, demo and key generation
-//! subcommands arrive with the dataplane engine and the end-to-end meeting.
+//! The `veil` command: inspect protected packets, make pre-shared key files, run the sidecar.
 
+mod inspect;
+mod keygen;
+
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use dataplane::packet::{Mode, Protected};
-use dataplane::stream_key::StreamId;
 
 /// Veil: end-to-end encrypted media. Servers in the middle route it and never read it.
 #[derive(Parser, Debug)]
@@ -28,11 +27,24 @@ enum Command {
         #[arg(long)]
         rtp: bool,
     },
+    /// Print a fresh key file to stdout: random meeting key and UUID, mkSeqNum 1, roster slots
+    /// 0..N-1. Give every sidecar of the meeting the same file (it is a secret).
+    Keygen {
+        /// Make a pre-shared key file (the only kind so far; required, to say what you get).
+        #[arg(long, required = true)]
+        psk: bool,
+        /// The meeting ID written into the file.
+        #[arg(long, value_name = "ID")]
+        meeting: String,
+        /// How many sender slots the roster gets (0..N-1).
+        #[arg(long, value_name = "N", default_value_t = 2)]
+        slots: u32,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Inspect { hex, rtp } => match inspect(&hex, rtp) {
+        Command::Inspect { hex, rtp } => match inspect::inspect(&hex, rtp) {
             Ok(report) => {
                 println!("{report}");
                 ExitCode::SUCCESS
@@ -42,48 +54,27 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-    }
-}
-
-fn inspect(hex: &str, rtp: bool) -> Result<String, String> {
-    let compact: String = hex.split_whitespace().collect();
-    let bytes = hex::decode(&compact).map_err(|e| format!("bad hex: {e}"))?;
-    let mode = if rtp { Mode::Rtp } else { Mode::Datagram };
-    let parsed = Protected::parse(mode, &bytes).map_err(|e| format!("not a Veil packet: {e}"))?;
-    let kid = parsed.header.kid;
-    let stream = StreamId::from_kid(kid)
-        .map(|s| format!("sender slot {}, stream {}", s.sender_slot, s.stream_index))
-        .unwrap_or_else(|e| e.to_string());
-    Ok(format!(
-        "mode        {mode:?}\nrtp header  {} bytes\nmkSeqNum    {}\nKID         {kid:#x} ({stream})\nCTR         {}\nsealed      {} bytes (ciphertext and tag)",
-        parsed.rtp_header_len,
-        parsed.mk_seq,
-        parsed.header.ctr,
-        bytes.len() - parsed.ciphertext_start
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inspects_a_datagram() {
-        let report = inspect("00000003 99 0123 4567 deadbeef", false).unwrap();
-        assert!(report.contains("mkSeqNum    3"), "{report}");
-        assert!(report.contains("KID         0x123 (sender slot 1, stream 35)"));
-        assert!(report.contains("CTR         17767"));
-    }
-
-    #[test]
-    fn reports_bad_input() {
-        assert!(inspect("abc", false).unwrap_err().starts_with("bad hex"));
-        assert!(inspect("zz", false).unwrap_err().starts_with("bad hex"));
-        assert!(
-            inspect("0000", false)
-                .unwrap_err()
-                .starts_with("not a Veil packet")
-        );
-        assert!(inspect("00000000", true).unwrap_err().contains("RTP"));
+        Command::Keygen {
+            psk: _,
+            meeting,
+            slots,
+        } => {
+            let written = keygen::psk(&meeting, slots).map(|file| {
+                std::io::stdout()
+                    .lock()
+                    .write_all(file.to_toml().as_bytes())
+            });
+            match written {
+                Ok(Ok(())) => ExitCode::SUCCESS,
+                Ok(Err(e)) => {
+                    eprintln!("veil keygen: cannot write: {e}");
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("veil keygen: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
