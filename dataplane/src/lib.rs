@@ -16,6 +16,7 @@
 //! - [`psk`]: the pre-shared key file that stands in for the handshake in labs.
 
 pub mod batch;
+pub mod io;
 pub mod keyring;
 pub mod packet;
 pub mod psk;

@@ -157,6 +157,13 @@ impl Batch {
         true
     }
 
+    /// Marks packet `index` dropped (an engine does so for a datagram that did not fit).
+    pub fn drop_packet(&mut self, index: usize) {
+        if index < self.len {
+            self.meta[index].dropped = true;
+        }
+    }
+
     /// Copies a plaintext into the next slot at [`HEADROOM`], ready for [`seal_batch`].
     pub fn push_plain(&mut self, payload: &[u8], addr: Option<SocketAddr>) -> bool {
         self.push_at(HEADROOM, payload, addr)

@@ -91,6 +91,11 @@ impl DropCounters {
         self.0[reason as usize] += 1;
     }
 
+    /// Counts `count` drops for one reason at once.
+    pub fn record_many(&mut self, reason: DropReason, count: u64) {
+        self.0[reason as usize] += count;
+    }
+
     /// The count for one reason.
     pub fn get(&self, reason: DropReason) -> u64 {
         self.0[reason as usize]

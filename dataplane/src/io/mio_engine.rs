@@ -1,0 +1,140 @@
+//! The fallback engine: epoll readiness through mio, recvmmsg / sendmmsg, UDP GSO on send.
+//!
+//! Sockets are edge-triggered, so a side stays "pending" until a receive reports WouldBlock; the
+//! loop takes one batch from each pending side in turn so neither direction starves the other.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
+use super::mmsg::{Mmsg, gso_supported};
+use super::{IoDrop, Pipeline, Side, WorkerSockets, now};
+use crate::batch::Batch;
+
+/// How long a stopping worker keeps draining before it gives up on a sender that never pauses.
+pub const DRAIN_LIMIT: Duration = Duration::from_millis(500);
+/// How often an idle worker looks at its stop flag.
+const IDLE_POLL: Duration = Duration::from_millis(50);
+
+const SIDES: [Side; 2] = [Side::Local, Side::Network];
+
+struct Io<'a> {
+    sockets: &'a WorkerSockets,
+    recv: Mmsg,
+    /// Send scratch per destination side, each with its socket's GSO support.
+    send: [Mmsg; 2],
+    batch: Batch,
+}
+
+impl Io<'_> {
+    /// Receives one batch on `side`, runs the pipeline, sends the rest on. Returns whether the
+    /// side may hold more.
+    fn pump(&mut self, side: Side, pipeline: &mut impl Pipeline) -> io::Result<bool> {
+        let (input, output, out_side, dest) = match side {
+            Side::Local => (
+                &self.sockets.local,
+                &self.sockets.network,
+                Side::Network,
+                self.sockets.remote,
+            ),
+            Side::Network => (
+                &self.sockets.network,
+                &self.sockets.local,
+                Side::Local,
+                self.sockets.deliver,
+            ),
+        };
+        let (_, truncated) =
+            match self
+                .recv
+                .recv(input.as_fd(), &mut self.batch, side.recv_offset())
+            {
+                Ok(received) => received,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
+                Err(e) => {
+                    tracing::debug!(?side, error = %e, "receive failed");
+                    return Ok(false);
+                }
+            };
+        if truncated > 0 {
+            pipeline.io_drop(side, IoDrop::Truncated, truncated as u64);
+        }
+        pipeline.process(side, now(), &mut self.batch);
+        let sent = self.send[out_side as usize].send(output.as_fd(), &self.batch, dest)?;
+        if sent.failed > 0 {
+            pipeline.io_drop(side, IoDrop::SendFailed, sent.failed);
+        }
+        pipeline.sent(out_side, sent.packets);
+        Ok(true)
+    }
+}
+
+/// Runs one worker until `stop` is set, then drains what is queued (for up to
+/// [`DRAIN_LIMIT`]) and returns.
+pub fn run(
+    sockets: &WorkerSockets,
+    pipeline: &mut impl Pipeline,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    let mut poll = Poll::new()?;
+    for (side, socket) in [
+        (Side::Local, &sockets.local),
+        (Side::Network, &sockets.network),
+    ] {
+        let fd = socket.as_raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&fd), Token(side as usize), Interest::READABLE)?;
+    }
+    let mut io = Io {
+        sockets,
+        recv: Mmsg::new(false),
+        send: [
+            Mmsg::new(gso_supported(&sockets.local)),
+            Mmsg::new(gso_supported(&sockets.network)),
+        ],
+        batch: Batch::new(),
+    };
+    tracing::debug!(
+        gso = io.send[Side::Network as usize].gso(),
+        "mio worker started"
+    );
+    let mut events = Events::with_capacity(8);
+    let mut pending = [true, true];
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        if drain_until.is_none() && stop.load(Ordering::Relaxed) {
+            drain_until = Some(Instant::now() + DRAIN_LIMIT);
+        }
+        let busy = pending.iter().any(|&p| p);
+        let timeout = if busy || drain_until.is_some() {
+            Duration::ZERO
+        } else {
+            IDLE_POLL
+        };
+        if let Err(e) = poll.poll(&mut events, Some(timeout))
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            return Err(e);
+        }
+        for event in &events {
+            if let Some(flag) = pending.get_mut(event.token().0) {
+                *flag = true;
+            }
+        }
+        if let Some(deadline) = drain_until
+            && (!pending.iter().any(|&p| p) || Instant::now() >= deadline)
+        {
+            return Ok(());
+        }
+        for side in SIDES {
+            if pending[side as usize] {
+                pending[side as usize] = io.pump(side, pipeline)?;
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! UDP engines: move batches between the local client's socket and the network socket.
+//!
+//! An engine owns one worker's two sockets and a [`Pipeline`], the sans-IO core that seals or
+//! opens a batch in place. It receives a batch on one side, hands it to the pipeline, and sends
+//! what survived out of the other side: local plaintext goes sealed to the remote, network
+//! packets go opened to the local client. Two engines:
+//! - [`mio_engine`]: readiness (epoll through mio) with recvmmsg / sendmmsg and UDP GSO;
+//! - [`uring`]: io_uring, multishot receive over a provided buffer ring, GSO sends.
+//!
+//! [`EngineKind::probe`] picks one at start. All `unsafe` of the dataplane lives in this module.
+
+mod counters;
+mod forwarder;
+pub mod mio_engine;
+mod mmsg;
+mod socket;
+pub mod uring;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use counters::{Counters, CountersSnapshot, Direction, IoDrop};
+pub use forwarder::Forwarder;
+pub use socket::bind_reuseport;
+
+use crate::batch::Batch;
+use crate::keyring::Millis;
+
+/// Which socket a batch came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The local client's side: plaintext.
+    Local,
+    /// The network side: protected packets.
+    Network,
+}
+
+impl Side {
+    /// Where a packet received on this side is written in its slot: plaintext leaves headroom
+    /// for in-place sealing; protected packets start at the slot's start.
+    pub fn recv_offset(self) -> usize {
+        match self {
+            Self::Local => crate::packet::HEADROOM,
+            Self::Network => 0,
+        }
+    }
+}
+
+/// The per-batch work between receive and send.
+pub trait Pipeline {
+    /// Processes a batch that arrived on `from` in place, marking what must not be sent on.
+    fn process(&mut self, from: Side, now: Millis, batch: &mut Batch);
+    /// Counts packets an engine lost outside the pipeline.
+    fn io_drop(&mut self, side: Side, reason: IoDrop, packets: u64);
+    /// Counts packets handed to the kernel for sending out of `to`.
+    fn sent(&mut self, to: Side, packets: u64);
+}
+
+/// One worker's sockets and where each side's output goes.
+#[derive(Debug)]
+pub struct WorkerSockets {
+    /// Where the local client sends plaintext (`--local-listen`).
+    pub local: UdpSocket,
+    /// The network socket (`--bind`).
+    pub network: UdpSocket,
+    /// Where opened packets go (`--local-deliver`).
+    pub deliver: SocketAddr,
+    /// Where sealed packets go (`--remote`).
+    pub remote: SocketAddr,
+}
+
+/// Which engine runs the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// io_uring.
+    Uring,
+    /// mio readiness with recvmmsg / sendmmsg.
+    Mio,
+}
+
+impl EngineKind {
+    /// The engine's name in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Uring => "uring",
+            Self::Mio => "mio",
+        }
+    }
+
+    /// Picks io_uring if this kernel lets us build the ring we need (it can be missing, or
+    /// forbidden by seccomp in containers), else mio. Returns the choice and why.
+    pub fn probe() -> (Self, String) {
+        match uring::probe() {
+            Ok(()) => (
+                Self::Uring,
+                "io_uring available with multishot receive".into(),
+            ),
+            Err(reason) => (Self::Mio, format!("io_uring unusable: {reason}")),
+        }
+    }
+}
+
+/// Wall-clock unix milliseconds: drivers own the clock; the cores take it as an argument.
+pub fn now() -> Millis {
+    Millis(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+    )
+}
