@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use dataplane::io::{Counters, EngineKind, Forwarder, WorkerSockets, bind_reuseport, mio_engine};
+use dataplane::io::{
+    Counters, EngineKind, Forwarder, WorkerSockets, bind_reuseport, mio_engine, uring,
+};
 use dataplane::keyring::{EpochKey, Keyring, MeetingConfig, Millis};
 use dataplane::packet::Mode;
 use dataplane::sframe::CipherSuite;
@@ -44,6 +46,23 @@ struct Side {
 }
 
 fn run(engine: EngineKind, mode: Mode, packets: usize, size: usize) {
+    assert_eq!(run_with(engine, mode, packets, size, 0), 0);
+}
+
+const SMALL_RING: u16 = 64;
+
+fn payload(mode: Mode, n: usize, size: usize) -> Vec<u8> {
+    let mut payload = vec![(n % 251) as u8; size];
+    if mode == Mode::Rtp {
+        payload[..12].copy_from_slice(&[0x80, 96, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
+    }
+    payload[12..16].copy_from_slice(&(n as u32).to_be_bytes());
+    payload
+}
+
+/// `early` packets go from side 0 to side 1 before the workers start: a burst larger than a
+/// provided buffer ring makes the io_uring engine re-arm after ENOBUFS.
+fn run_with(engine: EngineKind, mode: Mode, packets: usize, size: usize, early: usize) -> u64 {
     let stop = Arc::new(AtomicBool::new(false));
     let nets = [
         bind_reuseport(any()).unwrap(),
@@ -51,10 +70,12 @@ fn run(engine: EngineKind, mode: Mode, packets: usize, size: usize) {
     ];
     let net_addrs = [nets[0].local_addr().unwrap(), nets[1].local_addr().unwrap()];
     let mut sides = Vec::new();
-    let mut workers = Vec::new();
+    let mut pending = Vec::new();
     for (i, network) in nets.into_iter().enumerate() {
         let local = bind_reuseport(any()).unwrap();
-        let sink = UdpSocket::bind(any()).unwrap();
+        // A 4 MiB buffer (bind_reuseport's) holds the early burst until the test reads it.
+        let sink = bind_reuseport(any()).unwrap();
+        sink.set_nonblocking(false).unwrap();
         sink.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let counters = Arc::new(Counters::default());
         sides.push(Side {
@@ -68,26 +89,48 @@ fn run(engine: EngineKind, mode: Mode, packets: usize, size: usize) {
             deliver: sink.local_addr().unwrap(),
             remote: net_addrs[1 - i],
         };
-        let mut forwarder = Forwarder::new(keyring(i as u32), mode, counters);
-        let stop = stop.clone();
-        workers.push(thread::spawn(move || match engine {
-            EngineKind::Mio => mio_engine::run(&sockets, &mut forwarder, &stop).unwrap(),
-            EngineKind::Uring => unimplemented!(),
-        }));
+        pending.push((sockets, Forwarder::new(keyring(i as u32), mode, counters)));
     }
     let client = UdpSocket::bind(any()).unwrap();
+    for n in 0..early {
+        client
+            .send_to(&payload(mode, n, size), sides[0].local)
+            .unwrap();
+    }
+    let mut workers = Vec::new();
+    for (sockets, mut forwarder) in pending {
+        let stop = stop.clone();
+        workers.push(thread::spawn(move || match engine {
+            EngineKind::Mio => mio_engine::run(&sockets, &mut forwarder, &stop)
+                .map(|()| 0)
+                .unwrap(),
+            EngineKind::Uring if early > 0 => {
+                uring::run_with_buffers(&sockets, &mut forwarder, &stop, SMALL_RING).unwrap()
+            }
+            EngineKind::Uring => uring::run(&sockets, &mut forwarder, &stop)
+                .map(|()| 0)
+                .unwrap(),
+        }));
+    }
     let mut buf = vec![0u8; 4096];
+    let mut seen = vec![false; early];
+    for _ in 0..early {
+        let len = sides[1]
+            .sink
+            .recv(&mut buf)
+            .expect("an early packet went missing");
+        let n = u32::from_be_bytes(buf[12..16].try_into().unwrap()) as usize;
+        assert!(len == size && !seen[n]);
+        seen[n] = true;
+    }
     for (from, to) in [(0, 1), (1, 0)] {
         let mut seen = vec![false; packets];
         for burst in (0..packets).step_by(64) {
             let end = (burst + 64).min(packets);
             for n in burst..end {
-                let mut payload = vec![(n % 251) as u8; size];
-                if mode == Mode::Rtp {
-                    payload[..12].copy_from_slice(&[0x80, 96, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
-                }
-                payload[12..16].copy_from_slice(&(n as u32).to_be_bytes());
-                client.send_to(&payload, sides[from].local).unwrap();
+                client
+                    .send_to(&payload(mode, n, size), sides[from].local)
+                    .unwrap();
             }
             for _ in burst..end {
                 let len = sides[to]
@@ -106,16 +149,15 @@ fn run(engine: EngineKind, mode: Mode, packets: usize, size: usize) {
         }
     }
     stop.store(true, Ordering::SeqCst);
-    for w in workers {
-        w.join().unwrap();
-    }
+    let rearms = workers.into_iter().map(|w| w.join().unwrap()).sum();
     for side in &sides {
         let c = side.counters.read();
         assert_eq!(c.drops.total(), 0);
         assert_eq!(c.send_drops, [0, 0]);
-        assert_eq!(c.packets, [packets as u64; 2]);
-        assert_eq!(c.sent, [packets as u64; 2]);
+        assert_eq!(c.packets[0] + c.packets[1], (2 * packets + early) as u64);
+        assert_eq!(c.sent, c.packets);
     }
+    rearms
 }
 
 #[test]
@@ -126,4 +168,35 @@ fn mio_datagram() {
 #[test]
 fn mio_rtp() {
     run(EngineKind::Mio, Mode::Rtp, 20_000, 200);
+}
+
+#[test]
+fn uring_datagram() {
+    run(EngineKind::Uring, Mode::Datagram, 20_000, 1200);
+}
+
+#[test]
+fn uring_rtp() {
+    run(EngineKind::Uring, Mode::Rtp, 20_000, 200);
+}
+
+#[test]
+fn uring_rearms_after_running_out_of_buffers() {
+    let rearms = run_with(EngineKind::Uring, Mode::Datagram, 1000, 100, 2000);
+    assert!(
+        rearms > 0,
+        "the burst never exhausted the {SMALL_RING}-buffer ring"
+    );
+}
+
+#[test]
+fn mio_takes_a_burst_queued_before_start() {
+    run_with(EngineKind::Mio, Mode::Datagram, 1000, 100, 2000);
+}
+
+#[test]
+fn io_uring_is_probed_usable_here() {
+    // This machine runs io_uring; where it cannot, the probe must say why instead.
+    let (kind, reason) = EngineKind::probe();
+    assert_eq!(kind, EngineKind::Uring, "{reason}");
 }

@@ -85,6 +85,21 @@ impl Mmsg {
         }
     }
 
+    /// Message `index` of the last [`Self::build`], for a submission of its own.
+    pub(crate) fn msghdr(&self, index: usize) -> *const libc::msghdr {
+        &raw const self.hdrs[index].msg_hdr
+    }
+
+    /// The batch index of the first packet of message `index`, and how many packets it holds.
+    pub(crate) fn span(&self, index: usize) -> (usize, usize) {
+        self.spans[index]
+    }
+
+    /// Stops using GSO (after the kernel refused it with EIO).
+    pub(crate) fn disable_gso(&mut self) {
+        self.gso = false;
+    }
+
     /// Whether sends still use GSO.
     pub(crate) fn gso(&self) -> bool {
         self.gso
@@ -205,7 +220,12 @@ impl Mmsg {
 
     /// Fills headers for live packets from `first_packet` on, up to one batch of iovecs.
     /// Returns the number of messages and the index after the last packet used.
-    fn build(&mut self, batch: &Batch, first_packet: usize, dest: &SockAddr) -> (usize, usize) {
+    pub(crate) fn build(
+        &mut self,
+        batch: &Batch,
+        first_packet: usize,
+        dest: &SockAddr,
+    ) -> (usize, usize) {
         let mut messages = 0;
         let mut iov = 0;
         let mut index = first_packet;
@@ -264,7 +284,7 @@ impl Mmsg {
 }
 
 /// The address the kernel wrote into `storage`, if it is IPv4 or IPv6.
-fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+pub(crate) fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match libc::c_int::from(storage.ss_family) {
         libc::AF_INET => {
             // SAFETY: ss_family says the storage holds a sockaddr_in, which is smaller than and

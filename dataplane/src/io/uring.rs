@@ -1,6 +1,458 @@
-//! The io_uring engine.
+//! The io_uring engine: multishot RecvMsg over provided buffer rings, SendMsg with UDP GSO.
+//!
+//! Per worker: one ring (SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN when the kernel has them),
+//! both sockets registered as fixed files, and one provided buffer ring per socket. A multishot
+//! RecvMsg per socket keeps completing into those buffers with no submission per packet; when the
+//! kernel runs out of buffers it ends the multishot (ENOBUFS, no MORE flag) and we re-arm it after
+//! recycling (aquatic does the same). Received payloads are copied into a [`Batch`] slot (so the
+//! pipeline and sealing-in-place are the same as the mio engine's) and the buffer goes straight
+//! back to the ring. A batch's output goes out as SendMsg submissions, one per GSO run, all in
+//! one `io_uring_enter`.
 
-/// Whether this kernel lets us build the ring the engine needs.
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::collections::VecDeque;
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use io_uring::types::{BufRingEntry, Fixed, RecvMsgOut, SubmitArgs, Timespec};
+use io_uring::{IoUring, cqueue, opcode};
+use socket2::SockAddr;
+
+use super::mio_engine::DRAIN_LIMIT;
+use super::mmsg::{Mmsg, gso_supported, socket_addr};
+use super::{IoDrop, Pipeline, Side, WorkerSockets, now};
+use crate::batch::{BATCH_SIZE, Batch, SLOT_LEN};
+
+const RING_ENTRIES: u32 = 256;
+/// Provided buffers per socket (a power of two, as the buffer ring requires).
+const BUFFERS: u16 = 1024;
+/// The sender address room in each buffer: a sockaddr_in6 holds either family.
+const NAME_LEN: usize = size_of::<libc::sockaddr_in6>();
+/// Each buffer: the kernel's `io_uring_recvmsg_out` header, the name, then the payload.
+const BUF_LEN: usize = 16 + NAME_LEN + SLOT_LEN;
+const PAGE: usize = 4096;
+/// user_data of send completions; receives use the side's index (0 or 1).
+const SEND: u64 = 1 << 32;
+const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// Room kept after a payload in its slot for the tag sealing adds.
+const TAG_ROOM: usize = 16;
+
+/// A provided buffer ring (io_uring_register_buf_ring(3)) and the buffers it hands out.
+struct BufRing {
+    entries: NonNull<BufRingEntry>,
+    count: u16,
+    layout: Layout,
+    tail: u16,
+    bufs: Box<[u8]>,
+}
+
+impl BufRing {
+    /// `count` buffers (a power of two) registered as group `bgid`.
+    fn new(ring: &IoUring, bgid: u16, count: u16) -> io::Result<Self> {
+        if !count.is_power_of_two() {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        let layout = Layout::from_size_align(usize::from(count) * size_of::<BufRingEntry>(), PAGE)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { alloc_zeroed(layout) };
+        let entries = NonNull::new(raw.cast::<BufRingEntry>())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        let mut this = Self {
+            entries,
+            count,
+            layout,
+            tail: 0,
+            bufs: vec![0u8; usize::from(count) * BUF_LEN].into_boxed_slice(),
+        };
+        // SAFETY: `entries` is page-aligned, zeroed, `count` entries long, and lives until this
+        // BufRing drops, which happens only after the ring (declared first in `Engine`) closed.
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                entries.as_ptr() as u64,
+                count,
+                bgid,
+                0,
+            )?;
+        }
+        for bid in 0..count {
+            this.push(bid);
+        }
+        this.publish();
+        Ok(this)
+    }
+
+    /// Queues buffer `bid` for the kernel (visible after [`Self::publish`]).
+    fn push(&mut self, bid: u16) {
+        let index = usize::from(self.tail & (self.count - 1));
+        let addr = self.bufs[usize::from(bid) * BUF_LEN..].as_ptr() as u64;
+        // SAFETY: index < count, inside the allocation; the kernel reads only entries between
+        // its head and the published tail, and this one is past the published tail.
+        let entry = unsafe { &mut *self.entries.as_ptr().add(index) };
+        entry.set_addr(addr);
+        entry.set_len(BUF_LEN as u32);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Makes every pushed buffer visible to the kernel.
+    fn publish(&self) {
+        // SAFETY: the tail field overlays the first entry's reserved field (the buffer ring ABI);
+        // it is a naturally aligned u16 that the kernel reads concurrently, so it is written
+        // through an atomic with Release, ordering the entry writes before it.
+        unsafe {
+            let tail = BufRingEntry::tail(self.entries.as_ptr()).cast::<AtomicU16>();
+            (*tail).store(self.tail, Ordering::Release);
+        }
+    }
+
+    fn buffer(&self, bid: u16, len: usize) -> &[u8] {
+        let start = usize::from(bid) * BUF_LEN;
+        &self.bufs[start..start + len.min(BUF_LEN)]
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout; the ring that used it is closed.
+        unsafe { dealloc(self.entries.as_ptr().cast(), self.layout) };
+    }
+}
+
+fn build_ring() -> io::Result<(IoUring, &'static str)> {
+    if let Ok(ring) = IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_coop_taskrun()
+        .build(RING_ENTRIES)
+    {
+        return Ok((ring, "single_issuer+defer_taskrun"));
+    }
+    if let Ok(ring) = IoUring::builder().setup_coop_taskrun().build(RING_ENTRIES) {
+        return Ok((ring, "coop_taskrun"));
+    }
+    Ok((IoUring::new(RING_ENTRIES)?, "plain"))
+}
+
+/// The msghdr a multishot RecvMsg reads its name and control lengths from.
+fn recv_msghdr() -> Box<libc::msghdr> {
+    // SAFETY: all-zero is a valid msghdr.
+    let mut hdr: Box<libc::msghdr> = Box::new(unsafe { zeroed() });
+    hdr.msg_namelen = NAME_LEN as libc::socklen_t;
+    hdr
+}
+
+struct Engine<'a> {
+    // Field order matters: the ring closes before the buffer rings free their memory.
+    ring: IoUring,
+    bufs: [BufRing; 2],
+    msghdr: Box<libc::msghdr>,
+    sockets: &'a WorkerSockets,
+    /// Received, not yet batched: (buffer id, completion result) per side.
+    pending: [VecDeque<(u16, i32)>; 2],
+    rearm: [bool; 2],
+    /// How often a multishot receive ended and was re-armed.
+    rearms: u64,
+    send: [Mmsg; 2],
+    results: [Option<i32>; BATCH_SIZE],
+    batch: Batch,
+}
+
+impl Engine<'_> {
+    fn arm(&mut self, side: Side) -> io::Result<()> {
+        let entry =
+            opcode::RecvMsgMulti::new(Fixed(side as u32), &raw const *self.msghdr, side as u16)
+                .build()
+                .user_data(side as u64);
+        self.push(&entry)?;
+        self.rearm[side as usize] = false;
+        Ok(())
+    }
+
+    fn push(&mut self, entry: &io_uring::squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: every pointer an entry carries (msghdrs, their names, iovecs and cmsgs)
+            // stays valid until its completion is reaped: the recv msghdr lives in `self`, and
+            // sends are waited for before their batch or scratch is touched again.
+            let pushed = unsafe { self.ring.submission().push(entry) };
+            if pushed.is_ok() {
+                return Ok(());
+            }
+            self.ring.submit()?;
+        }
+    }
+
+    /// Moves every completion out of the queue: receives to `pending`, sends to `results`.
+    fn reap(&mut self) {
+        let mut completion = self.ring.completion();
+        completion.sync();
+        for cqe in &mut completion {
+            let data = cqe.user_data();
+            if data >= SEND {
+                if let Some(slot) = self.results.get_mut((data - SEND) as usize) {
+                    *slot = Some(cqe.result());
+                }
+                continue;
+            }
+            let side = data as usize & 1;
+            if let Some(bid) = cqueue::buffer_select(cqe.flags()) {
+                self.pending[side].push_back((bid, cqe.result()));
+            }
+            if !cqueue::more(cqe.flags()) {
+                // ENOBUFS (all buffers in use) or any other end of the multishot: re-arm once
+                // buffers are recycled.
+                self.rearm[side] = true;
+                self.rearms += 1;
+            }
+        }
+    }
+
+    /// Fills the batch from `side`'s pending receives, recycling each buffer at once.
+    fn fill(&mut self, side: Side, pipeline: &mut impl Pipeline) {
+        self.batch.clear();
+        let offset = side.recv_offset();
+        let capacity = SLOT_LEN - offset - TAG_ROOM;
+        let mut truncated = 0;
+        let bufs = &mut self.bufs[side as usize];
+        while !self.batch.is_full() {
+            let Some((bid, result)) = self.pending[side as usize].pop_front() else {
+                break;
+            };
+            let len = usize::try_from(result).unwrap_or(0);
+            let index = self.batch.len();
+            let parsed = RecvMsgOut::parse(bufs.buffer(bid, len), &self.msghdr);
+            let accepted = parsed
+                .ok()
+                .filter(|msg| !msg.is_payload_truncated() && msg.payload_data().len() <= capacity);
+            if let Some(msg) = accepted {
+                let payload = msg.payload_data();
+                // SAFETY: all-zero is a valid sockaddr_storage; the name is at most NAME_LEN
+                // bytes, less than its size.
+                let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+                let name = msg.name_data();
+                // SAFETY: copies name.len() <= size_of::<sockaddr_storage>() bytes into it.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        name.as_ptr(),
+                        (&raw mut storage).cast::<u8>(),
+                        name.len().min(size_of::<libc::sockaddr_storage>()),
+                    );
+                }
+                self.batch.slot_mut(index)[offset..offset + payload.len()].copy_from_slice(payload);
+                self.batch
+                    .commit(offset..offset + payload.len(), socket_addr(&storage));
+            } else if result >= 0 {
+                truncated += 1;
+            }
+            bufs.push(bid);
+        }
+        bufs.publish();
+        if truncated > 0 {
+            pipeline.io_drop(side, IoDrop::Truncated, truncated);
+        }
+    }
+
+    /// Sends the batch's live packets out of `to`, one SendMsg per GSO run, and waits for them.
+    fn send(&mut self, to: Side, dest: SocketAddr, pipeline: &mut impl Pipeline) -> io::Result<()> {
+        let dest = SockAddr::from(dest);
+        let (mut packets, mut failed) = (0u64, 0u64);
+        let mut first = 0;
+        while first < self.batch.len() {
+            let (messages, next) = self.send[to as usize].build(&self.batch, first, &dest);
+            first = next;
+            for m in 0..messages {
+                self.results[m] = None;
+                let entry =
+                    opcode::SendMsg::new(Fixed(to as u32), self.send[to as usize].msghdr(m))
+                        .build()
+                        .user_data(SEND + m as u64);
+                self.push(&entry)?;
+            }
+            while self.results[..messages].iter().any(Option::is_none) {
+                match self.ring.submit_and_wait(1) {
+                    Ok(_) => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                    Err(e) => return Err(e),
+                }
+                self.reap();
+            }
+            for m in 0..messages {
+                let (_, count) = self.send[to as usize].span(m);
+                match self.results[m] {
+                    Some(r) if r >= 0 => packets += count as u64,
+                    Some(r) => {
+                        if -r == libc::EIO && self.send[to as usize].gso() {
+                            // The device cannot segment: later batches go without GSO.
+                            self.send[to as usize].disable_gso();
+                        }
+                        failed += count as u64;
+                    }
+                    None => failed += count as u64,
+                }
+            }
+        }
+        let from = match to {
+            Side::Network => Side::Local,
+            Side::Local => Side::Network,
+        };
+        if failed > 0 {
+            pipeline.io_drop(from, IoDrop::SendFailed, failed);
+        }
+        pipeline.sent(to, packets);
+        Ok(())
+    }
+
+    fn wait(&mut self, idle: bool) -> io::Result<()> {
+        let result = if idle {
+            let ts = Timespec::from(IDLE_WAIT);
+            let args = SubmitArgs::new().timespec(&ts);
+            self.ring.submitter().submit_with_args(1, &args)
+        } else {
+            self.ring.submit()
+        };
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Runs one worker on io_uring until `stop` is set, then drains (for up to [`DRAIN_LIMIT`]).
+pub fn run(
+    sockets: &WorkerSockets,
+    pipeline: &mut impl Pipeline,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    run_with_buffers(sockets, pipeline, stop, BUFFERS).map(drop)
+}
+
+/// [`run`] with `buffers` provided buffers per socket (a power of two); returns how many times a
+/// multishot receive ran out of buffers and was re-armed. Small rings let tests force ENOBUFS.
+pub fn run_with_buffers(
+    sockets: &WorkerSockets,
+    pipeline: &mut impl Pipeline,
+    stop: &AtomicBool,
+    buffers: u16,
+) -> io::Result<u64> {
+    let (ring, flags) = build_ring()?;
+    ring.submitter()
+        .register_files(&[sockets.local.as_raw_fd(), sockets.network.as_raw_fd()])?;
+    let bufs = [
+        BufRing::new(&ring, 0, buffers)?,
+        BufRing::new(&ring, 1, buffers)?,
+    ];
+    let mut engine = Engine {
+        ring,
+        bufs,
+        msghdr: recv_msghdr(),
+        sockets,
+        pending: [
+            VecDeque::with_capacity(usize::from(buffers)),
+            VecDeque::with_capacity(usize::from(buffers)),
+        ],
+        rearm: [true, true],
+        rearms: 0,
+        send: [
+            Mmsg::new(gso_supported(&sockets.local)),
+            Mmsg::new(gso_supported(&sockets.network)),
+        ],
+        results: [None; BATCH_SIZE],
+        batch: Batch::new(),
+    };
+    tracing::debug!(flags, "io_uring worker started");
+    engine.arm(Side::Local)?;
+    engine.arm(Side::Network)?;
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        if drain_until.is_none() && stop.load(Ordering::Relaxed) {
+            drain_until = Some(Instant::now() + DRAIN_LIMIT);
+        }
+        let idle = engine.pending.iter().all(VecDeque::is_empty);
+        if let Some(deadline) = drain_until {
+            engine.wait(false)?;
+            engine.reap();
+            if engine.pending.iter().all(VecDeque::is_empty) || Instant::now() >= deadline {
+                // The two initial arms are not re-arms.
+                return Ok(engine.rearms);
+            }
+        } else {
+            engine.wait(idle)?;
+            engine.reap();
+        }
+        for side in [Side::Local, Side::Network] {
+            if engine.pending[side as usize].is_empty() {
+                continue;
+            }
+            engine.fill(side, pipeline);
+            pipeline.process(side, now(), &mut engine.batch);
+            let (to, dest) = match side {
+                Side::Local => (Side::Network, engine.sockets.remote),
+                Side::Network => (Side::Local, engine.sockets.deliver),
+            };
+            engine.send(to, dest, pipeline)?;
+        }
+        // After recycling, so a multishot ended by ENOBUFS finds buffers again.
+        for side in [Side::Local, Side::Network] {
+            if engine.rearm[side as usize] {
+                engine.arm(side)?;
+            }
+        }
+    }
+}
+
+/// Whether this kernel runs what the engine needs: a ring, a provided buffer ring, and a
+/// multishot RecvMsg that delivers a datagram (kernel 6.0+; seccomp may forbid any of it).
 pub(crate) fn probe() -> Result<(), String> {
-    Err("the io_uring engine is not built yet".into())
+    let (mut ring, _) = build_ring().map_err(|e| format!("cannot create a ring: {e}"))?;
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("probe socket: {e}"))?;
+    let addr = socket
+        .local_addr()
+        .map_err(|e| format!("probe socket: {e}"))?;
+    let bufs = BufRing::new(&ring, 0, 8).map_err(|e| format!("no provided buffer rings: {e}"))?;
+    let msghdr = recv_msghdr();
+    let entry = opcode::RecvMsgMulti::new(
+        io_uring::types::Fd(socket.as_raw_fd()),
+        &raw const *msghdr,
+        0,
+    )
+    .build()
+    .user_data(7);
+    // SAFETY: the msghdr and the socket outlive the ring's use of them: the ring is dropped at
+    // the end of this function, before `msghdr`, `bufs` and `socket` (declared earlier, dropped
+    // later).
+    unsafe { ring.submission().push(&entry) }.map_err(|_| "submission queue full".to_string())?;
+    socket
+        .send_to(b"probe", addr)
+        .map_err(|e| format!("probe send: {e}"))?;
+    let ts = Timespec::from(Duration::from_secs(1));
+    let args = SubmitArgs::new().timespec(&ts);
+    let _ = ring.submitter().submit_with_args(1, &args);
+    let cqe = ring
+        .completion()
+        .next()
+        .ok_or_else(|| "multishot RecvMsg did not complete".to_string())?;
+    let verdict = if cqe.result() >= 0 && cqueue::buffer_select(cqe.flags()).is_some() {
+        Ok(())
+    } else {
+        Err(format!(
+            "multishot RecvMsg unsupported (result {})",
+            cqe.result()
+        ))
+    };
+    drop(ring);
+    drop(bufs);
+    verdict
 }
