@@ -39,9 +39,9 @@ fn extra_len(value: u64) -> usize {
     }
 }
 
-/// The 4-bit nibble and the extra bytes count for one field.
-fn nibble(value: u64) -> u8 {
-    match extra_len(value) {
+/// The 4-bit nibble of one field, given its [`extra_len`].
+fn nibble(value: u64, extra: usize) -> u8 {
+    match extra {
         // Fits in the nibble itself; the mask keeps the cast lossless.
         0 => (value as u8) & SMALL_MASK,
         // 1..=8 bytes, stored as length - 1.
@@ -49,12 +49,21 @@ fn nibble(value: u64) -> u8 {
     }
 }
 
-/// Writes the low `out.len()` bytes of `value` big-endian. A byte loop rather than
-/// `copy_from_slice`: these copies are 0-8 bytes long, too short to pay for a call to memcpy.
+/// Writes the low `out.len()` (0 to 8) bytes of `value` big-endian. One arm per length, so each
+/// copy is a fixed-size store rather than a byte loop or a call to memcpy: this runs for every
+/// packet sealed.
 fn write_be(out: &mut [u8], value: u64) {
-    let len = out.len();
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = (value >> (8 * (len - 1 - i))) as u8;
+    let be = value.to_be_bytes();
+    match out {
+        [] => {}
+        [a] => *a = be[7],
+        [a, b] => [*a, *b] = [be[6], be[7]],
+        [a, b, c] => [*a, *b, *c] = [be[5], be[6], be[7]],
+        [a, b, c, d] => [*a, *b, *c, *d] = [be[4], be[5], be[6], be[7]],
+        out => {
+            let len = out.len().min(8);
+            out[..len].copy_from_slice(&be[8 - len..]);
+        }
     }
 }
 
@@ -103,15 +112,16 @@ impl Header {
 
     /// Writes the minimal encoding into the front of `out`, returning the length written.
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, Error> {
-        let len = self.encoded_len();
+        let (kid_len, ctr_len) = (extra_len(self.kid), extra_len(self.ctr));
+        let len = 1 + kid_len + ctr_len;
         let got = out.len();
         let out = out
             .get_mut(..len)
             .ok_or(Error::BufferTooSmall { needed: len, got })?;
-        out[0] = (nibble(self.kid) << 4) | nibble(self.ctr);
-        let kid_len = extra_len(self.kid);
-        write_be(&mut out[1..1 + kid_len], self.kid);
-        write_be(&mut out[1 + kid_len..], self.ctr);
+        out[0] = (nibble(self.kid, kid_len) << 4) | nibble(self.ctr, ctr_len);
+        let (kid_out, ctr_out) = out[1..].split_at_mut(kid_len);
+        write_be(kid_out, self.kid);
+        write_be(ctr_out, self.ctr);
         Ok(len)
     }
 
