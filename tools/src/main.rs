@@ -2,6 +2,7 @@
 
 mod inspect;
 mod keygen;
+mod sidecar;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -40,10 +41,32 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = 2)]
         slots: u32,
     },
+    /// Run beside a media client: seal what it sends to --local-listen and send it to --remote;
+    /// open what arrives on --bind and deliver it to --local-deliver. Rejected packets are
+    /// dropped and counted by reason. SIGHUP re-reads the key file (a rotation); SIGINT or
+    /// SIGTERM drain and exit. Logs go to stderr (RUST_LOG sets the level).
+    Sidecar(sidecar::SidecarArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Sidecar(args) => {
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .init();
+            match sidecar::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "veil sidecar cannot run");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Inspect { hex, rtp } => match inspect::inspect(&hex, rtp) {
             Ok(report) => {
                 println!("{report}");
