@@ -84,6 +84,12 @@ impl ReplayWindow {
     /// so two copies that both passed [`Self::check`] cannot both be accepted.
     pub fn mark(&mut self, ctr: u64) -> Result<(), ReplayError> {
         self.check(ctr)?;
+        self.record(ctr);
+        Ok(())
+    }
+
+    /// Records `ctr`, which [`Self::check`] has just accepted with no change to the window since.
+    fn record(&mut self, ctr: u64) {
         match self.highest {
             Some(highest) if ctr <= highest => {}
             previous => {
@@ -92,7 +98,6 @@ impl ReplayWindow {
             }
         }
         self.bitmap[word_index(ctr)] |= bit(ctr);
-        Ok(())
     }
 
     /// Clears the words that slide into the window as the top moves from `previous` to `ctr`.
@@ -157,7 +162,8 @@ impl ReplayWindows {
             Some(window) => {
                 window.check(ctr)?;
                 let opened = open()?;
-                window.mark(ctr)?;
+                // `window` is borrowed mutably throughout, so the check above still holds.
+                window.record(ctr);
                 Ok(opened)
             }
             None => {

@@ -5,8 +5,9 @@
 //! bursts of every variant in turn, round after round, so each variant sees the same load, and
 //! compares the medians of their per-burst times.
 //!
-//! Run: `cargo run --release -p veil-bench --bin codec_ratios [-- --check]`
-//! (`--check` exits 1 if a 1200-byte target is missed). Pin it with `taskset -c 1` for less noise.
+//! Run: `cargo run --release -p veil-bench --bin codec_ratios [-- --check] [--seal|--open]
+//! [--size=N ...]` (`--check` exits 1 if a 1200-byte target is missed; `--seal`/`--open` and
+//! `--size=` narrow the run, for profiling). Pin it with `taskset -c 1` for less noise.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -231,17 +232,31 @@ fn open(size: usize) -> Result<[f64; 3], Box<dyn std::error::Error>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let check = std::env::args().any(|a| a == "--check");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let check = args.iter().any(|a| a == "--check");
+    let only = |op: &str| {
+        !args.iter().any(|a| a == "--seal" || a == "--open") || args.iter().any(|a| a == op)
+    };
+    let sizes: Vec<usize> = args
+        .iter()
+        .filter_map(|a| a.strip_prefix("--size="))
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        SIZES.to_vec()
+    } else {
+        sizes
+    };
     println!("| op | bytes | veil ns | aws-lc-rs ns | ring ns | veil / aws-lc-rs speed | target |");
     println!("|---|---|---|---|---|---|---|");
     let mut missed = false;
-    for size in SIZES {
+    for &size in sizes.iter().filter(|_| only("--seal")) {
         let [veil, aws, ring] = seal(size)?;
         let ratio = aws / veil;
         let verdict = verdict(size, ratio, SEAL_TARGET, &mut missed);
         println!("| seal | {size} | {veil:.0} | {aws:.0} | {ring:.0} | {ratio:.2}x | {verdict} |");
     }
-    for size in SIZES {
+    for &size in sizes.iter().filter(|_| only("--open")) {
         let [veil, aws, key_only] = open(size)?;
         let ratio = aws / veil;
         let verdict = verdict(size, ratio, OPEN_TARGET, &mut missed);
