@@ -9,6 +9,7 @@
 //!
 //! [`EngineKind::probe`] picks one at start. All `unsafe` of the dataplane lives in this module.
 
+mod batch_io;
 mod counters;
 mod forwarder;
 pub mod mio_engine;
@@ -19,6 +20,7 @@ pub mod uring;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use batch_io::BatchIo;
 pub use counters::{Counters, CountersSnapshot, Direction, IoDrop};
 pub use forwarder::Forwarder;
 pub use socket::bind_reuseport;

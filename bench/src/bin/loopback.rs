@@ -1,0 +1,346 @@
+//! Loopback forwarding harness for the dataplane engine, every variant in one run.
+//!
+//! A load generator blasts plaintext datagrams (GSO batches from 8 source ports, so SO_REUSEPORT
+//! can spread them over workers) at the forwarder's local socket; the forwarder seals them and
+//! sends them to a sink that counts what arrives. Throughput is what the sink received per second
+//! after a warm-up. Latency is measured paced, one packet in flight: the time from send to
+//! arrival through the forwarder, less the median of the same path without a forwarder.
+//!
+//! Variants: a naive proxy (recv_from, seal, send_to, one packet at a time); the sidecar's
+//! pipeline on each engine with 1 and 2 workers; the same engines forwarding without crypto.
+//! The engine variants run exactly the worker code `veil sidecar` runs (`dataplane::io`), in
+//! process so one harness drives them all.
+//!
+//! Run: `cargo run --release -p veil-bench --bin loopback` (prints a Markdown table).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use dataplane::batch::{BATCH_SIZE, Batch};
+use dataplane::io::{
+    BatchIo, Counters, EngineKind, Forwarder, WorkerSockets, bind_reuseport, mio_engine, uring,
+};
+use dataplane::keyring::{EpochKey, Keyring, MeetingConfig, Millis};
+use dataplane::packet::{self, HEADROOM, Mode};
+use dataplane::sframe::{CipherSuite, Context};
+use dataplane::stream_key::{StreamId, stream_base_key};
+use zeroize::Zeroizing;
+
+const WARMUP: Duration = Duration::from_millis(400);
+const MEASURE: Duration = Duration::from_millis(2000);
+const SOURCES: usize = 8;
+const PACED: usize = 5000;
+/// Throughput rounds: every variant runs once per round, in turn, so load on this shared
+/// machine hits all of them alike; the table gives each variant's median.
+const ROUNDS: usize = 3;
+const MK: [u8; 32] = [7; 32];
+
+type Error = Box<dyn std::error::Error>;
+
+#[derive(Clone, Copy, Debug)]
+enum Variant {
+    Naive,
+    Engine {
+        kind: EngineKind,
+        workers: usize,
+        crypto: bool,
+    },
+}
+
+impl Variant {
+    fn name(self) -> String {
+        match self {
+            Self::Naive => "naive recv_from/seal/send_to".into(),
+            Self::Engine {
+                kind,
+                workers,
+                crypto,
+            } => format!(
+                "{} {} worker{}{}",
+                kind.as_str(),
+                workers,
+                if workers == 1 { "" } else { "s" },
+                if crypto { "" } else { ", no crypto" }
+            ),
+        }
+    }
+}
+
+fn any() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn keyring() -> Result<Arc<Keyring>, Error> {
+    let ring = Keyring::new(MeetingConfig {
+        meeting_id: b"bench".to_vec(),
+        meeting_uuid: b"uuid".to_vec(),
+        own_slot: 0,
+        suite: CipherSuite::Aes256GcmSha512_128,
+    });
+    ring.install(
+        EpochKey {
+            mk_seq: 1,
+            meeting_key: Zeroizing::new(MK),
+            roster: [(0, b"sender-0".to_vec())].into_iter().collect(),
+            activate_at: Millis(0),
+        },
+        Millis(0),
+    )?;
+    Ok(Arc::new(ring))
+}
+
+struct Running {
+    listen: SocketAddr,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn naive(sink: SocketAddr, stop: Arc<AtomicBool>) -> Result<Running, Error> {
+    let local = UdpSocket::bind(any())?;
+    local.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let network = UdpSocket::bind(any())?;
+    let listen = local.local_addr()?;
+    let kid = StreamId {
+        sender_slot: 0,
+        stream_index: 0,
+    }
+    .kid();
+    let base = stream_base_key(&MK, b"bench", b"uuid", b"sender-0", 0)?;
+    let mut ctx = Context::new(CipherSuite::Aes256GcmSha512_128);
+    ctx.add_send_key(kid, base.as_slice())?;
+    let flag = stop.clone();
+    let thread = thread::spawn(move || {
+        let mut buf = vec![0u8; 2048];
+        while !flag.load(Ordering::Relaxed) {
+            let Ok((len, _)) = local.recv_from(&mut buf[HEADROOM..2048 - 16]) else {
+                continue;
+            };
+            if let Ok(range) =
+                packet::seal(Mode::Datagram, &mut ctx, kid, 1, &mut buf, HEADROOM, len)
+            {
+                let _ = network.send_to(&buf[range], sink);
+            }
+        }
+    });
+    Ok(Running {
+        listen,
+        stop,
+        threads: vec![thread],
+    })
+}
+
+fn engine(
+    kind: EngineKind,
+    workers: usize,
+    crypto: bool,
+    sink: SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> Result<Running, Error> {
+    let keyring = keyring()?;
+    let first_local = bind_reuseport(any())?;
+    let listen = first_local.local_addr()?;
+    let first_net = bind_reuseport(any())?;
+    let net_addr = first_net.local_addr()?;
+    let mut pairs = vec![(first_local, first_net)];
+    for _ in 1..workers {
+        pairs.push((bind_reuseport(listen)?, bind_reuseport(net_addr)?));
+    }
+    let mut threads = Vec::new();
+    for (local, network) in pairs {
+        let sockets = WorkerSockets {
+            local,
+            network,
+            deliver: any(),
+            remote: sink,
+        };
+        let mut forwarder = Forwarder::new(
+            keyring.clone(),
+            Mode::Datagram,
+            Arc::new(Counters::default()),
+        );
+        if !crypto {
+            forwarder = forwarder.without_crypto();
+        }
+        let stop = stop.clone();
+        threads.push(thread::spawn(move || {
+            let result = match kind {
+                EngineKind::Uring => uring::run(&sockets, &mut forwarder, &stop),
+                EngineKind::Mio => mio_engine::run(&sockets, &mut forwarder, &stop),
+            };
+            if let Err(e) = result {
+                eprintln!("worker failed: {e}");
+            }
+        }));
+    }
+    Ok(Running {
+        listen,
+        stop,
+        threads,
+    })
+}
+
+fn start(variant: Variant, sink: SocketAddr) -> Result<Running, Error> {
+    let stop = Arc::new(AtomicBool::new(false));
+    match variant {
+        Variant::Naive => naive(sink, stop),
+        Variant::Engine {
+            kind,
+            workers,
+            crypto,
+        } => engine(kind, workers, crypto, sink, stop),
+    }
+}
+
+/// Packets per second the sink received through `variant` under full load.
+fn throughput(variant: Variant, size: usize) -> Result<f64, Error> {
+    let sink = bind_reuseport(any())?;
+    let sink_addr = sink.local_addr()?;
+    let running = start(variant, sink_addr)?;
+    let done = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicU64::new(0));
+    let sink_thread = {
+        let (done, received) = (done.clone(), received.clone());
+        thread::spawn(move || {
+            let mut io = BatchIo::new(&sink);
+            let mut batch = Batch::new();
+            while !done.load(Ordering::Relaxed) {
+                match io.recv(&sink, &mut batch, 0) {
+                    Ok(n) => {
+                        received.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Err(_) => thread::sleep(Duration::from_micros(50)),
+                }
+            }
+        })
+    };
+    let sources: Vec<UdpSocket> = (0..SOURCES)
+        .map(|_| UdpSocket::bind(any()))
+        .collect::<Result<_, _>>()?;
+    let generator = {
+        let done = done.clone();
+        let listen = running.listen;
+        thread::spawn(move || {
+            let mut batch = Batch::new();
+            let payload = vec![0xabu8; size];
+            for _ in 0..BATCH_SIZE {
+                batch.push_wire(&payload, None);
+            }
+            let mut io: Vec<BatchIo> = sources.iter().map(BatchIo::new).collect();
+            let mut turn = 0;
+            while !done.load(Ordering::Relaxed) {
+                let _ = io[turn].send(&sources[turn], &batch, listen);
+                turn = (turn + 1) % SOURCES;
+            }
+        })
+    };
+    thread::sleep(WARMUP);
+    let (start_count, start_time) = (received.load(Ordering::Relaxed), Instant::now());
+    thread::sleep(MEASURE);
+    let (end_count, elapsed) = (received.load(Ordering::Relaxed), start_time.elapsed());
+    done.store(true, Ordering::SeqCst);
+    let _ = generator.join();
+    let _ = sink_thread.join();
+    running.stop();
+    Ok((end_count - start_count) as f64 / elapsed.as_secs_f64())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(index).copied().unwrap_or(f64::NAN)
+}
+
+/// One-way times in microseconds, one packet in flight, to `into` and arriving at `sink`.
+fn paced(into: SocketAddr, sink: &UdpSocket, size: usize) -> Result<Vec<f64>, Error> {
+    let client = UdpSocket::bind(any())?;
+    let payload = vec![0x5au8; size];
+    let mut buf = vec![0u8; 4096];
+    let mut times = Vec::with_capacity(PACED);
+    for i in 0..PACED + 200 {
+        let start = Instant::now();
+        client.send_to(&payload, into)?;
+        sink.recv(&mut buf)?;
+        if i >= 200 {
+            times.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
+/// Added one-way latency through `variant` (p50, p99), in microseconds.
+fn latency(variant: Variant, size: usize) -> Result<(f64, f64), Error> {
+    let sink = UdpSocket::bind(any())?;
+    sink.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let direct = paced(sink.local_addr()?, &sink, size)?;
+    let running = start(variant, sink.local_addr()?)?;
+    thread::sleep(Duration::from_millis(50));
+    let through = paced(running.listen, &sink, size);
+    running.stop();
+    let through = through?;
+    let base = percentile(&direct, 0.5);
+    Ok((
+        percentile(&through, 0.5) - base,
+        percentile(&through, 0.99) - base,
+    ))
+}
+
+fn main() -> Result<(), Error> {
+    let (probed, why) = EngineKind::probe();
+    eprintln!("engine probe: {} ({why})", probed.as_str());
+    let mut variants = vec![Variant::Naive];
+    let kinds = if probed == EngineKind::Uring {
+        vec![EngineKind::Uring, EngineKind::Mio]
+    } else {
+        vec![EngineKind::Mio]
+    };
+    for &kind in &kinds {
+        for (workers, crypto) in [(1, true), (2, true), (1, false)] {
+            variants.push(Variant::Engine {
+                kind,
+                workers,
+                crypto,
+            });
+        }
+    }
+    println!("| variant | size | Mpps | Gbit/s | x naive | added p50 (us) | added p99 (us) |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for size in [1200, 200] {
+        let mut rounds = vec![Vec::new(); variants.len()];
+        for _ in 0..ROUNDS {
+            for (i, &variant) in variants.iter().enumerate() {
+                rounds[i].push(throughput(variant, size)?);
+            }
+        }
+        let medians: Vec<f64> = rounds
+            .iter_mut()
+            .map(|r| {
+                r.sort_by(f64::total_cmp);
+                percentile(r, 0.5)
+            })
+            .collect();
+        let base = medians[0];
+        for (&variant, &pps) in variants.iter().zip(&medians) {
+            let (p50, p99) = latency(variant, size)?;
+            println!(
+                "| {} | {size} | {:.3} | {:.2} | {:.2} | {p50:.1} | {p99:.1} |",
+                variant.name(),
+                pps / 1e6,
+                pps * size as f64 * 8.0 / 1e9,
+                pps / base,
+            );
+        }
+    }
+    Ok(())
+}
