@@ -6,6 +6,11 @@
 //! after a warm-up. Latency is measured paced, one packet in flight: the time from send to
 //! arrival through the forwarder, less the median of the same path without a forwarder.
 //!
+//! Throughput on a small shared machine mostly measures who wins the CPU between generator, sink
+//! and forwarder, so beside it the harness reports the forwarder threads' own CPU time per packet
+//! (user + system, from /proc/self/task/*/stat), which contention does not move much: the
+//! "x naive (CPU)" column is the naive proxy's CPU per packet over the variant's.
+//!
 //! Variants: a naive proxy (recv_from, seal, send_to, one packet at a time); the sidecar's
 //! pipeline on each engine with 1 and 2 workers; the same engines forwarding without crypto.
 //! The engine variants run exactly the worker code `veil sidecar` runs (`dataplane::io`), in
@@ -69,6 +74,38 @@ impl Variant {
     }
 }
 
+/// /proc reports thread times in USER_HZ ticks, 100 per second on Linux.
+const TICK_NS: f64 = 10_000_000.0;
+
+/// CPU ticks (user + system) of this process's threads named `fwd-*`.
+fn forwarder_ticks() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|comm| comm.starts_with("fwd-"))
+        })
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
+            // Fields 14 and 15 of stat(5), counted from the state (field 3) at index 0.
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+fn spawn_forwarder(
+    index: usize,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, Error> {
+    Ok(thread::Builder::new()
+        .name(format!("fwd-{index}"))
+        .spawn(body)?)
+}
+
 fn any() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
@@ -121,7 +158,7 @@ fn naive(sink: SocketAddr, stop: Arc<AtomicBool>) -> Result<Running, Error> {
     let mut ctx = Context::new(CipherSuite::Aes256GcmSha512_128);
     ctx.add_send_key(kid, base.as_slice())?;
     let flag = stop.clone();
-    let thread = thread::spawn(move || {
+    let thread = spawn_forwarder(0, move || {
         let mut buf = vec![0u8; 2048];
         while !flag.load(Ordering::Relaxed) {
             let Ok((len, _)) = local.recv_from(&mut buf[HEADROOM..2048 - 16]) else {
@@ -133,7 +170,7 @@ fn naive(sink: SocketAddr, stop: Arc<AtomicBool>) -> Result<Running, Error> {
                 let _ = network.send_to(&buf[range], sink);
             }
         }
-    });
+    })?;
     Ok(Running {
         listen,
         stop,
@@ -158,7 +195,7 @@ fn engine(
         pairs.push((bind_reuseport(listen)?, bind_reuseport(net_addr)?));
     }
     let mut threads = Vec::new();
-    for (local, network) in pairs {
+    for (index, (local, network)) in pairs.into_iter().enumerate() {
         let sockets = WorkerSockets {
             local,
             network,
@@ -174,7 +211,7 @@ fn engine(
             forwarder = forwarder.without_crypto();
         }
         let stop = stop.clone();
-        threads.push(thread::spawn(move || {
+        threads.push(spawn_forwarder(index, move || {
             let result = match kind {
                 EngineKind::Uring => uring::run(&sockets, &mut forwarder, &stop),
                 EngineKind::Mio => mio_engine::run(&sockets, &mut forwarder, &stop),
@@ -182,7 +219,7 @@ fn engine(
             if let Err(e) = result {
                 eprintln!("worker failed: {e}");
             }
-        }));
+        })?);
     }
     Ok(Running {
         listen,
@@ -203,8 +240,9 @@ fn start(variant: Variant, sink: SocketAddr) -> Result<Running, Error> {
     }
 }
 
-/// Packets per second the sink received through `variant` under full load.
-fn throughput(variant: Variant, size: usize) -> Result<f64, Error> {
+/// Packets per second the sink received through `variant` under full load, and the forwarder's
+/// CPU nanoseconds per packet.
+fn throughput(variant: Variant, size: usize) -> Result<(f64, f64), Error> {
     let sink = bind_reuseport(any())?;
     let sink_addr = sink.local_addr()?;
     let running = start(variant, sink_addr)?;
@@ -246,14 +284,24 @@ fn throughput(variant: Variant, size: usize) -> Result<f64, Error> {
         })
     };
     thread::sleep(WARMUP);
-    let (start_count, start_time) = (received.load(Ordering::Relaxed), Instant::now());
+    let (start_count, start_time, start_cpu) = (
+        received.load(Ordering::Relaxed),
+        Instant::now(),
+        forwarder_ticks(),
+    );
     thread::sleep(MEASURE);
-    let (end_count, elapsed) = (received.load(Ordering::Relaxed), start_time.elapsed());
+    let (end_count, elapsed, end_cpu) = (
+        received.load(Ordering::Relaxed),
+        start_time.elapsed(),
+        forwarder_ticks(),
+    );
     done.store(true, Ordering::SeqCst);
     let _ = generator.join();
     let _ = sink_thread.join();
     running.stop();
-    Ok((end_count - start_count) as f64 / elapsed.as_secs_f64())
+    let packets = (end_count - start_count) as f64;
+    let cpu_ns = (end_cpu - start_cpu) as f64 * TICK_NS;
+    Ok((packets / elapsed.as_secs_f64(), cpu_ns / packets.max(1.0)))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -279,8 +327,9 @@ fn paced(into: SocketAddr, sink: &UdpSocket, size: usize) -> Result<Vec<f64>, Er
     Ok(times)
 }
 
-/// Added one-way latency through `variant` (p50, p99), in microseconds.
-fn latency(variant: Variant, size: usize) -> Result<(f64, f64), Error> {
+/// One-way latency without a forwarder (p50), and the latency `variant` adds (p50, p99), in
+/// microseconds.
+fn latency(variant: Variant, size: usize) -> Result<(f64, f64, f64), Error> {
     let sink = UdpSocket::bind(any())?;
     sink.set_read_timeout(Some(Duration::from_secs(2)))?;
     let direct = paced(sink.local_addr()?, &sink, size)?;
@@ -291,6 +340,7 @@ fn latency(variant: Variant, size: usize) -> Result<(f64, f64), Error> {
     let through = through?;
     let base = percentile(&direct, 0.5);
     Ok((
+        base,
         percentile(&through, 0.5) - base,
         percentile(&through, 0.99) - base,
     ))
@@ -314,8 +364,10 @@ fn main() -> Result<(), Error> {
             });
         }
     }
-    println!("| variant | size | Mpps | Gbit/s | x naive | added p50 (us) | added p99 (us) |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| variant | size | Mpps | Gbit/s | x naive | CPU ns/pkt | x naive (CPU) | added p50 (us) | added p99 (us) | paced x naive |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for size in [1200, 200] {
         let mut rounds = vec![Vec::new(); variants.len()];
         for _ in 0..ROUNDS {
@@ -323,22 +375,26 @@ fn main() -> Result<(), Error> {
                 rounds[i].push(throughput(variant, size)?);
             }
         }
-        let medians: Vec<f64> = rounds
-            .iter_mut()
-            .map(|r| {
-                r.sort_by(f64::total_cmp);
-                percentile(r, 0.5)
-            })
-            .collect();
-        let base = medians[0];
-        for (&variant, &pps) in variants.iter().zip(&medians) {
-            let (p50, p99) = latency(variant, size)?;
+        let median = |i: usize, pick: fn(&(f64, f64)) -> f64| {
+            let mut values: Vec<f64> = rounds[i].iter().map(pick).collect();
+            values.sort_by(f64::total_cmp);
+            percentile(&values, 0.5)
+        };
+        let (base_pps, base_cpu) = (median(0, |r| r.0), median(0, |r| r.1));
+        let mut naive_latency = None;
+        for (i, &variant) in variants.iter().enumerate() {
+            let (pps, cpu) = (median(i, |r| r.0), median(i, |r| r.1));
+            let (direct, p50, p99) = latency(variant, size)?;
+            let naive_p50 = *naive_latency.get_or_insert(p50);
+            // One packet in flight: the rate is the inverse of the one-way time.
+            let paced = (direct + naive_p50) / (direct + p50);
             println!(
-                "| {} | {size} | {:.3} | {:.2} | {:.2} | {p50:.1} | {p99:.1} |",
+                "| {} | {size} | {:.3} | {:.2} | {:.2} | {cpu:.0} | {:.2} | {p50:.1} | {p99:.1} | {paced:.2} |",
                 variant.name(),
                 pps / 1e6,
                 pps * size as f64 * 8.0 / 1e9,
-                pps / base,
+                pps / base_pps,
+                base_cpu / cpu,
             );
         }
     }

@@ -1,7 +1,8 @@
 //! The fallback engine: epoll readiness through mio, recvmmsg / sendmmsg, UDP GSO on send.
 //!
-//! Sockets are edge-triggered, so a side stays "pending" until a receive reports WouldBlock; the
-//! loop takes one batch from each pending side in turn so neither direction starves the other.
+//! Sockets are edge-triggered, so a side stays "pending" until a receive comes back short or
+//! reports WouldBlock; the loop takes one batch from each pending side in turn so neither
+//! direction starves the other.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
@@ -13,7 +14,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::mmsg::{Mmsg, gso_supported};
 use super::{IoDrop, Pipeline, Side, WorkerSockets, now};
-use crate::batch::Batch;
+use crate::batch::{BATCH_SIZE, Batch};
 
 /// How long a stopping worker keeps draining before it gives up on a sender that never pauses.
 pub const DRAIN_LIMIT: Duration = Duration::from_millis(500);
@@ -48,7 +49,7 @@ impl Io<'_> {
                 self.sockets.deliver,
             ),
         };
-        let (_, truncated) =
+        let (received, truncated) =
             match self
                 .recv
                 .recv(input.as_fd(), &mut self.batch, side.recv_offset())
@@ -70,7 +71,9 @@ impl Io<'_> {
             pipeline.io_drop(side, IoDrop::SendFailed, sent.failed);
         }
         pipeline.sent(out_side, sent.packets);
-        Ok(true)
+        // A short batch means the queue was empty when we read it; with edge-triggered epoll
+        // any datagram arriving after that raises a new event, so no extra empty read is needed.
+        Ok(received == BATCH_SIZE)
     }
 }
 
