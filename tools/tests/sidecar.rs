@@ -125,15 +125,17 @@ impl Sidecar {
             .unwrap_or(-1.0)
     }
 
-    fn signal(&self, signal: libc::c_int) {
-        // SAFETY: kill(2) on our own child's pid.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
-        assert_eq!(rc, 0);
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     /// SIGTERM, and the exit status must be success within five seconds.
     fn stop(mut self) -> String {
-        self.signal(libc::SIGTERM);
+        self.signal("TERM");
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -567,8 +569,8 @@ fn a_sighup_rotation_under_load_loses_nothing() {
                 for k in &p.keys {
                     std::fs::write(k, &rotated).unwrap();
                 }
-                p.a.signal(libc::SIGHUP);
-                p.b.signal(libc::SIGHUP);
+                p.a.signal("HUP");
+                p.b.signal("HUP");
                 hupped = true;
             }
             if switched_at.is_none() && p.tap.max_mk_seq.load(Ordering::SeqCst) == 2 {
