@@ -6,14 +6,15 @@
 //! kernel runs out of buffers it ends the multishot (ENOBUFS, no MORE flag) and we re-arm it after
 //! recycling (aquatic does the same). Received payloads are copied into a [`Batch`] slot (so the
 //! pipeline and sealing-in-place are the same as the mio engine's) and the buffer goes straight
-//! back to the ring. A batch's output goes out as SendMsg submissions, one per GSO run, all in
-//! one `io_uring_enter`.
+//! back to the ring. A batch's output goes out as SendMsg submissions, one per GSO run; they are
+//! submitted by the same `io_uring_enter` that waits for the next receive, and the batch they
+//! point into is not refilled until they completed (two batches alternate).
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::collections::VecDeque;
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -26,7 +27,7 @@ use socket2::SockAddr;
 use super::mio_engine::DRAIN_LIMIT;
 use super::mmsg::{Mmsg, gso_supported, socket_addr};
 use super::{IoDrop, Pipeline, Side, WorkerSockets, now};
-use crate::batch::{BATCH_SIZE, Batch, SLOT_LEN};
+use crate::batch::{Batch, SLOT_LEN};
 
 const RING_ENTRIES: u32 = 256;
 /// Provided buffers per socket (a power of two, as the buffer ring requires).
@@ -147,23 +148,47 @@ fn recv_msghdr() -> Box<libc::msghdr> {
     hdr
 }
 
-struct Engine<'a> {
-    // Field order matters: the ring closes before the buffer rings free their memory.
+/// A batch and the send scratch whose pointers its in-flight sends carry.
+struct Slot {
+    batch: Batch,
+    /// Send scratch per destination side.
+    send: [Mmsg; 2],
+    /// Where this slot's sends go.
+    to: Side,
+    /// Sends submitted and not yet completed; the slot is reused only at zero.
+    outstanding: usize,
+}
+
+fn other(side: Side) -> Side {
+    match side {
+        Side::Local => Side::Network,
+        Side::Network => Side::Local,
+    }
+}
+
+struct Engine {
+    // Field order matters: the ring closes before the buffer rings, slots and addresses that
+    // its operations point into are freed.
     ring: IoUring,
     bufs: [BufRing; 2],
     msghdr: Box<libc::msghdr>,
-    sockets: &'a WorkerSockets,
+    /// Destinations by side sent to: `[deliver, remote]`.
+    dests: Box<[SockAddr; 2]>,
     /// Received, not yet batched: (buffer id, completion result) per side.
     pending: [VecDeque<(u16, i32)>; 2],
     rearm: [bool; 2],
     /// How often a multishot receive ended and was re-armed.
     rearms: u64,
-    send: [Mmsg; 2],
-    results: [Option<i32>; BATCH_SIZE],
-    batch: Batch,
+    /// Two batches: one fills while the other's sends complete, so a batch's sends go out with
+    /// the wait for the next receive in a single `io_uring_enter`.
+    slots: [Slot; 2],
+    current: usize,
+    /// Completed sends not yet reported, by side sent to; failed ones by side received on.
+    sent: [u64; 2],
+    failed: [u64; 2],
 }
 
-impl Engine<'_> {
+impl Engine {
     fn arm(&mut self, side: Side) -> io::Result<()> {
         let entry =
             opcode::RecvMsgMulti::new(Fixed(side as u32), &raw const *self.msghdr, side as u16)
@@ -176,9 +201,10 @@ impl Engine<'_> {
 
     fn push(&mut self, entry: &io_uring::squeue::Entry) -> io::Result<()> {
         loop {
-            // SAFETY: every pointer an entry carries (msghdrs, their names, iovecs and cmsgs)
-            // stays valid until its completion is reaped: the recv msghdr lives in `self`, and
-            // sends are waited for before their batch or scratch is touched again.
+            // SAFETY: every pointer an entry carries stays valid until its completion is reaped:
+            // the recv msghdr and the destination addresses are boxed in `self`; a slot's
+            // batch and send scratch (boxed too) are not touched until its outstanding sends
+            // reach zero; and `run_with_buffers` waits for all sends before it returns.
             let pushed = unsafe { self.ring.submission().push(entry) };
             if pushed.is_ok() {
                 return Ok(());
@@ -187,15 +213,31 @@ impl Engine<'_> {
         }
     }
 
-    /// Moves every completion out of the queue: receives to `pending`, sends to `results`.
+    fn outstanding(&self) -> usize {
+        self.slots.iter().map(|s| s.outstanding).sum()
+    }
+
+    /// Moves every completion out of the queue: receives to `pending`, sends to the tallies.
     fn reap(&mut self) {
         let mut completion = self.ring.completion();
         completion.sync();
         for cqe in &mut completion {
             let data = cqe.user_data();
             if data >= SEND {
-                if let Some(slot) = self.results.get_mut((data - SEND) as usize) {
-                    *slot = Some(cqe.result());
+                let slot = &mut self.slots[((data >> 8) & 1) as usize];
+                let to = slot.to;
+                let (_, count) = slot.send[to as usize].span((data & 0xff) as usize);
+                slot.outstanding = slot.outstanding.saturating_sub(1);
+                if cqe.result() >= 0 {
+                    self.sent[to as usize] += count as u64;
+                } else {
+                    if -cqe.result() == libc::EIO {
+                        // The device cannot segment: later batches go without GSO.
+                        for s in &mut self.slots {
+                            s.send[to as usize].disable_gso();
+                        }
+                    }
+                    self.failed[other(to) as usize] += count as u64;
                 }
                 continue;
             }
@@ -212,30 +254,54 @@ impl Engine<'_> {
         }
     }
 
-    /// Fills the batch from `side`'s pending receives, recycling each buffer at once.
+    /// Hands the send tallies to the pipeline (which publishes its counters).
+    fn report(&mut self, pipeline: &mut impl Pipeline) {
+        for side in [Side::Local, Side::Network] {
+            let failed = std::mem::take(&mut self.failed[side as usize]);
+            if failed > 0 {
+                pipeline.io_drop(side, IoDrop::SendFailed, failed);
+            }
+            pipeline.sent(side, std::mem::take(&mut self.sent[side as usize]));
+        }
+    }
+
+    /// Waits until the current slot's sends have completed, so it can be refilled.
+    fn free_current(&mut self) -> io::Result<()> {
+        while self.slots[self.current].outstanding > 0 {
+            match self.ring.submit_and_wait(1) {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(e) => return Err(e),
+            }
+            self.reap();
+        }
+        Ok(())
+    }
+
+    /// Fills the current slot from `side`'s pending receives, recycling each buffer at once.
     fn fill(&mut self, side: Side, pipeline: &mut impl Pipeline) {
-        self.batch.clear();
         let offset = side.recv_offset();
         let capacity = SLOT_LEN - offset - TAG_ROOM;
         let mut truncated = 0;
         let bufs = &mut self.bufs[side as usize];
-        while !self.batch.is_full() {
+        let batch = &mut self.slots[self.current].batch;
+        batch.clear();
+        while !batch.is_full() {
             let Some((bid, result)) = self.pending[side as usize].pop_front() else {
                 break;
             };
             let len = usize::try_from(result).unwrap_or(0);
-            let index = self.batch.len();
+            let index = batch.len();
             let parsed = RecvMsgOut::parse(bufs.buffer(bid, len), &self.msghdr);
             let accepted = parsed
                 .ok()
                 .filter(|msg| !msg.is_payload_truncated() && msg.payload_data().len() <= capacity);
             if let Some(msg) = accepted {
                 let payload = msg.payload_data();
-                // SAFETY: all-zero is a valid sockaddr_storage; the name is at most NAME_LEN
-                // bytes, less than its size.
+                // SAFETY: all-zero is a valid sockaddr_storage.
                 let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
                 let name = msg.name_data();
-                // SAFETY: copies name.len() <= size_of::<sockaddr_storage>() bytes into it.
+                // SAFETY: copies at most size_of::<sockaddr_storage>() bytes into it.
                 unsafe {
                     std::ptr::copy_nonoverlapping(
                         name.as_ptr(),
@@ -243,9 +309,8 @@ impl Engine<'_> {
                         name.len().min(size_of::<libc::sockaddr_storage>()),
                     );
                 }
-                self.batch.slot_mut(index)[offset..offset + payload.len()].copy_from_slice(payload);
-                self.batch
-                    .commit(offset..offset + payload.len(), socket_addr(&storage));
+                batch.slot_mut(index)[offset..offset + payload.len()].copy_from_slice(payload);
+                batch.commit(offset..offset + payload.len(), socket_addr(&storage));
             } else if result >= 0 {
                 truncated += 1;
             }
@@ -257,61 +322,35 @@ impl Engine<'_> {
         }
     }
 
-    /// Sends the batch's live packets out of `to`, one SendMsg per GSO run, and waits for them.
-    fn send(&mut self, to: Side, dest: SocketAddr, pipeline: &mut impl Pipeline) -> io::Result<()> {
-        let dest = SockAddr::from(dest);
-        let (mut packets, mut failed) = (0u64, 0u64);
-        let mut first = 0;
-        while first < self.batch.len() {
-            let (messages, next) = self.send[to as usize].build(&self.batch, first, &dest);
-            first = next;
-            for m in 0..messages {
-                self.results[m] = None;
-                let entry =
-                    opcode::SendMsg::new(Fixed(to as u32), self.send[to as usize].msghdr(m))
-                        .build()
-                        .user_data(SEND + m as u64);
-                self.push(&entry)?;
-            }
-            while self.results[..messages].iter().any(Option::is_none) {
-                match self.ring.submit_and_wait(1) {
-                    Ok(_) => {}
-                    Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                    Err(e) => return Err(e),
-                }
-                self.reap();
-            }
-            for m in 0..messages {
-                let (_, count) = self.send[to as usize].span(m);
-                match self.results[m] {
-                    Some(r) if r >= 0 => packets += count as u64,
-                    Some(r) => {
-                        if -r == libc::EIO && self.send[to as usize].gso() {
-                            // The device cannot segment: later batches go without GSO.
-                            self.send[to as usize].disable_gso();
-                        }
-                        failed += count as u64;
-                    }
-                    None => failed += count as u64,
-                }
-            }
+    /// Queues the current slot's live packets for `to`, one SendMsg per GSO run, and moves on to
+    /// the other slot. The sends go out with the next `io_uring_enter`.
+    fn queue_sends(&mut self, to: Side) -> io::Result<()> {
+        let current = self.current;
+        let slot = &mut self.slots[current];
+        slot.to = to;
+        let (messages, _) = slot.send[to as usize].build(&slot.batch, 0, &self.dests[to as usize]);
+        slot.outstanding = messages;
+        for m in 0..messages {
+            let msghdr = self.slots[current].send[to as usize].msghdr(m);
+            let entry = opcode::SendMsg::new(Fixed(to as u32), msghdr)
+                .build()
+                .user_data(SEND | ((current as u64) << 8) | m as u64);
+            self.push(&entry)?;
         }
-        let from = match to {
-            Side::Network => Side::Local,
-            Side::Local => Side::Network,
-        };
-        if failed > 0 {
-            pipeline.io_drop(from, IoDrop::SendFailed, failed);
-        }
-        pipeline.sent(to, packets);
+        self.current ^= 1;
         Ok(())
     }
 
+    /// Submits what is queued; when idle, also waits (up to [`IDLE_WAIT`]) for a completion
+    /// beyond those of the sends in flight, so a quiet worker sleeps in the same enter that
+    /// sends its last batch.
     fn wait(&mut self, idle: bool) -> io::Result<()> {
         let result = if idle {
             let ts = Timespec::from(IDLE_WAIT);
             let args = SubmitArgs::new().timespec(&ts);
-            self.ring.submitter().submit_with_args(1, &args)
+            self.ring
+                .submitter()
+                .submit_with_args(self.outstanding() + 1, &args)
         } else {
             self.ring.submit()
         };
@@ -354,23 +393,33 @@ pub fn run_with_buffers(
         BufRing::new(&ring, 0, buffers)?,
         BufRing::new(&ring, 1, buffers)?,
     ];
+    let slot = || Slot {
+        batch: Batch::new(),
+        send: [
+            Mmsg::new(gso_supported(&sockets.local)),
+            Mmsg::new(gso_supported(&sockets.network)),
+        ],
+        to: Side::Network,
+        outstanding: 0,
+    };
     let mut engine = Engine {
         ring,
         bufs,
         msghdr: recv_msghdr(),
-        sockets,
+        dests: Box::new([
+            SockAddr::from(sockets.deliver),
+            SockAddr::from(sockets.remote),
+        ]),
         pending: [
             VecDeque::with_capacity(usize::from(buffers)),
             VecDeque::with_capacity(usize::from(buffers)),
         ],
         rearm: [true, true],
         rearms: 0,
-        send: [
-            Mmsg::new(gso_supported(&sockets.local)),
-            Mmsg::new(gso_supported(&sockets.network)),
-        ],
-        results: [None; BATCH_SIZE],
-        batch: Batch::new(),
+        slots: [slot(), slot()],
+        current: 0,
+        sent: [0; 2],
+        failed: [0; 2],
     };
     tracing::debug!(flags, "io_uring worker started");
     engine.arm(Side::Local)?;
@@ -381,29 +430,30 @@ pub fn run_with_buffers(
             drain_until = Some(Instant::now() + DRAIN_LIMIT);
         }
         let idle = engine.pending.iter().all(VecDeque::is_empty);
-        if let Some(deadline) = drain_until {
-            engine.wait(false)?;
-            engine.reap();
-            if engine.pending.iter().all(VecDeque::is_empty) || Instant::now() >= deadline {
-                // The two initial arms are not re-arms.
-                return Ok(engine.rearms);
+        engine.wait(idle && drain_until.is_none())?;
+        engine.reap();
+        if let Some(deadline) = drain_until
+            && (engine.pending.iter().all(VecDeque::is_empty) || Instant::now() >= deadline)
+        {
+            // Sends still in flight point into the slots: let them finish first.
+            for _ in 0..2 {
+                engine.free_current()?;
+                engine.current ^= 1;
             }
-        } else {
-            engine.wait(idle)?;
-            engine.reap();
+            engine.report(pipeline);
+            return Ok(engine.rearms);
         }
         for side in [Side::Local, Side::Network] {
             if engine.pending[side as usize].is_empty() {
                 continue;
             }
+            engine.free_current()?;
             engine.fill(side, pipeline);
-            pipeline.process(side, now(), &mut engine.batch);
-            let (to, dest) = match side {
-                Side::Local => (Side::Network, engine.sockets.remote),
-                Side::Network => (Side::Local, engine.sockets.deliver),
-            };
-            engine.send(to, dest, pipeline)?;
+            pipeline.process(side, now(), &mut engine.slots[engine.current].batch);
+            engine.queue_sends(other(side))?;
         }
+        // Publishes the pipeline's counts for what was just processed, and the sends reaped.
+        engine.report(pipeline);
         // After recycling, so a multishot ended by ENOBUFS finds buffers again.
         for side in [Side::Local, Side::Network] {
             if engine.rearm[side as usize] {
