@@ -68,7 +68,7 @@ struct Plan {
 }
 
 impl Sidecar {
-    fn start(plan: &Plan, key_file: &Path, engine: &str, rtp: bool) -> Self {
+    fn start(plan: &Plan, key_file: &Path, engine: &str, rtp: bool, workers: usize) -> Self {
         let admin = free_tcp();
         let mut cmd = veil();
         cmd.arg("sidecar")
@@ -78,7 +78,7 @@ impl Sidecar {
             .args(["--remote", &plan.remote.to_string()])
             .args(["--key-file", key_file.to_str().unwrap()])
             .args(["--sender-slot", &plan.slot.to_string()])
-            .args(["--engine", engine, "--workers", "1"])
+            .args(["--engine", engine, "--workers", &workers.to_string()])
             .args(["--admin", &admin.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -333,7 +333,7 @@ struct Pair {
     keys: [PathBuf; 2],
 }
 
-fn pair(engine: &str, rtp: bool) -> Pair {
+fn pair(engine: &str, rtp: bool, workers: usize) -> Pair {
     let dir = scratch_dir(engine);
     let key = keygen();
     let keys = [dir.join("a.toml"), dir.join("b.toml")];
@@ -364,8 +364,8 @@ fn pair(engine: &str, rtp: bool) -> Pair {
         remote: tap_b.local_addr().unwrap(),
         slot: 1,
     };
-    let a = Sidecar::start(&plan_a, &keys[0], engine, rtp);
-    let b = Sidecar::start(&plan_b, &keys[1], engine, rtp);
+    let a = Sidecar::start(&plan_a, &keys[0], engine, rtp, workers);
+    let b = Sidecar::start(&plan_b, &keys[1], engine, rtp, workers);
     let tap = Tap::start(tap_a, tap_b, a.bind, b.bind, rtp);
     Pair {
         a,
@@ -386,10 +386,10 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn both_ways_then_tamper(engine: &str, rtp: bool) {
+fn both_ways_then_tamper(engine: &str, rtp: bool, workers: usize) {
     const PACKETS: u32 = 100_000;
     let size = if rtp { 300 } else { 500 };
-    let p = pair(engine, rtp);
+    let p = pair(engine, rtp, workers);
     flow(
         &p.client,
         p.a.local_listen,
@@ -457,9 +457,18 @@ fn both_ways_then_tamper(engine: &str, rtp: bool) {
     let mut wrong_epoch = fresh[3].clone();
     wrong_epoch[prefix..prefix + 4].copy_from_slice(&99u32.to_be_bytes());
     let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    attacker.send_to(&fresh[0], p.b.bind).unwrap();
+    let mut buf = [0u8; 2048];
+    let len = p.sink_b.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..len], &payload(rtp, PACKETS, size)[..]);
+    // Replays from eight other source ports: with SO_REUSEPORT they reach other workers, and
+    // every one must still be refused.
+    for _ in 0..8 {
+        let replayer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        replayer.send_to(&fresh[0], p.b.bind).unwrap();
+    }
     for bad in [
-        &fresh[0][..],                    // genuine: delivered
-        &fresh[0],                        // duplicated: replay
+        &fresh[0][..],                    // duplicated: replay
         &oldest,                          // far behind the window: too_old
         &flipped,                         // bit-flipped ciphertext: auth_failure
         &fresh[2][..fresh[2].len() - 17], // truncated into the tag: auth_failure
@@ -469,7 +478,7 @@ fn both_ways_then_tamper(engine: &str, rtp: bool) {
         attacker.send_to(bad, p.b.bind).unwrap();
     }
     let expect = [
-        ("replay", 1.0),
+        ("replay", 9.0),
         ("too_old", 1.0),
         ("auth_failure", 2.0),
         ("bad_header", 1.0),
@@ -491,9 +500,6 @@ fn both_ways_then_tamper(engine: &str, rtp: bool) {
         );
         thread::sleep(Duration::from_millis(20));
     }
-    let mut buf = [0u8; 2048];
-    let len = p.sink_b.recv(&mut buf).unwrap();
-    assert_eq!(&buf[..len], &payload(rtp, PACKETS, size)[..]);
     p.sink_b
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
@@ -509,6 +515,7 @@ fn both_ways_then_tamper(engine: &str, rtp: bool) {
         p.b.metric(&format!("veil_engine{{engine=\"{engine}\"}}")),
         1.0
     );
+    assert_eq!(p.b.metric("veil_workers"), workers as f64);
     p.tap.stop();
     let log = p.a.stop();
     assert!(
@@ -523,27 +530,33 @@ fn both_ways_then_tamper(engine: &str, rtp: bool) {
 
 #[test]
 fn mio_datagram_both_ways_and_tampering() {
-    both_ways_then_tamper("mio", false);
+    both_ways_then_tamper("mio", false, 1);
 }
 
 #[test]
 fn mio_rtp_both_ways_and_tampering() {
-    both_ways_then_tamper("mio", true);
+    both_ways_then_tamper("mio", true, 1);
 }
 
 #[test]
 fn uring_datagram_both_ways_and_tampering() {
-    both_ways_then_tamper("uring", false);
+    both_ways_then_tamper("uring", false, 1);
 }
 
 #[test]
 fn uring_rtp_both_ways_and_tampering() {
-    both_ways_then_tamper("uring", true);
+    both_ways_then_tamper("uring", true, 1);
+}
+
+/// Two workers per sidecar: SO_REUSEPORT sockets on both sides, counters summed over workers.
+#[test]
+fn two_workers_uring_datagram_both_ways_and_tampering() {
+    both_ways_then_tamper("uring", false, 2);
 }
 
 #[test]
 fn a_sighup_rotation_under_load_loses_nothing() {
-    let p = pair("auto", false);
+    let p = pair("auto", false, 2);
     let rotation = keygen();
     let new_mk = rotation
         .lines()

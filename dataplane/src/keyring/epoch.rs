@@ -4,8 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use crate::stream_key::StreamId;
+
+use rustc_hash::FxHashMap;
 use zeroize::Zeroizing;
 
+use super::window::{EpochWindows, SharedWindow};
 use super::{KeyringError, MAX_LIVE_EPOCHS, MeetingConfig, Millis, RETIRE_AFTER_MS};
 
 /// A key handed to the keyring: what keyctl's `KeyUpdate` or a pre-shared key file carries.
@@ -40,6 +44,10 @@ pub struct Epoch {
     /// The next unleased counter of each of this device's 256 streams under this epoch. Workers
     /// lease blocks of counters from here (see [`super::WorkerKeys`]), one atomic add per block.
     send_counters: Box<[AtomicU64]>,
+    /// Roster slot -> position, indexing `windows`.
+    positions: FxHashMap<u32, usize>,
+    /// The replay windows of every stream heard under this epoch, shared by all workers.
+    windows: EpochWindows,
 }
 
 impl core::fmt::Debug for Epoch {
@@ -54,7 +62,16 @@ impl core::fmt::Debug for Epoch {
 
 impl Epoch {
     fn new(key: EpochKey, now: Millis) -> Self {
+        let positions = key
+            .roster
+            .keys()
+            .enumerate()
+            .map(|(i, &slot)| (slot, i))
+            .collect();
+        let windows = EpochWindows::new(key.roster.len());
         Self {
+            positions,
+            windows,
             mk_seq: key.mk_seq,
             meeting_key: key.meeting_key,
             roster: key.roster,
@@ -87,6 +104,18 @@ impl Epoch {
     /// When senders switch to it.
     pub fn activate_at(&self) -> Millis {
         self.activate_at
+    }
+
+    /// The replay window of `stream`, if one of its packets authenticated already.
+    pub(super) fn window(&self, stream: StreamId) -> Option<&SharedWindow> {
+        let position = *self.positions.get(&stream.sender_slot)?;
+        self.windows.get(position, stream.stream_index)
+    }
+
+    /// The replay window of `stream`, created if needed; `None` if the slot is not in the roster.
+    pub(super) fn window_or_create(&self, stream: StreamId) -> Option<&SharedWindow> {
+        let position = *self.positions.get(&stream.sender_slot)?;
+        self.windows.get_or_create(position, stream.stream_index)
     }
 
     pub(super) fn send_counter(&self, stream_index: u8) -> &AtomicU64 {

@@ -18,6 +18,7 @@
 
 mod epoch;
 mod update;
+mod window;
 mod worker;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,6 +28,7 @@ use arc_swap::{ArcSwap, Guard};
 pub use epoch::{Epoch, EpochKey, Live, Snapshot};
 pub use keyctl::time::Millis;
 pub use update::sender_id;
+pub use window::{SHARED_WINDOW, SharedWindow};
 pub use worker::{LEASE, SealError, WorkerKeys};
 
 use crate::sframe::CipherSuite;

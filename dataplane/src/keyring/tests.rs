@@ -283,3 +283,31 @@ fn concurrent_readers_see_whole_snapshots_while_epochs_come_and_go() {
     ring.prune(Millis(11 * 20_000 + RETIRE_AFTER_MS));
     assert_eq!(ring.load().mk_seqs().collect::<Vec<_>>(), vec![11]);
 }
+
+#[test]
+fn a_replay_is_refused_by_every_worker_not_only_the_first() {
+    // SO_REUSEPORT hands a packet from another source port to another worker: the window must
+    // be shared, or the replay would open there.
+    let (alice, bob) = pair();
+    let wire = seal(&mut WorkerKeys::new(Mode::Datagram), &alice, 0, b"once").unwrap();
+    let mut workers: Vec<WorkerKeys> = (0..3).map(|_| WorkerKeys::new(Mode::Datagram)).collect();
+    assert_eq!(open(&mut workers[0], &bob, 0, &wire).unwrap(), b"once");
+    for worker in &mut workers {
+        let err = open(worker, &bob, 0, &wire).unwrap_err();
+        assert_eq!(err.drop_reason(), DropReason::Replay);
+    }
+}
+
+#[test]
+fn a_forgery_does_not_burn_the_counter_of_the_genuine_packet() {
+    let (alice, bob) = pair();
+    let wire = seal(&mut WorkerKeys::new(Mode::Datagram), &alice, 0, b"real").unwrap();
+    let mut forged = wire.clone();
+    *forged.last_mut().unwrap() ^= 1;
+    let mut rx = WorkerKeys::new(Mode::Datagram);
+    assert_eq!(
+        open(&mut rx, &bob, 0, &forged).unwrap_err().drop_reason(),
+        DropReason::AuthFailure
+    );
+    assert_eq!(open(&mut rx, &bob, 0, &wire).unwrap(), b"real");
+}

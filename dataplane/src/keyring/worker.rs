@@ -3,8 +3,9 @@
 //! Each worker thread owns one [`WorkerKeys`]. Nothing in it is shared, so the packet path takes
 //! no lock and touches no shared atomic per packet:
 //! - receive keys are derived lazily on a stream's first packet and cached per epoch;
-//! - replay windows are per (mkSeqNum, KID) and per worker. SO_REUSEPORT hashes a flow to one
-//!   socket, so a stream's packets reach one worker;
+//! - replay windows are per (mkSeqNum, KID) and shared by all workers, lock-free (see
+//!   [`super::SharedWindow`]): per-worker windows would accept a replay sent from another
+//!   source port, which SO_REUSEPORT hands to another worker;
 //! - send counters come from the epoch's shared counter per stream, leased [`LEASE`] at a time
 //!   with one atomic add. Leases never overlap, so no two workers ever seal under the same
 //!   counter (RFC 9605 4.4.3: a nonce is never reused under a key), and counters stay close
@@ -19,7 +20,6 @@ use zeroize::Zeroizing;
 
 use super::{Epoch, Millis, Snapshot};
 use crate::packet::{self, Error as PacketError, Mode, Protected};
-use crate::replay::ReplayWindows;
 use crate::sframe::{self, Context, KeyMaterial};
 use crate::stream_key::{StreamId, stream_base_key};
 
@@ -65,7 +65,6 @@ pub struct WorkerKeys {
     mode: Mode,
     generation: u64,
     epochs: FxHashMap<u32, LocalEpoch>,
-    windows: ReplayWindows,
 }
 
 impl core::fmt::Debug for WorkerKeys {
@@ -73,7 +72,6 @@ impl core::fmt::Debug for WorkerKeys {
         f.debug_struct("WorkerKeys")
             .field("generation", &self.generation)
             .field("epochs", &self.epochs.len())
-            .field("windows", &self.windows.len())
             .finish()
     }
 }
@@ -104,26 +102,20 @@ impl WorkerKeys {
             mode,
             generation: 0,
             epochs: FxHashMap::default(),
-            windows: ReplayWindows::new(),
         }
     }
 
-    /// Brings the caches in line with `snapshot`: forgets (and so zeroizes) the keys and replay
-    /// windows of epochs it no longer holds. Costs a comparison unless the keyring changed.
+    /// Brings the caches in line with `snapshot`: forgets (and so zeroizes) the keys of epochs it
+    /// no longer holds. Costs a comparison unless the keyring changed.
     pub fn sync(&mut self, snapshot: &Snapshot) {
         if snapshot.generation() == self.generation {
             return;
         }
         self.generation = snapshot.generation();
-        let windows = &mut self.windows;
         self.epochs.retain(|mk_seq, local| {
-            let keep = snapshot
+            snapshot
                 .live(*mk_seq)
-                .is_some_and(|live| Arc::ptr_eq(&live.epoch, &local.epoch));
-            if !keep {
-                windows.forget_epoch(*mk_seq);
-            }
-            keep
+                .is_some_and(|live| Arc::ptr_eq(&live.epoch, &local.epoch))
         });
     }
 
@@ -216,14 +208,24 @@ impl WorkerKeys {
         let epoch = snapshot
             .recv_epoch(parsed.mk_seq, now)
             .ok_or(PacketError::UnknownEpoch(parsed.mk_seq))?;
-        let kid = parsed.header.kid;
+        let (kid, ctr) = (parsed.header.kid, parsed.header.ctr);
+        let stream = StreamId::from_kid(kid).map_err(|_| sframe::Error::UnknownKid(kid))?;
         let local = Self::local(&mut self.epochs, snapshot, epoch);
         if !local.recv.has_key(kid) {
-            let stream = StreamId::from_kid(kid).map_err(|_| sframe::Error::UnknownKid(kid))?;
             let base = base_key(snapshot, &local.epoch, stream)?;
             local.recv.add_recv_key(kid, &*base)?;
         }
-        packet::open(&local.recv, &mut self.windows, &parsed, buf)
+        // Screen before the AEAD, record only after it (RFC 6479; a forgery moves nothing).
+        if let Some(window) = local.epoch.window(stream) {
+            window.check(ctr)?;
+        }
+        let plaintext = packet::open_without_replay_check(&local.recv, &parsed, buf)?;
+        local
+            .epoch
+            .window_or_create(stream)
+            .ok_or(sframe::Error::UnknownKid(kid))?
+            .mark(ctr)?;
+        Ok(plaintext)
     }
 
     /// How many epochs this worker holds derived keys for.

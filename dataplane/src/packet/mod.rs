@@ -232,5 +232,32 @@ pub fn open(
     Ok(gap..ciphertext_start + pt_len)
 }
 
+/// [`open`] without the replay window, for callers that keep their own: they must screen the
+/// counter before and record it after this returns `Ok` (the keyring's shared windows do), or
+/// replays will be accepted.
+pub fn open_without_replay_check(
+    ctx: &Context,
+    parsed: &Protected,
+    buf: &mut [u8],
+) -> Result<Range<usize>, Error> {
+    let Protected {
+        header,
+        rtp_header_len,
+        ciphertext_start,
+        ..
+    } = *parsed;
+    if buf.len() < ciphertext_start {
+        return Err(Error::Truncated);
+    }
+    let key = ctx.recv_key(header.kid)?;
+    let (aad, body) = buf.split_at_mut(ciphertext_start);
+    let pt_len = key.material().open_in_place(header.ctr, aad, body)?;
+    let gap = ciphertext_start - rtp_header_len;
+    if rtp_header_len > 0 {
+        buf.copy_within(..rtp_header_len, gap);
+    }
+    Ok(gap..ciphertext_start + pt_len)
+}
+
 #[cfg(test)]
 mod tests;

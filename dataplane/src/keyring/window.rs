@@ -1,0 +1,206 @@
+//! Replay windows shared by every worker, lock-free: one per (mkSeqNum, KID), owned by the epoch.
+//!
+//! Per-worker windows would let an attacker replay a packet from another source port: SO_REUSEPORT
+//! would hand it to another worker whose window never saw it. So the window lives with the epoch
+//! and workers update it with compare-and-swap.
+//!
+//! Layout (RFC 6479's word-wise window, with the block number kept in each word so no shared
+//! "highest" has to move with it): 256 words of `tag (48 bits) | bitmap (16 bits)`. Counter `c`
+//! belongs to block `c >> 4`, bit `c & 15`, word `block % 256`. A word holds the newest block
+//! that touched it; a counter whose word has moved on to a newer block is too old, one whose bit
+//! is set is a duplicate. Tags only grow, so once a counter was accepted it is refused forever
+//! after, from any worker. The window reaches 255 * 16 = 4080 counters back.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::replay::ReplayError;
+
+const WORDS: usize = 256;
+const BITS: u64 = 16;
+/// Counters whose block no longer fits the 48-bit tag (beyond 2^52 packets in one epoch) are
+/// refused as too old rather than aliased.
+const MAX_BLOCK: u64 = 1 << 48;
+
+/// How far behind the newest counter a packet may still be accepted.
+pub const SHARED_WINDOW: u64 = (WORDS as u64 - 1) * BITS;
+
+/// One stream's window.
+pub struct SharedWindow {
+    words: Box<[AtomicU64]>,
+}
+
+impl Default for SharedWindow {
+    fn default() -> Self {
+        Self {
+            words: (0..WORDS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+fn split(ctr: u64) -> Result<(u64, usize, u64), ReplayError> {
+    let block = ctr / BITS;
+    if block >= MAX_BLOCK {
+        return Err(ReplayError::TooOld);
+    }
+    Ok((block, (block % WORDS as u64) as usize, 1 << (ctr % BITS)))
+}
+
+fn verdict(word: u64, block: u64, bit: u64) -> Result<(), ReplayError> {
+    let tag = word >> BITS;
+    if tag > block {
+        Err(ReplayError::TooOld)
+    } else if tag == block && word & bit != 0 {
+        Err(ReplayError::Duplicate)
+    } else {
+        Ok(())
+    }
+}
+
+impl SharedWindow {
+    /// Whether `ctr` may be new. Changes nothing.
+    pub fn check(&self, ctr: u64) -> Result<(), ReplayError> {
+        let (block, index, bit) = split(ctr)?;
+        verdict(self.words[index].load(Ordering::Acquire), block, bit)
+    }
+
+    /// Records `ctr` (after its packet authenticated). Of two threads marking the same counter,
+    /// exactly one succeeds.
+    pub fn mark(&self, ctr: u64) -> Result<(), ReplayError> {
+        let (block, index, bit) = split(ctr)?;
+        let word = &self.words[index];
+        let mut current = word.load(Ordering::Acquire);
+        loop {
+            verdict(current, block, bit)?;
+            let next = if current >> BITS == block {
+                current | bit
+            } else {
+                (block << BITS) | bit
+            };
+            match word.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(()),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+/// The windows of one epoch: per roster member, 256 streams, each created when its first packet
+/// authenticated (so nothing an attacker sends allocates).
+pub(super) struct EpochWindows {
+    senders: Box<[OnceLock<SenderWindows>]>,
+}
+
+/// One roster member's 256 streams.
+type SenderWindows = Box<[OnceLock<SharedWindow>]>;
+
+impl EpochWindows {
+    pub(super) fn new(roster_len: usize) -> Self {
+        Self {
+            senders: (0..roster_len).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The window of roster member `position`'s stream `stream_index`, if it exists yet.
+    pub(super) fn get(&self, position: usize, stream_index: u8) -> Option<&SharedWindow> {
+        self.senders
+            .get(position)?
+            .get()?
+            .get(usize::from(stream_index))?
+            .get()
+    }
+
+    /// The window, created if needed.
+    pub(super) fn get_or_create(&self, position: usize, stream_index: u8) -> Option<&SharedWindow> {
+        let streams = self
+            .senders
+            .get(position)?
+            .get_or_init(|| (0..256).map(|_| OnceLock::new()).collect());
+        Some(
+            streams
+                .get(usize::from(stream_index))?
+                .get_or_init(SharedWindow::default),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(w: &SharedWindow, ctr: u64) -> Result<(), ReplayError> {
+        w.check(ctr)?;
+        w.mark(ctr)
+    }
+
+    #[test]
+    fn reaches_at_least_2048_back() {
+        const { assert!(SHARED_WINDOW >= 2048) };
+        let w = SharedWindow::default();
+        accept(&w, 10_000).unwrap();
+        for ctr in (10_000 - SHARED_WINDOW..10_000).rev() {
+            assert_eq!(accept(&w, ctr), Ok(()), "ctr {ctr}");
+        }
+        for ctr in 10_000 - SHARED_WINDOW..=10_000 {
+            assert_eq!(accept(&w, ctr), Err(ReplayError::Duplicate));
+        }
+        assert_eq!(accept(&w, 10_000 - 4096 - 1), Err(ReplayError::TooOld));
+    }
+
+    #[test]
+    fn an_accepted_counter_is_never_accepted_again() {
+        let w = SharedWindow::default();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut x: u64 = 12345;
+        for _ in 0..20_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let ctr = (x >> 33) % 30_000;
+            match accept(&w, ctr) {
+                Ok(()) => assert!(seen.insert(ctr), "{ctr} accepted twice"),
+                Err(ReplayError::Duplicate) => assert!(seen.contains(&ctr)),
+                Err(_) => {}
+            }
+        }
+    }
+
+    #[test]
+    fn check_alone_records_nothing_and_huge_counters_are_refused() {
+        let w = SharedWindow::default();
+        assert_eq!(w.check(5), Ok(()));
+        assert_eq!(w.check(5), Ok(()));
+        w.mark(5).unwrap();
+        assert_eq!(w.check(5), Err(ReplayError::Duplicate));
+        assert_eq!(w.check(u64::MAX), Err(ReplayError::TooOld));
+    }
+
+    #[test]
+    fn racing_threads_accept_each_counter_once() {
+        let w = std::sync::Arc::new(SharedWindow::default());
+        let accepted: Vec<u64> = (0..2)
+            .map(|_| {
+                let w = w.clone();
+                std::thread::spawn(move || (0..3000).filter(|&c| w.mark(c).is_ok()).count() as u64)
+            })
+            .map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(accepted.iter().sum::<u64>(), 3000);
+    }
+
+    #[test]
+    fn windows_are_created_only_on_request() {
+        let windows = EpochWindows::new(2);
+        assert!(windows.get(1, 3).is_none());
+        windows.get_or_create(1, 3).unwrap().mark(7).unwrap();
+        assert_eq!(
+            windows.get(1, 3).unwrap().check(7),
+            Err(ReplayError::Duplicate)
+        );
+        assert!(windows.get(1, 4).is_none());
+        assert!(
+            windows.get_or_create(2, 0).is_none(),
+            "position outside the roster"
+        );
+    }
+}
