@@ -125,6 +125,19 @@ impl Sidecar {
             .unwrap_or(-1.0)
     }
 
+    /// Waits (up to 5 s) for a counter to reach `value`: workers publish once per batch.
+    fn expect_metric(&self, name: &str, value: f64) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.metric(name) != value {
+            assert!(
+                Instant::now() < deadline,
+                "{name} is {} not {value}",
+                self.metric(name)
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
@@ -414,13 +427,13 @@ fn both_ways_then_tamper(engine: &str, rtp: bool, workers: usize) {
         "plaintext on the network side"
     );
     for side in [&p.a, &p.b] {
-        assert_eq!(
-            side.metric("veil_packets_total{direction=\"outbound\"}"),
-            f64::from(PACKETS)
+        side.expect_metric(
+            "veil_packets_total{direction=\"outbound\"}",
+            f64::from(PACKETS),
         );
-        assert_eq!(
-            side.metric("veil_packets_total{direction=\"inbound\"}"),
-            f64::from(PACKETS)
+        side.expect_metric(
+            "veil_packets_total{direction=\"inbound\"}",
+            f64::from(PACKETS),
         );
         for reason in [
             "bad_header",

@@ -94,6 +94,8 @@ impl Pipeline for Forwarder {
             (Side::Network, false) => (Direction::Inbound, passthrough(batch)),
         };
         self.count(direction, tally);
+        // Published before the batch is sent, so nothing is delivered before it is counted.
+        self.counters.publish(&self.totals);
     }
 
     fn io_drop(&mut self, side: Side, reason: IoDrop, packets: u64) {

@@ -1,4 +1,5 @@
-//! The fallback engine: epoll readiness through mio, recvmmsg / sendmmsg, UDP GSO on send.
+//! The fallback engine: epoll readiness through mio, UDP GRO on receive where the kernel has it
+//! (recvmmsg otherwise), sendmmsg with UDP GSO on send.
 //!
 //! Sockets are edge-triggered, so a side stays "pending" until a receive comes back short or
 //! reports WouldBlock; the loop takes one batch from each pending side in turn so neither
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
+use super::gro::{GroRecv, enable_gro};
 use super::mmsg::{Mmsg, gso_supported};
 use super::{IoDrop, Pipeline, Side, WorkerSockets, now};
 use crate::batch::{BATCH_SIZE, Batch};
@@ -26,6 +28,8 @@ const SIDES: [Side; 2] = [Side::Local, Side::Network];
 struct Io<'a> {
     sockets: &'a WorkerSockets,
     recv: Mmsg,
+    /// GRO receive scratch per side, where the socket took GRO.
+    gro: [Option<GroRecv>; 2],
     /// Send scratch per destination side, each with its socket's GSO support.
     send: [Mmsg; 2],
     batch: Batch,
@@ -49,19 +53,24 @@ impl Io<'_> {
                 self.sockets.deliver,
             ),
         };
-        let (received, truncated) =
-            match self
+        let gro = self.gro[side as usize].as_mut();
+        let result = match gro {
+            Some(gro) => gro.recv(input.as_fd(), &mut self.batch, side.recv_offset()),
+            None => self
                 .recv
-                .recv(input.as_fd(), &mut self.batch, side.recv_offset())
-            {
-                Ok(received) => received,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
-                Err(e) => {
-                    tracing::debug!(?side, error = %e, "receive failed");
-                    return Ok(false);
-                }
-            };
+                .recv(input.as_fd(), &mut self.batch, side.recv_offset()),
+        };
+        // One GRO read takes one (coalesced) datagram: only WouldBlock says the queue is empty.
+        let more = self.gro[side as usize].is_some();
+        let (received, truncated) = match result {
+            Ok(received) => received,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
+            Err(e) => {
+                tracing::debug!(?side, error = %e, "receive failed");
+                return Ok(false);
+            }
+        };
         if truncated > 0 {
             pipeline.io_drop(side, IoDrop::Truncated, truncated as u64);
         }
@@ -73,7 +82,7 @@ impl Io<'_> {
         pipeline.sent(out_side, sent.packets);
         // A short batch means the queue was empty when we read it; with edge-triggered epoll
         // any datagram arriving after that raises a new event, so no extra empty read is needed.
-        Ok(received == BATCH_SIZE)
+        Ok(more || received == BATCH_SIZE)
     }
 }
 
@@ -96,6 +105,10 @@ pub fn run(
     let mut io = Io {
         sockets,
         recv: Mmsg::new(false),
+        gro: [
+            enable_gro(&sockets.local).then(GroRecv::new),
+            enable_gro(&sockets.network).then(GroRecv::new),
+        ],
         send: [
             Mmsg::new(gso_supported(&sockets.local)),
             Mmsg::new(gso_supported(&sockets.network)),

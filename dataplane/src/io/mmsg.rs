@@ -3,8 +3,7 @@
 //!
 //! GSO is probed once per socket (`getsockopt(UDP_SEGMENT)`) and switched off for good if a send
 //! fails with EIO, which is how the kernel reports a device that cannot segment (quinn-udp does the
-//! same). GRO is not enabled: a coalesced datagram needs a 64 KiB receive buffer and a copy per
-//! segment into the slab, which loopback traffic of MTU-sized packets does not repay.
+//! same). GRO on receive is in [`super::gro`].
 
 use std::io;
 use std::mem::{size_of, zeroed};

@@ -12,6 +12,7 @@
 mod batch_io;
 mod counters;
 mod forwarder;
+mod gro;
 pub mod mio_engine;
 mod mmsg;
 mod socket;
