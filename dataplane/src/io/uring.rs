@@ -24,18 +24,25 @@ use io_uring::types::{BufRingEntry, Fixed, RecvMsgOut, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode};
 use socket2::SockAddr;
 
+use super::gro::enable_gro;
 use super::mio_engine::DRAIN_LIMIT;
 use super::mmsg::{Mmsg, gso_supported, socket_addr};
 use super::{IoDrop, Pipeline, Side, WorkerSockets, now};
-use crate::batch::{Batch, SLOT_LEN};
+use crate::batch::{BATCH_SIZE, Batch, SLOT_LEN};
 
 const RING_ENTRIES: u32 = 256;
 /// Provided buffers per socket (a power of two, as the buffer ring requires).
 const BUFFERS: u16 = 1024;
 /// The sender address room in each buffer: a sockaddr_in6 holds either family.
 const NAME_LEN: usize = size_of::<libc::sockaddr_in6>();
+/// Room for the `UDP_GRO` cmsg (CMSG_SPACE(sizeof(int)) is 24 on 64-bit Linux).
+const CONTROL_LEN: usize = 32;
 /// Each buffer: the kernel's `io_uring_recvmsg_out` header, the name, then the payload.
 const BUF_LEN: usize = 16 + NAME_LEN + SLOT_LEN;
+/// With GRO: header, name, the cmsg, and a coalesced datagram of up to 64 KiB.
+const GRO_BUF_LEN: usize = 16 + NAME_LEN + CONTROL_LEN + (1 << 16);
+/// Provided buffers per GRO socket: each holds up to 64 datagrams.
+const GRO_BUFFERS: u16 = 64;
 const PAGE: usize = 4096;
 /// user_data of send completions; receives use the side's index (0 or 1).
 const SEND: u64 = 1 << 32;
@@ -47,6 +54,7 @@ const TAG_ROOM: usize = 16;
 struct BufRing {
     entries: NonNull<BufRingEntry>,
     count: u16,
+    buf_len: usize,
     layout: Layout,
     tail: u16,
     bufs: Box<[u8]>,
@@ -54,7 +62,7 @@ struct BufRing {
 
 impl BufRing {
     /// `count` buffers (a power of two) registered as group `bgid`.
-    fn new(ring: &IoUring, bgid: u16, count: u16) -> io::Result<Self> {
+    fn new(ring: &IoUring, bgid: u16, count: u16, buf_len: usize) -> io::Result<Self> {
         if !count.is_power_of_two() {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
@@ -67,9 +75,10 @@ impl BufRing {
         let mut this = Self {
             entries,
             count,
+            buf_len,
             layout,
             tail: 0,
-            bufs: vec![0u8; usize::from(count) * BUF_LEN].into_boxed_slice(),
+            bufs: vec![0u8; usize::from(count) * buf_len].into_boxed_slice(),
         };
         // SAFETY: `entries` is page-aligned, zeroed, `count` entries long, and lives until this
         // BufRing drops, which happens only after the ring (declared first in `Engine`) closed.
@@ -91,12 +100,12 @@ impl BufRing {
     /// Queues buffer `bid` for the kernel (visible after [`Self::publish`]).
     fn push(&mut self, bid: u16) {
         let index = usize::from(self.tail & (self.count - 1));
-        let addr = self.bufs[usize::from(bid) * BUF_LEN..].as_ptr() as u64;
+        let addr = self.bufs[usize::from(bid) * self.buf_len..].as_ptr() as u64;
         // SAFETY: index < count, inside the allocation; the kernel reads only entries between
         // its head and the published tail, and this one is past the published tail.
         let entry = unsafe { &mut *self.entries.as_ptr().add(index) };
         entry.set_addr(addr);
-        entry.set_len(BUF_LEN as u32);
+        entry.set_len(self.buf_len as u32);
         entry.set_bid(bid);
         self.tail = self.tail.wrapping_add(1);
     }
@@ -113,8 +122,8 @@ impl BufRing {
     }
 
     fn buffer(&self, bid: u16, len: usize) -> &[u8] {
-        let start = usize::from(bid) * BUF_LEN;
-        &self.bufs[start..start + len.min(BUF_LEN)]
+        let start = usize::from(bid) * self.buf_len;
+        &self.bufs[start..start + len.min(self.buf_len)]
     }
 }
 
@@ -141,11 +150,33 @@ fn build_ring() -> io::Result<(IoUring, &'static str)> {
 }
 
 /// The msghdr a multishot RecvMsg reads its name and control lengths from.
-fn recv_msghdr() -> Box<libc::msghdr> {
+fn recv_msghdr(gro: bool) -> Box<libc::msghdr> {
     // SAFETY: all-zero is a valid msghdr.
     let mut hdr: Box<libc::msghdr> = Box::new(unsafe { zeroed() });
     hdr.msg_namelen = NAME_LEN as libc::socklen_t;
+    hdr.msg_controllen = if gro { CONTROL_LEN } else { 0 };
     hdr
+}
+
+/// The `UDP_GRO` segment size in a received control block, parsed without pointers:
+/// `cmsghdr` on 64-bit Linux is `len: usize, level: i32, type: i32`, data at 16, each
+/// message padded to 8 bytes.
+fn gro_segment(control: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(head) = control.get(at..at + 16) {
+        let len = usize::try_from(u64::from_ne_bytes(head[..8].try_into().ok()?)).ok()?;
+        let level = i32::from_ne_bytes(head[8..12].try_into().ok()?);
+        let kind = i32::from_ne_bytes(head[12..16].try_into().ok()?);
+        if level == libc::SOL_UDP && kind == libc::UDP_GRO {
+            let data = control.get(at + 16..at + 20)?;
+            return usize::try_from(i32::from_ne_bytes(data.try_into().ok()?)).ok();
+        }
+        if len < 16 {
+            return None;
+        }
+        at += len.next_multiple_of(8);
+    }
+    None
 }
 
 /// A batch and the send scratch whose pointers its in-flight sends carry.
@@ -171,7 +202,8 @@ struct Engine {
     // its operations point into are freed.
     ring: IoUring,
     bufs: [BufRing; 2],
-    msghdr: Box<libc::msghdr>,
+    /// Per side: the msghdr its multishot receive was armed with.
+    msghdr: [Box<libc::msghdr>; 2],
     /// Destinations by side sent to: `[deliver, remote]`.
     dests: Box<[SockAddr; 2]>,
     /// Received, not yet batched: (buffer id, completion result) per side.
@@ -190,10 +222,13 @@ struct Engine {
 
 impl Engine {
     fn arm(&mut self, side: Side) -> io::Result<()> {
-        let entry =
-            opcode::RecvMsgMulti::new(Fixed(side as u32), &raw const *self.msghdr, side as u16)
-                .build()
-                .user_data(side as u64);
+        let entry = opcode::RecvMsgMulti::new(
+            Fixed(side as u32),
+            &raw const *self.msghdr[side as usize],
+            side as u16,
+        )
+        .build()
+        .user_data(side as u64);
         self.push(&entry)?;
         self.rearm[side as usize] = false;
         Ok(())
@@ -278,41 +313,67 @@ impl Engine {
         Ok(())
     }
 
-    /// Fills the current slot from `side`'s pending receives, recycling each buffer at once.
+    /// Fills the current slot from `side`'s pending receives, recycling each buffer at once. A
+    /// GRO buffer is split into one slot per segment; one that no longer fits waits for the next
+    /// batch.
     fn fill(&mut self, side: Side, pipeline: &mut impl Pipeline) {
         let offset = side.recv_offset();
         let capacity = SLOT_LEN - offset - TAG_ROOM;
         let mut truncated = 0;
         let bufs = &mut self.bufs[side as usize];
+        let msghdr = &self.msghdr[side as usize];
+        let pending = &mut self.pending[side as usize];
         let batch = &mut self.slots[self.current].batch;
         batch.clear();
         while !batch.is_full() {
-            let Some((bid, result)) = self.pending[side as usize].pop_front() else {
+            let Some((bid, result)) = pending.pop_front() else {
                 break;
             };
             let len = usize::try_from(result).unwrap_or(0);
-            let index = batch.len();
-            let parsed = RecvMsgOut::parse(bufs.buffer(bid, len), &self.msghdr);
-            let accepted = parsed
+            let Some(msg) = RecvMsgOut::parse(bufs.buffer(bid, len), msghdr)
                 .ok()
-                .filter(|msg| !msg.is_payload_truncated() && msg.payload_data().len() <= capacity);
-            if let Some(msg) = accepted {
-                let payload = msg.payload_data();
-                // SAFETY: all-zero is a valid sockaddr_storage.
-                let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
-                let name = msg.name_data();
-                // SAFETY: copies at most size_of::<sockaddr_storage>() bytes into it.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        name.as_ptr(),
-                        (&raw mut storage).cast::<u8>(),
-                        name.len().min(size_of::<libc::sockaddr_storage>()),
-                    );
+                .filter(|msg| !msg.is_payload_truncated())
+            else {
+                if result >= 0 {
+                    truncated += 1;
                 }
-                batch.slot_mut(index)[offset..offset + payload.len()].copy_from_slice(payload);
-                batch.commit(offset..offset + payload.len(), socket_addr(&storage));
-            } else if result >= 0 {
-                truncated += 1;
+                bufs.push(bid);
+                continue;
+            };
+            let payload = msg.payload_data();
+            let segment = gro_segment(msg.control_data())
+                .filter(|&s| s > 0)
+                .unwrap_or(payload.len().max(1));
+            if batch.len() + payload.len().div_ceil(segment) > BATCH_SIZE && !batch.is_empty() {
+                pending.push_front((bid, result));
+                break;
+            }
+            // SAFETY: all-zero is a valid sockaddr_storage.
+            let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+            let name = msg.name_data();
+            // SAFETY: copies at most size_of::<sockaddr_storage>() bytes into it.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    name.as_ptr(),
+                    (&raw mut storage).cast::<u8>(),
+                    name.len().min(size_of::<libc::sockaddr_storage>()),
+                );
+            }
+            let addr = socket_addr(&storage);
+            for chunk in payload.chunks(segment) {
+                if batch.is_full() {
+                    truncated += 1;
+                    continue;
+                }
+                let index = batch.len();
+                if chunk.len() > capacity {
+                    batch.commit(offset..offset, addr);
+                    batch.drop_packet(index);
+                    truncated += 1;
+                } else {
+                    batch.slot_mut(index)[offset..offset + chunk.len()].copy_from_slice(chunk);
+                    batch.commit(offset..offset + chunk.len(), addr);
+                }
             }
             bufs.push(bid);
         }
@@ -389,10 +450,15 @@ pub fn run_with_buffers(
     let (ring, flags) = build_ring()?;
     ring.submitter()
         .register_files(&[sockets.local.as_raw_fd(), sockets.network.as_raw_fd()])?;
-    let bufs = [
-        BufRing::new(&ring, 0, buffers)?,
-        BufRing::new(&ring, 1, buffers)?,
-    ];
+    let gro = [enable_gro(&sockets.local), enable_gro(&sockets.network)];
+    let ring_for = |side: usize| {
+        if gro[side] {
+            BufRing::new(&ring, side as u16, buffers.min(GRO_BUFFERS), GRO_BUF_LEN)
+        } else {
+            BufRing::new(&ring, side as u16, buffers, BUF_LEN)
+        }
+    };
+    let bufs = [ring_for(0)?, ring_for(1)?];
     let slot = || Slot {
         batch: Batch::new(),
         send: [
@@ -405,7 +471,7 @@ pub fn run_with_buffers(
     let mut engine = Engine {
         ring,
         bufs,
-        msghdr: recv_msghdr(),
+        msghdr: [recv_msghdr(gro[0]), recv_msghdr(gro[1])],
         dests: Box::new([
             SockAddr::from(sockets.deliver),
             SockAddr::from(sockets.remote),
@@ -421,7 +487,7 @@ pub fn run_with_buffers(
         sent: [0; 2],
         failed: [0; 2],
     };
-    tracing::debug!(flags, "io_uring worker started");
+    tracing::debug!(flags, gro = gro[0] && gro[1], "io_uring worker started");
     engine.arm(Side::Local)?;
     engine.arm(Side::Network)?;
     let mut drain_until: Option<Instant> = None;
@@ -471,8 +537,9 @@ pub(crate) fn probe() -> Result<(), String> {
     let addr = socket
         .local_addr()
         .map_err(|e| format!("probe socket: {e}"))?;
-    let bufs = BufRing::new(&ring, 0, 8).map_err(|e| format!("no provided buffer rings: {e}"))?;
-    let msghdr = recv_msghdr();
+    let bufs =
+        BufRing::new(&ring, 0, 8, BUF_LEN).map_err(|e| format!("no provided buffer rings: {e}"))?;
+    let msghdr = recv_msghdr(false);
     let entry = opcode::RecvMsgMulti::new(
         io_uring::types::Fd(socket.as_raw_fd()),
         &raw const *msghdr,
@@ -505,4 +572,34 @@ pub(crate) fn probe() -> Result<(), String> {
     drop(ring);
     drop(bufs);
     verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gro_segment;
+
+    fn cmsg(level: i32, kind: i32, value: i32) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&20u64.to_ne_bytes());
+        out.extend_from_slice(&level.to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(&value.to_ne_bytes());
+        out.extend_from_slice(&[0; 4]);
+        out
+    }
+
+    #[test]
+    fn finds_the_gro_segment_size_among_control_messages() {
+        let other = cmsg(libc::SOL_IP, 8, 1);
+        let gro = cmsg(libc::SOL_UDP, libc::UDP_GRO, 1200);
+        assert_eq!(gro_segment(&gro), Some(1200));
+        assert_eq!(gro_segment(&[other.clone(), gro].concat()), Some(1200));
+        assert_eq!(gro_segment(&other), None);
+        assert_eq!(gro_segment(&[]), None);
+        // A length below the header ends the walk instead of looping.
+        let mut bad = other;
+        bad[..8].copy_from_slice(&3u64.to_ne_bytes());
+        assert_eq!(gro_segment(&bad), None);
+        assert_eq!(gro_segment(&[0u8; 7]), None);
+    }
 }
