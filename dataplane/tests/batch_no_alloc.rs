@@ -1,13 +1,11 @@
 //! Batched seal and open through the keyring allocate nothing per packet once warm.
 //!
-//! The counting allocator is the one of `no_alloc.rs`: a const thread-local tally, so counting
+//! The counting allocator is tests/common/counting_alloc.rs: a const thread-local tally, so counting
 //! itself never allocates. Warm-up derives the stream keys, creates the replay window and lets
 //! arc-swap register this thread; after that, batches of 64 must cost zero allocations.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use dataplane::batch::{BATCH_SIZE, Batch, SendDrop, open_batch, seal_batch};
@@ -16,38 +14,9 @@ use dataplane::packet::{DropCounters, Mode};
 use dataplane::sframe::CipherSuite;
 use zeroize::Zeroizing;
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: defers every call to the system allocator unchanged; only counts them.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations;
 
 fn ring(own_slot: u32) -> Keyring {
     let ring = Keyring::new(MeetingConfig {

@@ -1,52 +1,18 @@
 //! The in-place seal and open paths allocate nothing per packet once warm.
 //!
-//! A counting global allocator tallies this thread's allocations (a const thread-local with no
-//! destructor, so counting itself never allocates). Allocations inside aws-lc's C code go through
-//! malloc, not Rust's allocator, and are not seen here; docs/BENCHMARKS.md records a valgrind
-//! check of those.
+//! A counting global allocator (tests/common/counting_alloc.rs) tallies this thread's Rust
+//! allocations. Allocations inside aws-lc's C code go through malloc and are not counted here.
 
 // Test helpers unwrap: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
 use dataplane::packet::{self, HEADROOM, Mode, Protected};
 use dataplane::replay::ReplayWindows;
 use dataplane::sframe::{CipherSuite, Context};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: defers every call to the system allocator unchanged; only counts them.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations;
 
 /// Seals and opens `packets` packets through the in-place calls and returns how many
 /// allocations that made.
