@@ -208,28 +208,10 @@ pub fn open(
     parsed: &Protected,
     buf: &mut [u8],
 ) -> Result<Range<usize>, Error> {
-    let Protected {
-        mk_seq,
-        header,
-        rtp_header_len,
-        ciphertext_start,
-    } = *parsed;
-    if buf.len() < ciphertext_start {
-        return Err(Error::Truncated);
-    }
-    let key = ctx.recv_key(header.kid)?;
-    let (aad, body) = buf.split_at_mut(ciphertext_start);
-    let pt_len = windows.guard(mk_seq, header.kid, header.ctr, || {
-        key.material()
-            .open_in_place(header.ctr, aad, body)
-            .map_err(Error::from)
-    })?;
-    // RTP mode: close the gap the mkSeqNum and SFrame header leave behind the clear header.
-    let gap = ciphertext_start - rtp_header_len;
-    if rtp_header_len > 0 {
-        buf.copy_within(..rtp_header_len, gap);
-    }
-    Ok(gap..ciphertext_start + pt_len)
+    let Header { kid, ctr } = parsed.header;
+    windows.guard(parsed.mk_seq, kid, ctr, || {
+        open_without_replay_check(ctx, parsed, buf)
+    })
 }
 
 /// [`open`] without the replay window, for callers that keep their own: they must screen the
