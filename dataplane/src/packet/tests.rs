@@ -42,6 +42,15 @@ fn rtp_packet(payload: &[u8]) -> Vec<u8> {
     [build_rtp(2, Some((0xBEDE, &ext))), payload.to_vec()].concat()
 }
 
+/// What the local client hands the sealer in `mode`: the payload itself, or an RTP packet
+/// carrying it.
+fn input_for(mode: Mode, payload: &[u8]) -> Vec<u8> {
+    match mode {
+        Mode::Datagram => payload.to_vec(),
+        Mode::Rtp => rtp_packet(payload),
+    }
+}
+
 proptest! {
     #[test]
     fn datagrams_round_trip(
@@ -76,10 +85,7 @@ fn the_payload_never_appears_in_the_clear() {
     let (mut tx, _) = contexts(CipherSuite::Aes256GcmSha512_128);
     let secret = b"a plaintext marker that must not leak";
     for mode in [Mode::Datagram, Mode::Rtp] {
-        let input = match mode {
-            Mode::Datagram => secret.to_vec(),
-            Mode::Rtp => rtp_packet(secret),
-        };
+        let input = input_for(mode, secret);
         let wire = protect(mode, &mut tx, &input);
         assert!(!wire.windows(8).any(|w| secret.windows(8).any(|s| s == w)));
     }
@@ -89,10 +95,7 @@ fn the_payload_never_appears_in_the_clear() {
 fn every_bit_of_the_associated_data_and_body_is_authenticated() {
     let (mut tx, rx) = contexts(CipherSuite::Aes256GcmSha512_128);
     for mode in [Mode::Datagram, Mode::Rtp] {
-        let input = match mode {
-            Mode::Datagram => b"media".to_vec(),
-            Mode::Rtp => rtp_packet(b"media"),
-        };
+        let input = input_for(mode, b"media");
         let wire = protect(mode, &mut tx, &input);
         for bit in 0..wire.len() * 8 {
             let mut bad = wire.clone();
@@ -110,10 +113,7 @@ fn every_bit_of_the_associated_data_and_body_is_authenticated() {
 fn every_truncation_is_rejected() {
     let (mut tx, rx) = contexts(CipherSuite::Aes256GcmSha512_128);
     for mode in [Mode::Datagram, Mode::Rtp] {
-        let input = match mode {
-            Mode::Datagram => b"media".to_vec(),
-            Mode::Rtp => rtp_packet(b"media"),
-        };
+        let input = input_for(mode, b"media");
         let wire = protect(mode, &mut tx, &input);
         for cut in 0..wire.len() {
             let mut windows = ReplayWindows::new();
