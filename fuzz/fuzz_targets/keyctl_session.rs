@@ -9,42 +9,14 @@
 use arbitrary::{Arbitrary, Unstructured};
 use keyctl::crypto::SigningKey;
 use keyctl::meeting::{Config, Event, Millis, Session, Timings};
-use keyctl::rand_core::{TryCryptoRng, TryRng};
 use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
 use libfuzzer_sys::fuzz_target;
 
 const PARTIES: usize = 4;
 
-/// SHA-256 in counter mode: deterministic randomness for a reproducible run.
-struct TestRng {
-    seed: u64,
-    counter: u64,
-}
-
-impl TryRng for TestRng {
-    type Error = core::convert::Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        for chunk in dst.chunks_mut(32) {
-            let mut input = self.seed.to_be_bytes().to_vec();
-            input.extend_from_slice(&self.counter.to_be_bytes());
-            self.counter += 1;
-            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &input);
-            chunk.copy_from_slice(&digest.as_ref()[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-impl TryCryptoRng for TestRng {}
+#[path = "common/test_rng.rs"]
+mod test_rng;
+use test_rng::TestRng;
 
 #[derive(Debug, Arbitrary)]
 enum Step {
@@ -94,7 +66,7 @@ struct World {
 
 impl World {
     fn new(seed: u64) -> Option<Self> {
-        let mut rng = TestRng { seed, counter: 0 };
+        let mut rng = TestRng::new(seed);
         let meeting = MeetingRef::new(b"fuzz-meeting", b"fuzz-uuid").ok()?;
         let ids: Vec<_> = (0..PARTIES)
             .map(|i| ParticipantId::new(format!("user{i}").as_bytes(), b"device"))
