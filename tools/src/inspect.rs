@@ -4,7 +4,7 @@ use dataplane::packet::{Mode, Protected};
 use dataplane::stream_key::StreamId;
 
 /// Decodes the clear fields of a protected packet given as hex.
-pub(crate) fn inspect(hex: &str, rtp: bool) -> Result<String, String> {
+pub fn inspect(hex: &str, rtp: bool) -> Result<String, String> {
     let compact: String = hex.split_whitespace().collect();
     let bytes = hex::decode(&compact).map_err(|e| format!("bad hex: {e}"))?;
     let mode = if rtp { Mode::Rtp } else { Mode::Datagram };

@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 /// Why no key file could be made.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum KeygenError {
+pub enum KeygenError {
     /// The OS random source failed.
     #[error("the system random source failed")]
     Random,
@@ -17,7 +17,7 @@ pub(crate) enum KeygenError {
 }
 
 /// A key file for `meeting` with a random MK and UUID, mkSeqNum 1 and slots `0..slots`.
-pub(crate) fn psk(meeting: &str, slots: u32) -> Result<PskFile, KeygenError> {
+pub fn psk(meeting: &str, slots: u32) -> Result<PskFile, KeygenError> {
     if slots == 0 {
         return Err(KeygenError::Invalid("--slots must be at least 1"));
     }

@@ -1,8 +1,8 @@
 //! The `veil` command: inspect protected packets, make pre-shared key files, run the sidecar.
+//! Each subcommand lives in the `veil` library (`tools/src/lib.rs`) so tests can drive it in
+//! process; this file only parses the command line and dispatches.
 
-mod inspect;
-mod keygen;
-mod sidecar;
+use veil::{inspect, keygen, sidecar};
 
 use std::io::Write as _;
 use std::process::ExitCode;

@@ -13,7 +13,8 @@ pub(crate) const ACTIVATION_DELAY_MS: u64 = 2_000;
 
 /// Why a key file could not be used.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum KeyFileError {
+#[non_exhaustive]
+pub enum KeyFileError {
     /// Unreadable.
     #[error("cannot read the key file: {0}")]
     Read(#[from] std::io::Error),

@@ -5,7 +5,7 @@
 //! handles signals (SIGHUP: re-read the key file; SIGINT/SIGTERM: drain and exit), retires old
 //! epochs, and keeps the admin gauges current.
 
-mod keys;
+pub mod keys;
 mod metrics;
 
 use std::io;
@@ -29,7 +29,7 @@ use signal_hook::iterator::Signals;
 
 /// Flags of `veil sidecar`.
 #[derive(Args, Debug)]
-pub(crate) struct SidecarArgs {
+pub struct SidecarArgs {
     /// Where the local client sends its plain packets: the sidecar listens on this address and
     /// seals everything that arrives.
     #[arg(long, value_name = "ADDR")]
@@ -71,7 +71,7 @@ pub(crate) struct SidecarArgs {
 
 /// `--engine` values.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum EngineArg {
+pub enum EngineArg {
     /// Probe io_uring; fall back to mio.
     Auto,
     /// io_uring; fail if it cannot run here.
@@ -82,7 +82,8 @@ pub(crate) enum EngineArg {
 
 /// Why the sidecar could not start.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum SidecarError {
+#[non_exhaustive]
+pub enum SidecarError {
     /// The key file.
     #[error(transparent)]
     Keys(#[from] keys::KeyFileError),
@@ -131,7 +132,7 @@ fn bind_all(
 }
 
 /// Runs the sidecar until SIGINT or SIGTERM.
-pub(crate) fn run(args: SidecarArgs) -> Result<(), SidecarError> {
+pub fn run(args: SidecarArgs) -> Result<(), SidecarError> {
     let file = keys::read(&args.key_file, args.sender_slot)?;
     let keyring = Arc::new(keys::keyring(&file, args.sender_slot, now())?);
     drop(file);
