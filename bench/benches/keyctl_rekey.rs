@@ -7,6 +7,8 @@
 //! Run: `cargo bench -p veil-bench --bench keyctl_rekey`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -102,5 +104,10 @@ fn rekey_1000_uncached(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, rekey_1000, rekey_1000_uncached);
+criterion_group! {
+    name = benches;
+    // `--profile-time N` writes a flame graph per benchmark (benches/common/mod.rs).
+    config = Criterion::default().with_profiler(common::FlamegraphProfiler::new());
+    targets = rekey_1000, rekey_1000_uncached
+}
 criterion_main!(benches);

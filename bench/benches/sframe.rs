@@ -11,6 +11,8 @@
 // Benchmark setup unwraps: a failure there is a broken benchmark, not a measurement.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -196,5 +198,10 @@ fn open(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, seal, open);
+criterion_group! {
+    name = benches;
+    // `--profile-time N` writes a flame graph per benchmark (benches/common/mod.rs).
+    config = Criterion::default().with_profiler(common::FlamegraphProfiler::new());
+    targets = seal, open
+}
 criterion_main!(benches);
