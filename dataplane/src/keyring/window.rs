@@ -12,6 +12,12 @@
 //! after, from any worker. The window reaches 255 * 16 = 4080 counters back.
 
 use std::sync::OnceLock;
+
+// Under `--cfg loom` the words are loom's atomics, so dataplane/tests/loom_window.rs can explore
+// every interleaving of racing marks (docs/RELIABILITY.md).
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicU64, Ordering};
+#[cfg(not(loom))]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::replay::ReplayError;
@@ -124,7 +130,7 @@ impl EpochWindows {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
