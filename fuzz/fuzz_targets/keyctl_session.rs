@@ -21,21 +21,40 @@ use test_rng::TestRng;
 #[derive(Debug, Arbitrary)]
 enum Step {
     /// Deliver the next board post `to` has not seen.
-    Deliver { to: u8 },
+    Deliver {
+        to: u8,
+    },
     /// Deliver everything pending to everyone.
     DeliverAll,
     /// The board withholds the next post from `to`.
-    Withhold { to: u8 },
+    Withhold {
+        to: u8,
+    },
     /// The board re-delivers an earlier post.
-    Replay { to: u8, index: u16 },
+    Replay {
+        to: u8,
+        index: u16,
+    },
     /// The board flips a bit of the next post to `to`.
-    Corrupt { to: u8, bit: u16 },
+    Corrupt {
+        to: u8,
+        bit: u16,
+    },
     /// The board injects arbitrary bytes.
-    Inject { to: u8, bytes: Vec<u8> },
+    Inject {
+        to: u8,
+        bytes: Vec<u8>,
+    },
     /// Time passes; due timeouts fire.
-    Advance { millis: u16 },
-    Kick { who: u8 },
-    Leave { who: u8 },
+    Advance {
+        millis: u16,
+    },
+    Kick {
+        who: u8,
+    },
+    Leave {
+        who: u8,
+    },
     Lock,
     Unlock,
 }
@@ -132,7 +151,10 @@ impl World {
                 }
             }
             if party.left {
-                assert!(!party.session.holds_key_material(), "party {i} left but holds keys");
+                assert!(
+                    !party.session.holds_key_material(),
+                    "party {i} left but holds keys"
+                );
             }
         }
     }
@@ -150,7 +172,9 @@ impl World {
     }
 
     fn deliver(&mut self, to: usize, bytes: &[u8]) {
-        let _ = self.parties[to].session.handle(self.now, bytes, &mut self.rng);
+        let _ = self.parties[to]
+            .session
+            .handle(self.now, bytes, &mut self.rng);
     }
 
     fn step(&mut self, step: Step) {
@@ -204,7 +228,11 @@ impl World {
                     // Every key boxed so far is at most the leader's current one; the kick's
                     // own rekey and everything after it must never reach the kicked party.
                     let limit = self.parties[0].session.mk_seq();
-                    if self.parties[0].session.kick(self.now, &id, &mut self.rng).is_ok() {
+                    if self.parties[0]
+                        .session
+                        .kick(self.now, &id, &mut self.rng)
+                        .is_ok()
+                    {
                         self.parties[who].kicked_at.get_or_insert(limit);
                     }
                 }
@@ -239,7 +267,10 @@ fuzz_target!(|data: &[u8]| {
     }
     world.step(Step::DeliverAll);
     for (i, party) in world.parties.iter().enumerate() {
-        assert!(party.last_mk_seq > 0, "party {i} got no key while forming the meeting");
+        assert!(
+            party.last_mk_seq > 0,
+            "party {i} got no key while forming the meeting"
+        );
     }
     for step in script.steps.into_iter().take(256) {
         world.step(step);

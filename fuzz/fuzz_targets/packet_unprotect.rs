@@ -34,13 +34,20 @@ struct Case {
 
 fn contexts(suite: CipherSuite) -> (Context, Context) {
     let mut tx = Context::new(suite);
-    tx.add_send_key(KID, b"fuzz base key").expect("fresh context");
+    tx.add_send_key(KID, b"fuzz base key")
+        .expect("fresh context");
     let mut rx = Context::new(suite);
-    rx.add_recv_key(KID, b"fuzz base key").expect("fresh context");
+    rx.add_recv_key(KID, b"fuzz base key")
+        .expect("fresh context");
     (tx, rx)
 }
 
-fn unprotect(mode: Mode, rx: &Context, windows: &mut ReplayWindows, wire: &[u8]) -> Option<Vec<u8>> {
+fn unprotect(
+    mode: Mode,
+    rx: &Context,
+    windows: &mut ReplayWindows,
+    wire: &[u8],
+) -> Option<Vec<u8>> {
     let mut buf = wire.to_vec();
     let parsed = Protected::parse(mode, &buf).ok()?;
     let range = packet::open(rx, windows, &parsed, &mut buf).ok()?;
@@ -94,8 +101,15 @@ fuzz_target!(|data: &[u8]| {
     }
     let opened = unprotect(mode, &rx, &mut windows, &mutated);
     if mutated == genuine {
-        assert_eq!(opened.as_deref(), Some(&input[..]), "a genuine packet must open");
-        assert!(unprotect(mode, &rx, &mut windows, &genuine).is_none(), "a replay must not open");
+        assert_eq!(
+            opened.as_deref(),
+            Some(&input[..]),
+            "a genuine packet must open"
+        );
+        assert!(
+            unprotect(mode, &rx, &mut windows, &genuine).is_none(),
+            "a replay must not open"
+        );
     } else {
         assert!(opened.is_none(), "a modified packet must never open");
         assert_eq!(

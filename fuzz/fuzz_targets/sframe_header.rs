@@ -9,6 +9,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(len <= data.len());
         assert_eq!(header.encoded_len(), len);
         let (buf, out_len) = header.to_bytes();
-        assert_eq!(&buf[..out_len], &data[..len], "decode then encode must give the input");
+        assert_eq!(
+            &buf[..out_len],
+            &data[..len],
+            "decode then encode must give the input"
+        );
     }
 });

@@ -123,7 +123,7 @@ impl PskFile {
             .parse()
             .map_err(|e: toml::de::Error| PskError::Syntax(e.message().to_owned()))?;
         if let Some(unknown) = table.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(PskError::UnknownField(unknown.clone()));
+            return Err(PskError::UnknownField(shown(unknown)));
         }
         let meeting_key = match take(&mut table, "meeting_key")? {
             Value::String(s) => Zeroizing::new(s),
@@ -192,6 +192,18 @@ impl PskFile {
     }
 }
 
+/// At most this many characters of a name from the file go into an error message.
+const SHOWN_NAME_CHARS: usize = 24;
+
+/// A name from the file as an error shows it: cut to [`SHOWN_NAME_CHARS`] characters, so a key
+/// pasted where a name belongs is never echoed whole into a log (a 32-byte key is 64 hex digits).
+fn shown(name: &str) -> String {
+    match name.char_indices().nth(SHOWN_NAME_CHARS) {
+        Some((cut, _)) => format!("{}...", &name[..cut]),
+        None => name.to_owned(),
+    }
+}
+
 fn decode_key(hex_text: &str) -> Result<Zeroizing<[u8; 32]>, PskError> {
     if !hex_text.len().is_multiple_of(2) || !hex_text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(PskError::KeyNotHex);
@@ -213,7 +225,7 @@ fn parse_roster(roster: Table) -> Result<BTreeMap<u32, Vec<u8>>, PskError> {
                 .parse::<u32>()
                 .ok()
                 .filter(|s| s.to_string() == slot_text)
-                .ok_or_else(|| PskError::BadSlot(slot_text.clone()))?;
+                .ok_or_else(|| PskError::BadSlot(shown(&slot_text)))?;
             match sender {
                 Value::String(s) if !s.is_empty() && s.len() <= usize::from(u16::MAX) => {
                     Ok((slot, s.into_bytes()))

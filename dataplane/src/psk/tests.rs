@@ -150,3 +150,26 @@ fn syntax_errors_do_not_echo_the_key() {
     assert!(matches!(err, PskError::Syntax(_)));
     assert!(!err.to_string().contains(&KEY[..16]), "{err}");
 }
+
+#[test]
+fn a_key_pasted_as_a_name_is_not_echoed_whole() {
+    // Found by the psk_file fuzz target: unknown field names and roster slots are echoed into
+    // the error, so a key pasted where a name belongs went into the log.
+    let as_field = file(|t| t.replace("[roster]", &format!("{KEY} = 1\n\n[roster]")))
+        .unwrap_err()
+        .to_string();
+    assert!(matches!(
+        file(|t| t.replace("[roster]", &format!("{KEY} = 1\n\n[roster]"))),
+        Err(PskError::UnknownField(_))
+    ));
+    let as_slot = file(|t| t.replace("1 = \"bob\"", &format!("{KEY} = \"bob\"")))
+        .unwrap_err()
+        .to_string();
+    for message in [as_field, as_slot] {
+        assert!(!message.contains(KEY), "{message}");
+        assert!(
+            message.contains(&KEY[..24]),
+            "the start still says which name: {message}"
+        );
+    }
+}
