@@ -16,7 +16,9 @@
 //! The engine variants run exactly the worker code `veil sidecar` runs (`dataplane::io`), in
 //! process so one harness drives them all.
 //!
-//! Run: `cargo run --release -p veil-bench --bin loopback` (prints a Markdown table).
+//! Run: `cargo run --release -p veil-bench --bin loopback` (prints a Markdown table);
+//! `-- --paced` measures only the paced latency, all variants in turn, round after round;
+//! `-- --only TEXT` keeps the variants whose name contains TEXT, beside the naive proxy.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -38,6 +40,9 @@ const WARMUP: Duration = Duration::from_millis(400);
 const MEASURE: Duration = Duration::from_millis(2000);
 const SOURCES: usize = 8;
 const PACED: usize = 5000;
+/// `--paced`: rounds, and packets per variant per round.
+const PACED_ROUNDS: usize = 9;
+const PACED_ROUND: usize = 1000;
 /// Throughput rounds: every variant runs once per round, in turn, so load on this shared
 /// machine hits all of them alike; the table gives each variant's median.
 const ROUNDS: usize = 3;
@@ -311,11 +316,21 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// One-way times in microseconds, one packet in flight, to `into` and arriving at `sink`.
 fn paced(into: SocketAddr, sink: &UdpSocket, size: usize) -> Result<Vec<f64>, Error> {
+    paced_n(into, sink, size, PACED)
+}
+
+/// `count` one-way times (us), one packet in flight, after 200 unmeasured warm-up packets.
+fn paced_n(
+    into: SocketAddr,
+    sink: &UdpSocket,
+    size: usize,
+    count: usize,
+) -> Result<Vec<f64>, Error> {
     let client = UdpSocket::bind(any())?;
     let payload = vec![0x5au8; size];
     let mut buf = vec![0u8; 4096];
-    let mut times = Vec::with_capacity(PACED);
-    for i in 0..PACED + 200 {
+    let mut times = Vec::with_capacity(count);
+    for i in 0..count + 200 {
         let start = Instant::now();
         client.send_to(&payload, into)?;
         sink.recv(&mut buf)?;
@@ -346,6 +361,58 @@ fn latency(variant: Variant, size: usize) -> Result<(f64, f64, f64), Error> {
     ))
 }
 
+/// `--paced`: latency only, every variant started once and measured in turn for
+/// [`PACED_ROUNDS`] rounds of [`PACED_ROUND`] packets, each round beside a direct (no forwarder)
+/// run, so a ratio compares measurements taken moments apart. Prints the median over rounds of
+/// each variant's added p50 and p99 and of its paced rate against the naive proxy's.
+fn paced_only(variants: &[Variant]) -> Result<(), Error> {
+    println!("| variant | size | added p50 (us) | added p99 (us) | paced x naive (median of rounds) |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for size in [1200, 200] {
+        let sink = UdpSocket::bind(any())?;
+        sink.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let running: Vec<Running> = variants
+            .iter()
+            .map(|&v| start(v, sink.local_addr()?))
+            .collect::<Result<_, _>>()?;
+        thread::sleep(Duration::from_millis(50));
+        // Per variant: added p50, added p99 and the paced ratio of every round.
+        let mut rows = vec![(Vec::new(), Vec::new(), Vec::new()); variants.len()];
+        for _ in 0..PACED_ROUNDS {
+            let direct = percentile(&paced_n(sink.local_addr()?, &sink, size, PACED_ROUND)?, 0.5);
+            let mut naive_p50 = None;
+            for (i, run) in running.iter().enumerate() {
+                let through = paced_n(run.listen, &sink, size, PACED_ROUND)?;
+                let (p50, p99) = (
+                    percentile(&through, 0.5) - direct,
+                    percentile(&through, 0.99) - direct,
+                );
+                let naive = *naive_p50.get_or_insert(p50);
+                rows[i].0.push(p50);
+                rows[i].1.push(p99);
+                rows[i].2.push((direct + naive) / (direct + p50));
+            }
+        }
+        for run in running {
+            run.stop();
+        }
+        for (variant, (mut p50, mut p99, mut ratio)) in variants.iter().zip(rows) {
+            let median = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                percentile(v, 0.5)
+            };
+            println!(
+                "| {} | {size} | {:.1} | {:.1} | {:.2} |",
+                variant.name(),
+                median(&mut p50),
+                median(&mut p99),
+                median(&mut ratio)
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Error> {
     let (probed, why) = EngineKind::probe();
     eprintln!("engine probe: {} ({why})", probed.as_str());
@@ -363,6 +430,14 @@ fn main() -> Result<(), Error> {
                 crypto,
             });
         }
+    }
+    // `--only TEXT` keeps the variants whose name contains TEXT (and the naive baseline).
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(only) = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)) {
+        variants.retain(|v| matches!(v, Variant::Naive) || v.name().contains(only.as_str()));
+    }
+    if args.iter().any(|a| a == "--paced") {
+        return paced_only(&variants);
     }
     println!(
         "| variant | size | Mpps | Gbit/s | x naive | CPU ns/pkt | x naive (CPU) | added p50 (us) | added p99 (us) | paced x naive |"
