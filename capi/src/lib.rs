@@ -1,0 +1,2 @@
+//! libveil: the C ABI of Veil.
+#![deny(unsafe_op_in_unsafe_fn)]
