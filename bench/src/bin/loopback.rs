@@ -18,7 +18,8 @@
 //!
 //! Run: `cargo run --release -p veil-bench --bin loopback` (prints a Markdown table);
 //! `-- --paced` measures only the paced latency, all variants in turn, round after round;
-//! `-- --only TEXT` keeps the variants whose name contains TEXT, beside the naive proxy.
+//! `-- --only TEXT` keeps the variants whose name contains TEXT, beside the naive proxy;
+//! `-- --sink-gro` gives the throughput sink UDP GRO (see [`sink_gro`]).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -247,6 +248,14 @@ fn start(variant: Variant, sink: SocketAddr) -> Result<Running, Error> {
 
 /// Packets per second the sink received through `variant` under full load, and the forwarder's
 /// CPU nanoseconds per packet.
+/// `--sink-gro`: the throughput sink turns UDP GRO on, as a Veil relay or peer does on its
+/// sockets. GSO sends from the engines then reach it as one buffer per run instead of being cut
+/// into datagrams by the kernel in the forwarder's time; the naive proxy's single sends gain
+/// nothing from it. Off by default, so the headline figures assume a receiver without GRO.
+fn sink_gro() -> bool {
+    std::env::args().any(|a| a == "--sink-gro")
+}
+
 fn throughput(variant: Variant, size: usize) -> Result<(f64, f64), Error> {
     let sink = bind_reuseport(any())?;
     let sink_addr = sink.local_addr()?;
@@ -256,7 +265,11 @@ fn throughput(variant: Variant, size: usize) -> Result<(f64, f64), Error> {
     let sink_thread = {
         let (done, received) = (done.clone(), received.clone());
         thread::spawn(move || {
-            let mut io = BatchIo::new(&sink);
+            let mut io = if sink_gro() {
+                BatchIo::with_gro(&sink)
+            } else {
+                BatchIo::new(&sink)
+            };
             let mut batch = Batch::new();
             while !done.load(Ordering::Relaxed) {
                 match io.recv(&sink, &mut batch, 0) {
@@ -366,7 +379,9 @@ fn latency(variant: Variant, size: usize) -> Result<(f64, f64, f64), Error> {
 /// run, so a ratio compares measurements taken moments apart. Prints the median over rounds of
 /// each variant's added p50 and p99 and of its paced rate against the naive proxy's.
 fn paced_only(variants: &[Variant]) -> Result<(), Error> {
-    println!("| variant | size | added p50 (us) | added p99 (us) | paced x naive (median of rounds) |");
+    println!(
+        "| variant | size | added p50 (us) | added p99 (us) | paced x naive (median of rounds) |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: |");
     for size in [1200, 200] {
         let sink = UdpSocket::bind(any())?;
@@ -433,7 +448,11 @@ fn main() -> Result<(), Error> {
     }
     // `--only TEXT` keeps the variants whose name contains TEXT (and the naive baseline).
     let args: Vec<String> = std::env::args().collect();
-    if let Some(only) = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)) {
+    if let Some(only) = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+    {
         variants.retain(|v| matches!(v, Variant::Naive) || v.name().contains(only.as_str()));
     }
     if args.iter().any(|a| a == "--paced") {

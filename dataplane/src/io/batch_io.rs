@@ -4,6 +4,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 
+use super::gro::{GroRecv, enable_gro};
 use super::mmsg::{Mmsg, gso_supported};
 use crate::batch::Batch;
 
@@ -11,12 +12,15 @@ use crate::batch::Batch;
 pub struct BatchIo {
     recv: Mmsg,
     send: Mmsg,
+    /// Set by [`BatchIo::with_gro`] when the socket took UDP GRO.
+    gro: Option<GroRecv>,
 }
 
 impl core::fmt::Debug for BatchIo {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("BatchIo")
             .field("gso", &self.send.gso())
+            .field("gro", &self.gro.is_some())
             .finish()
     }
 }
@@ -27,7 +31,24 @@ impl BatchIo {
         Self {
             recv: Mmsg::new(false),
             send: Mmsg::new(gso_supported(socket)),
+            gro: None,
         }
+    }
+
+    /// As [`BatchIo::new`], and turns UDP GRO on for `socket` where the kernel has it, as the
+    /// engines do on their own sockets: a receiver that is a Veil peer or relay. Each receive
+    /// then takes one (possibly coalesced) datagram, split into slots.
+    pub fn with_gro(socket: &UdpSocket) -> Self {
+        let mut io = Self::new(socket);
+        if enable_gro(socket) {
+            io.gro = Some(GroRecv::new());
+        }
+        io
+    }
+
+    /// Whether receives use UDP GRO.
+    pub fn gro(&self) -> bool {
+        self.gro.is_some()
     }
 
     /// Receives up to a batch without blocking (WouldBlock if none), each datagram at `offset`
@@ -38,9 +59,11 @@ impl BatchIo {
         batch: &mut Batch,
         offset: usize,
     ) -> io::Result<usize> {
-        self.recv
-            .recv(socket.as_fd(), batch, offset)
-            .map(|(n, _)| n)
+        match self.gro.as_mut() {
+            Some(gro) => gro.recv(socket.as_fd(), batch, offset),
+            None => self.recv.recv(socket.as_fd(), batch, offset),
+        }
+        .map(|(n, _)| n)
     }
 
     /// Sends every live packet of `batch` to `dest`; returns how many the kernel took.

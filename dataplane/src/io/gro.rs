@@ -48,7 +48,8 @@ impl GroRecv {
     }
 
     /// Receives one (possibly coalesced) datagram without blocking and splits it into `batch`,
-    /// each segment at `offset` of its slot. Returns (segments, segments too large for a slot).
+    /// each segment at `offset` of its slot. Returns (segments, segments dropped: too large for
+    /// a slot, or beyond a full batch).
     pub(crate) fn recv(
         &mut self,
         socket: BorrowedFd<'_>,
@@ -80,6 +81,12 @@ impl GroRecv {
         let capacity = SLOT_LEN - offset - TAG_ROOM;
         let (mut segments, mut too_large) = (0, 0);
         for chunk in self.buf[..len.min(GRO_BUF)].chunks(segment) {
+            // The kernel coalesces up to UDP_MAX_SEGMENTS (128 on newer kernels), more than a
+            // batch holds: what does not fit is dropped and counted, as in the io_uring engine.
+            if batch.is_full() {
+                too_large += 1;
+                continue;
+            }
             let index = batch.len();
             if chunk.len() > capacity {
                 if batch.commit(offset..offset, addr) {
@@ -91,9 +98,6 @@ impl GroRecv {
                 batch.commit(offset..offset + chunk.len(), addr);
             }
             segments += 1;
-            if batch.is_full() {
-                break;
-            }
         }
         if hdr.msg_flags & libc::MSG_TRUNC != 0 && !batch.is_empty() {
             batch.drop_packet(batch.len() - 1);
@@ -118,4 +122,66 @@ fn segment_size(hdr: &libc::msghdr) -> Option<usize> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::UdpSocket;
+    use std::os::fd::AsFd;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::batch::BATCH_SIZE;
+
+    /// Makes every send on `socket` a GSO send of `size`-byte segments; false if unsupported.
+    fn force_gso(socket: &UdpSocket, size: libc::c_int) -> bool {
+        // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a live c_int; the fd is open.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_UDP,
+                libc::UDP_SEGMENT,
+                (&raw const size).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        rc == 0
+    }
+
+    #[test]
+    fn segments_beyond_a_batch_are_counted_not_lost() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        if !enable_gro(&rx) || !force_gso(&tx, 200) {
+            eprintln!("skipped: this kernel lacks UDP GRO or GSO");
+            return;
+        }
+        // 100 segments: more than a batch, within UDP_MAX_SEGMENTS on kernels since 6.2 (128).
+        let segments = 100;
+        if tx
+            .send_to(&vec![7u8; 200 * segments], rx.local_addr().unwrap())
+            .is_err()
+        {
+            eprintln!("skipped: the kernel takes at most 64 segments per GSO send");
+            return;
+        }
+        let (mut gro, mut batch) = (GroRecv::new(), Batch::new());
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let (received, dropped) = loop {
+            match gro.recv(rx.as_fd(), &mut batch, 0) {
+                Ok(counts) => break counts,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("receive failed: {e}"),
+            }
+        };
+        assert_eq!(received, BATCH_SIZE);
+        assert_eq!(batch.len(), BATCH_SIZE);
+        assert_eq!(
+            dropped,
+            segments - BATCH_SIZE,
+            "the rest is counted as dropped"
+        );
+    }
 }
