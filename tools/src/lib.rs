@@ -6,4 +6,5 @@
 
 pub mod inspect;
 pub mod keygen;
+pub mod relay;
 pub mod sidecar;

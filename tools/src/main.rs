@@ -2,7 +2,7 @@
 //! Each subcommand lives in the `veil` library (`tools/src/lib.rs`) so tests can drive it in
 //! process; this file only parses the command line and dispatches.
 
-use veil::{inspect, keygen, sidecar};
+use veil::{inspect, keygen, relay, sidecar};
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -46,23 +46,45 @@ enum Command {
     /// dropped and counted by reason. SIGHUP re-reads the key file (a rotation); SIGINT or
     /// SIGTERM drain and exit. Logs go to stderr (RUST_LOG sets the level).
     Sidecar(sidecar::SidecarArgs),
+    /// The media relay: forwards every datagram from a registered participant to the other
+    /// participants of its meeting, byte for byte. It holds no key and never decrypts.
+    /// Participants (sidecars) register their media address with a clear registration datagram
+    /// (docs/PROTOCOL.md, "Relay registration") and refresh it every 2 s; an entry not refreshed
+    /// within --registration-ttl expires. Datagrams from unregistered addresses are dropped and
+    /// counted. Prints `veil relay: media ADDR [admin ADDR]` on stdout once listening; SIGINT or
+    /// SIGTERM stop it.
+    Relay(relay::RelayArgs),
+}
+
+fn init_logs() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Sidecar(args) => {
-            tracing_subscriber::fmt()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-                )
-                .init();
+            init_logs();
             match sidecar::run(args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "veil sidecar cannot run");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Relay(args) => {
+            init_logs();
+            match relay::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "veil relay cannot run");
                     ExitCode::FAILURE
                 }
             }

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::io::Read;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -15,22 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod media_support;
+
+use media_support::{free_tcp, free_udp as free_addr, scratch_dir, veil};
+
 const MARKER: &[u8] = b"PLAINTEXT-MARKER";
 const BURST: usize = 64;
-
-fn free_addr() -> SocketAddr {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap()
-}
-
-fn free_tcp() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
-fn veil() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_veil"))
-}
 
 fn keygen() -> String {
     let out = veil()
@@ -39,17 +29,6 @@ fn keygen() -> String {
         .unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "veil-sidecar-{}-{name}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 struct Sidecar {
@@ -101,20 +80,7 @@ impl Sidecar {
     }
 
     fn try_metrics(&self) -> Option<HashMap<String, f64>> {
-        let mut stream = TcpStream::connect(self.admin).ok()?;
-        stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
-        let mut text = String::new();
-        stream.read_to_string(&mut text).ok()?;
-        let body = text.split("\r\n\r\n").nth(1)?;
-        Some(
-            body.lines()
-                .filter(|l| !l.starts_with('#'))
-                .filter_map(|l| {
-                    let (name, value) = l.rsplit_once(' ')?;
-                    Some((name.to_owned(), value.parse().ok()?))
-                })
-                .collect(),
-        )
+        media_support::metrics(self.admin)
     }
 
     fn metric(&self, name: &str) -> f64 {

@@ -3,11 +3,9 @@
 //! The admin thread sees only counters and two gauges, never the keyring, so no key material is
 //! reachable from it (and it can be left running at exit without keeping a key alive).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use dataplane::batch::SendDrop;
 use dataplane::io::{Counters, CountersSnapshot, Direction, IoDrop};
@@ -17,6 +15,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+use super::http::{self, Response};
 
 /// What the admin endpoint reports.
 pub(crate) struct Exposed {
@@ -128,39 +128,25 @@ impl Exposed {
     }
 }
 
-/// Serves `/metrics` on `listener` until the process exits.
-pub(crate) fn serve(listener: TcpListener, exposed: Exposed) {
-    for stream in listener.incoming() {
-        match stream {
-            Ok(stream) => {
-                if let Err(e) = respond(stream, &exposed) {
-                    tracing::debug!(error = %e, "admin request failed");
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "admin accept failed"),
-        }
+/// The answer to an admin request for the exposition: `GET /metrics`.
+pub(crate) fn metrics_response(exposed: &Exposed) -> Response {
+    match exposed.render() {
+        Ok(body) => Response::ok(PROMETHEUS_TEXT, body),
+        Err(_) => Response::text("500 Internal Server Error", ""),
     }
 }
 
-fn respond(mut stream: TcpStream, exposed: &Exposed) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut request = [0u8; 1024];
-    let n = stream.read(&mut request)?;
-    let head = &request[..n];
-    let (status, body) = if head.starts_with(b"GET /metrics ") || head.starts_with(b"GET /metrics?")
-    {
-        match exposed.render() {
-            Ok(body) => ("200 OK", body),
-            Err(_) => ("500 Internal Server Error", String::new()),
+/// Prometheus' text exposition content type.
+pub(crate) const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
+
+/// Serves `/metrics` on `listener` until the process exits.
+pub(crate) fn serve(listener: TcpListener, exposed: Exposed) {
+    http::serve(listener, |request| {
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/metrics") => metrics_response(&exposed),
+            _ => Response::text("404 Not Found", "try /metrics\n"),
         }
-    } else {
-        ("404 Not Found", "try /metrics\n".to_owned())
-    };
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
+    });
 }
 
 /// Binds the admin listener (errors surface at start, not in the thread).

@@ -5,8 +5,11 @@
 //! handles signals (SIGHUP: re-read the key file; SIGINT/SIGTERM: drain and exit), retires old
 //! epochs, and keeps the admin gauges current.
 
+pub(crate) mod http;
 pub mod keys;
+pub(crate) use metrics::PROMETHEUS_TEXT;
 mod metrics;
+mod registrar;
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -44,6 +47,11 @@ pub struct SidecarArgs {
     /// The relay or peer that sealed packets are sent to.
     #[arg(long, value_name = "ADDR")]
     remote: SocketAddr,
+    /// --remote is a `veil relay`: register --bind with it for the key file's meeting (token
+    /// `slot-N`, from --sender-slot), refresh every 2 s, and leave on exit. Without it --remote
+    /// is a peer sidecar (or anything that forwards without registration).
+    #[arg(long)]
+    relay: bool,
     /// The pre-shared key file (TOML, from `veil keygen --psk`). Re-read on SIGHUP: the new key
     /// (with a larger mk_seq) decrypts at once, is sent with 2 s later, and the old key stops
     /// decrypting 10 s later.
@@ -98,6 +106,9 @@ pub enum SidecarError {
     /// io_uring was forced and cannot run.
     #[error("--engine uring: {0}")]
     NoUring(String),
+    /// The relay registration cannot be built (meeting ID or token too long).
+    #[error("relay registration: {0}")]
+    Registration(#[from] crate::relay::registration::RegistrationError),
 }
 
 fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> SidecarError {
@@ -144,6 +155,27 @@ pub fn run(args: SidecarArgs) -> Result<(), SidecarError> {
     let mode = if args.rtp { Mode::Rtp } else { Mode::Datagram };
     let locals = bind_all(args.local_listen, workers, "--local-listen")?;
     let networks = bind_all(args.bind, workers, "--bind")?;
+    let mut registrar = if args.relay {
+        let socket = networks
+            .first()
+            .map(UdpSocket::try_clone)
+            .transpose()
+            .map_err(io_error("--bind"))?
+            .ok_or(SidecarError::Io {
+                what: "--bind",
+                error: io::ErrorKind::NotFound.into(),
+            })?;
+        let meeting_id = keyring.load().config().meeting_id.clone();
+        let token = format!("slot-{}", args.sender_slot);
+        Some(registrar::Registrar::new(
+            socket,
+            args.remote,
+            &meeting_id,
+            &token,
+        )?)
+    } else {
+        None
+    };
     let signals = Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(io_error("signals"))?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut counters = Vec::new();
@@ -199,7 +231,17 @@ pub fn run(args: SidecarArgs) -> Result<(), SidecarError> {
         remote = %args.remote,
         "sidecar started"
     );
-    supervise(&keyring, &args, signals, &send_mk_seq, &newest_mk_seq);
+    supervise(
+        &keyring,
+        &args,
+        signals,
+        registrar.as_mut(),
+        &send_mk_seq,
+        &newest_mk_seq,
+    );
+    if let Some(registrar) = &registrar {
+        registrar.leave();
+    }
     stop.store(true, Ordering::SeqCst);
     let mut totals = CountersSnapshot::default();
     for handle in handles {
@@ -223,6 +265,7 @@ fn supervise(
     keyring: &Keyring,
     args: &SidecarArgs,
     mut signals: Signals,
+    mut registrar: Option<&mut registrar::Registrar>,
     send_mk_seq: &AtomicU64,
     newest_mk_seq: &AtomicU64,
 ) {
@@ -240,6 +283,9 @@ fn supervise(
                     return;
                 }
             }
+        }
+        if let Some(registrar) = registrar.as_deref_mut() {
+            registrar.tick(std::time::Instant::now());
         }
         let now = now();
         keyring.prune(now);

@@ -1,0 +1,105 @@
+//! `veil board` on the command line.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use super::server::{BoardConfig, BoardServer};
+use super::tamper::Tamper;
+use super::tls::{ServerTls, fingerprint_hex};
+use super::{BoardError, serve_admin};
+
+/// `veil board` flags.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_long_help = "\
+Examples:
+  veil board                                   # TLS with a fresh self-signed certificate; pin the printed fingerprint
+  veil board --cert board.pem --key board.key --listen 0.0.0.0:7700
+  veil board --insecure-plaintext              # loopback only, for local tests
+  veil board --admin 127.0.0.1:9200            # curl 127.0.0.1:9200/stats (JSON) or /metrics
+
+The board is untrusted by design: it routes the participants' signed keyctl messages and sealed
+meeting keys and can never read a meeting key. It stores nothing secret; a meeting's posts are
+dropped when its last participant leaves.")]
+pub struct BoardArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7700")]
+    pub listen: SocketAddr,
+    /// PEM certificate chain (with --key). Without both, a self-signed certificate is
+    /// generated at start and its SHA-256 fingerprint printed for clients to pin.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// No TLS. Refused unless --listen is a loopback address.
+    #[arg(long, conflicts_with_all = ["cert", "key"])]
+    pub insecure_plaintext: bool,
+    /// Also write the certificate fingerprint (64 hex digits) to this file, for scripts.
+    #[arg(long, value_name = "PATH")]
+    pub fingerprint_file: Option<PathBuf>,
+    /// Serve counters over HTTP here: /stats (JSON), /metrics (Prometheus).
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<SocketAddr>,
+    /// TEST ONLY: behave as a malicious board, to check participants detect it.
+    #[arg(long, value_enum, value_name = "SCENARIO")]
+    pub tamper: Option<Tamper>,
+}
+
+/// Runs the board until SIGINT or SIGTERM.
+pub fn run(args: BoardArgs) -> Result<(), BoardError> {
+    let tls = if args.insecure_plaintext {
+        if !args.listen.ip().is_loopback() {
+            return Err(BoardError::PlaintextNotLoopback(args.listen));
+        }
+        None
+    } else {
+        Some(match (&args.cert, &args.key) {
+            (Some(cert), Some(key)) => ServerTls::from_pem_files(cert, key)?,
+            _ => ServerTls::self_signed(args.listen.ip())?,
+        })
+    };
+    let server = BoardServer::bind(BoardConfig {
+        listen: args.listen,
+        tls,
+        tamper: args.tamper,
+    })?;
+    let addr = server.local_addr();
+    if let Some(tamper) = args.tamper {
+        tracing::warn!(?tamper, "TAMPER MODE: this board attacks its participants");
+    }
+    if let Some(admin) = args.admin {
+        let listener = std::net::TcpListener::bind(admin).map_err(BoardError::Io)?;
+        serve_admin(listener, server.stats()).map_err(BoardError::Io)?;
+        tracing::info!(%admin, "admin endpoint: /stats (JSON), /metrics (Prometheus)");
+    }
+    match server.fingerprint() {
+        Some(fp) => {
+            let hex = fingerprint_hex(&fp);
+            if let Some(path) = &args.fingerprint_file {
+                std::fs::write(path, format!("{hex}\n"))
+                    .map_err(|e| BoardError::Config(format!("{}: {e}", path.display())))?;
+            }
+            tracing::info!(%addr, fingerprint = %hex, "board listening (TLS)");
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "veil board listening on {addr} (TLS)");
+            let _ = writeln!(stdout, "certificate SHA-256 fingerprint: {hex}");
+            let _ = stdout.flush();
+        }
+        None => {
+            tracing::warn!(%addr, "board listening WITHOUT TLS (loopback only)");
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "veil board listening on {addr} (plaintext)");
+            let _ = stdout.flush();
+        }
+    }
+    let stop = server.stop_flag();
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))
+            .map_err(BoardError::Io)?;
+    }
+    server.run()?;
+    tracing::info!(stopped = stop.load(Ordering::Relaxed), "board stopped");
+    Ok(())
+}

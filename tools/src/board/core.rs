@@ -1,0 +1,461 @@
+//! `BoardCore`: the board's state machine, sans-IO. The event loop feeds it connection
+//! events and frame bodies with the time; it answers with frames to send and connections to
+//! close. It holds no secret and verifies nothing cryptographic (the board is untrusted by
+//! design, whitepaper 3.1); it only routes.
+//!
+//! Routing follows the whitepaper's bulletin board (3.7.2-3.7.7): every post goes to every
+//! other participant of the meeting instance, except a Rekey, which goes to its recipient
+//! only. A late joiner first receives the board's backlog: each participant's latest key
+//! announcement and liveness nonce, and the LPL links since the last snapshot.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use keyctl::crypto::sha256;
+use keyctl::meeting::Millis;
+use keyctl::wire::{LeaderChange, Leave, LplOp, MeetingRef, Message, ParticipantId};
+
+use super::frame::{ClientFrame, Hello, ServerFrame, WelcomeFrame};
+use super::stats::{BoardStats, ErrorReason};
+use super::tamper::Tamper;
+
+/// A connection, numbered by the event loop.
+pub type ConnId = usize;
+
+/// What the event loop must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send this frame (length prefix included) on the connection.
+    Send {
+        /// The connection.
+        to: ConnId,
+        /// The encoded frame.
+        frame: Vec<u8>,
+    },
+    /// Flush what is queued, then close the connection.
+    Close(ConnId),
+}
+
+/// One joined participant.
+#[derive(Debug)]
+struct Member {
+    conn: ConnId,
+    id: ParticipantId,
+    host: bool,
+    /// The partition half (always 0 unless `--tamper partition`).
+    group: u8,
+}
+
+/// What a late joiner is shown (whitepaper 3.7.2: the bulletin board).
+#[derive(Debug, Default)]
+struct Backlog {
+    announcements: BTreeMap<ParticipantId, (u8, Vec<u8>)>,
+    nonces: BTreeMap<ParticipantId, (u8, Vec<u8>)>,
+    links: Vec<(u8, Vec<u8>)>,
+}
+
+impl Backlog {
+    fn record(&mut self, group: u8, msg: &Message, bytes: &[u8]) {
+        match msg {
+            Message::KeyAnnouncement(a) => {
+                self.announcements
+                    .insert(a.binding.participant.clone(), (group, bytes.to_vec()));
+            }
+            Message::NoncePost(p) => {
+                self.nonces
+                    .insert(p.body.participant.clone(), (group, bytes.to_vec()));
+            }
+            Message::LinkPost(l) => {
+                // A snapshot restates the whole list: older links are no longer needed.
+                if matches!(l.link.op, LplOp::Snapshot { .. }) {
+                    self.links.retain(|(g, _)| *g != group);
+                }
+                self.links.push((group, bytes.to_vec()));
+            }
+            _ => {}
+        }
+    }
+
+    fn for_group(&self, group: u8) -> impl Iterator<Item = &Vec<u8>> {
+        self.announcements
+            .values()
+            .chain(self.nonces.values())
+            .chain(self.links.iter())
+            .filter(move |(g, _)| *g == group)
+            .map(|(_, b)| b)
+    }
+}
+
+/// One instance of a meeting: from its first join to its last leave.
+#[derive(Debug)]
+struct Instance {
+    meeting: MeetingRef,
+    /// Present participants, in join order.
+    members: Vec<Member>,
+    /// The leader of each half (one half unless partitioned).
+    leaders: [Option<ParticipantId>; 2],
+    backlog: Backlog,
+    joins: u64,
+}
+
+impl Instance {
+    fn group_members(&self, group: u8) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(move |m| m.group == group)
+    }
+
+    fn cohosts(&self) -> Vec<ParticipantId> {
+        self.members
+            .iter()
+            .filter(|m| m.host)
+            .map(|m| m.id.clone())
+            .collect()
+    }
+}
+
+#[derive(Debug)]
+enum Conn {
+    /// Connected; the first frame must be a hello.
+    Greeting,
+    /// Joined `meeting_id`.
+    Joined { meeting_id: String },
+}
+
+/// The board's state: meetings, connections, and what to send.
+pub struct BoardCore {
+    conns: HashMap<ConnId, Conn>,
+    instances: HashMap<String, Instance>,
+    /// Posts of each meeting's last finished instance, kept only for `--tamper
+    /// replay-instance`.
+    previous: HashMap<String, Vec<Vec<u8>>>,
+    out: VecDeque<Output>,
+    tamper: Option<Tamper>,
+    stats: Arc<BoardStats>,
+    uuid_counter: u64,
+    uuid_salt: [u8; 16],
+}
+
+impl core::fmt::Debug for BoardCore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BoardCore")
+            .field("connections", &self.conns.len())
+            .field("meetings", &self.instances.len())
+            .field("tamper", &self.tamper)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The deviceID the board gives an identity: the first 8 bytes of SHA-256(IVK), in hex. The
+/// same identity always gets the same participant ID, so a rejoin is recognised by keyctl
+/// (whitepaper 3.7.7: same IVK, same participant).
+pub fn device_id(ivk: &[u8; 32]) -> String {
+    hex::encode(sha256(ivk).get(..8).unwrap_or_default())
+}
+
+impl BoardCore {
+    /// A board; `uuid_salt` makes its meetingUUIDs unique to this process (pass random
+    /// bytes; tests may pass a constant).
+    pub fn new(tamper: Option<Tamper>, stats: Arc<BoardStats>, uuid_salt: [u8; 16]) -> Self {
+        Self {
+            conns: HashMap::new(),
+            instances: HashMap::new(),
+            previous: HashMap::new(),
+            out: VecDeque::new(),
+            tamper,
+            stats,
+            uuid_counter: 0,
+            uuid_salt,
+        }
+    }
+
+    /// The next thing for the event loop to do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// A new connection was accepted.
+    pub fn connected(&mut self, conn: ConnId) {
+        self.conns.insert(conn, Conn::Greeting);
+        self.update_gauges();
+    }
+
+    /// The connection closed (by the peer, an I/O error, or after [`Output::Close`]).
+    pub fn disconnected(&mut self, conn: ConnId, now: Millis) {
+        self.depart(conn, now);
+        self.conns.remove(&conn);
+        self.update_gauges();
+    }
+
+    /// A connection failed below the frame layer (I/O, TLS, oversize prefix): counts it and
+    /// closes.
+    pub fn refuse(&mut self, conn: ConnId, reason: ErrorReason, now: Millis) {
+        self.stats.error(reason);
+        tracing::debug!(conn, reason = reason.as_str(), "closing connection");
+        self.depart(conn, now);
+        self.out.push_back(Output::Close(conn));
+    }
+
+    /// Tells every connection the board is shutting down.
+    pub fn shutdown(&mut self) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.send(conn, &ServerFrame::Ended);
+            self.out.push_back(Output::Close(conn));
+        }
+    }
+
+    /// Handles one frame body received on `conn`.
+    pub fn handle(&mut self, conn: ConnId, body: &[u8], now: Millis) {
+        self.stats.frame_in(body.len() + 4);
+        let frame = match ClientFrame::parse(body) {
+            Ok(f) => f,
+            Err(e) => return self.refuse(conn, ErrorReason::from(&e), now),
+        };
+        let joined = match self.conns.get(&conn) {
+            Some(Conn::Joined { meeting_id }) => Some(meeting_id.clone()),
+            Some(Conn::Greeting) => None,
+            None => return,
+        };
+        match (frame, joined) {
+            (ClientFrame::Hello(h), None) => self.join(conn, &h),
+            (ClientFrame::Hello(_), Some(_)) => self.refuse(conn, ErrorReason::SecondHello, now),
+            (ClientFrame::Post(_) | ClientFrame::Bye, None) => {
+                self.refuse(conn, ErrorReason::NotJoined, now);
+            }
+            (ClientFrame::Post(bytes), Some(meeting_id)) => {
+                self.post(conn, &meeting_id, bytes, now);
+            }
+            (ClientFrame::Bye, Some(_)) => {
+                self.depart(conn, now);
+                self.out.push_back(Output::Close(conn));
+            }
+        }
+    }
+
+    fn fresh_uuid(&mut self, meeting_id: &str) -> String {
+        self.uuid_counter += 1;
+        let mut input = self.uuid_salt.to_vec();
+        input.extend_from_slice(&self.uuid_counter.to_be_bytes());
+        input.extend_from_slice(meeting_id.as_bytes());
+        hex::encode(sha256(&input).get(..16).unwrap_or_default())
+    }
+
+    fn join(&mut self, conn: ConnId, hello: &Hello<'_>) {
+        let id = match ParticipantId::new(hello.name.as_bytes(), device_id(&hello.ivk).as_bytes()) {
+            Ok(id) => id,
+            Err(_) => return self.refuse_join(conn, ErrorReason::BadField, "invalid name"),
+        };
+        if !self.instances.contains_key(hello.meeting_id) {
+            let uuid = self.fresh_uuid(hello.meeting_id);
+            let Ok(meeting) = MeetingRef::new(hello.meeting_id.as_bytes(), uuid.as_bytes()) else {
+                return self.refuse_join(conn, ErrorReason::BadField, "invalid meeting ID");
+            };
+            tracing::info!(meeting = hello.meeting_id, uuid, "meeting instance starts");
+            self.instances.insert(
+                hello.meeting_id.to_owned(),
+                Instance {
+                    meeting,
+                    members: Vec::new(),
+                    leaders: [None, None],
+                    backlog: Backlog::default(),
+                    joins: 0,
+                },
+            );
+        }
+        let Some(inst) = self.instances.get_mut(hello.meeting_id) else {
+            return;
+        };
+        if inst.members.iter().any(|m| m.id == id) {
+            return self.refuse_join(
+                conn,
+                ErrorReason::DuplicateParticipant,
+                "this identity is already in the meeting",
+            );
+        }
+        let group = Tamper::group_of(self.tamper, inst.joins);
+        inst.joins += 1;
+        // Leader selection: the first participant of a fresh instance (or half) leads; a
+        // host joining later does not displace a working leader, but is preferred when
+        // the leader goes (see `depart`).
+        let leader = inst.leaders[usize::from(group)]
+            .get_or_insert_with(|| id.clone())
+            .clone();
+        let welcome = ServerFrame::Welcome(WelcomeFrame {
+            meeting: inst.meeting.clone(),
+            me: id.clone(),
+            leader,
+            cohosts: inst.cohosts(),
+        });
+        let present: Vec<(ConnId, ParticipantId)> = inst
+            .group_members(group)
+            .map(|m| (m.conn, m.id.clone()))
+            .collect();
+        let backlog: Vec<Vec<u8>> = inst.backlog.for_group(group).cloned().collect();
+        inst.members.push(Member {
+            conn,
+            id: id.clone(),
+            host: hello.host,
+            group,
+        });
+        self.conns.insert(
+            conn,
+            Conn::Joined {
+                meeting_id: hello.meeting_id.to_owned(),
+            },
+        );
+        tracing::info!(meeting = hello.meeting_id, participant = ?id, group, "joined");
+        self.send(conn, &welcome);
+        for (_, p) in &present {
+            self.send(conn, &ServerFrame::Joined(p.clone()));
+        }
+        for bytes in &backlog {
+            self.deliver(conn, bytes);
+        }
+        if self.tamper.is_some_and(Tamper::records_instances)
+            && let Some(old) = self.previous.get(hello.meeting_id).cloned()
+        {
+            for bytes in &old {
+                self.stats.tampered();
+                self.send(conn, &ServerFrame::Deliver(bytes));
+            }
+        }
+        for (other, _) in &present {
+            self.send(*other, &ServerFrame::Joined(id.clone()));
+        }
+        self.update_gauges();
+    }
+
+    fn refuse_join(&mut self, conn: ConnId, reason: ErrorReason, text: &str) {
+        self.stats.error(reason);
+        self.send(conn, &ServerFrame::Refused(text));
+        self.out.push_back(Output::Close(conn));
+    }
+
+    fn post(&mut self, conn: ConnId, meeting_id: &str, bytes: &[u8], now: Millis) {
+        // The board parses only to route; it checks no signature (it is untrusted).
+        let Ok(msg) = Message::from_bytes(bytes) else {
+            return self.refuse(conn, ErrorReason::MalformedPost, now);
+        };
+        let Some(inst) = self.instances.get_mut(meeting_id) else {
+            return;
+        };
+        let Some(group) = inst
+            .members
+            .iter()
+            .find(|m| m.conn == conn)
+            .map(|m| m.group)
+        else {
+            return;
+        };
+        inst.backlog.record(group, &msg, bytes);
+        if self.tamper.is_some_and(|t| t.withholds(&msg)) {
+            self.stats.tampered();
+            return;
+        }
+        let targets: Vec<ConnId> = match &msg {
+            Message::Rekey(r) => inst
+                .group_members(group)
+                .filter(|m| m.id == r.recipient)
+                .map(|m| m.conn)
+                .collect(),
+            _ => inst
+                .group_members(group)
+                .filter(|m| m.conn != conn)
+                .map(|m| m.conn)
+                .collect(),
+        };
+        let rewritten = self.tamper.and_then(|t| t.rewrite(&msg));
+        for to in targets {
+            match &rewritten {
+                Some(b) => {
+                    self.stats.tampered();
+                    self.send(to, &ServerFrame::Deliver(b));
+                }
+                None => self.send(to, &ServerFrame::Deliver(bytes)),
+            }
+        }
+    }
+
+    /// Delivers a stored post to `conn`, through the tamper hook.
+    fn deliver(&mut self, conn: ConnId, bytes: &[u8]) {
+        let rewritten = self
+            .tamper
+            .zip(Message::from_bytes(bytes).ok())
+            .and_then(|(t, m)| t.rewrite(&m));
+        match rewritten {
+            Some(b) => {
+                self.stats.tampered();
+                self.send(conn, &ServerFrame::Deliver(&b));
+            }
+            None => self.send(conn, &ServerFrame::Deliver(bytes)),
+        }
+    }
+
+    /// Removes `conn`'s participant, if any: the others get a Left notice and keyctl's
+    /// Leave; if it led, a LeaderChange (whitepaper 3.7.7). An empty instance is dropped
+    /// with its posts, so the next join starts a fresh meetingUUID.
+    fn depart(&mut self, conn: ConnId, _now: Millis) {
+        let Some(Conn::Joined { meeting_id }) = self.conns.insert(conn, Conn::Greeting) else {
+            return;
+        };
+        let Some(inst) = self.instances.get_mut(&meeting_id) else {
+            return;
+        };
+        let Some(pos) = inst.members.iter().position(|m| m.conn == conn) else {
+            return;
+        };
+        let gone = inst.members.remove(pos);
+        tracing::info!(meeting = meeting_id, participant = ?gone.id, "left");
+        let slot = usize::from(gone.group);
+        let leave = Message::Leave(Leave {
+            participant: gone.id.clone(),
+        })
+        .to_bytes();
+        let mut change = None;
+        if inst.leaders.get(slot).and_then(Option::as_ref) == Some(&gone.id) {
+            // The host if present, else the longest-present participant.
+            let next = inst
+                .group_members(gone.group)
+                .find(|m| m.host)
+                .or_else(|| inst.group_members(gone.group).next())
+                .map(|m| m.id.clone());
+            if let Some(l) = inst.leaders.get_mut(slot) {
+                l.clone_from(&next);
+            }
+            change = next.map(|leader| Message::LeaderChange(LeaderChange { leader }).to_bytes());
+        }
+        let mut notices = vec![
+            ServerFrame::Left(gone.id.clone()),
+            ServerFrame::Deliver(&leave),
+        ];
+        if let Some(c) = &change {
+            notices.push(ServerFrame::Deliver(c));
+        }
+        let targets: Vec<ConnId> = inst.group_members(gone.group).map(|m| m.conn).collect();
+        if inst.members.is_empty()
+            && let Some(inst) = self.instances.remove(&meeting_id)
+        {
+            tracing::info!(meeting = meeting_id, "meeting instance ends; posts cleared");
+            if self.tamper.is_some_and(Tamper::records_instances) {
+                let posts = inst.backlog.for_group(0).cloned().collect();
+                self.previous.insert(meeting_id, posts);
+            }
+        }
+        for to in targets {
+            for n in &notices {
+                self.send(to, n);
+            }
+        }
+    }
+
+    fn send(&mut self, to: ConnId, frame: &ServerFrame<'_>) {
+        let frame = frame.encode();
+        self.stats.frame_out(frame.len());
+        self.out.push_back(Output::Send { to, frame });
+    }
+
+    fn update_gauges(&self) {
+        let participants = self.instances.values().map(|i| i.members.len()).sum();
+        self.stats
+            .set_gauges(self.instances.len(), participants, self.conns.len());
+    }
+}

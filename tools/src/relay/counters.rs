@@ -1,0 +1,180 @@
+//! The relay's counters: written by the forwarding loop once per batch, read by `--admin`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::registration::RegistrationError;
+
+/// Why a received datagram was not forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RelayDrop {
+    /// Its source address is not registered (or its registration expired).
+    Unregistered,
+    /// Its source is registered but alone in its meeting: nobody to forward to.
+    NoPeers,
+    /// It was longer than a batch slot.
+    Truncated,
+    /// The kernel refused a send of it.
+    SendFailed,
+    /// A registration was refused because the table is full.
+    TableFull,
+}
+
+impl RelayDrop {
+    /// Every reason, in counter order.
+    pub const ALL: [RelayDrop; 5] = [
+        Self::Unregistered,
+        Self::NoPeers,
+        Self::Truncated,
+        Self::SendFailed,
+        Self::TableFull,
+    ];
+
+    /// A short stable name, for metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unregistered => "unregistered_source",
+            Self::NoPeers => "no_peers",
+            Self::Truncated => "truncated",
+            Self::SendFailed => "send_failed",
+            Self::TableFull => "table_full",
+        }
+    }
+}
+
+/// Shared counters (relaxed atomics: each is independent, read for display only).
+#[derive(Debug, Default)]
+pub struct RelayCounters {
+    /// Datagrams received, registrations included.
+    pub received: AtomicU64,
+    /// Media datagrams from registered sources.
+    pub media: AtomicU64,
+    /// Copies sent (a datagram to a meeting of N goes out N-1 times).
+    pub forwarded: AtomicU64,
+    /// Bytes of those copies.
+    pub forwarded_bytes: AtomicU64,
+    /// Registrations that added an address.
+    pub joins: AtomicU64,
+    /// Registrations that refreshed one.
+    pub refreshes: AtomicU64,
+    /// Leaves.
+    pub leaves: AtomicU64,
+    /// Entries dropped because their TTL passed.
+    pub expired: AtomicU64,
+    /// Drops by [`RelayDrop`] (index = position in [`RelayDrop::ALL`]).
+    pub drops: [AtomicU64; RelayDrop::ALL.len()],
+    /// Refused registrations by [`RegistrationError`] (index = [`RegistrationError::index`]).
+    pub bad_registrations: [AtomicU64; RegistrationError::ALL.len()],
+    /// Registered addresses now.
+    pub registered: AtomicU64,
+    /// Meetings with a registered address now.
+    pub meetings: AtomicU64,
+}
+
+impl RelayCounters {
+    /// Adds `n` to `counter`.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds `n` drops for `reason`.
+    pub fn drop(&self, reason: RelayDrop, n: u64) {
+        if let Some(i) = RelayDrop::ALL.iter().position(|r| *r == reason) {
+            Self::add(&self.drops[i], n);
+        }
+    }
+
+    /// The drop count for `reason`.
+    pub fn drops_of(&self, reason: RelayDrop) -> u64 {
+        RelayDrop::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.drops[i].load(Ordering::Relaxed))
+    }
+
+    /// Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+            let _ = writeln!(out, "# HELP veil_relay_{name} {help}");
+            let _ = writeln!(out, "# TYPE veil_relay_{name} {kind}");
+            for (labels, value) in samples {
+                let suffix = if kind == "counter" { "_total" } else { "" };
+                let _ = writeln!(out, "veil_relay_{name}{suffix}{labels} {value}");
+            }
+        };
+        let one = |c: &AtomicU64| vec![(String::new(), load(c))];
+        metric(
+            "received",
+            "counter",
+            "Datagrams received",
+            &one(&self.received),
+        );
+        metric(
+            "media",
+            "counter",
+            "Media datagrams from registered sources",
+            &one(&self.media),
+        );
+        metric(
+            "forwarded",
+            "counter",
+            "Datagram copies sent to meeting members",
+            &one(&self.forwarded),
+        );
+        metric(
+            "forwarded_bytes",
+            "counter",
+            "Bytes of the copies sent",
+            &one(&self.forwarded_bytes),
+        );
+        metric(
+            "registrations",
+            "counter",
+            "Registrations by outcome",
+            &[
+                ("{outcome=\"joined\"}".into(), load(&self.joins)),
+                ("{outcome=\"refreshed\"}".into(), load(&self.refreshes)),
+                ("{outcome=\"left\"}".into(), load(&self.leaves)),
+                ("{outcome=\"expired\"}".into(), load(&self.expired)),
+            ],
+        );
+        let drops: Vec<_> = RelayDrop::ALL
+            .iter()
+            .zip(&self.drops)
+            .map(|(r, c)| (format!("{{reason=\"{}\"}}", r.as_str()), load(c)))
+            .collect();
+        metric(
+            "drops",
+            "counter",
+            "Datagrams not forwarded, by reason",
+            &drops,
+        );
+        let bad: Vec<_> = RegistrationError::ALL
+            .iter()
+            .zip(&self.bad_registrations)
+            .map(|(r, c)| (format!("{{reason=\"{}\"}}", r.as_str()), load(c)))
+            .collect();
+        metric(
+            "bad_registrations",
+            "counter",
+            "Registration datagrams refused, by reason",
+            &bad,
+        );
+        metric(
+            "registered",
+            "gauge",
+            "Registered media addresses",
+            &one(&self.registered),
+        );
+        metric(
+            "meetings",
+            "gauge",
+            "Meetings with a registered address",
+            &one(&self.meetings),
+        );
+        out
+    }
+}

@@ -1,0 +1,120 @@
+//! `veil relay`: the media relay (the role of Zoom's multimedia router). It forwards every
+//! datagram from a registered participant to the other participants of the same meeting and
+//! never decrypts: it holds no key, reads no key file and opens no board connection.
+//!
+//! Participants register their media address with a clear datagram ([`registration`]); entries
+//! expire unless refreshed, so a restarted relay heals as the sidecars re-register. Datagrams
+//! from unregistered sources are dropped and counted.
+
+mod counters;
+mod forward;
+pub mod registration;
+pub mod table;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::thread;
+use std::time::Duration;
+
+use clap::Args;
+use dataplane::io::bind_reuseport;
+
+pub use counters::{RelayCounters, RelayDrop};
+
+use crate::sidecar::http::{self, Response};
+
+/// Flags of `veil relay`.
+#[derive(Args, Debug)]
+pub struct RelayArgs {
+    /// The UDP address participants send media and registrations to. Port 0 picks a free
+    /// port; the first line on stdout says which.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6100")]
+    listen: SocketAddr,
+    /// Serve counters at http://ADDR/metrics (Prometheus text): datagrams received and
+    /// forwarded, registrations, drops by reason, registered addresses and meetings.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+    /// How long a registration lives without a refresh. Sidecars refresh every 2 s.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    registration_ttl: u64,
+    /// Most media addresses registered at once, across all meetings; registrations beyond it
+    /// are refused and counted (`table_full`).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    max_registrations: usize,
+}
+
+/// Why the relay could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// A socket.
+    #[error("{what}: {error}")]
+    Io {
+        /// What was being set up or run.
+        what: &'static str,
+        /// The error.
+        error: std::io::Error,
+    },
+    /// A flag value that cannot work.
+    #[error("{0}")]
+    Usage(&'static str),
+}
+
+fn io_error(what: &'static str) -> impl FnOnce(std::io::Error) -> RelayError {
+    move |error| RelayError::Io { what, error }
+}
+
+/// Runs the relay until SIGINT or SIGTERM.
+pub fn run(args: RelayArgs) -> Result<(), RelayError> {
+    if args.registration_ttl == 0 {
+        return Err(RelayError::Usage("--registration-ttl must be at least 1"));
+    }
+    if args.max_registrations == 0 {
+        return Err(RelayError::Usage("--max-registrations must be at least 1"));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).map_err(io_error("signals"))?;
+    }
+    let socket = bind_reuseport(args.listen).map_err(io_error("--listen"))?;
+    let media = socket.local_addr().map_err(io_error("--listen"))?;
+    let counters = Arc::new(RelayCounters::default());
+    let admin = match args.admin {
+        Some(addr) => {
+            let listener = std::net::TcpListener::bind(addr).map_err(io_error("--admin"))?;
+            let bound = listener.local_addr().map_err(io_error("--admin"))?;
+            let counters = counters.clone();
+            thread::Builder::new()
+                .name("veil-relay-admin".into())
+                .spawn(move || {
+                    http::serve(listener, |request| {
+                        match (request.method.as_str(), request.path.as_str()) {
+                            ("GET", "/metrics") => {
+                                Response::ok(crate::sidecar::PROMETHEUS_TEXT, counters.render())
+                            }
+                            _ => Response::text("404 Not Found", "try /metrics\n"),
+                        }
+                    });
+                })
+                .map_err(io_error("spawning the admin thread"))?;
+            Some(bound)
+        }
+        None => None,
+    };
+    // One machine-readable line, so scripts and tests using port 0 learn the ports.
+    match admin {
+        Some(admin) => println!("veil relay: media {media} admin {admin}"),
+        None => println!("veil relay: media {media}"),
+    }
+    tracing::info!(%media, ttl_s = args.registration_ttl, "relay started");
+    let table = table::Table::new(
+        Duration::from_secs(args.registration_ttl),
+        args.max_registrations,
+    );
+    forward::Relay::new(&socket, table, &counters)
+        .run(&stop)
+        .map_err(io_error("forwarding"))?;
+    tracing::info!("relay stopped");
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! Helpers shared by the relay, real-media and demo tests: processes that die with the test,
+//! ephemeral loopback ports, the admin endpoints.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A free loopback UDP address (bound then released: the OS will not hand it out again soon).
+pub fn free_udp() -> SocketAddr {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A free loopback TCP address.
+pub fn free_tcp() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The `veil` binary under test.
+pub fn veil() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_veil"))
+}
+
+/// A fresh directory under the system temp dir.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "veil-media-{}-{name}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A child process killed when dropped; its stderr goes to a file read back by [`Self::log`].
+pub struct Proc {
+    pub child: Child,
+    pub log_path: PathBuf,
+    pub stdout: Option<BufReader<ChildStdout>>,
+}
+
+impl Proc {
+    /// Spawns `cmd` with stdout piped and stderr to `dir/name.log`.
+    pub fn spawn(mut cmd: Command, dir: &Path, name: &str) -> Self {
+        let log_path = dir.join(format!("{name}.log"));
+        let log = File::create(&log_path).unwrap();
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().map(BufReader::new);
+        Self {
+            child,
+            log_path,
+            stdout,
+        }
+    }
+
+    /// The next stdout line (blocking).
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.as_mut().unwrap().read_line(&mut line).unwrap();
+        line
+    }
+
+    /// The stderr log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Sends a signal by name (`TERM`, `KILL`, ...).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, and the process must exit 0 within `limit`.
+    pub fn stop(mut self, limit: Duration) {
+        self.signal("TERM");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "exit {status}; log:\n{}", self.log());
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit after SIGTERM; log:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `veil relay` on an ephemeral loopback port.
+pub struct Relay {
+    pub proc: Proc,
+    pub media: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+impl Relay {
+    /// Starts a relay with `extra` flags and waits for its address line.
+    pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        let mut cmd = veil();
+        cmd.args(["relay", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+            .args(extra);
+        let mut proc = Proc::spawn(cmd, dir, "relay");
+        let line = proc.line();
+        // "veil relay: media ADDR admin ADDR"
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words.get(2), Some(&"media"), "relay said {line:?}");
+        let media = words[3].parse().unwrap();
+        let admin = words[5].parse().unwrap();
+        Self { proc, media, admin }
+    }
+
+    /// The relay's counters, by full sample name (labels included).
+    pub fn metrics(&self) -> HashMap<String, f64> {
+        metrics(self.admin).unwrap()
+    }
+
+    /// One counter, 0 if absent.
+    pub fn metric(&self, name: &str) -> f64 {
+        self.metrics().get(name).copied().unwrap_or(0.0)
+    }
+}
+
+/// An HTTP request to an admin endpoint; the body, if the status was 200.
+pub fn http(addr: SocketAddr, method: &str, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "{method} {path} HTTP/1.0\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    if !text.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    Some(text.split_once("\r\n\r\n")?.1.to_owned())
+}
+
+/// Prometheus samples at `addr/metrics`.
+pub fn metrics(addr: SocketAddr) -> Option<HashMap<String, f64>> {
+    let body = http(addr, "GET", "/metrics")?;
+    Some(
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (name, value) = l.rsplit_once(' ')?;
+                Some((name.to_owned(), value.parse().ok()?))
+            })
+            .collect(),
+    )
+}
+
+/// Polls `check` every 20 ms until it holds or `limit` passes.
+pub fn wait_for(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The registration datagram for `meeting` and `token` (docs/PROTOCOL.md, built by hand here so
+/// the test checks the documented bytes, not the implementation against itself).
+pub fn registration(kind: u8, meeting: &[u8], token: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x00, b'V', b'R', b'G', 0x88, 0x00, 1, kind];
+    out.push(u8::try_from(meeting.len()).unwrap());
+    out.extend_from_slice(meeting);
+    out.push(u8::try_from(token.len()).unwrap());
+    out.extend_from_slice(token);
+    out
+}
+
+/// Number of non-overlapping occurrences of `needle` in `haystack`... counted at every offset.
+pub fn count_at_offsets(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
+}
+
+/// Reads a UDP socket on a thread of its own from the moment it is made, so a burst never
+/// overflows the socket's receive buffer while the test is busy sending.
+pub struct Collector {
+    got: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    addr: SocketAddr,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Collector {
+    /// Binds a loopback socket and starts collecting.
+    pub fn new() -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        Self::on(socket)
+    }
+
+    /// Collects from `socket`.
+    pub fn on(socket: UdpSocket) -> Self {
+        socket
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let (got, stop) = (got.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut buf = vec![0u8; 65_536];
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(n) = socket.recv(&mut buf) {
+                        got.lock().unwrap().push(buf[..n].to_vec());
+                    }
+                }
+            })
+        };
+        Self {
+            got,
+            stop,
+            addr,
+            thread: Some(thread),
+        }
+    }
+
+    /// The socket's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How many datagrams arrived so far.
+    pub fn count(&self) -> usize {
+        self.got.lock().unwrap().len()
+    }
+
+    /// Everything so far, once nothing new arrived for `quiet`; the collection starts over.
+    pub fn take(&self, quiet: Duration) -> Vec<Vec<u8>> {
+        let mut last = self.count();
+        loop {
+            thread::sleep(quiet);
+            let now = self.count();
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        std::mem::take(&mut *self.got.lock().unwrap())
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
