@@ -4,7 +4,9 @@
 //! This crate is tooling around the two planes (keyctl and dataplane); it holds no protocol of
 //! its own beyond what each module documents.
 
+pub mod board;
 pub mod inspect;
 pub mod keygen;
+pub mod meeting;
 pub mod relay;
 pub mod sidecar;

@@ -2,7 +2,7 @@
 //! Each subcommand lives in the `veil` library (`tools/src/lib.rs`) so tests can drive it in
 //! process; this file only parses the command line and dispatches.
 
-use veil::{inspect, keygen, relay, sidecar};
+use veil::{board, inspect, keygen, relay, sidecar};
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -54,6 +54,12 @@ enum Command {
     /// counted. Prints `veil relay: media ADDR [admin ADDR]` on stdout once listening; SIGINT or
     /// SIGTERM stop it.
     Relay(relay::RelayArgs),
+    /// The bulletin board and signalling server of the meeting handshake (untrusted by
+    /// design): one process, many meetings; routes the participants' keyctl messages, picks
+    /// the leader, announces joins and leaves. TLS by default (a self-signed certificate whose
+    /// SHA-256 fingerprint is printed for clients to pin, or --cert/--key). It stores nothing
+    /// secret and never sees a meeting key. SIGINT or SIGTERM end every meeting and exit.
+    Board(board::BoardArgs),
 }
 
 fn init_logs() {
@@ -75,6 +81,16 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "veil sidecar cannot run");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Board(args) => {
+            init_logs();
+            match board::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "veil board cannot run");
                     ExitCode::FAILURE
                 }
             }
