@@ -78,18 +78,7 @@ impl Member {
         host: bool,
         key: SigningKey,
     ) -> Self {
-        let p = Participant::spawn(ParticipantOptions {
-            board: options(addr, tls),
-            join: Join {
-                meeting_id: meeting.to_owned(),
-                name: name.to_owned(),
-                host,
-                ivk: [0; 32],
-            },
-            identity: key,
-            timings: fast_timings(),
-        })
-        .unwrap();
+        let p = spawn(addr, tls, meeting, name, host, key).unwrap();
         Self {
             p,
             keys: BTreeMap::new(),
@@ -178,5 +167,39 @@ pub fn converged(members: &[&mut Member], n: usize) -> bool {
                 && u.roster == first.roster
                 && u.roster.len() == n
         })
+    })
+}
+
+impl Member {
+    /// Joins with a fresh identity and returns the error instead of panicking.
+    pub fn try_join(
+        addr: SocketAddr,
+        tls: ClientTls,
+        meeting: &str,
+        name: &str,
+    ) -> Result<Participant, veil::meeting::MeetingDriverError> {
+        spawn(addr, tls, meeting, name, false, identity())
+    }
+}
+
+/// Starts a participant with the short timings.
+pub fn spawn(
+    addr: SocketAddr,
+    tls: ClientTls,
+    meeting: &str,
+    name: &str,
+    host: bool,
+    key: SigningKey,
+) -> Result<Participant, veil::meeting::MeetingDriverError> {
+    Participant::spawn(ParticipantOptions {
+        board: options(addr, tls),
+        join: Join {
+            meeting_id: meeting.to_owned(),
+            name: name.to_owned(),
+            host,
+            ivk: [0; 32],
+        },
+        identity: key,
+        timings: fast_timings(),
     })
 }

@@ -1,0 +1,205 @@
+//! The board's transport: TLS with a pinned certificate, plaintext only on loopback, and
+//! hostile bytes (oversize, truncated, wrong version, garbage) counted and closed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod board_util;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use board_util::{Member, converged, identity, plain_board, wait_until};
+use veil::board::client::ClientTls;
+use veil::board::frame::{ClientFrame, MAX_FRAME};
+use veil::board::tls::ServerTls;
+use veil::board::{BoardConfig, BoardError, BoardHandle, BoardServer, ErrorReason};
+use veil::meeting::MeetingDriverError;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn tls_board() -> BoardHandle {
+    let listen = "127.0.0.1:0".parse().unwrap();
+    BoardServer::bind(BoardConfig {
+        listen,
+        tls: Some(ServerTls::self_signed(std::net::Ipv4Addr::LOCALHOST.into()).unwrap()),
+        tamper: None,
+    })
+    .unwrap()
+    .spawn()
+    .unwrap()
+}
+
+#[test]
+fn tls_with_the_pinned_fingerprint_carries_a_meeting() {
+    let board = tls_board();
+    let pin = ClientTls::PinnedSha256(board.fingerprint.unwrap());
+    let mut a = Member::join_with(board.addr, pin.clone(), "m-tls", "alice", true, identity());
+    let mut b = Member::join_with(board.addr, pin, "m-tls", "bob", false, identity());
+    wait_until(&mut [&mut a, &mut b], LIMIT, "a common key", |m| {
+        converged(m, 2)
+    });
+}
+
+#[test]
+fn a_wrong_fingerprint_is_refused_before_any_post() {
+    let board = tls_board();
+    let mut wrong = board.fingerprint.unwrap();
+    wrong[0] ^= 1;
+    let err = Member::try_join(board.addr, ClientTls::PinnedSha256(wrong), "m-tls", "eve")
+        .expect_err("joined a board with the wrong certificate");
+    assert!(
+        matches!(err, MeetingDriverError::Board(BoardError::Tls(_))),
+        "{err:?}"
+    );
+    assert_eq!(board.stats.snapshot().participants, 0);
+    // Plaintext against a TLS board fails too, and the board counts the bad handshake.
+    let err = Member::try_join(board.addr, ClientTls::Plaintext, "m-tls", "eve")
+        .expect_err("plaintext against TLS");
+    assert!(matches!(err, MeetingDriverError::Board(_)), "{err:?}");
+    wait_for(
+        || board.stats.errors(ErrorReason::Tls) >= 1,
+        "the TLS error counted",
+    );
+}
+
+#[test]
+fn plaintext_is_refused_off_loopback() {
+    let err = BoardServer::bind(BoardConfig {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        tls: None,
+        tamper: None,
+    })
+    .expect_err("plaintext on a wildcard address");
+    assert!(matches!(err, BoardError::PlaintextNotLoopback(_)));
+    assert!(err.to_string().contains("loopback"), "{err}");
+}
+
+fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + LIMIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends `bytes` on a fresh connection and returns once the board closed it.
+fn send_and_expect_close(board: &BoardHandle, bytes: &[u8]) {
+    let mut sock = TcpStream::connect(board.addr).unwrap();
+    sock.set_read_timeout(Some(LIMIT)).unwrap();
+    sock.write_all(bytes).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut f = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+#[test]
+fn malformed_frames_are_counted_and_closed() {
+    let board = plain_board(None);
+    let oversize = u32::try_from(MAX_FRAME + 1).unwrap().to_be_bytes();
+    send_and_expect_close(&board, &oversize);
+    assert_eq!(board.stats.errors(ErrorReason::Oversize), 1);
+
+    // A hello cut after its meeting ID's length.
+    send_and_expect_close(&board, &frame(&[1, 0x01, 0, 5, b'm']));
+    assert_eq!(board.stats.errors(ErrorReason::Truncated), 1);
+
+    send_and_expect_close(&board, &frame(&[2, 0x01]));
+    assert_eq!(board.stats.errors(ErrorReason::BadVersion), 1);
+
+    send_and_expect_close(&board, &frame(&[1, 0x7f]));
+    assert_eq!(board.stats.errors(ErrorReason::BadType), 1);
+
+    // A post before the hello.
+    send_and_expect_close(&board, &ClientFrame::Post(b"\x01\x14").encode());
+    assert_eq!(board.stats.errors(ErrorReason::NotJoined), 1);
+
+    // A peer that closes in the middle of a frame.
+    {
+        let mut sock = TcpStream::connect(board.addr).unwrap();
+        sock.write_all(&[0, 0, 0, 50, 1, 1]).unwrap();
+    }
+    wait_for(
+        || board.stats.errors(ErrorReason::Truncated) == 2,
+        "the cut frame counted",
+    );
+
+    // After all that the board still serves meetings.
+    let mut a = Member::join(&board, "m-after", "alice");
+    let mut b = Member::join(&board, "m-after", "bob");
+    wait_until(&mut [&mut a, &mut b], LIMIT, "a common key", |m| {
+        converged(m, 2)
+    });
+}
+
+#[test]
+fn a_post_that_is_not_a_keyctl_message_closes_the_poster_only() {
+    let board = plain_board(None);
+    let mut a = Member::join(&board, "m-badpost", "alice");
+    let mut b = Member::join(&board, "m-badpost", "bob");
+    wait_until(&mut [&mut a, &mut b], LIMIT, "a common key", |m| {
+        converged(m, 2)
+    });
+    let mut raw = veil::board::client::BoardClient::connect(
+        &board_util::options(board.addr, ClientTls::Plaintext),
+        &veil::board::client::Join {
+            meeting_id: "m-badpost".to_owned(),
+            name: "mallory".to_owned(),
+            host: false,
+            ivk: [3; 32],
+        },
+    )
+    .unwrap()
+    .0;
+    raw.send_raw(&ClientFrame::Post(&[1, 0x99, 0, 0]).encode())
+        .unwrap();
+    let closed = loop {
+        match raw.recv(LIMIT) {
+            Ok(Some(_)) => {}
+            Ok(None) => break false,
+            Err(_) => break true,
+        }
+    };
+    assert!(closed, "the board kept a connection that posted garbage");
+    assert_eq!(board.stats.errors(ErrorReason::MalformedPost), 1);
+    // The others see mallory leave and carry on.
+    wait_until(&mut [&mut a, &mut b], LIMIT, "the meeting going on", |m| {
+        converged(m, 2) && m.iter().all(|x| x.p.status().leaves == 1)
+    });
+}
+
+#[test]
+fn random_bytes_never_stop_the_board() {
+    let board = plain_board(None);
+    // A deterministic xorshift stream: every frame type byte, lengths and contents.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..200 {
+        let len = usize::try_from(next() % 64).unwrap();
+        let mut body: Vec<u8> = (0..len).map(|_| next().to_le_bytes()[0]).collect();
+        if let Some(v) = body.first_mut() {
+            *v = 1;
+        }
+        let mut sock = TcpStream::connect(board.addr).unwrap();
+        let _ = sock.write_all(&frame(&body));
+    }
+    let mut a = Member::join(&board, "m-fuzz", "alice");
+    let mut b = Member::join(&board, "m-fuzz", "bob");
+    wait_until(&mut [&mut a, &mut b], LIMIT, "a common key", |m| {
+        converged(m, 2)
+    });
+}
