@@ -69,10 +69,16 @@ pub fn run(args: BoardArgs) -> Result<(), BoardError> {
     if let Some(tamper) = args.tamper {
         tracing::warn!(?tamper, "TAMPER MODE: this board attacks its participants");
     }
+    let mut stdout = std::io::stdout().lock();
     if let Some(admin) = args.admin {
         let listener = std::net::TcpListener::bind(admin).map_err(BoardError::Io)?;
+        let admin = listener.local_addr().map_err(BoardError::Io)?;
         serve_admin(listener, server.stats()).map_err(BoardError::Io)?;
         tracing::info!(%admin, "admin endpoint: /stats (JSON), /metrics (Prometheus)");
+        let _ = writeln!(
+            stdout,
+            "admin on {admin} (/stats JSON, /metrics Prometheus)"
+        );
     }
     match server.fingerprint() {
         Some(fp) => {
@@ -82,18 +88,17 @@ pub fn run(args: BoardArgs) -> Result<(), BoardError> {
                     .map_err(|e| BoardError::Config(format!("{}: {e}", path.display())))?;
             }
             tracing::info!(%addr, fingerprint = %hex, "board listening (TLS)");
-            let mut stdout = std::io::stdout().lock();
             let _ = writeln!(stdout, "veil board listening on {addr} (TLS)");
             let _ = writeln!(stdout, "certificate SHA-256 fingerprint: {hex}");
             let _ = stdout.flush();
         }
         None => {
             tracing::warn!(%addr, "board listening WITHOUT TLS (loopback only)");
-            let mut stdout = std::io::stdout().lock();
             let _ = writeln!(stdout, "veil board listening on {addr} (plaintext)");
             let _ = stdout.flush();
         }
     }
+    drop(stdout);
     let stop = server.stop_flag();
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))

@@ -203,3 +203,109 @@ pub fn spawn(
         timings: fast_timings(),
     })
 }
+
+/// `veil board` as a child process on an ephemeral loopback port; killed on drop.
+pub struct BoardProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub fingerprint: Option<[u8; 32]>,
+    pub admin: Option<SocketAddr>,
+    _dir: TempDir,
+}
+
+/// A directory removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "veil-{label}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl BoardProcess {
+    /// Starts `veil board` with TLS (self-signed, fingerprint file), an admin endpoint and
+    /// `extra` arguments; returns once it listens.
+    pub fn start(extra: &[&str]) -> Self {
+        use std::io::BufRead;
+        let dir = TempDir::new("board");
+        let fp_file = dir.0.join("fingerprint");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_veil"))
+            .args(["board", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+            .arg("--fingerprint-file")
+            .arg(&fp_file)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let (mut addr, mut admin) = (None, None);
+        while addr.is_none() {
+            let line = lines
+                .next()
+                .expect("veil board exited before listening")
+                .unwrap();
+            let word = |prefix: &str| {
+                line.strip_prefix(prefix)
+                    .and_then(|r| r.split_whitespace().next())
+                    .map(|a| a.parse::<SocketAddr>().unwrap())
+            };
+            admin = admin.or_else(|| word("admin on "));
+            addr = word("veil board listening on ");
+        }
+        // Keep reading stdout so the board never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let fingerprint = std::fs::read_to_string(&fp_file)
+            .ok()
+            .map(|t| veil::board::tls::parse_fingerprint(&t).unwrap());
+        Self {
+            child,
+            addr: addr.unwrap(),
+            fingerprint,
+            admin,
+            _dir: dir,
+        }
+    }
+
+    pub fn tls(&self) -> ClientTls {
+        self.fingerprint
+            .map_or(ClientTls::Plaintext, ClientTls::PinnedSha256)
+    }
+
+    pub fn join(&self, meeting: &str, name: &str) -> Member {
+        Member::join_with(self.addr, self.tls(), meeting, name, false, identity())
+    }
+
+    /// GETs `path` from the admin endpoint.
+    pub fn admin_get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(self.admin.unwrap()).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+}
+
+impl Drop for BoardProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
