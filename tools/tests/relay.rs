@@ -8,11 +8,11 @@
 mod media_support;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
 use std::time::Duration;
 
 use media_support::{
-    Collector, Proc, Relay, count_at_offsets, free_udp, registration, scratch_dir, veil, wait_for,
+    Collector, Relay, count_at_offsets, free_udp, psk_key_file, psk_sidecar, registration,
+    scratch_dir, veil, wait_for,
 };
 
 const MARKER: &[u8] = b"PLAINTEXT-MARKER";
@@ -197,30 +197,6 @@ fn tcp_states(inodes: &[String]) -> Vec<String> {
     states
 }
 
-fn start_sidecar(
-    dir: &Path,
-    key_file: &Path,
-    slot: u32,
-    relay: SocketAddr,
-) -> (Proc, SocketAddr, Collector) {
-    let deliver = Collector::new();
-    let listen = free_udp();
-    let mut cmd = veil();
-    cmd.arg("sidecar")
-        .args(["--key-file", key_file.to_str().unwrap()])
-        .args(["--sender-slot", &slot.to_string()])
-        .args(["--local-listen", &listen.to_string()])
-        .args(["--local-deliver", &deliver.addr().to_string()])
-        .args(["--bind", &free_udp().to_string()])
-        .args(["--remote", &relay.to_string(), "--relay"])
-        .args(["--engine", "mio", "--workers", "1"]);
-    (
-        Proc::spawn(cmd, dir, &format!("sidecar-{slot}")),
-        listen,
-        deliver,
-    )
-}
-
 #[test]
 fn holds_no_keys_and_never_sees_plaintext() {
     let dir = scratch_dir("nokeys");
@@ -231,18 +207,13 @@ fn holds_no_keys_and_never_sees_plaintext() {
         assert!(!help.contains(word), "relay takes {word}");
     }
     let relay = Relay::start(&dir, &[]);
-    let keygen = veil()
-        .args(["keygen", "--psk", "--meeting", "relay-test", "--slots", "2"])
-        .output()
-        .unwrap();
-    assert!(keygen.status.success());
-    let key_file = dir.join("meeting.toml");
-    std::fs::write(&key_file, &keygen.stdout).unwrap();
+    let key_file = psk_key_file(&dir, "relay-test", 2);
     // A tap: a third member of the meeting, receiving every datagram the relay forwards.
     let tap = Member::new();
     tap.register(relay.media, "relay-test", "tap");
-    let (_a, a_listen, _a_deliver) = start_sidecar(&dir, &key_file, 0, relay.media);
-    let (_b, _b_listen, b_deliver) = start_sidecar(&dir, &key_file, 1, relay.media);
+    let b_deliver = Collector::new();
+    let (_a, a_listen) = psk_sidecar(&dir, &key_file, 0, free_udp(), relay.media, &[]);
+    let (_b, _) = psk_sidecar(&dir, &key_file, 1, b_deliver.addr(), relay.media, &[]);
     wait_registered(&relay, 3.0);
     let client = socket();
     let mut expected = Vec::new();

@@ -284,3 +284,40 @@ impl Drop for Collector {
         }
     }
 }
+
+/// A fresh pre-shared key file for `meeting` with `slots` sender slots, in `dir`.
+pub fn psk_key_file(dir: &Path, meeting: &str, slots: u32) -> PathBuf {
+    let out = veil()
+        .args(["keygen", "--psk", "--meeting", meeting])
+        .args(["--slots", &slots.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let path = dir.join(format!("{meeting}.toml"));
+    std::fs::write(&path, &out.stdout).unwrap();
+    path
+}
+
+/// Starts a PSK-mode sidecar of `slot` registered with `relay`, delivering to `deliver`;
+/// returns it and its `--local-listen` address.
+pub fn psk_sidecar(
+    dir: &Path,
+    key_file: &Path,
+    slot: u32,
+    deliver: SocketAddr,
+    relay: SocketAddr,
+    extra: &[&str],
+) -> (Proc, SocketAddr) {
+    let listen = free_udp();
+    let mut cmd = veil();
+    cmd.arg("sidecar")
+        .args(["--key-file", key_file.to_str().unwrap()])
+        .args(["--sender-slot", &slot.to_string()])
+        .args(["--local-listen", &listen.to_string()])
+        .args(["--local-deliver", &deliver.to_string()])
+        .args(["--bind", &free_udp().to_string()])
+        .args(["--remote", &relay.to_string(), "--relay"])
+        .args(["--engine", "mio", "--workers", "1"])
+        .args(extra);
+    (Proc::spawn(cmd, dir, &format!("sidecar-{slot}")), listen)
+}
