@@ -836,10 +836,11 @@ enum veil_result veil_sender_id(const uint8_t *user_id,
                                 size_t *out_len);
 
 /**
- * A static, NUL-terminated English description of `result`. Never NULL; the string must not
- * be freed.
+ * A static, NUL-terminated English description of a `veil_result` value. Never NULL (a
+ * value no version of libveil defines gets "unknown result code"); the string must not be
+ * freed. Takes the code as an integer so that any value a C caller holds is safe to pass.
  */
-const char *veil_result_str(enum veil_result result);
+const char *veil_result_str(uint32_t result);
 
 /**
  * Joins a meeting: creates the session, which queues its key announcement (whitepaper
@@ -874,7 +875,9 @@ void veil_session_free(struct veil_session *session);
  * Links a protector: from now on every key update is installed into it (with this
  * participant's sender slot from the key's roster), every retirement applied, and leaving
  * retires its keys. The protector must be for the same meeting (`VEIL_RESULT_INVALID_ARGUMENT`
- * otherwise) and linking must happen before the first key update (`VEIL_RESULT_WRONG_STATE`).
+ * otherwise) and linking must happen before the session handed out its first key update
+ * (`VEIL_RESULT_WRONG_STATE`): link right after `veil_session_new`, before any input or poll.
+ * A leader's first key is queued at creation and reaches a protector linked then.
  * The session shares the protector's keyring, so either may be freed first.
  *
  * # Safety

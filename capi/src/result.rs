@@ -116,11 +116,51 @@ impl veil_result {
     }
 }
 
-/// A static, NUL-terminated English description of `result`. Never NULL; the string must not
-/// be freed.
+impl veil_result {
+    /// Every code, in numeric order.
+    const ALL: [veil_result; 29] = [
+        Self::Ok,
+        Self::Panic,
+        Self::NullPointer,
+        Self::InvalidArgument,
+        Self::BufferTooSmall,
+        Self::Empty,
+        Self::UnsupportedSuite,
+        Self::UnknownKey,
+        Self::DuplicateKey,
+        Self::WrongKeyDirection,
+        Self::CounterExhausted,
+        Self::Malformed,
+        Self::AuthenticationFailed,
+        Self::Replay,
+        Self::TooOld,
+        Self::NoSendKey,
+        Self::NotInRoster,
+        Self::KeyNotNewer,
+        Self::WrongState,
+        Self::SessionEnded,
+        Self::NotPermitted,
+        Self::BadSignature,
+        Self::WrongMeeting,
+        Self::Stale,
+        Self::UnknownParticipant,
+        Self::ChainMismatch,
+        Self::MalformedMessage,
+        Self::Crypto,
+        Self::Unexpected,
+    ];
+}
+
+/// A static, NUL-terminated English description of a `veil_result` value. Never NULL (a
+/// value no version of libveil defines gets "unknown result code"); the string must not be
+/// freed. Takes the code as an integer so that any value a C caller holds is safe to pass.
 #[unsafe(no_mangle)]
-pub extern "C" fn veil_result_str(result: veil_result) -> *const c_char {
-    result.as_cstr().as_ptr()
+pub extern "C" fn veil_result_str(result: u32) -> *const c_char {
+    let text = veil_result::ALL
+        .iter()
+        .find(|code| **code as u32 == result)
+        .map_or(c"unknown result code", |code| code.as_cstr());
+    text.as_ptr()
 }
 
 impl From<sframe::Error> for veil_result {
@@ -202,5 +242,21 @@ impl From<MeetingError> for veil_result {
             | E::IvkChanged => Self::ChainMismatch,
             _ => Self::Unexpected,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_code_at_its_own_value() {
+        for (i, code) in veil_result::ALL.iter().enumerate() {
+            assert_eq!(*code as usize, i);
+        }
+        let unknown = veil_result_str(veil_result::ALL.len() as u32);
+        // SAFETY: veil_result_str returns a static NUL-terminated string.
+        let text = unsafe { core::ffi::CStr::from_ptr(unknown) };
+        assert_eq!(text, c"unknown result code");
     }
 }

@@ -95,6 +95,8 @@ pub struct veil_session {
     pending_transmit: Option<Vec<u8>>,
     events: VecDeque<veil_event>,
     counters: veil_session_counters,
+    /// The time of the latest input, for applying keys drained outside an input call.
+    last_now: Millis,
 }
 
 /// The session's config from the C parameters.
@@ -196,6 +198,7 @@ impl veil_session {
         now: Millis,
         result: Result<(), keyctl::meeting::MeetingError>,
     ) -> Result<(), veil_result> {
+        self.last_now = self.last_now.max(now);
         self.drain(now);
         result.map_err(veil_result::from)
     }
@@ -244,7 +247,7 @@ pub unsafe extern "C" fn veil_session_new(
         let meeting = config.meeting.clone();
         let now = Millis(now_ms);
         let session = Session::new(config, identity, now, &mut rng)?;
-        let mut handle = veil_session {
+        let handle = veil_session {
             session,
             rng,
             meeting,
@@ -253,8 +256,10 @@ pub unsafe extern "C" fn veil_session_new(
             pending_transmit: None,
             events: VecDeque::new(),
             counters: veil_session_counters::default(),
+            last_now: now,
         };
-        handle.drain(now);
+        // Not drained yet: a leader's first key is already queued, and stays queued until
+        // the first input or poll, so a protector linked right after creation receives it.
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { give(out, handle) };
         Ok(())
@@ -275,7 +280,9 @@ pub unsafe extern "C" fn veil_session_free(session: *mut veil_session) {
 /// Links a protector: from now on every key update is installed into it (with this
 /// participant's sender slot from the key's roster), every retirement applied, and leaving
 /// retires its keys. The protector must be for the same meeting (`VEIL_RESULT_INVALID_ARGUMENT`
-/// otherwise) and linking must happen before the first key update (`VEIL_RESULT_WRONG_STATE`).
+/// otherwise) and linking must happen before the session handed out its first key update
+/// (`VEIL_RESULT_WRONG_STATE`): link right after `veil_session_new`, before any input or poll.
+/// A leader's first key is queued at creation and reaches a protector linked then.
 /// The session shares the protector's keyring, so either may be freed first.
 ///
 /// # Safety
@@ -421,6 +428,7 @@ pub unsafe extern "C" fn veil_session_poll_event(
         // SAFETY: the caller's contract.
         let session = unsafe { try_mut(session) }?;
         check_out(out)?;
+        session.drain(session.last_now);
         let event = session.events.pop_front().ok_or(veil_result::Empty)?;
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { write_out(out, event) };
