@@ -1,0 +1,293 @@
+//! The ABI's promises, checked from Rust through the exported functions: outputs untouched
+//! on failure, exact size queries, key rotation by time, and worker handles on several
+//! threads never reusing a counter.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ptr;
+
+use veil::*;
+
+const NOW: u64 = 1_700_000_000_000;
+const MK: [u8; 32] = [7; 32];
+
+fn protector(own_slot: u32) -> *mut veil_protector {
+    let mut p = ptr::null_mut();
+    // SAFETY: valid buffers and out-pointer.
+    let r = unsafe {
+        veil_protector_new(
+            VEIL_MODE_DATAGRAM,
+            5,
+            b"m".as_ptr(),
+            1,
+            b"u".as_ptr(),
+            1,
+            own_slot,
+            &mut p,
+        )
+    };
+    assert_eq!(r, veil_result::Ok);
+    p
+}
+
+fn install(p: *mut veil_protector, mk_seq: u32, activate_at: u64, now: u64) -> veil_result {
+    let roster = [
+        veil_roster_entry {
+            slot: 1,
+            sender_id: b"one".as_ptr(),
+            sender_id_len: 3,
+        },
+        veil_roster_entry {
+            slot: 2,
+            sender_id: b"two".as_ptr(),
+            sender_id_len: 3,
+        },
+    ];
+    // SAFETY: a live protector, a 32-byte key, two roster entries.
+    unsafe {
+        veil_protector_install_key(
+            p,
+            mk_seq,
+            MK.as_ptr(),
+            32,
+            roster.as_ptr(),
+            2,
+            activate_at,
+            now,
+        )
+    }
+}
+
+fn protect(p: *mut veil_protector, now: u64, payload: &[u8]) -> Result<Vec<u8>, veil_result> {
+    let mut out = vec![0u8; payload.len() + VEIL_PROTECT_OVERHEAD];
+    let mut len = 0;
+    // SAFETY: a live protector and buffers of the lengths given.
+    let r = unsafe {
+        veil_protector_protect_into(
+            p,
+            now,
+            0,
+            payload.as_ptr(),
+            payload.len(),
+            out.as_mut_ptr(),
+            out.len(),
+            &mut len,
+        )
+    };
+    if r != veil_result::Ok {
+        return Err(r);
+    }
+    out.truncate(len);
+    Ok(out)
+}
+
+fn unprotect(p: *mut veil_protector, now: u64, packet: &[u8]) -> Result<Vec<u8>, veil_result> {
+    let mut out = vec![0u8; packet.len()];
+    let mut len = 0;
+    // SAFETY: a live protector and buffers of the lengths given.
+    let r = unsafe {
+        veil_protector_unprotect_into(
+            p,
+            now,
+            packet.as_ptr(),
+            packet.len(),
+            out.as_mut_ptr(),
+            out.len(),
+            &mut len,
+        )
+    };
+    if r != veil_result::Ok {
+        return Err(r);
+    }
+    out.truncate(len);
+    Ok(out)
+}
+
+fn free(p: *mut veil_protector) {
+    // SAFETY: a protector from veil_protector_new, freed once.
+    unsafe { veil_protector_free(p) }
+}
+
+#[test]
+fn out_parameters_are_untouched_on_failure() {
+    let sentinel = ptr::dangling_mut::<veil_sframe_context>();
+    let mut ctx = sentinel;
+    // SAFETY: a valid out-pointer; suite 0 is refused before anything is written.
+    assert_eq!(
+        unsafe { veil_sframe_context_new(0, &mut ctx) },
+        veil_result::UnsupportedSuite
+    );
+    assert_eq!(ctx, sentinel);
+
+    let mut ctx = ptr::null_mut();
+    // SAFETY: valid pointers throughout; the context is freed at the end.
+    unsafe {
+        assert_eq!(veil_sframe_context_new(5, &mut ctx), veil_result::Ok);
+        let mut len = 777usize;
+        let mut out = [0xAAu8; 64];
+        let r = veil_sframe_encrypt(
+            ctx,
+            9,
+            ptr::null(),
+            0,
+            b"x".as_ptr(),
+            1,
+            out.as_mut_ptr(),
+            64,
+            &mut len,
+        );
+        assert_eq!(r, veil_result::UnknownKey);
+        assert_eq!(len, 777);
+        assert!(out.iter().all(|&b| b == 0xAA));
+        veil_sframe_context_free(ctx);
+    }
+
+    let p = protector(1);
+    let mut counters = veil_protector_counters {
+        sealed: 99,
+        ..Default::default()
+    };
+    // SAFETY: NULL protector: refused before the out-parameter is touched.
+    let r = unsafe { veil_protector_get_counters(ptr::null(), &mut counters) };
+    assert_eq!(r, veil_result::NullPointer);
+    assert_eq!(counters.sealed, 99);
+    free(p);
+}
+
+#[test]
+fn encrypt_size_is_exact_as_the_header_grows() {
+    let mut ctx = ptr::null_mut();
+    // SAFETY: valid pointers throughout; the context is freed at the end.
+    unsafe {
+        assert_eq!(veil_sframe_context_new(1, &mut ctx), veil_result::Ok);
+        assert_eq!(
+            veil_sframe_add_send_key(ctx, 300, b"key".as_ptr(), 3),
+            veil_result::Ok
+        );
+        let mut out = [0u8; 64];
+        // Counters 0..300 cross the header's growth from an inline CTR to one and two bytes.
+        for _ in 0..300 {
+            let (mut size, mut len) = (0, 0);
+            assert_eq!(
+                veil_sframe_encrypt_size(ctx, 300, 5, &mut size),
+                veil_result::Ok
+            );
+            let r = veil_sframe_encrypt(
+                ctx,
+                300,
+                ptr::null(),
+                0,
+                b"12345".as_ptr(),
+                5,
+                out.as_mut_ptr(),
+                64,
+                &mut len,
+            );
+            assert_eq!(r, veil_result::Ok);
+            assert_eq!(size, len);
+        }
+        veil_sframe_context_free(ctx);
+    }
+}
+
+#[test]
+fn a_new_epoch_sends_from_its_activation_and_the_old_one_retires_ten_seconds_later() {
+    let (alice, bob) = (protector(1), protector(2));
+    for p in [alice, bob] {
+        assert_eq!(install(p, 1, NOW, NOW), veil_result::Ok);
+        assert_eq!(install(p, 2, NOW + 2_000, NOW + 1_000), veil_result::Ok);
+    }
+    let before = protect(alice, NOW + 1_500, b"old").unwrap();
+    let after = protect(alice, NOW + 2_000, b"new").unwrap();
+    assert_eq!(before[..4], 1u32.to_be_bytes());
+    assert_eq!(after[..4], 2u32.to_be_bytes());
+    assert_eq!(unprotect(bob, NOW + 2_000, &after).unwrap(), b"new");
+    // Epoch 1 still opens until 10 s after epoch 2 arrived (at NOW + 1 s), then never.
+    assert_eq!(unprotect(bob, NOW + 10_999, &before).unwrap(), b"old");
+    let late = protect(alice, NOW + 1_600, b"late");
+    assert_eq!(late.as_ref().map(|p| p[3]), Ok(1));
+    assert_eq!(
+        unprotect(bob, NOW + 11_000, &late.unwrap()),
+        Err(veil_result::UnknownKey)
+    );
+    free(alice);
+    free(bob);
+}
+
+#[test]
+fn the_sender_slot_is_free_until_the_first_key_and_fixed_after() {
+    let p = protector(VEIL_SLOT_UNSET);
+    // SAFETY: a live protector.
+    unsafe {
+        assert_eq!(veil_protector_set_own_slot(p, 2), veil_result::Ok);
+        assert_eq!(veil_protector_set_own_slot(p, 1), veil_result::Ok);
+    }
+    assert_eq!(install(p, 1, NOW, NOW), veil_result::Ok);
+    // SAFETY: a live protector.
+    unsafe {
+        assert_eq!(veil_protector_set_own_slot(p, 1), veil_result::Ok);
+        assert_eq!(veil_protector_set_own_slot(p, 2), veil_result::WrongState);
+    }
+    let packet = protect(p, NOW, b"x").unwrap();
+    // KID = slot << 8 | stream 0 = 0x100, CTR 0 (RFC 9605 4.3): X set, a two-byte KID.
+    assert_eq!(packet[4..7], [0x90, 0x01, 0x00]);
+    free(p);
+}
+
+/// Send pointers across threads in the test; each handle is used by one thread only.
+struct Handle(*mut veil_protector);
+// SAFETY: the ABI documents that a handle may move between threads; this test uses each
+// handle from exactly one thread at a time.
+unsafe impl Send for Handle {}
+
+#[test]
+fn worker_handles_on_several_threads_never_reuse_a_counter() {
+    let (alice, bob) = (protector(1), protector(2));
+    assert_eq!(install(alice, 1, NOW, NOW), veil_result::Ok);
+    assert_eq!(install(bob, 1, NOW, NOW), veil_result::Ok);
+    let workers: Vec<Handle> = (0..4)
+        .map(|_| {
+            let mut w = ptr::null_mut();
+            // SAFETY: a live protector and a valid out-pointer.
+            assert_eq!(
+                unsafe { veil_protector_new_worker(alice, &mut w) },
+                veil_result::Ok
+            );
+            Handle(w)
+        })
+        .collect();
+    let packets: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = workers
+            .iter()
+            .map(|h| {
+                let h = Handle(h.0);
+                scope.spawn(move || {
+                    let h = h;
+                    (0..200)
+                        .map(|_| protect(h.0, NOW, b"media").unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
+    // Every packet opens once: no two share a counter (a repeat would be refused as a replay).
+    for packet in &packets {
+        assert_eq!(unprotect(bob, NOW, packet).unwrap(), b"media");
+    }
+    let mut counters = veil_protector_counters::default();
+    // SAFETY: a live protector and a valid out-pointer.
+    assert_eq!(
+        unsafe { veil_protector_get_counters(bob, &mut counters) },
+        veil_result::Ok
+    );
+    assert_eq!((counters.opened, counters.drop_replay), (800, 0));
+    for w in workers {
+        free(w.0);
+    }
+    free(alice);
+    free(bob);
+}
