@@ -58,49 +58,38 @@ fn install(p: *mut veil_protector, mk_seq: u32, activate_at: u64, now: u64) -> v
     }
 }
 
-fn protect(p: *mut veil_protector, now: u64, payload: &[u8]) -> Result<Vec<u8>, veil_result> {
-    let mut out = vec![0u8; payload.len() + VEIL_PROTECT_OVERHEAD];
+/// Runs an `_into` call with an output buffer of `cap` bytes; the bytes written on success.
+fn into_vec(
+    cap: usize,
+    call: impl FnOnce(*mut u8, usize, &mut usize) -> veil_result,
+) -> Result<Vec<u8>, veil_result> {
+    let mut out = vec![0u8; cap];
     let mut len = 0;
-    // SAFETY: a live protector and buffers of the lengths given.
-    let r = unsafe {
-        veil_protector_protect_into(
-            p,
-            now,
-            0,
-            payload.as_ptr(),
-            payload.len(),
-            out.as_mut_ptr(),
-            out.len(),
-            &mut len,
-        )
-    };
-    if r != veil_result::Ok {
-        return Err(r);
+    match call(out.as_mut_ptr(), out.len(), &mut len) {
+        veil_result::Ok => {
+            out.truncate(len);
+            Ok(out)
+        }
+        error => Err(error),
     }
-    out.truncate(len);
-    Ok(out)
+}
+
+fn protect(p: *mut veil_protector, now: u64, payload: &[u8]) -> Result<Vec<u8>, veil_result> {
+    into_vec(payload.len() + VEIL_PROTECT_OVERHEAD, |out, cap, len| {
+        // SAFETY: a live protector and buffers of the lengths given.
+        unsafe {
+            veil_protector_protect_into(p, now, 0, payload.as_ptr(), payload.len(), out, cap, len)
+        }
+    })
 }
 
 fn unprotect(p: *mut veil_protector, now: u64, packet: &[u8]) -> Result<Vec<u8>, veil_result> {
-    let mut out = vec![0u8; packet.len()];
-    let mut len = 0;
-    // SAFETY: a live protector and buffers of the lengths given.
-    let r = unsafe {
-        veil_protector_unprotect_into(
-            p,
-            now,
-            packet.as_ptr(),
-            packet.len(),
-            out.as_mut_ptr(),
-            out.len(),
-            &mut len,
-        )
-    };
-    if r != veil_result::Ok {
-        return Err(r);
-    }
-    out.truncate(len);
-    Ok(out)
+    into_vec(packet.len(), |out, cap, len| {
+        // SAFETY: a live protector and buffers of the lengths given.
+        unsafe {
+            veil_protector_unprotect_into(p, now, packet.as_ptr(), packet.len(), out, cap, len)
+        }
+    })
 }
 
 fn free(p: *mut veil_protector) {
