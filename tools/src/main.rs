@@ -43,9 +43,12 @@ enum Command {
     },
     /// Run beside a media client: seal what it sends to --local-listen and send it to --remote;
     /// open what arrives on --bind and deliver it to --local-deliver. Rejected packets are
-    /// dropped and counted by reason. SIGHUP re-reads the key file (a rotation); SIGINT or
-    /// SIGTERM drain and exit. Logs go to stderr (RUST_LOG sets the level).
-    Sidecar(sidecar::SidecarArgs),
+    /// dropped and counted by reason. Keys come from a pre-shared key file (--key-file
+    /// --sender-slot; SIGHUP re-reads it, a rotation) or from the meeting handshake against a
+    /// board (--board --meeting --name; --remote is then a `veil relay`). SIGINT or SIGTERM
+    /// drain and exit (meeting mode leaves the meeting first). Logs go to stderr (RUST_LOG
+    /// sets the level).
+    Sidecar(Box<sidecar::SidecarArgs>),
     /// The media relay: forwards every datagram from a registered participant to the other
     /// participants of its meeting, byte for byte. It holds no key and never decrypts.
     /// Participants (sidecars) register their media address with a clear registration datagram
@@ -77,7 +80,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Sidecar(args) => {
             init_logs();
-            match sidecar::run(args) {
+            match sidecar::run(*args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "veil sidecar cannot run");

@@ -3,12 +3,11 @@
 //! The admin thread sees only counters and two gauges, never the keyring, so no key material is
 //! reachable from it (and it can be left running at exit without keeping a key alive).
 
-use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 
 use dataplane::batch::SendDrop;
-use dataplane::io::{Counters, CountersSnapshot, Direction, IoDrop};
+use dataplane::io::{CountersSnapshot, Direction, IoDrop};
 use dataplane::packet::DropReason;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -16,12 +15,15 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::http::{self, Response};
+use super::http::{Request, Response};
+use super::workers::SharedCounters;
 
 /// What the admin endpoint reports.
 pub(crate) struct Exposed {
-    /// One per worker.
-    pub(crate) workers: Vec<Arc<Counters>>,
+    /// One per worker and generation.
+    pub(crate) workers: SharedCounters,
+    /// Worker threads.
+    pub(crate) worker_threads: usize,
     /// The mkSeqNum sent with now, kept current by the main loop.
     pub(crate) send_mk_seq: Arc<AtomicU64>,
     /// The newest mkSeqNum installed.
@@ -40,9 +42,11 @@ fn label(pairs: &[(&str, &str)]) -> Labels {
 }
 
 impl Exposed {
-    fn totals(&self) -> CountersSnapshot {
+    /// The workers' counters summed.
+    pub(crate) fn totals(&self) -> CountersSnapshot {
         let mut sum = CountersSnapshot::default();
-        for worker in &self.workers {
+        let workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        for worker in workers.iter() {
             sum.add(&worker.read());
         }
         sum
@@ -91,7 +95,7 @@ impl Exposed {
             .get_or_create(&label(&[("engine", self.engine)]))
             .set(1);
         let workers = Gauge::<i64>::default();
-        workers.set(i64::try_from(self.workers.len()).unwrap_or(i64::MAX));
+        workers.set(i64::try_from(self.worker_threads).unwrap_or(i64::MAX));
         registry.register("packets", "Packets passed on, by direction", packets);
         registry.register(
             "bytes",
@@ -139,17 +143,10 @@ pub(crate) fn metrics_response(exposed: &Exposed) -> Response {
 /// Prometheus' text exposition content type.
 pub(crate) const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
 
-/// Serves `/metrics` on `listener` until the process exits.
-pub(crate) fn serve(listener: TcpListener, exposed: Exposed) {
-    http::serve(listener, |request| {
-        match (request.method.as_str(), request.path.as_str()) {
-            ("GET", "/metrics") => metrics_response(&exposed),
-            _ => Response::text("404 Not Found", "try /metrics\n"),
-        }
-    });
-}
-
-/// Binds the admin listener (errors surface at start, not in the thread).
-pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr)
+/// Pre-shared key mode's admin endpoint: `/metrics` only.
+pub(crate) fn answer(request: &Request, exposed: &Exposed) -> Response {
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/metrics") => metrics_response(exposed),
+        _ => Response::text("404 Not Found", "try /metrics\n"),
+    }
 }

@@ -1,30 +1,34 @@
 //! `veil sidecar`: a media proxy beside an existing client. Plain packets from the client are
 //! sealed and sent to the relay; protected packets from the relay are opened and delivered.
 //!
-//! One worker per core, each with its own SO_REUSEPORT sockets and engine; the main thread only
-//! handles signals (SIGHUP: re-read the key file; SIGINT/SIGTERM: drain and exit), retires old
-//! epochs, and keeps the admin gauges current.
+//! Keys come from one of two places: a pre-shared key file (`--key-file`, [`keys`]) or the
+//! meeting handshake run against a board (`--board`, [`meeting_mode`]). Either way they land in
+//! the same keyring. One worker per core, each with its own SO_REUSEPORT sockets and engine
+//! ([`workers`]); the main thread handles signals, key events, epoch retirement, the relay
+//! registration and the admin gauges.
 
 pub(crate) mod http;
+pub mod identity;
 pub mod keys;
-pub(crate) use metrics::PROMETHEUS_TEXT;
+mod meeting_mode;
 mod metrics;
 mod registrar;
+mod workers;
+
+pub use meeting_mode::{MeetingModeError, fast_timings};
+pub(crate) use metrics::PROMETHEUS_TEXT;
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use dataplane::io::{
-    Counters, CountersSnapshot, EngineKind, Forwarder, WorkerSockets, bind_reuseport, mio_engine,
-    now, uring,
-};
+use dataplane::io::{EngineKind, bind_reuseport, now};
 use dataplane::keyring::Keyring;
 use dataplane::packet::Mode;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -47,19 +51,32 @@ pub struct SidecarArgs {
     /// The relay or peer that sealed packets are sent to.
     #[arg(long, value_name = "ADDR")]
     remote: SocketAddr,
-    /// --remote is a `veil relay`: register --bind with it for the key file's meeting (token
-    /// `slot-N`, from --sender-slot), refresh every 2 s, and leave on exit. Without it --remote
-    /// is a peer sidecar (or anything that forwards without registration).
+    /// Pre-shared key mode: --remote is a `veil relay`: register --bind with it for the key
+    /// file's meeting (token `slot-N`, from --sender-slot), refresh every 2 s, and leave on exit.
+    /// Without it --remote is a peer sidecar (or anything that forwards without registration).
+    /// In meeting mode --remote is always a relay.
     #[arg(long)]
     relay: bool,
-    /// The pre-shared key file (TOML, from `veil keygen --psk`). Re-read on SIGHUP: the new key
-    /// (with a larger mk_seq) decrypts at once, is sent with 2 s later, and the old key stops
-    /// decrypting 10 s later.
-    #[arg(long, value_name = "PATH")]
-    key_file: PathBuf,
+    /// Pre-shared key mode: the key file (TOML, from `veil keygen --psk`). Re-read on SIGHUP:
+    /// the new key (with a larger mk_seq) decrypts at once, is sent with 2 s later, and the old
+    /// key stops decrypting 10 s later. Needs --sender-slot; excludes --board.
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "sender_slot",
+        help_heading = "Pre-shared key mode"
+    )]
+    key_file: Option<PathBuf>,
     /// This sender's roster slot: the high bits of its KIDs. Must be in the key file's roster.
-    #[arg(long, value_name = "N")]
-    sender_slot: u32,
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "key_file",
+        help_heading = "Pre-shared key mode"
+    )]
+    sender_slot: Option<u32>,
+    #[command(flatten)]
+    meeting: meeting_mode::MeetingArgs,
     /// RTP mode: the RTP header stays in the clear (authenticated) so a relay can route, the
     /// payload is protected, and the stream key is picked by the SSRC. Default: datagram mode,
     /// the whole UDP payload is protected.
@@ -72,7 +89,9 @@ pub struct SidecarArgs {
     #[arg(long, value_name = "N")]
     workers: Option<NonZeroUsize>,
     /// Serve Prometheus metrics at http://ADDR/metrics: packets and bytes per direction, drops
-    /// by reason, the current mkSeqNum, the engine.
+    /// by reason, the current mkSeqNum, the engine. In meeting mode also `GET /status` (JSON:
+    /// the participant list, leader, security code, mkSeqNum, alerts, packet counters) and,
+    /// for the leader, `POST /kick/SLOT`, `POST /lock`, `POST /unlock`.
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
 }
@@ -109,9 +128,15 @@ pub enum SidecarError {
     /// The relay registration cannot be built (meeting ID or token too long).
     #[error("relay registration: {0}")]
     Registration(#[from] crate::relay::registration::RegistrationError),
+    /// Neither or both of the key sources were given.
+    #[error("give either --key-file and --sender-slot (pre-shared key) or --board (meeting)")]
+    Mode,
+    /// Meeting mode could not start.
+    #[error(transparent)]
+    Meeting(#[from] meeting_mode::MeetingModeError),
 }
 
-fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> SidecarError {
+pub(crate) fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> SidecarError {
     move |error| SidecarError::Io { what, error }
 }
 
@@ -142,33 +167,129 @@ fn bind_all(
     Ok(sockets)
 }
 
+/// What both modes share once the sockets are bound.
+pub(crate) struct Plumbing {
+    workers: workers::Workers,
+    engine: EngineKind,
+    mode: Mode,
+    send_mk_seq: Arc<AtomicU64>,
+    newest_mk_seq: Arc<AtomicU64>,
+    signals: Signals,
+}
+
+impl Plumbing {
+    fn bind(args: &SidecarArgs) -> Result<(Self, String), SidecarError> {
+        let (engine, reason) = choose_engine(args.engine)?;
+        let count = args
+            .workers
+            .or_else(|| thread::available_parallelism().ok())
+            .map_or(1, NonZeroUsize::get);
+        let mode = if args.rtp { Mode::Rtp } else { Mode::Datagram };
+        let locals = bind_all(args.local_listen, count, "--local-listen")?;
+        let networks = bind_all(args.bind, count, "--bind")?;
+        let workers = workers::Workers::new(
+            engine,
+            mode,
+            locals.into_iter().zip(networks).collect(),
+            args.local_deliver,
+            args.remote,
+        );
+        let signals = Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(io_error("signals"))?;
+        Ok((
+            Self {
+                workers,
+                engine,
+                mode,
+                send_mk_seq: Arc::new(AtomicU64::new(0)),
+                newest_mk_seq: Arc::new(AtomicU64::new(0)),
+                signals,
+            },
+            reason,
+        ))
+    }
+
+    /// What `/metrics` shows.
+    fn exposed(&self) -> metrics::Exposed {
+        metrics::Exposed {
+            workers: self.workers.counters(),
+            worker_threads: self.workers.count(),
+            send_mk_seq: self.send_mk_seq.clone(),
+            newest_mk_seq: self.newest_mk_seq.clone(),
+            engine: self.engine.as_str(),
+        }
+    }
+
+    /// Drops retired epochs and refreshes the mkSeqNum gauges.
+    fn tend(&self, keyring: &Keyring) {
+        let now = now();
+        keyring.prune(now);
+        let snapshot = keyring.load();
+        let send = snapshot.send_epoch(now).map_or(0, |e| e.mk_seq());
+        let newest = snapshot.newest().map_or(0, |e| e.mk_seq());
+        self.send_mk_seq.store(u64::from(send), Ordering::Relaxed);
+        self.newest_mk_seq
+            .store(u64::from(newest), Ordering::Relaxed);
+    }
+
+    /// The first log line: what runs and why.
+    fn log_started(&self, args: &SidecarArgs, reason: &str) {
+        tracing::info!(
+            engine = self.engine.as_str(),
+            why = %reason,
+            workers = self.workers.count(),
+            mode = ?self.mode,
+            local_listen = %args.local_listen,
+            bind = %args.bind,
+            remote = %args.remote,
+            "sidecar started"
+        );
+    }
+
+    /// Stops the workers and logs the totals.
+    fn finish(self) {
+        let totals = self.workers.finish();
+        tracing::info!(
+            outbound = totals.packets[0],
+            inbound = totals.packets[1],
+            dropped = totals.drops.total(),
+            "sidecar stopped"
+        );
+    }
+}
+
+/// Serves the admin endpoint at `addr` on a thread of its own (bound here, so a bad address
+/// fails the start).
+fn spawn_admin(
+    addr: SocketAddr,
+    handler: impl Fn(&http::Request) -> http::Response + Send + 'static,
+) -> Result<(), SidecarError> {
+    let listener = std::net::TcpListener::bind(addr).map_err(io_error("--admin"))?;
+    thread::Builder::new()
+        .name("veil-admin".into())
+        .spawn(move || http::serve(listener, handler))
+        .map_err(io_error("spawning the admin thread"))?;
+    Ok(())
+}
+
 /// Runs the sidecar until SIGINT or SIGTERM.
 pub fn run(args: SidecarArgs) -> Result<(), SidecarError> {
-    let file = keys::read(&args.key_file, args.sender_slot)?;
-    let keyring = Arc::new(keys::keyring(&file, args.sender_slot, now())?);
+    match (&args.key_file, args.sender_slot, args.meeting.board) {
+        (Some(key_file), Some(slot), None) => run_psk(&args, key_file, slot),
+        (None, None, Some(_)) => meeting_mode::run(&args),
+        _ => Err(SidecarError::Mode),
+    }
+}
+
+fn run_psk(args: &SidecarArgs, key_file: &Path, slot: u32) -> Result<(), SidecarError> {
+    let file = keys::read(key_file, slot)?;
+    let keyring = Arc::new(keys::keyring(&file, slot, now())?);
     drop(file);
-    let (engine, reason) = choose_engine(args.engine)?;
-    let workers = args
-        .workers
-        .or_else(|| thread::available_parallelism().ok())
-        .map_or(1, NonZeroUsize::get);
-    let mode = if args.rtp { Mode::Rtp } else { Mode::Datagram };
-    let locals = bind_all(args.local_listen, workers, "--local-listen")?;
-    let networks = bind_all(args.bind, workers, "--bind")?;
+    let (mut plumbing, reason) = Plumbing::bind(args)?;
     let mut registrar = if args.relay {
-        let socket = networks
-            .first()
-            .map(UdpSocket::try_clone)
-            .transpose()
-            .map_err(io_error("--bind"))?
-            .ok_or(SidecarError::Io {
-                what: "--bind",
-                error: io::ErrorKind::NotFound.into(),
-            })?;
         let meeting_id = keyring.load().config().meeting_id.clone();
-        let token = format!("slot-{}", args.sender_slot);
+        let token = format!("slot-{slot}");
         Some(registrar::Registrar::new(
-            socket,
+            plumbing.workers.network_socket()?,
             args.remote,
             &meeting_id,
             &token,
@@ -176,103 +297,17 @@ pub fn run(args: SidecarArgs) -> Result<(), SidecarError> {
     } else {
         None
     };
-    let signals = Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(io_error("signals"))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut counters = Vec::new();
-    let mut handles = Vec::new();
-    for (index, (local, network)) in locals.into_iter().zip(networks).enumerate() {
-        let worker_counters = Arc::new(Counters::default());
-        counters.push(worker_counters.clone());
-        let sockets = WorkerSockets {
-            local,
-            network,
-            deliver: args.local_deliver,
-            remote: args.remote,
-        };
-        let mut forwarder = Forwarder::new(keyring.clone(), mode, worker_counters);
-        let stop = stop.clone();
-        let handle = thread::Builder::new()
-            .name(format!("veil-worker-{index}"))
-            .spawn(move || {
-                let result = match engine {
-                    EngineKind::Uring => uring::run(&sockets, &mut forwarder, &stop),
-                    EngineKind::Mio => mio_engine::run(&sockets, &mut forwarder, &stop),
-                };
-                if let Err(error) = result {
-                    tracing::error!(worker = index, %error, "worker stopped");
-                }
-                forwarder.totals().to_owned()
-            })
-            .map_err(io_error("spawning a worker"))?;
-        handles.push(handle);
-    }
-    let send_mk_seq = Arc::new(AtomicU64::new(0));
-    let newest_mk_seq = Arc::new(AtomicU64::new(0));
+    plumbing.workers.start(&keyring)?;
     if let Some(addr) = args.admin {
-        let listener = metrics::bind(addr).map_err(io_error("--admin"))?;
-        let exposed = metrics::Exposed {
-            workers: counters,
-            send_mk_seq: send_mk_seq.clone(),
-            newest_mk_seq: newest_mk_seq.clone(),
-            engine: engine.as_str(),
-        };
-        thread::Builder::new()
-            .name("veil-admin".into())
-            .spawn(move || metrics::serve(listener, exposed))
-            .map_err(io_error("spawning the admin thread"))?;
+        let exposed = plumbing.exposed();
+        spawn_admin(addr, move |request| metrics::answer(request, &exposed))?;
     }
-    tracing::info!(
-        engine = engine.as_str(),
-        why = %reason,
-        workers,
-        mode = ?mode,
-        local_listen = %args.local_listen,
-        bind = %args.bind,
-        remote = %args.remote,
-        "sidecar started"
-    );
-    supervise(
-        &keyring,
-        &args,
-        signals,
-        registrar.as_mut(),
-        &send_mk_seq,
-        &newest_mk_seq,
-    );
-    if let Some(registrar) = &registrar {
-        registrar.leave();
-    }
-    stop.store(true, Ordering::SeqCst);
-    let mut totals = CountersSnapshot::default();
-    for handle in handles {
-        if let Ok(worker) = handle.join() {
-            totals.add(&worker);
-        }
-    }
-    // The workers are gone; this is the last holder of the keys, which zeroize as it drops.
-    drop(keyring);
-    tracing::info!(
-        outbound = totals.packets[0],
-        inbound = totals.packets[1],
-        dropped = totals.drops.total(),
-        "sidecar stopped"
-    );
-    Ok(())
-}
-
-/// The main thread's loop: signals, epoch retirement, gauges. Returns on SIGINT or SIGTERM.
-fn supervise(
-    keyring: &Keyring,
-    args: &SidecarArgs,
-    mut signals: Signals,
-    mut registrar: Option<&mut registrar::Registrar>,
-    send_mk_seq: &AtomicU64,
-    newest_mk_seq: &AtomicU64,
-) {
+    plumbing.log_started(args, &reason);
     loop {
-        for signal in signals.pending() {
+        let mut stop = false;
+        for signal in plumbing.signals.pending() {
             match signal {
-                SIGHUP => match keys::reload(keyring, &args.key_file, args.sender_slot, now()) {
+                SIGHUP => match keys::reload(&keyring, key_file, slot, now()) {
                     Ok(mk_seq) => tracing::info!(mk_seq, "key file reloaded: rotating"),
                     Err(error) => {
                         tracing::error!(%error, "key file reload refused; keeping the current keys")
@@ -280,20 +315,24 @@ fn supervise(
                 },
                 _ => {
                     tracing::info!(signal, "stopping: draining the workers");
-                    return;
+                    stop = true;
                 }
             }
         }
-        if let Some(registrar) = registrar.as_deref_mut() {
+        if stop {
+            break;
+        }
+        if let Some(registrar) = registrar.as_mut() {
             registrar.tick(std::time::Instant::now());
         }
-        let now = now();
-        keyring.prune(now);
-        let snapshot = keyring.load();
-        let send = snapshot.send_epoch(now).map_or(0, |e| e.mk_seq());
-        let newest = snapshot.newest().map_or(0, |e| e.mk_seq());
-        send_mk_seq.store(u64::from(send), Ordering::Relaxed);
-        newest_mk_seq.store(u64::from(newest), Ordering::Relaxed);
+        plumbing.tend(&keyring);
         thread::sleep(Duration::from_millis(100));
     }
+    if let Some(registrar) = &registrar {
+        registrar.leave();
+    }
+    plumbing.finish();
+    // The workers are gone; this is the last holder of the keys, which zeroize as it drops.
+    drop(keyring);
+    Ok(())
 }
