@@ -5,6 +5,7 @@
 //! its own beyond what each module documents.
 
 pub mod board;
+pub mod demo;
 pub mod inspect;
 pub mod keygen;
 pub mod meeting;
