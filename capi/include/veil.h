@@ -737,6 +737,17 @@ enum veil_result veil_protector_retire(struct veil_protector *protector,
                                        uint64_t at_ms);
 
 /**
+ * Erases the keys of epochs whose retirement time has passed at `now_ms`. Unprotecting
+ * already refuses them by time; this frees and zeroizes them. Installing a key prunes, and
+ * a linked session prunes on every input; call it (for example once a second) when keys
+ * are installed by hand.
+ *
+ * # Safety
+ * `protector` NULL or live.
+ */
+enum veil_result veil_protector_prune(struct veil_protector *protector, uint64_t now_ms);
+
+/**
  * Protects a packet in place. The plaintext (in RTP mode, the whole RTP packet) is at
  * `buf[headroom .. headroom + plaintext_len]`; `buf_len` is the buffer's capacity. It needs
  * `VEIL_PROTECT_HEADROOM` bytes of headroom (always enough; the exact need is 4 + the SFrame

@@ -101,6 +101,12 @@ impl SharedKeyring {
         ring.retire(mk_seq, at);
     }
 
+    /// Frees the epochs retired by `now`, erasing their keys once no reader holds them.
+    pub(crate) fn prune(&self, now: Millis) {
+        let _state = self.lock();
+        self.ring.load().prune(now);
+    }
+
     /// Retires every epoch at `now` and frees them: the session that keyed this ring ended
     /// and holds no keys any more (whitepaper 3.7.8), so neither does its dataplane.
     pub(crate) fn retire_all(&self, now: Millis) {

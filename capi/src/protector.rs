@@ -375,6 +375,26 @@ pub unsafe extern "C" fn veil_protector_retire(
     })
 }
 
+/// Erases the keys of epochs whose retirement time has passed at `now_ms`. Unprotecting
+/// already refuses them by time; this frees and zeroizes them. Installing a key prunes, and
+/// a linked session prunes on every input; call it (for example once a second) when keys
+/// are installed by hand.
+///
+/// # Safety
+/// `protector` NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn veil_protector_prune(
+    protector: *mut veil_protector,
+    now_ms: u64,
+) -> veil_result {
+    boundary(|| {
+        // SAFETY: the caller's contract.
+        let protector = unsafe { try_mut(protector) }?;
+        protector.shared.prune(Millis(now_ms));
+        Ok(())
+    })
+}
+
 /// Protects a packet in place. The plaintext (in RTP mode, the whole RTP packet) is at
 /// `buf[headroom .. headroom + plaintext_len]`; `buf_len` is the buffer's capacity. It needs
 /// `VEIL_PROTECT_HEADROOM` bytes of headroom (always enough; the exact need is 4 + the SFrame

@@ -200,6 +200,11 @@ impl veil_session {
     ) -> Result<(), veil_result> {
         self.last_now = self.last_now.max(now);
         self.drain(now);
+        if let Some(shared) = &self.linked {
+            // keyctl arms a timer at each retirement time, so the retired epochs' keys are
+            // erased from the dataplane at the same input that drops the session's copy.
+            shared.prune(now);
+        }
         result.map_err(veil_result::from)
     }
 }

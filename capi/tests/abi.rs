@@ -280,3 +280,70 @@ fn worker_handles_on_several_threads_never_reuse_a_counter() {
     free(alice);
     free(bob);
 }
+
+fn session(meeting_id: &[u8], user: &[u8]) -> *mut veil_session {
+    let params = veil_session_params {
+        meeting_id: meeting_id.as_ptr(),
+        meeting_id_len: meeting_id.len(),
+        meeting_uuid: b"uuid".as_ptr(),
+        meeting_uuid_len: 4,
+        user_id: user.as_ptr(),
+        user_id_len: user.len(),
+        device_id: b"d".as_ptr(),
+        device_id_len: 1,
+        display_name: user.as_ptr(),
+        display_name_len: user.len(),
+        leader_user_id: b"host".as_ptr(),
+        leader_user_id_len: 4,
+        leader_device_id: b"d".as_ptr(),
+        leader_device_id_len: 1,
+    };
+    let mut s = ptr::null_mut();
+    // SAFETY: every buffer in `params` outlives the call; a valid out-pointer.
+    let r = unsafe { veil_session_new(&params, [3u8; 32].as_ptr(), 32, NOW, &mut s) };
+    assert_eq!(r, veil_result::Ok);
+    s
+}
+
+#[test]
+fn a_message_from_another_meeting_is_refused_counted_and_alerted() {
+    let host = session(b"one", b"host");
+    let stranger = session(b"two", b"guest");
+    let mut message = vec![0u8; 4096];
+    let mut len = 0;
+    // SAFETY: live sessions, buffers of the lengths given, valid out-pointers; freed at the end.
+    unsafe {
+        let r = veil_session_poll_transmit(stranger, message.as_mut_ptr(), message.len(), &mut len);
+        assert_eq!(r, veil_result::Ok);
+        let r = veil_session_handle_message(host, NOW, message.as_ptr(), len);
+        assert_eq!(r, veil_result::WrongMeeting);
+
+        let mut counters = veil_session_counters::default();
+        assert_eq!(
+            veil_session_get_counters(host, &mut counters),
+            veil_result::Ok
+        );
+        assert_eq!(
+            (counters.messages_accepted, counters.messages_refused),
+            (0, 1)
+        );
+
+        let mut alert = None;
+        let mut event = std::mem::MaybeUninit::<veil_event>::uninit();
+        while veil_session_poll_event(host, event.as_mut_ptr()) == veil_result::Ok {
+            let e = event.assume_init_ref();
+            if e.kind == VEIL_EVENT_ALERT {
+                let text = core::ffi::CStr::from_ptr(e.text.as_ptr())
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                alert = Some((e.alert, text));
+            }
+        }
+        let (code, text) = alert.expect("an alert event");
+        assert_eq!(code, VEIL_ALERT_WRONG_MEETING);
+        assert!(text.contains("another meeting"), "{text}");
+        veil_session_free(host);
+        veil_session_free(stranger);
+    }
+}

@@ -26,6 +26,8 @@ struct participant {
   uint32_t keyed_mk_seq; /* the last key update applied to the protector */
   uint64_t sends_from;    /* when that key activates */
   uint32_t roster_len;    /* how many senders that key covers */
+  uint32_t retired_mk_seq; /* the last epoch a retire event named */
+  uint64_t retire_at;      /* and when it stops decrypting */
 };
 
 static const char MEETING_ID[] = "weekly-sync";
@@ -94,6 +96,10 @@ static void drain_events(struct participant *p) {
       p->keyed_mk_seq = e.mk_seq;
       p->roster_len = e.roster_len;
       p->sends_from = e.at_ms;
+    } else if (e.kind == VEIL_EVENT_RETIRE) {
+      CHECK(e.protector_result == VEIL_RESULT_OK);
+      p->retired_mk_seq = e.mk_seq;
+      p->retire_at = e.at_ms;
     } else if (e.kind == VEIL_EVENT_ALERT) {
       fprintf(stderr, "%s: alert %u: %s\n", p->user, e.alert, e.text);
       CHECK(!"no alert expected in an honest meeting");
@@ -110,11 +116,53 @@ static void check_media(struct participant *from, struct participant *to, uint64
   CHECK(opened == sizeof payload && memcmp(out, payload, opened) == 0);
 }
 
+/* Both hold the key that covers both of them, and it sends by `now`. */
+static int both_keyed(struct participant *const all[2], uint64_t now) {
+  const struct participant *leader = all[0], *member = all[1];
+  uint64_t sends = leader->sends_from > member->sends_from ? leader->sends_from : member->sends_from;
+  return member->keyed_mk_seq != 0 && leader->keyed_mk_seq == member->keyed_mk_seq &&
+         leader->roster_len == 2 && member->roster_len == 2 && now >= sends;
+}
+
+/* The leader's first key has passed its retirement time. */
+static int first_key_retired(struct participant *const all[2], uint64_t now) {
+  return all[0]->retired_mk_seq == 1 && now >= all[0]->retire_at;
+}
+
+/* Posts and delivers until the board is quiet, then jumps virtual time to the next timer (or
+ * to when the key sends), until `done`. */
+static void pump(struct board *b, struct participant *const all[2], uint64_t *now,
+                 int (*done)(struct participant *const all[2], uint64_t now)) {
+  for (int step = 0; step < 400; step++) {
+    int moved = 0;
+    for (int i = 0; i < 2; i++) moved |= post(b, all[i], i);
+    for (int i = 0; i < 2; i++) moved |= deliver(b, all[i], i, *now);
+    for (int i = 0; i < 2; i++) drain_events(all[i]);
+    if (moved) continue;
+    if (done(all, *now)) return;
+    uint64_t next = UINT64_MAX;
+    for (int i = 0; i < 2; i++) {
+      uint64_t at = 0;
+      if (veil_session_next_timeout(all[i]->session, &at) == VEIL_RESULT_OK && at < next) next = at;
+      if (all[i]->sends_from > *now && all[i]->sends_from < next) next = all[i]->sends_from;
+    }
+    CHECK(next != UINT64_MAX);
+    *now = next > *now ? next : *now;
+    for (int i = 0; i < 2; i++) {
+      uint64_t at = 0;
+      if (veil_session_next_timeout(all[i]->session, &at) == VEIL_RESULT_OK && at <= *now) {
+        CHECK_OK(veil_session_handle_timeout(all[i]->session, *now));
+      }
+    }
+  }
+  CHECK(!"the meeting did not get there in 400 steps");
+}
+
 int main(void) {
   struct board board = {0};
-  struct participant leader = {"host", "desk", NULL, NULL, 0, 0, 0, 0};
-  struct participant member = {"guest", "phone", NULL, NULL, 0, 0, 0, 0};
-  struct participant *all[2] = {&leader, &member};
+  struct participant leader = {"host", "desk", NULL, NULL, 0, 0, 0, 0, 0, 0};
+  struct participant member = {"guest", "phone", NULL, NULL, 0, 0, 0, 0, 0, 0};
+  struct participant *const all[2] = {&leader, &member};
   uint64_t now = 1700000000000ull;
   join(&leader, &leader, now);
   join(&member, &leader, now);
@@ -124,33 +172,7 @@ int main(void) {
   CHECK_OK(veil_session_is_leader(member.session, &leads));
   CHECK(leads == 0);
 
-  /* Pump: post and deliver until quiet, then jump virtual time to the next timer. */
-  for (int step = 0; step < 200; step++) {
-    int moved = 0;
-    for (int i = 0; i < 2; i++) moved |= post(&board, all[i], i);
-    for (int i = 0; i < 2; i++) moved |= deliver(&board, all[i], i, now);
-    for (int i = 0; i < 2; i++) drain_events(all[i]);
-    if (moved) continue;
-    int keyed = member.keyed_mk_seq != 0 && leader.keyed_mk_seq == member.keyed_mk_seq &&
-                leader.roster_len == 2 && member.roster_len == 2;
-    uint64_t sends = leader.sends_from > member.sends_from ? leader.sends_from : member.sends_from;
-    if (keyed && now >= sends) break;
-    uint64_t next = UINT64_MAX;
-    for (int i = 0; i < 2; i++) {
-      uint64_t at = 0;
-      if (veil_session_next_timeout(all[i]->session, &at) == VEIL_RESULT_OK && at < next) next = at;
-    }
-    if (keyed && sends < next) next = sends;
-    CHECK(next != UINT64_MAX);
-    now = next > now ? next : now;
-    for (int i = 0; i < 2; i++) {
-      uint64_t at = 0;
-      if (veil_session_next_timeout(all[i]->session, &at) == VEIL_RESULT_OK && at <= now) {
-        CHECK_OK(veil_session_handle_timeout(all[i]->session, now));
-      }
-    }
-  }
-
+  pump(&board, all, &now, both_keyed);
   uint32_t leader_seq = 0, member_seq = 0;
   CHECK_OK(veil_session_mk_seq(leader.session, &leader_seq));
   CHECK_OK(veil_session_mk_seq(member.session, &member_seq));
@@ -168,6 +190,14 @@ int main(void) {
   check_media(&member, &leader, now);
   check_media(&leader, &member, now);
   printf("media protected by one participant opens at the other, both ways\n");
+
+  /* The leader's first key (mkSeqNum 1, itself only) was scheduled to retire in its protector
+   * 10 s after the second arrived (whitepaper 3.7.6, v4.6); past that, media still flows under
+   * the second, and the sessions' timers (heartbeats, key retirement) kept running. */
+  CHECK(leader.retired_mk_seq == 1 && leader.retire_at > 1700000000000ull);
+  pump(&board, all, &now, first_key_retired);
+  printf("the leader's first key retired at +%llu ms\n", (unsigned long long)(leader.retire_at - 1700000000000ull));
+  check_media(&member, &leader, now);
 
   /* Leaving posts a notice, ends the session and retires the linked protector's keys. */
   CHECK_OK(veil_session_leave(member.session, now));
