@@ -315,10 +315,12 @@ pub unsafe extern "C" fn veil_protector_install_key(
                 try_slice(meeting_key, meeting_key_len)?,
             )
         };
-        let meeting_key: [u8; 32] = meeting_key
-            .try_into()
-            .map_err(|_| veil_result::InvalidArgument)?;
-        let meeting_key = Zeroizing::new(meeting_key);
+        if meeting_key.len() != 32 {
+            return Err(veil_result::InvalidArgument);
+        }
+        // Copied straight into erasing storage: no stray copy of MK is left on the stack.
+        let mut key_bytes = Zeroizing::new([0u8; 32]);
+        key_bytes.copy_from_slice(meeting_key);
         // SAFETY: a `veil_roster_entry` array of `roster_len` by the caller's contract.
         let entries = unsafe { roster_slice(roster, roster_len) }?;
         let mut members = BTreeMap::new();
@@ -331,7 +333,7 @@ pub unsafe extern "C" fn veil_protector_install_key(
         }
         let key = EpochKey {
             mk_seq,
-            meeting_key,
+            meeting_key: key_bytes,
             roster: members,
             activate_at: Millis(activate_at_ms),
         };

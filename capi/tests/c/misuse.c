@@ -203,6 +203,12 @@ static void session_misuse(void) {
   CHECK_RESULT(veil_session_next_timeout(s, NULL), VEIL_RESULT_NULL_POINTER);
   CHECK_OK(veil_session_next_timeout(s, &at));
 
+  CHECK_RESULT(veil_session_mk_seq(s, NULL), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_session_is_leader(s, NULL), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_session_get_counters(s, NULL), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_session_security_code(s, NULL, sizeof code, &len), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_session_security_code(s, code, sizeof code, NULL), VEIL_RESULT_NULL_POINTER);
+
   /* A protector for another meeting cannot be linked. */
   veil_protector *other = NULL;
   CHECK_OK(veil_protector_new(VEIL_MODE_DATAGRAM, 5, (const uint8_t *)"x", 1, (const uint8_t *)"u", 1, VEIL_SLOT_UNSET, &other));
@@ -222,7 +228,37 @@ static void session_misuse(void) {
   veil_session_free(s);
 }
 
+/* Every function given a NULL object handle refuses it. */
+static void null_handles(void) {
+  uint8_t buf[64] = {0};
+  size_t a = SENTINEL, b = SENTINEL;
+  uint64_t ms = 0;
+  uint32_t seq = 0;
+  uint8_t flag = 0;
+  char code[VEIL_SECURITY_CODE_SIZE];
+  veil_event e;
+  veil_session_counters sc;
+  CHECK_RESULT(veil_sframe_decrypt(NULL, NULL, 0, buf, sizeof buf, buf, sizeof buf, &a), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_protector_retire(NULL, 1, NOW), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_protector_prune(NULL, NOW), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_protector_protect_into(NULL, NOW, 0, buf, 1, buf, sizeof buf, &a), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_protector_unprotect_into(NULL, NOW, buf, 1, buf, sizeof buf, &a), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_protector_unprotect(NULL, NOW, buf, sizeof buf, &a, &b), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_protector_protect(NULL, NOW, 0, buf, sizeof buf, 32, 1, &a, &b), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_session_handle_timeout(NULL, NOW), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_session_leave(NULL, NOW), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_session_poll_transmit(NULL, buf, sizeof buf, &a), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_session_poll_event(NULL, &e), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_session_next_timeout(NULL, &ms), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_session_security_code(NULL, code, sizeof code, &a), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_session_mk_seq(NULL, &seq), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_session_is_leader(NULL, &flag), VEIL_RESULT_NULL_POINTER);
+  CHECK_RESULT(veil_session_get_counters(NULL, &sc), VEIL_RESULT_NULL_POINTER);
+  CHECK(a == SENTINEL && b == SENTINEL && ms == 0 && seq == 0 && flag == 0);
+}
+
 int main(void) {
+  null_handles();
   version();
   sframe_misuse();
   protector_misuse();
