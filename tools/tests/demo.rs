@@ -24,11 +24,18 @@ fn the_demo_meeting_passes_its_own_checks() {
     assert!(stdout.contains("the same for all 3:"), "{stdout}");
     // The joiner and the leaver appear, and media reached the joiner.
     assert!(stdout.contains("dave <- alice"), "{stdout}");
-    assert!(stdout.lines().any(|l| l.contains("bob") && l.contains("left")));
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("bob") && l.contains("left"))
+    );
     let dave_from_alice = stdout
         .lines()
         .find(|l| l.trim_start().starts_with("dave <- alice"))
         .unwrap();
-    assert!(dave_from_alice.contains(", 0 missing, 0 duplicated"), "{dave_from_alice}");
+    assert!(
+        dave_from_alice.contains(", 0 missing, 0 duplicated"),
+        "{dave_from_alice}"
+    );
     assert!(!dave_from_alice.contains("nothing"), "{dave_from_alice}");
 }

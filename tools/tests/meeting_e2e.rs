@@ -10,224 +10,13 @@
 
 mod media_support;
 
-use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use media_support::{Collector, Proc, Relay, free_tcp, free_udp, http, scratch_dir, veil};
+use media_support::meeting::{
+    LIMIT, Net, Sidecar, converge, has_key, media_blocked, media_flows, roster_len, slot,
+};
 use serde_json::Value;
-
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// A board and a relay for one test.
-struct Net {
-    dir: PathBuf,
-    _board: Proc,
-    board_addr: SocketAddr,
-    fingerprint: String,
-    relay: Relay,
-}
-
-impl Net {
-    /// A TLS board (its fingerprint pinned by the sidecars), optionally tampering.
-    fn start(name: &str, tamper: Option<&str>) -> Self {
-        let dir = scratch_dir(name);
-        let mut cmd = veil();
-        cmd.args(["board", "--listen", "127.0.0.1:0"]);
-        if let Some(scenario) = tamper {
-            cmd.args(["--tamper", scenario]);
-        }
-        let mut board = Proc::spawn(cmd, &dir, "board");
-        let mut board_addr = None;
-        let mut fingerprint = None;
-        while board_addr.is_none() || fingerprint.is_none() {
-            let line = board.line();
-            assert!(!line.is_empty(), "the board exited: {}", board.log());
-            if let Some(rest) = line.split_once("listening on ") {
-                board_addr = rest.1.split_whitespace().next().map(|a| a.parse().unwrap());
-            }
-            if let Some(rest) = line.split_once("fingerprint: ") {
-                fingerprint = Some(rest.1.trim().to_owned());
-            }
-        }
-        let relay = Relay::start(&dir, &[]);
-        Self {
-            dir,
-            _board: board,
-            board_addr: board_addr.unwrap(),
-            fingerprint: fingerprint.unwrap(),
-            relay,
-        }
-    }
-
-    fn join(&self, meeting: &str, name: &str) -> Sidecar {
-        self.join_with(meeting, name, &[])
-    }
-
-    fn join_with(&self, meeting: &str, name: &str, extra: &[&str]) -> Sidecar {
-        let sink = Collector::new();
-        let listen = free_udp();
-        let admin = free_tcp();
-        let mut cmd = veil();
-        cmd.arg("sidecar")
-            .args(["--board", &self.board_addr.to_string()])
-            .args(["--board-fingerprint", &self.fingerprint])
-            .args(["--meeting", meeting, "--name", name])
-            .args(["--test-timings", "fast"])
-            .args(["--local-listen", &listen.to_string()])
-            .args(["--local-deliver", &sink.addr().to_string()])
-            .args(["--bind", &free_udp().to_string()])
-            .args(["--remote", &self.relay.media.to_string()])
-            .args(["--admin", &admin.to_string()])
-            .args(["--engine", "mio", "--workers", "1"])
-            .args(extra);
-        let proc = Proc::spawn(cmd, &self.dir, name);
-        let sidecar = Sidecar {
-            name: name.to_owned(),
-            proc,
-            admin,
-            listen,
-            sink,
-            client: UdpSocket::bind("127.0.0.1:0").unwrap(),
-            sent: 0,
-        };
-        sidecar.wait(LIMIT, "its admin endpoint", |_| true);
-        sidecar
-    }
-}
-
-struct Sidecar {
-    name: String,
-    proc: Proc,
-    admin: SocketAddr,
-    listen: SocketAddr,
-    sink: Collector,
-    client: UdpSocket,
-    sent: u32,
-}
-
-impl Sidecar {
-    fn status(&self) -> Option<Value> {
-        serde_json::from_str(&http(self.admin, "GET", "/status")?).ok()
-    }
-
-    /// Waits until `check` holds for this sidecar's status.
-    fn wait(&self, limit: Duration, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.status()
-                && check(&status)
-            {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: timed out waiting for {what}; status {:?}\nlog:\n{}",
-                self.name,
-                self.status(),
-                self.proc.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn mk_seq(status: &Value) -> u64 {
-        status["mk_seq"].as_u64().unwrap_or(0)
-    }
-
-    fn post(&self, path: &str) {
-        assert!(
-            http(self.admin, "POST", path).is_some(),
-            "{}: POST {path} refused",
-            self.name
-        );
-    }
-
-    /// Sends `n` numbered packets from this participant's client through its sidecar.
-    fn send(&mut self, n: u32) -> Vec<Vec<u8>> {
-        let mut sent = Vec::new();
-        for _ in 0..n {
-            let mut p = format!("{}:{}:", self.name, self.sent).into_bytes();
-            p.resize(200, b'.');
-            self.client.send_to(&p, self.listen).unwrap();
-            sent.push(p);
-            self.sent += 1;
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        sent
-    }
-}
-
-fn slot(status: &Value) -> Option<u64> {
-    status["sender_slot"].as_u64()
-}
-
-fn has_key(status: &Value) -> bool {
-    Sidecar::mk_seq(status) > 0 && slot(status).is_some()
-}
-
-fn roster_len(status: &Value) -> usize {
-    status["roster"]
-        .as_array()
-        .map_or(0, |r| r.iter().filter(|e| e["state"] == "present").count())
-}
-
-/// Waits until everyone holds the same mkSeqNum, at least `min`, and lists `present` members;
-/// then waits past the activation delay so everyone sends with it. Returns that mkSeqNum.
-fn converge(members: &[&Sidecar], present: usize, min: u64) -> u64 {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let statuses: Vec<Value> = members.iter().filter_map(|m| m.status()).collect();
-        let seqs: Vec<u64> = statuses.iter().map(Sidecar::mk_seq).collect();
-        if statuses.len() == members.len()
-            && seqs.iter().all(|s| *s == seqs[0] && *s >= min)
-            && statuses
-                .iter()
-                .all(|s| has_key(s) && roster_len(s) == present)
-        {
-            std::thread::sleep(Duration::from_millis(400));
-            return seqs[0];
-        }
-        assert!(Instant::now() < deadline, "no convergence: {statuses:#?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// `from` sends 20 packets; each of `to` must deliver exactly those, in order.
-fn media_flows(from: &mut Sidecar, to: &[&Sidecar]) {
-    for t in to {
-        t.sink.take(Duration::from_millis(50));
-    }
-    let sent = from.send(20);
-    for t in to {
-        let got = t.sink.take(Duration::from_millis(300));
-        assert!(
-            got == sent,
-            "{} -> {}: {} of {} packets arrived",
-            from.name,
-            t.name,
-            got.len(),
-            sent.len()
-        );
-    }
-}
-
-/// `from` sends 20 packets; none of `to` may deliver any.
-fn media_blocked(from: &mut Sidecar, to: &[&Sidecar]) {
-    for t in to {
-        t.sink.take(Duration::from_millis(50));
-    }
-    from.send(20);
-    for t in to {
-        let got = t.sink.take(Duration::from_millis(300));
-        assert!(
-            got.is_empty(),
-            "{} -> {}: media got through",
-            from.name,
-            t.name
-        );
-    }
-}
 
 fn alerts(status: &Value) -> String {
     status["alerts"].to_string()
@@ -344,13 +133,21 @@ fn a_locked_meeting_refuses_a_newcomer() {
     for s in [&a, &b] {
         s.wait(LIMIT, "the lock", |st| st["locked"] == true);
     }
-    let mallory = net.join("m", "mallory");
+    let mut mallory = net.join("m", "mallory");
     a.wait(LIMIT, "the refusal alert", |s| {
         alerts(s).contains("RefusedLocked")
     });
     std::thread::sleep(Duration::from_millis(500));
     let status = mallory.status().unwrap();
     assert!(!has_key(&status), "a refused newcomer got a key: {status}");
+    // Without a key its media is dropped and counted, never sent in the clear.
+    media_blocked(&mut mallory, &[&a, &b]);
+    let status = mallory.status().unwrap();
+    assert!(
+        status["packets"]["send_drops"]["no_key"].as_u64().unwrap() >= 20,
+        "{status}"
+    );
+    assert_eq!(status["packets"]["sealed"], 0);
     assert_eq!(
         Sidecar::mk_seq(&a.status().unwrap()),
         seq,

@@ -1,4 +1,5 @@
-//! Real video through the whole path: ffmpeg encodes a test pattern to H.264 over RTP into
+//! Real video through the whole path, with pre-shared keys and with keys from the meeting
+//! handshake (a `veil board`): ffmpeg encodes a test pattern to H.264 over RTP into
 //! sidecar A (`--rtp`), A seals it to `veil relay`, the relay fans it out to sidecar B, B opens
 //! it and delivers to an ffmpeg that decodes it. The decoded frames (count and per-frame MD5)
 //! must equal those of a direct, unencrypted run of the same sender into the same receiver, and
@@ -19,10 +20,11 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use media_support::meeting::{Net, converge};
 use media_support::{
     Collector, Proc, Relay, count_at_offsets, free_udp, psk_key_file, psk_sidecar, registration,
     scratch_dir, wait_for,
@@ -181,75 +183,77 @@ fn ciphertext(packet: &[u8]) -> &[u8] {
     &packet[rtp + 4 + header_len..]
 }
 
-#[test]
-fn h264_over_rtp_through_sidecars_and_relay_decodes_identically() {
-    if !ffmpeg_available() {
-        eprintln!(
-            "\n*** real_media SKIPPED: ffmpeg not found. Install it (Debian: apt-get install \
-             ffmpeg); CI does. ***\n"
+/// The direct, unencrypted run every variant is compared with: decoded frames and the clear
+/// RTP datagrams (computed once per test binary).
+struct Direct {
+    frames: Vec<String>,
+    plaintext: Vec<Vec<u8>>,
+}
+
+fn direct() -> &'static Direct {
+    static DIRECT: OnceLock<Direct> = OnceLock::new();
+    DIRECT.get_or_init(|| {
+        let dir = scratch_dir("real-media-direct");
+        let port = free_rtp_port();
+        let receiver = start_receiver(&dir, "direct", port);
+        let plain = PlainTap::start(SocketAddr::from(([127, 0, 0, 1], port)));
+        send_pattern(plain.addr);
+        let frames = finish_receiver(receiver, &dir, "direct");
+        let plaintext = std::mem::take(&mut *plain.seen.lock().unwrap());
+        assert_eq!(
+            frames.len(),
+            FRAMES as usize,
+            "the direct run decoded {} frames",
+            frames.len()
         );
-        return;
+        let hits: usize = plaintext
+            .iter()
+            .map(|d| count_at_offsets(d, X264_SEI))
+            .sum();
+        assert!(
+            hits > 0,
+            "the plaintext detector found nothing in plaintext"
+        );
+        Direct { frames, plaintext }
+    })
+}
+
+fn skip_without_ffmpeg() -> bool {
+    if ffmpeg_available() {
+        return false;
     }
-    let dir = scratch_dir("real-media");
-
-    // Direct and unencrypted: sender -> tap -> receiver.
-    let port = free_rtp_port();
-    let receiver = start_receiver(&dir, "direct", port);
-    let plain = PlainTap::start(SocketAddr::from(([127, 0, 0, 1], port)));
-    send_pattern(plain.addr);
-    let direct = finish_receiver(receiver, &dir, "direct");
-    let plaintext = std::mem::take(&mut *plain.seen.lock().unwrap());
-    assert_eq!(
-        direct.len(),
-        FRAMES as usize,
-        "the direct run decoded {} frames",
-        direct.len()
+    eprintln!(
+        "\n*** real_media SKIPPED: ffmpeg not found. Install it (Debian: apt-get install \
+         ffmpeg); CI does. ***\n"
     );
-    let plain_hits: usize = plaintext
-        .iter()
-        .map(|d| count_at_offsets(d, X264_SEI))
-        .sum();
-    assert!(
-        plain_hits > 0,
-        "the plaintext detector found nothing in plaintext"
-    );
+    true
+}
 
-    // Encrypted: sender -> sidecar A -> relay -> sidecar B -> receiver; a tap member of the
-    // meeting receives every datagram the relay forwards.
-    let relay = Relay::start(&dir, &[]);
-    let key_file = psk_key_file(&dir, MEETING, 2);
-    let tap_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    tap_socket
-        .send_to(&registration(1, MEETING.as_bytes(), b"tap"), relay.media)
-        .unwrap();
-    let relayed = Collector::on(tap_socket);
-    let port = free_rtp_port();
-    let receiver = start_receiver(&dir, "veil", port);
-    let deliver = SocketAddr::from(([127, 0, 0, 1], port));
-    let (_a, a_listen) = psk_sidecar(&dir, &key_file, 0, free_udp(), relay.media, &["--rtp"]);
-    let (_b, _) = psk_sidecar(&dir, &key_file, 1, deliver, relay.media, &["--rtp"]);
-    wait_for(Duration::from_secs(10), "both sidecars registered", || {
-        relay.metric("veil_relay_registered") == 3.0
-    });
-    send_pattern(a_listen);
-    let through_veil = finish_receiver(receiver, &dir, "veil");
-    let relayed = relayed.take(Duration::from_millis(300));
-
+/// The checks on a run through veil: the same frames as the direct run, and nothing of the
+/// plaintext in what the relay forwarded.
+fn check(mode: &str, through_veil: &[String], relayed: &[Vec<u8>]) {
+    let direct = direct();
     assert_eq!(
         through_veil.len(),
         FRAMES as usize,
-        "decoded {} frames through veil",
+        "{mode}: decoded {} frames through veil",
         through_veil.len()
     );
-    assert!(through_veil == direct, "frames differ from the direct run");
     assert!(
-        relayed.len() >= plaintext.len(),
-        "the relay forwarded {} datagrams, the sender sent {}",
+        through_veil == direct.frames,
+        "{mode}: frames differ from the direct run"
+    );
+    assert!(
+        relayed.len() >= direct.plaintext.len(),
+        "{mode}: the relay forwarded {} datagrams, the sender sent {}",
         relayed.len(),
-        plaintext.len()
+        direct.plaintext.len()
     );
     let sei_hits: usize = relayed.iter().map(|d| count_at_offsets(d, X264_SEI)).sum();
-    assert_eq!(sei_hits, 0, "x264's SEI string is readable at the relay");
+    assert_eq!(
+        sei_hits, 0,
+        "{mode}: x264's SEI string is readable at the relay"
+    );
     // Clear on the wire: the RTP header, mkSeqNum and the SFrame header (mkSeqNum 1 alone
     // contains 00 00 01). The rest is ciphertext, where 00 00 01 turns up at each offset with
     // probability 2^-24. Bound the observed count well above chance: mean + 3 + 6 standard
@@ -263,16 +267,80 @@ fn h264_over_rtp_through_sidecars_and_relay_decodes_identically() {
         .map(|c| count_at_offsets(c, &[0, 0, 1]))
         .sum();
     eprintln!(
-        "real_media: {} frames, {} RTP packets sent ({} plaintext start codes), {} datagrams \
-         relayed, {offsets} ciphertext offsets, start codes observed {observed}, expected by \
-         chance {mean:.4}, bound {bound:.2}",
+        "real_media ({mode}): {} frames, {} RTP packets sent ({} plaintext start codes), {} \
+         datagrams relayed, {offsets} ciphertext offsets, start codes observed {observed}, \
+         expected by chance {mean:.4}, bound {bound:.2}",
         through_veil.len(),
-        plaintext.len(),
-        start_codes(&plaintext),
+        direct.plaintext.len(),
+        start_codes(&direct.plaintext),
         relayed.len()
     );
     assert!(
         (observed as f64) <= bound,
-        "{observed} H.264 start codes in the relayed ciphertext; chance allows {bound:.2}"
+        "{mode}: {observed} H.264 start codes in the relayed ciphertext; chance allows {bound:.2}"
+    );
+}
+
+/// A member of `meeting` at the relay that receives every datagram the relay forwards.
+fn relay_tap(relay: &Relay, meeting: &[u8]) -> Collector {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .send_to(&registration(1, meeting, b"tap"), relay.media)
+        .unwrap();
+    Collector::on(socket)
+}
+
+#[test]
+fn h264_through_psk_sidecars_and_the_relay_decodes_identically() {
+    if skip_without_ffmpeg() {
+        return;
+    }
+    direct();
+    let dir = scratch_dir("real-media-psk");
+    let relay = Relay::start(&dir, &[]);
+    let key_file = psk_key_file(&dir, MEETING, 2);
+    let relayed = relay_tap(&relay, MEETING.as_bytes());
+    let port = free_rtp_port();
+    let receiver = start_receiver(&dir, "veil", port);
+    let deliver = SocketAddr::from(([127, 0, 0, 1], port));
+    let (_a, a_listen) = psk_sidecar(&dir, &key_file, 0, free_udp(), relay.media, &["--rtp"]);
+    let (_b, _) = psk_sidecar(&dir, &key_file, 1, deliver, relay.media, &["--rtp"]);
+    wait_for(Duration::from_secs(10), "both sidecars registered", || {
+        relay.metric("veil_relay_registered") == 3.0
+    });
+    send_pattern(a_listen);
+    let through_veil = finish_receiver(receiver, &dir, "veil");
+    check(
+        "psk",
+        &through_veil,
+        &relayed.take(Duration::from_millis(300)),
+    );
+}
+
+#[test]
+fn h264_through_meeting_mode_sidecars_and_the_relay_decodes_identically() {
+    if skip_without_ffmpeg() {
+        return;
+    }
+    direct();
+    let net = Net::start("real-media-meeting", None);
+    let a = net.join_with(MEETING, "alice", &["--host", "--rtp"]);
+    let port = free_rtp_port();
+    let receiver = start_receiver(&net.dir, "veil", port);
+    let deliver = SocketAddr::from(([127, 0, 0, 1], port));
+    let b = net.join_to(MEETING, "bob", Some(deliver), &["--rtp"]);
+    converge(&[&a, &b], 2, 1);
+    // In meeting mode the relay groups by meetingID/meetingUUID.
+    let instance = a.status().unwrap()["meeting"].as_str().unwrap().to_owned();
+    let relayed = relay_tap(&net.relay, instance.as_bytes());
+    wait_for(Duration::from_secs(10), "the tap registered", || {
+        net.relay.metric("veil_relay_registered") == 3.0
+    });
+    send_pattern(a.listen);
+    let through_veil = finish_receiver(receiver, &net.dir, "veil");
+    check(
+        "meeting",
+        &through_veil,
+        &relayed.take(Duration::from_millis(300)),
     );
 }

@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod meeting;
+
 /// A free loopback UDP address (bound then released: the OS will not hand it out again soon).
 pub fn free_udp() -> SocketAddr {
     UdpSocket::bind("127.0.0.1:0")
