@@ -26,6 +26,18 @@ use crate::sidecar::http::{self, Response};
 
 /// Flags of `veil relay`.
 #[derive(Args, Debug)]
+#[command(after_long_help = "\
+Examples:
+  veil relay --listen 0.0.0.0:6100 --admin 127.0.0.1:9200   # curl 127.0.0.1:9200/metrics
+  veil sidecar ... --remote RELAY:6100 --board ...          # meeting mode registers by itself
+  veil sidecar ... --remote RELAY:6100 --relay --key-file meeting.toml --sender-slot 0
+
+A registration is one clear datagram from the participant's media address (magic 00 56 52 47
+88 00, version, kind, meeting ID, token; docs/PROTOCOL.md). The relay forwards what it gets from
+a registered address to every other address of that meeting, byte for byte, and drops what
+comes from anywhere else (veil_relay_drops_total{reason=\"unregistered_source\"}). It cannot
+read media: it has no key, and sealed packets show only the mkSeqNum, the SFrame KID and
+counter (and in RTP mode the RTP header); `veil inspect` decodes exactly that.")]
 pub struct RelayArgs {
     /// The UDP address participants send media and registrations to. Port 0 picks a free
     /// port; the first line on stdout says which.

@@ -36,6 +36,19 @@ use signal_hook::iterator::Signals;
 
 /// Flags of `veil sidecar`.
 #[derive(Args, Debug)]
+#[command(after_long_help = "\
+Examples:
+  # meeting mode: keys from the meeting handshake on a board, media through a relay
+  veil sidecar --board 127.0.0.1:7700 --board-fingerprint HEX --meeting standup --name alice \\
+      --identity alice.identity --local-listen 127.0.0.1:5000 --local-deliver 127.0.0.1:5002 \\
+      --bind 0.0.0.0:6000 --remote RELAY:6100 --admin 127.0.0.1:9100 --rtp
+  curl 127.0.0.1:9100/status            # participants, leader, security code, mkSeqNum, alerts
+  curl -X POST 127.0.0.1:9100/kick/2    # the leader removes the participant in slot 2
+
+  # pre-shared key mode: every sidecar of the meeting gets the same key file
+  veil keygen --psk --meeting demo --slots 2 > meeting.toml
+  veil sidecar --key-file meeting.toml --sender-slot 0 --local-listen 127.0.0.1:5000 \\
+      --local-deliver 127.0.0.1:5002 --bind 0.0.0.0:6000 --remote RELAY:6100 --relay")]
 pub struct SidecarArgs {
     /// Where the local client sends its plain packets: the sidecar listens on this address and
     /// seals everything that arrives.
@@ -75,8 +88,6 @@ pub struct SidecarArgs {
         help_heading = "Pre-shared key mode"
     )]
     sender_slot: Option<u32>,
-    #[command(flatten)]
-    meeting: meeting_mode::MeetingArgs,
     /// RTP mode: the RTP header stays in the clear (authenticated) so a relay can route, the
     /// payload is protected, and the stream key is picked by the SSRC. Default: datagram mode,
     /// the whole UDP payload is protected.
@@ -94,6 +105,8 @@ pub struct SidecarArgs {
     /// for the leader, `POST /kick/SLOT`, `POST /lock`, `POST /unlock`.
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
+    #[command(flatten)]
+    meeting: meeting_mode::MeetingArgs,
 }
 
 /// `--engine` values.

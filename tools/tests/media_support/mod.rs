@@ -131,8 +131,14 @@ pub struct Relay {
 impl Relay {
     /// Starts a relay with `extra` flags and waits for its address line.
     pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        Self::start_on(dir, "127.0.0.1:0".parse().unwrap(), extra)
+    }
+
+    /// Starts a relay listening on `media`.
+    pub fn start_on(dir: &Path, media: SocketAddr, extra: &[&str]) -> Self {
         let mut cmd = veil();
-        cmd.args(["relay", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        cmd.args(["relay", "--listen", &media.to_string()])
+            .args(["--admin", "127.0.0.1:0"])
             .args(extra);
         let mut proc = Proc::spawn(cmd, dir, "relay");
         let line = proc.line();
