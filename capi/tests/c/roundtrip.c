@@ -132,6 +132,14 @@ static void rtp_round_trip(void) {
   CHECK_OK(veil_protector_unprotect(bob, NOW, packet, len, &offset, &len));
   CHECK(len == sizeof rtp && memcmp(packet + offset, rtp, len) == 0);
 
+  /* Into a second buffer: the RTP header still leads the protected packet. */
+  uint8_t wire[sizeof rtp + VEIL_PROTECT_OVERHEAD], opened[sizeof wire];
+  size_t wire_len = 0, opened_len = 0;
+  CHECK_OK(veil_protector_protect_into(alice, NOW, 1, rtp, sizeof rtp, wire, sizeof wire, &wire_len));
+  CHECK(memcmp(wire, rtp, 12) == 0 && wire_len > sizeof rtp);
+  CHECK_OK(veil_protector_unprotect_into(bob, NOW, wire, wire_len, opened, sizeof opened, &opened_len));
+  CHECK(opened_len == sizeof rtp && memcmp(opened, rtp, opened_len) == 0);
+
   /* Not an RTP packet: refused before any counter is spent. */
   uint8_t junk[64] = {0};
   CHECK_RESULT(veil_protector_protect(alice, NOW, 1, junk, sizeof junk, VEIL_PROTECT_HEADROOM, 8, &offset, &len), VEIL_RESULT_MALFORMED);
