@@ -246,3 +246,49 @@ fn tamper_partition_shows_two_security_codes() {
         "a partition must show in the security codes"
     );
 }
+
+#[test]
+fn exactly_one_key_source_and_a_way_to_trust_the_board() {
+    let common = [
+        "sidecar",
+        "--local-listen",
+        "127.0.0.1:0",
+        "--local-deliver",
+        "127.0.0.1:9",
+        "--bind",
+        "127.0.0.1:0",
+        "--remote",
+        "127.0.0.1:9",
+    ];
+    let run = |extra: &[&str]| {
+        let out = media_support::veil()
+            .args(common)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{extra:?} was accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let both = run(&[
+        "--key-file",
+        "k.toml",
+        "--sender-slot",
+        "0",
+        "--board",
+        "127.0.0.1:7700",
+        "--meeting",
+        "m",
+        "--name",
+        "n",
+    ]);
+    assert!(both.contains("cannot be used with"), "{both}");
+    let neither = run(&[]);
+    assert!(
+        neither.contains("--key-file") && neither.contains("--board"),
+        "{neither}"
+    );
+    let half = run(&["--key-file", "k.toml"]);
+    assert!(half.contains("--sender-slot"), "{half}");
+    let untrusted = run(&["--board", "127.0.0.1:7700", "--meeting", "m", "--name", "n"]);
+    assert!(untrusted.contains("--board-fingerprint"), "{untrusted}");
+}

@@ -38,6 +38,8 @@ pub(crate) struct Relay<'a> {
     out: Batch,
     /// Per packet of the batch: forward it (its source is registered).
     media: Vec<bool>,
+    /// Destinations already served for this batch.
+    served: Vec<SocketAddr>,
 }
 
 impl<'a> Relay<'a> {
@@ -51,6 +53,7 @@ impl<'a> Relay<'a> {
             batch: Batch::new(),
             out: Batch::new(),
             media: Vec::new(),
+            served: Vec::new(),
         }
     }
 
@@ -106,7 +109,7 @@ impl<'a> Relay<'a> {
         }
         self.publish_gauges();
         // Every destination of every meeting present in this batch, each served once.
-        let mut served: Vec<SocketAddr> = Vec::new();
+        self.served.clear();
         for i in 0..self.batch.len() {
             let Some(source) = self.batch.addr(i).filter(|_| self.media[i]) else {
                 continue;
@@ -115,10 +118,10 @@ impl<'a> Relay<'a> {
                 continue;
             };
             for &dest in destinations {
-                if served.contains(&dest) {
+                if self.served.contains(&dest) {
                     continue;
                 }
-                served.push(dest);
+                self.served.push(dest);
                 self.out.clear();
                 for j in 0..self.batch.len() {
                     let from = self.batch.addr(j);
