@@ -118,6 +118,8 @@ enum Conn {
     Greeting,
     /// Joined `meeting_id`.
     Joined { meeting_id: String },
+    /// Refused or said goodbye: waiting for the event loop to close it; input is ignored.
+    Closing,
 }
 
 /// The board's state: meetings, connections, and what to send.
@@ -190,7 +192,16 @@ impl BoardCore {
     pub fn refuse(&mut self, conn: ConnId, reason: ErrorReason, now: Millis) {
         self.stats.error(reason);
         tracing::debug!(conn, reason = reason.as_str(), "closing connection");
+        self.close(conn, now);
+    }
+
+    /// Removes the participant, ignores the connection's further input, and asks the event
+    /// loop to close it.
+    fn close(&mut self, conn: ConnId, now: Millis) {
         self.depart(conn, now);
+        if let Some(state) = self.conns.get_mut(&conn) {
+            *state = Conn::Closing;
+        }
         self.out.push_back(Output::Close(conn));
     }
 
@@ -213,7 +224,7 @@ impl BoardCore {
         let joined = match self.conns.get(&conn) {
             Some(Conn::Joined { meeting_id }) => Some(meeting_id.clone()),
             Some(Conn::Greeting) => None,
-            None => return,
+            Some(Conn::Closing) | None => return,
         };
         match (frame, joined) {
             (ClientFrame::Hello(h), None) => self.join(conn, &h),
@@ -224,10 +235,7 @@ impl BoardCore {
             (ClientFrame::Post(bytes), Some(meeting_id)) => {
                 self.post(conn, &meeting_id, bytes, now);
             }
-            (ClientFrame::Bye, Some(_)) => {
-                self.depart(conn, now);
-                self.out.push_back(Output::Close(conn));
-            }
+            (ClientFrame::Bye, Some(_)) => self.close(conn, now),
         }
     }
 
@@ -327,6 +335,9 @@ impl BoardCore {
     fn refuse_join(&mut self, conn: ConnId, reason: ErrorReason, text: &str) {
         self.stats.error(reason);
         self.send(conn, &ServerFrame::Refused(text));
+        if let Some(state) = self.conns.get_mut(&conn) {
+            *state = Conn::Closing;
+        }
         self.out.push_back(Output::Close(conn));
     }
 
@@ -394,7 +405,11 @@ impl BoardCore {
     /// Leave; if it led, a LeaderChange (whitepaper 3.7.7). An empty instance is dropped
     /// with its posts, so the next join starts a fresh meetingUUID.
     fn depart(&mut self, conn: ConnId, _now: Millis) {
-        let Some(Conn::Joined { meeting_id }) = self.conns.insert(conn, Conn::Greeting) else {
+        let Some(state) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Conn::Joined { meeting_id } = core::mem::replace(state, Conn::Greeting) else {
+            *state = Conn::Closing;
             return;
         };
         let Some(inst) = self.instances.get_mut(&meeting_id) else {
@@ -445,6 +460,7 @@ impl BoardCore {
                 self.send(to, n);
             }
         }
+        self.update_gauges();
     }
 
     fn send(&mut self, to: ConnId, frame: &ServerFrame<'_>) {
@@ -457,5 +473,206 @@ impl BoardCore {
         let participants = self.instances.values().map(|i| i.members.len()).sum();
         self.stats
             .set_gauges(self.instances.len(), participants, self.conns.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use keyctl::wire::{Binding, Field, Id, KeyAnnouncement, Rekey};
+
+    use super::*;
+
+    const NOW: Millis = Millis(1_700_000_000_000);
+
+    fn core(tamper: Option<Tamper>) -> BoardCore {
+        BoardCore::new(tamper, Arc::new(BoardStats::default()), [0; 16])
+    }
+
+    fn hello(meeting: &str, name: &str, host: bool) -> Vec<u8> {
+        let f = ClientFrame::Hello(Hello {
+            meeting_id: meeting,
+            name,
+            host,
+            ivk: sha256(name.as_bytes()),
+        })
+        .encode();
+        f[4..].to_vec()
+    }
+
+    fn post(msg: &Message) -> Vec<u8> {
+        ClientFrame::Post(&msg.to_bytes()).encode()[4..].to_vec()
+    }
+
+    /// Every frame sent since the last call, by connection, as owned bodies.
+    fn sent(core: &mut BoardCore) -> Vec<(ConnId, Vec<u8>)> {
+        std::iter::from_fn(|| core.poll_output())
+            .filter_map(|o| match o {
+                Output::Send { to, frame } => Some((to, frame[4..].to_vec())),
+                Output::Close(_) => None,
+            })
+            .collect()
+    }
+
+    fn to(sent: &[(ConnId, Vec<u8>)], conn: ConnId) -> Vec<ServerFrame<'_>> {
+        sent.iter()
+            .filter(|(c, _)| *c == conn)
+            .map(|(_, b)| ServerFrame::parse(b).unwrap())
+            .collect()
+    }
+
+    fn join(
+        core: &mut BoardCore,
+        conn: ConnId,
+        meeting: &str,
+        name: &str,
+        host: bool,
+    ) -> WelcomeFrame {
+        core.connected(conn);
+        core.handle(conn, &hello(meeting, name, host), NOW);
+        let out = sent(core);
+        match to(&out, conn).first() {
+            Some(ServerFrame::Welcome(w)) => w.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn announcement(meeting: &MeetingRef, who: &ParticipantId) -> Message {
+        Message::KeyAnnouncement(KeyAnnouncement {
+            binding: Binding {
+                meeting: meeting.clone(),
+                participant: who.clone(),
+                ivk: [1; 32],
+                pk: [2; 32],
+            },
+            sig: [3; 64],
+            display_name: Id::new(Field::DisplayName, b"x").unwrap(),
+            invite: None,
+        })
+    }
+
+    #[test]
+    fn a_rekey_reaches_its_recipient_only_and_other_posts_everyone_else() {
+        let mut core = core(None);
+        let wa = join(&mut core, 1, "m", "alice", false);
+        let wb = join(&mut core, 2, "m", "bob", false);
+        join(&mut core, 3, "m", "carol", false);
+        assert_eq!(wa.leader, wa.me);
+        assert_eq!(wb.leader, wa.me);
+        assert_eq!(wa.meeting, wb.meeting);
+        let rekey = Message::Rekey(Rekey {
+            mk_seq: 2,
+            recipient: wb.me.clone(),
+            recipient_nonce: [0; 24],
+            ciphertext: vec![9; 40],
+        });
+        core.handle(1, &post(&rekey), NOW);
+        let out = sent(&mut core);
+        assert_eq!(to(&out, 2), vec![ServerFrame::Deliver(&rekey.to_bytes())]);
+        assert!(to(&out, 1).is_empty() && to(&out, 3).is_empty());
+        let ann = announcement(&wa.meeting, &wa.me);
+        core.handle(1, &post(&ann), NOW);
+        let out = sent(&mut core);
+        assert!(to(&out, 1).is_empty(), "no echo to the poster");
+        assert_eq!(to(&out, 2).len(), 1);
+        assert_eq!(to(&out, 3).len(), 1);
+    }
+
+    #[test]
+    fn a_late_joiner_sees_the_roster_then_the_backlog() {
+        let mut core = core(None);
+        let wa = join(&mut core, 1, "m", "alice", false);
+        let ann = announcement(&wa.meeting, &wa.me);
+        core.handle(1, &post(&ann), NOW);
+        // Heartbeats and rekeys are not kept for late joiners.
+        let _ = sent(&mut core);
+        core.connected(2);
+        core.handle(2, &hello("m", "bob", false), NOW);
+        let out = sent(&mut core);
+        let frames = to(&out, 2);
+        assert!(matches!(frames[0], ServerFrame::Welcome(_)));
+        assert_eq!(frames[1], ServerFrame::Joined(wa.me.clone()));
+        assert_eq!(frames[2], ServerFrame::Deliver(&ann.to_bytes()));
+        assert_eq!(frames.len(), 3);
+        assert!(matches!(to(&out, 1)[..], [ServerFrame::Joined(_)]));
+    }
+
+    #[test]
+    fn the_leader_leaving_names_the_host_else_the_longest_present() {
+        let mut core = core(None);
+        let wa = join(&mut core, 1, "m", "alice", false);
+        let wb = join(&mut core, 2, "m", "bob", false);
+        let wc = join(&mut core, 3, "m", "carol", true);
+        core.disconnected(1, NOW);
+        let out = sent(&mut core);
+        let leave = Message::Leave(Leave {
+            participant: wa.me.clone(),
+        })
+        .to_bytes();
+        let change = Message::LeaderChange(LeaderChange {
+            leader: wc.me.clone(),
+        })
+        .to_bytes();
+        for conn in [2, 3] {
+            assert_eq!(
+                to(&out, conn),
+                vec![
+                    ServerFrame::Left(wa.me.clone()),
+                    ServerFrame::Deliver(&leave),
+                    ServerFrame::Deliver(&change),
+                ]
+            );
+        }
+        // Without a host, the longest present leads next.
+        core.disconnected(3, NOW);
+        let out = sent(&mut core);
+        let frames = to(&out, 2);
+        let change = Message::LeaderChange(LeaderChange { leader: wb.me }).to_bytes();
+        assert_eq!(frames.last(), Some(&ServerFrame::Deliver(&change)));
+    }
+
+    #[test]
+    fn an_emptied_meeting_starts_over_with_a_fresh_uuid() {
+        let mut core = core(None);
+        let first = join(&mut core, 1, "m", "alice", false);
+        let ann = announcement(&first.meeting, &first.me);
+        core.handle(1, &post(&ann), NOW);
+        core.handle(1, &ClientFrame::Bye.encode()[4..], NOW);
+        let _ = sent(&mut core);
+        let second = join(&mut core, 2, "m", "alice", false);
+        assert_ne!(first.meeting.meeting_uuid, second.meeting.meeting_uuid);
+        assert_eq!(first.me, second.me, "same identity, same participant");
+        core.connected(3);
+        core.handle(3, &hello("m", "bob", false), NOW);
+        let out = sent(&mut core);
+        assert!(
+            !to(&out, 3)
+                .iter()
+                .any(|f| matches!(f, ServerFrame::Deliver(_))),
+            "the old instance's posts were cleared"
+        );
+    }
+
+    #[test]
+    fn bad_input_is_counted_and_closed_without_touching_others() {
+        let stats = Arc::new(BoardStats::default());
+        let mut core = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
+        join(&mut core, 1, "m", "alice", false);
+        core.connected(2);
+        core.handle(
+            2,
+            &post(&Message::Leave(Leave {
+                participant: ParticipantId::new(b"a", b"b").unwrap(),
+            })),
+            NOW,
+        );
+        assert!(std::iter::from_fn(|| core.poll_output()).any(|o| o == Output::Close(2)));
+        assert_eq!(stats.errors(ErrorReason::NotJoined), 1);
+        core.handle(1, &[1, 0x02, 1, 0x99], NOW);
+        assert!(std::iter::from_fn(|| core.poll_output()).any(|o| o == Output::Close(1)));
+        assert_eq!(stats.errors(ErrorReason::MalformedPost), 1);
+        core.handle(1, &hello("m", "alice", false), NOW);
+        assert_eq!(stats.snapshot().participants, 0);
     }
 }

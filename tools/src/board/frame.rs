@@ -409,3 +409,149 @@ impl FrameBuffer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn pid(user: &str) -> ParticipantId {
+        ParticipantId::new(user.as_bytes(), b"0011223344556677").unwrap()
+    }
+
+    fn body(frame: &[u8]) -> &[u8] {
+        let len = u32::from_be_bytes(frame[..4].try_into().unwrap());
+        assert_eq!(usize::try_from(len).unwrap(), frame.len() - 4);
+        &frame[4..]
+    }
+
+    fn client_frames() -> Vec<ClientFrame<'static>> {
+        vec![
+            ClientFrame::Hello(Hello {
+                meeting_id: "standup",
+                name: "alice",
+                host: true,
+                ivk: [7; 32],
+            }),
+            ClientFrame::Post(&[1, 0x14, 0, 1, b'a', 0, 1, b'b']),
+            ClientFrame::Bye,
+        ]
+    }
+
+    fn server_frames() -> Vec<ServerFrame<'static>> {
+        vec![
+            ServerFrame::Welcome(WelcomeFrame {
+                meeting: MeetingRef::new(b"standup", b"uuid").unwrap(),
+                me: pid("bob"),
+                leader: pid("alice"),
+                cohosts: vec![pid("alice"), pid("carol")],
+            }),
+            ServerFrame::Deliver(&[1, 0x16, 0, 0, 0, 0]),
+            ServerFrame::Joined(pid("dave")),
+            ServerFrame::Left(pid("erin")),
+            ServerFrame::Refused("locked"),
+            ServerFrame::Ended,
+        ]
+    }
+
+    #[test]
+    fn every_frame_round_trips() {
+        for f in client_frames() {
+            let bytes = f.encode();
+            assert_eq!(ClientFrame::parse(body(&bytes)).unwrap(), f);
+        }
+        for f in server_frames() {
+            let bytes = f.encode();
+            assert_eq!(ServerFrame::parse(body(&bytes)).unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_extension_is_a_typed_error() {
+        for f in client_frames() {
+            let bytes = f.encode();
+            let b = body(&bytes);
+            for cut in 0..b.len() {
+                // A post's message runs to the end of the frame: any prefix of it is still
+                // a post (keyctl rejects the message itself).
+                if !matches!(f, ClientFrame::Post(_)) || cut < 2 {
+                    assert!(ClientFrame::parse(&b[..cut]).is_err(), "{f:?} cut at {cut}");
+                }
+            }
+            if !matches!(f, ClientFrame::Post(_)) {
+                let mut longer = b.to_vec();
+                longer.push(0);
+                assert_eq!(ClientFrame::parse(&longer), Err(FrameError::Trailing(1)));
+            }
+        }
+        for f in server_frames() {
+            let bytes = f.encode();
+            let b = body(&bytes);
+            for cut in 0..b.len() {
+                if !matches!(f, ServerFrame::Deliver(_)) || cut < 2 {
+                    assert!(ServerFrame::parse(&b[..cut]).is_err(), "{f:?} cut at {cut}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_version_and_direction_are_refused() {
+        let hello = ClientFrame::Bye.encode();
+        let mut b = body(&hello).to_vec();
+        assert_eq!(ServerFrame::parse(&b), Err(FrameError::BadType(0x03)));
+        b[0] = 2;
+        assert_eq!(ClientFrame::parse(&b), Err(FrameError::BadVersion(2)));
+        let ended = ServerFrame::Ended.encode();
+        assert_eq!(
+            ClientFrame::parse(body(&ended)),
+            Err(FrameError::BadType(0x86))
+        );
+    }
+
+    #[test]
+    fn hello_fields_are_checked() {
+        let mut b = vec![BOARD_VERSION, 0x01];
+        put_lp(&mut b, b"m");
+        put_lp(&mut b, b"\xff\xfe");
+        b.push(0);
+        b.extend_from_slice(&[0; 32]);
+        assert_eq!(ClientFrame::parse(&b), Err(FrameError::BadField("name")));
+        let mut b = vec![BOARD_VERSION, 0x01];
+        put_lp(&mut b, b"m");
+        put_lp(&mut b, b"n");
+        b.push(2);
+        b.extend_from_slice(&[0; 32]);
+        assert_eq!(
+            ClientFrame::parse(&b),
+            Err(FrameError::BadField("host flag"))
+        );
+        // A length prefix above the text cap.
+        let b = [BOARD_VERSION, 0x01, 0x01, 0x01];
+        assert_eq!(
+            ClientFrame::parse(&b),
+            Err(FrameError::BadField("meetingID"))
+        );
+    }
+
+    #[test]
+    fn the_frame_buffer_reassembles_byte_by_byte_and_caps_the_length() {
+        let frames: Vec<Vec<u8>> = server_frames().iter().map(ServerFrame::encode).collect();
+        let stream: Vec<u8> = frames.concat();
+        let mut buf = FrameBuffer::default();
+        let mut got = Vec::new();
+        for byte in &stream {
+            buf.extend(std::slice::from_ref(byte));
+            while let Some(b) = buf.next_frame().unwrap() {
+                got.push(b.to_vec());
+            }
+        }
+        let want: Vec<Vec<u8>> = frames.iter().map(|f| body(f).to_vec()).collect();
+        assert_eq!(got, want);
+        assert_eq!(buf.pending(), 0);
+        let mut buf = FrameBuffer::default();
+        buf.extend(&u32::try_from(MAX_FRAME + 1).unwrap().to_be_bytes());
+        assert!(matches!(buf.next_frame(), Err(FrameError::Oversize { .. })));
+    }
+}

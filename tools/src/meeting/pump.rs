@@ -89,7 +89,11 @@ impl Pump {
                 .map_or(COMMAND_POLL, |t| Duration::from_millis(t.since(now)))
                 .min(COMMAND_POLL);
             match self.client.recv(wait) {
-                Ok(Some(event)) => self.board_event(event),
+                Ok(Some(event)) => {
+                    if let Some(stop) = self.board_event(event) {
+                        return stop;
+                    }
+                }
                 Ok(None) => {}
                 Err(e) => return Stop::BoardLost(e.to_string()),
             }
@@ -117,7 +121,7 @@ impl Pump {
         self.flush()
     }
 
-    fn board_event(&mut self, event: BoardEvent) {
+    fn board_event(&mut self, event: BoardEvent) -> Option<Stop> {
         match event {
             BoardEvent::Message(bytes) => {
                 let now = dataplane::io::now();
@@ -133,10 +137,10 @@ impl Pump {
                 tracing::warn!(reason = %why, "the board refused");
             }
             BoardEvent::Ended => {
-                tracing::info!("the board ended the meeting");
-                let _ = self.session.leave();
+                return Some(Stop::BoardLost("the board ended the meeting".to_owned()));
             }
         }
+        None
     }
 
     /// Posts what the session wants posted and hands its events on. Returns why to stop,
