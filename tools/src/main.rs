@@ -57,11 +57,6 @@ enum Command {
     /// counted. Prints `veil relay: media ADDR [admin ADDR]` on stdout once listening; SIGINT or
     /// SIGTERM stop it.
     Relay(relay::RelayArgs),
-    /// The bulletin board and signalling server of the meeting handshake (untrusted by
-    /// design): one process, many meetings; routes the participants' keyctl messages, picks
-    /// the leader, announces joins and leaves. TLS by default (a self-signed certificate whose
-    /// SHA-256 fingerprint is printed for clients to pin, or --cert/--key). It stores nothing
-    /// secret and never sees a meeting key. SIGINT or SIGTERM end every meeting and exit.
     /// An end-to-end encrypted meeting on loopback in one command: starts a board, a relay and
     /// a sidecar per participant (child processes of this binary), synthetic RTP media behind
     /// each; a participant joins and one leaves during the run. Shows each participant's
@@ -69,6 +64,11 @@ enum Command {
     /// a summary and exits 0 only if every receiver got every packet sent while it held the key
     /// and nothing failed authentication.
     Demo(demo::DemoArgs),
+    /// The bulletin board and signalling server of the meeting handshake (untrusted by
+    /// design): one process, many meetings; routes the participants' keyctl messages, picks
+    /// the leader, announces joins and leaves. TLS by default (a self-signed certificate whose
+    /// SHA-256 fingerprint is printed for clients to pin, or --cert/--key). It stores nothing
+    /// secret and never sees a meeting key. SIGINT or SIGTERM end every meeting and exit.
     Board(board::BoardArgs),
 }
 

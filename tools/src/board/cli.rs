@@ -10,7 +10,15 @@ use super::tamper::Tamper;
 use super::tls::{ServerTls, fingerprint_hex};
 use super::{BoardError, serve_admin};
 
-/// `veil board` flags.
+/// The bulletin board and signalling server of the meeting handshake, untrusted by design.
+///
+/// One process serves many meetings: it routes the participants' keyctl messages (each
+/// participant's key announcement, the leader's sealed keys, heartbeats and list links), picks
+/// the leader (the first participant; when the leader goes, a host if present, else the
+/// longest present), and announces joins and leaves. TLS by default: --cert/--key, or a
+/// self-signed certificate made at start whose SHA-256 fingerprint is printed for clients to
+/// pin. Prints `veil board listening on ADDR (TLS|plaintext)` on stdout once ready; SIGINT or
+/// SIGTERM end every meeting and exit 0. Logs go to stderr (RUST_LOG sets the level).
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_long_help = "\
 Examples:
