@@ -91,28 +91,46 @@ fn withheld_heartbeats_end_the_session() {
 }
 
 #[test]
-fn a_partitioned_meeting_shows_two_security_codes() {
+fn a_partitioned_meeting_is_flagged_by_a_leader_change() {
     let board = BoardProcess::start(&["--tamper", "partition"]);
-    // Join order alternates halves: alice, carol | bob, dave.
     let mut a = board.join("m-split", "alice");
     let mut b = board.join("m-split", "bob");
     let mut c = board.join("m-split", "carol");
+    wait_until(&mut [&mut a, &mut b, &mut c], LIMIT, "three keyed", |m| {
+        converged(m, 3)
+    });
+    let first_code = a.p.status().security_code.unwrap();
+    // The fourth join triggers the split: alice, carol | bob, dave.
     let mut d = board.join("m-split", "dave");
-    wait_until(&mut [&mut a, &mut c], LIMIT, "the first half keyed", |m| {
+    let bob = b.p.me().clone();
+    wait_until(
+        &mut [&mut b, &mut d],
+        LIMIT,
+        "bob's half keyed by bob",
+        |m| converged(m, 2) && m[0].p.status().is_leader,
+    );
+    wait_until(&mut [&mut a, &mut c], LIMIT, "alice's half rekeyed", |m| {
         converged(m, 2)
     });
-    wait_until(&mut [&mut b, &mut d], LIMIT, "the second half keyed", |m| {
-        converged(m, 2)
-    });
-    // Each half has its own leader, so the security code every participant is asked to
-    // compare out of band (whitepaper 3.8) differs between the halves: reading it aloud
-    // exposes the partition. keyctl has no in-band signal for a partition from the start.
-    let code = |m: &board_util::Member| m.p.status().security_code.unwrap();
-    assert_eq!(code(&a), code(&c));
-    assert_eq!(code(&b), code(&d));
-    assert_ne!(code(&a), code(&b));
+    // whitepaper 3.8: a leader change prompts everyone to compare the new leader's security
+    // code out of band; in bob's half it no longer matches the one the meeting compared.
+    let code = b.p.status().security_code.unwrap();
+    assert_ne!(code, first_code);
+    assert_eq!(d.p.status().security_code.as_deref(), Some(code.as_str()));
+    assert!(
+        d.alerts.contains(&Alert::VerifySecurityCode {
+            leader: bob.clone(),
+            code: code.clone(),
+        }),
+        "{:?}",
+        d.alerts
+    );
+    assert_eq!(c.p.status().security_code, Some(first_code));
     assert_ne!(
         a.latest().unwrap().meeting_key,
         b.latest().unwrap().meeting_key
     );
+    // Each half sees the other leave: nothing in-band tells alice or carol that bob and dave
+    // did not (see the report on partitions).
+    assert_eq!(c.p.status().leaves, 2);
 }

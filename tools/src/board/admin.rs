@@ -70,8 +70,15 @@ fn prometheus(s: &StatsSnapshot) -> Result<String, std::fmt::Error> {
 
 fn answer(mut conn: TcpStream, s: &StatsSnapshot) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(2)))?;
+    // Read up to the end of the request head (or 512 bytes): a client may send it in pieces.
     let mut head = [0u8; 512];
-    let n = conn.read(&mut head)?;
+    let mut n = 0;
+    while n < head.len() && !head[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut head[n..])? {
+            0 => break,
+            got => n += got,
+        }
+    }
     let path = std::str::from_utf8(head.get(..n).unwrap_or_default())
         .ok()
         .and_then(|h| h.split_whitespace().nth(1))

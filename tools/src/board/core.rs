@@ -46,31 +46,34 @@ struct Member {
     group: u8,
 }
 
-/// What a late joiner is shown (whitepaper 3.7.2: the bulletin board).
+/// What a late joiner is shown (whitepaper 3.7.2: the bulletin board). Each entry is tagged
+/// with the partition half that may see it (`None`: everyone; only `--tamper partition` ever
+/// tags one).
 #[derive(Debug, Default)]
 struct Backlog {
-    announcements: BTreeMap<ParticipantId, (u8, Vec<u8>)>,
-    nonces: BTreeMap<ParticipantId, (u8, Vec<u8>)>,
-    links: Vec<(u8, Vec<u8>)>,
+    announcements: BTreeMap<ParticipantId, (Option<u8>, Vec<u8>)>,
+    nonces: BTreeMap<ParticipantId, (Option<u8>, Vec<u8>)>,
+    links: Vec<(Option<u8>, Vec<u8>)>,
 }
 
 impl Backlog {
-    fn record(&mut self, group: u8, msg: &Message, bytes: &[u8]) {
+    fn record(&mut self, half: Option<u8>, msg: &Message, bytes: &[u8]) {
         match msg {
             Message::KeyAnnouncement(a) => {
                 self.announcements
-                    .insert(a.binding.participant.clone(), (group, bytes.to_vec()));
+                    .insert(a.binding.participant.clone(), (half, bytes.to_vec()));
             }
             Message::NoncePost(p) => {
                 self.nonces
-                    .insert(p.body.participant.clone(), (group, bytes.to_vec()));
+                    .insert(p.body.participant.clone(), (half, bytes.to_vec()));
             }
             Message::LinkPost(l) => {
-                // A snapshot restates the whole list: older links are no longer needed.
+                // A snapshot restates the whole list: older links of the same audience are
+                // no longer needed.
                 if matches!(l.link.op, LplOp::Snapshot { .. }) {
-                    self.links.retain(|(g, _)| *g != group);
+                    self.links.retain(|(h, _)| *h != half);
                 }
-                self.links.push((group, bytes.to_vec()));
+                self.links.push((half, bytes.to_vec()));
             }
             _ => {}
         }
@@ -81,7 +84,7 @@ impl Backlog {
             .values()
             .chain(self.nonces.values())
             .chain(self.links.iter())
-            .filter(move |(g, _)| *g == group)
+            .filter(move |(h, _)| h.is_none_or(|h| h == group))
             .map(|(_, b)| b)
     }
 }
@@ -96,7 +99,15 @@ struct Instance {
     leaders: [Option<ParticipantId>; 2],
     backlog: Backlog,
     joins: u64,
+    /// Whether `--tamper partition` has split this instance.
+    split: bool,
+    /// Who left and has not come back (most recent last, at most [`MAX_DEPARTED`]): a new
+    /// leader is told again, since a Leave that reached it before it led was ignored.
+    departed: Vec<ParticipantId>,
 }
+
+/// How many departures an instance remembers for its next leader.
+const MAX_DEPARTED: usize = 1024;
 
 impl Instance {
     fn group_members(&self, group: u8) -> impl Iterator<Item = &Member> {
@@ -266,6 +277,8 @@ impl BoardCore {
                     leaders: [None, None],
                     backlog: Backlog::default(),
                     joins: 0,
+                    split: false,
+                    departed: Vec::new(),
                 },
             );
         }
@@ -279,7 +292,13 @@ impl BoardCore {
                 "this identity is already in the meeting",
             );
         }
-        let group = Tamper::group_of(self.tamper, inst.joins);
+        // After a partition, newcomers alternate between the halves.
+        inst.departed.retain(|d| *d != id);
+        let group = if inst.split {
+            u8::from(inst.joins % 2 == 1)
+        } else {
+            0
+        };
         inst.joins += 1;
         // Leader selection: the first participant of a fresh instance (or half) leads; a
         // host joining later does not displace a working leader, but is preferred when
@@ -329,7 +348,64 @@ impl BoardCore {
         for (other, _) in &present {
             self.send(*other, &ServerFrame::Joined(id.clone()));
         }
+        if self.tamper == Some(Tamper::Partition) {
+            self.maybe_split(hello.meeting_id);
+        }
         self.update_gauges();
+    }
+
+    /// `--tamper partition`: once an instance has [`Tamper::PARTITION_AT`] participants,
+    /// split it by join order (1st, 3rd | 2nd, 4th). Each half is told the other half left
+    /// (Left and keyctl's Leave) and, where its leader is on the other side, a new leader
+    /// (LeaderChange); from then on neither sees the other's posts.
+    fn maybe_split(&mut self, meeting_id: &str) {
+        let Some(inst) = self.instances.get_mut(meeting_id) else {
+            return;
+        };
+        if inst.split || inst.members.len() < Tamper::PARTITION_AT {
+            return;
+        }
+        inst.split = true;
+        for (i, m) in inst.members.iter_mut().enumerate() {
+            m.group = u8::from(i % 2 == 1);
+        }
+        let old_leader = inst.leaders[0].clone();
+        let mut plan: Vec<(ConnId, Vec<u8>)> = Vec::new();
+        for group in [0u8, 1] {
+            let mine: Vec<&Member> = inst.group_members(group).collect();
+            let others: Vec<&Member> = inst.group_members(1 - group).collect();
+            let leader = if mine.iter().any(|m| Some(&m.id) == old_leader.as_ref()) {
+                old_leader.clone()
+            } else {
+                mine.first().map(|m| m.id.clone())
+            };
+            for m in &mine {
+                // The new leader first, so that it acts on the leaves that follow (a
+                // participant only acts on a Leave while it leads).
+                if leader != old_leader
+                    && let Some(l) = &leader
+                {
+                    let change = Message::LeaderChange(LeaderChange { leader: l.clone() });
+                    plan.push((m.conn, ServerFrame::Deliver(&change.to_bytes()).encode()));
+                }
+                for gone in &others {
+                    plan.push((m.conn, ServerFrame::Left(gone.id.clone()).encode()));
+                    let leave = Message::Leave(Leave {
+                        participant: gone.id.clone(),
+                    });
+                    plan.push((m.conn, ServerFrame::Deliver(&leave.to_bytes()).encode()));
+                }
+            }
+            if let Some(slot) = inst.leaders.get_mut(usize::from(group)) {
+                slot.clone_from(&leader);
+            }
+        }
+        tracing::warn!(meeting = meeting_id, "TAMPER: meeting partitioned in two");
+        for (to, frame) in plan {
+            self.stats.tampered();
+            self.stats.frame_out(frame.len());
+            self.out.push_back(Output::Send { to, frame });
+        }
     }
 
     fn refuse_join(&mut self, conn: ConnId, reason: ErrorReason, text: &str) {
@@ -357,7 +433,8 @@ impl BoardCore {
         else {
             return;
         };
-        inst.backlog.record(group, &msg, bytes);
+        let half = inst.split.then_some(group);
+        inst.backlog.record(half, &msg, bytes);
         if self.tamper.is_some_and(|t| t.withholds(&msg)) {
             self.stats.tampered();
             return;
@@ -419,6 +496,10 @@ impl BoardCore {
             return;
         };
         let gone = inst.members.remove(pos);
+        if inst.departed.len() == MAX_DEPARTED {
+            inst.departed.remove(0);
+        }
+        inst.departed.push(gone.id.clone());
         tracing::info!(meeting = meeting_id, participant = ?gone.id, "left");
         let slot = usize::from(gone.group);
         let leave = Message::Leave(Leave {
@@ -426,6 +507,7 @@ impl BoardCore {
         })
         .to_bytes();
         let mut change = None;
+        let mut reminders: Vec<(ConnId, Vec<u8>)> = Vec::new();
         if inst.leaders.get(slot).and_then(Option::as_ref) == Some(&gone.id) {
             // The host if present, else the longest-present participant.
             let next = inst
@@ -435,6 +517,17 @@ impl BoardCore {
                 .map(|m| m.id.clone());
             if let Some(l) = inst.leaders.get_mut(slot) {
                 l.clone_from(&next);
+            }
+            // Leaves the new leader saw before it led were ignored (keyctl acts on a Leave
+            // only while leading): tell it again after the change; a Leave for someone no
+            // longer listed is a no-op.
+            if let Some(new) = inst.members.iter().find(|m| Some(&m.id) == next.as_ref()) {
+                for d in inst.departed.iter().filter(|d| **d != gone.id) {
+                    let leave = Message::Leave(Leave {
+                        participant: d.clone(),
+                    });
+                    reminders.push((new.conn, ServerFrame::Deliver(&leave.to_bytes()).encode()));
+                }
             }
             change = next.map(|leader| Message::LeaderChange(LeaderChange { leader }).to_bytes());
         }
@@ -459,6 +552,10 @@ impl BoardCore {
             for n in &notices {
                 self.send(to, n);
             }
+        }
+        for (to, frame) in reminders {
+            self.stats.frame_out(frame.len());
+            self.out.push_back(Output::Send { to, frame });
         }
         self.update_gauges();
     }
@@ -624,12 +721,24 @@ mod tests {
                 ]
             );
         }
-        // Without a host, the longest present leads next.
+        // Without a host, the longest present leads next, and is reminded of the earlier
+        // leave it ignored while it did not lead.
         core.disconnected(3, NOW);
         let out = sent(&mut core);
-        let frames = to(&out, 2);
+        let leave_c = Message::Leave(Leave {
+            participant: wc.me.clone(),
+        })
+        .to_bytes();
         let change = Message::LeaderChange(LeaderChange { leader: wb.me }).to_bytes();
-        assert_eq!(frames.last(), Some(&ServerFrame::Deliver(&change)));
+        assert_eq!(
+            to(&out, 2),
+            vec![
+                ServerFrame::Left(wc.me.clone()),
+                ServerFrame::Deliver(&leave_c),
+                ServerFrame::Deliver(&change),
+                ServerFrame::Deliver(&leave),
+            ]
+        );
     }
 
     #[test]

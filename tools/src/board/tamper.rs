@@ -16,23 +16,19 @@ pub enum Tamper {
     ReplayInstance,
     /// Drop every heartbeat (whitepaper 3.7.7: participants leave after ten missed).
     WithholdHeartbeats,
-    /// Split each meeting in two by join order (odd joiners apart), each half with its own
-    /// leader, neither seeing the other's posts or notices.
+    /// Once a meeting has four participants, split it by join order (1st, 3rd | 2nd, 4th;
+    /// later joiners alternate): each half is told the other left, the half without the
+    /// leader is given a leader of its own, and neither sees the other's posts from then on.
     Partition,
 }
 
 impl Tamper {
+    /// How many participants a meeting has when `Partition` splits it.
+    pub const PARTITION_AT: usize = 4;
+
     /// Whether to record posts so the next instance can be fed them.
     pub(crate) fn records_instances(self) -> bool {
         self == Self::ReplayInstance
-    }
-
-    /// Which half a participant lands in, by its position in the join order.
-    pub(crate) fn group_of(tamper: Option<Self>, join_index: u64) -> u8 {
-        match tamper {
-            Some(Self::Partition) => u8::from(join_index % 2 == 1),
-            _ => 0,
-        }
     }
 
     /// Whether to withhold a post from everyone.
