@@ -19,6 +19,9 @@ use super::frame::{ClientFrame, Hello, ServerFrame, WelcomeFrame};
 use super::stats::{BoardStats, ErrorReason};
 use super::tamper::Tamper;
 
+/// How long a connection may stay without a hello, in milliseconds.
+pub const HELLO_TIMEOUT_MS: u64 = 10_000;
+
 /// A connection, numbered by the event loop.
 pub type ConnId = usize;
 
@@ -125,8 +128,8 @@ impl Instance {
 
 #[derive(Debug)]
 enum Conn {
-    /// Connected; the first frame must be a hello.
-    Greeting,
+    /// Connected at the given time; the first frame must be a hello.
+    Greeting(Millis),
     /// Joined `meeting_id`.
     Joined { meeting_id: String },
     /// Refused or said goodbye: waiting for the event loop to close it; input is ignored.
@@ -186,8 +189,8 @@ impl BoardCore {
     }
 
     /// A new connection was accepted.
-    pub fn connected(&mut self, conn: ConnId) {
-        self.conns.insert(conn, Conn::Greeting);
+    pub fn connected(&mut self, conn: ConnId, now: Millis) {
+        self.conns.insert(conn, Conn::Greeting(now));
         self.update_gauges();
     }
 
@@ -216,6 +219,23 @@ impl BoardCore {
         self.out.push_back(Output::Close(conn));
     }
 
+    /// Closes connections that sent no hello within [`HELLO_TIMEOUT_MS`] (they hold a socket
+    /// and buffers without being anyone). Call it now and then; the event loop does every
+    /// 100 ms.
+    pub fn tick(&mut self, now: Millis) {
+        let idle: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                matches!(c, Conn::Greeting(since) if now.since(*since) >= HELLO_TIMEOUT_MS)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in idle {
+            self.refuse(conn, ErrorReason::HelloTimeout, now);
+        }
+    }
+
     /// Tells every connection the board is shutting down.
     pub fn shutdown(&mut self) {
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
@@ -234,7 +254,7 @@ impl BoardCore {
         };
         let joined = match self.conns.get(&conn) {
             Some(Conn::Joined { meeting_id }) => Some(meeting_id.clone()),
-            Some(Conn::Greeting) => None,
+            Some(Conn::Greeting(_)) => None,
             Some(Conn::Closing) | None => return,
         };
         match (frame, joined) {
@@ -485,8 +505,8 @@ impl BoardCore {
         let Some(state) = self.conns.get_mut(&conn) else {
             return;
         };
-        let Conn::Joined { meeting_id } = core::mem::replace(state, Conn::Greeting) else {
-            *state = Conn::Closing;
+        // A departed connection is only ever closed: its further input is ignored.
+        let Conn::Joined { meeting_id } = core::mem::replace(state, Conn::Closing) else {
             return;
         };
         let Some(inst) = self.instances.get_mut(&meeting_id) else {
@@ -626,7 +646,7 @@ mod tests {
         name: &str,
         host: bool,
     ) -> WelcomeFrame {
-        core.connected(conn);
+        core.connected(conn, NOW);
         core.handle(conn, &hello(meeting, name, host), NOW);
         let out = sent(core);
         match to(&out, conn).first() {
@@ -684,7 +704,7 @@ mod tests {
         core.handle(1, &post(&ann), NOW);
         // Heartbeats and rekeys are not kept for late joiners.
         let _ = sent(&mut core);
-        core.connected(2);
+        core.connected(2, NOW);
         core.handle(2, &hello("m", "bob", false), NOW);
         let out = sent(&mut core);
         let frames = to(&out, 2);
@@ -752,7 +772,7 @@ mod tests {
         let second = join(&mut core, 2, "m", "alice", false);
         assert_ne!(first.meeting.meeting_uuid, second.meeting.meeting_uuid);
         assert_eq!(first.me, second.me, "same identity, same participant");
-        core.connected(3);
+        core.connected(3, NOW);
         core.handle(3, &hello("m", "bob", false), NOW);
         let out = sent(&mut core);
         assert!(
@@ -764,11 +784,25 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_without_a_hello_is_closed_after_the_timeout() {
+        let stats = Arc::new(BoardStats::default());
+        let mut core = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
+        core.connected(1, NOW);
+        join(&mut core, 2, "m", "alice", false);
+        core.tick(NOW.after(HELLO_TIMEOUT_MS - 1));
+        assert_eq!(core.poll_output(), None);
+        core.tick(NOW.after(HELLO_TIMEOUT_MS));
+        assert_eq!(core.poll_output(), Some(Output::Close(1)));
+        assert_eq!(core.poll_output(), None, "a joined participant stays");
+        assert_eq!(stats.errors(ErrorReason::HelloTimeout), 1);
+    }
+
+    #[test]
     fn bad_input_is_counted_and_closed_without_touching_others() {
         let stats = Arc::new(BoardStats::default());
         let mut core = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
         join(&mut core, 1, "m", "alice", false);
-        core.connected(2);
+        core.connected(2, NOW);
         core.handle(
             2,
             &post(&Message::Leave(Leave {

@@ -22,7 +22,7 @@ mod stats;
 mod tamper;
 pub mod tls;
 
-pub use self::core::{BoardCore, ConnId, Output, device_id};
+pub use self::core::{BoardCore, ConnId, HELLO_TIMEOUT_MS, Output, device_id};
 pub use admin::serve_admin;
 pub use cli::{BoardArgs, run};
 pub use server::{BoardConfig, BoardHandle, BoardServer};

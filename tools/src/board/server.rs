@@ -273,6 +273,7 @@ impl BoardServer {
                     }
                 }
             }
+            self.core.tick(dataplane::io::now());
             self.drain_core();
         }
         self.core.shutdown();
@@ -320,7 +321,7 @@ impl BoardServer {
                             writable_interest: false,
                         },
                     );
-                    self.core.connected(conn);
+                    self.core.connected(conn, dataplane::io::now());
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}

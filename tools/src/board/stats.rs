@@ -33,11 +33,13 @@ pub enum ErrorReason {
     Io,
     /// A failed TLS handshake or record.
     Tls,
+    /// No hello within the timeout.
+    HelloTimeout,
 }
 
 impl ErrorReason {
     /// Every reason, in counter order.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Oversize,
         Self::Truncated,
         Self::BadVersion,
@@ -50,6 +52,7 @@ impl ErrorReason {
         Self::DuplicateParticipant,
         Self::Io,
         Self::Tls,
+        Self::HelloTimeout,
     ];
 
     /// The counter's label.
@@ -67,6 +70,7 @@ impl ErrorReason {
             Self::DuplicateParticipant => "duplicate_participant",
             Self::Io => "io",
             Self::Tls => "tls",
+            Self::HelloTimeout => "hello_timeout",
         }
     }
 }
