@@ -63,6 +63,61 @@ fn a_wrong_fingerprint_is_refused_before_any_post() {
 }
 
 #[test]
+fn tls_with_a_ca_file_and_pem_files() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = board_util::TempDir::new("ca");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let (ca_pem, cert_pem, key_pem) = (
+        dir.0.join("ca.pem"),
+        dir.0.join("board.pem"),
+        dir.0.join("board.key"),
+    );
+    std::fs::write(&ca_pem, ca_cert.pem()).unwrap();
+    std::fs::write(&cert_pem, leaf.pem()).unwrap();
+    std::fs::write(&key_pem, leaf_key.serialize_pem()).unwrap();
+    let board = BoardServer::bind(BoardConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: Some(ServerTls::from_pem_files(&cert_pem, &key_pem).unwrap()),
+        tamper: None,
+    })
+    .unwrap()
+    .spawn()
+    .unwrap();
+    let ca = ClientTls::CaFile(ca_pem);
+    let mut a = Member::join_with(board.addr, ca.clone(), "m-ca", "alice", false, identity());
+    let mut b = Member::join_with(board.addr, ca, "m-ca", "bob", false, identity());
+    wait_until(&mut [&mut a, &mut b], LIMIT, "a common key", |m| {
+        converged(m, 2)
+    });
+    // Another CA's file does not trust this board.
+    let other = dir.0.join("other.pem");
+    let mut other_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    other_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let other_cert = other_params
+        .self_signed(&KeyPair::generate().unwrap())
+        .unwrap();
+    std::fs::write(&other, other_cert.pem()).unwrap();
+    let err = Member::try_join(board.addr, ClientTls::CaFile(other), "m-ca", "eve")
+        .expect_err("trusted a board another CA did not sign");
+    assert!(
+        matches!(err, MeetingDriverError::Board(BoardError::Tls(_))),
+        "{err:?}"
+    );
+    // Missing files are a clear error.
+    let err = ServerTls::from_pem_files(&dir.0.join("nope.pem"), &key_pem).unwrap_err();
+    assert!(err.to_string().contains("nope.pem"), "{err}");
+}
+
+#[test]
 fn plaintext_is_refused_off_loopback() {
     let err = BoardServer::bind(BoardConfig {
         listen: "0.0.0.0:0".parse().unwrap(),
