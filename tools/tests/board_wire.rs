@@ -258,3 +258,21 @@ fn random_bytes_never_stop_the_board() {
         converged(m, 2)
     });
 }
+
+#[test]
+fn an_overlong_name_is_refused_before_connecting() {
+    let board = plain_board(None);
+    let join = veil::board::client::Join {
+        meeting_id: "m".to_owned(),
+        name: "x".repeat(257),
+        host: false,
+        ivk: [0; 32],
+    };
+    let err = veil::board::client::BoardClient::connect(
+        &board_util::options(board.addr, ClientTls::Plaintext),
+        &join,
+    )
+    .expect_err("an overlong name");
+    assert!(err.to_string().contains("256 bytes"), "{err}");
+    assert_eq!(board.stats.snapshot().frames_in, 0);
+}

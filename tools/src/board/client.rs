@@ -10,7 +10,7 @@ use keyctl::wire::{MeetingRef, Message, ParticipantId};
 use rustls::pki_types::ServerName;
 
 use super::BoardError;
-use super::frame::{ClientFrame, FrameBuffer, Hello, ServerFrame};
+use super::frame::{ClientFrame, FrameBuffer, Hello, MAX_TEXT, ServerFrame};
 use super::tls;
 
 /// How the client trusts the board.
@@ -126,6 +126,14 @@ impl core::fmt::Debug for BoardClient {
 impl BoardClient {
     /// Connects, joins, and waits for the welcome (all within `opts.connect_timeout`).
     pub fn connect(opts: &ClientOptions, join: &Join) -> Result<(Self, Welcome), BoardError> {
+        for (what, text) in [("meeting ID", &join.meeting_id), ("name", &join.name)] {
+            if text.is_empty() || text.len() > MAX_TEXT {
+                return Err(BoardError::Config(format!(
+                    "the {what} must be 1 to {MAX_TEXT} bytes, not {}",
+                    text.len()
+                )));
+            }
+        }
         let sock = TcpStream::connect_timeout(&opts.addr, opts.connect_timeout)
             .map_err(BoardError::Connect)?;
         sock.set_nodelay(true).map_err(BoardError::Io)?;

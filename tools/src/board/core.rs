@@ -471,15 +471,22 @@ impl BoardCore {
                 .map(|m| m.conn)
                 .collect(),
         };
-        let rewritten = self.tamper.and_then(|t| t.rewrite(&msg));
-        for to in targets {
-            match &rewritten {
-                Some(b) => {
+        // Encoded once, copied per recipient.
+        let frame = match self.tamper.and_then(|t| t.rewrite(&msg)) {
+            Some(b) => {
+                for _ in &targets {
                     self.stats.tampered();
-                    self.send(to, &ServerFrame::Deliver(b));
                 }
-                None => self.send(to, &ServerFrame::Deliver(bytes)),
+                ServerFrame::Deliver(&b).encode()
             }
+            None => ServerFrame::Deliver(bytes).encode(),
+        };
+        for to in targets {
+            self.stats.frame_out(frame.len());
+            self.out.push_back(Output::Send {
+                to,
+                frame: frame.clone(),
+            });
         }
     }
 
