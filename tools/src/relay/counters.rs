@@ -51,7 +51,7 @@ pub struct RelayCounters {
     pub media: AtomicU64,
     /// Copies sent (a datagram to a meeting of N goes out N-1 times).
     pub forwarded: AtomicU64,
-    /// Bytes of those copies.
+    /// Bytes of the copies the kernel took.
     pub forwarded_bytes: AtomicU64,
     /// Registrations that added an address.
     pub joins: AtomicU64,
@@ -78,18 +78,10 @@ impl RelayCounters {
     }
 
     /// Adds `n` drops for `reason`.
-    pub fn drop(&self, reason: RelayDrop, n: u64) {
+    pub fn count_drop(&self, reason: RelayDrop, n: u64) {
         if let Some(i) = RelayDrop::ALL.iter().position(|r| *r == reason) {
             Self::add(&self.drops[i], n);
         }
-    }
-
-    /// The drop count for `reason`.
-    pub fn drops_of(&self, reason: RelayDrop) -> u64 {
-        RelayDrop::ALL
-            .iter()
-            .position(|r| *r == reason)
-            .map_or(0, |i| self.drops[i].load(Ordering::Relaxed))
     }
 
     /// Prometheus text exposition of every counter.

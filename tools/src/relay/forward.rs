@@ -73,7 +73,7 @@ impl<'a> Relay<'a> {
             // Edge-triggered: read until the socket says it is empty.
             loop {
                 match self.io.recv(self.socket, &mut self.batch, 0) {
-                    Ok(_) => self.handle_batch(Instant::now())?,
+                    Ok(_) => self.handle_batch(Instant::now()),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
@@ -99,7 +99,7 @@ impl<'a> Relay<'a> {
     }
 
     /// Classifies every datagram of the batch, then sends each destination its share.
-    fn handle_batch(&mut self, now: Instant) -> io::Result<()> {
+    fn handle_batch(&mut self, now: Instant) {
         let counters = self.counters;
         RelayCounters::add(&counters.received, self.batch.len() as u64);
         self.media.clear();
@@ -136,25 +136,36 @@ impl<'a> Relay<'a> {
                     continue;
                 }
                 let wanted = self.out.len() as u64;
-                let bytes: u64 = self.out.live().map(|p| p.len() as u64).sum();
-                let sent = self.io.send(self.socket, &self.out, dest)?;
+                // A failed send loses these copies, not the relay: counted, and on to the next.
+                let sent = match self.io.send(self.socket, &self.out, dest) {
+                    Ok(sent) => sent,
+                    Err(error) => {
+                        tracing::debug!(%dest, %error, "send failed");
+                        0
+                    }
+                };
+                let bytes: u64 = self
+                    .out
+                    .live()
+                    .take(usize::try_from(sent).unwrap_or(usize::MAX))
+                    .map(|p| p.len() as u64)
+                    .sum();
                 RelayCounters::add(&counters.forwarded, sent);
                 RelayCounters::add(&counters.forwarded_bytes, bytes);
-                counters.drop(RelayDrop::SendFailed, wanted.saturating_sub(sent));
+                counters.count_drop(RelayDrop::SendFailed, wanted.saturating_sub(sent));
             }
         }
-        Ok(())
     }
 
     /// Applies datagram `i` if it is a registration; says whether it is media to forward.
     fn classify(&mut self, i: usize, now: Instant) -> bool {
         let counters = self.counters;
         if self.batch.is_dropped(i) {
-            counters.drop(RelayDrop::Truncated, 1);
+            counters.count_drop(RelayDrop::Truncated, 1);
             return false;
         }
         let Some(source) = self.batch.addr(i) else {
-            counters.drop(RelayDrop::Unregistered, 1);
+            counters.count_drop(RelayDrop::Unregistered, 1);
             return false;
         };
         let datagram = self.batch.packet(i);
@@ -174,7 +185,7 @@ impl<'a> Relay<'a> {
                         Applied::Refreshed => &counters.refreshes,
                         Applied::Left | Applied::NotRegistered => &counters.leaves,
                         Applied::Full => {
-                            counters.drop(RelayDrop::TableFull, 1);
+                            counters.count_drop(RelayDrop::TableFull, 1);
                             return false;
                         }
                     };
@@ -189,11 +200,11 @@ impl<'a> Relay<'a> {
         }
         match self.table.destinations(source, now) {
             None => {
-                counters.drop(RelayDrop::Unregistered, 1);
+                counters.count_drop(RelayDrop::Unregistered, 1);
                 false
             }
             Some(members) if members.len() < 2 => {
-                counters.drop(RelayDrop::NoPeers, 1);
+                counters.count_drop(RelayDrop::NoPeers, 1);
                 false
             }
             Some(_) => {
