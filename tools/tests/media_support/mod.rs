@@ -208,7 +208,7 @@ pub fn registration(kind: u8, meeting: &[u8], token: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Number of non-overlapping occurrences of `needle` in `haystack`... counted at every offset.
+/// How many offsets of `haystack` start an occurrence of `needle` (overlaps counted).
 pub fn count_at_offsets(haystack: &[u8], needle: &[u8]) -> usize {
     haystack
         .windows(needle.len())
