@@ -212,3 +212,30 @@ fn withheld_heartbeats_make_participants_leave() {
     a.drain();
     assert!(board.stats.snapshot().tampered > 0);
 }
+
+#[test]
+fn a_cohost_named_by_the_board_can_have_the_meeting_locked() {
+    let board = plain_board(None);
+    let mut a = Member::join(&board, "m-cohost", "alice");
+    let mut b = Member::join_with(
+        board.addr,
+        ClientTls::Plaintext,
+        "m-cohost",
+        "bob",
+        true,
+        board_util::identity(),
+    );
+    let mut c = Member::join(&board, "m-cohost", "carol");
+    wait_until(&mut [&mut a, &mut b, &mut c], LIMIT, "a common key", |m| {
+        converged(m, 3)
+    });
+    // carol is no co-host: the leader ignores her request.
+    c.p.request_lock(true);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!a.p.status().locked);
+    assert!(a.p.status().is_leader && !b.p.status().is_leader);
+    b.p.request_lock(true);
+    wait_until(&mut [&mut a, &mut b, &mut c], LIMIT, "the lock", |m| {
+        m.iter().all(|x| x.p.status().locked)
+    });
+}

@@ -77,6 +77,8 @@ pub enum BoardEvent {
     Refused(String),
     /// The meeting or the board ended.
     Ended,
+    /// The board's co-host list changed; this is the whole new list.
+    Cohosts(Vec<ParticipantId>),
 }
 
 /// The byte stream under the frames.
@@ -210,6 +212,7 @@ impl BoardClient {
                     ServerFrame::Left(p) => BoardEvent::Left(p),
                     ServerFrame::Refused(r) => BoardEvent::Refused(r.to_owned()),
                     ServerFrame::Ended => BoardEvent::Ended,
+                    ServerFrame::Cohosts(list) => BoardEvent::Cohosts(list),
                     ServerFrame::Welcome(_) => {
                         return Err(BoardError::Unexpected("a second welcome"));
                     }

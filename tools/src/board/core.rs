@@ -368,6 +368,9 @@ impl BoardCore {
         for (other, _) in &present {
             self.send(*other, &ServerFrame::Joined(id.clone()));
         }
+        if hello.host {
+            self.announce_cohosts(hello.meeting_id, group);
+        }
         if self.tamper == Some(Tamper::Partition) {
             self.maybe_split(hello.meeting_id);
         }
@@ -425,6 +428,23 @@ impl BoardCore {
             self.stats.tampered();
             self.stats.frame_out(frame.len());
             self.out.push_back(Output::Send { to, frame });
+        }
+    }
+
+    /// Sends the current co-host list to a half of the meeting (whitepaper v4.6 locked
+    /// meetings: the leader takes lock requests from the co-hosts the server names).
+    fn announce_cohosts(&mut self, meeting_id: &str, group: u8) {
+        let Some(inst) = self.instances.get(meeting_id) else {
+            return;
+        };
+        let frame = ServerFrame::Cohosts(inst.cohosts()).encode();
+        let targets: Vec<ConnId> = inst.group_members(group).map(|m| m.conn).collect();
+        for to in targets {
+            self.stats.frame_out(frame.len());
+            self.out.push_back(Output::Send {
+                to,
+                frame: frame.clone(),
+            });
         }
     }
 
@@ -572,7 +592,7 @@ impl BoardCore {
             tracing::info!(meeting = meeting_id, "meeting instance ends; posts cleared");
             if self.tamper.is_some_and(Tamper::records_instances) {
                 let posts = inst.backlog.for_group(0).cloned().collect();
-                self.previous.insert(meeting_id, posts);
+                self.previous.insert(meeting_id.clone(), posts);
             }
         }
         for to in targets {
@@ -583,6 +603,9 @@ impl BoardCore {
         for (to, frame) in reminders {
             self.stats.frame_out(frame.len());
             self.out.push_back(Output::Send { to, frame });
+        }
+        if gone.host {
+            self.announce_cohosts(&meeting_id, gone.group);
         }
         self.update_gauges();
     }
@@ -764,6 +787,8 @@ mod tests {
                 ServerFrame::Deliver(&leave_c),
                 ServerFrame::Deliver(&change),
                 ServerFrame::Deliver(&leave),
+                // carol was the only co-host.
+                ServerFrame::Cohosts(vec![]),
             ]
         );
     }

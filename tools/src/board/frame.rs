@@ -66,6 +66,7 @@ mod ty {
     pub(super) const LEFT: u8 = 0x84;
     pub(super) const REFUSED: u8 = 0x85;
     pub(super) const ENDED: u8 = 0x86;
+    pub(super) const COHOSTS: u8 = 0x87;
 }
 
 /// A client's request to join: the first frame on every connection.
@@ -122,6 +123,8 @@ pub enum ServerFrame<'a> {
     Refused(&'a str),
     /// The meeting (or the board) ended.
     Ended,
+    /// The co-host list changed (a host joined or left): the whole list.
+    Cohosts(Vec<ParticipantId>),
 }
 
 /// A bounds-checked cursor over one frame body.
@@ -162,6 +165,15 @@ impl<'a> Cursor<'a> {
         let user = self.lp("userID")?;
         let device = self.lp("deviceID")?;
         ParticipantId::new(user, device).map_err(|_| FrameError::BadField("participant"))
+    }
+
+    /// `u8 n || n x participant`, n at most [`MAX_COHOSTS`].
+    fn cohosts(&mut self) -> Result<Vec<ParticipantId>, FrameError> {
+        let n = usize::from(self.u8()?);
+        if n > MAX_COHOSTS {
+            return Err(FrameError::BadField("co-host count"));
+        }
+        (0..n).map(|_| self.participant()).collect()
     }
 
     fn rest(&mut self) -> &'a [u8] {
@@ -274,6 +286,7 @@ impl<'a> ServerFrame<'a> {
             ty::LEFT => Self::Left(c.participant()?),
             ty::REFUSED => Self::Refused(c.text("reason")?),
             ty::ENDED => Self::Ended,
+            ty::COHOSTS => Self::Cohosts(c.cohosts()?),
             other => return Err(FrameError::BadType(other)),
         };
         c.finish()?;
@@ -289,11 +302,7 @@ impl<'a> ServerFrame<'a> {
                 put_lp(&mut b, w.meeting.meeting_uuid.as_bytes());
                 put_participant(&mut b, &w.me);
                 put_participant(&mut b, &w.leader);
-                let cohosts = &w.cohosts[..w.cohosts.len().min(MAX_COHOSTS)];
-                b.push(u8::try_from(cohosts.len()).unwrap_or_default());
-                for c in cohosts {
-                    put_participant(&mut b, c);
-                }
+                put_cohosts(&mut b, &w.cohosts);
                 seal(b)
             }
             Self::Deliver(msg) => {
@@ -317,6 +326,11 @@ impl<'a> ServerFrame<'a> {
                 seal(b)
             }
             Self::Ended => seal(start(ty::ENDED)),
+            Self::Cohosts(list) => {
+                let mut b = start(ty::COHOSTS);
+                put_cohosts(&mut b, list);
+                seal(b)
+            }
         }
     }
 }
@@ -347,6 +361,15 @@ fn put_lp(w: &mut Vec<u8>, v: &[u8]) {
     let v = &v[..v.len().min(MAX_TEXT)];
     w.extend_from_slice(&u16::try_from(v.len()).unwrap_or_default().to_be_bytes());
     w.extend_from_slice(v);
+}
+
+/// The first [`MAX_COHOSTS`] of `list`, counted.
+fn put_cohosts(w: &mut Vec<u8>, list: &[ParticipantId]) {
+    let list = &list[..list.len().min(MAX_COHOSTS)];
+    w.push(u8::try_from(list.len()).unwrap_or_default());
+    for p in list {
+        put_participant(w, p);
+    }
 }
 
 fn put_participant(w: &mut Vec<u8>, p: &ParticipantId) {
@@ -452,6 +475,7 @@ mod tests {
             ServerFrame::Left(pid("erin")),
             ServerFrame::Refused("locked"),
             ServerFrame::Ended,
+            ServerFrame::Cohosts(vec![pid("carol")]),
         ]
     }
 

@@ -85,6 +85,7 @@ pub(crate) enum Command {
     Kick(ParticipantId),
     Lock,
     Unlock,
+    RequestLock(bool),
     Leave,
     /// Drop the board connection without a word, as a crash would.
     Vanish,
@@ -182,6 +183,13 @@ impl Participant {
     /// Leader command: unlocks the meeting (everyone gets an alert).
     pub fn unlock(&self) {
         let _ = self.commands.send(Command::Unlock);
+    }
+
+    /// Co-host command: asks the leader to lock (`true`) or unlock the meeting. The leader
+    /// acts only on co-hosts the board names (joined with `host`) and on a request signed
+    /// over its latest list; if the list moved on, ask again.
+    pub fn request_lock(&self, locked: bool) {
+        let _ = self.commands.send(Command::RequestLock(locked));
     }
 
     /// Posts a leave, says goodbye to the board, and joins the thread; every key is gone

@@ -112,6 +112,7 @@ impl Pump {
             Command::Kick(who) => self.session.kick(now, &who, &mut self.rng),
             Command::Lock => self.session.lock(),
             Command::Unlock => self.session.unlock(),
+            Command::RequestLock(locked) => self.session.request_lock(locked),
             Command::Leave => self.session.leave(),
             Command::Vanish => return Some(Stop::Vanish),
         };
@@ -135,6 +136,9 @@ impl Pump {
             BoardEvent::Left(_) => self.with_status(|s| s.leaves += 1),
             BoardEvent::Refused(why) => {
                 tracing::warn!(reason = %why, "the board refused");
+            }
+            BoardEvent::Cohosts(list) => {
+                let _ = self.session.set_cohosts(list);
             }
             BoardEvent::Ended => {
                 return Some(Stop::BoardLost("the board ended the meeting".to_owned()));
