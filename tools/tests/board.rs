@@ -204,7 +204,7 @@ fn withheld_heartbeats_make_participants_leave() {
     let board = plain_board(Some(Tamper::WithholdHeartbeats));
     let mut a = Member::join(&board, "m-hb", "alice");
     let mut b = Member::join(&board, "m-hb", "bob");
-    // whitepaper 3.7.7: leave after `missed_heartbeats` periods (here 5 x 200 ms).
+    // whitepaper 3.7.7: leave after `missed_heartbeats` periods (here 8 x 200 ms).
     wait_until(&mut [&mut b], LIMIT, "bob leaving", |m| {
         m[0].left == Some(LeftReason::HeartbeatsMissed)
     });

@@ -20,13 +20,13 @@ use veil::board::{BoardConfig, BoardHandle, BoardServer, Tamper};
 use veil::meeting::{Participant, ParticipantEvent, ParticipantOptions};
 
 /// keyctl timings scaled down so a test takes seconds: heartbeats every 200 ms, leave
-/// after 5 missed (1 s).
+/// after 8 missed (1.6 s: long enough for a loaded CI machine).
 pub fn fast_timings() -> Timings {
     Timings {
         activation_delay_ms: 100,
         retire_after_ms: 1_000,
         heartbeat_interval_ms: 200,
-        missed_heartbeats: 5,
+        missed_heartbeats: 8,
         rotation_interval_ms: 60_000,
         join_batch_ms: 100,
         leave_rekey_ms: 100,
