@@ -829,6 +829,100 @@ mod tests {
         assert_eq!(stats.errors(ErrorReason::HelloTimeout), 1);
     }
 
+    /// Random connects, hellos, posts (valid and not), byes, garbage, disconnects and ticks,
+    /// under every tamper mode: the core never panics, only ever addresses connections it
+    /// knows, and its participant gauge matches its members.
+    #[test]
+    fn random_sessions_keep_the_core_consistent() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for tamper in [
+            None,
+            Some(Tamper::SwapKey),
+            Some(Tamper::ReplayInstance),
+            Some(Tamper::WithholdHeartbeats),
+            Some(Tamper::Partition),
+        ] {
+            let stats = Arc::new(BoardStats::default());
+            let mut core = BoardCore::new(tamper, Arc::clone(&stats), [1; 16]);
+            let mut open: Vec<ConnId> = Vec::new();
+            let meeting = MeetingRef::new(b"m0", b"u").unwrap();
+            let mut peak = 0;
+            for step in 0..3_000u64 {
+                let now = NOW.after(step * 7);
+                let conn = open
+                    .get(usize::try_from(next(8)).unwrap())
+                    .copied()
+                    .unwrap_or(0);
+                match next(9) {
+                    0 | 1 => {
+                        let id = usize::try_from(step).unwrap();
+                        core.connected(id, now);
+                        open.push(id);
+                    }
+                    2 | 3 => {
+                        let name = format!("p{}", next(6));
+                        let meeting = format!("m{}", next(2));
+                        core.handle(conn, &hello(&meeting, &name, next(4) == 0), now);
+                    }
+                    4 => {
+                        let who =
+                            ParticipantId::new(format!("p{}", next(6)).as_bytes(), b"d").unwrap();
+                        core.handle(conn, &post(&announcement(&meeting, &who)), now);
+                    }
+                    5 => {
+                        let rekey = Message::Rekey(Rekey {
+                            mk_seq: 1,
+                            recipient: ParticipantId::new(b"p1", b"d").unwrap(),
+                            recipient_nonce: [0; 24],
+                            ciphertext: vec![0; 8],
+                        });
+                        core.handle(conn, &post(&rekey), now);
+                    }
+                    6 => {
+                        let len = usize::try_from(next(12)).unwrap();
+                        let junk: Vec<u8> = (0..len).map(|_| next(256).to_le_bytes()[0]).collect();
+                        core.handle(conn, &junk, now);
+                    }
+                    7 => core.handle(conn, &ClientFrame::Bye.encode()[4..], now),
+                    _ => {
+                        core.disconnected(conn, now);
+                        open.retain(|c| *c != conn);
+                    }
+                }
+                core.tick(now);
+                while let Some(out) = core.poll_output() {
+                    match out {
+                        Output::Send { to, frame } => {
+                            assert!(open.contains(&to), "a frame to unknown connection {to}");
+                            assert!(ServerFrame::parse(&frame[4..]).is_ok());
+                        }
+                        Output::Close(c) => {
+                            core.disconnected(c, now);
+                            open.retain(|o| *o != c);
+                        }
+                    }
+                }
+                let members: usize = core.instances.values().map(|i| i.members.len()).sum();
+                peak = peak.max(members);
+                assert_eq!(
+                    usize::try_from(stats.snapshot().participants).unwrap(),
+                    members
+                );
+                assert!(core.instances.values().all(|i| !i.members.is_empty()));
+            }
+            assert!(
+                peak >= 4,
+                "{tamper:?}: the run never had a meeting going ({peak})"
+            );
+        }
+    }
+
     #[test]
     fn bad_input_is_counted_and_closed_without_touching_others() {
         let stats = Arc::new(BoardStats::default());
