@@ -11,3 +11,4 @@ pub mod keygen;
 pub mod meeting;
 pub mod relay;
 pub mod sidecar;
+pub mod soak;

@@ -11,8 +11,8 @@
 //! participant computed the same leader security code.
 
 mod display;
-mod procs;
-mod traffic;
+pub(crate) mod procs;
+pub(crate) mod traffic;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

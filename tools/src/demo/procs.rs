@@ -18,7 +18,8 @@ pub(crate) struct Proc {
 }
 
 impl Proc {
-    /// Starts `veil ARGS...` with stderr to `dir/NAME.log`; stdout is piped when `read_stdout`.
+    /// Starts `veil ARGS...` (this same binary) with stderr to `dir/NAME.log`; stdout is piped
+    /// when `read_stdout`.
     pub(crate) fn spawn(
         dir: &Path,
         name: &str,
@@ -26,9 +27,24 @@ impl Proc {
         read_stdout: bool,
     ) -> Result<Self, DemoError> {
         let exe = std::env::current_exe().map_err(|e| DemoError::Spawn(name.to_owned(), e))?;
-        let log = File::create(dir.join(format!("{name}.log")))
+        Self::spawn_program(&exe, dir, name, args, read_stdout)
+    }
+
+    /// As [`Proc::spawn`], running `program` (the soak runs the `veil` binary beside it). The
+    /// log is appended to, so a restarted process keeps its predecessor's log.
+    pub(crate) fn spawn_program(
+        program: &Path,
+        dir: &Path,
+        name: &str,
+        args: &[String],
+        read_stdout: bool,
+    ) -> Result<Self, DemoError> {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(dir.join(format!("{name}.log")))
             .map_err(|e| DemoError::Spawn(name.to_owned(), e))?;
-        let child = Command::new(exe)
+        let child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
             .stdout(if read_stdout {
@@ -61,6 +77,11 @@ impl Proc {
         // Keep draining so the child never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         found.ok_or_else(|| DemoError::Startup(self.name.clone()))
+    }
+
+    /// The child's process ID.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGTERM, then waits (up to `limit`) for the exit; true if it exited 0.
@@ -112,7 +133,12 @@ pub(crate) fn status(admin: SocketAddr) -> Option<serde_json::Value> {
 
 /// A fresh directory for the children's logs.
 pub(crate) fn log_dir() -> Result<PathBuf, DemoError> {
-    let dir = std::env::temp_dir().join(format!("veil-demo-{}", std::process::id()));
+    named_log_dir("veil-demo")
+}
+
+/// A fresh directory `PREFIX-PID` in the temporary directory.
+pub(crate) fn named_log_dir(prefix: &str) -> Result<PathBuf, DemoError> {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(DemoError::Io)?;
     Ok(dir)
 }

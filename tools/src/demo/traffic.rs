@@ -7,7 +7,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::DemoError;
 
@@ -25,6 +25,8 @@ const RTP_HEADER: usize = 12;
 pub(crate) struct Source {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
+    /// When each packet went out, by counter.
+    sent_at: Arc<Mutex<Vec<Instant>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -45,13 +47,17 @@ impl Source {
         let socket = UdpSocket::bind("127.0.0.1:0").map_err(DemoError::Io)?;
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
-        let (s, n) = (stop.clone(), sent.clone());
+        let sent_at = Arc::new(Mutex::new(Vec::new()));
+        let (s, n, at) = (stop.clone(), sent.clone(), sent_at.clone());
         let thread = thread::Builder::new()
             .name(format!("demo-source-{index}"))
             .spawn(move || {
                 let mut counter = 0u64;
                 while !s.load(Ordering::Relaxed) {
                     if socket.send_to(&packet(index, counter), dest).is_ok() {
+                        at.lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push(Instant::now());
                         counter += 1;
                         n.store(counter, Ordering::Relaxed);
                     }
@@ -62,8 +68,17 @@ impl Source {
         Ok(Self {
             stop,
             sent,
+            sent_at,
             thread: Some(thread),
         })
+    }
+
+    /// When each packet sent so far went out, indexed by its counter.
+    pub(crate) fn send_times(&self) -> Vec<Instant> {
+        self.sent_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Packets sent so far.
@@ -106,11 +121,15 @@ pub(crate) struct Span {
     pub(crate) duplicates: u64,
 }
 
+/// Counter and arrival time of every packet received, by sender index.
+pub(crate) type Arrivals = BTreeMap<u8, Vec<(u64, Instant)>>;
+
 /// One sink: receives what a sidecar delivers and files it by sender.
 #[derive(Debug)]
 pub(crate) struct Sink {
     addr: SocketAddr,
-    got: Arc<Mutex<BTreeMap<u8, Vec<u64>>>>,
+    /// Counter and arrival time of every packet, by sender.
+    got: Arc<Mutex<Arrivals>>,
     malformed: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -124,7 +143,7 @@ impl Sink {
             .set_read_timeout(Some(Duration::from_millis(50)))
             .map_err(DemoError::Io)?;
         let addr = socket.local_addr().map_err(DemoError::Io)?;
-        let got = Arc::new(Mutex::new(BTreeMap::<u8, Vec<u64>>::new()));
+        let got = Arc::new(Mutex::new(Arrivals::new()));
         let malformed = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (g, m, s) = (got.clone(), malformed.clone(), stop.clone());
@@ -142,7 +161,7 @@ impl Sink {
                             .unwrap_or_else(PoisonError::into_inner)
                             .entry(index)
                             .or_default()
-                            .push(counter),
+                            .push((counter, Instant::now())),
                         None => {
                             m.fetch_add(1, Ordering::Relaxed);
                         }
@@ -181,8 +200,29 @@ impl Sink {
     pub(crate) fn spans(&self) -> BTreeMap<u8, Span> {
         let got = self.got.lock().unwrap_or_else(PoisonError::into_inner);
         got.iter()
-            .filter_map(|(index, counters)| Some((*index, span(counters)?)))
+            .filter_map(|(index, arrivals)| {
+                let counters: Vec<u64> = arrivals.iter().map(|(c, _)| *c).collect();
+                Some((*index, span(&counters)?))
+            })
             .collect()
+    }
+
+    /// Every packet received so far, with its arrival time.
+    pub(crate) fn arrivals(&self) -> Arrivals {
+        self.got
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// When the first packet from `sender` numbered `counter` or later arrived, if one has.
+    pub(crate) fn first_arrival_from(&self, sender: u8, counter: u64) -> Option<Instant> {
+        let got = self.got.lock().unwrap_or_else(PoisonError::into_inner);
+        got.get(&sender)?
+            .iter()
+            .filter(|(c, _)| *c >= counter)
+            .map(|(_, at)| *at)
+            .min()
     }
 }
 

@@ -82,6 +82,12 @@ pub(crate) struct MeetingArgs {
     /// 100 ms, leave after 1 s without heartbeats). Never in a real meeting.
     #[arg(long, value_enum, requires = "board", hide = true)]
     test_timings: Option<TestTimings>,
+    /// For soak runs and tests only: the leader rotates the meeting key every SECONDS (1 to
+    /// 300) instead of every 5 minutes (whitepaper 3.7.6 periodic rotation), with either
+    /// timings. `tools/soak` uses 15. Never in a real meeting.
+    #[arg(long, value_name = "SECONDS", requires = "board", hide = true,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    test_rotation_interval: Option<u64>,
 }
 
 /// `--test-timings` values.
@@ -259,10 +265,13 @@ pub(super) fn run(args: &SidecarArgs) -> Result<(), SidecarError> {
         return Err(SidecarError::Mode);
     };
     let tls = client_tls(margs)?;
-    let timings = match margs.test_timings {
+    let mut timings = match margs.test_timings {
         Some(TestTimings::Fast) => fast_timings(),
         None => Timings::default(),
     };
+    if let Some(seconds) = margs.test_rotation_interval {
+        timings.rotation_interval_ms = seconds * 1_000;
+    }
     let (mut plumbing, reason) = Plumbing::bind(args)?;
     let participant = Participant::spawn(ParticipantOptions {
         board: ClientOptions {
