@@ -29,6 +29,9 @@ use ledger::Window;
 use proxy::CutProxy;
 use sampler::Sampler;
 
+/// The soak's own process in the samples (shown, not judged: it records every packet).
+const HARNESS: &str = "veil-soak";
+
 /// Flags of `veil-soak`.
 #[derive(Parser, Debug)]
 #[command(
@@ -55,8 +58,9 @@ Then the sources stop and the soak checks, prints a summary and exits 1 if a tar
     again for the participants it affects; everyone for the board and relay)
   authentication failures (and replays) at every sidecar: 0
   recovery after each fault within --recovery-timeout
-  RSS and open descriptors of every process that lived 60 s past a 20 s warm-up: flat (RSS at
-    most 10% + 1 MiB above its baseline, descriptors at most 2 more)
+  RSS and open descriptors of every board, relay and sidecar process that lived 60 s past a
+    20 s warm-up: flat (RSS at most 10% + 1 MiB above its baseline, descriptors at most 2
+    more); veil-soak itself is shown but not judged (it keeps every packet's times)
 The samples are written to samples.csv in the log directory.",
     after_help = "Example: tools/soak --minutes 5   (tools/soak builds --release and runs this)"
 )]
@@ -175,7 +179,7 @@ impl Soak {
                 processes.push((format!("relay#{}", self.relay_instance), relay.pid()));
             }
             processes.extend(self.members.iter().filter_map(Member::process));
-            processes.push(("veil-soak".into(), std::process::id()));
+            processes.push((HARNESS.into(), std::process::id()));
             self.sampler.sample(&processes);
         }
     }
