@@ -16,15 +16,11 @@ use dataplane::keyring::{EpochKey, Keyring, MeetingConfig, Millis, WorkerKeys};
 use dataplane::packet::{HEADROOM, Mode};
 use dataplane::sframe::CipherSuite;
 use libfuzzer_sys::fuzz_target;
-use zeroize::Zeroizing;
 
-#[derive(Debug, Arbitrary)]
-enum Mutation {
-    FlipBit(u16),
-    SetByte(u16, u8),
-    Truncate(u16),
-    Extend(Vec<u8>),
-}
+#[path = "common/mutation.rs"]
+mod mutation;
+use mutation::Mutation;
+use zeroize::Zeroizing;
 
 #[derive(Debug, Arbitrary)]
 struct Case {
@@ -63,6 +59,29 @@ fn ring(own_slot: u32) -> Keyring {
     ring
 }
 
+/// `payload` sealed by a roster member's worker as stream `stream_index` at `now`.
+fn seal(
+    sender: &mut WorkerKeys,
+    ring: &Keyring,
+    now: u64,
+    stream_index: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut buf = vec![0u8; HEADROOM + payload.len() + 16];
+    buf[HEADROOM..HEADROOM + payload.len()].copy_from_slice(payload);
+    let sealed = sender
+        .seal(
+            &ring.load(),
+            Millis(now),
+            stream_index,
+            &mut buf,
+            HEADROOM,
+            payload.len(),
+        )
+        .expect("a roster member seals a well-formed packet");
+    buf[sealed].to_vec()
+}
+
 fn open(keys: &mut WorkerKeys, ring: &Keyring, now: u64, wire: &[u8]) -> Option<Vec<u8>> {
     let mut buf = wire.to_vec();
     let range = keys.open(&ring.load(), Millis(now), &mut buf).ok()?;
@@ -85,42 +104,14 @@ fuzz_target!(|data: &[u8]| {
         "random bytes opened"
     );
 
-    let mut input = case.payload.clone();
-    if case.rtp {
-        let mut with_header = vec![0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, case.stream_index];
-        with_header.extend_from_slice(&input);
-        input = with_header;
-    }
-    let mut buf = vec![0u8; HEADROOM + input.len() + 16];
-    buf[HEADROOM..HEADROOM + input.len()].copy_from_slice(&input);
-    let sealed = sender
-        .seal(
-            &alice.load(),
-            Millis(now),
-            case.stream_index,
-            &mut buf,
-            HEADROOM,
-            input.len(),
-        )
-        .expect("a roster member seals a well-formed packet");
-    let genuine = buf[sealed].to_vec();
+    let input = if case.rtp {
+        mutation::with_rtp_header(case.stream_index, &case.payload)
+    } else {
+        case.payload.clone()
+    };
+    let genuine = seal(&mut sender, &alice, now, case.stream_index, &input);
 
-    let mut mutated = genuine.clone();
-    for mutation in &case.mutations {
-        match *mutation {
-            Mutation::FlipBit(at) if !mutated.is_empty() => {
-                let bit = usize::from(at) % (mutated.len() * 8);
-                mutated[bit / 8] ^= 1 << (bit % 8);
-            }
-            Mutation::SetByte(at, value) if !mutated.is_empty() => {
-                let len = mutated.len();
-                mutated[usize::from(at) % len] = value;
-            }
-            Mutation::Truncate(to) => mutated.truncate(usize::from(to)),
-            Mutation::Extend(ref tail) => mutated.extend_from_slice(tail),
-            _ => {}
-        }
-    }
+    let mutated = mutation::apply(&genuine, &case.mutations);
     let opened = open(&mut worker_a, &bob, now, &mutated);
     if mutated == genuine {
         assert_eq!(
@@ -143,19 +134,7 @@ fuzz_target!(|data: &[u8]| {
     if !case.newer {
         // Epoch 1 stops decrypting when retired (the sidecar retires it 10 s after epoch 2
         // arrived). A packet sealed under it before, never opened, is refused afterwards.
-        let mut buf = vec![0u8; HEADROOM + input.len() + 16];
-        buf[HEADROOM..HEADROOM + input.len()].copy_from_slice(&input);
-        let sealed = sender
-            .seal(
-                &alice.load(),
-                Millis(now),
-                case.stream_index,
-                &mut buf,
-                HEADROOM,
-                input.len(),
-            )
-            .expect("a second packet under epoch 1");
-        let unopened = buf[sealed].to_vec();
+        let unopened = seal(&mut sender, &alice, now, case.stream_index, &input);
         bob.retire(1, Millis(50 + 10_000));
         let mut late = WorkerKeys::new(mode);
         assert!(

@@ -12,16 +12,12 @@ use dataplane::replay::ReplayWindows;
 use dataplane::sframe::{CipherSuite, Context};
 use libfuzzer_sys::fuzz_target;
 
+#[path = "common/mutation.rs"]
+mod mutation;
+use mutation::Mutation;
+
 const KID: u64 = 0x0201;
 const MK_SEQ: u32 = 7;
-
-#[derive(Debug, Arbitrary)]
-enum Mutation {
-    FlipBit(u16),
-    SetByte(u16, u8),
-    Truncate(u16),
-    Extend(Vec<u8>),
-}
 
 #[derive(Debug, Arbitrary)]
 struct Case {
@@ -71,34 +67,18 @@ fuzz_target!(|data: &[u8]| {
     let _ = unprotect(mode, &rx, &mut windows, &case.raw);
 
     // A genuine packet (RTP mode needs a valid RTP header in front of the payload).
-    let mut input = case.payload.clone();
-    if case.rtp {
-        let mut with_header = vec![0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9];
-        with_header.extend_from_slice(&input);
-        input = with_header;
-    }
+    let input = if case.rtp {
+        mutation::with_rtp_header(9, &case.payload)
+    } else {
+        case.payload.clone()
+    };
     let mut buf = vec![0u8; HEADROOM + input.len() + suite.tag_len()];
     buf[HEADROOM..HEADROOM + input.len()].copy_from_slice(&input);
     let sealed = packet::seal(mode, &mut tx, KID, MK_SEQ, &mut buf, HEADROOM, input.len())
         .expect("sealing a well-formed packet");
     let genuine = buf[sealed].to_vec();
 
-    let mut mutated = genuine.clone();
-    for mutation in &case.mutations {
-        match *mutation {
-            Mutation::FlipBit(at) if !mutated.is_empty() => {
-                let bit = usize::from(at) % (mutated.len() * 8);
-                mutated[bit / 8] ^= 1 << (bit % 8);
-            }
-            Mutation::SetByte(at, value) if !mutated.is_empty() => {
-                let len = mutated.len();
-                mutated[usize::from(at) % len] = value;
-            }
-            Mutation::Truncate(to) => mutated.truncate(usize::from(to)),
-            Mutation::Extend(ref tail) => mutated.extend_from_slice(tail),
-            _ => {}
-        }
-    }
+    let mutated = mutation::apply(&genuine, &case.mutations);
     let opened = unprotect(mode, &rx, &mut windows, &mutated);
     if mutated == genuine {
         assert_eq!(
