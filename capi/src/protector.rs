@@ -428,10 +428,7 @@ pub unsafe extern "C" fn veil_protector_protect(
         check_out(out_len)?;
         let range = protector.seal(now_ms, stream_index, buf, headroom, plaintext_len)?;
         // SAFETY: both checked non-NULL; writable by contract.
-        unsafe {
-            write_out(out_offset, range.start);
-            write_out(out_len, range.end - range.start);
-        }
+        unsafe { write_range(range, out_offset, out_len) };
         Ok(())
     })
 }
@@ -478,19 +475,11 @@ pub unsafe extern "C" fn veil_protector_protect_into(
         // packet to the front of `out`.
         let headroom = MK_SEQ_LEN + MAX_HEADER_LEN;
         out[headroom..headroom + plaintext.len()].copy_from_slice(plaintext);
-        let range = match protector.seal(now_ms, stream_index, out, headroom, plaintext.len()) {
-            Ok(range) => range,
-            Err(e) => {
-                // Leave no copy of the plaintext behind in a buffer meant for the network.
-                out[headroom..headroom + plaintext.len()].fill(0);
-                return Err(e);
-            }
-        };
-        let len = range.end - range.start;
-        out.copy_within(range, 0);
+        let sealed = protector.seal(now_ms, stream_index, out, headroom, plaintext.len());
+        // On failure, leave no copy of the plaintext behind in a buffer meant for the network.
+        let scrub = headroom..headroom + plaintext.len();
         // SAFETY: checked non-NULL; writable by contract.
-        unsafe { write_out(out_len, len) };
-        Ok(())
+        unsafe { to_front(out, sealed, scrub, out_len) }
     })
 }
 
@@ -517,10 +506,7 @@ pub unsafe extern "C" fn veil_protector_unprotect(
         check_out(out_len)?;
         let range = protector.open(now_ms, buf)?;
         // SAFETY: both checked non-NULL; writable by contract.
-        unsafe {
-            write_out(out_offset, range.start);
-            write_out(out_len, range.end - range.start);
-        }
+        unsafe { write_range(range, out_offset, out_len) };
         Ok(())
     })
 }
@@ -560,22 +546,53 @@ pub unsafe extern "C" fn veil_protector_unprotect_into(
         }
         let work = &mut out[..packet.len()];
         work.copy_from_slice(packet);
-        match protector.open(now_ms, work) {
-            Ok(range) => {
-                let len = range.end - range.start;
-                work.copy_within(range, 0);
-                // SAFETY: checked non-NULL; writable by contract.
-                unsafe { write_out(out_len, len) };
-                Ok(())
-            }
-            Err(e) => {
-                // A packet that failed to authenticate may have been partly decrypted in
-                // place; release none of it.
-                work.fill(0);
-                Err(e)
-            }
-        }
+        let opened = protector.open(now_ms, work);
+        // A packet that failed to authenticate may have been partly decrypted in place;
+        // release none of it.
+        let scrub = 0..work.len();
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { to_front(work, opened, scrub, out_len) }
     })
+}
+
+/// Reports where an in-place call left its result: `range.start` in `*out_offset`, the length
+/// in `*out_len`.
+///
+/// # Safety
+/// Both pointers non-NULL (see [`check_out`]) and writable.
+unsafe fn write_range(range: Range<usize>, out_offset: *mut usize, out_len: *mut usize) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        write_out(out_offset, range.start);
+        write_out(out_len, range.end - range.start);
+    }
+}
+
+/// Finishes an `_into` call that worked in place inside `buf`: on success moves the result to
+/// the front of `buf` and writes its length to `*out_len`; on failure zeroes `scrub` (what may
+/// hold plaintext) and returns the error, leaving `*out_len` untouched.
+///
+/// # Safety
+/// `out_len` non-NULL (see [`check_out`]) and writable.
+unsafe fn to_front(
+    buf: &mut [u8],
+    result: Result<Range<usize>, veil_result>,
+    scrub: Range<usize>,
+    out_len: *mut usize,
+) -> Result<(), veil_result> {
+    match result {
+        Ok(range) => {
+            let len = range.end - range.start;
+            buf.copy_within(range, 0);
+            // SAFETY: the caller's contract.
+            unsafe { write_out(out_len, len) };
+            Ok(())
+        }
+        Err(e) => {
+            buf[scrub].fill(0);
+            Err(e)
+        }
+    }
 }
 
 /// Copies this handle's counters into `*out`.
