@@ -14,7 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use media_support::meeting::{
-    LIMIT, Net, Sidecar, converge, has_key, media_blocked, media_flows, roster_len, slot,
+    LIMIT, Net, Sidecar, converge, count, has_key, holds, media_blocked, media_flows, roster_len,
+    slot,
 };
 use serde_json::Value;
 
@@ -63,6 +64,15 @@ fn the_leader_kicks_through_its_admin_endpoint() {
     let bob_slot = slot(&b.status().unwrap()).unwrap();
     a.post(&format!("/kick/{bob_slot}"));
     b.wait(LIMIT, "being kicked", |s| s["ended"] == "Kicked");
+    // A kick is the leader's decision, not an outage: well past the first rejoin's backoff
+    // and a join, bob is still out and never tried to rejoin.
+    holds(&b, Duration::from_secs(2), |s| {
+        s["ended"] == "Kicked"
+            && count(s, "rejoin_attempts") == 0
+            && count(s, "rejoins") == 0
+            && !has_key(s)
+    });
+    assert!(!b.proc.log().contains("rejoining the meeting"));
     converge(&[&a, &c], 2, seq + 1);
     // Bob's sidecar dropped every key: his media goes nowhere.
     media_blocked(&mut b, &[&a, &c]);
@@ -158,19 +168,32 @@ fn a_locked_meeting_refuses_a_newcomer() {
 #[test]
 fn heartbeat_loss_ends_the_session_and_drops_the_keys() {
     let net = Net::start("heartbeats", None);
-    let a = net.join_with("m", "alice", &["--host"]);
+    let mut a = net.join_with("m", "alice", &["--host"]);
     let mut b = net.join("m", "bob");
     let c = net.join("m", "carol");
     converge(&[&a, &b, &c], 3, 1);
     // The leader freezes: its connection stays open, its heartbeats stop.
     a.proc.signal("STOP");
     for s in [&b, &c] {
-        s.wait(LIMIT, "leaving on missed heartbeats", |st| {
-            st["ended"] == "HeartbeatsMissed"
-        });
+        s.wait(
+            LIMIT,
+            "leaving on missed heartbeats, then rejoining",
+            |st| st["last_end"] == "HeartbeatsMissed" && st["rejoin_attempts"].as_u64() >= Some(1),
+        );
     }
+    // Rejoined under the same frozen leader: no key, so no media.
     media_blocked(&mut b, &[&c]);
+    assert!(!has_key(&b.status().unwrap()));
+    // The leader thaws and keys the rejoined sessions; nobody was restarted.
     a.proc.signal("CONT");
+    converge(&[&a, &b, &c], 3, 1);
+    for s in [&b, &c] {
+        let status = s.status().unwrap();
+        assert!(status["rejoins"].as_u64() >= Some(1), "{status}");
+        assert!(status["ended"].is_null(), "{status}");
+    }
+    media_flows(&mut a, &[&b, &c]);
+    media_flows(&mut b, &[&a, &c]);
 }
 
 #[test]
@@ -223,7 +246,13 @@ fn tamper_withheld_heartbeats_end_the_sessions() {
     let b = net.join("m", "bob");
     let c = net.join("m", "carol");
     for s in [&b, &c] {
-        let status = s.wait(LIMIT, "leaving", |st| st["ended"] == "HeartbeatsMissed");
+        // They leave, rejoin, and leave again: never keyed.
+        let status = s.wait(LIMIT, "leaving", |st| st["last_end"] == "HeartbeatsMissed");
+        assert!(!has_key(&status), "a key no heartbeat certified: {status}");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    for s in [&b, &c] {
+        let status = s.status().unwrap();
         assert!(!has_key(&status), "a key no heartbeat certified: {status}");
     }
 }

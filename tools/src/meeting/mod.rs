@@ -6,10 +6,15 @@
 //! (the error, never a key) and the meeting goes on; only what keyctl says ends the session
 //! ([`ParticipantEvent::Left`]) or a lost board connection ([`ParticipantEvent::BoardLost`])
 //! stops the thread. Every key lives in the session and is zeroized when it ends.
+//!
+//! A session does not outlive its board connection; [`Rejoiner`] joins again with the same
+//! identity after an outage (a lost board, a leader that vanished), with backoff.
 
 mod pump;
+mod rejoin;
 mod status;
 
+pub use rejoin::{Backoff, FIRST_DELAY, MAX_DELAY, Rejoin, Rejoiner, rejoins_after};
 pub use status::{ParticipantStatus, RosterEntry, display};
 
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -21,7 +26,7 @@ use keyctl::meeting::{
     Alert, Config, KeyUpdate, LeftReason, MeetingError, Millis, Session, Timings,
 };
 use keyctl::rng::OsRng;
-use keyctl::wire::{Field, Id, ParticipantId};
+use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
 use thiserror::Error;
 
 use crate::board::BoardError;
@@ -95,6 +100,7 @@ pub(crate) enum Command {
 #[derive(Debug)]
 pub struct Participant {
     me: ParticipantId,
+    meeting: MeetingRef,
     commands: Sender<Command>,
     events: Receiver<ParticipantEvent>,
     status: Arc<Mutex<ParticipantStatus>>,
@@ -144,6 +150,7 @@ impl Participant {
             .map_err(|e| MeetingDriverError::Thread(e.to_string()))?;
         Ok(Self {
             me: welcome.me,
+            meeting: welcome.meeting,
             commands,
             events,
             status,
@@ -154,6 +161,12 @@ impl Participant {
     /// This participant's ID, as the board assigned it.
     pub fn me(&self) -> &ParticipantId {
         &self.me
+    }
+
+    /// The meeting instance the board welcomed this participant into (a board restart
+    /// starts a new instance: a new meetingUUID).
+    pub fn meeting(&self) -> &MeetingRef {
+        &self.meeting
     }
 
     /// The events, in order (a `std::sync::mpsc` receiver).

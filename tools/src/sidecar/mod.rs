@@ -44,6 +44,7 @@ Examples:
       --bind 0.0.0.0:6000 --remote RELAY:6100 --admin 127.0.0.1:9100 --rtp
   curl 127.0.0.1:9100/status            # participants, leader, security code, mkSeqNum, alerts
   curl -X POST 127.0.0.1:9100/kick/2    # the leader removes the participant in slot 2
+  # a lost board or leader: the sidecar rejoins by itself (--no-rejoin: it stays out, keyless)
 
   # pre-shared key mode: every sidecar of the meeting gets the same key file
   veil keygen --psk --meeting demo --slots 2 > meeting.toml
@@ -101,8 +102,10 @@ pub struct SidecarArgs {
     workers: Option<NonZeroUsize>,
     /// Serve Prometheus metrics at http://ADDR/metrics: packets and bytes per direction, drops
     /// by reason, the current mkSeqNum, the engine. In meeting mode also `GET /status` (JSON:
-    /// the participant list, leader, security code, mkSeqNum, alerts, packet counters) and,
-    /// for the leader, `POST /kick/SLOT`, `POST /lock`, `POST /unlock`.
+    /// the current session's participant list, leader, security code, mkSeqNum and alerts;
+    /// `rejoins`, `rejoin_attempts`, `rejoining` and `last_end`, why the last session ended;
+    /// `ended` once the sidecar stays out; packet counters) and, for the leader,
+    /// `POST /kick/SLOT`, `POST /lock`, `POST /unlock`.
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
     #[command(flatten)]

@@ -1,6 +1,7 @@
 //! Keeps the sidecar registered with a `veil relay`: sends the registration datagram from the
 //! sidecar's network socket (so the relay learns the address media comes from) at start and
-//! every [`REFRESH_INTERVAL`], and a leave on the way out.
+//! every [`REFRESH_INTERVAL`], and a leave when the meeting session ends and on the way out.
+//! A rejoin into a new meeting instance moves the registration there.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Instant;
@@ -12,6 +13,7 @@ use crate::relay::registration::{Kind, REFRESH_INTERVAL, Registration, Registrat
 pub(crate) struct Registrar {
     socket: UdpSocket,
     relay: SocketAddr,
+    token: String,
     register: Vec<u8>,
     leave: Vec<u8>,
     next: Instant,
@@ -27,25 +29,25 @@ impl Registrar {
         meeting_id: &[u8],
         token: &str,
     ) -> Result<Self, RegistrationError> {
-        let registration = Registration {
-            kind: Kind::Register,
-            meeting_id: meeting_id.to_vec(),
-            token: token.to_owned(),
-        };
-        let register = registration.emit()?;
-        let leave = Registration {
-            kind: Kind::Leave,
-            ..registration
-        }
-        .emit()?;
+        let (register, leave) = messages(meeting_id, token)?;
         Ok(Self {
             socket,
             relay,
+            token: token.to_owned(),
             register,
             leave,
             next: Instant::now(),
             failures: 0,
         })
+    }
+
+    /// Registers in `meeting_id` instead, at once (a rejoin into a new meeting instance). The
+    /// relay moves an address that registers for another meeting; [`Registrar::leave`] at the
+    /// end of the last session has already taken it out of the old one.
+    pub(crate) fn move_to(&mut self, meeting_id: &[u8]) -> Result<(), RegistrationError> {
+        (self.register, self.leave) = messages(meeting_id, &self.token)?;
+        self.next = Instant::now();
+        Ok(())
     }
 
     /// Sends the registration if it is due.
@@ -66,4 +68,20 @@ impl Registrar {
             tracing::debug!(%error, "relay leave not sent");
         }
     }
+}
+
+/// The register and leave datagrams of `token` in `meeting_id`.
+fn messages(meeting_id: &[u8], token: &str) -> Result<(Vec<u8>, Vec<u8>), RegistrationError> {
+    let registration = Registration {
+        kind: Kind::Register,
+        meeting_id: meeting_id.to_vec(),
+        token: token.to_owned(),
+    };
+    let register = registration.emit()?;
+    let leave = Registration {
+        kind: Kind::Leave,
+        ..registration
+    }
+    .emit()?;
+    Ok((register, leave))
 }

@@ -23,22 +23,63 @@ pub const LIMIT: Duration = Duration::from_secs(20);
 /// A board and a relay for one test.
 pub struct Net {
     pub dir: PathBuf,
-    pub _board: Proc,
+    pub board: Option<Proc>,
     pub board_addr: SocketAddr,
     pub fingerprint: String,
     pub relay: Relay,
+    /// The board's certificate and key, when it was started with them (so a restart keeps
+    /// the fingerprint the sidecars pinned).
+    pem: Option<(PathBuf, PathBuf)>,
+    tamper: Option<String>,
 }
 
 impl Net {
     /// A TLS board (its fingerprint pinned by the sidecars), optionally tampering.
     pub fn start(name: &str, tamper: Option<&str>) -> Self {
+        Self::launch(scratch_dir(name), None, tamper)
+    }
+
+    /// A TLS board with a certificate written to files, so [`Net::restart_board`] brings it
+    /// back on the same port with the same fingerprint.
+    pub fn restartable(name: &str) -> Self {
         let dir = scratch_dir(name);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let pem = (dir.join("board.pem"), dir.join("board.key"));
+        std::fs::write(&pem.0, cert.pem()).unwrap();
+        std::fs::write(&pem.1, key.serialize_pem()).unwrap();
+        Self::launch(dir, Some(pem), None)
+    }
+
+    fn launch(dir: PathBuf, pem: Option<(PathBuf, PathBuf)>, tamper: Option<&str>) -> Self {
+        let relay = Relay::start(&dir, &[]);
+        let mut net = Self {
+            dir,
+            board: None,
+            board_addr: "127.0.0.1:0".parse().unwrap(),
+            fingerprint: String::new(),
+            relay,
+            pem,
+            tamper: tamper.map(str::to_owned),
+        };
+        net.start_board();
+        net
+    }
+
+    /// Starts the board on `board_addr` (an ephemeral port the first time).
+    fn start_board(&mut self) {
         let mut cmd = veil();
-        cmd.args(["board", "--listen", "127.0.0.1:0"]);
-        if let Some(scenario) = tamper {
+        cmd.args(["board", "--listen", &self.board_addr.to_string()]);
+        if let Some((cert, key)) = &self.pem {
+            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+        }
+        if let Some(scenario) = &self.tamper {
             cmd.args(["--tamper", scenario]);
         }
-        let mut board = Proc::spawn(cmd, &dir, "board");
+        let mut board = Proc::spawn(cmd, &self.dir, "board");
         let mut board_addr = None;
         let mut fingerprint = None;
         while board_addr.is_none() || fingerprint.is_none() {
@@ -51,14 +92,29 @@ impl Net {
                 fingerprint = Some(rest.1.trim().to_owned());
             }
         }
-        let relay = Relay::start(&dir, &[]);
-        Self {
-            dir,
-            _board: board,
-            board_addr: board_addr.unwrap(),
-            fingerprint: fingerprint.unwrap(),
-            relay,
+        self.board_addr = board_addr.unwrap();
+        self.fingerprint = fingerprint.unwrap();
+        self.board = Some(board);
+    }
+
+    /// SIGTERMs the board (it must exit 0).
+    pub fn stop_board(&mut self) {
+        if let Some(board) = self.board.take() {
+            board.stop(Duration::from_secs(10));
         }
+    }
+
+    /// SIGTERMs the board and starts it again on the same port with the same certificate:
+    /// a new process, so every meeting starts a new instance.
+    pub fn restart_board(&mut self) {
+        assert!(self.pem.is_some(), "restart_board needs Net::restartable");
+        let fingerprint = self.fingerprint.clone();
+        self.stop_board();
+        self.start_board();
+        assert_eq!(
+            self.fingerprint, fingerprint,
+            "the restarted board's fingerprint"
+        );
     }
 
     pub fn join(&self, meeting: &str, name: &str) -> Sidecar {
@@ -168,6 +224,26 @@ impl Sidecar {
             std::thread::sleep(Duration::from_millis(2));
         }
         sent
+    }
+}
+
+/// A string field of a status, "" if absent.
+pub fn text(status: &Value, field: &str) -> String {
+    status[field].as_str().unwrap_or_default().to_owned()
+}
+
+/// A counter of a status, 0 if absent.
+pub fn count(status: &Value, field: &str) -> u64 {
+    status[field].as_u64().unwrap_or(0)
+}
+
+/// `check` must hold for `sidecar`'s status for `how_long`, checked every 50 ms.
+pub fn holds(sidecar: &Sidecar, how_long: Duration, check: impl Fn(&Value) -> bool) {
+    let until = Instant::now() + how_long;
+    while Instant::now() < until {
+        let status = sidecar.status().unwrap();
+        assert!(check(&status), "{}: {status}", sidecar.name);
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
