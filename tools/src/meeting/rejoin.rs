@@ -5,7 +5,10 @@
 //! A rejoin is a fresh join with the same identity key: the board derives the same deviceID
 //! from it, so it is the same participant (whitepaper 3.7.7: a rejoin with the same userID and
 //! deviceID must carry the same IVK). The session itself is new. After a board restart the
-//! meeting instance is new too (a new meetingUUID), and every key of it with it.
+//! meeting instance is new too (a new meetingUUID), and every key of it with it. The design
+//! expects clients to come back on their own: v4.6 (locked meetings) lets a participant the
+//! LPL lists rejoin a locked meeting "so participants who drop out due to network issues
+//! automatically reconnect".
 
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 use std::time::{Duration, Instant};

@@ -7,7 +7,7 @@
 //! meetingUUID, and the old keys are dropped when the session ends), the first key of the new
 //! session that names this device builds the new keyring, the relay registration moves to the
 //! new `meetingID/meetingUUID`, and the new leader's security code is printed again
-//! (whitepaper 3.8: compare it out of band after every leader change).
+//! (whitepaper 3.8, 3.10: re-check the code on every join or rejoin and leader change).
 
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
