@@ -205,3 +205,44 @@ fn io_uring_is_probed_usable_here() {
     let (kind, reason) = EngineKind::probe();
     assert_eq!(kind, EngineKind::Uring, "{reason}");
 }
+
+/// A worker with no traffic sleeps in its idle wait (io_uring: the idle tick, a multishot
+/// timeout; mio: epoll's timeout) and must still see its stop flag within a few idle periods.
+fn idle_worker_stops_promptly(engine: EngineKind) {
+    let sockets = WorkerSockets {
+        local: bind_reuseport(any()).unwrap(),
+        network: bind_reuseport(any()).unwrap(),
+        deliver: any(),
+        remote: any(),
+    };
+    let counters = Arc::new(Counters::default());
+    let mut forwarder = Forwarder::new(keyring(0), Mode::Datagram, counters);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let flag = stop.clone();
+    let worker = thread::spawn(move || {
+        let result = match engine {
+            EngineKind::Mio => mio_engine::run(&sockets, &mut forwarder, &flag),
+            EngineKind::Uring => uring::run(&sockets, &mut forwarder, &flag),
+        };
+        let _ = done_tx.send(result.map_err(|e| e.to_string()));
+    });
+    // Long enough for several idle waits to have begun and ended.
+    thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let result = done
+        .recv_timeout(Duration::from_secs(2))
+        .expect("an idle worker did not stop within 2 s of its stop flag");
+    result.unwrap();
+    worker.join().unwrap();
+}
+
+#[test]
+fn idle_uring_worker_stops_promptly() {
+    idle_worker_stops_promptly(EngineKind::Uring);
+}
+
+#[test]
+fn idle_mio_worker_stops_promptly() {
+    idle_worker_stops_promptly(EngineKind::Mio);
+}

@@ -105,18 +105,22 @@ impl Default for Counters {
 }
 
 fn flatten(s: &CountersSnapshot) -> [u64; FIELDS] {
+    // Plain indexed writes (an iterator chain here cost a paced packet tens of nanoseconds);
+    // the order is the one `Counters::read` unpacks.
     let mut out = [0u64; FIELDS];
-    let mut values = s
-        .packets
-        .iter()
-        .chain(&s.bytes)
-        .chain(&s.sent)
-        .copied()
-        .chain(DropReason::ALL.iter().map(|&r| s.drops.get(r)))
-        .chain(s.send_drops.iter().copied())
-        .chain(s.io_drops.iter().flatten().copied());
-    for slot in &mut out {
-        *slot = values.next().unwrap_or(0);
+    out[..2].copy_from_slice(&s.packets);
+    out[2..4].copy_from_slice(&s.bytes);
+    out[4..6].copy_from_slice(&s.sent);
+    let mut at = 6;
+    for reason in DropReason::ALL {
+        out[at] = s.drops.get(reason);
+        at += 1;
+    }
+    out[at..at + SendDrop::ALL.len()].copy_from_slice(&s.send_drops);
+    at += SendDrop::ALL.len();
+    for per_direction in &s.io_drops {
+        out[at..at + IoDrop::ALL.len()].copy_from_slice(per_direction);
+        at += IoDrop::ALL.len();
     }
     out
 }
@@ -154,5 +158,42 @@ impl Counters {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_then_read_gives_back_every_field() {
+        // A distinct value in every field, so a field written to the wrong place shows.
+        let mut next = 0u64;
+        let mut value = || {
+            next += 1;
+            next
+        };
+        let mut totals = CountersSnapshot {
+            packets: [value(), value()],
+            bytes: [value(), value()],
+            sent: [value(), value()],
+            ..CountersSnapshot::default()
+        };
+        for reason in DropReason::ALL {
+            totals.drops.record_many(reason, value());
+        }
+        for drop in &mut totals.send_drops {
+            *drop = value();
+        }
+        for per_direction in &mut totals.io_drops {
+            for drop in per_direction {
+                *drop = value();
+            }
+        }
+        assert_eq!(next as usize, FIELDS, "every field got a value");
+        let counters = Counters::default();
+        assert_eq!(counters.read(), CountersSnapshot::default());
+        counters.publish(&totals);
+        assert_eq!(counters.read(), totals);
     }
 }

@@ -14,6 +14,8 @@ pub struct Forwarder {
     mode: Mode,
     crypto: bool,
     totals: CountersSnapshot,
+    /// Whether `totals` moved since they were last published.
+    dirty: bool,
     counters: Arc<Counters>,
 }
 
@@ -36,6 +38,7 @@ impl Forwarder {
             mode,
             crypto: true,
             totals: CountersSnapshot::default(),
+            dirty: false,
             counters,
         }
     }
@@ -94,8 +97,7 @@ impl Pipeline for Forwarder {
             (Side::Network, false) => (Direction::Inbound, passthrough(batch)),
         };
         self.count(direction, tally);
-        // Published before the batch is sent, so nothing is delivered before it is counted.
-        self.counters.publish(&self.totals);
+        self.dirty = true;
     }
 
     fn io_drop(&mut self, side: Side, reason: IoDrop, packets: u64) {
@@ -104,6 +106,7 @@ impl Pipeline for Forwarder {
             Side::Network => Direction::Inbound,
         };
         self.totals.io_drops[direction as usize][reason as usize] += packets;
+        self.dirty = true;
     }
 
     fn sent(&mut self, to: Side, packets: u64) {
@@ -111,8 +114,47 @@ impl Pipeline for Forwarder {
             Side::Network => Direction::Outbound,
             Side::Local => Direction::Inbound,
         };
-        self.totals.sent[direction as usize] += packets;
-        // Once per batch: the only point where a worker touches memory others read.
-        self.counters.publish(&self.totals);
+        if packets > 0 {
+            self.totals.sent[direction as usize] += packets;
+            self.dirty = true;
+        }
+    }
+
+    fn publish(&mut self) {
+        // The only point where a worker touches memory others read, and only when a count
+        // moved since the last time.
+        if std::mem::take(&mut self.dirty) {
+            self.counters.publish(&self.totals);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyring::MeetingConfig;
+    use crate::sframe::CipherSuite;
+
+    #[test]
+    fn counts_reach_readers_only_when_published() {
+        let keyring = Arc::new(Keyring::new(MeetingConfig {
+            meeting_id: b"m".to_vec(),
+            meeting_uuid: b"u".to_vec(),
+            own_slot: 0,
+            suite: CipherSuite::Aes256GcmSha512_128,
+        }));
+        let counters = Arc::new(Counters::default());
+        let mut forwarder =
+            Forwarder::new(keyring, Mode::Datagram, Arc::clone(&counters)).without_crypto();
+        let mut batch = Batch::new();
+        batch.push_wire(&[1, 2, 3], None);
+        forwarder.process(Side::Local, Millis(0), &mut batch);
+        forwarder.sent(Side::Network, 1);
+        assert_eq!(counters.read(), CountersSnapshot::default());
+        forwarder.publish();
+        let published = counters.read();
+        assert_eq!(published.packets, [1, 0]);
+        assert_eq!(published.sent, [1, 0]);
+        assert_eq!(&published, forwarder.totals());
     }
 }

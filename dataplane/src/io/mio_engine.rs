@@ -75,6 +75,8 @@ impl Io<'_> {
             pipeline.io_drop(side, IoDrop::Truncated, truncated as u64);
         }
         pipeline.process(side, now(), &mut self.batch);
+        // Counted before it is sent, so nothing is delivered before it is counted.
+        pipeline.publish();
         let sent = self.send[out_side as usize].send(output.as_fd(), &self.batch, dest)?;
         if sent.failed > 0 {
             pipeline.io_drop(side, IoDrop::SendFailed, sent.failed);
@@ -130,6 +132,8 @@ pub fn run(
         let timeout = if busy || drain_until.is_some() {
             Duration::ZERO
         } else {
+            // About to sleep: the last batch's send counts become visible now.
+            pipeline.publish();
             IDLE_POLL
         };
         if let Err(e) = poll.poll(&mut events, Some(timeout))
@@ -145,6 +149,7 @@ pub fn run(
         if let Some(deadline) = drain_until
             && (!pending.iter().any(|&p| p) || Instant::now() >= deadline)
         {
+            pipeline.publish();
             return Ok(());
         }
         for side in SIDES {

@@ -57,6 +57,12 @@ pub trait Pipeline {
     fn io_drop(&mut self, side: Side, reason: IoDrop, packets: u64);
     /// Counts packets handed to the kernel for sending out of `to`.
     fn sent(&mut self, to: Side, packets: u64);
+    /// Makes the counts so far visible to readers. Engines call it once per pass of their
+    /// loop, after processing and before the batch reaches the kernel (so nothing is delivered
+    /// before it is counted), and before they sleep (so an idle worker's counts are current).
+    /// `process`, `io_drop` and `sent` only count locally: a paced packet costs one publish,
+    /// not three.
+    fn publish(&mut self);
 }
 
 /// One worker's sockets and where each side's output goes.

@@ -20,7 +20,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use io_uring::types::{BufRingEntry, Fixed, RecvMsgOut, SubmitArgs, Timespec};
+use io_uring::types::{BufRingEntry, Fixed, RecvMsgOut, SubmitArgs, TimeoutFlags, Timespec};
 use io_uring::{IoUring, cqueue, opcode};
 use socket2::SockAddr;
 
@@ -31,8 +31,10 @@ use super::{IoDrop, Pipeline, Side, WorkerSockets, now};
 use crate::batch::{BATCH_SIZE, Batch, SLOT_LEN};
 
 const RING_ENTRIES: u32 = 256;
-/// Provided buffers per socket (a power of two, as the buffer ring requires).
-const BUFFERS: u16 = 1024;
+/// Provided buffers per socket (a power of two, as the buffer ring requires). The kernel hands
+/// them out in ring order, so every buffer is touched in turn and the ring's whole size is the
+/// receive path's working set: 256 of about 2 KiB stay within a core's L2 (see GRO_BUFFERS).
+const BUFFERS: u16 = 256;
 /// The sender address room in each buffer: a sockaddr_in6 holds either family.
 const NAME_LEN: usize = size_of::<libc::sockaddr_in6>();
 /// Room for the `UDP_GRO` cmsg (CMSG_SPACE(sizeof(int)) is 24 on 64-bit Linux).
@@ -41,11 +43,18 @@ const CONTROL_LEN: usize = 32;
 const BUF_LEN: usize = 16 + NAME_LEN + SLOT_LEN;
 /// With GRO: header, name, the cmsg, and a coalesced datagram of up to 64 KiB.
 const GRO_BUF_LEN: usize = 16 + NAME_LEN + CONTROL_LEN + (1 << 16);
-/// Provided buffers per GRO socket: each holds up to 64 datagrams.
-const GRO_BUFFERS: u16 = 64;
+/// Provided buffers per GRO socket: each holds up to 64 datagrams, so 8 hold 512, several
+/// batches. 64 of them (4 MiB, cycled through in ring order) made every receive land in memory
+/// the cache had long evicted, and copying each datagram out into its batch slot cost about as
+/// much as sealing it (docs/BENCHMARKS.md, "Receive buffers"). When all are in use the kernel
+/// ends the multishot receive (ENOBUFS), datagrams wait in the socket, and we re-arm.
+const GRO_BUFFERS: u16 = 8;
 const PAGE: usize = 4096;
 /// user_data of send completions; receives use the side's index (0 or 1).
 const SEND: u64 = 1 << 32;
+/// user_data of the idle tick (above every send's).
+const TICK: u64 = 1 << 40;
+/// How long an idle worker sleeps before it looks at its stop flag again.
 const IDLE_WAIT: Duration = Duration::from_millis(50);
 /// Room kept after a payload in its slot for the tag sealing adds.
 const TAG_ROOM: usize = 16;
@@ -218,6 +227,14 @@ struct Engine {
     /// Completed sends not yet reported, by side sent to; failed ones by side received on.
     sent: [u64; 2],
     failed: [u64; 2],
+    /// The period of the idle tick, a multishot timeout (kernel 6.4+) that completes every
+    /// [`IDLE_WAIT`], so an idle worker wakes to look at its stop flag without arming a timer
+    /// in every `io_uring_enter` (an hrtimer set up and torn down per wait costs a paced
+    /// packet on a VM). `None` where the kernel refused it: then each idle wait carries its
+    /// own timeout, as before.
+    tick: Option<Box<Timespec>>,
+    /// The tick's multishot ended (the kernel may end one, as with receives): arm it again.
+    tick_rearm: bool,
 }
 
 impl Engine {
@@ -237,7 +254,8 @@ impl Engine {
     fn push(&mut self, entry: &io_uring::squeue::Entry) -> io::Result<()> {
         loop {
             // SAFETY: every pointer an entry carries stays valid until its completion is reaped:
-            // the recv msghdr and the destination addresses are boxed in `self`; a slot's
+            // the recv msghdr, the destination addresses and the tick's timespec (which the
+            // kernel reads only at submission) are boxed in `self`; a slot's
             // batch and send scratch (boxed too) are not touched until its outstanding sends
             // reach zero; and `run_with_buffers` waits for all sends before it returns.
             let pushed = unsafe { self.ring.submission().push(entry) };
@@ -246,6 +264,19 @@ impl Engine {
             }
             self.ring.submit()?;
         }
+    }
+
+    /// Arms the idle tick; its first completion says whether the kernel took it.
+    fn arm_tick(&mut self) -> io::Result<()> {
+        let ts: &Timespec = match &self.tick {
+            Some(ts) => ts,
+            None => return Ok(()),
+        };
+        let entry = opcode::Timeout::new(ts)
+            .flags(TimeoutFlags::MULTISHOT)
+            .build()
+            .user_data(TICK);
+        self.push(&entry)
     }
 
     fn outstanding(&self) -> usize {
@@ -258,6 +289,15 @@ impl Engine {
         completion.sync();
         for cqe in &mut completion {
             let data = cqe.user_data();
+            if data == TICK {
+                // -ETIME is a tick; any other result means no multishot timeouts here.
+                if cqe.result() != -libc::ETIME {
+                    self.tick = None;
+                } else if !cqueue::more(cqe.flags()) {
+                    self.tick_rearm = true;
+                }
+                continue;
+            }
             if data >= SEND {
                 let slot = &mut self.slots[((data >> 8) & 1) as usize];
                 let to = slot.to;
@@ -289,7 +329,8 @@ impl Engine {
         }
     }
 
-    /// Hands the send tallies to the pipeline (which publishes its counters).
+    /// Hands the send tallies to the pipeline and publishes its counters: once per pass, after
+    /// the batches were processed and before the enter that submits their sends.
     fn report(&mut self, pipeline: &mut impl Pipeline) {
         for side in [Side::Local, Side::Network] {
             let failed = std::mem::take(&mut self.failed[side as usize]);
@@ -298,6 +339,7 @@ impl Engine {
             }
             pipeline.sent(side, std::mem::take(&mut self.sent[side as usize]));
         }
+        pipeline.publish();
     }
 
     /// Waits until the current slot's sends have completed, so it can be refilled.
@@ -406,12 +448,14 @@ impl Engine {
     /// beyond those of the sends in flight, so a quiet worker sleeps in the same enter that
     /// sends its last batch.
     fn wait(&mut self, idle: bool) -> io::Result<()> {
-        let result = if idle {
+        let want = self.outstanding() + 1;
+        let result = if idle && self.tick.is_some() {
+            // The tick bounds the sleep: at most IDLE_WAIT until a completion arrives.
+            self.ring.submit_and_wait(want)
+        } else if idle {
             let ts = Timespec::from(IDLE_WAIT);
             let args = SubmitArgs::new().timespec(&ts);
-            self.ring
-                .submitter()
-                .submit_with_args(self.outstanding() + 1, &args)
+            self.ring.submitter().submit_with_args(want, &args)
         } else {
             self.ring.submit()
         };
@@ -486,8 +530,15 @@ pub fn run_with_buffers(
         current: 0,
         sent: [0; 2],
         failed: [0; 2],
+        tick: Some(Box::new(Timespec::from(IDLE_WAIT))),
+        tick_rearm: false,
     };
     tracing::debug!(flags, gro = gro[0] && gro[1], "io_uring worker started");
+    engine.arm_tick()?;
+    // A kernel without multishot timeouts fails the tick at once: learn that before the first
+    // wait relies on it.
+    engine.ring.submit()?;
+    engine.reap();
     engine.arm(Side::Local)?;
     engine.arm(Side::Network)?;
     let mut drain_until: Option<Instant> = None;
@@ -525,6 +576,9 @@ pub fn run_with_buffers(
             if engine.rearm[side as usize] {
                 engine.arm(side)?;
             }
+        }
+        if std::mem::take(&mut engine.tick_rearm) {
+            engine.arm_tick()?;
         }
     }
 }
