@@ -54,6 +54,9 @@ type Error = Box<dyn std::error::Error>;
 #[derive(Clone, Copy, Debug)]
 enum Variant {
     Naive,
+    /// The naive proxy forwarding without sealing: what the engines' no-crypto rows compare
+    /// against when the question is the engine's own cost.
+    NaiveNoCrypto,
     Engine {
         kind: EngineKind,
         workers: usize,
@@ -65,6 +68,7 @@ impl Variant {
     fn name(self) -> String {
         match self {
             Self::Naive => "naive recv_from/seal/send_to".into(),
+            Self::NaiveNoCrypto => "naive recv_from/send_to, no crypto".into(),
             Self::Engine {
                 kind,
                 workers,
@@ -103,13 +107,43 @@ fn forwarder_ticks() -> u64 {
         .sum()
 }
 
+/// `--pin`: the measuring thread runs on CPU 0 and every forwarder thread on CPU 1, so a paced
+/// packet always crosses from one core to the other. Unpinned, the scheduler sometimes runs
+/// the forwarder on the measuring thread's core (where a wake-up may preempt or wait) and
+/// sometimes not, and a run's latencies fall into two or three modes by placement alone.
+fn pin() -> bool {
+    std::env::args().any(|a| a == "--pin")
+}
+
+/// Pins the calling thread to `cpu`.
+fn pin_to(cpu: usize) -> Result<(), Error> {
+    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET writes inside it; and
+    // sched_setaffinity(0, ...) reads `size_of::<cpu_set_t>()` bytes from it for this thread.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!("pinning to CPU {cpu}: {}", std::io::Error::last_os_error()).into())
+    }
+}
+
 fn spawn_forwarder(
     index: usize,
     body: impl FnOnce() + Send + 'static,
 ) -> Result<JoinHandle<()>, Error> {
+    let pinned = pin();
     Ok(thread::Builder::new()
         .name(format!("fwd-{index}"))
-        .spawn(body)?)
+        .spawn(move || {
+            if pinned && let Err(e) = pin_to(1) {
+                eprintln!("{e}");
+            }
+            body()
+        })?)
 }
 
 fn any() -> SocketAddr {
@@ -150,7 +184,7 @@ impl Running {
     }
 }
 
-fn naive(sink: SocketAddr, stop: Arc<AtomicBool>) -> Result<Running, Error> {
+fn naive(sink: SocketAddr, stop: Arc<AtomicBool>, crypto: bool) -> Result<Running, Error> {
     let local = UdpSocket::bind(any())?;
     local.set_read_timeout(Some(Duration::from_millis(50)))?;
     let network = UdpSocket::bind(any())?;
@@ -170,6 +204,10 @@ fn naive(sink: SocketAddr, stop: Arc<AtomicBool>) -> Result<Running, Error> {
             let Ok((len, _)) = local.recv_from(&mut buf[HEADROOM..2048 - 16]) else {
                 continue;
             };
+            if !crypto {
+                let _ = network.send_to(&buf[HEADROOM..HEADROOM + len], sink);
+                continue;
+            }
             if let Ok(range) =
                 packet::seal(Mode::Datagram, &mut ctx, kid, 1, &mut buf, HEADROOM, len)
             {
@@ -237,7 +275,8 @@ fn engine(
 fn start(variant: Variant, sink: SocketAddr) -> Result<Running, Error> {
     let stop = Arc::new(AtomicBool::new(false));
     match variant {
-        Variant::Naive => naive(sink, stop),
+        Variant::Naive => naive(sink, stop, true),
+        Variant::NaiveNoCrypto => naive(sink, stop, false),
         Variant::Engine {
             kind,
             workers,
@@ -429,9 +468,12 @@ fn paced_only(variants: &[Variant]) -> Result<(), Error> {
 }
 
 fn main() -> Result<(), Error> {
+    if pin() {
+        pin_to(0)?;
+    }
     let (probed, why) = EngineKind::probe();
     eprintln!("engine probe: {} ({why})", probed.as_str());
-    let mut variants = vec![Variant::Naive];
+    let mut variants = vec![Variant::Naive, Variant::NaiveNoCrypto];
     let kinds = if probed == EngineKind::Uring {
         vec![EngineKind::Uring, EngineKind::Mio]
     } else {
@@ -453,7 +495,9 @@ fn main() -> Result<(), Error> {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
     {
-        variants.retain(|v| matches!(v, Variant::Naive) || v.name().contains(only.as_str()));
+        variants.retain(|v| {
+            matches!(v, Variant::Naive | Variant::NaiveNoCrypto) || v.name().contains(only.as_str())
+        });
     }
     if args.iter().any(|a| a == "--paced") {
         return paced_only(&variants);
