@@ -2,8 +2,9 @@
 //!
 //! The dataplane engines' `Forwarder` moves a batch from one socket to one destination; a relay
 //! sends each datagram to every other member of its meeting, from one socket, so the loop is
-//! written here on the same parts: mio readiness, `BatchIo` (recvmmsg; sendmmsg with UDP GSO for
-//! runs of equal-sized datagrams) and the dataplane's `Batch` slab. For each destination the
+//! written here on the same parts: mio readiness, `BatchIo` (UDP GRO on receive, so a sidecar's
+//! GSO run arrives as one buffer instead of being cut into datagrams by the kernel; sendmmsg with
+//! UDP GSO for runs of equal-sized datagrams) and the dataplane's `Batch` slab. For each destination the
 //! datagrams it should get are copied into an outgoing batch and sent in one call. The bytes are
 //! never looked at beyond the registration magic: what leaves is what arrived.
 //!
@@ -47,7 +48,7 @@ impl<'a> Relay<'a> {
     pub(crate) fn new(socket: &'a UdpSocket, table: Table, counters: &'a RelayCounters) -> Self {
         Self {
             socket,
-            io: BatchIo::new(socket),
+            io: BatchIo::with_gro(socket),
             table,
             counters,
             batch: Batch::new(),
