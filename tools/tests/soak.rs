@@ -1,5 +1,5 @@
 //! The soak in its smoke size: 4 sidecars, 12 s quiet periods, rotations every 5 s, a 5 s
-//! network cut, every fault. Ignored in the default run (about 80 s: the soak is minutes long
+//! network cut, every fault. Ignored in the default run (about 2 minutes: the soak is minutes long
 //! by design); run it with `cargo test -p veil --test soak -- --ignored`, and the real soak
 //! with `tools/soak`.
 
@@ -8,7 +8,7 @@
 use std::process::Command;
 
 #[test]
-#[ignore = "about 80 s; the soak is run by tools/soak, not in CI"]
+#[ignore = "about 2 minutes; the soak is run by tools/soak, not in CI"]
 fn soak_smoke_meets_every_target() {
     let output = Command::new(env!("CARGO_BIN_EXE_veil-soak"))
         .args([
@@ -32,6 +32,8 @@ fn soak_smoke_meets_every_target() {
         "relay restart",
         "sidecar SIGKILL",
         "network cut",
+        "leader SIGKILL",
+        "leader cut",
     ] {
         assert!(
             stdout.contains(&format!("{fault}: media flows again")),
@@ -56,6 +58,9 @@ fn help_explains_every_phase() {
         "relay restart",
         "sidecar kill",
         "network cut",
+        "leader kill",
+        "leader cut",
+        "rejoin",
         "--minutes",
         "--sidecars",
         "--rotation",

@@ -1,6 +1,8 @@
 //! The soak's participants: each a meeting-mode `veil sidecar` with fixed ports and a fixed
 //! identity file (so a restart is the same device on the same addresses), with a numbered RTP
-//! source in front and a sink behind that outlive any restart of the sidecar.
+//! source in front and a sink behind that outlive any restart of the sidecar, and its network
+//! behind two proxies the soak can cut: media to the relay (UDP, dropped while cut) and the
+//! board connection (TCP, stalled while cut).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,6 +11,8 @@ use std::time::{Duration, Instant};
 use crate::demo::DemoError;
 use crate::demo::procs::{Proc, free_tcp, free_udp, status};
 use crate::demo::traffic::{Sink, Source};
+use crate::soak::proxy::CutProxy;
+use crate::soak::stall::StallProxy;
 
 /// The meeting the soak runs.
 pub(crate) const MEETING: &str = "veil-soak";
@@ -48,7 +52,10 @@ pub(crate) struct Member {
     /// The sidecar's `--bind` (where the relay or the proxy sends to it).
     pub(crate) bind: SocketAddr,
     admin: SocketAddr,
-    remote: SocketAddr,
+    /// Its media path to the relay.
+    media: CutProxy,
+    /// Its board connection.
+    board_link: StallProxy,
     identity: PathBuf,
     sidecar: Option<Proc>,
     /// How many times its sidecar was started.
@@ -75,17 +82,25 @@ fn drop_count(status: Option<&serde_json::Value>, reason: &str) -> u64 {
 }
 
 impl Member {
-    /// Reserves the ports; the sidecar starts with [`Member::start`].
-    pub(crate) fn new(index: u8, dir: &Path, relay: SocketAddr) -> Result<Self, DemoError> {
+    /// Reserves the ports and starts the proxies to `relay` and `board`; the sidecar starts
+    /// with [`Member::start`].
+    pub(crate) fn new(
+        index: u8,
+        dir: &Path,
+        relay: SocketAddr,
+        board: SocketAddr,
+    ) -> Result<Self, DemoError> {
         let name = format!("soak-{index}");
+        let bind = free_udp()?;
         Ok(Self {
             index,
             identity: dir.join(format!("{name}.identity")),
             name,
             listen: free_udp()?,
-            bind: free_udp()?,
+            bind,
             admin: free_tcp()?,
-            remote: relay,
+            media: CutProxy::start(bind, relay)?,
+            board_link: StallProxy::start(board)?,
             sidecar: None,
             instance: 0,
             source: None,
@@ -96,9 +111,34 @@ impl Member {
         })
     }
 
-    /// Sends its media through `remote` instead of straight to the relay.
-    pub(crate) fn route_via(&mut self, remote: SocketAddr) {
-        self.remote = remote;
+    /// Cuts (true) or restores (false) its network: media and board connection.
+    pub(crate) fn set_cut(&self, cut: bool) {
+        self.media.set_cut(cut);
+        self.board_link.set_cut(cut);
+    }
+
+    /// Media datagrams its proxy dropped while cut, both ways, over the whole run.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.media.dropped()
+    }
+
+    /// Whether its last `/status` says it leads the meeting, and whom it names as leader.
+    pub(crate) fn leader_view(&self) -> Option<(bool, String, String)> {
+        let last = self.last.as_ref()?;
+        Some((
+            last.get("is_leader")?.as_bool()?,
+            last.get("me")?.as_str()?.to_owned(),
+            last.get("leader")?.as_str()?.to_owned(),
+        ))
+    }
+
+    /// Sessions its running sidecar began by rejoining.
+    pub(crate) fn rejoins(&self) -> u64 {
+        self.last
+            .as_ref()
+            .and_then(|s| s.get("rejoins"))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
     }
 
     /// Starts its sidecar and waits until it has joined (its admin endpoint answers); starts
@@ -107,7 +147,7 @@ impl Member {
         let mut args: Vec<String> = [
             "sidecar",
             "--board",
-            &launch.board.to_string(),
+            &self.board_link.front().to_string(),
             "--board-insecure-plaintext",
             "--meeting",
             MEETING,
@@ -124,7 +164,7 @@ impl Member {
             "--bind",
             &self.bind.to_string(),
             "--remote",
-            &self.remote.to_string(),
+            &self.media.front().to_string(),
             "--admin",
             &self.admin.to_string(),
             "--rtp",

@@ -1,9 +1,11 @@
 //! `veil-soak`: a meeting of meeting-mode sidecars under steady media for minutes, with key
-//! rotations every 15 s and four faults, each in its own window: the board restarted, the relay
-//! restarted, a sidecar killed with SIGKILL and restarted with the same identity, and one
-//! participant's network cut for 30 s. It measures what issue 7 asks for: packets lost outside
-//! the fault windows, authentication failures, recovery time after each fault, and the RSS and
-//! open descriptors of every process over time.
+//! rotations every 15 s and six faults, each in its own window: the board restarted (the
+//! sidecars rejoin by themselves), the relay restarted, a sidecar killed with SIGKILL and
+//! restarted with the same identity, one participant's network cut for 30 s, and then the
+//! same kill and cut aimed at whoever leads the meeting at that moment (found from the
+//! sidecars' `/status`). It measures what issue 7 asks for: packets lost outside the fault
+//! windows, authentication failures, recovery time after each fault, and the RSS and open
+//! descriptors of every process over time.
 //!
 //! It reuses the demo's child processes and numbered RTP sources and sinks
 //! ([`crate::demo::procs`], [`crate::demo::traffic`]); it is a separate binary rather than a
@@ -14,6 +16,7 @@ mod ledger;
 mod proxy;
 mod report;
 mod sampler;
+mod stall;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,7 +29,6 @@ use crate::demo::DemoError;
 use crate::demo::procs::{Proc, free_tcp, free_udp, named_log_dir};
 use cast::{Launch, Member};
 use ledger::Window;
-use proxy::CutProxy;
 use sampler::Sampler;
 
 /// The soak's own process in the samples (shown, not judged: it records every packet).
@@ -43,16 +45,23 @@ Starts a `veil board`, a `veil relay` and N `veil sidecar`s in meeting mode (loo
 a temporary directory), each sidecar with a numbered RTP source (50 packets/s) in front and a
 sink behind. The leader rotates the meeting key every --rotation seconds throughout.
 
+Every sidecar reaches the relay through a UDP proxy and the board through a TCP proxy, so the
+soak can cut its network.
+
 Phases, in order, each fault followed by a quiet period of equal length:
   warm-up        wait until every participant receives every other (at most --recovery-timeout)
   quiet          media flows; any packet lost here counts against the target of 0
-  board restart  SIGTERM the board and start it again on the same port. Sessions end and the
-                 sidecars keep running without keys (they do not rejoin by themselves), so the
-                 soak restarts every sidecar with its identity, as a supervisor would
+  board restart  SIGTERM the board and start it again on the same port. Every session ends;
+                 the sidecars rejoin the new meeting instance by themselves (nobody restarts
+                 them): a new leader, new keys, a new security code
   relay restart  SIGTERM the relay and start it again on the same port; sidecars re-register
-  sidecar kill   SIGKILL one sidecar and restart it at once with the same --identity
-  network cut    drop everything between one sidecar and the relay for --cut-seconds (a UDP
-                 proxy in between)
+  sidecar kill   SIGKILL one sidecar (not the leader) and restart it at once with the same
+                 --identity
+  network cut    cut one sidecar's network (not the leader's) for --cut-seconds: its media
+                 proxy drops every datagram both ways, its board proxy stalls the connection
+  leader kill    the same kill, aimed at the sidecar whose /status says it leads; the board
+                 names a new leader, who rekeys the meeting
+  leader cut     the same cut, aimed at the sidecar leading now
 Then the sources stop and the soak checks, prints a summary and exits 1 if a target is missed:
   packets lost outside the fault windows: 0 (a window runs from the fault until media flows
     again for the participants it affects; everyone for the board and relay)
@@ -122,7 +131,6 @@ struct Soak {
     relay: Option<Proc>,
     relay_addr: SocketAddr,
     relay_instance: u32,
-    proxy: CutProxy,
     members: Vec<Member>,
     windows: Vec<Window>,
     sampler: Sampler,
@@ -267,20 +275,14 @@ impl Soak {
     }
 
     fn restart_board(&mut self) -> Result<(), SoakError> {
-        self.announce("fault: board restart (SIGTERM, same port), then every sidecar restarted");
+        self.announce(
+            "fault: board restart (SIGTERM, same port); the sidecars rejoin by themselves",
+        );
         let start = Instant::now();
         if let Some(board) = self.board.take() {
             board.stop(Duration::from_secs(5));
         }
         self.start_board()?;
-        // The sidecars do not rejoin a new board by themselves (meeting_mode.rs: a lost board
-        // ends the session and the sidecar stays up without keys), so restart them.
-        for member in &mut self.members {
-            member.end(false);
-        }
-        for member in &mut self.members {
-            member.start(&self.launch)?;
-        }
         self.close_window("board restart", None, start, start);
         Ok(())
     }
@@ -296,40 +298,89 @@ impl Soak {
         Ok(())
     }
 
-    fn kill_sidecar(&mut self, index: u8) -> Result<(), SoakError> {
+    /// The member whose `/status` says it leads, if every sidecar that answers names it.
+    fn leader(&mut self) -> Option<u8> {
+        for member in &mut self.members {
+            member.poll();
+        }
+        let views: Vec<(u8, (bool, String, String))> = self
+            .members
+            .iter()
+            .filter_map(|m| Some((m.index, m.leader_view()?)))
+            .collect();
+        let (index, (_, me, _)) = views.iter().find(|(_, (leads, _, _))| *leads)?;
+        views
+            .iter()
+            .all(|(_, (_, _, leader))| leader == me)
+            .then_some(*index)
+    }
+
+    /// `preferred`, unless it leads now: then the participant before it.
+    fn not_leader(&mut self, preferred: u8) -> u8 {
+        if self.leader() == Some(preferred) {
+            let n = self.args.sidecars;
+            (preferred + n - 1) % n
+        } else {
+            preferred
+        }
+    }
+
+    /// The leader, or `fallback` (with a note) if the sidecars do not agree on one.
+    fn leader_or(&mut self, fallback: u8) -> u8 {
+        self.leader().unwrap_or_else(|| {
+            self.announce(&format!(
+                "the sidecars do not agree on a leader; aiming at soak-{fallback}"
+            ));
+            fallback
+        })
+    }
+
+    fn kill_sidecar(&mut self, index: u8, fault: &'static str) -> Result<(), SoakError> {
         let start = Instant::now();
         if let Some(member) = self.members.get_mut(usize::from(index)) {
             println!(
-                "[{:>6.1} s] fault: SIGKILL {}, restarted with the same --identity",
+                "[{:>6.1} s] fault: {fault}: SIGKILL {}, restarted with the same --identity",
                 self.start.elapsed().as_secs_f64(),
                 member.name
             );
             member.end(true);
             member.start(&self.launch)?;
         }
-        self.close_window("sidecar SIGKILL", Some(index), start, start);
+        self.close_window(fault, Some(index), start, start);
         Ok(())
     }
 
-    fn cut_network(&mut self, index: u8) {
+    fn cut_network(&mut self, index: u8, fault: &'static str) {
+        let Some(before) = self.members.get(usize::from(index)).map(Member::dropped) else {
+            return;
+        };
         self.announce(&format!(
-            "fault: network of soak-{index} cut for {} s",
+            "fault: {fault}: network of soak-{index} cut for {} s (media dropped, board stalled)",
             self.args.cut_seconds
         ));
         let start = Instant::now();
-        self.proxy.set_cut(true);
+        self.set_cut(index, true);
         let until = start + Duration::from_secs(self.args.cut_seconds);
         while Instant::now() < until {
             self.tick();
             std::thread::sleep(Duration::from_millis(100));
         }
-        self.proxy.set_cut(false);
+        self.set_cut(index, false);
         let cleared = Instant::now();
+        let dropped = self
+            .members
+            .get(usize::from(index))
+            .map_or(0, |m| m.dropped() - before);
         self.announce(&format!(
-            "network of soak-{index} restored ({} datagrams dropped)",
-            self.proxy.dropped()
+            "network of soak-{index} restored ({dropped} datagrams dropped)"
         ));
-        self.close_window("network cut", Some(index), start, cleared);
+        self.close_window(fault, Some(index), start, cleared);
+    }
+
+    fn set_cut(&self, index: u8, cut: bool) {
+        if let Some(member) = self.members.get(usize::from(index)) {
+            member.set_cut(cut);
+        }
     }
 }
 
@@ -353,19 +404,13 @@ pub fn run(args: SoakArgs) -> Result<SoakOutcome, SoakError> {
     };
     let relay_addr = free_udp()?;
     let n = args.sidecars;
-    // The last participant's media goes through the cut proxy; the one before it is killed.
+    // The first kill and cut aim at the last two participants (the one before, should either
+    // lead at the time); the leader faults pick theirs when they come.
     let cut = n - 1;
     let killed = n - 2;
     let mut members = Vec::new();
     for index in 0..n {
-        members.push(Member::new(index, &dir, relay_addr)?);
-    }
-    let proxy = match members.last() {
-        Some(m) => CutProxy::start(m.bind, relay_addr)?,
-        None => return Err(SoakError::NoWarmup(0)),
-    };
-    if let Some(m) = members.last_mut() {
-        m.route_via(proxy.front());
+        members.push(Member::new(index, &dir, relay_addr, launch.board)?);
     }
     let start = Instant::now();
     let mut soak = Soak {
@@ -376,7 +421,6 @@ pub fn run(args: SoakArgs) -> Result<SoakOutcome, SoakError> {
         relay: None,
         relay_addr,
         relay_instance: 0,
-        proxy,
         members,
         windows: Vec::new(),
         sampler: Sampler::new(start),
@@ -404,9 +448,17 @@ pub fn run(args: SoakArgs) -> Result<SoakOutcome, SoakError> {
     soak.quiet(gap);
     soak.restart_relay()?;
     soak.quiet(gap);
-    soak.kill_sidecar(killed)?;
+    let killed = soak.not_leader(killed);
+    soak.kill_sidecar(killed, "sidecar SIGKILL")?;
     soak.quiet(gap);
-    soak.cut_network(cut);
+    let cut = soak.not_leader(cut);
+    soak.cut_network(cut, "network cut");
+    soak.quiet(gap);
+    let leader = soak.leader_or(0);
+    soak.kill_sidecar(leader, "leader SIGKILL")?;
+    soak.quiet(gap);
+    let leader = soak.leader_or(1);
+    soak.cut_network(leader, "leader cut");
     soak.quiet(gap);
     soak.announce("stopping the sources; the last packets land");
     for member in &mut soak.members {

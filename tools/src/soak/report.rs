@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::Soak;
+use super::cast::Member;
 use super::ledger::tally;
 
 fn secs(from: Instant, to: Instant) -> f64 {
@@ -92,6 +93,11 @@ pub(super) fn report(soak: &Soak, measured_from: Instant) -> bool {
     println!(
         "sidecars (every instance): {auth} authentication failures (target 0), {replay} replays \
          (target 0), {unknown} packets of a key not held (in flight across a rejoin)"
+    );
+    let rejoins: u64 = soak.members.iter().map(Member::rejoins).sum();
+    println!(
+        "sessions the running sidecars rejoined by themselves: {rejoins} (target: at least one \
+         each, the board restart)"
     );
     if auth > 0 || replay > 0 {
         failures.push(format!("{auth} authentication failures, {replay} replays"));
