@@ -19,7 +19,10 @@
 //! Run: `cargo run --release -p veil-bench --bin loopback` (prints a Markdown table);
 //! `-- --paced` measures only the paced latency, all variants in turn, round after round;
 //! `-- --only TEXT` keeps the variants whose name contains TEXT, beside the naive proxy;
-//! `-- --sink-gro` gives the throughput sink UDP GRO (see [`sink_gro`]).
+//! `-- --sink-gro` gives the throughput sink UDP GRO (see [`sink_gro`]);
+//! `-- --pin` pins threads for paced runs (see [`pin`]);
+//! `-- --size N` (repeatable) measures only these payload sizes (default 1200 and 200).
+//! `python3 bench/median.py RUNS -- target/release/loopback ...` gives the median over runs.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -417,12 +420,12 @@ fn latency(variant: Variant, size: usize) -> Result<(f64, f64, f64), Error> {
 /// [`PACED_ROUNDS`] rounds of [`PACED_ROUND`] packets, each round beside a direct (no forwarder)
 /// run, so a ratio compares measurements taken moments apart. Prints the median over rounds of
 /// each variant's added p50 and p99 and of its paced rate against the naive proxy's.
-fn paced_only(variants: &[Variant]) -> Result<(), Error> {
+fn paced_only(variants: &[Variant], sizes: &[usize]) -> Result<(), Error> {
     println!(
         "| variant | size | added p50 (us) | added p99 (us) | paced x naive (median of rounds) |"
     );
     println!("| --- | ---: | ---: | ---: | ---: |");
-    for size in [1200, 200] {
+    for &size in sizes {
         let sink = UdpSocket::bind(any())?;
         sink.set_read_timeout(Some(Duration::from_secs(2)))?;
         let running: Vec<Running> = variants
@@ -499,14 +502,30 @@ fn main() -> Result<(), Error> {
             matches!(v, Variant::Naive | Variant::NaiveNoCrypto) || v.name().contains(only.as_str())
         });
     }
+    // `--size N`, repeatable: the payload sizes to measure.
+    let mut sizes: Vec<usize> = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        if arg == "--size" {
+            let size = args
+                .get(i + 1)
+                .and_then(|s| s.parse().ok())
+                .filter(|&n: &usize| (16..=1400).contains(&n))
+                .ok_or("--size takes a payload length in bytes, 16 to 1400")?;
+            sizes.push(size);
+        }
+    }
+    if sizes.is_empty() {
+        sizes = vec![1200, 200];
+    }
+    let sizes = sizes.as_slice();
     if args.iter().any(|a| a == "--paced") {
-        return paced_only(&variants);
+        return paced_only(&variants, sizes);
     }
     println!(
         "| variant | size | Mpps | Gbit/s | x naive | CPU ns/pkt | x naive (CPU) | added p50 (us) | added p99 (us) | paced x naive |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for size in [1200, 200] {
+    for &size in sizes {
         let mut rounds = vec![Vec::new(); variants.len()];
         for _ in 0..ROUNDS {
             for (i, &variant) in variants.iter().enumerate() {
