@@ -470,7 +470,48 @@ fn paced_only(variants: &[Variant], sizes: &[usize]) -> Result<(), Error> {
     Ok(())
 }
 
+const USAGE: &str = "\
+loopback: the dataplane engines against a naive recv_from/seal/send_to proxy over loopback
+
+usage: loopback [--paced] [--pin] [--sink-gro] [--only TEXT] [--size N]...
+
+  (no flag)      throughput (Mpps, CPU per packet) and paced latency of every variant
+  --paced        paced latency only (one packet in flight), every variant in turn, 9 rounds
+  --pin          measuring thread on CPU 0, forwarder threads on CPU 1 (for --paced)
+  --sink-gro     the throughput sink receives with UDP GRO, as veil relay and sidecars do
+  --only TEXT    only the variants whose name contains TEXT (the naive baselines always run)
+  --size N       payload bytes, 16 to 1400, repeatable (default: 1200 and 200)
+
+Prints Markdown tables. One run moves by 10-30% from the next on a shared machine: take
+medians over runs with `python3 bench/median.py RUNS -- target/release/loopback ...`.";
+
+/// Refuses flags the harness does not know (a typo must not measure the defaults silently):
+/// prints why and the usage, and exits 2. `--help` prints the usage and exits 0.
+fn check_args(args: &[String]) {
+    let refuse = |why: String| -> ! {
+        eprintln!("{why}\n\n{USAGE}");
+        std::process::exit(2)
+    };
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--paced" | "--pin" | "--sink-gro" => {}
+            "--only" | "--size" => {
+                if rest.next().is_none() {
+                    refuse(format!("{arg} needs a value"));
+                }
+            }
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => refuse(format!("unknown argument {other:?}")),
+        }
+    }
+}
+
 fn main() -> Result<(), Error> {
+    check_args(&std::env::args().collect::<Vec<_>>());
     if pin() {
         pin_to(0)?;
     }
