@@ -96,8 +96,8 @@ pub(super) fn report(soak: &Soak, measured_from: Instant) -> bool {
     );
     let rejoins: u64 = soak.members.iter().map(Member::rejoins).sum();
     println!(
-        "sessions the running sidecars rejoined by themselves: {rejoins} (target: at least one \
-         each, the board restart)"
+        "sessions rejoined by the sidecars themselves: {rejoins} (summed over the running \
+         instances; a sidecar restarted by a kill counts from its restart)"
     );
     if auth > 0 || replay > 0 {
         failures.push(format!("{auth} authentication failures, {replay} replays"));
