@@ -102,7 +102,7 @@ impl EngineKind {
         match uring::probe() {
             Ok(()) => (
                 Self::Uring,
-                "io_uring available with multishot receive".into(),
+                "io_uring available with multishot receive and sendto".into(),
             ),
             Err(reason) => (Self::Mio, format!("io_uring unusable: {reason}")),
         }

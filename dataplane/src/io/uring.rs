@@ -434,11 +434,24 @@ impl Engine {
         let (messages, _) = slot.send[to as usize].build(&slot.batch, 0, &self.dests[to as usize]);
         slot.outstanding = messages;
         for m in 0..messages {
-            let msghdr = self.slots[current].send[to as usize].msghdr(m);
-            let entry = opcode::SendMsg::new(Fixed(to as u32), msghdr)
-                .build()
-                .user_data(SEND | ((current as u64) << 8) | m as u64);
-            self.push(&entry)?;
+            let slot = &self.slots[current];
+            let send = &slot.send[to as usize];
+            let user_data = SEND | ((current as u64) << 8) | m as u64;
+            let entry = match send.span(m) {
+                // A lone packet (paced traffic, or a run of one) goes as a plain send to the
+                // destination: the kernel skips importing a msghdr and its iovec array, which
+                // a paced packet would otherwise pay on its way out.
+                (first, 1) => {
+                    let packet = slot.batch.packet(first);
+                    let dest = &self.dests[to as usize];
+                    opcode::Send::new(Fixed(to as u32), packet.as_ptr(), packet.len() as u32)
+                        .dest_addr(dest.as_ptr().cast())
+                        .dest_addr_len(dest.len())
+                        .build()
+                }
+                _ => opcode::SendMsg::new(Fixed(to as u32), send.msghdr(m)).build(),
+            };
+            self.push(&entry.user_data(user_data))?;
         }
         self.current ^= 1;
         Ok(())
@@ -583,50 +596,67 @@ pub fn run_with_buffers(
     }
 }
 
-/// Whether this kernel runs what the engine needs: a ring, a provided buffer ring, and a
-/// multishot RecvMsg that delivers a datagram (kernel 6.0+; seccomp may forbid any of it).
+/// Whether this kernel runs what the engine needs: a ring, a provided buffer ring, a multishot
+/// RecvMsg that delivers a datagram (kernel 6.0+) and a Send with a destination address, as a
+/// lone packet goes out (kernel 6.1+). seccomp may forbid any of it.
 pub(crate) fn probe() -> Result<(), String> {
     let (mut ring, _) = build_ring().map_err(|e| format!("cannot create a ring: {e}"))?;
     let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("probe socket: {e}"))?;
-    let addr = socket
-        .local_addr()
-        .map_err(|e| format!("probe socket: {e}"))?;
+    let addr = SockAddr::from(
+        socket
+            .local_addr()
+            .map_err(|e| format!("probe socket: {e}"))?,
+    );
     let bufs =
         BufRing::new(&ring, 0, 8, BUF_LEN).map_err(|e| format!("no provided buffer rings: {e}"))?;
     let msghdr = recv_msghdr(false);
-    let entry = opcode::RecvMsgMulti::new(
-        io_uring::types::Fd(socket.as_raw_fd()),
-        &raw const *msghdr,
-        0,
-    )
-    .build()
-    .user_data(7);
-    // SAFETY: the msghdr and the socket outlive the ring's use of them: the ring is dropped at
-    // the end of this function, before `msghdr`, `bufs` and `socket` (declared earlier, dropped
-    // later).
-    unsafe { ring.submission().push(&entry) }.map_err(|_| "submission queue full".to_string())?;
-    socket
-        .send_to(b"probe", addr)
-        .map_err(|e| format!("probe send: {e}"))?;
+    let fd = io_uring::types::Fd(socket.as_raw_fd());
+    let recv = opcode::RecvMsgMulti::new(fd, &raw const *msghdr, 0)
+        .build()
+        .user_data(RECV_PROBE);
+    let payload = b"probe";
+    let send = opcode::Send::new(fd, payload.as_ptr(), payload.len() as u32)
+        .dest_addr(addr.as_ptr().cast())
+        .dest_addr_len(addr.len())
+        .build()
+        .user_data(SEND_PROBE);
+    // SAFETY: the msghdr, payload, address and socket outlive the ring's use of them: the ring
+    // is dropped at the end of this function, before `msghdr`, `bufs`, `addr` and `socket`
+    // (declared earlier, dropped later); `payload` is static.
+    unsafe {
+        let mut queue = ring.submission();
+        queue
+            .push(&recv)
+            .and_then(|()| queue.push(&send))
+            .map_err(|_| "submission queue full".to_string())?;
+    }
     let ts = Timespec::from(Duration::from_secs(1));
     let args = SubmitArgs::new().timespec(&ts);
-    let _ = ring.submitter().submit_with_args(1, &args);
-    let cqe = ring
-        .completion()
-        .next()
-        .ok_or_else(|| "multishot RecvMsg did not complete".to_string())?;
-    let verdict = if cqe.result() >= 0 && cqueue::buffer_select(cqe.flags()).is_some() {
-        Ok(())
-    } else {
-        Err(format!(
-            "multishot RecvMsg unsupported (result {})",
-            cqe.result()
-        ))
+    let _ = ring.submitter().submit_with_args(2, &args);
+    let (mut received, mut sent) = (None, None);
+    for cqe in ring.completion() {
+        match cqe.user_data() {
+            RECV_PROBE => received = Some((cqe.result(), cqueue::buffer_select(cqe.flags()))),
+            SEND_PROBE => sent = Some(cqe.result()),
+            _ => {}
+        }
+    }
+    let verdict = match (sent, received) {
+        (Some(sent), _) if sent < 0 => Err(format!(
+            "Send with a destination address unsupported (result {sent}; needs kernel 6.1)"
+        )),
+        (Some(_), Some((result, Some(_)))) if result >= 0 => Ok(()),
+        (_, Some((result, _))) => Err(format!("multishot RecvMsg unsupported (result {result})")),
+        _ => Err("the probe's send and receive did not complete".to_string()),
     };
     drop(ring);
     drop(bufs);
     verdict
 }
+
+/// user_data of the probe's two operations.
+const RECV_PROBE: u64 = 7;
+const SEND_PROBE: u64 = 8;
 
 #[cfg(test)]
 mod tests {
