@@ -30,21 +30,52 @@ pub(crate) fn enable_gro(socket: &impl AsRawFd) -> bool {
     rc == 0
 }
 
-/// Receive scratch for a GRO socket: one 64 KiB buffer, its name and cmsg space.
+/// Datagrams one receive asks the kernel for. The first is split into the batch at once and
+/// the second, if any, is held for the next call: a receive that got fewer than two found the
+/// queue empty, so a caller on edge-triggered readiness need not read again (and pay an EAGAIN
+/// system call per paced packet) to learn that.
+const DATAGRAMS: usize = 2;
+
+/// A received datagram not yet split into a batch.
+#[derive(Clone, Copy)]
+struct Datagram {
+    /// Which of the scratch buffers holds it.
+    buffer: usize,
+    len: usize,
+    /// The `UDP_GRO` segment size, or the whole length for a datagram that was not coalesced.
+    segment: usize,
+    truncated: bool,
+    from: Option<std::net::SocketAddr>,
+}
+
+/// Receive scratch for a GRO socket: two 64 KiB buffers with their names and cmsg space.
 pub(crate) struct GroRecv {
-    buf: Box<[u8]>,
-    name: Box<libc::sockaddr_storage>,
-    cmsg: Box<[u64; 8]>,
+    bufs: Box<[u8]>,
+    names: Box<[libc::sockaddr_storage; DATAGRAMS]>,
+    cmsgs: Box<[[u64; 8]; DATAGRAMS]>,
+    /// The second datagram of the last system call, split by the next [`Self::recv`].
+    held: Option<Datagram>,
+    /// Whether the last receive saw the socket's queue empty and holds nothing back.
+    drained: bool,
 }
 
 impl GroRecv {
     pub(crate) fn new() -> Self {
         Self {
-            buf: vec![0u8; GRO_BUF].into_boxed_slice(),
+            bufs: vec![0u8; DATAGRAMS * GRO_BUF].into_boxed_slice(),
             // SAFETY: all-zero is a valid sockaddr_storage.
-            name: Box::new(unsafe { zeroed() }),
-            cmsg: Box::new([0; 8]),
+            names: Box::new(unsafe { zeroed() }),
+            cmsgs: Box::new([[0; 8]; DATAGRAMS]),
+            held: None,
+            drained: false,
         }
+    }
+
+    /// Whether the last [`Self::recv`] found the socket's queue empty (it took fewer datagrams
+    /// than it asked for, or none) and holds none back: with edge-triggered readiness, reading
+    /// again before the next event would only return WouldBlock.
+    pub(crate) fn drained(&self) -> bool {
+        self.drained
     }
 
     /// Receives one (possibly coalesced) datagram without blocking and splits it into `batch`,
@@ -57,30 +88,29 @@ impl GroRecv {
         offset: usize,
     ) -> io::Result<(usize, usize)> {
         batch.clear();
-        let mut iov = libc::iovec {
-            iov_base: self.buf.as_mut_ptr().cast(),
-            iov_len: self.buf.len(),
+        let datagram = match self.held.take() {
+            Some(held) => {
+                // Whether more arrived behind it is unknown until the next system call.
+                self.drained = false;
+                held
+            }
+            None => match self.recv_datagrams(socket) {
+                Ok((first, second)) => {
+                    self.held = second;
+                    self.drained = second.is_none();
+                    first
+                }
+                Err(e) => {
+                    self.drained = e.kind() == io::ErrorKind::WouldBlock;
+                    return Err(e);
+                }
+            },
         };
-        // SAFETY: all-zero is a valid msghdr.
-        let mut hdr: libc::msghdr = unsafe { zeroed() };
-        hdr.msg_name = (&raw mut *self.name).cast();
-        hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        hdr.msg_iov = &raw mut iov;
-        hdr.msg_iovlen = 1;
-        hdr.msg_control = self.cmsg.as_mut_ptr().cast();
-        hdr.msg_controllen = size_of::<[u64; 8]>();
-        // SAFETY: the header points at live, owned buffers of the stated lengths (name, one
-        // iovec over `buf`, cmsg space); the kernel writes only within them.
-        let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &raw mut hdr, libc::MSG_DONTWAIT) };
-        let len = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
-        let segment = match segment_size(&hdr) {
-            Some(size) if size > 0 => size,
-            _ => len.max(1),
-        };
-        let addr = socket_addr(&self.name);
+        let start = datagram.buffer * GRO_BUF;
+        let bytes = &self.bufs[start..start + datagram.len.min(GRO_BUF)];
         let capacity = SLOT_LEN - offset - TAG_ROOM;
         let (mut segments, mut too_large) = (0, 0);
-        for chunk in self.buf[..len.min(GRO_BUF)].chunks(segment) {
+        for chunk in bytes.chunks(datagram.segment) {
             // The kernel coalesces up to UDP_MAX_SEGMENTS (128 on newer kernels), more than a
             // batch holds: what does not fit is dropped and counted, as in the io_uring engine.
             if batch.is_full() {
@@ -89,21 +119,81 @@ impl GroRecv {
             }
             let index = batch.len();
             if chunk.len() > capacity {
-                if batch.commit(offset..offset, addr) {
+                if batch.commit(offset..offset, datagram.from) {
                     batch.drop_packet(index);
                 }
                 too_large += 1;
             } else {
                 batch.slot_mut(index)[offset..offset + chunk.len()].copy_from_slice(chunk);
-                batch.commit(offset..offset + chunk.len(), addr);
+                batch.commit(offset..offset + chunk.len(), datagram.from);
             }
             segments += 1;
         }
-        if hdr.msg_flags & libc::MSG_TRUNC != 0 && !batch.is_empty() {
+        if datagram.truncated && !batch.is_empty() {
             batch.drop_packet(batch.len() - 1);
             too_large += 1;
         }
         Ok((segments, too_large))
+    }
+
+    /// One recvmmsg of up to [`DATAGRAMS`] datagrams, one per buffer.
+    fn recv_datagrams(
+        &mut self,
+        socket: BorrowedFd<'_>,
+    ) -> io::Result<(Datagram, Option<Datagram>)> {
+        // SAFETY: all-zero is a valid iovec and mmsghdr (null pointers, zero lengths).
+        let mut iovs: [libc::iovec; DATAGRAMS] = unsafe { zeroed() };
+        // SAFETY: as above.
+        let mut hdrs: [libc::mmsghdr; DATAGRAMS] = unsafe { zeroed() };
+        let (names, cmsgs) = (&mut *self.names, &mut *self.cmsgs);
+        for (i, ((iov, hdr), buf)) in iovs
+            .iter_mut()
+            .zip(hdrs.iter_mut())
+            .zip(self.bufs.chunks_exact_mut(GRO_BUF))
+            .enumerate()
+        {
+            *iov = libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            };
+            hdr.msg_hdr.msg_name = (&raw mut names[i]).cast();
+            hdr.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdr.msg_hdr.msg_iov = iov;
+            hdr.msg_hdr.msg_iovlen = 1;
+            hdr.msg_hdr.msg_control = cmsgs[i].as_mut_ptr().cast();
+            hdr.msg_hdr.msg_controllen = size_of::<[u64; 8]>();
+        }
+        // SAFETY: every header points at a live, owned name, one iovec over its own GRO_BUF
+        // bytes of `bufs`, and its own cmsg space, all of the stated lengths and borrowed
+        // mutably for this call; the kernel writes only within them.
+        let n = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                DATAGRAMS as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+        let datagram = |i: usize| {
+            let hdr: &libc::mmsghdr = &hdrs[i];
+            let len = hdr.msg_len as usize;
+            Datagram {
+                buffer: i,
+                len,
+                segment: segment_size(&hdr.msg_hdr)
+                    .filter(|&size| size > 0)
+                    .unwrap_or(len.max(1)),
+                truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+                from: socket_addr(&names[i]),
+            }
+        };
+        match n {
+            0 => Err(io::Error::from(io::ErrorKind::WouldBlock)),
+            1 => Ok((datagram(0), None)),
+            _ => Ok((datagram(0), Some(datagram(1)))),
+        }
     }
 }
 
@@ -146,6 +236,50 @@ mod tests {
             )
         };
         rc == 0
+    }
+
+    /// Receives until a datagram arrives (loopback delivers within the send call, but the
+    /// test must not rely on that).
+    fn recv_one(gro: &mut GroRecv, rx: &UdpSocket, batch: &mut Batch) -> (usize, usize) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match gro.recv(rx.as_fd(), batch, 0) {
+                Ok(counts) => return counts,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("receive failed: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_receive_says_when_it_drained_the_queue_and_holds_the_second_datagram() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        if !enable_gro(&rx) {
+            eprintln!("skipped: this kernel lacks UDP GRO");
+            return;
+        }
+        let to = rx.local_addr().unwrap();
+        for byte in [1u8, 2, 3] {
+            tx.send_to(&[byte; 100], to).unwrap();
+        }
+        let (mut gro, mut batch) = (GroRecv::new(), Batch::new());
+        // In order, one datagram per call: the first call read two and holds the second.
+        for (byte, drained) in [(1u8, false), (2, false), (3, true)] {
+            assert_eq!(recv_one(&mut gro, &rx, &mut batch), (1, 0));
+            assert_eq!(batch.packet(0), &[byte; 100][..]);
+            assert_eq!(gro.drained(), drained, "after datagram {byte}");
+        }
+        let empty = gro.recv(rx.as_fd(), &mut batch, 0).unwrap_err();
+        assert_eq!(empty.kind(), io::ErrorKind::WouldBlock);
+        assert!(gro.drained());
+        // A datagram arriving later is read as before.
+        tx.send_to(&[4u8; 50], to).unwrap();
+        assert_eq!(recv_one(&mut gro, &rx, &mut batch), (1, 0));
+        assert_eq!(batch.packet(0), &[4u8; 50][..]);
+        assert!(gro.drained());
     }
 
     #[test]

@@ -60,8 +60,6 @@ impl Io<'_> {
                 .recv
                 .recv(input.as_fd(), &mut self.batch, side.recv_offset()),
         };
-        // One GRO read takes one (coalesced) datagram: only WouldBlock says the queue is empty.
-        let more = self.gro[side as usize].is_some();
         let (received, truncated) = match result {
             Ok(received) => received,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -82,9 +80,13 @@ impl Io<'_> {
             pipeline.io_drop(side, IoDrop::SendFailed, sent.failed);
         }
         pipeline.sent(out_side, sent.packets);
-        // A short batch means the queue was empty when we read it; with edge-triggered epoll
-        // any datagram arriving after that raises a new event, so no extra empty read is needed.
-        Ok(more || received == BATCH_SIZE)
+        // A short read means the queue was empty when we read it (for GRO: fewer datagrams than
+        // asked for, see GroRecv::drained); with edge-triggered epoll any datagram arriving
+        // after that raises a new event, so no extra empty read is needed.
+        Ok(match &self.gro[side as usize] {
+            Some(gro) => !gro.drained(),
+            None => received == BATCH_SIZE,
+        })
     }
 }
 
