@@ -369,28 +369,87 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(index).copied().unwrap_or(f64::NAN)
 }
 
-/// One-way times in microseconds, one packet in flight, to `into` and arriving at `sink`.
-fn paced(into: SocketAddr, sink: &UdpSocket, size: usize) -> Result<Vec<f64>, Error> {
-    paced_n(into, sink, size, PACED)
+/// How paced measurements send (`--flush N`, `--gap US`): `flush` packets back to back, then
+/// wait until all of them arrived and `gap` more before the next flush. The defaults, one packet
+/// and no gap, keep exactly one packet in flight, back to back: the strictest case, since every
+/// packet finds the caches warm and a core awake, so what is left to compare is the forwarders'
+/// own work. A gap of a millisecond or more is media pacing (audio sends a packet or two every
+/// 10-20 ms): each flush finds the forwarder asleep and pays its wake-up.
+#[derive(Clone, Copy, Debug)]
+struct Pacing {
+    flush: usize,
+    gap: Duration,
 }
 
-/// `count` one-way times (us), one packet in flight, after 200 unmeasured warm-up packets.
+impl Pacing {
+    fn from_args(args: &[String]) -> Result<Self, Error> {
+        let value = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1))
+        };
+        let flush = match value("--flush") {
+            Some(n) => n
+                .parse()
+                .ok()
+                .filter(|n| (1..=8).contains(n))
+                .ok_or("--flush takes packets per flush, 1 to 8")?,
+            None => 1,
+        };
+        let gap = match value("--gap") {
+            Some(us) => us
+                .parse()
+                .ok()
+                .filter(|us| *us <= 100_000)
+                .map(Duration::from_micros)
+                .ok_or("--gap takes microseconds between flushes, 0 to 100000")?,
+            None => Duration::ZERO,
+        };
+        Ok(Self { flush, gap })
+    }
+}
+
+/// One-way times in microseconds, paced as `pacing` says, to `into` and arriving at `sink`.
+fn paced(
+    into: SocketAddr,
+    sink: &UdpSocket,
+    size: usize,
+    pacing: Pacing,
+) -> Result<Vec<f64>, Error> {
+    paced_n(into, sink, size, PACED, pacing)
+}
+
+/// At least `count` one-way times (us), after 200 unmeasured warm-up flushes. The packets of a
+/// flush are matched to arrivals in order: one flow through one forwarder thread over loopback
+/// is not reordered (and the sink cannot read a sealed payload to match by content).
 fn paced_n(
     into: SocketAddr,
     sink: &UdpSocket,
     size: usize,
     count: usize,
+    pacing: Pacing,
 ) -> Result<Vec<f64>, Error> {
     let client = UdpSocket::bind(any())?;
     let payload = vec![0x5au8; size];
     let mut buf = vec![0u8; 4096];
-    let mut times = Vec::with_capacity(count);
-    for i in 0..count + 200 {
-        let start = Instant::now();
-        client.send_to(&payload, into)?;
-        sink.recv(&mut buf)?;
-        if i >= 200 {
-            times.push(start.elapsed().as_secs_f64() * 1e6);
+    let mut times = Vec::with_capacity(count + pacing.flush);
+    let mut sent_at = Vec::with_capacity(pacing.flush);
+    let mut flushes = 0;
+    while times.len() < count {
+        sent_at.clear();
+        for _ in 0..pacing.flush {
+            sent_at.push(Instant::now());
+            client.send_to(&payload, into)?;
+        }
+        for start in &sent_at {
+            sink.recv(&mut buf)?;
+            if flushes >= 200 {
+                times.push(start.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        flushes += 1;
+        if !pacing.gap.is_zero() {
+            thread::sleep(pacing.gap);
         }
     }
     times.sort_by(f64::total_cmp);
@@ -399,13 +458,13 @@ fn paced_n(
 
 /// One-way latency without a forwarder (p50), and the latency `variant` adds (p50, p99), in
 /// microseconds.
-fn latency(variant: Variant, size: usize) -> Result<(f64, f64, f64), Error> {
+fn latency(variant: Variant, size: usize, pacing: Pacing) -> Result<(f64, f64, f64), Error> {
     let sink = UdpSocket::bind(any())?;
     sink.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let direct = paced(sink.local_addr()?, &sink, size)?;
+    let direct = paced(sink.local_addr()?, &sink, size, pacing)?;
     let running = start(variant, sink.local_addr()?)?;
     thread::sleep(Duration::from_millis(50));
-    let through = paced(running.listen, &sink, size);
+    let through = paced(running.listen, &sink, size, pacing);
     running.stop();
     let through = through?;
     let base = percentile(&direct, 0.5);
@@ -420,7 +479,7 @@ fn latency(variant: Variant, size: usize) -> Result<(f64, f64, f64), Error> {
 /// [`PACED_ROUNDS`] rounds of [`PACED_ROUND`] packets, each round beside a direct (no forwarder)
 /// run, so a ratio compares measurements taken moments apart. Prints the median over rounds of
 /// each variant's added p50 and p99 and of its paced rate against the naive proxy's.
-fn paced_only(variants: &[Variant], sizes: &[usize]) -> Result<(), Error> {
+fn paced_only(variants: &[Variant], sizes: &[usize], pacing: Pacing) -> Result<(), Error> {
     println!(
         "| variant | size | added p50 (us) | added p99 (us) | paced x naive (median of rounds) |"
     );
@@ -436,10 +495,13 @@ fn paced_only(variants: &[Variant], sizes: &[usize]) -> Result<(), Error> {
         // Per variant: added p50, added p99 and the paced ratio of every round.
         let mut rows = vec![(Vec::new(), Vec::new(), Vec::new()); variants.len()];
         for _ in 0..PACED_ROUNDS {
-            let direct = percentile(&paced_n(sink.local_addr()?, &sink, size, PACED_ROUND)?, 0.5);
+            let direct = percentile(
+                &paced_n(sink.local_addr()?, &sink, size, PACED_ROUND, pacing)?,
+                0.5,
+            );
             let mut naive_p50 = None;
             for (i, run) in running.iter().enumerate() {
-                let through = paced_n(run.listen, &sink, size, PACED_ROUND)?;
+                let through = paced_n(run.listen, &sink, size, PACED_ROUND, pacing)?;
                 let (p50, p99) = (
                     percentile(&through, 0.5) - direct,
                     percentile(&through, 0.99) - direct,
@@ -473,11 +535,14 @@ fn paced_only(variants: &[Variant], sizes: &[usize]) -> Result<(), Error> {
 const USAGE: &str = "\
 loopback: the dataplane engines against a naive recv_from/seal/send_to proxy over loopback
 
-usage: loopback [--paced] [--pin] [--sink-gro] [--only TEXT] [--size N]...
+usage: loopback [--paced] [--pin] [--flush N] [--gap US] [--sink-gro] [--only TEXT] [--size N]...
 
   (no flag)      throughput (Mpps, CPU per packet) and paced latency of every variant
   --paced        paced latency only (one packet in flight), every variant in turn, 9 rounds
   --pin          measuring thread on CPU 0, forwarder threads on CPU 1 (for --paced)
+  --flush N      paced: N packets back to back per flush, 1 to 8 (default 1)
+  --gap US       paced: wait US microseconds after each flush arrived (default 0: back to back,
+                 one flush in flight; 1000 or more is media pacing, every flush wakes the forwarder)
   --sink-gro     the throughput sink receives with UDP GRO, as veil relay and sidecars do
   --only TEXT    only the variants whose name contains TEXT (the naive baselines always run)
   --size N       payload bytes, 16 to 1400, repeatable (default: 1200 and 200)
@@ -496,7 +561,7 @@ fn check_args(args: &[String]) {
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--paced" | "--pin" | "--sink-gro" => {}
-            "--only" | "--size" => {
+            "--only" | "--size" | "--flush" | "--gap" => {
                 if rest.next().is_none() {
                     refuse(format!("{arg} needs a value"));
                 }
@@ -511,7 +576,9 @@ fn check_args(args: &[String]) {
 }
 
 fn main() -> Result<(), Error> {
-    check_args(&std::env::args().collect::<Vec<_>>());
+    let args: Vec<String> = std::env::args().collect();
+    check_args(&args);
+    let pacing = Pacing::from_args(&args)?;
     if pin() {
         pin_to(0)?;
     }
@@ -533,7 +600,6 @@ fn main() -> Result<(), Error> {
         }
     }
     // `--only TEXT` keeps the variants whose name contains TEXT (and the naive baseline).
-    let args: Vec<String> = std::env::args().collect();
     if let Some(only) = args
         .iter()
         .position(|a| a == "--only")
@@ -560,7 +626,7 @@ fn main() -> Result<(), Error> {
     }
     let sizes = sizes.as_slice();
     if args.iter().any(|a| a == "--paced") {
-        return paced_only(&variants, sizes);
+        return paced_only(&variants, sizes, pacing);
     }
     println!(
         "| variant | size | Mpps | Gbit/s | x naive | CPU ns/pkt | x naive (CPU) | added p50 (us) | added p99 (us) | paced x naive |"
@@ -582,7 +648,7 @@ fn main() -> Result<(), Error> {
         let mut naive_latency = None;
         for (i, &variant) in variants.iter().enumerate() {
             let (pps, cpu) = (median(i, |r| r.0), median(i, |r| r.1));
-            let (direct, p50, p99) = latency(variant, size)?;
+            let (direct, p50, p99) = latency(variant, size, pacing)?;
             let naive_p50 = *naive_latency.get_or_insert(p50);
             // One packet in flight: the rate is the inverse of the one-way time.
             let paced = (direct + naive_p50) / (direct + p50);
