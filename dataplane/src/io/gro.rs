@@ -8,7 +8,7 @@ use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::mmsg::socket_addr;
-use crate::batch::{Batch, SLOT_LEN};
+use crate::batch::{BATCH_SIZE, Batch, SLOT_LEN};
 
 /// A coalesced datagram is at most 64 KiB.
 const GRO_BUF: usize = 1 << 16;
@@ -30,10 +30,10 @@ pub(crate) fn enable_gro(socket: &impl AsRawFd) -> bool {
     rc == 0
 }
 
-/// Datagrams one receive asks the kernel for. The first is split into the batch at once and
-/// the second, if any, is held for the next call: a receive that got fewer than two found the
-/// queue empty, so a caller on edge-triggered readiness need not read again (and pay an EAGAIN
-/// system call per paced packet) to learn that.
+/// Datagrams one receive asks the kernel for. Both go into the batch when the second fits
+/// whole (a flush of two packets is then one pass), otherwise the second is held for the next
+/// call. A receive that got fewer than two found the queue empty, so a caller on edge-triggered
+/// readiness need not read again (and pay an EAGAIN system call per paced packet) to learn that.
 const DATAGRAMS: usize = 2;
 
 /// A received datagram not yet split into a batch.
@@ -78,9 +78,9 @@ impl GroRecv {
         self.drained
     }
 
-    /// Receives one (possibly coalesced) datagram without blocking and splits it into `batch`,
-    /// each segment at `offset` of its slot. Returns (segments, segments dropped: too large for
-    /// a slot, or beyond a full batch).
+    /// Receives up to two (possibly coalesced) datagrams without blocking and splits them into
+    /// `batch`, each segment at `offset` of its slot. Returns (segments, segments dropped: too
+    /// large for a slot, or beyond a full batch).
     pub(crate) fn recv(
         &mut self,
         socket: BorrowedFd<'_>,
@@ -88,17 +88,16 @@ impl GroRecv {
         offset: usize,
     ) -> io::Result<(usize, usize)> {
         batch.clear();
-        let datagram = match self.held.take() {
+        let (first, second) = match self.held.take() {
             Some(held) => {
                 // Whether more arrived behind it is unknown until the next system call.
                 self.drained = false;
-                held
+                (held, None)
             }
             None => match self.recv_datagrams(socket) {
                 Ok((first, second)) => {
-                    self.held = second;
                     self.drained = second.is_none();
-                    first
+                    (first, second)
                 }
                 Err(e) => {
                     self.drained = e.kind() == io::ErrorKind::WouldBlock;
@@ -106,9 +105,25 @@ impl GroRecv {
                 }
             },
         };
+        let (mut segments, mut too_large) = self.split(first, batch, offset);
+        if let Some(second) = second {
+            if batch.len() + second.len.div_ceil(second.segment) <= BATCH_SIZE {
+                let (more, more_too_large) = self.split(second, batch, offset);
+                segments += more;
+                too_large += more_too_large;
+            } else {
+                self.held = Some(second);
+            }
+        }
+        Ok((segments, too_large))
+    }
+
+    /// Appends `datagram`'s segments to `batch`. Returns (segments, segments dropped).
+    fn split(&self, datagram: Datagram, batch: &mut Batch, offset: usize) -> (usize, usize) {
         let start = datagram.buffer * GRO_BUF;
         let bytes = &self.bufs[start..start + datagram.len.min(GRO_BUF)];
         let capacity = SLOT_LEN - offset - TAG_ROOM;
+        let before = batch.len();
         let (mut segments, mut too_large) = (0, 0);
         for chunk in bytes.chunks(datagram.segment) {
             // The kernel coalesces up to UDP_MAX_SEGMENTS (128 on newer kernels), more than a
@@ -129,11 +144,12 @@ impl GroRecv {
             }
             segments += 1;
         }
-        if datagram.truncated && !batch.is_empty() {
+        // A datagram cut short by the buffer: its last segment is partial.
+        if datagram.truncated && batch.len() > before {
             batch.drop_packet(batch.len() - 1);
             too_large += 1;
         }
-        Ok((segments, too_large))
+        (segments, too_large)
     }
 
     /// One recvmmsg of up to [`DATAGRAMS`] datagrams, one per buffer.
@@ -221,7 +237,6 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::batch::BATCH_SIZE;
 
     /// Makes every send on `socket` a GSO send of `size`-byte segments; false if unsupported.
     fn force_gso(socket: &UdpSocket, size: libc::c_int) -> bool {
@@ -254,7 +269,7 @@ mod tests {
     }
 
     #[test]
-    fn a_receive_says_when_it_drained_the_queue_and_holds_the_second_datagram() {
+    fn a_receive_takes_two_datagrams_and_says_when_it_drained_the_queue() {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         if !enable_gro(&rx) {
@@ -266,12 +281,15 @@ mod tests {
             tx.send_to(&[byte; 100], to).unwrap();
         }
         let (mut gro, mut batch) = (GroRecv::new(), Batch::new());
-        // In order, one datagram per call: the first call read two and holds the second.
-        for (byte, drained) in [(1u8, false), (2, false), (3, true)] {
-            assert_eq!(recv_one(&mut gro, &rx, &mut batch), (1, 0));
-            assert_eq!(batch.packet(0), &[byte; 100][..]);
-            assert_eq!(gro.drained(), drained, "after datagram {byte}");
-        }
+        // One call reads two datagrams; more may be queued behind them.
+        assert_eq!(recv_one(&mut gro, &rx, &mut batch), (2, 0));
+        assert_eq!(batch.packet(0), &[1u8; 100][..]);
+        assert_eq!(batch.packet(1), &[2u8; 100][..]);
+        assert!(!gro.drained());
+        // The next reads one: the queue is empty.
+        assert_eq!(recv_one(&mut gro, &rx, &mut batch), (1, 0));
+        assert_eq!(batch.packet(0), &[3u8; 100][..]);
+        assert!(gro.drained());
         let empty = gro.recv(rx.as_fd(), &mut batch, 0).unwrap_err();
         assert_eq!(empty.kind(), io::ErrorKind::WouldBlock);
         assert!(gro.drained());
@@ -280,6 +298,38 @@ mod tests {
         assert_eq!(recv_one(&mut gro, &rx, &mut batch), (1, 0));
         assert_eq!(batch.packet(0), &[4u8; 50][..]);
         assert!(gro.drained());
+    }
+
+    #[test]
+    fn a_second_datagram_that_does_not_fit_waits_for_the_next_batch() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let gso = UdpSocket::bind("127.0.0.1:0").unwrap();
+        if !enable_gro(&rx) || !force_gso(&gso, 100) {
+            eprintln!("skipped: this kernel lacks UDP GRO or GSO");
+            return;
+        }
+        let to = rx.local_addr().unwrap();
+        // A whole batch in one coalesced datagram, then one more packet.
+        let mut run = Vec::new();
+        for i in 0..BATCH_SIZE {
+            run.extend_from_slice(&[i as u8; 100]);
+        }
+        gso.send_to(&run, to).unwrap();
+        tx.send_to(&[0xee; 80], to).unwrap();
+        let (mut gro, mut batch) = (GroRecv::new(), Batch::new());
+        assert_eq!(recv_one(&mut gro, &rx, &mut batch), (BATCH_SIZE, 0));
+        assert_eq!(
+            batch.packet(BATCH_SIZE - 1),
+            &[(BATCH_SIZE - 1) as u8; 100][..]
+        );
+        assert!(!gro.drained(), "a datagram is held back");
+        // The held datagram comes next, without being lost or counted as dropped.
+        assert_eq!(gro.recv(rx.as_fd(), &mut batch, 0).unwrap(), (1, 0));
+        assert_eq!(batch.packet(0), &[0xee; 80][..]);
+        assert!(!gro.drained(), "unknown until the next read");
+        let empty = gro.recv(rx.as_fd(), &mut batch, 0).unwrap_err();
+        assert_eq!(empty.kind(), io::ErrorKind::WouldBlock);
     }
 
     #[test]
