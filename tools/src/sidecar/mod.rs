@@ -2,10 +2,10 @@
 //! sealed and sent to the relay; protected packets from the relay are opened and delivered.
 //!
 //! Keys come from one of two places: a pre-shared key file (`--key-file`, [`keys`]) or the
-//! meeting handshake run against a board (`--board`, [`meeting_mode`]). Either way they land in
-//! the same keyring. One worker per core, each with its own SO_REUSEPORT sockets and engine
-//! ([`workers`]); the main thread handles signals, key events, epoch retirement, the relay
-//! registration and the admin gauges.
+//! meeting handshake run against a board (`--board`, the private `meeting_mode` module). Either
+//! way they land in the same keyring. One worker per core, each with its own SO_REUSEPORT
+//! sockets and engine (the private `workers` module); the main thread handles signals, key
+//! events, epoch retirement, the relay registration and the admin gauges.
 
 pub(crate) mod http;
 pub mod identity;

@@ -8,7 +8,7 @@
 //! descriptors of every process over time.
 //!
 //! It reuses the demo's child processes and numbered RTP sources and sinks
-//! ([`crate::demo::procs`], [`crate::demo::traffic`]); it is a separate binary rather than a
+//! (the private `demo::procs` and `demo::traffic` modules); it is a separate binary rather than a
 //! `veil` subcommand so the shipped tool carries no fault injection.
 
 mod cast;
