@@ -105,6 +105,22 @@
 #define VEIL_ALERT_LPL_CHAIN_MISMATCH 11
 
 /**
+ * A verified heartbeat certified a key that never arrived: sending stopped and the key was
+ * asked for again; the session leaves if it does not come.
+ */
+#define VEIL_ALERT_KEY_WITHHELD 12
+
+/**
+ * A join by a kicked identity was refused.
+ */
+#define VEIL_ALERT_REFUSED_KICKED 13
+
+/**
+ * A join was refused because the meeting is full.
+ */
+#define VEIL_ALERT_MEETING_FULL 14
+
+/**
  * A reason this version of libveil has no code for.
  */
 #define VEIL_LEFT_OTHER 0
@@ -133,6 +149,11 @@
  * The server named a leader outside the locked meeting's list.
  */
 #define VEIL_LEFT_LEADER_NOT_IN_LOCKED_LIST 5
+
+/**
+ * A certified key never arrived, also after asking the leader, for the heartbeat timeout.
+ */
+#define VEIL_LEFT_KEY_WITHHELD 6
 
 /**
  * Size of `veil_event.text`, NUL included.

@@ -42,6 +42,13 @@ pub const VEIL_ALERT_REFUSED_LOCKED: u32 = 9;
 pub const VEIL_ALERT_HEARTBEAT_CHAIN_MISMATCH: u32 = 10;
 /// A participant-list link does not extend the chain held.
 pub const VEIL_ALERT_LPL_CHAIN_MISMATCH: u32 = 11;
+/// A verified heartbeat certified a key that never arrived: sending stopped and the key was
+/// asked for again; the session leaves if it does not come.
+pub const VEIL_ALERT_KEY_WITHHELD: u32 = 12;
+/// A join by a kicked identity was refused.
+pub const VEIL_ALERT_REFUSED_KICKED: u32 = 13;
+/// A join was refused because the meeting is full.
+pub const VEIL_ALERT_MEETING_FULL: u32 = 14;
 
 /// A reason this version of libveil has no code for.
 pub const VEIL_LEFT_OTHER: u32 = 0;
@@ -55,6 +62,8 @@ pub const VEIL_LEFT_KICKED: u32 = 3;
 pub const VEIL_LEFT_LISTED_AS_LEFT: u32 = 4;
 /// The server named a leader outside the locked meeting's list.
 pub const VEIL_LEFT_LEADER_NOT_IN_LOCKED_LIST: u32 = 5;
+/// A certified key never arrived, also after asking the leader, for the heartbeat timeout.
+pub const VEIL_LEFT_KEY_WITHHELD: u32 = 6;
 
 /// Size of `veil_event.text`, NUL included.
 pub const VEIL_EVENT_TEXT_SIZE: usize = 512;
@@ -122,6 +131,7 @@ impl veil_event {
             LeftReason::Kicked => VEIL_LEFT_KICKED,
             LeftReason::ListedAsLeft => VEIL_LEFT_LISTED_AS_LEFT,
             LeftReason::LeaderNotInLockedList => VEIL_LEFT_LEADER_NOT_IN_LOCKED_LIST,
+            LeftReason::KeyWithheld => VEIL_LEFT_KEY_WITHHELD,
             _ => VEIL_LEFT_OTHER,
         };
         event
@@ -207,6 +217,21 @@ fn describe(alert: &Alert) -> (u32, String) {
         Alert::LplChainMismatch => (
             VEIL_ALERT_LPL_CHAIN_MISMATCH,
             "a participant list link does not extend the chain held".into(),
+        ),
+        Alert::KeyWithheld { mk_seq } => (
+            VEIL_ALERT_KEY_WITHHELD,
+            format!("key {mk_seq} was certified but never arrived: sending stopped, asked again"),
+        ),
+        Alert::RefusedKicked { participant } => (
+            VEIL_ALERT_REFUSED_KICKED,
+            format!(
+                "join of {} refused: kicked from this meeting",
+                who(participant)
+            ),
+        ),
+        Alert::MeetingFull { participant } => (
+            VEIL_ALERT_MEETING_FULL,
+            format!("join of {} refused: the meeting is full", who(participant)),
         ),
         other => (VEIL_ALERT_OTHER, format!("{other:?}")),
     }

@@ -98,6 +98,8 @@ fn op() -> impl Strategy<Value = LplOp> {
             .prop_map(|(slot, participant)| LplOp::Leave { slot, participant }),
         (any::<u32>(), participant())
             .prop_map(|(slot, participant)| LplOp::Kick { slot, participant }),
+        (any::<u32>(), participant())
+            .prop_map(|(slot, participant)| LplOp::Unban { slot, participant }),
         Just(LplOp::Lock),
         Just(LplOp::Unlock),
         (any::<bool>(), any::<u32>(), vec(entry(), 0..5)).prop_map(
@@ -196,6 +198,24 @@ fn message() -> impl Strategy<Value = Message> {
                         requester,
                         lpl_head,
                         locked
+                    },
+                    sig
+                })
+            ),
+        (
+            meeting(),
+            participant(),
+            any::<u32>(),
+            any::<[u8; 24]>(),
+            sig()
+        )
+            .prop_map(
+                |(meeting, participant, mk_seq, nonce, sig)| Message::KeyRequest(KeyRequest {
+                    body: KeyRequestBody {
+                        meeting,
+                        participant,
+                        mk_seq,
+                        nonce
                     },
                     sig
                 })

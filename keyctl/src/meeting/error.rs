@@ -77,4 +77,39 @@ pub enum MeetingError {
     /// An LPL link changes the IVK of a known participant.
     #[error("LPL link changes a participant's IVK")]
     IvkChanged,
+    /// A rekey older than the newest key a verified heartbeat certified: superseded, never
+    /// handed to the dataplane (a removed member may hold it).
+    #[error("key {mk_seq} is superseded by certified key {certified}")]
+    SupersededKey {
+        /// The rekey's sequence number.
+        mk_seq: u32,
+        /// The newest certified one.
+        certified: u32,
+    },
+    /// An LPL link breaks the list's continuity (whitepaper 3.7.7): it re-adds a present
+    /// or kicked member, reuses a slot, removes someone not present, or a snapshot changes
+    /// the list it coalesces or leaves out the leader that signed it.
+    #[error("LPL link breaks the list's continuity")]
+    LplContinuity,
+    /// The meeting holds as many participants (or list entries, or slots) as it may.
+    #[error("meeting is full")]
+    MeetingFull,
+    /// Too many announced participants are waiting for admission.
+    #[error("too many pending participants")]
+    TooManyPending,
+    /// A join by a kicked identity (its participant ID or its IVK) while the ban stands.
+    #[error("participant was kicked from this meeting")]
+    Banned,
+    /// A join by someone outside the locked meeting's list (v4.6 locked meetings).
+    #[error("meeting is locked")]
+    Locked,
+    /// A join without a valid, unbanned invite in an invite-only meeting.
+    #[error("invite missing, invalid or banned")]
+    InviteRejected,
+    /// A key request from someone the leader does not key.
+    #[error("key request from a non-member")]
+    NotMember,
+    /// A member asked for a key again sooner than the leader answers.
+    #[error("key request too soon after the last one")]
+    KeyRequestTooSoon,
 }

@@ -41,8 +41,8 @@ pub struct KeyUpdate {
     pub mk_seq: u32,
     /// `MK`.
     pub meeting_key: MeetingKey,
-    /// Sender slot -> sender identity, for every participant present in the certified
-    /// LPL. The dataplane's KID is `(slot << 8) | stream_index`.
+    /// Sender slot -> sender identity, for every participant present in the LPL that the
+    /// heartbeat certified for exactly this `mk_seq`.
     pub roster: BTreeMap<u32, ParticipantId>,
     /// When to start encrypting with this key: about 2 s after it arrived, and not before
     /// the heartbeat that certified it (whitepaper 3.7.6, v4.6).
@@ -123,6 +123,23 @@ pub enum Alert {
     HeartbeatChainMismatch,
     /// An LPL link does not extend the chain this participant holds.
     LplChainMismatch,
+    /// A verified heartbeat certified key `mk_seq`, which never arrived: sending stopped
+    /// (the older key may be held by someone removed) and the key was asked for again. The
+    /// session leaves if it does not come within the heartbeat timeout.
+    KeyWithheld {
+        /// The certified key.
+        mk_seq: u32,
+    },
+    /// A join by a kicked identity was refused (the host may lift the ban).
+    RefusedKicked {
+        /// Who tried.
+        participant: ParticipantId,
+    },
+    /// A join was refused because the meeting is full.
+    MeetingFull {
+        /// Who tried.
+        participant: ParticipantId,
+    },
 }
 
 /// Why a session ended.
@@ -140,4 +157,7 @@ pub enum LeftReason {
     ListedAsLeft,
     /// The server named a leader outside the locked meeting's list (v4.6 locked meetings).
     LeaderNotInLockedList,
+    /// A verified heartbeat certified a key that never arrived, also after asking the
+    /// leader for it, for the whole heartbeat timeout; the driver may rejoin.
+    KeyWithheld,
 }

@@ -6,13 +6,15 @@ use zeroize::Zeroizing;
 
 use super::error::MeetingError;
 use super::events::{Alert, LeftReason};
+use super::keyring::Certification;
+use super::limits::MAX_PENDING;
 use super::lpl::Applied;
-use super::session::{Live, Outbox, Peer, fill};
+use super::session::{KeyChase, Live, Outbox, Peer, fill};
 use crate::crypto::{self, BoxKey, CTX_CIPHER_MEETING_SEED, CTX_KDF_MEETING_SEED};
 use crate::time::Millis;
 use crate::wire::{
-    Binding, Heartbeat, KeyAnnouncement, LIVENESS_NONCE_LEN, LeaderChange, Leave, LinkPost, LplOp,
-    Message, Meta, MkPayload, NonceBody, NoncePost, Rekey,
+    Binding, Heartbeat, KeyAnnouncement, KeyRequest, KeyRequestBody, LIVENESS_NONCE_LEN,
+    LeaderChange, Leave, LinkPost, LplOp, Message, Meta, MkPayload, NonceBody, NoncePost, Rekey,
 };
 
 impl Live {
@@ -35,7 +37,16 @@ impl Live {
         let mut next = vec![Some(self.next_nonce_at), self.keys.next_timeout()];
         match &self.lead {
             Some(lead) => next.extend(lead.timeouts(t)),
-            None => next.push(Some(self.heartbeat_deadline())),
+            None => {
+                next.push(Some(self.heartbeat_deadline()));
+                if let Some(c) = &self.chase {
+                    next.push(Some(if c.stopped {
+                        c.next_request
+                    } else {
+                        c.since.after(t.activation_delay_ms)
+                    }));
+                }
+            }
         }
         next.into_iter().flatten().min()
     }
@@ -81,10 +92,53 @@ impl Live {
         if self.lead.is_some() {
             return self.leader_timeout(out, now, rng);
         }
-        // 3.7.7: ten heartbeats missed in a row -> drop out of the meeting.
+        self.chase_key(out, now, rng)?;
+        // 3.7.7: ten heartbeats missed in a row -> drop out of the meeting. A heartbeat
+        // certifying a key that never came does not count: the board may be withholding it.
         if now >= self.heartbeat_deadline() {
-            self.end = Some(LeftReason::HeartbeatsMissed);
+            self.end = Some(if self.chase.is_some() {
+                LeftReason::KeyWithheld
+            } else {
+                LeftReason::HeartbeatsMissed
+            });
         }
+        Ok(())
+    }
+
+    /// While a certified key is missing: after the activation delay (the rekey may merely
+    /// be behind its heartbeat) stop sending under every older key and alert; ask the
+    /// leader for the key then and once per heartbeat interval after.
+    fn chase_key<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Outbox,
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<(), MeetingError> {
+        let t = self.cfg.timings;
+        let Some(mut chase) = self.chase else {
+            return Ok(());
+        };
+        if !chase.stopped && now >= chase.since.after(t.activation_delay_ms) {
+            out.retire(self.keys.retire_older_than(chase.mk_seq, now));
+            out.alert(Alert::KeyWithheld {
+                mk_seq: chase.mk_seq,
+            });
+            chase.stopped = true;
+        }
+        if chase.stopped && now >= chase.next_request {
+            let nonce = fill::<R, LIVENESS_NONCE_LEN>(rng)?;
+            self.my_nonces = [Some(nonce), self.my_nonces[0]];
+            let body = KeyRequestBody {
+                meeting: self.cfg.meeting.clone(),
+                participant: self.cfg.me.clone(),
+                mk_seq: chase.mk_seq,
+                nonce,
+            };
+            out.transmit
+                .push_back(Message::KeyRequest(KeyRequest::sign(body, &self.isk)));
+            chase.next_request = now.after(t.heartbeat_interval_ms);
+        }
+        self.chase = Some(chase);
         Ok(())
     }
 
@@ -110,6 +164,9 @@ impl Live {
         if p == self.cfg.me {
             return Ok(());
         }
+        // Every refusal comes before anything is stored (finding 7 of the security review:
+        // a refused announcement overwrote a member's binding, and every later rotation
+        // skipped the member).
         let old = self.peers.get(&p);
         // The current leader's binding is what its links, heartbeats and keys are checked
         // against: a different one mid-meeting is a substitution, never a rejoin (a leader
@@ -117,6 +174,29 @@ impl Live {
         if p == self.leader && old.is_some_and(|o| o.binding != a.binding) {
             out.alert(Alert::IvkChanged { participant: p });
             return Err(MeetingError::LeaderBindingChanged);
+        }
+        // 3.7.7: the same (userID, deviceID) keeps its IVK for the meeting's life, whether
+        // the list records it or it is still waiting to be admitted.
+        let listed_ivk = self.lpl.entry(&p).map(|e| e.ivk);
+        if listed_ivk
+            .or(old.map(|o| o.binding.ivk))
+            .is_some_and(|ivk| ivk != a.binding.ivk)
+        {
+            out.alert(Alert::IvkChanged { participant: p });
+            return Err(MeetingError::IvkChanged);
+        }
+        if self.lead.is_some() {
+            self.admission_check(out, &p, &a.binding, a.invite)?;
+        }
+        if old.is_none() && listed_ivk.is_none() {
+            let pending = self
+                .peers
+                .keys()
+                .filter(|q| self.lpl.entry(q).is_none())
+                .count();
+            if pending >= MAX_PENDING {
+                return Err(MeetingError::TooManyPending);
+            }
         }
         // A nonce answers one announcement: a new binding (a rejoin) waits for a new nonce.
         let nonce = old.and_then(|o| (o.binding == a.binding).then_some(o.nonce).flatten());
@@ -172,13 +252,9 @@ impl Live {
         if r.recipient != self.cfg.me || self.lead.is_some() {
             return Ok(());
         }
-        // 3.7.6 (v4.6): a mkSeqNum not above the known one is ignored.
-        if r.mk_seq <= self.keys.highest() {
-            return Err(MeetingError::StaleKey {
-                mk_seq: r.mk_seq,
-                highest: self.keys.highest(),
-            });
-        }
+        // 3.7.6 (v4.6): a mkSeqNum not above the known one is ignored; nor is a key older
+        // than one a verified heartbeat certified handed off (finding 1).
+        self.keys.check_new(r.mk_seq)?;
         // v4.6 liveness: accept only keys answering one of our two latest nonces.
         if !self
             .my_nonces
@@ -214,17 +290,23 @@ impl Live {
             return Err(MeetingError::SeqMismatch);
         }
         let t = self.cfg.timings;
-        out.retire(
-            self.keys
-                .insert(payload.mk_seq, &payload.mk, now, t.retire_after_ms),
+        let (retired, ready) = self.keys.insert(
+            payload.mk_seq,
+            &payload.mk,
+            now,
+            t.retire_after_ms,
+            t.activation_delay_ms,
         );
-        // The certifying heartbeat may have arrived first.
-        if self.keys.is_certified(payload.mk_seq)
-            && let Some(ready) = self
-                .keys
-                .certify(payload.mk_seq, now, t.activation_delay_ms)
-        {
-            out.key_update(ready, self.lpl.slots());
+        out.retire(retired);
+        // The certifying heartbeat may have arrived first: the key goes out with the roster
+        // that heartbeat certified.
+        if let Some(ready) = ready {
+            out.key_update(ready);
+        }
+        if self.chase.is_some() && !self.keys.missing() {
+            // The key (or a newer one) came: the heartbeat that certified it counts now.
+            self.chase = None;
+            self.last_heartbeat_ok = self.last_heartbeat_seen;
         }
         Ok(())
     }
@@ -238,6 +320,11 @@ impl Live {
         if self.lead.is_some() {
             return Ok(());
         }
+        // The leader's mkSeqNum never goes down (v4.6 key rotation); checked before the
+        // chain moves, so a refused heartbeat changes nothing.
+        if hb.mk_seq < self.keys.certified() {
+            return Err(MeetingError::HeartbeatOrder);
+        }
         let binding = self.leader_binding()?.clone();
         let mk_seq = match self.chain.accept(hb, &binding, &self.lpl) {
             Ok(s) => s,
@@ -247,13 +334,31 @@ impl Live {
             }
             Err(e) => return Err(e),
         };
-        self.last_heartbeat_ok = now;
-        // v4.6: start using a key only after the heartbeat that certifies it.
-        if let Some(ready) = self
-            .keys
-            .certify(mk_seq, now, self.cfg.timings.activation_delay_ms)
-        {
-            out.key_update(ready, self.lpl.slots());
+        self.last_heartbeat_seen = now;
+        // v4.6: start using a key only after the heartbeat that certifies it, with exactly
+        // the list that heartbeat certified.
+        let delay = self.cfg.timings.activation_delay_ms;
+        match self.keys.certify(mk_seq, self.lpl.slots(), now, delay) {
+            Certification::Ready(ready) => {
+                out.key_update(ready);
+                self.chase = None;
+                self.last_heartbeat_ok = now;
+            }
+            Certification::Held => {
+                self.chase = None;
+                self.last_heartbeat_ok = now;
+            }
+            Certification::Missing => {
+                // Finding 1: a heartbeat for a key this participant never got proves the
+                // meeting alive, not this participant in it. Chase the key (handle_timeout).
+                let chase = self.chase.get_or_insert(KeyChase {
+                    mk_seq,
+                    since: now,
+                    stopped: false,
+                    next_request: now,
+                });
+                chase.mk_seq = mk_seq;
+            }
         }
         Ok(())
     }
@@ -275,14 +380,15 @@ impl Live {
             return Err(MeetingError::BadSignature);
         }
         let was_listed = self.listed();
-        match self.lpl.apply(&post.link) {
+        let leader = self.leader.clone();
+        match self.lpl.apply(&post.link, &leader) {
             Ok(applied) => {
                 self.react(out, applied, was_listed);
                 Ok(())
             }
-            Err(MeetingError::LplChain) => {
+            Err(e @ (MeetingError::LplChain | MeetingError::LplContinuity)) => {
                 out.alert(Alert::LplChainMismatch);
-                Err(MeetingError::LplChain)
+                Err(e)
             }
             Err(MeetingError::IvkChanged) => {
                 let participant = match &post.link.op {
@@ -370,7 +476,12 @@ impl Live {
         }
         let old = core::mem::replace(&mut self.leader, c.leader.clone());
         self.leader_key = None;
-        self.last_heartbeat_ok = now;
+        // Finding 6: the notice is the board's word, not proof the meeting lives; only a
+        // verified heartbeat moves the deadline. Keys the old leader sent that no heartbeat
+        // certified are not part of the agreed history: forget them, so the new leader's
+        // first key (numbered above every certified one) is accepted (finding 2).
+        self.keys.drop_uncertified();
+        self.chase = None;
         // 3.8: prompt everyone to check the new leader's security code.
         if let Some(ivk) = self.leader_ivk() {
             out.alert(Alert::VerifySecurityCode {

@@ -1,11 +1,22 @@
 //! The meeting keys a participant holds, from arrival to certification to retirement
 //! (whitepaper 3.7.6, v4.6 meetings: key rotation and liveness).
+//!
+//! A key reaches the dataplane only together with the roster that a verified heartbeat
+//! certified for exactly its `mkSeqNum` (v4.6: "heartbeats certify both the mkSeqNum and
+//! the list of participants for whom mkSeqNum is accessible"). A key older than the newest
+//! certified one is superseded: it is never handed off, so a board that delays one rekey
+//! cannot make a participant send under a key a removed member still holds.
 
 use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
+use super::error::MeetingError;
 use crate::time::Millis;
+use crate::wire::ParticipantId;
+
+/// Sender slot -> identity, as a heartbeat certified it.
+pub(crate) type Roster = BTreeMap<u32, ParticipantId>;
 
 struct Epoch {
     mk: Zeroizing<[u8; 32]>,
@@ -19,6 +30,24 @@ pub(crate) struct Ready {
     pub(crate) mk_seq: u32,
     pub(crate) mk: Zeroizing<[u8; 32]>,
     pub(crate) activate_at: Millis,
+    pub(crate) roster: Roster,
+}
+
+/// The newest key a verified heartbeat certified, with the list it certified.
+struct Certified {
+    mk_seq: u32,
+    roster: Roster,
+}
+
+/// What a verified heartbeat's certification means for this participant.
+pub(crate) enum Certification {
+    /// The key is held and goes to the dataplane now.
+    Ready(Ready),
+    /// The key is held and was handed off before.
+    Held,
+    /// A key this participant never received: it must not keep sending under an older
+    /// one, and asks the leader for it.
+    Missing,
 }
 
 /// Keys by `mkSeqNum`, zeroized when retired or dropped.
@@ -26,7 +55,7 @@ pub(crate) struct Ready {
 pub(crate) struct KeyRing {
     epochs: BTreeMap<u32, Epoch>,
     highest: u32,
-    certified: u32,
+    certified: Option<Certified>,
 }
 
 impl KeyRing {
@@ -35,16 +64,50 @@ impl KeyRing {
         self.highest
     }
 
-    /// Stores a key newer than every key seen; older ones are scheduled to retire
-    /// `retire_after` later. Returns the `(mk_seq, at)` retirements scheduled.
-    /// The caller has checked `mk_seq > highest`.
+    /// The highest `mkSeqNum` a verified heartbeat certified (0 before the first).
+    pub(crate) fn certified(&self) -> u32 {
+        self.certified.as_ref().map_or(0, |c| c.mk_seq)
+    }
+
+    /// The key of `mk_seq`, if held.
+    pub(crate) fn get(&self, mk_seq: u32) -> Option<&[u8; 32]> {
+        self.epochs.get(&mk_seq).map(|e| &*e.mk)
+    }
+
+    /// Whether a heartbeat certified a key this participant does not hold.
+    pub(crate) fn missing(&self) -> bool {
+        self.certified() > self.highest
+    }
+
+    /// Checks that a rekey for `mk_seq` may be stored: above every key received
+    /// (whitepaper 3.7.6: otherwise ignored) and not superseded by a certified newer key.
+    pub(crate) fn check_new(&self, mk_seq: u32) -> Result<(), MeetingError> {
+        if mk_seq <= self.highest {
+            return Err(MeetingError::StaleKey {
+                mk_seq,
+                highest: self.highest,
+            });
+        }
+        if mk_seq < self.certified() {
+            return Err(MeetingError::SupersededKey {
+                mk_seq,
+                certified: self.certified(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Stores a key that passed [`KeyRing::check_new`]; older ones are scheduled to retire
+    /// `retire_after` later. Returns the retirements scheduled, and the key itself if a
+    /// heartbeat already certified exactly this `mkSeqNum`.
     pub(crate) fn insert(
         &mut self,
         mk_seq: u32,
         mk: &[u8; 32],
         now: Millis,
         retire_after: u64,
-    ) -> Vec<(u32, Millis)> {
+        activation_delay: u64,
+    ) -> (Vec<(u32, Millis)>, Option<Ready>) {
         let mut retired = Vec::new();
         for (&seq, e) in self.epochs.iter_mut() {
             if e.retire_at.is_none() {
@@ -63,13 +126,40 @@ impl KeyRing {
             },
         );
         self.highest = mk_seq;
-        retired
+        let ready = match &self.certified {
+            Some(c) if c.mk_seq == mk_seq => {
+                let roster = c.roster.clone();
+                self.hand_off(mk_seq, roster, now, activation_delay)
+            }
+            _ => None,
+        };
+        (retired, ready)
     }
 
-    /// Records that a heartbeat certified `mk_seq`; returns the key if it is held, newly
-    /// certified, and not yet handed to the dataplane.
-    pub(crate) fn certify(&mut self, mk_seq: u32, now: Millis, delay: u64) -> Option<Ready> {
-        self.certified = self.certified.max(mk_seq);
+    /// Records that a verified heartbeat certified `mk_seq` for `roster`. The caller has
+    /// checked that `mk_seq` is not below [`KeyRing::certified`].
+    pub(crate) fn certify(
+        &mut self,
+        mk_seq: u32,
+        roster: Roster,
+        now: Millis,
+        delay: u64,
+    ) -> Certification {
+        self.certified = Some(Certified {
+            mk_seq,
+            roster: roster.clone(),
+        });
+        match self.epochs.get(&mk_seq) {
+            None => Certification::Missing,
+            Some(e) if e.handed_off => Certification::Held,
+            Some(_) => match self.hand_off(mk_seq, roster, now, delay) {
+                Some(ready) => Certification::Ready(ready),
+                None => Certification::Held,
+            },
+        }
+    }
+
+    fn hand_off(&mut self, mk_seq: u32, roster: Roster, now: Millis, delay: u64) -> Option<Ready> {
         let e = self.epochs.get_mut(&mk_seq)?;
         if e.handed_off {
             return None;
@@ -81,12 +171,36 @@ impl KeyRing {
             mk_seq,
             mk: e.mk.clone(),
             activate_at,
+            roster,
         })
     }
 
-    /// Whether a heartbeat already certified `mk_seq` before the key arrived.
-    pub(crate) fn is_certified(&self, mk_seq: u32) -> bool {
-        self.certified >= mk_seq
+    /// Retires every key older than `mk_seq` at `now` (sending under a superseded key
+    /// must stop); returns the retirements for the dataplane.
+    pub(crate) fn retire_older_than(&mut self, mk_seq: u32, now: Millis) -> Vec<(u32, Millis)> {
+        let mut retired = Vec::new();
+        for (&seq, e) in self.epochs.range_mut(..mk_seq) {
+            if e.retire_at.is_none_or(|at| at > now) {
+                e.retire_at = Some(now);
+                retired.push((seq, now));
+            }
+        }
+        retired
+    }
+
+    /// On a leader change: forgets keys that no verified heartbeat certified (the old
+    /// leader's last rotation, if its heartbeat never came), so that the new leader's
+    /// first key, numbered above every certified one, is accepted (v4.6 key rotation).
+    pub(crate) fn drop_uncertified(&mut self) {
+        let certified = self.certified();
+        self.epochs
+            .retain(|&seq, e| seq <= certified || e.handed_off);
+        self.highest = self.epochs.keys().next_back().copied().unwrap_or(0);
+        // The certified key was scheduled to retire because a now forgotten key arrived: it
+        // is the current key again.
+        if let Some(e) = self.epochs.get_mut(&certified) {
+            e.retire_at = None;
+        }
     }
 
     /// Drops (and zeroizes) keys whose retirement time has come.
@@ -99,34 +213,108 @@ impl KeyRing {
     pub(crate) fn next_timeout(&self) -> Option<Millis> {
         self.epochs.values().filter_map(|e| e.retire_at).min()
     }
+
+    /// How many keys are held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.epochs.len()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn roster(n: u32) -> Roster {
+        (0..n)
+            .map(|s| (s, ParticipantId::new(&[b'a' + s as u8], b"d").unwrap()))
+            .collect()
+    }
+
     #[test]
     fn certify_once_activate_late_retire_after_newer() {
         let mut ring = KeyRing::default();
-        assert!(ring.insert(1, &[1; 32], Millis(1_000), 10_000).is_empty());
+        let (retired, ready) = ring.insert(1, &[1; 32], Millis(1_000), 10_000, 2_000);
+        assert!(retired.is_empty() && ready.is_none());
         // Certified at once: activation still waits the 2 s delay.
-        let r = ring.certify(1, Millis(1_500), 2_000).unwrap();
-        assert_eq!((r.mk_seq, r.activate_at), (1, Millis(3_000)));
-        assert!(
-            ring.certify(1, Millis(1_600), 2_000).is_none(),
-            "handed off once"
+        let Certification::Ready(r) = ring.certify(1, roster(2), Millis(1_500), 2_000) else {
+            panic!("ready")
+        };
+        assert_eq!(
+            (r.mk_seq, r.activate_at, r.roster.len()),
+            (1, Millis(3_000), 2)
         );
+        assert!(matches!(
+            ring.certify(1, roster(2), Millis(1_600), 2_000),
+            Certification::Held
+        ));
         // Certified late: activation is the certification time.
-        ring.insert(2, &[2; 32], Millis(5_000), 10_000);
+        ring.check_new(2).unwrap();
+        ring.insert(2, &[2; 32], Millis(5_000), 10_000, 2_000);
         assert_eq!(ring.next_timeout(), Some(Millis(15_000)));
-        let r = ring.certify(2, Millis(9_000), 2_000).unwrap();
+        let Certification::Ready(r) = ring.certify(2, roster(3), Millis(9_000), 2_000) else {
+            panic!("ready")
+        };
         assert_eq!(r.activate_at, Millis(9_000));
         ring.expire(Millis(14_999));
-        assert_eq!(ring.epochs.len(), 2);
+        assert_eq!(ring.len(), 2);
         ring.expire(Millis(15_000));
         assert_eq!(ring.epochs.keys().copied().collect::<Vec<_>>(), vec![2]);
-        // A heartbeat may certify before the key arrives.
-        assert!(ring.certify(3, Millis(16_000), 2_000).is_none());
-        assert!(ring.is_certified(3));
+    }
+
+    /// A heartbeat may certify before the key arrives: the key is handed off on arrival
+    /// with the roster certified for exactly its mkSeqNum, not the list held at arrival.
+    #[test]
+    fn a_key_certified_before_it_arrives_carries_the_certified_roster() {
+        let mut ring = KeyRing::default();
+        assert!(matches!(
+            ring.certify(3, roster(2), Millis(16_000), 2_000),
+            Certification::Missing
+        ));
+        assert!(ring.missing());
+        let (_, ready) = ring.insert(3, &[3; 32], Millis(16_100), 10_000, 2_000);
+        let ready = ready.expect("handed off on arrival");
+        assert_eq!(ready.roster, roster(2));
+        assert!(!ring.missing());
+    }
+
+    /// Finding 1 of the security review: `is_certified` compared with `>=`, so a late older
+    /// key was handed off with the current roster. An older key is now refused.
+    #[test]
+    fn a_key_older_than_the_certified_one_is_superseded() {
+        let mut ring = KeyRing::default();
+        ring.insert(1, &[1; 32], Millis(0), 10_000, 2_000);
+        let _ = ring.certify(1, roster(3), Millis(0), 2_000);
+        // The kick's rotation (3) is certified, but only key 2 (still shared with the kicked
+        // member) arrives.
+        assert!(matches!(
+            ring.certify(3, roster(2), Millis(10), 2_000),
+            Certification::Missing
+        ));
+        assert_eq!(
+            ring.check_new(2),
+            Err(MeetingError::SupersededKey {
+                mk_seq: 2,
+                certified: 3
+            })
+        );
+        assert_eq!(
+            ring.retire_older_than(3, Millis(2_010)),
+            vec![(1, Millis(2_010))]
+        );
+        ring.expire(Millis(2_010));
+        assert_eq!(ring.len(), 0);
+    }
+
+    #[test]
+    fn a_leader_change_forgets_uncertified_keys() {
+        let mut ring = KeyRing::default();
+        ring.insert(1, &[1; 32], Millis(0), 10_000, 2_000);
+        let _ = ring.certify(1, roster(2), Millis(0), 2_000);
+        ring.insert(2, &[2; 32], Millis(5), 10_000, 2_000);
+        ring.drop_uncertified();
+        assert_eq!((ring.highest(), ring.len()), (1, 1));
+        assert_eq!(ring.next_timeout(), None, "key 1 is current again");
+        ring.check_new(2).unwrap();
     }
 }

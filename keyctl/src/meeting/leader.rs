@@ -11,12 +11,15 @@ use super::config::Timings;
 use super::error::MeetingError;
 use super::events::Alert;
 use super::invite::invite_id;
+use super::keyring::Certification;
+use super::limits::{KEY_REQUEST_MIN_GAP_MS, MAX_PARTICIPANTS, MAX_ROSTER};
 use super::lpl::add_op;
 use super::session::{Live, Outbox, fill};
 use crate::crypto::{BOX_NONCE_LEN, BoxKey, CTX_CIPHER_MEETING_SEED, CTX_KDF_MEETING_SEED};
 use crate::time::Millis;
 use crate::wire::{
-    LinkPost, LockRequest, LplOp, MemberState, Message, Meta, MkPayload, ParticipantId, Rekey,
+    Binding, KeyRequest, LinkPost, LockRequest, LplOp, MemberState, Message, Meta, MkPayload,
+    ParticipantId, Rekey,
 };
 
 /// A participant the leader has admitted and sends keys to.
@@ -24,6 +27,8 @@ struct Member {
     slot: u32,
     /// `K` shared with this member, derived once at admission (v4.6: "K may be cached").
     key: BoxKey,
+    /// When the leader last answered this member's key request.
+    last_key_request: Option<Millis>,
 }
 
 /// State only the leader has.
@@ -68,7 +73,7 @@ impl Live {
         });
         match previous {
             None => {
-                let slot = self.lpl.take_slot();
+                let slot = self.lpl.next_slot().ok_or(MeetingError::MeetingFull)?;
                 let op = add_op(
                     slot,
                     &self.cfg.me,
@@ -79,7 +84,13 @@ impl Live {
                 self.post_link(out, op)?;
             }
             Some(old) => {
-                if let Some(e) = self.lpl.entry(&old) {
+                // Keys the old leader sent that no heartbeat certified are not history.
+                self.keys.drop_uncertified();
+                if let Some(e) = self
+                    .lpl
+                    .entry(&old)
+                    .filter(|e| e.state == MemberState::Present)
+                {
                     let op = LplOp::Leave {
                         slot: e.slot,
                         participant: old,
@@ -112,7 +123,14 @@ impl Live {
                                 &peer.binding.pk,
                                 CTX_KDF_MEETING_SEED,
                             )?;
-                            self.lead_mut()?.members.insert(p, Member { slot, key });
+                            self.lead_mut()?.members.insert(
+                                p,
+                                Member {
+                                    slot,
+                                    key,
+                                    last_key_request: None,
+                                },
+                            );
                         }
                         None => self.post_link(
                             out,
@@ -134,16 +152,80 @@ impl Live {
     fn post_link(&mut self, out: &mut Outbox, op: LplOp) -> Result<(), MeetingError> {
         let link = self.lpl.next_link(op);
         let was_listed = self.listed();
-        let applied = self.lpl.apply(&link)?;
+        let me = self.cfg.me.clone();
+        let applied = self.lpl.apply(&link, &me)?;
         self.react(out, applied, was_listed);
         out.transmit
             .push_back(Message::LinkPost(LinkPost::sign(link, &self.isk)));
         // 3.7.7: beyond 20 links the leader coalesces them into one.
         if self.lpl.links_since_snapshot() > self.cfg.timings.max_links {
             let link = self.lpl.next_link(self.lpl.snapshot());
-            self.lpl.apply(&link)?;
+            self.lpl.apply(&link, &me)?;
             out.transmit
                 .push_back(Message::LinkPost(LinkPost::sign(link, &self.isk)));
+        }
+        Ok(())
+    }
+
+    /// Whether the leader may admit `p` with `binding` (and `invite`): not kicked, not
+    /// refused by a locked meeting, holding a valid invite where one is required, and room
+    /// left. Each refusal raises an alert and is a typed error; nothing is stored.
+    pub(crate) fn admission_check(
+        &self,
+        out: &mut Outbox,
+        p: &ParticipantId,
+        binding: &Binding,
+        invite: Option<[u8; 32]>,
+    ) -> Result<(), MeetingError> {
+        let lead = self.lead.as_ref().ok_or(MeetingError::NotLeader)?;
+        let known = self.lpl.entry(p);
+        // A member that re-announces the binding it was admitted with changes nothing.
+        if known
+            .is_some_and(|e| e.state == MemberState::Present && e.binding_hash == binding.hash())
+        {
+            return Ok(());
+        }
+        // Finding 3: a kicked identity (its participant ID or its IVK) stays out for the
+        // meeting's life, locked or not, unless the host lifts the ban.
+        let kicked = known.is_some_and(|e| e.state == MemberState::Kicked)
+            || self
+                .lpl
+                .entries()
+                .any(|e| e.state == MemberState::Kicked && e.ivk == binding.ivk);
+        if kicked {
+            out.alert(Alert::RefusedKicked {
+                participant: p.clone(),
+            });
+            return Err(MeetingError::Banned);
+        }
+        // v4.6 locked meetings: only someone the list records, with the same IVK, comes
+        // back (a member whose connection dropped, before or after its leave was listed).
+        if self.lpl.locked() && known.is_none_or(|e| e.ivk != binding.ivk) {
+            out.alert(Alert::RefusedLocked {
+                participant: p.clone(),
+            });
+            return Err(MeetingError::Locked);
+        }
+        if let Some(secret) = &self.cfg.host_secret {
+            let expected = invite_id(secret, &self.cfg.meeting, &p.user);
+            let valid = invite
+                .is_some_and(|inv| bool::from(inv.ct_eq(&expected)) && !lead.banned.contains(&inv));
+            if !valid {
+                out.alert(Alert::InviteRejected {
+                    participant: p.clone(),
+                });
+                return Err(MeetingError::InviteRejected);
+            }
+        }
+        let present = self.lpl.present().filter(|e| &e.participant != p).count();
+        let room = present < MAX_PARTICIPANTS
+            && self.lpl.next_slot().is_some()
+            && (known.is_some() || self.lpl.len() < MAX_ROSTER);
+        if !room {
+            out.alert(Alert::MeetingFull {
+                participant: p.clone(),
+            });
+            return Err(MeetingError::MeetingFull);
         }
         Ok(())
     }
@@ -173,39 +255,28 @@ impl Live {
         {
             return Ok(());
         }
-        if let Some(secret) = &self.cfg.host_secret {
-            let expected = invite_id(secret, &self.cfg.meeting, &p.user);
-            let valid = peer
-                .invite
-                .is_some_and(|inv| bool::from(inv.ct_eq(&expected)) && !lead.banned.contains(&inv));
-            if !valid {
-                out.alert(Alert::InviteRejected {
-                    participant: p.clone(),
-                });
-                return Ok(());
-            }
-        }
-        let known = self.lpl.entry(p);
-        // 3.7.7: a rejoin with the same (userID, deviceID) must carry the same IVK.
-        if known.is_some_and(|e| e.ivk != peer.binding.ivk) {
-            out.alert(Alert::IvkChanged {
-                participant: p.clone(),
-            });
-            return Ok(());
-        }
-        // v4.6 locked meetings: only those already in the LPL may (re)join.
-        if self.lpl.locked() && known.is_none() {
-            out.alert(Alert::RefusedLocked {
-                participant: p.clone(),
-            });
-            return Ok(());
-        }
+        // The list, the lock and the bans may have moved since the announcement was stored.
+        self.admission_check(out, p, &peer.binding, peer.invite)?;
         let key = BoxKey::derive(
             self.box_pair.secret(),
             &peer.binding.pk,
             CTX_KDF_MEETING_SEED,
         )?;
-        let slot = self.lpl.take_slot();
+        // A present member back with a new binding (a restart) left first: its binding
+        // hash in the list never changes while present (3.7.7).
+        if let Some(e) = self
+            .lpl
+            .entry(p)
+            .filter(|e| e.state == MemberState::Present)
+        {
+            let op = LplOp::Leave {
+                slot: e.slot,
+                participant: p.clone(),
+            };
+            self.lead_mut()?.members.remove(p);
+            self.post_link(out, op)?;
+        }
+        let slot = self.lpl.next_slot().ok_or(MeetingError::MeetingFull)?;
         let op = add_op(
             slot,
             p,
@@ -216,7 +287,14 @@ impl Live {
         self.post_link(out, op)?;
         let batch = self.cfg.timings.join_batch_ms;
         let lead = self.lead_mut()?;
-        lead.members.insert(p.clone(), Member { slot, key });
+        lead.members.insert(
+            p.clone(),
+            Member {
+                slot,
+                key,
+                last_key_request: None,
+            },
+        );
         // v4.6 3.7.6: joins close together share one rekey.
         let at = now.after(batch);
         lead.rekey_at = Some(lead.rekey_at.map_or(at, |r| r.min(at)));
@@ -255,11 +333,23 @@ impl Live {
         p: &ParticipantId,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
-        let m = self
-            .lead_mut()?
-            .members
-            .remove(p)
-            .ok_or(MeetingError::UnknownParticipant)?;
+        self.lead_mut()?;
+        let Some(m) = self.lead_mut()?.members.remove(p) else {
+            // Someone who already left can still be banned; no key of theirs is current.
+            let slot = self
+                .lpl
+                .entry(p)
+                .filter(|e| e.state == MemberState::Left)
+                .map(|e| e.slot)
+                .ok_or(MeetingError::UnknownParticipant)?;
+            return self.post_link(
+                out,
+                LplOp::Kick {
+                    slot,
+                    participant: p.clone(),
+                },
+            );
+        };
         self.post_link(
             out,
             LplOp::Kick {
@@ -268,6 +358,125 @@ impl Live {
             },
         )?;
         self.rotate(out, now, rng)
+    }
+
+    /// Lifts the ban on a kicked participant (an Unban link): it may join again.
+    pub(crate) fn unban(
+        &mut self,
+        out: &mut Outbox,
+        p: &ParticipantId,
+    ) -> Result<(), MeetingError> {
+        self.lead_mut()?;
+        let slot = self
+            .lpl
+            .entry(p)
+            .filter(|e| e.state == MemberState::Kicked)
+            .map(|e| e.slot)
+            .ok_or(MeetingError::UnknownParticipant)?;
+        self.post_link(
+            out,
+            LplOp::Unban {
+                slot,
+                participant: p.clone(),
+            },
+        )
+    }
+
+    /// A member's request for the key a verified heartbeat certified (finding 1): signed
+    /// with the IVK its list entry records, by a member the leader keys, at most once per
+    /// [`KEY_REQUEST_MIN_GAP_MS`]. The answer is the current key, boxed again to the
+    /// request's fresh nonce. Nobody the leader removed is ever answered (I1).
+    pub(crate) fn on_key_request<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        out: &mut Outbox,
+        now: Millis,
+        req: &KeyRequest,
+        rng: &mut R,
+    ) -> Result<(), MeetingError> {
+        let Some(lead) = self.lead.as_ref() else {
+            return Ok(());
+        };
+        let b = &req.body;
+        if b.meeting != self.cfg.meeting {
+            out.alert(Alert::WrongMeeting);
+            return Err(MeetingError::WrongMeeting);
+        }
+        let member = lead
+            .members
+            .get(&b.participant)
+            .ok_or(MeetingError::NotMember)?;
+        let peer = self
+            .peers
+            .get(&b.participant)
+            .ok_or(MeetingError::NotMember)?;
+        let listed = self.lpl.entry(&b.participant).is_some_and(|e| {
+            e.state == MemberState::Present && e.binding_hash == peer.binding.hash()
+        });
+        if !listed {
+            return Err(MeetingError::NotMember);
+        }
+        if !req.verify(&peer.binding.ivk) {
+            return Err(MeetingError::BadSignature);
+        }
+        if member
+            .last_key_request
+            .is_some_and(|at| now < at.after(KEY_REQUEST_MIN_GAP_MS))
+        {
+            return Err(MeetingError::KeyRequestTooSoon);
+        }
+        let mk_seq = self.keys.highest();
+        if b.mk_seq > mk_seq {
+            return Err(MeetingError::StaleKey {
+                mk_seq: b.mk_seq,
+                highest: mk_seq,
+            });
+        }
+        let mk = Zeroizing::new(*self.keys.get(mk_seq).ok_or(MeetingError::NotLeader)?);
+        let rekey = self.box_key(&b.participant, &member.key, mk_seq, &mk, b.nonce, rng)?;
+        out.transmit.push_back(Message::Rekey(rekey));
+        let p = b.participant.clone();
+        let nonce = b.nonce;
+        if let Some(m) = self.lead_mut()?.members.get_mut(&p) {
+            m.last_key_request = Some(now);
+        }
+        // The signed request carries a fresh nonce: later rotations answer it too.
+        if let Some(peer) = self.peers.get_mut(&p) {
+            peer.nonce = Some(nonce);
+        }
+        Ok(())
+    }
+
+    /// 3.7.4 steps 7-11: `MK` and `mkSeqNum` boxed for one member, with its liveness nonce
+    /// in the associated data (v4.6 liveness).
+    fn box_key<R: TryCryptoRng + ?Sized>(
+        &self,
+        p: &ParticipantId,
+        key: &BoxKey,
+        mk_seq: u32,
+        mk: &[u8; 32],
+        recipient_nonce: [u8; crate::wire::LIVENESS_NONCE_LEN],
+        rng: &mut R,
+    ) -> Result<Rekey, MeetingError> {
+        let payload = MkPayload { mk_seq, mk: *mk };
+        let meta = Meta {
+            meeting: self.cfg.meeting.clone(),
+            leader: self.cfg.me.clone(),
+            participant: p.clone(),
+            recipient_nonce,
+        };
+        let nonce = fill::<R, BOX_NONCE_LEN>(rng)?;
+        let ciphertext = key.seal(
+            CTX_CIPHER_MEETING_SEED,
+            &meta.to_bytes(),
+            &payload.to_bytes(),
+            &nonce,
+        )?;
+        Ok(Rekey {
+            mk_seq,
+            recipient: p.clone(),
+            recipient_nonce,
+            ciphertext,
+        })
     }
 
     /// A co-host's lock request: from a listed co-host present in the LPL, signed with
@@ -368,36 +577,33 @@ impl Live {
         rng: &mut R,
     ) -> Result<(), MeetingError> {
         let mk = Zeroizing::new(fill::<R, 32>(rng)?);
-        let mk_seq = self.keys.highest().saturating_add(1);
-        let payload = MkPayload { mk_seq, mk: *mk };
-        let plain = payload.to_bytes();
+        // v4.6 key rotation: above every key held and every key a verified heartbeat
+        // certified, so a new leader that missed the last rotation is not refused as stale
+        // (finding 2).
+        let mk_seq = self
+            .keys
+            .highest()
+            .max(self.keys.certified())
+            .saturating_add(1);
         let lead = self.lead.as_ref().ok_or(MeetingError::NotLeader)?;
         for (p, m) in &lead.members {
             let Some(recipient_nonce) = self.peers.get(p).and_then(|peer| peer.nonce) else {
                 continue;
             };
-            // v4.6 liveness: the recipient's latest nonce goes into the associated data.
-            let meta = Meta {
-                meeting: self.cfg.meeting.clone(),
-                leader: self.cfg.me.clone(),
-                participant: p.clone(),
-                recipient_nonce,
-            };
-            let nonce = fill::<R, BOX_NONCE_LEN>(rng)?;
-            let ciphertext =
-                m.key
-                    .seal(CTX_CIPHER_MEETING_SEED, &meta.to_bytes(), &plain, &nonce)?;
-            out.transmit.push_back(Message::Rekey(Rekey {
-                mk_seq,
-                recipient: p.clone(),
-                recipient_nonce,
-                ciphertext,
-            }));
+            let rekey = self.box_key(p, &m.key, mk_seq, &mk, recipient_nonce, rng)?;
+            out.transmit.push_back(Message::Rekey(rekey));
         }
         let t = self.cfg.timings;
-        out.retire(self.keys.insert(mk_seq, &mk, now, t.retire_after_ms));
-        if let Some(ready) = self.keys.certify(mk_seq, now, t.activation_delay_ms) {
-            out.key_update(ready, self.lpl.slots());
+        let (retired, _) =
+            self.keys
+                .insert(mk_seq, &mk, now, t.retire_after_ms, t.activation_delay_ms);
+        out.retire(retired);
+        let roster = self.lpl.slots();
+        if let Certification::Ready(ready) =
+            self.keys
+                .certify(mk_seq, roster, now, t.activation_delay_ms)
+        {
+            out.key_update(ready);
         }
         let lead = self.lead_mut()?;
         lead.rekey_at = None;

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::error::MeetingError;
+use super::limits::{MAX_ROSTER, MAX_SLOT};
 use crate::wire::{Id, LplLink, LplOp, MeetingRef, MemberState, ParticipantId, RosterEntry};
 
 /// A read-only view of the list, for user interfaces.
@@ -80,6 +81,16 @@ impl Lpl {
             .fold(0u16, |n, e| n.saturating_add(e.leaves))
     }
 
+    /// Every entry: present, left and kicked.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &RosterEntry> {
+        self.roster.values()
+    }
+
+    /// How many entries the list holds.
+    pub(crate) fn len(&self) -> usize {
+        self.roster.len()
+    }
+
     /// Present participants.
     pub(crate) fn present(&self) -> impl Iterator<Item = &RosterEntry> {
         self.roster
@@ -101,11 +112,10 @@ impl Lpl {
         }
     }
 
-    /// The next slot a leader assigns; never reused within the meeting.
-    pub(crate) fn take_slot(&mut self) -> u32 {
-        let s = self.next_slot;
-        self.next_slot = self.next_slot.saturating_add(1);
-        s
+    /// The next slot a leader assigns (an applied Add moves it on); never reused within
+    /// the meeting. `None` once the slots are used up.
+    pub(crate) fn next_slot(&self) -> Option<u32> {
+        (self.next_slot <= MAX_SLOT).then_some(self.next_slot)
     }
 
     /// The link a leader appends for `op`.
@@ -127,9 +137,14 @@ impl Lpl {
         }
     }
 
-    /// Checks that `link` extends the chain (or, for a participant that holds no chain
-    /// yet, starts one) and applies it.
-    pub(crate) fn apply(&mut self, link: &LplLink) -> Result<Applied, MeetingError> {
+    /// Checks that `link`, signed by `signer`, extends the chain (or, for a participant
+    /// that holds no chain yet, starts one) and keeps the list's continuity, then applies
+    /// it. A refused link changes nothing.
+    pub(crate) fn apply(
+        &mut self,
+        link: &LplLink,
+        signer: &ParticipantId,
+    ) -> Result<Applied, MeetingError> {
         if link.meeting != self.meeting {
             return Err(MeetingError::WrongMeeting);
         }
@@ -143,13 +158,16 @@ impl Lpl {
         } else if link.v != self.v + 1 || link.prev != self.head {
             return Err(MeetingError::LplChain);
         }
-        let applied = self.apply_op(&link.op)?;
-        self.v = link.v;
-        self.head = link.hash();
-        self.links_since_snapshot = match link.op {
+        // Work on a copy so that a refused operation leaves the list as it was.
+        let mut next = self.clone();
+        let applied = next.apply_op(&link.op, signer, fresh)?;
+        next.v = link.v;
+        next.head = link.hash();
+        next.links_since_snapshot = match link.op {
             LplOp::Snapshot { .. } => 0,
             _ => self.links_since_snapshot + 1,
         };
+        *self = next;
         Ok(applied)
     }
 
@@ -161,7 +179,12 @@ impl Lpl {
         }
     }
 
-    fn apply_op(&mut self, op: &LplOp) -> Result<Applied, MeetingError> {
+    fn apply_op(
+        &mut self,
+        op: &LplOp,
+        signer: &ParticipantId,
+        fresh: bool,
+    ) -> Result<Applied, MeetingError> {
         Ok(match op {
             LplOp::Add {
                 slot,
@@ -171,7 +194,22 @@ impl Lpl {
                 display_name,
             } => {
                 self.check_ivk(participant, ivk)?;
-                let leaves = self.roster.get(participant).map_or(0, |e| e.leaves);
+                // Continuity (3.7.7): a present member's binding hash stays stable (a rejoin
+                // is a Leave, then an Add); a kicked member comes back only after an Unban;
+                // slots are never reused.
+                let leaves = match self.roster.get(participant).map(|e| e.state) {
+                    None => 0,
+                    Some(MemberState::Left) => self.roster.get(participant).map_or(0, |e| e.leaves),
+                    Some(MemberState::Present | MemberState::Kicked) => {
+                        return Err(MeetingError::LplContinuity);
+                    }
+                };
+                if *slot < self.next_slot || *slot > MAX_SLOT {
+                    return Err(MeetingError::LplContinuity);
+                }
+                if !self.roster.contains_key(participant) && self.roster.len() >= MAX_ROSTER {
+                    return Err(MeetingError::MeetingFull);
+                }
                 self.roster.insert(
                     participant.clone(),
                     RosterEntry {
@@ -184,15 +222,24 @@ impl Lpl {
                         leaves,
                     },
                 );
-                self.next_slot = self.next_slot.max(slot.saturating_add(1));
+                self.next_slot = slot.saturating_add(1);
                 Applied::Other
             }
-            LplOp::Leave { participant, .. } | LplOp::Kick { participant, .. } => {
+            LplOp::Leave { slot, participant } | LplOp::Kick { slot, participant } => {
                 let kicked = matches!(op, LplOp::Kick { .. });
                 let e = self
                     .roster
                     .get_mut(participant)
                     .ok_or(MeetingError::UnknownParticipant)?;
+                // A leave ends a presence; a kick also bans someone who already left.
+                let allowed = match e.state {
+                    MemberState::Present => true,
+                    MemberState::Left => kicked,
+                    MemberState::Kicked => false,
+                };
+                if !allowed || e.slot != *slot {
+                    return Err(MeetingError::LplContinuity);
+                }
                 e.binding_hash = [0; 32];
                 if kicked {
                     e.state = MemberState::Kicked;
@@ -206,6 +253,17 @@ impl Lpl {
                         participant: participant.clone(),
                     }
                 }
+            }
+            LplOp::Unban { slot, participant } => {
+                let e = self
+                    .roster
+                    .get_mut(participant)
+                    .ok_or(MeetingError::UnknownParticipant)?;
+                if e.state != MemberState::Kicked || e.slot != *slot {
+                    return Err(MeetingError::LplContinuity);
+                }
+                e.state = MemberState::Left;
+                Applied::Other
             }
             LplOp::Lock => {
                 self.locked = true;
@@ -225,16 +283,37 @@ impl Lpl {
                 next_slot,
                 roster,
             } => {
+                let mut map = BTreeMap::new();
                 for e in roster {
-                    self.check_ivk(&e.participant, &e.ivk)?;
+                    if e.slot >= *next_slot
+                        || map.insert(e.participant.clone(), e.clone()).is_some()
+                    {
+                        return Err(MeetingError::LplContinuity);
+                    }
+                }
+                if map.len() > MAX_ROSTER {
+                    return Err(MeetingError::MeetingFull);
+                }
+                // 3.7.7: the leader that signs a list is present in it.
+                if map
+                    .get(signer)
+                    .is_none_or(|e| e.state != MemberState::Present)
+                {
+                    return Err(MeetingError::LplContinuity);
+                }
+                // A snapshot coalesces the chain; it never changes the list it coalesces
+                // (membership changes are links of their own, which participants check).
+                if !fresh
+                    && (map != self.roster
+                        || *locked != self.locked
+                        || *next_slot != self.next_slot)
+                {
+                    return Err(MeetingError::LplContinuity);
                 }
                 let was = self.locked;
                 self.locked = *locked;
                 self.next_slot = *next_slot;
-                self.roster = roster
-                    .iter()
-                    .map(|e| (e.participant.clone(), e.clone()))
-                    .collect();
+                self.roster = map;
                 if was && !locked {
                     Applied::Unlocked
                 } else {
@@ -270,64 +349,246 @@ mod tests {
         MeetingRef::new(b"m", b"u").unwrap()
     }
 
-    fn add(lpl: &mut Lpl, name: &[u8], ivk: u8) -> LplLink {
-        let slot = lpl.take_slot();
-        let p = ParticipantId::new(name, b"d").unwrap();
-        let name = Id::new(crate::wire::Field::DisplayName, name).unwrap();
-        lpl.next_link(add_op(slot, &p, &[ivk; 32], [ivk; 32], &name))
+    fn pid(name: &[u8]) -> ParticipantId {
+        ParticipantId::new(name, b"d").unwrap()
+    }
+
+    /// The leader of these lists.
+    fn a() -> ParticipantId {
+        pid(b"a")
+    }
+
+    fn add(lpl: &Lpl, name: &[u8], ivk: u8) -> LplLink {
+        let slot = lpl.next_slot().unwrap();
+        let name_id = Id::new(crate::wire::Field::DisplayName, name).unwrap();
+        lpl.next_link(add_op(slot, &pid(name), &[ivk; 32], [ivk; 32], &name_id))
+    }
+
+    /// A list led by `a` with `a` and `b` present.
+    fn two() -> Lpl {
+        let mut lpl = Lpl::new(meeting());
+        let l = add(&lpl, b"a", 1);
+        lpl.apply(&l, &a()).unwrap();
+        let l = add(&lpl, b"b", 2);
+        lpl.apply(&l, &a()).unwrap();
+        lpl
     }
 
     #[test]
     fn chain_must_be_contiguous_and_anchored() {
         let mut leader = Lpl::new(meeting());
-        let l1 = add(&mut leader, b"a", 1);
-        leader.apply(&l1).unwrap();
-        let l2 = add(&mut leader, b"b", 2);
-        leader.apply(&l2).unwrap();
+        let l1 = add(&leader, b"a", 1);
+        leader.apply(&l1, &a()).unwrap();
+        let l2 = add(&leader, b"b", 2);
+        leader.apply(&l2, &a()).unwrap();
 
         let mut late = Lpl::new(meeting());
         assert_eq!(
-            late.apply(&l2),
+            late.apply(&l2, &a()),
             Err(MeetingError::LplChain),
             "not an anchor"
         );
-        late.apply(&l1).unwrap();
-        late.apply(&l2).unwrap();
+        late.apply(&l1, &a()).unwrap();
+        late.apply(&l2, &a()).unwrap();
         assert_eq!((late.v(), late.head()), (leader.v(), leader.head()));
-        assert_eq!(late.apply(&l2), Err(MeetingError::LplChain), "replay");
+        assert_eq!(late.apply(&l2, &a()), Err(MeetingError::LplChain), "replay");
 
         let snap = leader.next_link(leader.snapshot());
-        leader.apply(&snap).unwrap();
+        leader.apply(&snap, &a()).unwrap();
         let mut newcomer = Lpl::new(meeting());
-        newcomer.apply(&snap).unwrap();
+        newcomer.apply(&snap, &a()).unwrap();
         assert_eq!(newcomer.slots(), leader.slots());
         assert_eq!(newcomer.links_since_snapshot(), 0);
 
         let mut other = Lpl::new(MeetingRef::new(b"m", b"other").unwrap());
-        assert_eq!(other.apply(&l1), Err(MeetingError::WrongMeeting));
+        assert_eq!(other.apply(&l1, &a()), Err(MeetingError::WrongMeeting));
     }
 
     #[test]
     fn ivk_is_stable_for_a_participant() {
         let mut lpl = Lpl::new(meeting());
-        let l1 = add(&mut lpl, b"a", 1);
-        lpl.apply(&l1).unwrap();
-        let p = ParticipantId::new(b"a", b"d").unwrap();
+        let l1 = add(&lpl, b"a", 1);
+        lpl.apply(&l1, &a()).unwrap();
         let leave = lpl.next_link(LplOp::Leave {
             slot: 0,
-            participant: p,
+            participant: a(),
         });
-        assert!(matches!(lpl.apply(&leave), Ok(Applied::Left { .. })));
+        assert!(matches!(lpl.apply(&leave, &a()), Ok(Applied::Left { .. })));
         let user = Id::new(crate::wire::Field::UserId, b"a").unwrap();
         assert_eq!(lpl.leaves_of_user(&user), 1);
-        let back = add(&mut lpl, b"a", 9);
-        assert_eq!(lpl.apply(&back), Err(MeetingError::IvkChanged));
-        let back = add(&mut lpl, b"a", 1);
-        lpl.apply(&back).unwrap();
+        let back = add(&lpl, b"a", 9);
+        assert_eq!(lpl.apply(&back, &a()), Err(MeetingError::IvkChanged));
+        let back = add(&lpl, b"a", 1);
+        lpl.apply(&back, &a()).unwrap();
         assert_eq!(
             lpl.slots().keys().copied().collect::<Vec<_>>(),
-            vec![2],
+            vec![1],
             "new slot"
         );
+        assert_eq!(lpl.leaves_of_user(&user), 1, "an Add keeps the leave count");
+    }
+
+    /// Finding 9 of the security review: a snapshot or add could rewrite a present member's
+    /// binding hash, reset leave counts, drop entries or turn Kicked back into Present.
+    #[test]
+    fn a_snapshot_may_not_rewrite_the_list_it_coalesces() {
+        let mut lpl = two();
+        let b = pid(b"b");
+        // b left, then was banned: Kicked with one leave.
+        let leave = lpl.next_link(LplOp::Leave {
+            slot: 1,
+            participant: b.clone(),
+        });
+        lpl.apply(&leave, &a()).unwrap();
+        let kick = lpl.next_link(LplOp::Kick {
+            slot: 1,
+            participant: b.clone(),
+        });
+        lpl.apply(&kick, &a()).unwrap();
+        let c = add(&lpl, b"c", 3);
+        lpl.apply(&c, &a()).unwrap();
+        let honest = lpl.snapshot();
+        let LplOp::Snapshot {
+            locked,
+            next_slot,
+            roster,
+        } = honest.clone()
+        else {
+            unreachable!()
+        };
+        let edit = |f: &dyn Fn(&mut Vec<RosterEntry>)| {
+            let mut r = roster.clone();
+            f(&mut r);
+            LplOp::Snapshot {
+                locked,
+                next_slot,
+                roster: r,
+            }
+        };
+        let forged = [
+            (
+                "rewrites a present member's binding hash",
+                edit(&|r| r[2].binding_hash = [9; 32]),
+            ),
+            ("resets a leave count", edit(&|r| r[1].leaves = 0)),
+            (
+                "drops an entry",
+                edit(&|r| {
+                    r.remove(2);
+                }),
+            ),
+            ("un-kicks", edit(&|r| r[1].state = MemberState::Present)),
+            (
+                "duplicates an entry",
+                edit(&|r| {
+                    let e = r[2].clone();
+                    r.push(e);
+                }),
+            ),
+            (
+                "drops the signer",
+                edit(&|r| {
+                    r.remove(0);
+                }),
+            ),
+            (
+                "moves next_slot back",
+                LplOp::Snapshot {
+                    locked,
+                    next_slot: 1,
+                    roster: roster.clone(),
+                },
+            ),
+            (
+                "unlocks",
+                LplOp::Snapshot {
+                    locked: !locked,
+                    next_slot,
+                    roster: roster.clone(),
+                },
+            ),
+        ];
+        for (what, op) in forged {
+            let before = (lpl.v(), lpl.head(), lpl.view());
+            let link = lpl.next_link(op);
+            assert!(lpl.apply(&link, &a()).is_err(), "a snapshot that {what}");
+            assert_eq!(
+                before,
+                (lpl.v(), lpl.head(), lpl.view()),
+                "{what}: unchanged"
+            );
+        }
+        // The honest coalescing snapshot is accepted; one signed by someone not present
+        // in it is not.
+        let link = lpl.next_link(honest);
+        assert_eq!(
+            lpl.clone().apply(&link, &b),
+            Err(MeetingError::LplContinuity),
+            "the signer must be present"
+        );
+        lpl.apply(&link, &a()).unwrap();
+    }
+
+    #[test]
+    fn adds_and_removals_keep_continuity() {
+        let mut lpl = two();
+        let b = pid(b"b");
+        let name = Id::new(crate::wire::Field::DisplayName, b"b").unwrap();
+        let refused = [
+            (
+                "re-adds a present member under a new binding",
+                add_op(2, &b, &[2; 32], [7; 32], &name),
+            ),
+            (
+                "reuses a slot",
+                add_op(0, &pid(b"c"), &[3; 32], [3; 32], &name),
+            ),
+            (
+                "assigns a slot past the KID's range",
+                add_op(MAX_SLOT + 1, &pid(b"c"), &[3; 32], [3; 32], &name),
+            ),
+            (
+                "removes with the wrong slot",
+                LplOp::Leave {
+                    slot: 0,
+                    participant: b.clone(),
+                },
+            ),
+            (
+                "unbans someone not kicked",
+                LplOp::Unban {
+                    slot: 1,
+                    participant: b.clone(),
+                },
+            ),
+        ];
+        for (what, op) in refused {
+            let before = lpl.view();
+            let link = lpl.next_link(op);
+            assert!(lpl.apply(&link, &a()).is_err(), "a link that {what}");
+            assert_eq!(before, lpl.view(), "{what}: unchanged");
+        }
+        // Kicked: not re-added until unbanned; then back as Left, and may be added again.
+        let kick = lpl.next_link(LplOp::Kick {
+            slot: 1,
+            participant: b.clone(),
+        });
+        lpl.apply(&kick, &a()).unwrap();
+        let back = add(&lpl, b"b", 2);
+        assert_eq!(lpl.apply(&back, &a()), Err(MeetingError::LplContinuity));
+        let again = lpl.next_link(LplOp::Leave {
+            slot: 1,
+            participant: b.clone(),
+        });
+        assert_eq!(lpl.apply(&again, &a()), Err(MeetingError::LplContinuity));
+        let unban = lpl.next_link(LplOp::Unban {
+            slot: 1,
+            participant: b.clone(),
+        });
+        lpl.apply(&unban, &a()).unwrap();
+        assert_eq!(lpl.entry(&b).map(|e| e.state), Some(MemberState::Left));
+        let back = add(&lpl, b"b", 2);
+        lpl.apply(&back, &a()).unwrap();
+        assert_eq!(lpl.entry(&b).map(|e| e.slot), Some(2));
     }
 }

@@ -39,11 +39,11 @@ impl Outbox {
         self.events.push_back(Event::Alert(a));
     }
 
-    pub(crate) fn key_update(&mut self, ready: Ready, roster: BTreeMap<u32, ParticipantId>) {
+    pub(crate) fn key_update(&mut self, ready: Ready) {
         self.events.push_back(Event::KeyUpdate(KeyUpdate {
             mk_seq: ready.mk_seq,
             meeting_key: MeetingKey::new(&ready.mk),
-            roster,
+            roster: ready.roster,
             activate_at: ready.activate_at,
         }));
     }
@@ -65,6 +65,20 @@ pub(crate) struct Peer {
     pub(crate) nonce: Option<[u8; LIVENESS_NONCE_LEN]>,
 }
 
+/// A participant chasing a key that a verified heartbeat certified but that never came
+/// (finding 1 of the security review: a board withholding one participant's rekey).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyChase {
+    /// The certified `mkSeqNum`.
+    pub(crate) mk_seq: u32,
+    /// When a heartbeat first certified a key this participant did not hold.
+    pub(crate) since: Millis,
+    /// Whether the superseded keys were retired (sending stopped) and the alert raised.
+    pub(crate) stopped: bool,
+    /// When to (re)send the key request.
+    pub(crate) next_request: Millis,
+}
+
 /// Everything that exists only while the participant is in the meeting. Dropping it
 /// zeroizes every meeting key, derived key and the ephemeral secret key (3.7.8).
 pub(crate) struct Live {
@@ -82,7 +96,13 @@ pub(crate) struct Live {
     /// This participant's two most recent liveness nonces, latest first.
     pub(crate) my_nonces: [Option<[u8; LIVENESS_NONCE_LEN]>; 2],
     pub(crate) next_nonce_at: Millis,
+    /// The last time a verified heartbeat proved this participant in the meeting: it
+    /// extended the chain and certified a key this participant holds (whitepaper 3.7.7).
     pub(crate) last_heartbeat_ok: Millis,
+    /// The last time any heartbeat verified; becomes `last_heartbeat_ok` when the key it
+    /// certified arrives.
+    pub(crate) last_heartbeat_seen: Millis,
+    pub(crate) chase: Option<KeyChase>,
     pub(crate) lead: Option<LeaderState>,
     /// Participants the server says are co-hosts (trusted from the server, v4.6).
     pub(crate) cohosts: BTreeSet<ParticipantId>,
@@ -174,6 +194,8 @@ impl Session {
             my_nonces: [None, None],
             next_nonce_at: now,
             last_heartbeat_ok: now,
+            last_heartbeat_seen: now,
+            chase: None,
             lead: None,
             cohosts: BTreeSet::new(),
             end: None,
@@ -283,6 +305,7 @@ impl Session {
             Message::Leave(l) => live.on_leave(out, now, l),
             Message::LeaderChange(c) => live.on_leader_change(out, now, c, rng),
             Message::LockRequest(l) => live.on_lock_request(out, l),
+            Message::KeyRequest(k) => live.on_key_request(out, now, k, rng),
         };
         self.finish();
         r
@@ -323,6 +346,15 @@ impl Session {
     ) -> Result<(), MeetingError> {
         let live = self.live.as_mut().ok_or(MeetingError::Ended)?;
         let r = live.kick(&mut self.out, now, participant, rng);
+        self.finish();
+        r
+    }
+
+    /// Leader command: lifts the ban on a kicked participant, who may then join again (its
+    /// list entry becomes `Left`).
+    pub fn unban(&mut self, participant: &ParticipantId) -> Result<(), MeetingError> {
+        let live = self.live.as_mut().ok_or(MeetingError::Ended)?;
+        let r = live.unban(&mut self.out, participant);
         self.finish();
         r
     }

@@ -110,6 +110,14 @@ pub enum LplOp {
     Lock,
     /// Tag 5: the meeting is unlocked.
     Unlock,
+    /// Tag 7: the host lifted the ban on a kicked participant, who may join again; the
+    /// entry becomes `Left` (Veil; v4.6 leaves bans to the server).
+    Unban {
+        /// Their slot.
+        slot: u32,
+        /// Who.
+        participant: ParticipantId,
+    },
     /// Tag 6: the whole list in one link: the start of a coalesced chain, written when
     /// the chain grows past 20 links or when a new leader takes over (3.7.7).
     Snapshot {
@@ -146,6 +154,11 @@ impl LplOp {
             }
             Self::Kick { slot, participant } => {
                 w.u8(3);
+                w.u32(*slot);
+                participant.emit(w);
+            }
+            Self::Unban { slot, participant } => {
+                w.u8(7);
                 w.u32(*slot);
                 participant.emit(w);
             }
@@ -187,6 +200,10 @@ impl LplOp {
             },
             4 => Self::Lock,
             5 => Self::Unlock,
+            7 => Self::Unban {
+                slot: r.u32()?,
+                participant: ParticipantId::parse(r)?,
+            },
             6 => {
                 let locked = match r.u8()? {
                     0 => false,

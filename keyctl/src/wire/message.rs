@@ -4,6 +4,7 @@ use super::binding::KeyAnnouncement;
 use super::codec::Reader;
 use super::heartbeat::Heartbeat;
 use super::ids::ParticipantId;
+use super::keyreq::KeyRequest;
 use super::liveness::NoncePost;
 use super::lock::LockRequest;
 use super::lpl::LinkPost;
@@ -71,6 +72,8 @@ pub enum Message {
     LeaderChange(LeaderChange),
     /// A co-host's lock or unlock request.
     LockRequest(LockRequest),
+    /// A participant's request for a certified key it did not receive.
+    KeyRequest(KeyRequest),
 }
 
 impl Message {
@@ -85,6 +88,7 @@ impl Message {
             Self::LinkPost(m) => m.to_bytes(),
             Self::LeaderChange(m) => m.to_bytes(),
             Self::LockRequest(m) => m.to_bytes(),
+            Self::KeyRequest(m) => m.to_bytes(),
         }
     }
 
@@ -116,6 +120,7 @@ impl Message {
                 Self::LeaderChange(LeaderChange::from_bytes(bytes)?)
             }
             k if k == Kind::LockRequest as u8 => Self::LockRequest(LockRequest::from_bytes(bytes)?),
+            k if k == Kind::KeyRequest as u8 => Self::KeyRequest(KeyRequest::from_bytes(bytes)?),
             other => return Err(WireError::UnexpectedKind(other)),
         })
     }

@@ -12,6 +12,7 @@ mod binding;
 pub(crate) mod codec;
 mod heartbeat;
 mod ids;
+mod keyreq;
 mod liveness;
 mod lock;
 mod lpl;
@@ -21,6 +22,7 @@ mod rekey;
 pub use binding::{Binding, KeyAnnouncement};
 pub use heartbeat::{Heartbeat, HeartbeatInput};
 pub use ids::{Id, MAX_ID_LEN, MeetingRef, ParticipantId};
+pub use keyreq::{KeyRequest, KeyRequestBody};
 pub use liveness::{LIVENESS_NONCE_LEN, NonceBody, NoncePost};
 pub use lock::{LockRequest, LockRequestBody};
 pub use lpl::{LinkPost, LplLink, LplOp, MAX_NAME_LEN, MemberState, RosterEntry};
@@ -53,6 +55,8 @@ pub enum Kind {
     LockRequestBody = 0x07,
     /// The identity store file (`crate::identity`).
     IdentityFile = 0x08,
+    /// [`KeyRequestBody`], signed by a participant asking for a certified key.
+    KeyRequestBody = 0x09,
     /// [`KeyAnnouncement`] board message.
     KeyAnnouncement = 0x10,
     /// [`Rekey`] board message.
@@ -69,6 +73,8 @@ pub enum Kind {
     LeaderChange = 0x16,
     /// [`LockRequest`] board message.
     LockRequest = 0x17,
+    /// [`KeyRequest`] board message.
+    KeyRequest = 0x18,
 }
 
 /// A variable-length field, for naming it in errors.

@@ -108,6 +108,19 @@ pub struct Sim {
     queue: VecDeque<(usize, Message)>,
 }
 
+/// A meeting of `n` participants `p0`..: `p0` leads, the others join 50 ms apart, and
+/// five seconds pass so that every key is certified and active.
+pub fn meeting_of(n: usize, uuid: &str) -> Sim {
+    let mut sim = Sim::new(uuid);
+    sim.join("p0", "p0");
+    for i in 1..n {
+        sim.join(&format!("p{i}"), "p0");
+        sim.advance(50);
+    }
+    sim.advance(5_000);
+    sim
+}
+
 pub fn pid(name: &str) -> ParticipantId {
     ParticipantId::new(name.as_bytes(), b"dev").unwrap()
 }

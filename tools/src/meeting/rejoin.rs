@@ -37,7 +37,8 @@ pub const MAX_DELAY: Duration = Duration::from_secs(5);
 /// Yes when the board connection was lost or the board ended the meeting (a board restart),
 /// when the leader's heartbeats stopped (whitepaper 3.7.7: the leader vanished; the board
 /// names a new one to those who join), and when the leader's list records this device as gone
-/// (keyctl: "the driver may rejoin"). No after a kick or a requested leave (the user or the
+/// (keyctl: "the driver may rejoin"), and when a certified key never arrived (a board that
+/// withheld one participant's rekey: a new admission gets a fresh box). No after a kick or a requested leave (the user or the
 /// leader decided), and none after the board named a leader outside a locked meeting's list
 /// (v4.6 locked meetings: an alarm, not an outage). Reasons keyctl may add later: no.
 pub fn rejoins_after(event: &ParticipantEvent) -> bool {
@@ -45,7 +46,7 @@ pub fn rejoins_after(event: &ParticipantEvent) -> bool {
         ParticipantEvent::BoardLost(_) => true,
         ParticipantEvent::Left(reason) => matches!(
             reason,
-            LeftReason::HeartbeatsMissed | LeftReason::ListedAsLeft
+            LeftReason::HeartbeatsMissed | LeftReason::ListedAsLeft | LeftReason::KeyWithheld
         ),
         _ => false,
     }
@@ -268,6 +269,7 @@ mod tests {
             ParticipantEvent::BoardLost("reset".into()),
             ParticipantEvent::Left(LeftReason::HeartbeatsMissed),
             ParticipantEvent::Left(LeftReason::ListedAsLeft),
+            ParticipantEvent::Left(LeftReason::KeyWithheld),
         ];
         let stay_out = [
             ParticipantEvent::Left(LeftReason::Kicked),

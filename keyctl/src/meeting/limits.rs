@@ -1,0 +1,22 @@
+//! Bounds on what a meeting holds, so that no input from the board grows a session's state
+//! without limit (v4.6 meetings are designed for up to 1,000 participants).
+
+/// Most participants present at once. The leader refuses further joins with an alert.
+pub const MAX_PARTICIPANTS: usize = 1_000;
+
+/// Most entries the participant list keeps, present, left and kicked together: every
+/// admission of a new (userID, deviceID) adds one for the meeting's life.
+pub const MAX_ROSTER: usize = 4 * MAX_PARTICIPANTS;
+
+/// Most announced participants that are not (yet) in the list: joiners waiting for their
+/// nonce or for the leader. Further announcements of strangers are refused.
+pub const MAX_PENDING: usize = 256;
+
+/// The highest sender slot; the dataplane's KID carries the slot in 16 bits
+/// (docs/PROTOCOL.md, "Stream keys and KIDs"). Slots are never reused, so a meeting admits
+/// at most this many joins plus one in its life.
+pub const MAX_SLOT: u32 = 0xffff;
+
+/// How often the leader answers one member's key request: at most once per this many
+/// milliseconds, so a member cannot make the leader box keys at will.
+pub const KEY_REQUEST_MIN_GAP_MS: u64 = 1_000;

@@ -1,0 +1,416 @@
+//! Regression tests for the control-plane findings of the security review ("Security
+//! hardening" issue, section 1): each scenario is the attack as it was reproduced, and each
+//! failed before its fix.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod sim;
+
+use keyctl::crypto::SigningKey;
+use keyctl::meeting::{Alert, Event, LeftReason, MAX_PENDING, MeetingError, Millis, Session};
+use keyctl::wire::{
+    Binding, Field, Id, KeyAnnouncement, KeyRequest, KeyRequestBody, LeaderChange, Leave, Message,
+};
+use sim::{Sim, TestRng, Verdict, meeting_of, pid};
+
+/// The identity key the simulation gives `name` (`Sim::join`).
+fn identity(name: &str) -> SigningKey {
+    SigningKey::generate(&mut TestRng::new(&format!("id-{name}"))).unwrap()
+}
+
+fn kick(sim: &mut Sim, leader: &str, who: &str) {
+    let now = sim.now;
+    let i = sim.index(leader);
+    let mut rng = TestRng::new(&format!("kick-{who}"));
+    sim.nodes[i].session.kick(now, &pid(who), &mut rng).unwrap();
+    sim.pump();
+}
+
+/// Finding 1: the leader kicks M and the board withholds only the new rekey from V. V must
+/// stop sending under M's key within the activation delay, ask for the key, and get it.
+#[test]
+fn a_withheld_rekey_is_asked_for_again_and_the_removed_members_key_stops() {
+    let mut sim = meeting_of(3, "withheld-rekey");
+    let old = sim.assert_converged();
+    let v = sim.index("p1");
+    let mut withheld = false;
+    sim.tamper = Some(Box::new(move |to, msg| {
+        if to == v
+            && !withheld
+            && let Message::Rekey(r) = msg
+            && r.mk_seq == old + 1
+        {
+            withheld = true;
+            return Verdict::Drop;
+        }
+        Verdict::Deliver
+    }));
+    let kicked_at = sim.now;
+    kick(&mut sim, "p0", "p2");
+    assert_eq!(
+        sim.node("p1").latest().unwrap().mk_seq,
+        old,
+        "rekey withheld"
+    );
+    sim.advance(2_500);
+    let node = sim.node("p1");
+    // Sending under the superseded key stopped: it was retired within the delay.
+    assert!(
+        node.retired
+            .iter()
+            .any(|&(seq, at)| seq == old && at <= kicked_at.after(2_000)),
+        "{:?}",
+        node.retired
+    );
+    assert!(
+        node.alerts
+            .contains(&Alert::KeyWithheld { mk_seq: old + 1 })
+    );
+    assert!(
+        sim.log
+            .iter()
+            .any(|(i, m)| *i == v && matches!(m, Message::KeyRequest(_)))
+    );
+    // The leader boxed the key again; V holds it with the roster certified for it.
+    let new = sim.assert_converged();
+    assert_eq!(new, old + 1);
+    assert!(
+        !sim.node("p1")
+            .latest()
+            .unwrap()
+            .roster
+            .values()
+            .any(|p| p == &pid("p2"))
+    );
+    sim.advance(200_000);
+    assert!(sim.node("p1").live(), "the recovered participant stays");
+}
+
+/// Finding 1: if the key never comes, V leaves within the heartbeat timeout, with a reason
+/// and an alert, instead of living on M's key (20 minutes in the original report).
+#[test]
+fn a_rekey_withheld_for_good_ends_the_session() {
+    let mut sim = meeting_of(3, "withheld-for-good");
+    let old = sim.assert_converged();
+    let v = sim.index("p1");
+    sim.tamper = Some(Box::new(move |to, msg| {
+        if to == v
+            && let Message::Rekey(r) = msg
+            && r.mk_seq > old
+        {
+            return Verdict::Drop;
+        }
+        Verdict::Deliver
+    }));
+    let kicked_at = sim.now;
+    kick(&mut sim, "p0", "p2");
+    let t = sim.timings;
+    let timeout = t.heartbeat_interval_ms * u64::from(t.missed_heartbeats);
+    sim.advance(timeout - t.heartbeat_interval_ms);
+    assert!(sim.node("p1").live());
+    assert!(
+        sim.node("p1")
+            .retired
+            .iter()
+            .any(|&(seq, at)| seq == old && at <= kicked_at.after(t.activation_delay_ms))
+    );
+    sim.advance(2 * t.heartbeat_interval_ms);
+    let node = sim.node("p1");
+    assert_eq!(node.left, Some(LeftReason::KeyWithheld));
+    assert!(!node.session.holds_key_material());
+    assert!(
+        node.alerts
+            .contains(&Alert::KeyWithheld { mk_seq: old + 1 })
+    );
+    // V asked about once per heartbeat interval: a bounded number of requests.
+    let requests = sim
+        .log
+        .iter()
+        .filter(|(i, m)| *i == v && matches!(m, Message::KeyRequest(_)))
+        .count();
+    assert!((5..=11).contains(&requests), "{requests} requests");
+}
+
+/// I1 through the new message: a removed member's key request is refused and answered with
+/// nothing; a member's second request within a second is refused.
+#[test]
+fn key_requests_are_answered_only_for_members_and_rate_limited() {
+    let mut sim = meeting_of(3, "key-requests");
+    kick(&mut sim, "p0", "p2");
+    sim.advance(3_000);
+    let seq = sim.assert_converged();
+    let meeting = sim.meeting.clone();
+    let request = |name: &str, nonce: u8| {
+        let body = KeyRequestBody {
+            meeting: meeting.clone(),
+            participant: pid(name),
+            mk_seq: seq,
+            nonce: [nonce; 24],
+        };
+        Message::KeyRequest(KeyRequest::sign(body, &identity(name)))
+    };
+    let (from_kicked, first, second) = (request("p2", 1), request("p1", 2), request("p1", 3));
+    let logged = sim.log.len();
+    sim.server_post(from_kicked, 0);
+    let leader = sim.node("p0");
+    assert_eq!(leader.errors.last(), Some(&MeetingError::NotMember));
+    assert!(
+        !sim.log[logged..]
+            .iter()
+            .any(|(_, m)| matches!(m, Message::Rekey(_)))
+    );
+    sim.server_post(first, 0);
+    assert!(
+        sim.log[logged..]
+            .iter()
+            .any(|(_, m)| matches!(m, Message::Rekey(r) if r.recipient == pid("p1")))
+    );
+    sim.server_post(second, 0);
+    assert_eq!(
+        sim.node("p0").errors.last(),
+        Some(&MeetingError::KeyRequestTooSoon)
+    );
+    // A request signed by someone else is refused.
+    let mut forged = match request("p1", 4) {
+        Message::KeyRequest(k) => k,
+        _ => unreachable!(),
+    };
+    forged.sig = KeyRequest::sign(forged.body.clone(), &identity("p2")).sig;
+    sim.advance(2_000);
+    sim.server_post(Message::KeyRequest(forged), 0);
+    assert_eq!(
+        sim.node("p0").errors.last(),
+        Some(&MeetingError::BadSignature)
+    );
+}
+
+/// Finding 2: a new leader that missed the latest rotation numbered its first key from the
+/// highest key it held, and everyone refused it as stale. It now numbers above the highest
+/// certified key, and within 10 s every live participant sends under its key.
+#[test]
+fn a_new_leader_that_missed_a_rotation_is_followed_within_ten_seconds() {
+    let mut sim = meeting_of(3, "new-leader-missed-rotation");
+    let old = sim.assert_converged();
+    let a = sim.index("p1");
+    sim.tamper = Some(Box::new(move |to, msg| {
+        if to == a
+            && let Message::Rekey(r) = msg
+            && r.mk_seq == old + 1
+        {
+            return Verdict::Drop;
+        }
+        Verdict::Deliver
+    }));
+    // A join rotates to old + 1; p1 gets the heartbeat certifying it, not the key.
+    sim.join("p3", "p0");
+    sim.advance(1_500);
+    assert_eq!(sim.node("p2").latest().unwrap().mk_seq, old + 1);
+    assert_eq!(sim.node("p1").latest().unwrap().mk_seq, old);
+    // The leader drops out before p1 asks again; the board names p1.
+    let i0 = sim.index("p0");
+    sim.nodes[i0].session.leave().unwrap();
+    sim.pump();
+    sim.leader_change("p1", 0);
+    sim.advance(10_000);
+    let new = sim.assert_converged();
+    assert!(new > old + 1, "numbered above the certified key: {new}");
+    for name in ["p2", "p3"] {
+        let n = sim.node(name);
+        assert!(
+            !n.errors
+                .iter()
+                .any(|e| matches!(e, MeetingError::StaleKey { .. })),
+            "{name}: {:?}",
+            n.errors
+        );
+        let u = n.latest().unwrap();
+        assert!(u.activate_at <= sim.now, "{name} sends under the new key");
+    }
+}
+
+/// Finding 3: a kicked participant rejoined a locked meeting with the same identity and got
+/// the next key. A kicked identity (participant ID or IVK) now stays out until the host
+/// lifts the ban.
+#[test]
+fn a_kick_sticks_in_a_locked_meeting_until_the_host_lifts_the_ban() {
+    for locked in [true, false] {
+        let mut sim = meeting_of(3, &format!("kick-sticks-{locked}"));
+        let i0 = sim.index("p0");
+        if locked {
+            sim.nodes[i0].session.lock().unwrap();
+            sim.pump();
+        }
+        kick(&mut sim, "p0", "p2");
+        sim.advance(3_000);
+        let before = sim.assert_converged();
+        // The same identity, and the same IVK under another device ID.
+        sim.join("p2", "p0");
+        sim.join_with("p2-laptop", "p0", identity("p2"), None);
+        sim.advance(5_000);
+        for name in ["p2", "p2-laptop"] {
+            assert!(
+                sim.node(name).updates.is_empty(),
+                "{name} (locked {locked})"
+            );
+            assert!(
+                sim.node("p0").alerts.contains(&Alert::RefusedKicked {
+                    participant: pid(name)
+                }),
+                "{name} (locked {locked})"
+            );
+        }
+        assert_eq!(sim.node("p1").latest().unwrap().mk_seq, before);
+        // The host lifts the ban: the same identity comes back (also into the locked
+        // meeting: the list records it as Left with that IVK).
+        sim.nodes[i0].session.unban(&pid("p2")).unwrap();
+        sim.pump();
+        sim.join("p2", "p0");
+        sim.advance(5_000);
+        assert!(
+            sim.node("p2").latest().is_some_and(|u| u.mk_seq > before),
+            "locked {locked}"
+        );
+    }
+}
+
+/// Finding 6: a bare LeaderChange notice reset the missed-heartbeat deadline, so a board
+/// that withheld everything and alternated notices every 90 s kept a victim in forever.
+#[test]
+fn leader_change_notices_do_not_keep_a_session_alive() {
+    let mut sim = meeting_of(3, "notices-are-not-heartbeats");
+    let v = sim.index("p2");
+    sim.tamper = Some(Box::new(move |to, msg| {
+        if to == v && matches!(msg, Message::Heartbeat(_)) {
+            return Verdict::Drop;
+        }
+        Verdict::Deliver
+    }));
+    // The victim alone hears the notices.
+    sim.nodes[v].group = 1;
+    let t = sim.timings;
+    let timeout = t.heartbeat_interval_ms * u64::from(t.missed_heartbeats);
+    for leader in ["p1", "p0", "p1"] {
+        sim.advance(timeout * 9 / 10);
+        if !sim.node("p2").live() {
+            break;
+        }
+        sim.server_post(
+            Message::LeaderChange(LeaderChange {
+                leader: pid(leader),
+            }),
+            1,
+        );
+    }
+    assert_eq!(sim.node("p2").left, Some(LeftReason::HeartbeatsMissed));
+}
+
+/// Finding 7: a refused forged announcement (another IVK under p1's name) still overwrote
+/// p1's stored binding, so every later rotation skipped p1 while the list showed it present.
+#[test]
+fn a_refused_forged_announcement_changes_nothing() {
+    let mut sim = meeting_of(3, "forged-announcement");
+    let before = sim.assert_converged();
+    let attacker = SigningKey::generate(&mut TestRng::new("attacker")).unwrap();
+    let binding = Binding {
+        meeting: sim.meeting.clone(),
+        participant: pid("p1"),
+        ivk: attacker.verifying_key(),
+        pk: [9; 32],
+    };
+    let forged = KeyAnnouncement {
+        sig: binding.sign(&attacker),
+        binding,
+        display_name: Id::new(Field::DisplayName, b"p1").unwrap(),
+        invite: None,
+    };
+    sim.server_post(Message::KeyAnnouncement(forged), 0);
+    assert_eq!(
+        sim.node("p0").errors.last(),
+        Some(&MeetingError::IvkChanged)
+    );
+    assert!(sim.node("p0").alerts.contains(&Alert::IvkChanged {
+        participant: pid("p1")
+    }));
+    // The next rotation still keys p1.
+    kick(&mut sim, "p0", "p2");
+    sim.advance(3_000);
+    assert!(sim.assert_converged() > before);
+}
+
+/// Finding 11: announcements of strangers waiting for admission are bounded.
+#[test]
+fn pending_announcements_are_bounded() {
+    let mut sim = meeting_of(2, "pending-bound");
+    for i in 0..=MAX_PENDING {
+        let name = format!("stranger-{i}");
+        let key = SigningKey::generate(&mut TestRng::new(&name)).unwrap();
+        let binding = Binding {
+            meeting: sim.meeting.clone(),
+            participant: pid(&name),
+            ivk: key.verifying_key(),
+            pk: [7; 32],
+        };
+        let ann = KeyAnnouncement {
+            sig: binding.sign(&key),
+            binding,
+            display_name: Id::new(Field::DisplayName, name.as_bytes()).unwrap(),
+            invite: None,
+        };
+        let bytes = Message::KeyAnnouncement(ann).to_bytes();
+        let now = sim.now;
+        let i0 = sim.index("p0");
+        let r = sim.nodes[i0].session.handle(now, &bytes, &mut sim.rng);
+        if i < MAX_PENDING {
+            r.unwrap();
+        } else {
+            assert_eq!(r, Err(MeetingError::TooManyPending));
+        }
+    }
+    // The members are unaffected.
+    sim.advance(3_000);
+    sim.assert_converged();
+}
+
+/// A participant's own key request never reaches a session that is not the leader, and a
+/// non-leader ignores it (only the leader boxes keys).
+#[test]
+fn a_key_request_to_a_participant_is_ignored() {
+    let mut rng = TestRng::new("ignored");
+    let sim = Sim::new("ignored");
+    let cfg = keyctl::meeting::Config {
+        meeting: sim.meeting.clone(),
+        me: pid("a"),
+        display_name: Id::new(Field::DisplayName, b"a").unwrap(),
+        leader: pid("b"),
+        invite: None,
+        host_secret: None,
+        timings: sim.timings,
+    };
+    let mut s = Session::new(cfg, identity("a"), Millis(1), &mut rng).unwrap();
+    while s.poll_transmit().is_some() {}
+    let body = KeyRequestBody {
+        meeting: sim.meeting.clone(),
+        participant: pid("c"),
+        mk_seq: 1,
+        nonce: [0; 24],
+    };
+    let msg = Message::KeyRequest(KeyRequest::sign(body, &identity("c")));
+    s.handle(Millis(2), &msg.to_bytes(), &mut rng).unwrap();
+    assert!(s.poll_transmit().is_none());
+    assert!(!std::iter::from_fn(|| s.poll_event()).any(|e| matches!(e, Event::KeyUpdate(_))));
+}
+
+/// A Leave notice for a member, posted by the board, is a hint: the leader rekeys without
+/// the member, and the member (still connected, honest) learns it is listed as gone.
+#[test]
+fn a_leave_notice_is_acted_on_only_by_the_leader() {
+    let mut sim = meeting_of(3, "leave-notice");
+    sim.server_post(
+        Message::Leave(Leave {
+            participant: pid("p2"),
+        }),
+        0,
+    );
+    sim.advance(3_000);
+    assert_eq!(sim.node("p2").left, Some(LeftReason::ListedAsLeft));
+    sim.assert_converged();
+}
