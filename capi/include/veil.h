@@ -121,6 +121,11 @@
 #define VEIL_ALERT_MEETING_FULL 14
 
 /**
+ * A join was refused: the meeting is invite-only and this leader cannot check invites.
+ */
+#define VEIL_ALERT_INVITE_CHECK_UNAVAILABLE 15
+
+/**
  * A reason this version of libveil has no code for.
  */
 #define VEIL_LEFT_OTHER 0

@@ -49,6 +49,8 @@ pub const VEIL_ALERT_KEY_WITHHELD: u32 = 12;
 pub const VEIL_ALERT_REFUSED_KICKED: u32 = 13;
 /// A join was refused because the meeting is full.
 pub const VEIL_ALERT_MEETING_FULL: u32 = 14;
+/// A join was refused: the meeting is invite-only and this leader cannot check invites.
+pub const VEIL_ALERT_INVITE_CHECK_UNAVAILABLE: u32 = 15;
 
 /// A reason this version of libveil has no code for.
 pub const VEIL_LEFT_OTHER: u32 = 0;
@@ -226,6 +228,13 @@ fn describe(alert: &Alert) -> (u32, String) {
             VEIL_ALERT_REFUSED_KICKED,
             format!(
                 "join of {} refused: kicked from this meeting",
+                who(participant)
+            ),
+        ),
+        Alert::InviteCheckUnavailable { participant } => (
+            VEIL_ALERT_INVITE_CHECK_UNAVAILABLE,
+            format!(
+                "join of {} refused: invite-only meeting, and this leader cannot check invites",
                 who(participant)
             ),
         ),

@@ -6,7 +6,9 @@
 mod sim;
 
 use keyctl::crypto::SigningKey;
-use keyctl::meeting::{Alert, Event, LeftReason, MAX_PENDING, MeetingError, Millis, Session};
+use keyctl::meeting::{
+    Alert, Event, InviteSecret, LeftReason, MAX_PENDING, MeetingError, Millis, Session, invite_id,
+};
 use keyctl::wire::{
     Binding, Field, Id, KeyAnnouncement, KeyRequest, KeyRequestBody, LeaderChange, Leave, Message,
 };
@@ -320,7 +322,7 @@ fn a_refused_forged_announcement_changes_nothing() {
         sig: binding.sign(&attacker),
         binding,
         display_name: Id::new(Field::DisplayName, b"p1").unwrap(),
-        invite: None,
+        invite_proof: None,
     };
     sim.server_post(Message::KeyAnnouncement(forged), 0);
     assert_eq!(
@@ -353,7 +355,7 @@ fn pending_announcements_are_bounded() {
             sig: binding.sign(&key),
             binding,
             display_name: Id::new(Field::DisplayName, name.as_bytes()).unwrap(),
-            invite: None,
+            invite_proof: None,
         };
         let bytes = Message::KeyAnnouncement(ann).to_bytes();
         let now = sim.now;
@@ -413,4 +415,111 @@ fn a_leave_notice_is_acted_on_only_by_the_leader() {
     sim.advance(3_000);
     assert_eq!(sim.node("p2").left, Some(LeftReason::ListedAsLeft));
     sim.assert_converged();
+}
+
+/// Finding 8: invites were bearer tokens posted in the clear, bound only to (meetingID,
+/// userID). Now only a proof bound to the joiner's own binding crosses the board: replayed
+/// under another key (or device) it is refused, and the invite bytes appear nowhere.
+#[test]
+fn an_observed_invite_proof_cannot_be_replayed_under_another_key() {
+    let mut sim = Sim::new("invite-proof");
+    let secret = InviteSecret::new([5; 32]);
+    sim.host_secret = Some(secret.clone());
+    sim.join("host", "host");
+    let invite = invite_id(&secret, &sim.meeting, &pid("alice").user);
+    sim.join_with("alice", "host", identity("alice"), Some(invite.clone()));
+    sim.advance(3_000);
+    assert!(sim.node("alice").latest().is_some());
+    // The invite itself never crossed the board.
+    let secret_bytes = invite.expose_secret();
+    assert!(!sim.log.iter().any(|(_, m)| {
+        m.to_bytes()
+            .windows(secret_bytes.len())
+            .any(|w| w == secret_bytes)
+    }));
+    // The board copies alice's proof into an announcement for mallory's key, as alice.
+    let proof = sim
+        .log
+        .iter()
+        .find_map(|(_, m)| match m {
+            Message::KeyAnnouncement(a) if a.binding.participant == pid("alice") => a.invite_proof,
+            _ => None,
+        })
+        .unwrap();
+    let mallory = SigningKey::generate(&mut TestRng::new("mallory")).unwrap();
+    for device in [&b"dev"[..], &b"other"[..]] {
+        let participant = keyctl::wire::ParticipantId::new(b"alice", device).unwrap();
+        let binding = Binding {
+            meeting: sim.meeting.clone(),
+            participant: participant.clone(),
+            ivk: mallory.verifying_key(),
+            pk: [8; 32],
+        };
+        let replay = KeyAnnouncement {
+            sig: binding.sign(&mallory),
+            binding,
+            display_name: Id::new(Field::DisplayName, b"alice").unwrap(),
+            invite_proof: Some(proof),
+        };
+        let i = sim.index("host");
+        let now = sim.now;
+        let bytes = Message::KeyAnnouncement(replay).to_bytes();
+        let r = sim.nodes[i].session.handle(now, &bytes, &mut sim.rng);
+        // Same device: refused by the IVK the list records; another device: by the proof.
+        assert!(
+            matches!(
+                r,
+                Err(MeetingError::IvkChanged | MeetingError::InviteRejected)
+            ),
+            "{r:?}"
+        );
+    }
+    sim.pump();
+    assert!(sim.node("host").alerts.contains(&Alert::InviteRejected {
+        participant: keyctl::wire::ParticipantId::new(b"alice", b"other").unwrap()
+    }));
+    // No Debug output shows an invite or the host's secret.
+    let shown = format!("{invite:?} {secret:?} {:?}", sim.node("alice").session);
+    assert!(!shown.contains(&format!("{:?}", secret_bytes)));
+    assert!(shown.contains("Invite(<redacted>)") && shown.contains("InviteSecret(<redacted>)"));
+}
+
+/// Finding 8: the invite check lapsed when leadership left the host. The signed list now
+/// records that the meeting is invite-only, and a leader without the host's secret admits no
+/// newcomer, with an alert, instead of admitting unchecked.
+#[test]
+fn after_a_leader_change_invite_only_admission_stops_with_an_alert() {
+    let mut sim = Sim::new("invite-handover");
+    let secret = InviteSecret::new([6; 32]);
+    sim.host_secret = Some(secret.clone());
+    sim.join("host", "host");
+    for name in ["alice", "carol"] {
+        let invite = invite_id(&secret, &sim.meeting, &pid(name).user);
+        sim.join_with(name, "host", identity(name), Some(invite));
+    }
+    sim.advance(3_000);
+    assert!(sim.node("alice").session.roster().unwrap().invite_only);
+    let ih = sim.index("host");
+    sim.nodes[ih].session.leave().unwrap();
+    sim.pump();
+    sim.leader_change("alice", 0);
+    sim.advance(3_000);
+    let seq = sim.assert_converged();
+    // Bob has no invite; eve has one for another user. Neither is admitted unchecked.
+    sim.join("bob", "alice");
+    let forged = invite_id(&InviteSecret::new([0; 32]), &sim.meeting, &pid("eve").user);
+    sim.join_with("eve", "alice", identity("eve"), Some(forged));
+    sim.advance(5_000);
+    for name in ["bob", "eve"] {
+        assert!(sim.node(name).updates.is_empty(), "{name}");
+        assert!(
+            sim.node("alice")
+                .alerts
+                .contains(&Alert::InviteCheckUnavailable {
+                    participant: pid(name)
+                }),
+            "{name}"
+        );
+    }
+    assert_eq!(sim.node("carol").latest().unwrap().mk_seq, seq);
 }

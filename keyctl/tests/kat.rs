@@ -131,3 +131,30 @@ fn verify_agrees_with_libsodium_on_edge_cases() {
         assert_eq!(crypto::verify(&ivk, &sig, &ctx, &msg), expect, "case {i}");
     }
 }
+
+/// Invite IDs and the proof bound to a binding (revision 2), against Python's hmac.
+#[test]
+fn invite_and_proof_match() {
+    use keyctl::meeting::{InviteSecret, invite_id};
+    use keyctl::wire::{Binding, MeetingRef, ParticipantId};
+    let doc = kat();
+    let invites = cases(&doc, "invite");
+    assert_eq!(invites.len(), 3);
+    for case in invites {
+        let meeting = MeetingRef::new(&bytes(case, "meeting_id"), &bytes(case, "uuid")).unwrap();
+        let participant = ParticipantId::new(&bytes(case, "user"), &bytes(case, "device")).unwrap();
+        let invite = invite_id(
+            &InviteSecret::new(arr(case, "secret")),
+            &meeting,
+            &participant.user,
+        );
+        assert_eq!(invite.expose_secret(), &arr::<32>(case, "invite"));
+        let binding = Binding {
+            meeting,
+            participant,
+            ivk: arr(case, "ivk"),
+            pk: arr(case, "pk"),
+        };
+        assert_eq!(invite.proof(&binding), arr::<32>(case, "proof"));
+    }
+}

@@ -473,7 +473,7 @@ fn invites_gate_admission_and_can_be_banned() {
     let key =
         |name: &str| keyctl::crypto::SigningKey::generate(&mut sim::TestRng::new(name)).unwrap();
     let alice_inv = inv("alice");
-    sim.join_with("alice", "host", key("alice"), Some(alice_inv));
+    sim.join_with("alice", "host", key("alice"), Some(alice_inv.clone()));
     sim.join_with("bob", "host", key("bob"), Some(inv("not-bob")));
     sim.join_with("carol", "host", key("carol"), None);
     sim.advance(3_000);
@@ -489,12 +489,12 @@ fn invites_gate_admission_and_can_be_banned() {
     let mut rng = sim::TestRng::new("ban");
     sim.nodes[ih]
         .session
-        .ban_invite(now, alice_inv, &mut rng)
+        .ban_invite(now, &alice_inv, &mut rng)
         .unwrap();
     sim.pump();
     assert_eq!(sim.node("alice").left, Some(LeftReason::Kicked));
     // Alice's next session with the banned invite is refused.
-    sim.join_with("alice", "host", key("alice"), Some(alice_inv));
+    sim.join_with("alice", "host", key("alice"), Some(alice_inv.clone()));
     sim.advance(3_000);
     assert!(sim.node("alice").updates.is_empty());
     assert!(
@@ -547,7 +547,7 @@ fn leader_change_to_a_substituted_binding_is_flagged() {
         sig: binding.sign(&evil),
         binding,
         display_name: keyctl::wire::Id::new(keyctl::wire::Field::DisplayName, b"p1").unwrap(),
-        invite: None,
+        invite_proof: None,
     };
     let i2 = sim.index("p2");
     sim.nodes[i2].group = 1;
@@ -626,7 +626,7 @@ fn substituting_the_current_leaders_binding_is_refused() {
         sig: binding.sign(&evil),
         binding,
         display_name: keyctl::wire::Id::new(keyctl::wire::Field::DisplayName, b"p0").unwrap(),
-        invite: None,
+        invite_proof: None,
     };
     let code = sim.node("p1").session.leader_security_code().unwrap();
     sim.server_post(Message::KeyAnnouncement(ann), 0);
@@ -715,7 +715,7 @@ fn new_leader_keys_only_bindings_the_previous_list_certified() {
         sig: binding.sign(&evil),
         binding,
         display_name: keyctl::wire::Id::new(keyctl::wire::Field::DisplayName, b"p3").unwrap(),
-        invite: None,
+        invite_proof: None,
     };
     let i1 = sim.index("p1");
     sim.nodes[i1].group = 1;

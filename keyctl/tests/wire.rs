@@ -100,15 +100,21 @@ fn op() -> impl Strategy<Value = LplOp> {
             .prop_map(|(slot, participant)| LplOp::Kick { slot, participant }),
         (any::<u32>(), participant())
             .prop_map(|(slot, participant)| LplOp::Unban { slot, participant }),
+        Just(LplOp::InviteOnly),
         Just(LplOp::Lock),
         Just(LplOp::Unlock),
-        (any::<bool>(), any::<u32>(), vec(entry(), 0..5)).prop_map(
-            |(locked, next_slot, roster)| LplOp::Snapshot {
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<u32>(),
+            vec(entry(), 0..5)
+        )
+            .prop_map(|(locked, invite_only, next_slot, roster)| LplOp::Snapshot {
                 locked,
+                invite_only,
                 next_slot,
                 roster
-            }
-        ),
+            }),
     ]
 }
 
@@ -129,14 +135,14 @@ fn message() -> impl Strategy<Value = Message> {
             name(),
             proptest::option::of(any::<[u8; 32]>())
         )
-            .prop_map(
-                |(binding, sig, display_name, invite)| Message::KeyAnnouncement(KeyAnnouncement {
+            .prop_map(|(binding, sig, display_name, invite_proof)| {
+                Message::KeyAnnouncement(KeyAnnouncement {
                     binding,
                     sig,
                     display_name,
-                    invite
+                    invite_proof,
                 })
-            ),
+            }),
         (
             any::<u32>(),
             participant(),
@@ -365,7 +371,7 @@ fn bad_tags_and_lengths_are_rejected() {
         binding: sample_binding(),
         sig: [0; 64],
         display_name: Id::new(Field::DisplayName, b"A").unwrap(),
-        invite: None,
+        invite_proof: None,
     };
     let mut bytes = ann.to_bytes();
     let n = bytes.len();

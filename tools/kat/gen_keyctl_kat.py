@@ -139,6 +139,21 @@ def cte1_case(k, h, m, opening, nonce) -> dict:
             "nonce": nonce.hex(), "c": (nonce + c2 + c1).hex()}
 
 
+def lp(x: bytes) -> bytes:
+    return len(x).to_bytes(2, "big") + x
+
+
+def invite_case(secret, meeting_id, uuid, user, device, ivk, pk) -> dict:
+    """An invite ID and the proof bound to a binding (keyctl::meeting::invite), with
+    Python's hmac, independently of the Rust code."""
+    invite = hmac.new(secret, lp(meeting_id) + lp(user), hashlib.sha256).digest()
+    binding = b"\x01\x01" + lp(meeting_id) + lp(uuid) + lp(user) + lp(device) + ivk + pk
+    proof = hmac.new(invite, lp(b"Veil-1-MAC-InviteProof") + binding, hashlib.sha256).digest()
+    return {"secret": secret.hex(), "meeting_id": meeting_id.hex(), "uuid": uuid.hex(),
+            "user": user.hex(), "device": device.hex(), "ivk": ivk.hex(), "pk": pk.hex(),
+            "invite": invite.hex(), "proof": proof.hex()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", help="write here instead of stdout")
@@ -183,11 +198,19 @@ def main() -> None:
             for i, (h, m) in enumerate([(store, fixed("isk", 32)), (b"", b""),
                                         (store, fixed("long-secret", 100))])]
 
+    invites = [invite_case(fixed(f"host-secret-{i}", 32), mid, fixed(f"uuid-{i}", 16), user,
+                           dev, fixed(f"inv-ivk-{i}", 32), fixed(f"inv-pk-{i}", 32))
+               for i, (mid, user, dev) in enumerate([
+                   (b"meeting-1", b"alice", b"laptop"),
+                   (b"m", b"", b"d"),
+                   (fixed("long-meeting", 200), fixed("long-user", 256), fixed("dev", 64)),
+               ])]
+
     doc = {
         "generator": "tools/kat/gen_keyctl_kat.py",
         "pynacl": nacl.__version__,
         "sign": sign, "verify": verify_cases(), "box": boxes, "security_code": codes,
-        "cte1": cte1,
+        "cte1": cte1, "invite": invites,
     }
     text = json.dumps(doc, indent=1) + "\n"
     if args.out:

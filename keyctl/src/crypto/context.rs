@@ -17,5 +17,8 @@ pub const CTX_KDF_SECRET_STORE: &[u8] = b"Zoombase-1-ClientOnly-KDF-SecretStore"
 pub const CTX_SIG_LIVENESS_NONCE: &[u8] = b"Veil-1-Sig-LivenessNonce";
 /// Context of a co-host's signed lock or unlock request (Veil; v4.6 meetings: locked meetings).
 pub const CTX_SIG_LOCK_REQUEST: &[u8] = b"Veil-1-Sig-LockRequest";
+/// Context of the proof that a joiner holds its invite, bound to its binding (Veil;
+/// ephemeral identities).
+pub const CTX_MAC_INVITE_PROOF: &[u8] = b"Veil-1-MAC-InviteProof";
 /// Context of a participant's signed request for a certified key it did not receive (Veil).
 pub const CTX_SIG_KEY_REQUEST: &[u8] = b"Veil-1-Sig-KeyRequest";

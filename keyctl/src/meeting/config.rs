@@ -1,7 +1,7 @@
 //! What a session is told when it starts, and its timing constants.
 
 use super::error::MeetingError;
-use super::invite::InviteSecret;
+use super::invite::{Invite, InviteSecret};
 use crate::wire::{Id, MeetingRef, ParticipantId};
 
 /// Timing rules of the protocol, in milliseconds. The defaults are the whitepaper's.
@@ -79,8 +79,9 @@ pub struct Config {
     pub display_name: Id,
     /// The leader the server names; if it is `me`, the session starts as leader.
     pub leader: ParticipantId,
-    /// This participant's invite ID, when the host handed one out.
-    pub invite: Option<[u8; 32]>,
+    /// This participant's invite, when the host handed one out; it never leaves the
+    /// session (the announcement carries a proof bound to the binding).
+    pub invite: Option<Invite>,
     /// The host's meeting secret: when set and this session leads, only participants
     /// with a valid, unbanned invite ID are admitted.
     pub host_secret: Option<InviteSecret>,

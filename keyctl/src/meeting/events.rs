@@ -135,6 +135,12 @@ pub enum Alert {
         /// Who tried.
         participant: ParticipantId,
     },
+    /// A join was refused because the list says the meeting is invite-only and this leader
+    /// does not hold the host's invite secret (it cannot check invites).
+    InviteCheckUnavailable {
+        /// Who tried.
+        participant: ParticipantId,
+    },
     /// A join was refused because the meeting is full.
     MeetingFull {
         /// Who tried.

@@ -186,7 +186,7 @@ impl Live {
             return Err(MeetingError::IvkChanged);
         }
         if self.lead.is_some() {
-            self.admission_check(out, &p, &a.binding, a.invite)?;
+            self.admission_check(out, &p, &a.binding, a.invite_proof)?;
         }
         if old.is_none() && listed_ivk.is_none() {
             let pending = self
@@ -205,7 +205,7 @@ impl Live {
             Peer {
                 binding: a.binding.clone(),
                 display_name: a.display_name.clone(),
-                invite: a.invite,
+                invite_proof: a.invite_proof,
                 nonce,
             },
         );

@@ -1,16 +1,15 @@
 //! The leader role: admission, key distribution and rotation, the LPL and heartbeats
 //! (whitepaper 3.7.3-3.7.7, v4.6 meetings).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rand_core::TryCryptoRng;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::config::Timings;
 use super::error::MeetingError;
 use super::events::Alert;
-use super::invite::invite_id;
+use super::invite::{Invite, invite_id};
 use super::keyring::Certification;
 use super::limits::{KEY_REQUEST_MIN_GAP_MS, MAX_PARTICIPANTS, MAX_ROSTER};
 use super::lpl::add_op;
@@ -37,7 +36,7 @@ pub(crate) struct LeaderState {
     rekey_at: Option<Millis>,
     last_rotation: Millis,
     next_heartbeat: Millis,
-    banned: BTreeSet<[u8; 32]>,
+    banned: Vec<Invite>,
 }
 
 impl LeaderState {
@@ -69,7 +68,7 @@ impl Live {
             rekey_at: None,
             last_rotation: now,
             next_heartbeat: now,
-            banned: BTreeSet::new(),
+            banned: Vec::new(),
         });
         match previous {
             None => {
@@ -145,6 +144,11 @@ impl Live {
                 self.post_link(out, snapshot)?;
             }
         }
+        // A host holding the invite secret records in the signed list that the meeting is
+        // invite-only, so a later leader without the secret admits no newcomer unchecked.
+        if self.cfg.host_secret.is_some() && !self.lpl.invite_only() {
+            self.post_link(out, LplOp::InviteOnly)?;
+        }
         self.rotate(out, now, rng)
     }
 
@@ -167,15 +171,15 @@ impl Live {
         Ok(())
     }
 
-    /// Whether the leader may admit `p` with `binding` (and `invite`): not kicked, not
-    /// refused by a locked meeting, holding a valid invite where one is required, and room
+    /// Whether the leader may admit `p` with `binding` (and `invite_proof`): not kicked,
+    /// not refused by a locked meeting, proving a valid invite where one is required, and room
     /// left. Each refusal raises an alert and is a typed error; nothing is stored.
     pub(crate) fn admission_check(
         &self,
         out: &mut Outbox,
         p: &ParticipantId,
         binding: &Binding,
-        invite: Option<[u8; 32]>,
+        invite_proof: Option<[u8; 32]>,
     ) -> Result<(), MeetingError> {
         let lead = self.lead.as_ref().ok_or(MeetingError::NotLeader)?;
         let known = self.lpl.entry(p);
@@ -206,16 +210,25 @@ impl Live {
             });
             return Err(MeetingError::Locked);
         }
+        // Finding 8: the joiner proves it holds the invite for its userID, bound to its own
+        // binding; the invite never crossed the board.
         if let Some(secret) = &self.cfg.host_secret {
             let expected = invite_id(secret, &self.cfg.meeting, &p.user);
-            let valid = invite
-                .is_some_and(|inv| bool::from(inv.ct_eq(&expected)) && !lead.banned.contains(&inv));
+            let valid = invite_proof.is_some_and(|proof| expected.verifies(binding, &proof))
+                && !lead.banned.contains(&expected);
             if !valid {
                 out.alert(Alert::InviteRejected {
                     participant: p.clone(),
                 });
                 return Err(MeetingError::InviteRejected);
             }
+        } else if self.lpl.invite_only() && known.is_none_or(|e| e.ivk != binding.ivk) {
+            // An invite-only meeting led by someone without the host's secret: nobody new
+            // is admitted unchecked (someone the list records may come back, as when locked).
+            out.alert(Alert::InviteCheckUnavailable {
+                participant: p.clone(),
+            });
+            return Err(MeetingError::InviteRejected);
         }
         let present = self.lpl.present().filter(|e| &e.participant != p).count();
         let room = present < MAX_PARTICIPANTS
@@ -256,7 +269,7 @@ impl Live {
             return Ok(());
         }
         // The list, the lock and the bans may have moved since the announcement was stored.
-        self.admission_check(out, p, &peer.binding, peer.invite)?;
+        self.admission_check(out, p, &peer.binding, peer.invite_proof)?;
         let key = BoxKey::derive(
             self.box_pair.secret(),
             &peer.binding.pk,
@@ -526,15 +539,19 @@ impl Live {
         &mut self,
         out: &mut Outbox,
         now: Millis,
-        invite: [u8; 32],
+        invite: &Invite,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
-        self.lead_mut()?.banned.insert(invite);
+        let lead = self.lead_mut()?;
+        if !lead.banned.contains(invite) {
+            lead.banned.push(invite.clone());
+        }
         let holders: Vec<ParticipantId> = self
             .peers
             .iter()
             .filter(|(p, peer)| {
-                peer.invite == Some(invite)
+                peer.invite_proof
+                    .is_some_and(|proof| invite.verifies(&peer.binding, &proof))
                     && self
                         .lead
                         .as_ref()

@@ -13,6 +13,8 @@ use crate::wire::{Id, LplLink, LplOp, MeetingRef, MemberState, ParticipantId, Ro
 pub struct RosterView {
     /// Whether the LPL says the meeting is locked.
     pub locked: bool,
+    /// Whether the LPL says only invitees are admitted.
+    pub invite_only: bool,
     /// Everyone present or seen leaving, by participant.
     pub entries: Vec<RosterEntry>,
 }
@@ -34,6 +36,7 @@ pub(crate) struct Lpl {
     head: [u8; 32],
     links_since_snapshot: usize,
     locked: bool,
+    invite_only: bool,
     next_slot: u32,
     roster: BTreeMap<ParticipantId, RosterEntry>,
 }
@@ -46,6 +49,7 @@ impl Lpl {
             head: [0; 32],
             links_since_snapshot: 0,
             locked: false,
+            invite_only: false,
             next_slot: 0,
             roster: BTreeMap::new(),
         }
@@ -63,6 +67,10 @@ impl Lpl {
 
     pub(crate) fn locked(&self) -> bool {
         self.locked
+    }
+
+    pub(crate) fn invite_only(&self) -> bool {
+        self.invite_only
     }
 
     pub(crate) fn links_since_snapshot(&self) -> usize {
@@ -108,6 +116,7 @@ impl Lpl {
     pub(crate) fn view(&self) -> RosterView {
         RosterView {
             locked: self.locked,
+            invite_only: self.invite_only,
             entries: self.roster.values().cloned().collect(),
         }
     }
@@ -132,6 +141,7 @@ impl Lpl {
     pub(crate) fn snapshot(&self) -> LplOp {
         LplOp::Snapshot {
             locked: self.locked,
+            invite_only: self.invite_only,
             next_slot: self.next_slot,
             roster: self.roster.values().cloned().collect(),
         }
@@ -269,6 +279,14 @@ impl Lpl {
                 self.locked = true;
                 Applied::Other
             }
+            // One way: nothing signed turns invite-only off for the meeting's life.
+            LplOp::InviteOnly => {
+                if self.invite_only {
+                    return Err(MeetingError::LplContinuity);
+                }
+                self.invite_only = true;
+                Applied::Other
+            }
             LplOp::Unlock => {
                 let was = self.locked;
                 self.locked = false;
@@ -280,6 +298,7 @@ impl Lpl {
             }
             LplOp::Snapshot {
                 locked,
+                invite_only,
                 next_slot,
                 roster,
             } => {
@@ -306,12 +325,14 @@ impl Lpl {
                 if !fresh
                     && (map != self.roster
                         || *locked != self.locked
+                        || *invite_only != self.invite_only
                         || *next_slot != self.next_slot)
                 {
                     return Err(MeetingError::LplContinuity);
                 }
                 let was = self.locked;
                 self.locked = *locked;
+                self.invite_only = *invite_only;
                 self.next_slot = *next_slot;
                 self.roster = map;
                 if was && !locked {
@@ -450,6 +471,7 @@ mod tests {
         let honest = lpl.snapshot();
         let LplOp::Snapshot {
             locked,
+            invite_only,
             next_slot,
             roster,
         } = honest.clone()
@@ -461,6 +483,7 @@ mod tests {
             f(&mut r);
             LplOp::Snapshot {
                 locked,
+                invite_only,
                 next_slot,
                 roster: r,
             }
@@ -495,6 +518,7 @@ mod tests {
                 "moves next_slot back",
                 LplOp::Snapshot {
                     locked,
+                    invite_only,
                     next_slot: 1,
                     roster: roster.clone(),
                 },
@@ -503,6 +527,16 @@ mod tests {
                 "unlocks",
                 LplOp::Snapshot {
                     locked: !locked,
+                    invite_only,
+                    next_slot,
+                    roster: roster.clone(),
+                },
+            ),
+            (
+                "turns invite-only off or on",
+                LplOp::Snapshot {
+                    locked,
+                    invite_only: !invite_only,
                     next_slot,
                     roster: roster.clone(),
                 },

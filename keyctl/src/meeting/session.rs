@@ -8,6 +8,7 @@ use super::config::Config;
 use super::error::MeetingError;
 use super::events::{Alert, Event, KeyUpdate, LeftReason, MeetingKey};
 use super::heartbeat::Chain;
+use super::invite::Invite;
 use super::keyring::{KeyRing, Ready};
 use super::leader::LeaderState;
 use super::lpl::{Lpl, RosterView};
@@ -60,7 +61,8 @@ impl Outbox {
 pub(crate) struct Peer {
     pub(crate) binding: Binding,
     pub(crate) display_name: crate::wire::Id,
-    pub(crate) invite: Option<[u8; 32]>,
+    /// The proof of an invite the announcement carried.
+    pub(crate) invite_proof: Option<[u8; 32]>,
     /// Their latest verified liveness nonce.
     pub(crate) nonce: Option<[u8; LIVENESS_NONCE_LEN]>,
 }
@@ -160,13 +162,15 @@ impl Session {
         };
         // steps 4-5: Sig_i over the binding.
         let sig = binding.sign(&isk);
+        // The invite stays here; the board sees a proof bound to this binding.
+        let invite_proof = cfg.invite.as_ref().map(|i| i.proof(&binding));
         let me = cfg.me.clone();
         let mut out = Outbox::default();
         let ann = KeyAnnouncement {
             binding: binding.clone(),
             sig,
             display_name: cfg.display_name.clone(),
-            invite: cfg.invite,
+            invite_proof,
         };
         // step 7: post to the board.
         out.transmit.push_back(Message::KeyAnnouncement(ann));
@@ -176,7 +180,7 @@ impl Session {
             Peer {
                 binding: binding.clone(),
                 display_name: cfg.display_name.clone(),
-                invite: cfg.invite,
+                invite_proof,
                 nonce: None,
             },
         );
@@ -399,12 +403,12 @@ impl Session {
         Ok(())
     }
 
-    /// Leader command: bans an invite ID for the rest of the meeting and removes whoever
-    /// joined with it.
+    /// Leader command: bans an invite for the rest of the meeting and kicks whoever joined
+    /// with it.
     pub fn ban_invite<R: TryCryptoRng + ?Sized>(
         &mut self,
         now: Millis,
-        invite: [u8; 32],
+        invite: &Invite,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
         let live = self.live.as_mut().ok_or(MeetingError::Ended)?;

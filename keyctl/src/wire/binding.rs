@@ -61,8 +61,9 @@ impl Binding {
 encoding!(Binding, Kind::Binding);
 
 /// A participant's post to the board on joining (whitepaper 3.7.2 step 7): its binding,
-/// the signature over it, the display name the server shows, and an optional invite ID
-/// (ephemeral identities, `crate::meeting::invite`).
+/// the signature over it, the display name the server shows, and an optional proof that the
+/// poster holds an invite (ephemeral identities, `crate::meeting::invite`; revision 2: the
+/// invite itself never crosses the board).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyAnnouncement {
     /// The binding.
@@ -71,8 +72,9 @@ pub struct KeyAnnouncement {
     pub sig: [u8; 64],
     /// Display name (server-provided, untrusted, at most 256 bytes).
     pub display_name: Id,
-    /// Invite ID, when the meeting requires invites.
-    pub invite: Option<[u8; 32]>,
+    /// `HMAC-SHA256(invite, lp("Veil-1-MAC-InviteProof") || Binding)`, when the meeting
+    /// requires invites.
+    pub invite_proof: Option<[u8; 32]>,
 }
 
 impl KeyAnnouncement {
@@ -80,7 +82,7 @@ impl KeyAnnouncement {
         w.extend_from_slice(&self.binding.to_bytes());
         w.bytes(&self.sig);
         self.display_name.emit(w);
-        match &self.invite {
+        match &self.invite_proof {
             Some(inv) => w.lp(inv),
             None => w.lp(&[]),
         }
@@ -91,7 +93,7 @@ impl KeyAnnouncement {
         let sig = r.array()?;
         let display_name = Id::parse(r, Field::DisplayName)?;
         let inv = r.lp(Field::Invite, MAX_ID_LEN)?;
-        let invite = match inv.len() {
+        let invite_proof = match inv.len() {
             0 => None,
             32 => {
                 let mut a = [0u8; 32];
@@ -109,7 +111,7 @@ impl KeyAnnouncement {
             binding,
             sig,
             display_name,
-            invite,
+            invite_proof,
         })
     }
 }

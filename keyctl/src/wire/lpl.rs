@@ -118,11 +118,16 @@ pub enum LplOp {
         /// Who.
         participant: ParticipantId,
     },
+    /// Tag 8: from now on only participants holding a host-issued invite are admitted
+    /// (revision 2); a leader without the host's secret then admits no newcomer.
+    InviteOnly,
     /// Tag 6: the whole list in one link: the start of a coalesced chain, written when
     /// the chain grows past 20 links or when a new leader takes over (3.7.7).
     Snapshot {
-        /// Whether the meeting is locked.
+        /// Whether the meeting is locked (flags bit 0).
         locked: bool,
+        /// Whether the meeting admits only invitees (flags bit 1, revision 2).
+        invite_only: bool,
         /// The next slot to assign.
         next_slot: u32,
         /// Everyone present or seen leaving.
@@ -162,15 +167,17 @@ impl LplOp {
                 w.u32(*slot);
                 participant.emit(w);
             }
+            Self::InviteOnly => w.u8(8),
             Self::Lock => w.u8(4),
             Self::Unlock => w.u8(5),
             Self::Snapshot {
                 locked,
+                invite_only,
                 next_slot,
                 roster,
             } => {
                 w.u8(6);
-                w.u8(u8::from(*locked));
+                w.u8(u8::from(*locked) | (u8::from(*invite_only) << 1));
                 w.u32(*next_slot);
                 let n = u16::try_from(roster.len()).unwrap_or(u16::MAX);
                 w.u16(n);
@@ -200,16 +207,17 @@ impl LplOp {
             },
             4 => Self::Lock,
             5 => Self::Unlock,
+            8 => Self::InviteOnly,
             7 => Self::Unban {
                 slot: r.u32()?,
                 participant: ParticipantId::parse(r)?,
             },
             6 => {
-                let locked = match r.u8()? {
-                    0 => false,
-                    1 => true,
-                    other => return Err(WireError::UnknownState(other)),
-                };
+                let flags = r.u8()?;
+                if flags > 0b11 {
+                    return Err(WireError::UnknownState(flags));
+                }
+                let (locked, invite_only) = (flags & 1 == 1, flags & 2 == 2);
                 let next_slot = r.u32()?;
                 let n = usize::from(r.u16()?);
                 let mut roster = Vec::with_capacity(n.min(1024));
@@ -218,6 +226,7 @@ impl LplOp {
                 }
                 Self::Snapshot {
                     locked,
+                    invite_only,
                     next_slot,
                     roster,
                 }

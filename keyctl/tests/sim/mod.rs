@@ -13,8 +13,8 @@ use std::convert::Infallible;
 
 use keyctl::crypto::{SigningKey, sha256};
 use keyctl::meeting::{
-    Alert, Config, Event, InviteSecret, KeyUpdate, LeftReason, MeetingError, Millis, Session,
-    Timings,
+    Alert, Config, Event, Invite, InviteSecret, KeyUpdate, LeftReason, MeetingError, Millis,
+    Session, Timings,
 };
 use keyctl::rand_core::{TryCryptoRng, TryRng};
 use keyctl::wire::{Field, Id, LeaderChange, LplOp, MeetingRef, Message, ParticipantId};
@@ -166,7 +166,7 @@ impl Sim {
         name: &str,
         leader: &str,
         key: SigningKey,
-        invite: Option<[u8; 32]>,
+        invite: Option<Invite>,
     ) -> usize {
         let cfg = Config {
             meeting: self.meeting.clone(),

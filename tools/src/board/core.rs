@@ -695,7 +695,7 @@ mod tests {
             },
             sig: [3; 64],
             display_name: Id::new(Field::DisplayName, b"x").unwrap(),
-            invite: None,
+            invite_proof: None,
         })
     }
 
