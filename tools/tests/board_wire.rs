@@ -276,3 +276,59 @@ fn an_overlong_name_is_refused_before_connecting() {
     assert!(err.to_string().contains("256 bytes"), "{err}");
     assert_eq!(board.stats.snapshot().frames_in, 0);
 }
+
+/// A raw client in a meeting posts `LeaderChange(itself)` through the real `veil board`
+/// process: the board closes it and counts it, and the honest participant, which leads, never
+/// receives the forged notice (before the fix it was relayed, and an honest meeting-mode
+/// sidecar switched its leader to the forger).
+#[test]
+fn a_forged_leader_change_from_a_client_never_reaches_an_honest_participant() {
+    use keyctl::wire::{LeaderChange, Message};
+    use veil::board::client::{BoardClient, BoardEvent, Join};
+
+    let board = board_util::BoardProcess::start(&["--insecure-plaintext"]);
+    let opts = board_util::options(board.addr, ClientTls::Plaintext);
+    let join = |name: &str, ivk: u8| Join {
+        meeting_id: "m-forge".to_owned(),
+        name: name.to_owned(),
+        host: false,
+        ivk: [ivk; 32],
+    };
+    let (mut alice, wa) = BoardClient::connect(&opts, &join("alice", 1)).unwrap();
+    let (mut mallory, wm) = BoardClient::connect(&opts, &join("mallory", 2)).unwrap();
+    assert_eq!(wa.leader, wa.me);
+    assert_eq!(wm.leader, wa.me);
+    let forged = Message::LeaderChange(LeaderChange {
+        leader: wm.me.clone(),
+    });
+    mallory.post(&forged).unwrap();
+    // alice sees mallory join and leave, never the forgery: everything up to mallory's Left
+    // (or the forgery), and anything after it for a while.
+    let forged_event = BoardEvent::Message(forged.to_bytes());
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + LIMIT;
+    while !seen.contains(&BoardEvent::Left(wm.me.clone())) && !seen.contains(&forged_event) {
+        assert!(Instant::now() < deadline, "no Left for mallory: {seen:?}");
+        seen.extend(alice.recv(Duration::from_millis(100)).unwrap());
+    }
+    while let Some(ev) = alice.recv(Duration::from_millis(300)).unwrap() {
+        seen.push(ev);
+    }
+    assert!(
+        !seen.contains(&forged_event),
+        "the honest participant received the forged LeaderChange: {seen:?}"
+    );
+    // The board closed mallory's connection.
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        match mallory.recv(Duration::from_millis(100)) {
+            Err(_) => break,
+            Ok(_) => assert!(Instant::now() < deadline, "mallory stayed connected"),
+        }
+    }
+    let metrics = board.admin_get("/metrics");
+    assert!(
+        metrics.contains("veil_board_errors_total{reason=\"board_notice\"} 1"),
+        "{metrics}"
+    );
+}
