@@ -332,3 +332,72 @@ fn a_forged_leader_change_from_a_client_never_reaches_an_honest_participant() {
         "{metrics}"
     );
 }
+
+/// A participant that stops reading while another keeps posting: its queue at the board
+/// reaches the cap, the board closes it and counts a slow consumer, and the poster stays.
+/// (Before, the cap was 64 MiB per connection, counted as an I/O error.)
+#[test]
+fn a_participant_that_does_not_read_is_closed_at_the_queue_cap() {
+    use keyctl::wire::{Binding, Field, Id, KeyAnnouncement, Message};
+    use veil::board::BoardLimits;
+    use veil::board::client::{BoardClient, Join};
+
+    let limits = BoardLimits {
+        max_pending_out: 64 << 10,
+        ..BoardLimits::default()
+    };
+    let board = BoardServer::bind_with_limits(
+        BoardConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+            tamper: None,
+        },
+        limits,
+    )
+    .unwrap()
+    .spawn()
+    .unwrap();
+    let opts = board_util::options(board.addr, ClientTls::Plaintext);
+    let join = |name: &str, ivk: u8| Join {
+        meeting_id: "m-slow".to_owned(),
+        name: name.to_owned(),
+        host: false,
+        ivk: [ivk; 32],
+    };
+    // alice joins and never reads again.
+    let (_alice, _) = BoardClient::connect(&opts, &join("alice", 1)).unwrap();
+    let (mut bob, wb) = BoardClient::connect(&opts, &join("bob", 2)).unwrap();
+    let ann = Message::KeyAnnouncement(KeyAnnouncement {
+        binding: Binding {
+            meeting: wb.meeting.clone(),
+            participant: wb.me.clone(),
+            ivk: [1; 32],
+            pk: [2; 32],
+        },
+        sig: [3; 64],
+        display_name: Id::new(Field::DisplayName, &[b'b'; 200]).unwrap(),
+        invite: None,
+    });
+    let deadline = Instant::now() + LIMIT;
+    while board.stats.errors(ErrorReason::SlowConsumer) == 0 {
+        assert!(Instant::now() < deadline, "{:?}", board.stats.snapshot());
+        for _ in 0..500 {
+            bob.post(&ann).unwrap();
+        }
+    }
+    wait_for(
+        || board.stats.snapshot().participants == 1,
+        "alice removed from the meeting",
+    );
+    // bob is still in: he hears alice leave.
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert!(Instant::now() < deadline, "bob never heard alice leave");
+        if let Some(veil::board::client::BoardEvent::Left(_)) =
+            bob.recv(Duration::from_millis(100)).unwrap()
+        {
+            break;
+        }
+    }
+    assert_eq!(board.stats.errors(ErrorReason::Io), 0);
+}

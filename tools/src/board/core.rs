@@ -61,6 +61,12 @@ pub struct BoardLimits {
     /// Participants in one meeting instance: the design's largest meeting is 1,000
     /// (/work/shared/DESIGN.md). A hello beyond it is refused ([`ErrorReason::MeetingFull`]).
     pub max_participants: usize,
+    /// Bytes queued for one connection and not yet taken by its socket. A late joiner of a
+    /// 1,000-participant meeting is sent up to about 5 MiB at once (the roster, every announcement
+    /// and nonce, the list links), so 16 MiB leaves room for a leader's snapshot on top; a
+    /// connection that does not read past it is closed ([`ErrorReason::SlowConsumer`]). It
+    /// must be at least one frame ([`MAX_FRAME`]) or large frames close their recipients.
+    pub max_pending_out: usize,
 }
 
 impl Default for BoardLimits {
@@ -69,6 +75,7 @@ impl Default for BoardLimits {
             max_connections: 10_000,
             max_meetings: 5_000,
             max_participants: 1_000,
+            max_pending_out: 16 << 20,
         }
     }
 }
@@ -83,8 +90,9 @@ pub enum Output {
     Send {
         /// The connection.
         to: ConnId,
-        /// The encoded frame.
-        frame: Vec<u8>,
+        /// The encoded frame, shared by every recipient of one post: a leader's 1 MiB list
+        /// snapshot to 999 others is one allocation here, not 999.
+        frame: Arc<[u8]>,
     },
     /// Flush what is queued, then close the connection.
     Close(ConnId),
@@ -548,7 +556,10 @@ impl BoardCore {
         for (to, frame) in plan {
             self.stats.tampered();
             self.stats.frame_out(frame.len());
-            self.out.push_back(Output::Send { to, frame });
+            self.out.push_back(Output::Send {
+                to,
+                frame: frame.into(),
+            });
         }
     }
 
@@ -558,13 +569,13 @@ impl BoardCore {
         let Some(inst) = self.instances.get(meeting_id) else {
             return;
         };
-        let frame = ServerFrame::Cohosts(inst.cohosts()).encode();
+        let frame: Arc<[u8]> = ServerFrame::Cohosts(inst.cohosts()).encode().into();
         let targets: Vec<ConnId> = inst.group_members(group).map(|m| m.conn).collect();
         for to in targets {
             self.stats.frame_out(frame.len());
             self.out.push_back(Output::Send {
                 to,
-                frame: frame.clone(),
+                frame: Arc::clone(&frame),
             });
         }
     }
@@ -636,20 +647,20 @@ impl BoardCore {
             self.stats.error(ErrorReason::UnknownRecipient);
         }
         // Encoded once, copied per recipient.
-        let frame = match self.tamper.and_then(|t| t.rewrite(&msg)) {
+        let frame: Arc<[u8]> = match self.tamper.and_then(|t| t.rewrite(&msg)) {
             Some(b) => {
                 for _ in &targets {
                     self.stats.tampered();
                 }
-                ServerFrame::Deliver(&b).encode()
+                ServerFrame::Deliver(&b).encode().into()
             }
-            None => ServerFrame::Deliver(bytes).encode(),
+            None => ServerFrame::Deliver(bytes).encode().into(),
         };
         for to in targets {
             self.stats.frame_out(frame.len());
             self.out.push_back(Output::Send {
                 to,
-                frame: frame.clone(),
+                frame: Arc::clone(&frame),
             });
         }
     }
@@ -757,7 +768,10 @@ impl BoardCore {
         }
         for (to, frame) in reminders {
             self.stats.frame_out(frame.len());
-            self.out.push_back(Output::Send { to, frame });
+            self.out.push_back(Output::Send {
+                to,
+                frame: frame.into(),
+            });
         }
         if gone.host {
             self.announce_cohosts(&meeting_id, gone.group);
@@ -768,7 +782,10 @@ impl BoardCore {
     fn send(&mut self, to: ConnId, frame: &ServerFrame<'_>) {
         let frame = frame.encode();
         self.stats.frame_out(frame.len());
-        self.out.push_back(Output::Send { to, frame });
+        self.out.push_back(Output::Send {
+            to,
+            frame: frame.into(),
+        });
     }
 
     fn update_gauges(&self) {
@@ -1188,6 +1205,7 @@ mod tests {
             max_connections: 5,
             max_meetings: 2,
             max_participants: 2,
+            ..BoardLimits::default()
         };
         let mut core = BoardCore::with_limits(None, Arc::clone(&stats), [0; 16], limits);
         join(&mut core, 1, "a", "alice", false);
