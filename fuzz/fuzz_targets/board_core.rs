@@ -4,16 +4,19 @@
 //! passing, under every `--tamper` mode. The board is untrusted by design but must survive any
 //! client. Invariants: nothing panics; the board only sends to connections that are open; every
 //! frame it sends is well formed (its length prefix is right and it parses as a server frame);
-//! a frame body that parses as a client frame encodes back to the same bytes.
+//! a frame body that parses as a client frame encodes back to the same bytes; and a post is
+//! tied to its poster: what a connection's post makes the board deliver is never an
+//! announcement, nonce or lock request about another participant, nor a LeaderChange naming
+//! the poster (docs/PROTOCOL.md "Who may post what").
 #![no_main]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 
 use arbitrary::{Arbitrary, Unstructured};
 use keyctl::crypto::SigningKey;
 use keyctl::meeting::{Config, Millis, Session, Timings};
-use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
+use keyctl::wire::{Field, Id, MeetingRef, Message, ParticipantId};
 use libfuzzer_sys::fuzz_target;
 use veil::board::frame::{ClientFrame, FrameBuffer, Hello, ServerFrame};
 use veil::board::{BoardCore, BoardStats, Output, Tamper};
@@ -140,7 +143,18 @@ fuzz_target!(|data: &[u8]| {
     let mut open: BTreeSet<usize> = BTreeSet::new();
     let mut streams: Vec<FrameBuffer> = (0..CONNS).map(|_| FrameBuffer::default()).collect();
     let mut now = Millis(5_000_000);
+    // Who the board welcomed on each open connection.
+    let mut welcomed: BTreeMap<usize, ParticipantId> = BTreeMap::new();
     for op in script.ops {
+        // The connection whose bytes this op feeds, if any, and whether they are one post
+        // (raw bytes may also hold a hello, whose backlog goes to the joiner itself).
+        let (poster, one_post) = match &op {
+            Op::PostGenuine { conn, .. } | Op::Post { conn, .. } => {
+                (Some(usize::from(*conn) % CONNS), true)
+            }
+            Op::Raw { conn, .. } | Op::Bye { conn } => (Some(usize::from(*conn) % CONNS), false),
+            _ => (None, false),
+        };
         let mut feed = |conn: u8, bytes: Vec<u8>, core: &mut BoardCore, open: &BTreeSet<usize>| {
             let conn = usize::from(conn) % CONNS;
             if !open.contains(&conn) {
@@ -181,6 +195,7 @@ fuzz_target!(|data: &[u8]| {
             Op::Disconnect { conn } => {
                 let conn = usize::from(conn) % CONNS;
                 if open.remove(&conn) {
+                    welcomed.remove(&conn);
                     core.disconnected(conn, now);
                 }
             }
@@ -224,13 +239,39 @@ fuzz_target!(|data: &[u8]| {
                     );
                     let len = u32::from_be_bytes(frame[..4].try_into().expect("a length prefix"));
                     assert_eq!(len as usize, frame.len() - 4, "length prefix");
-                    assert!(
-                        ServerFrame::parse(body(&frame)).is_ok(),
-                        "the board sent a malformed frame"
-                    );
+                    let parsed = ServerFrame::parse(body(&frame));
+                    assert!(parsed.is_ok(), "the board sent a malformed frame");
+                    match parsed {
+                        Ok(ServerFrame::Welcome(w)) => {
+                            welcomed.insert(to, w.me);
+                        }
+                        Ok(ServerFrame::Deliver(msg)) => {
+                            // To others than the poster: relayed posts and board notices.
+                            let me = poster.filter(|p| *p != to).and_then(|p| welcomed.get(&p));
+                            if let (Some(me), Ok(msg)) = (me, Message::from_bytes(msg)) {
+                                let about = match &msg {
+                                    Message::KeyAnnouncement(a) => Some(&a.binding.participant),
+                                    Message::NoncePost(n) => Some(&n.body.participant),
+                                    Message::LockRequest(l) => Some(&l.body.requester),
+                                    _ => None,
+                                };
+                                assert!(
+                                    about.is_none_or(|p| p == me),
+                                    "a post about {about:?} relayed from {me:?}"
+                                );
+                                assert!(
+                                    !(one_post
+                                        && matches!(&msg, Message::LeaderChange(c) if c.leader == *me)),
+                                    "a post made its poster {me:?} leader"
+                                );
+                            }
+                        }
+                        _ => {}
+                    }
                 }
                 Output::Close(conn) => {
                     if open.remove(&conn) {
+                        welcomed.remove(&conn);
                         core.disconnected(conn, now);
                     }
                 }

@@ -276,3 +276,128 @@ fn an_overlong_name_is_refused_before_connecting() {
     assert!(err.to_string().contains("256 bytes"), "{err}");
     assert_eq!(board.stats.snapshot().frames_in, 0);
 }
+
+/// A raw client in a meeting posts `LeaderChange(itself)` through the real `veil board`
+/// process: the board closes it and counts it, and the honest participant, which leads, never
+/// receives the forged notice (before the fix it was relayed, and an honest meeting-mode
+/// sidecar switched its leader to the forger).
+#[test]
+fn a_forged_leader_change_from_a_client_never_reaches_an_honest_participant() {
+    use keyctl::wire::{LeaderChange, Message};
+    use veil::board::client::{BoardClient, BoardEvent, Join};
+
+    let board = board_util::BoardProcess::start(&["--insecure-plaintext"]);
+    let opts = board_util::options(board.addr, ClientTls::Plaintext);
+    let join = |name: &str, ivk: u8| Join {
+        meeting_id: "m-forge".to_owned(),
+        name: name.to_owned(),
+        host: false,
+        ivk: [ivk; 32],
+    };
+    let (mut alice, wa) = BoardClient::connect(&opts, &join("alice", 1)).unwrap();
+    let (mut mallory, wm) = BoardClient::connect(&opts, &join("mallory", 2)).unwrap();
+    assert_eq!(wa.leader, wa.me);
+    assert_eq!(wm.leader, wa.me);
+    let forged = Message::LeaderChange(LeaderChange {
+        leader: wm.me.clone(),
+    });
+    mallory.post(&forged).unwrap();
+    // alice sees mallory join and leave, never the forgery: everything up to mallory's Left
+    // (or the forgery), and anything after it for a while.
+    let forged_event = BoardEvent::Message(forged.to_bytes());
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + LIMIT;
+    while !seen.contains(&BoardEvent::Left(wm.me.clone())) && !seen.contains(&forged_event) {
+        assert!(Instant::now() < deadline, "no Left for mallory: {seen:?}");
+        seen.extend(alice.recv(Duration::from_millis(100)).unwrap());
+    }
+    while let Some(ev) = alice.recv(Duration::from_millis(300)).unwrap() {
+        seen.push(ev);
+    }
+    assert!(
+        !seen.contains(&forged_event),
+        "the honest participant received the forged LeaderChange: {seen:?}"
+    );
+    // The board closed mallory's connection.
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        match mallory.recv(Duration::from_millis(100)) {
+            Err(_) => break,
+            Ok(_) => assert!(Instant::now() < deadline, "mallory stayed connected"),
+        }
+    }
+    let metrics = board.admin_get("/metrics");
+    assert!(
+        metrics.contains("veil_board_errors_total{reason=\"board_notice\"} 1"),
+        "{metrics}"
+    );
+}
+
+/// A participant that stops reading while another keeps posting: its queue at the board
+/// reaches the cap, the board closes it and counts a slow consumer, and the poster stays.
+/// (Before, the cap was 64 MiB per connection, counted as an I/O error.)
+#[test]
+fn a_participant_that_does_not_read_is_closed_at_the_queue_cap() {
+    use keyctl::wire::{Binding, Field, Id, KeyAnnouncement, Message};
+    use veil::board::BoardLimits;
+    use veil::board::client::{BoardClient, Join};
+
+    let limits = BoardLimits {
+        max_pending_out: 64 << 10,
+        ..BoardLimits::default()
+    };
+    let board = BoardServer::bind_with_limits(
+        BoardConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+            tamper: None,
+        },
+        limits,
+    )
+    .unwrap()
+    .spawn()
+    .unwrap();
+    let opts = board_util::options(board.addr, ClientTls::Plaintext);
+    let join = |name: &str, ivk: u8| Join {
+        meeting_id: "m-slow".to_owned(),
+        name: name.to_owned(),
+        host: false,
+        ivk: [ivk; 32],
+    };
+    // alice joins and never reads again.
+    let (_alice, _) = BoardClient::connect(&opts, &join("alice", 1)).unwrap();
+    let (mut bob, wb) = BoardClient::connect(&opts, &join("bob", 2)).unwrap();
+    let ann = Message::KeyAnnouncement(KeyAnnouncement {
+        binding: Binding {
+            meeting: wb.meeting.clone(),
+            participant: wb.me.clone(),
+            ivk: [1; 32],
+            pk: [2; 32],
+        },
+        sig: [3; 64],
+        display_name: Id::new(Field::DisplayName, &[b'b'; 200]).unwrap(),
+        invite: None,
+    });
+    let deadline = Instant::now() + LIMIT;
+    while board.stats.errors(ErrorReason::SlowConsumer) == 0 {
+        assert!(Instant::now() < deadline, "{:?}", board.stats.snapshot());
+        for _ in 0..500 {
+            bob.post(&ann).unwrap();
+        }
+    }
+    wait_for(
+        || board.stats.snapshot().participants == 1,
+        "alice removed from the meeting",
+    );
+    // bob is still in: he hears alice leave.
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert!(Instant::now() < deadline, "bob never heard alice leave");
+        if let Some(veil::board::client::BoardEvent::Left(_)) =
+            bob.recv(Duration::from_millis(100)).unwrap()
+        {
+            break;
+        }
+    }
+    assert_eq!(board.stats.errors(ErrorReason::Io), 0);
+}

@@ -5,8 +5,19 @@
 //!
 //! Routing follows the whitepaper's bulletin board (3.7.2-3.7.7): every post goes to every
 //! other participant of the meeting instance, except a Rekey, which goes to its recipient
-//! only. A late joiner first receives the board's backlog: each participant's latest key
-//! announcement and liveness nonce, and the LPL links since the last snapshot.
+//! only. A late joiner first receives the board's backlog: each present participant's latest
+//! key announcement and liveness nonce, and the LPL links since the last snapshot.
+//!
+//! The board ties every post to the connection that sent it (it checks no signature, but it
+//! knows who is on each connection): a participant posts only what a participant sends, about
+//! itself, in its own meeting instance; only the connection the board made leader posts what a
+//! leader sends; the board's own notices (Leave for someone else, LeaderChange) never come
+//! from a client. See [`vet`]. A post that breaks this is refused, counted by reason, and its
+//! connection closed, before any state changes.
+//!
+//! Everything fed from outside is bounded ([`BoardLimits`], [`MAX_BACKLOG_LINKS`],
+//! [`MAX_BACKLOG_LINK_BYTES`], [`MAX_DEPARTED_POSTS`]); docs/PROTOCOL.md "Board wire format"
+//! lists the bounds and why.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -15,12 +26,59 @@ use keyctl::crypto::sha256;
 use keyctl::meeting::Millis;
 use keyctl::wire::{LeaderChange, Leave, LplOp, MeetingRef, Message, ParticipantId};
 
-use super::frame::{ClientFrame, Hello, ServerFrame, WelcomeFrame};
+use super::frame::{ClientFrame, Hello, MAX_FRAME, ServerFrame, WelcomeFrame};
 use super::stats::{BoardStats, ErrorReason};
 use super::tamper::Tamper;
 
 /// How long a connection may stay without a hello, in milliseconds.
 pub const HELLO_TIMEOUT_MS: u64 = 10_000;
+
+/// Most list links a meeting's backlog holds since its last snapshot. An honest leader
+/// coalesces into a snapshot beyond `max_links` links (whitepaper 3.7.7; 20 by default, the
+/// sidecar's setting), so 64 leaves room for both halves of a partition and a larger setting;
+/// past it a late joiner could not be served anyway. A link beyond it closes the poster
+/// ([`ErrorReason::BacklogFull`]).
+pub const MAX_BACKLOG_LINKS: usize = 64;
+
+/// Most bytes of list links a meeting's backlog holds: one snapshot of the largest frame
+/// ([`MAX_FRAME`]) and as much again for the links after it.
+pub const MAX_BACKLOG_LINK_BYTES: usize = 2 * MAX_FRAME;
+
+/// Posts of departed participants kept per meeting, for `--tamper replay-instance` only (an
+/// honest board keeps nothing of a participant once it left).
+pub const MAX_DEPARTED_POSTS: usize = 64;
+
+/// The board's caps on what outsiders can make it hold. Exceeding one refuses the connection
+/// or the hello with a typed reason and a counter; nothing grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoardLimits {
+    /// Open connections, greeting or joined. Each holds a socket and buffers; a connection
+    /// beyond it is closed at once ([`ErrorReason::ConnectionsFull`]).
+    pub max_connections: usize,
+    /// Meeting instances at once. A hello that would start one more is refused
+    /// ([`ErrorReason::MeetingsFull`]).
+    pub max_meetings: usize,
+    /// Participants in one meeting instance: the design's largest meeting is 1,000
+    /// (/work/shared/DESIGN.md). A hello beyond it is refused ([`ErrorReason::MeetingFull`]).
+    pub max_participants: usize,
+    /// Bytes queued for one connection and not yet taken by its socket. A late joiner of a
+    /// 1,000-participant meeting is sent up to about 5 MiB at once (the roster, every announcement
+    /// and nonce, the list links), so 16 MiB leaves room for a leader's snapshot on top; a
+    /// connection that does not read past it is closed ([`ErrorReason::SlowConsumer`]). It
+    /// must be at least one frame ([`MAX_FRAME`]) or large frames close their recipients.
+    pub max_pending_out: usize,
+}
+
+impl Default for BoardLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_meetings: 5_000,
+            max_participants: 1_000,
+            max_pending_out: 16 << 20,
+        }
+    }
+}
 
 /// A connection, numbered by the event loop.
 pub type ConnId = usize;
@@ -32,8 +90,9 @@ pub enum Output {
     Send {
         /// The connection.
         to: ConnId,
-        /// The encoded frame.
-        frame: Vec<u8>,
+        /// The encoded frame, shared by every recipient of one post: a leader's 1 MiB list
+        /// snapshot to 999 others is one allocation here, not 999.
+        frame: Arc<[u8]>,
     },
     /// Flush what is queued, then close the connection.
     Close(ConnId),
@@ -52,33 +111,75 @@ struct Member {
 /// What a late joiner is shown (whitepaper 3.7.2: the bulletin board). Each entry is tagged
 /// with the partition half that may see it (`None`: everyone; only `--tamper partition` ever
 /// tags one).
+///
+/// Bounds: one announcement and one nonce per present participant (keyed by the poster,
+/// replaced on repost, dropped when it leaves), so at most
+/// [`BoardLimits::max_participants`] of each; links as [`MAX_BACKLOG_LINKS`] and
+/// [`MAX_BACKLOG_LINK_BYTES`]; departed posts as [`MAX_DEPARTED_POSTS`].
 #[derive(Debug, Default)]
 struct Backlog {
     announcements: BTreeMap<ParticipantId, (Option<u8>, Vec<u8>)>,
     nonces: BTreeMap<ParticipantId, (Option<u8>, Vec<u8>)>,
     links: Vec<(Option<u8>, Vec<u8>)>,
+    /// `--tamper replay-instance` only: the posts of participants who left, oldest first.
+    departed: VecDeque<Vec<u8>>,
 }
 
 impl Backlog {
-    fn record(&mut self, half: Option<u8>, msg: &Message, bytes: &[u8]) {
+    /// Keeps `msg`, already vetted as `poster`'s own, for late joiners; refuses (changing
+    /// nothing) a link beyond the bounds.
+    fn record(
+        &mut self,
+        half: Option<u8>,
+        poster: &ParticipantId,
+        msg: &Message,
+        bytes: &[u8],
+    ) -> Result<(), ErrorReason> {
         match msg {
-            Message::KeyAnnouncement(a) => {
+            Message::KeyAnnouncement(_) => {
                 self.announcements
-                    .insert(a.binding.participant.clone(), (half, bytes.to_vec()));
+                    .insert(poster.clone(), (half, bytes.to_vec()));
             }
-            Message::NoncePost(p) => {
-                self.nonces
-                    .insert(p.body.participant.clone(), (half, bytes.to_vec()));
+            Message::NoncePost(_) => {
+                self.nonces.insert(poster.clone(), (half, bytes.to_vec()));
             }
             Message::LinkPost(l) => {
                 // A snapshot restates the whole list: older links of the same audience are
-                // no longer needed.
-                if matches!(l.link.op, LplOp::Snapshot { .. }) {
+                // no longer needed (whitepaper 3.7.7).
+                let snapshot = matches!(l.link.op, LplOp::Snapshot { .. });
+                let (kept, kept_bytes) = self
+                    .links
+                    .iter()
+                    .filter(|(h, _)| !snapshot || *h != half)
+                    .fold((0, 0), |(n, b), (_, l)| (n + 1, b + l.len()));
+                if kept + 1 > MAX_BACKLOG_LINKS || kept_bytes + bytes.len() > MAX_BACKLOG_LINK_BYTES
+                {
+                    return Err(ErrorReason::BacklogFull);
+                }
+                if snapshot {
                     self.links.retain(|(h, _)| *h != half);
                 }
                 self.links.push((half, bytes.to_vec()));
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Drops what `gone` posted: late joiners have no use for a departed participant's key
+    /// or nonce. With `keep` (`--tamper replay-instance`) the last [`MAX_DEPARTED_POSTS`]
+    /// are kept aside for the next instance.
+    fn forget(&mut self, gone: &ParticipantId, keep: bool) {
+        for (_, bytes) in [self.announcements.remove(gone), self.nonces.remove(gone)]
+            .into_iter()
+            .flatten()
+        {
+            if keep {
+                if self.departed.len() == MAX_DEPARTED_POSTS {
+                    self.departed.pop_front();
+                }
+                self.departed.push_back(bytes);
+            }
         }
     }
 
@@ -148,6 +249,7 @@ pub struct BoardCore {
     stats: Arc<BoardStats>,
     uuid_counter: u64,
     uuid_salt: [u8; 16],
+    limits: BoardLimits,
 }
 
 impl core::fmt::Debug for BoardCore {
@@ -171,6 +273,16 @@ impl BoardCore {
     /// A board; `uuid_salt` makes its meetingUUIDs unique to this process (pass random
     /// bytes; tests may pass a constant).
     pub fn new(tamper: Option<Tamper>, stats: Arc<BoardStats>, uuid_salt: [u8; 16]) -> Self {
+        Self::with_limits(tamper, stats, uuid_salt, BoardLimits::default())
+    }
+
+    /// A board with other caps than the defaults.
+    pub fn with_limits(
+        tamper: Option<Tamper>,
+        stats: Arc<BoardStats>,
+        uuid_salt: [u8; 16],
+        limits: BoardLimits,
+    ) -> Self {
         Self {
             conns: HashMap::new(),
             instances: HashMap::new(),
@@ -180,6 +292,7 @@ impl BoardCore {
             stats,
             uuid_counter: 0,
             uuid_salt,
+            limits,
         }
     }
 
@@ -188,8 +301,15 @@ impl BoardCore {
         self.out.pop_front()
     }
 
-    /// A new connection was accepted.
+    /// A new connection was accepted. Beyond [`BoardLimits::max_connections`] it is closed at
+    /// once, and the board holds nothing for it.
     pub fn connected(&mut self, conn: ConnId, now: Millis) {
+        if !self.conns.contains_key(&conn) && self.conns.len() >= self.limits.max_connections {
+            self.stats.error(ErrorReason::ConnectionsFull);
+            tracing::debug!(conn, "connection cap reached: closing");
+            self.out.push_back(Output::Close(conn));
+            return;
+        }
         self.conns.insert(conn, Conn::Greeting(now));
         self.update_gauges();
     }
@@ -283,6 +403,15 @@ impl BoardCore {
             Ok(id) => id,
             Err(_) => return self.refuse_join(conn, ErrorReason::BadField, "invalid name"),
         };
+        match self.instances.get(hello.meeting_id) {
+            None if self.instances.len() >= self.limits.max_meetings => {
+                return self.refuse_join(conn, ErrorReason::MeetingsFull, "the board is full");
+            }
+            Some(inst) if inst.members.len() >= self.limits.max_participants => {
+                return self.refuse_join(conn, ErrorReason::MeetingFull, "the meeting is full");
+            }
+            _ => {}
+        }
         if !self.instances.contains_key(hello.meeting_id) {
             let uuid = self.fresh_uuid(hello.meeting_id);
             let Ok(meeting) = MeetingRef::new(hello.meeting_id.as_bytes(), uuid.as_bytes()) else {
@@ -427,7 +556,10 @@ impl BoardCore {
         for (to, frame) in plan {
             self.stats.tampered();
             self.stats.frame_out(frame.len());
-            self.out.push_back(Output::Send { to, frame });
+            self.out.push_back(Output::Send {
+                to,
+                frame: frame.into(),
+            });
         }
     }
 
@@ -437,13 +569,13 @@ impl BoardCore {
         let Some(inst) = self.instances.get(meeting_id) else {
             return;
         };
-        let frame = ServerFrame::Cohosts(inst.cohosts()).encode();
+        let frame: Arc<[u8]> = ServerFrame::Cohosts(inst.cohosts()).encode().into();
         let targets: Vec<ConnId> = inst.group_members(group).map(|m| m.conn).collect();
         for to in targets {
             self.stats.frame_out(frame.len());
             self.out.push_back(Output::Send {
                 to,
-                frame: frame.clone(),
+                frame: Arc::clone(&frame),
             });
         }
     }
@@ -465,16 +597,35 @@ impl BoardCore {
         let Some(inst) = self.instances.get_mut(meeting_id) else {
             return;
         };
-        let Some(group) = inst
-            .members
-            .iter()
-            .find(|m| m.conn == conn)
-            .map(|m| m.group)
-        else {
+        let Some(poster) = inst.members.iter().find(|m| m.conn == conn) else {
             return;
         };
+        let (group, me) = (poster.group, poster.id.clone());
+        let leads = inst
+            .leaders
+            .get(usize::from(group))
+            .and_then(Option::as_ref)
+            == Some(&me);
+        match vet(&msg, &me, &inst.meeting, leads) {
+            Err(reason) => {
+                // One line per offending connection (it is closed): no flood.
+                tracing::warn!(
+                    conn,
+                    participant = ?me,
+                    reason = reason.as_str(),
+                    "post refused: the participant is closed"
+                );
+                return self.refuse(conn, reason, now);
+            }
+            // Its own leave: the same as a bye (the board then posts the Leave notice to
+            // the others, whitepaper 3.7.8).
+            Ok(Vetted::OwnLeave) => return self.close(conn, now),
+            Ok(Vetted::Relay) => {}
+        }
         let half = inst.split.then_some(group);
-        inst.backlog.record(half, &msg, bytes);
+        if let Err(reason) = inst.backlog.record(half, &me, &msg, bytes) {
+            return self.refuse(conn, reason, now);
+        }
         if self.tamper.is_some_and(|t| t.withholds(&msg)) {
             self.stats.tampered();
             return;
@@ -491,21 +642,25 @@ impl BoardCore {
                 .map(|m| m.conn)
                 .collect(),
         };
+        if targets.is_empty() && matches!(msg, Message::Rekey(_)) {
+            // Its recipient left meanwhile (or never was here): nothing to deliver.
+            self.stats.error(ErrorReason::UnknownRecipient);
+        }
         // Encoded once, copied per recipient.
-        let frame = match self.tamper.and_then(|t| t.rewrite(&msg)) {
+        let frame: Arc<[u8]> = match self.tamper.and_then(|t| t.rewrite(&msg)) {
             Some(b) => {
                 for _ in &targets {
                     self.stats.tampered();
                 }
-                ServerFrame::Deliver(&b).encode()
+                ServerFrame::Deliver(&b).encode().into()
             }
-            None => ServerFrame::Deliver(bytes).encode(),
+            None => ServerFrame::Deliver(bytes).encode().into(),
         };
         for to in targets {
             self.stats.frame_out(frame.len());
             self.out.push_back(Output::Send {
                 to,
-                frame: frame.clone(),
+                frame: Arc::clone(&frame),
             });
         }
     }
@@ -543,6 +698,8 @@ impl BoardCore {
             return;
         };
         let gone = inst.members.remove(pos);
+        inst.backlog
+            .forget(&gone.id, self.tamper.is_some_and(Tamper::records_instances));
         if inst.departed.len() == MAX_DEPARTED {
             inst.departed.remove(0);
         }
@@ -590,8 +747,17 @@ impl BoardCore {
             && let Some(inst) = self.instances.remove(&meeting_id)
         {
             tracing::info!(meeting = meeting_id, "meeting instance ends; posts cleared");
-            if self.tamper.is_some_and(Tamper::records_instances) {
-                let posts = inst.backlog.for_group(0).cloned().collect();
+            if self.tamper.is_some_and(Tamper::records_instances)
+                && (self.previous.len() < self.limits.max_meetings
+                    || self.previous.contains_key(&meeting_id))
+            {
+                let posts = inst
+                    .backlog
+                    .departed
+                    .iter()
+                    .chain(inst.backlog.for_group(0))
+                    .cloned()
+                    .collect();
                 self.previous.insert(meeting_id.clone(), posts);
             }
         }
@@ -602,7 +768,10 @@ impl BoardCore {
         }
         for (to, frame) in reminders {
             self.stats.frame_out(frame.len());
-            self.out.push_back(Output::Send { to, frame });
+            self.out.push_back(Output::Send {
+                to,
+                frame: frame.into(),
+            });
         }
         if gone.host {
             self.announce_cohosts(&meeting_id, gone.group);
@@ -613,7 +782,10 @@ impl BoardCore {
     fn send(&mut self, to: ConnId, frame: &ServerFrame<'_>) {
         let frame = frame.encode();
         self.stats.frame_out(frame.len());
-        self.out.push_back(Output::Send { to, frame });
+        self.out.push_back(Output::Send {
+            to,
+            frame: frame.into(),
+        });
     }
 
     fn update_gauges(&self) {
@@ -623,11 +795,65 @@ impl BoardCore {
     }
 }
 
+/// What an accepted post is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Vetted {
+    /// Relay it (and keep it for late joiners where it belongs in the backlog).
+    Relay,
+    /// The poster's own Leave: it leaves.
+    OwnLeave,
+}
+
+/// Whether participant `me` of `meeting` may post `msg` (whitepaper 3.7.2-3.7.8: who sends
+/// what). The board cannot check signatures, but it knows who is on each connection, so a
+/// participant can speak only for itself:
+///
+/// - a key announcement (3.7.4 step 1), a liveness nonce (3.7.3) and a lock request (v4.6)
+///   must name the poster and its meeting instance;
+/// - a Leave only the poster's own (3.7.8); the board's Leave notices about others come from
+///   the board alone;
+/// - a LeaderChange is the board's notice (3.7.7): never from a client;
+/// - a rekey (3.7.4 step 5), a heartbeat (3.7.6) and a list link (3.7.5) only from the
+///   connection the board made leader, a link in its meeting instance.
+fn vet(
+    msg: &Message,
+    me: &ParticipantId,
+    meeting: &MeetingRef,
+    leads: bool,
+) -> Result<Vetted, ErrorReason> {
+    let own = |who: &ParticipantId, about: &MeetingRef| {
+        if about != meeting {
+            Err(ErrorReason::WrongMeeting)
+        } else if who != me {
+            Err(ErrorReason::Impersonation)
+        } else {
+            Ok(Vetted::Relay)
+        }
+    };
+    match msg {
+        Message::KeyAnnouncement(a) => own(&a.binding.participant, &a.binding.meeting),
+        Message::NoncePost(n) => own(&n.body.participant, &n.body.meeting),
+        Message::LockRequest(l) => own(&l.body.requester, &l.body.meeting),
+        Message::Leave(l) if l.participant == *me => Ok(Vetted::OwnLeave),
+        Message::Leave(_) => Err(ErrorReason::Impersonation),
+        Message::Rekey(_) | Message::Heartbeat(_) | Message::LinkPost(_) if !leads => {
+            Err(ErrorReason::NotLeader)
+        }
+        Message::LinkPost(l) if l.link.meeting != *meeting => Err(ErrorReason::WrongMeeting),
+        Message::Rekey(_) | Message::Heartbeat(_) | Message::LinkPost(_) => Ok(Vetted::Relay),
+        // LeaderChange, and any kind keyctl adds later: only the board speaks for itself.
+        _ => Err(ErrorReason::BoardNotice),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use keyctl::wire::{Binding, Field, Id, KeyAnnouncement, Rekey};
+    use keyctl::wire::{
+        Binding, Field, Heartbeat, Id, KeyAnnouncement, LinkPost, LockRequest, LockRequestBody,
+        LplLink, NonceBody, NoncePost, Rekey,
+    };
 
     use super::*;
 
@@ -697,6 +923,317 @@ mod tests {
             display_name: Id::new(Field::DisplayName, b"x").unwrap(),
             invite_proof: None,
         })
+    }
+
+    fn nonce(meeting: &MeetingRef, who: &ParticipantId) -> Message {
+        Message::NoncePost(NoncePost {
+            body: NonceBody {
+                meeting: meeting.clone(),
+                participant: who.clone(),
+                nonce: [4; 24],
+            },
+            sig: [5; 64],
+        })
+    }
+
+    fn lock_request(meeting: &MeetingRef, who: &ParticipantId) -> Message {
+        Message::LockRequest(LockRequest {
+            body: LockRequestBody {
+                meeting: meeting.clone(),
+                requester: who.clone(),
+                lpl_head: [6; 32],
+                locked: true,
+            },
+            sig: [7; 64],
+        })
+    }
+
+    fn link(meeting: &MeetingRef, v: u64, op: LplOp) -> Message {
+        Message::LinkPost(LinkPost {
+            link: LplLink {
+                meeting: meeting.clone(),
+                v,
+                prev: [8; 32],
+                op,
+            },
+            sig: [9; 64],
+        })
+    }
+
+    fn snapshot() -> LplOp {
+        LplOp::Snapshot {
+            locked: false,
+            next_slot: 1,
+            roster: Vec::new(),
+        }
+    }
+
+    fn heartbeat() -> Message {
+        Message::Heartbeat(Heartbeat {
+            lpl_hash: [1; 32],
+            v: 1,
+            t: 1,
+            mk_seq: 1,
+            prev: [2; 32],
+            timestamp_ms: 3,
+            sig: [4; 64],
+        })
+    }
+
+    fn rekey(to: &ParticipantId) -> Message {
+        Message::Rekey(Rekey {
+            mk_seq: 2,
+            recipient: to.clone(),
+            recipient_nonce: [0; 24],
+            ciphertext: vec![9; 40],
+        })
+    }
+
+    fn closed(out: &[Output], conn: ConnId) -> bool {
+        out.contains(&Output::Close(conn))
+    }
+
+    fn delivered(out: &[Output]) -> Vec<(ConnId, Vec<u8>)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send { to, frame } => match ServerFrame::parse(&frame[4..]) {
+                    Ok(ServerFrame::Deliver(b)) => Some((*to, b.to_vec())),
+                    _ => None,
+                },
+                Output::Close(_) => None,
+            })
+            .collect()
+    }
+
+    fn outputs(core: &mut BoardCore) -> Vec<Output> {
+        std::iter::from_fn(|| core.poll_output()).collect()
+    }
+
+    /// alice (leader), bob, and mallory (3) in meeting "m", with alice's announcement and
+    /// nonce on the board.
+    fn meeting_with_mallory() -> (BoardCore, Arc<BoardStats>, WelcomeFrame, WelcomeFrame) {
+        let stats = Arc::new(BoardStats::default());
+        let mut core = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
+        let wa = join(&mut core, 1, "m", "alice", false);
+        join(&mut core, 2, "m", "bob", false);
+        let wm = join(&mut core, 3, "m", "mallory", false);
+        core.handle(1, &post(&announcement(&wa.meeting, &wa.me)), NOW);
+        core.handle(1, &post(&nonce(&wa.meeting, &wa.me)), NOW);
+        let _ = outputs(&mut core);
+        (core, stats, wa, wm)
+    }
+
+    /// What a participant joining now is shown of the backlog.
+    fn backlog_seen_by_newcomer(core: &mut BoardCore, conn: ConnId) -> Vec<Vec<u8>> {
+        core.connected(conn, NOW);
+        core.handle(conn, &hello("m", &format!("late{conn}"), false), NOW);
+        delivered(&outputs(core))
+            .into_iter()
+            .filter(|(to, _)| *to == conn)
+            .map(|(_, b)| b)
+            .collect()
+    }
+
+    #[test]
+    fn a_client_posting_a_leader_change_is_closed_and_nobody_receives_it() {
+        let (mut core, stats, wa, wm) = meeting_with_mallory();
+        let forged = Message::LeaderChange(LeaderChange {
+            leader: wm.me.clone(),
+        });
+        core.handle(3, &post(&forged), NOW);
+        let out = outputs(&mut core);
+        assert!(
+            !delivered(&out).iter().any(|(_, b)| *b == forged.to_bytes()),
+            "the forged LeaderChange was relayed: {out:?}"
+        );
+        assert!(closed(&out, 3), "the forger stays connected");
+        assert_eq!(stats.errors(ErrorReason::BoardNotice), 1);
+        // The board still names alice: a newcomer is welcomed with her as leader.
+        let w = join(&mut core, 4, "m", "dave", false);
+        assert_eq!(w.leader, wa.me);
+    }
+
+    #[test]
+    fn a_post_about_another_participant_is_refused_and_changes_nothing() {
+        let alice = |w: &WelcomeFrame| w.me.clone();
+        type Forge = fn(&MeetingRef, &ParticipantId) -> Message;
+        let forgeries: [(&str, Forge); 4] = [
+            ("announcement", announcement),
+            ("nonce", nonce),
+            ("lock request", lock_request),
+            ("leave", |_, p| {
+                Message::Leave(Leave {
+                    participant: p.clone(),
+                })
+            }),
+        ];
+        for (what, forge) in forgeries {
+            let (mut core, stats, wa, _) = meeting_with_mallory();
+            let before = backlog_seen_by_newcomer(&mut core, 10);
+            let forged = forge(&wa.meeting, &alice(&wa));
+            core.handle(3, &post(&forged), NOW);
+            let out = outputs(&mut core);
+            assert!(
+                !delivered(&out).iter().any(|(_, b)| *b == forged.to_bytes()),
+                "{what}: the forgery was relayed"
+            );
+            assert!(closed(&out, 3), "{what}: the forger stays connected");
+            assert_eq!(stats.errors(ErrorReason::Impersonation), 1, "{what}");
+            // alice's stored announcement and nonce are still hers, unchanged.
+            let after = backlog_seen_by_newcomer(&mut core, 11);
+            assert_eq!(before, after, "{what}: the backlog changed");
+            assert_eq!(
+                stats.snapshot().participants,
+                4,
+                "{what}: only mallory left"
+            );
+        }
+    }
+
+    #[test]
+    fn a_post_naming_another_meeting_is_refused() {
+        let (mut core, stats, wa, wm) = meeting_with_mallory();
+        let other = MeetingRef::new(b"m", b"another-uuid").unwrap();
+        assert_ne!(other, wa.meeting);
+        let forged = announcement(&other, &wm.me);
+        core.handle(3, &post(&forged), NOW);
+        let out = outputs(&mut core);
+        assert!(!delivered(&out).iter().any(|(_, b)| *b == forged.to_bytes()));
+        assert!(closed(&out, 3));
+        assert_eq!(stats.errors(ErrorReason::WrongMeeting), 1);
+    }
+
+    #[test]
+    fn only_the_leader_posts_rekeys_heartbeats_and_list_links() {
+        let (mut core, stats, wa, wm) = meeting_with_mallory();
+        let leader_only = [rekey(&wa.me), heartbeat(), link(&wa.meeting, 1, snapshot())];
+        for (i, msg) in leader_only.iter().enumerate() {
+            // From alice, the leader: relayed.
+            core.handle(1, &post(msg), NOW);
+            let out = outputs(&mut core);
+            assert!(!delivered(&out).is_empty() && !closed(&out, 1), "{msg:?}");
+            // From bob or mallory: refused, the poster closed, nothing relayed.
+            let (conn, name) = [(2, "bob"), (3, "mallory")][i % 2];
+            let mut forged = msg.clone();
+            if let Message::Rekey(r) = &mut forged {
+                r.recipient = wm.me.clone();
+            }
+            core.handle(conn, &post(&forged), NOW);
+            let out = outputs(&mut core);
+            assert!(
+                !delivered(&out).iter().any(|(_, b)| *b == forged.to_bytes()),
+                "{name}'s {forged:?} was relayed"
+            );
+            assert!(closed(&out, conn));
+            core.disconnected(conn, NOW);
+            let _ = outputs(&mut core);
+            join(&mut core, conn, "m", name, false);
+        }
+        assert_eq!(stats.errors(ErrorReason::NotLeader), 3);
+    }
+
+    #[test]
+    fn a_participants_own_leave_ends_its_membership_like_a_bye() {
+        let (mut core, stats, _, wm) = meeting_with_mallory();
+        core.handle(
+            3,
+            &post(&Message::Leave(Leave {
+                participant: wm.me.clone(),
+            })),
+            NOW,
+        );
+        let out = outputs(&mut core);
+        assert!(closed(&out, 3));
+        assert_eq!(stats.snapshot().participants, 2);
+        let leave = Message::Leave(Leave { participant: wm.me }).to_bytes();
+        let leaves = delivered(&out).into_iter().filter(|(_, b)| *b == leave);
+        assert_eq!(leaves.count(), 2, "one Leave to each of alice and bob");
+    }
+
+    #[test]
+    fn the_backlog_holds_one_announcement_and_nonce_per_present_participant() {
+        let stats = Arc::new(BoardStats::default());
+        let mut core = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
+        let wa = join(&mut core, 1, "m", "alice", false);
+        // Reposting replaces; churn of fresh identities leaves nothing behind.
+        for _ in 0..3 {
+            core.handle(1, &post(&announcement(&wa.meeting, &wa.me)), NOW);
+            core.handle(1, &post(&nonce(&wa.meeting, &wa.me)), NOW);
+        }
+        for i in 0..2_000usize {
+            let conn = 100 + i;
+            let w = join(&mut core, conn, "m", &format!("churn{i}"), false);
+            core.handle(conn, &post(&announcement(&w.meeting, &w.me)), NOW);
+            core.handle(conn, &post(&nonce(&w.meeting, &w.me)), NOW);
+            core.disconnected(conn, NOW);
+            let _ = outputs(&mut core);
+        }
+        let inst = &core.instances["m"];
+        assert_eq!(inst.backlog.announcements.len(), 1);
+        assert_eq!(inst.backlog.nonces.len(), 1);
+        assert_eq!(backlog_seen_by_newcomer(&mut core, 9).len(), 2);
+    }
+
+    #[test]
+    fn list_links_past_the_bound_without_a_snapshot_are_refused() {
+        let stats = Arc::new(BoardStats::default());
+        let mut core = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
+        let wa = join(&mut core, 1, "m", "alice", false);
+        join(&mut core, 2, "m", "bob", false);
+        let add = |v: u64| link(&wa.meeting, v, LplOp::Lock);
+        core.handle(1, &post(&link(&wa.meeting, 1, snapshot())), NOW);
+        for v in 2..=u64::try_from(MAX_BACKLOG_LINKS).unwrap() {
+            core.handle(1, &post(&add(v)), NOW);
+        }
+        let out = outputs(&mut core);
+        assert!(!closed(&out, 1));
+        assert_eq!(stats.errors(ErrorReason::BacklogFull), 0);
+        let over = add(1_000);
+        core.handle(1, &post(&over), NOW);
+        let out = outputs(&mut core);
+        assert!(closed(&out, 1), "the leader went past the bound and stayed");
+        assert!(!delivered(&out).iter().any(|(_, b)| *b == over.to_bytes()));
+        assert_eq!(stats.errors(ErrorReason::BacklogFull), 1);
+        let inst = &core.instances["m"];
+        assert_eq!(inst.backlog.links.len(), MAX_BACKLOG_LINKS);
+    }
+
+    #[test]
+    fn caps_on_connections_meetings_and_participants_refuse_and_count() {
+        let stats = Arc::new(BoardStats::default());
+        let limits = BoardLimits {
+            max_connections: 5,
+            max_meetings: 2,
+            max_participants: 2,
+            ..BoardLimits::default()
+        };
+        let mut core = BoardCore::with_limits(None, Arc::clone(&stats), [0; 16], limits);
+        join(&mut core, 1, "a", "alice", false);
+        join(&mut core, 2, "a", "bob", false);
+        // A third participant in "a": refused, counted, the meeting unchanged.
+        core.connected(3, NOW);
+        core.handle(3, &hello("a", "carol", false), NOW);
+        let out = outputs(&mut core);
+        assert!(closed(&out, 3));
+        assert_eq!(stats.errors(ErrorReason::MeetingFull), 1);
+        assert_eq!(core.instances["a"].members.len(), 2);
+        core.disconnected(3, NOW);
+        // A second meeting fits, a third does not.
+        join(&mut core, 3, "b", "carol", false);
+        core.connected(4, NOW);
+        core.handle(4, &hello("c", "dave", false), NOW);
+        let out = outputs(&mut core);
+        assert!(closed(&out, 4));
+        assert_eq!(stats.errors(ErrorReason::MeetingsFull), 1);
+        assert_eq!(core.instances.len(), 2);
+        // Five connections at most, greeting or joined.
+        core.connected(5, NOW);
+        core.connected(6, NOW);
+        let out = outputs(&mut core);
+        assert!(!closed(&out, 5) && closed(&out, 6));
+        assert_eq!(stats.errors(ErrorReason::ConnectionsFull), 1);
+        assert_eq!(core.conns.len(), 5);
+        assert_eq!(stats.snapshot().connections, 5);
     }
 
     #[test]

@@ -22,7 +22,10 @@ mod stats;
 mod tamper;
 pub mod tls;
 
-pub use self::core::{BoardCore, ConnId, HELLO_TIMEOUT_MS, Output, device_id};
+pub use self::core::{
+    BoardCore, BoardLimits, ConnId, HELLO_TIMEOUT_MS, MAX_BACKLOG_LINK_BYTES, MAX_BACKLOG_LINKS,
+    MAX_DEPARTED_POSTS, Output, device_id,
+};
 pub use admin::serve_admin;
 pub use cli::{BoardArgs, run};
 pub use server::{BoardConfig, BoardHandle, BoardServer};

@@ -13,7 +13,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
 use super::BoardError;
-use super::core::{BoardCore, ConnId, Output};
+use super::core::{BoardCore, BoardLimits, ConnId, Output};
 use super::frame::FrameBuffer;
 use super::stats::{BoardStats, ErrorReason};
 use super::tamper::Tamper;
@@ -21,8 +21,14 @@ use super::tls::ServerTls;
 
 const LISTENER: Token = Token(usize::MAX);
 
-/// Unsent output a connection may hold before it is closed as too slow.
-const MAX_PENDING_OUT: usize = 64 << 20;
+/// Plaintext rustls may hold encrypted-but-unsent per connection: the window between a
+/// connection's plaintext queue (capped by [`BoardLimits::max_pending_out`]) and its socket.
+const TLS_WINDOW: usize = 256 << 10;
+
+/// Bytes read from a socket per system call. Complete frames are handled after each read,
+/// so a connection's receive buffer holds at most one partial frame and one read:
+/// [`MAX_FRAME`](super::frame::MAX_FRAME) + 16 KiB, however fast the peer sends.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// How often the loop checks for shutdown when idle.
 const TICK: Duration = Duration::from_millis(100);
@@ -43,9 +49,20 @@ struct Connection {
     sock: TcpStream,
     tls: Option<rustls::ServerConnection>,
     frames: FrameBuffer,
-    /// Plaintext mode: bytes not yet written.
+    /// Frames queued and not yet handed to the socket (or to TLS), at most
+    /// [`BoardLimits::max_pending_out`] bytes.
     out: Vec<u8>,
     writable_interest: bool,
+}
+
+/// What one read from a connection gave.
+enum ReadOutcome {
+    /// Bytes were added to the frame buffer; there may be more.
+    Data,
+    /// Nothing more for now.
+    WouldBlock,
+    /// The peer closed.
+    Closed,
 }
 
 impl Connection {
@@ -57,32 +74,42 @@ impl Connection {
                 .map_or(0, |t| usize::from(t.wants_write()))
     }
 
-    /// Reads everything available into the frame buffer. Ok(false) when the peer closed.
-    fn read_in(&mut self) -> Result<bool, ErrorReason> {
-        let mut buf = [0u8; 16 * 1024];
+    /// One read from the socket (through TLS when on) into the frame buffer.
+    fn read_some(&mut self) -> Result<ReadOutcome, ErrorReason> {
+        let mut buf = [0u8; READ_CHUNK];
         loop {
             match &mut self.tls {
                 None => match self.sock.read(&mut buf) {
-                    Ok(0) => return Ok(false),
-                    Ok(n) => self.frames.extend(buf.get(..n).unwrap_or_default()),
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
+                    Ok(0) => return Ok(ReadOutcome::Closed),
+                    Ok(n) => {
+                        self.frames.extend(buf.get(..n).unwrap_or_default());
+                        return Ok(ReadOutcome::Data);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        return Ok(ReadOutcome::WouldBlock);
+                    }
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(_) => return Err(ErrorReason::Io),
                 },
                 Some(tls) => {
                     match tls.read_tls(&mut self.sock) {
-                        Ok(0) => return Ok(false),
+                        Ok(0) => return Ok(ReadOutcome::Closed),
                         Ok(_) => {}
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            return Ok(ReadOutcome::WouldBlock);
+                        }
                         Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                         Err(_) => return Err(ErrorReason::Io),
                     }
                     tls.process_new_packets().map_err(|_| ErrorReason::Tls)?;
+                    // What one TLS read decrypted: bounded by rustls's record buffer.
                     loop {
                         match tls.reader().read(&mut buf) {
-                            Ok(0) => return Ok(false),
+                            Ok(0) => return Ok(ReadOutcome::Closed),
                             Ok(n) => self.frames.extend(buf.get(..n).unwrap_or_default()),
-                            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                                return Ok(ReadOutcome::Data);
+                            }
                             Err(_) => return Err(ErrorReason::Tls),
                         }
                     }
@@ -91,46 +118,59 @@ impl Connection {
         }
     }
 
-    fn queue(&mut self, frame: &[u8]) -> Result<(), ErrorReason> {
-        match &mut self.tls {
-            None => self.out.extend_from_slice(frame),
-            Some(tls) => tls
-                .writer()
-                .write_all(frame)
-                .map_err(|_| ErrorReason::Tls)?,
+    /// Queues a frame; refuses it (the connection is then closed as a slow consumer) if the
+    /// queue would pass `max` bytes even after writing what the socket takes now.
+    fn queue(&mut self, frame: &[u8], max: usize) -> Result<(), ErrorReason> {
+        if self.out.len() + frame.len() > max {
+            self.flush()?;
+            if self.out.len() + frame.len() > max {
+                return Err(ErrorReason::SlowConsumer);
+            }
         }
+        self.out.extend_from_slice(frame);
         Ok(())
     }
 
     /// Writes what the socket takes now.
     fn flush(&mut self) -> Result<(), ErrorReason> {
-        match &mut self.tls {
-            None => {
-                while !self.out.is_empty() {
+        loop {
+            match &mut self.tls {
+                None => {
+                    if self.out.is_empty() {
+                        return Ok(());
+                    }
                     match self.sock.write(&self.out) {
                         Ok(0) => return Err(ErrorReason::Io),
                         Ok(n) => {
                             self.out.drain(..n);
                         }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                         Err(e) if e.kind() == ErrorKind::Interrupted => {}
                         Err(_) => return Err(ErrorReason::Io),
                     }
                 }
-            }
-            Some(tls) => {
-                while tls.wants_write() {
+                Some(tls) => {
+                    // Plaintext into TLS as far as its window allows, then records out.
+                    if !self.out.is_empty() {
+                        let n = tls
+                            .writer()
+                            .write(&self.out)
+                            .map_err(|_| ErrorReason::Tls)?;
+                        self.out.drain(..n);
+                    }
+                    if !tls.wants_write() {
+                        return Ok(());
+                    }
                     match tls.write_tls(&mut self.sock) {
                         Ok(0) => return Err(ErrorReason::Io),
                         Ok(_) => {}
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                         Err(e) if e.kind() == ErrorKind::Interrupted => {}
                         Err(_) => return Err(ErrorReason::Io),
                     }
                 }
             }
         }
-        Ok(())
     }
 }
 
@@ -145,6 +185,9 @@ pub struct BoardServer {
     next_conn: ConnId,
     stats: Arc<BoardStats>,
     stop: Arc<AtomicBool>,
+    limits: BoardLimits,
+    /// Connections with output queued since the last flush.
+    touched: Vec<ConnId>,
 }
 
 impl core::fmt::Debug for BoardServer {
@@ -187,8 +230,14 @@ fn uuid_salt() -> [u8; 16] {
 }
 
 impl BoardServer {
-    /// Binds the listener. Refuses plaintext on a non-loopback address.
+    /// Binds the listener with the default [`BoardLimits`]. Refuses plaintext on a
+    /// non-loopback address.
     pub fn bind(config: BoardConfig) -> Result<Self, BoardError> {
+        Self::bind_with_limits(config, BoardLimits::default())
+    }
+
+    /// Binds the listener with other caps than the defaults.
+    pub fn bind_with_limits(config: BoardConfig, limits: BoardLimits) -> Result<Self, BoardError> {
         if config.tls.is_none() && !config.listen.ip().is_loopback() {
             return Err(BoardError::PlaintextNotLoopback(config.listen));
         }
@@ -204,11 +253,13 @@ impl BoardServer {
             listener,
             local_addr,
             tls: config.tls,
-            core: BoardCore::new(config.tamper, Arc::clone(&stats), uuid_salt()),
+            core: BoardCore::with_limits(config.tamper, Arc::clone(&stats), uuid_salt(), limits),
             conns: HashMap::new(),
             next_conn: 0,
             stats,
             stop: Arc::new(AtomicBool::new(false)),
+            limits,
+            touched: Vec::new(),
         })
     }
 
@@ -275,9 +326,11 @@ impl BoardServer {
             }
             self.core.tick(dataplane::io::now());
             self.drain_core();
+            self.flush_touched();
         }
         self.core.shutdown();
         self.drain_core();
+        self.flush_touched();
         Ok(())
     }
 
@@ -292,7 +345,7 @@ impl BoardServer {
                         None => None,
                         Some(t) => match rustls::ServerConnection::new(Arc::clone(&t.config)) {
                             Ok(mut c) => {
-                                c.set_buffer_limit(Some(MAX_PENDING_OUT));
+                                c.set_buffer_limit(Some(TLS_WINDOW));
                                 Some(c)
                             }
                             Err(_) => {
@@ -335,36 +388,54 @@ impl BoardServer {
         }
     }
 
+    /// Reads, then handles each complete frame, one socket read at a time, until the socket
+    /// has nothing more (mio is edge-triggered). Each frame's output is queued before the
+    /// next frame is handled, so the core never holds more than one frame's fan-out.
     fn readable(&mut self, conn: ConnId) {
         let now = dataplane::io::now();
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        let open = match c.read_in() {
-            Ok(open) => open,
-            Err(reason) => {
-                self.core.refuse(conn, reason, now);
-                return;
-            }
-        };
         loop {
-            match c.frames.next_frame() {
-                Ok(Some(body)) => self.core.handle(conn, body, now),
-                Ok(None) => break,
-                Err(e) => {
-                    self.core.refuse(conn, ErrorReason::from(&e), now);
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            let read = match c.read_some() {
+                Ok(read) => read,
+                Err(reason) => {
+                    self.core.refuse(conn, reason, now);
+                    self.drain_core();
+                    return;
+                }
+            };
+            loop {
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                match c.frames.next_frame() {
+                    Ok(Some(body)) => self.core.handle(conn, body, now),
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.core.refuse(conn, ErrorReason::from(&e), now);
+                        self.drain_core();
+                        return;
+                    }
+                }
+                self.drain_core();
+            }
+            match read {
+                ReadOutcome::Data => {}
+                ReadOutcome::WouldBlock => {
+                    // Whatever the TLS layer wants to say (handshake messages) goes out now.
+                    self.flush(conn);
+                    return;
+                }
+                ReadOutcome::Closed => {
+                    if c_pending(&self.conns, conn) > 0 {
+                        // A peer that closed mid-frame.
+                        self.stats.error(ErrorReason::Truncated);
+                    }
+                    self.close(conn);
                     return;
                 }
             }
-        }
-        // Whatever the TLS layer wants to say (handshake messages) goes out now.
-        self.flush(conn);
-        if !open {
-            if c_pending(&self.conns, conn) > 0 {
-                // A peer that closed mid-frame.
-                self.stats.error(ErrorReason::Truncated);
-            }
-            self.close(conn);
         }
     }
 
@@ -372,8 +443,8 @@ impl BoardServer {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.flush().is_err() {
-            self.stats.error(ErrorReason::Io);
+        if let Err(reason) = c.flush() {
+            self.stats.error(reason);
             self.close(conn);
             return;
         }
@@ -397,46 +468,50 @@ impl BoardServer {
 
     fn close(&mut self, conn: ConnId) {
         if let Some(mut c) = self.conns.remove(&conn) {
+            // What is queued (a Refused or Ended frame) first, then TLS's close_notify:
+            // best effort, the socket may not take it all.
+            let _ = c.flush();
             if let Some(tls) = &mut c.tls {
                 tls.send_close_notify();
+                let _ = c.flush();
             }
-            let _ = c.flush();
             let _ = self.poll.registry().deregister(&mut c.sock);
             let _ = c.sock.shutdown(std::net::Shutdown::Both);
             self.core.disconnected(conn, dataplane::io::now());
         }
     }
 
+    /// Moves the core's output into the connections' queues (flushed by
+    /// [`flush_touched`](Self::flush_touched) once per loop, or earlier by a queue at its cap).
     fn drain_core(&mut self) {
-        let mut touched = Vec::new();
         while let Some(out) = self.core.poll_output() {
             match out {
                 Output::Send { to, frame } => {
                     let Some(c) = self.conns.get_mut(&to) else {
                         continue;
                     };
-                    if c.queue(&frame).is_err() || c.out.len() > MAX_PENDING_OUT {
-                        self.stats.error(ErrorReason::Io);
+                    if let Err(reason) = c.queue(&frame, self.limits.max_pending_out) {
+                        self.stats.error(reason);
+                        tracing::debug!(conn = to, reason = reason.as_str(), "closing connection");
                         self.close(to);
                         continue;
                     }
-                    touched.push(to);
+                    self.touched.push(to);
                 }
                 Output::Close(conn) => self.close(conn),
             }
-            if touched.len() > 4096 {
-                self.flush_all(&mut touched);
-            }
         }
-        self.flush_all(&mut touched);
     }
 
-    fn flush_all(&mut self, touched: &mut Vec<ConnId>) {
+    fn flush_touched(&mut self) {
+        let mut touched = core::mem::take(&mut self.touched);
         touched.sort_unstable();
         touched.dedup();
         for conn in touched.drain(..) {
             self.flush(conn);
         }
+        // Keep the allocation for the next round.
+        self.touched = touched;
     }
 }
 

@@ -35,11 +35,33 @@ pub enum ErrorReason {
     Tls,
     /// No hello within the timeout.
     HelloTimeout,
+    /// A client posted a notice only the board sends (`LeaderChange`).
+    BoardNotice,
+    /// A post about another participant: an announcement, nonce, lock request or leave
+    /// naming someone other than the connection's participant.
+    Impersonation,
+    /// A post naming another meeting instance than the one the connection joined.
+    WrongMeeting,
+    /// A rekey, heartbeat or list link from a connection the board has not made leader.
+    NotLeader,
+    /// A list link beyond the backlog's bound (links since the last snapshot, or their
+    /// bytes).
+    BacklogFull,
+    /// A rekey for no present participant (it may just have left): counted, not closed.
+    UnknownRecipient,
+    /// A connection beyond the board's connection cap.
+    ConnectionsFull,
+    /// A hello that would open a meeting beyond the board's meeting cap.
+    MeetingsFull,
+    /// A hello to a meeting at its participant cap.
+    MeetingFull,
+    /// A connection whose unsent output passed the cap (it does not read).
+    SlowConsumer,
 }
 
 impl ErrorReason {
     /// Every reason, in counter order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 23] = [
         Self::Oversize,
         Self::Truncated,
         Self::BadVersion,
@@ -53,6 +75,16 @@ impl ErrorReason {
         Self::Io,
         Self::Tls,
         Self::HelloTimeout,
+        Self::BoardNotice,
+        Self::Impersonation,
+        Self::WrongMeeting,
+        Self::NotLeader,
+        Self::BacklogFull,
+        Self::UnknownRecipient,
+        Self::ConnectionsFull,
+        Self::MeetingsFull,
+        Self::MeetingFull,
+        Self::SlowConsumer,
     ];
 
     /// The counter's label.
@@ -71,6 +103,16 @@ impl ErrorReason {
             Self::Io => "io",
             Self::Tls => "tls",
             Self::HelloTimeout => "hello_timeout",
+            Self::BoardNotice => "board_notice",
+            Self::Impersonation => "impersonation",
+            Self::WrongMeeting => "wrong_meeting",
+            Self::NotLeader => "not_leader",
+            Self::BacklogFull => "backlog_full",
+            Self::UnknownRecipient => "unknown_recipient",
+            Self::ConnectionsFull => "connections_full",
+            Self::MeetingsFull => "meetings_full",
+            Self::MeetingFull => "meeting_full",
+            Self::SlowConsumer => "slow_consumer",
         }
     }
 }

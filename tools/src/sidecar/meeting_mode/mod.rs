@@ -58,10 +58,12 @@ pub(crate) struct MeetingArgs {
     /// Claim the host role: the board makes the host the leader when present.
     #[arg(long, requires = "board")]
     host: bool,
-    /// The device identity (a keyctl identity file), created if missing. Its key-wrapping key
-    /// comes from $VEIL_IDENTITY_KWK (64 hex digits) or PATH.kwk beside it (created with a
-    /// fresh identity). The same identity rejoins as the same participant. Default: a fresh
-    /// identity for this run only.
+    /// The device identity (a keyctl identity file, mode 0600), created if missing. Its
+    /// key-wrapping key (KWK) comes from $VEIL_IDENTITY_KWK (64 hex digits) if set, else from
+    /// the file PATH.kwk BESIDE the identity (created 0600 with a fresh identity; a warning is
+    /// logged whenever it is used, since whoever reads the directory can unwrap the identity).
+    /// Either file open to group or others is refused (fix: chmod 600 FILE). The same identity
+    /// rejoins as the same participant. Default: a fresh identity for this run only.
     #[arg(long, value_name = "PATH", requires = "board")]
     identity: Option<PathBuf>,
     /// Trust the board's TLS certificate with this SHA-256 fingerprint (as `veil board`
