@@ -636,6 +636,17 @@ impl BoardCore {
                 .filter(|m| m.id == r.recipient)
                 .map(|m| m.conn)
                 .collect(),
+            // Only the leader answers a key request; nobody else needs to see it.
+            Message::KeyRequest(_) => {
+                let leader = inst
+                    .leaders
+                    .get(usize::from(group))
+                    .and_then(Option::as_ref);
+                inst.group_members(group)
+                    .filter(|m| Some(&m.id) == leader && m.conn != conn)
+                    .map(|m| m.conn)
+                    .collect()
+            }
             _ => inst
                 .group_members(group)
                 .filter(|m| m.conn != conn)
@@ -834,6 +845,7 @@ fn vet(
         Message::KeyAnnouncement(a) => own(&a.binding.participant, &a.binding.meeting),
         Message::NoncePost(n) => own(&n.body.participant, &n.body.meeting),
         Message::LockRequest(l) => own(&l.body.requester, &l.body.meeting),
+        Message::KeyRequest(k) => own(&k.body.participant, &k.body.meeting),
         Message::Leave(l) if l.participant == *me => Ok(Vetted::OwnLeave),
         Message::Leave(_) => Err(ErrorReason::Impersonation),
         Message::Rekey(_) | Message::Heartbeat(_) | Message::LinkPost(_) if !leads => {
@@ -851,8 +863,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use keyctl::wire::{
-        Binding, Field, Heartbeat, Id, KeyAnnouncement, LinkPost, LockRequest, LockRequestBody,
-        LplLink, NonceBody, NoncePost, Rekey,
+        Binding, Field, Heartbeat, Id, KeyAnnouncement, KeyRequest, KeyRequestBody, LinkPost,
+        LockRequest, LockRequestBody, LplLink, NonceBody, NoncePost, Rekey,
     };
 
     use super::*;
@@ -948,6 +960,18 @@ mod tests {
         })
     }
 
+    fn key_request(meeting: &MeetingRef, who: &ParticipantId) -> Message {
+        Message::KeyRequest(KeyRequest {
+            body: KeyRequestBody {
+                meeting: meeting.clone(),
+                participant: who.clone(),
+                mk_seq: 2,
+                nonce: [8; 24],
+            },
+            sig: [9; 64],
+        })
+    }
+
     fn link(meeting: &MeetingRef, v: u64, op: LplOp) -> Message {
         Message::LinkPost(LinkPost {
             link: LplLink {
@@ -963,6 +987,7 @@ mod tests {
     fn snapshot() -> LplOp {
         LplOp::Snapshot {
             locked: false,
+            invite_only: false,
             next_slot: 1,
             roster: Vec::new(),
         }
@@ -1057,10 +1082,11 @@ mod tests {
     fn a_post_about_another_participant_is_refused_and_changes_nothing() {
         let alice = |w: &WelcomeFrame| w.me.clone();
         type Forge = fn(&MeetingRef, &ParticipantId) -> Message;
-        let forgeries: [(&str, Forge); 4] = [
+        let forgeries: [(&str, Forge); 5] = [
             ("announcement", announcement),
             ("nonce", nonce),
             ("lock request", lock_request),
+            ("key request", key_request),
             ("leave", |_, p| {
                 Message::Leave(Leave {
                     participant: p.clone(),
@@ -1088,6 +1114,27 @@ mod tests {
                 "{what}: only mallory left"
             );
         }
+    }
+
+    /// A participant's own key request (keyctl revision 2) reaches the leader and nobody
+    /// else; the board keeps no copy of it.
+    #[test]
+    fn a_key_request_goes_to_the_leader_only() {
+        let (mut core, stats, wa, wm) = meeting_with_mallory();
+        let before = backlog_seen_by_newcomer(&mut core, 10);
+        let request = key_request(&wm.meeting, &wm.me);
+        core.handle(3, &post(&request), NOW);
+        let out = outputs(&mut core);
+        let to: Vec<ConnId> = delivered(&out)
+            .into_iter()
+            .filter(|(_, b)| *b == request.to_bytes())
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(to, vec![1], "only alice, the leader");
+        assert!(!closed(&out, 3));
+        assert_eq!(stats.errors(ErrorReason::Impersonation), 0);
+        assert_eq!(before, backlog_seen_by_newcomer(&mut core, 11));
+        let _ = wa;
     }
 
     #[test]
