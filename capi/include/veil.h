@@ -197,6 +197,17 @@
 #define VEIL_MAX_ID_LEN 256
 
 /**
+ * The largest sender slot: a KID carries 16 bits of it (docs/PROTOCOL.md).
+ */
+#define VEIL_MAX_SENDER_SLOT 65535
+
+/**
+ * How many streams (sender instance and stream index) of one sender a key epoch keeps
+ * replay windows for; an authentic packet of a further one is dropped as `stream_limit`.
+ */
+#define VEIL_MAX_STREAMS_PER_SENDER 32
+
+/**
  * Size of a buffer that holds a security code: 39 digits and the NUL.
  */
 #define VEIL_SECURITY_CODE_SIZE 40
@@ -421,6 +432,16 @@ typedef struct veil_protector_counters {
    * Received packets dropped: counter behind the replay window.
    */
   uint64_t drop_too_old;
+  /**
+   * Received packets dropped: under this device's own sender slot, its own media sent back
+   * (RFC 9605 4.4.1: a send key never decrypts).
+   */
+  uint64_t drop_reflected;
+  /**
+   * Received packets dropped: authentic, but their sender has used up the stream windows
+   * a key epoch keeps for one sender (`VEIL_MAX_STREAMS_PER_SENDER`).
+   */
+  uint64_t drop_stream_limit;
 } veil_protector_counters;
 
 /**
@@ -685,8 +706,12 @@ enum veil_result veil_sframe_decrypt(struct veil_sframe_context *ctx,
  * - `mode`: `VEIL_MODE_DATAGRAM` or `VEIL_MODE_RTP`.
  * - `suite`: the SFrame cipher suite of every key (0x0005, AES-256-GCM, is Veil's default).
  * - `meeting_id`, `meeting_uuid`: inputs of every stream key, at most `VEIL_MAX_ID_LEN` bytes.
- * - `own_slot`: this device's sender slot, or `VEIL_SLOT_UNSET` when a linked session will
- *   learn it from the first key update.
+ * - `own_slot`: this device's sender slot (at most `VEIL_MAX_SENDER_SLOT`), or
+ *   `VEIL_SLOT_UNSET` when a linked session will learn it from the first key update.
+ *
+ * Every installed key epoch draws a fresh random sender instance into this device's KIDs, so
+ * installing the same key into another protector (or after a restart) never repeats a
+ * (key, nonce) pair. Packets under this device's own slot are never unprotected.
  *
  * On success `*out` owns the protector; free it with `veil_protector_free`.
  *
@@ -723,8 +748,9 @@ enum veil_result veil_protector_new_worker(const struct veil_protector *protecto
 void veil_protector_free(struct veil_protector *protector);
 
 /**
- * Sets this device's sender slot. Allowed until the first key is installed (then the slot
- * is fixed: `VEIL_RESULT_WRONG_STATE`, unless it is the same slot).
+ * Sets this device's sender slot (at most `VEIL_MAX_SENDER_SLOT`). Allowed until the first
+ * key is installed (then the slot is fixed: `VEIL_RESULT_WRONG_STATE`, unless it is the same
+ * slot).
  *
  * # Safety
  * `protector` NULL or live.
@@ -735,7 +761,8 @@ enum veil_result veil_protector_set_own_slot(struct veil_protector *protector, u
  * Installs the key epoch `mk_seq` at `now_ms` (whitepaper 3.7.6, v4.6): it decrypts at
  * once, sends from `activate_at_ms`, and the epoch it supersedes stops decrypting 10 s
  * later. `meeting_key` is the 32-byte MK (copied; the caller should erase its copy).
- * `roster` lists every sender slot of the epoch; a slot may appear once.
+ * `roster` lists every sender slot of the epoch; a slot may appear once and be at most
+ * `VEIL_MAX_SENDER_SLOT` (`VEIL_RESULT_INVALID_ARGUMENT` otherwise, and nothing changes).
  * `VEIL_RESULT_KEY_NOT_NEWER` unless `mk_seq` is above every installed one.
  *
  * # Safety
@@ -780,8 +807,9 @@ enum veil_result veil_protector_prune(struct veil_protector *protector, uint64_t
  * header) and the tag length (at most 16) after the plaintext. On success the protected
  * packet is at `buf[*out_offset .. *out_offset + *out_len]`.
  *
- * `stream_index` tells this device's streams apart (KID = slot << 8 | stream_index). The
- * epoch used is the newest activated at `now_ms`.
+ * `stream_index` tells this device's streams apart in RTP mode (KID = slot << 48 |
+ * instance << 8 | stream_index); datagram mode has only stream 0 (another index is
+ * `VEIL_RESULT_INVALID_ARGUMENT`). The epoch used is the newest activated at `now_ms`.
  *
  * # Safety
  * `protector` NULL or live; `buf` NULL or `buf_len` writable bytes; outs NULL or writable.

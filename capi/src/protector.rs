@@ -27,6 +27,11 @@ pub const VEIL_PROTECT_HEADROOM: usize = 32;
 pub const VEIL_PROTECT_OVERHEAD: usize = 37;
 /// Longest meeting ID or meeting UUID accepted, in bytes (as keyctl's identifiers).
 pub const VEIL_MAX_ID_LEN: usize = 256;
+/// The largest sender slot: a KID carries 16 bits of it (docs/PROTOCOL.md).
+pub const VEIL_MAX_SENDER_SLOT: u32 = 0xFFFF;
+/// How many streams (sender instance and stream index) of one sender a key epoch keeps
+/// replay windows for; an authentic packet of a further one is dropped as `stream_limit`.
+pub const VEIL_MAX_STREAMS_PER_SENDER: usize = 32;
 
 // The header carries these as literals (cbindgen cannot evaluate paths into other crates);
 // the build fails if the dataplane or keyctl ever disagree.
@@ -34,6 +39,8 @@ const _: () = assert!(VEIL_SLOT_UNSET == u32::MAX);
 const _: () = assert!(VEIL_PROTECT_HEADROOM == packet::HEADROOM);
 const _: () = assert!(VEIL_PROTECT_OVERHEAD == MK_SEQ_LEN + MAX_HEADER_LEN + 16);
 const _: () = assert!(VEIL_MAX_ID_LEN == keyctl::wire::MAX_ID_LEN);
+const _: () = assert!(VEIL_MAX_SENDER_SLOT == dataplane::stream_key::MAX_SENDER_SLOT);
+const _: () = assert!(VEIL_MAX_STREAMS_PER_SENDER == dataplane::keyring::MAX_STREAMS_PER_SENDER);
 
 /// A protector: the key epochs of one meeting (the dataplane keyring) and one worker's
 /// derived keys, replay state and counters. It protects outgoing and unprotects incoming
@@ -143,6 +150,12 @@ pub struct veil_protector_counters {
     pub drop_replay: u64,
     /// Received packets dropped: counter behind the replay window.
     pub drop_too_old: u64,
+    /// Received packets dropped: under this device's own sender slot, its own media sent back
+    /// (RFC 9605 4.4.1: a send key never decrypts).
+    pub drop_reflected: u64,
+    /// Received packets dropped: authentic, but their sender has used up the stream windows
+    /// a key epoch keeps for one sender (`VEIL_MAX_STREAMS_PER_SENDER`).
+    pub drop_stream_limit: u64,
 }
 
 impl veil_protector_counters {
@@ -153,6 +166,8 @@ impl veil_protector_counters {
             DropReason::AuthFailure => &mut self.drop_auth_failure,
             DropReason::Replay => &mut self.drop_replay,
             DropReason::TooOld => &mut self.drop_too_old,
+            DropReason::Reflected => &mut self.drop_reflected,
+            DropReason::StreamLimit => &mut self.drop_stream_limit,
             // A reason a newer dataplane adds is still a drop: count it as malformed input.
             _ => &mut self.drop_bad_header,
         };
@@ -182,6 +197,15 @@ fn mode_from(mode: u32) -> Result<Mode, veil_result> {
     }
 }
 
+/// A sender slot as the API takes it: at most `VEIL_MAX_SENDER_SLOT`, or `VEIL_SLOT_UNSET`.
+fn slot_from(slot: u32) -> Result<u32, veil_result> {
+    if slot <= VEIL_MAX_SENDER_SLOT || slot == VEIL_SLOT_UNSET {
+        Ok(slot)
+    } else {
+        Err(veil_result::InvalidArgument)
+    }
+}
+
 fn id_from(bytes: &[u8]) -> Result<Vec<u8>, veil_result> {
     if bytes.len() > VEIL_MAX_ID_LEN {
         return Err(veil_result::InvalidArgument);
@@ -194,8 +218,12 @@ fn id_from(bytes: &[u8]) -> Result<Vec<u8>, veil_result> {
 /// - `mode`: `VEIL_MODE_DATAGRAM` or `VEIL_MODE_RTP`.
 /// - `suite`: the SFrame cipher suite of every key (0x0005, AES-256-GCM, is Veil's default).
 /// - `meeting_id`, `meeting_uuid`: inputs of every stream key, at most `VEIL_MAX_ID_LEN` bytes.
-/// - `own_slot`: this device's sender slot, or `VEIL_SLOT_UNSET` when a linked session will
-///   learn it from the first key update.
+/// - `own_slot`: this device's sender slot (at most `VEIL_MAX_SENDER_SLOT`), or
+///   `VEIL_SLOT_UNSET` when a linked session will learn it from the first key update.
+///
+/// Every installed key epoch draws a fresh random sender instance into this device's KIDs, so
+/// installing the same key into another protector (or after a restart) never repeats a
+/// (key, nonce) pair. Packets under this device's own slot are never unprotected.
 ///
 /// On success `*out` owns the protector; free it with `veil_protector_free`.
 ///
@@ -226,7 +254,7 @@ pub unsafe extern "C" fn veil_protector_new(
         let config = MeetingConfig {
             meeting_id: id_from(meeting_id)?,
             meeting_uuid: id_from(meeting_uuid)?,
-            own_slot,
+            own_slot: slot_from(own_slot)?,
             suite: CipherSuite::try_from(suite)?,
         };
         let shared = Arc::new(SharedKeyring::new(config));
@@ -269,8 +297,9 @@ pub unsafe extern "C" fn veil_protector_free(protector: *mut veil_protector) {
     boundary_void(|| unsafe { free(protector) });
 }
 
-/// Sets this device's sender slot. Allowed until the first key is installed (then the slot
-/// is fixed: `VEIL_RESULT_WRONG_STATE`, unless it is the same slot).
+/// Sets this device's sender slot (at most `VEIL_MAX_SENDER_SLOT`). Allowed until the first
+/// key is installed (then the slot is fixed: `VEIL_RESULT_WRONG_STATE`, unless it is the same
+/// slot).
 ///
 /// # Safety
 /// `protector` NULL or live.
@@ -282,14 +311,15 @@ pub unsafe extern "C" fn veil_protector_set_own_slot(
     boundary(|| {
         // SAFETY: the caller's contract.
         let protector = unsafe { try_mut(protector) }?;
-        protector.shared.set_own_slot(own_slot)
+        protector.shared.set_own_slot(slot_from(own_slot)?)
     })
 }
 
 /// Installs the key epoch `mk_seq` at `now_ms` (whitepaper 3.7.6, v4.6): it decrypts at
 /// once, sends from `activate_at_ms`, and the epoch it supersedes stops decrypting 10 s
 /// later. `meeting_key` is the 32-byte MK (copied; the caller should erase its copy).
-/// `roster` lists every sender slot of the epoch; a slot may appear once.
+/// `roster` lists every sender slot of the epoch; a slot may appear once and be at most
+/// `VEIL_MAX_SENDER_SLOT` (`VEIL_RESULT_INVALID_ARGUMENT` otherwise, and nothing changes).
 /// `VEIL_RESULT_KEY_NOT_NEWER` unless `mk_seq` is above every installed one.
 ///
 /// # Safety
@@ -403,8 +433,9 @@ pub unsafe extern "C" fn veil_protector_prune(
 /// header) and the tag length (at most 16) after the plaintext. On success the protected
 /// packet is at `buf[*out_offset .. *out_offset + *out_len]`.
 ///
-/// `stream_index` tells this device's streams apart (KID = slot << 8 | stream_index). The
-/// epoch used is the newest activated at `now_ms`.
+/// `stream_index` tells this device's streams apart in RTP mode (KID = slot << 48 |
+/// instance << 8 | stream_index); datagram mode has only stream 0 (another index is
+/// `VEIL_RESULT_INVALID_ARGUMENT`). The epoch used is the newest activated at `now_ms`.
 ///
 /// # Safety
 /// `protector` NULL or live; `buf` NULL or `buf_len` writable bytes; outs NULL or writable.

@@ -192,6 +192,10 @@ impl From<packet::Error> for veil_result {
             E::UnknownEpoch(_) => Self::UnknownKey,
             E::Replay(ReplayError::Duplicate) => Self::Replay,
             E::Replay(_) => Self::TooOld,
+            // RFC 9605 4.4.1: the KID holds this device's send key.
+            E::Reflected(_) => Self::WrongKeyDirection,
+            // The receiver keeps no key for it.
+            E::StreamLimit(_) => Self::UnknownKey,
             _ => Self::Unexpected,
         }
     }
@@ -203,6 +207,8 @@ impl From<SealError> for veil_result {
             SealError::NoSendEpoch => Self::NoSendKey,
             SealError::NotInRoster(_) => Self::NotInRoster,
             SealError::CountersExhausted => Self::CounterExhausted,
+            SealError::SlotOutOfRange(_) => Self::NotInRoster,
+            SealError::DatagramStream(_) => Self::InvalidArgument,
             SealError::StreamKey(_) => Self::Crypto,
             SealError::Packet(e) => e.into(),
             _ => Self::Unexpected,
@@ -214,6 +220,8 @@ impl From<KeyringError> for veil_result {
     fn from(e: KeyringError) -> Self {
         match e {
             KeyringError::NotNewer { .. } => Self::KeyNotNewer,
+            KeyringError::SlotOutOfRange(_) => Self::InvalidArgument,
+            KeyringError::Random => Self::Crypto,
             _ => Self::Unexpected,
         }
     }

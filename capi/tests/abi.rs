@@ -92,6 +92,16 @@ fn unprotect(p: *mut veil_protector, now: u64, packet: &[u8]) -> Result<Vec<u8>,
     })
 }
 
+fn counters(p: *mut veil_protector) -> veil_protector_counters {
+    let mut counters = veil_protector_counters::default();
+    // SAFETY: a live protector and a valid out-pointer.
+    assert_eq!(
+        unsafe { veil_protector_get_counters(p, &mut counters) },
+        veil_result::Ok
+    );
+    counters
+}
+
 fn free(p: *mut veil_protector) {
     // SAFETY: a protector from veil_protector_new, freed once.
     unsafe { veil_protector_free(p) }
@@ -218,9 +228,72 @@ fn the_sender_slot_is_free_until_the_first_key_and_fixed_after() {
         assert_eq!(veil_protector_set_own_slot(p, 2), veil_result::WrongState);
     }
     let packet = protect(p, NOW, b"x").unwrap();
-    // KID = slot << 8 | stream 0 = 0x100, CTR 0 (RFC 9605 4.3): X set, a two-byte KID.
-    assert_eq!(packet[4..7], [0x90, 0x01, 0x00]);
+    // KID = slot 1 << 48 | instance << 8 | stream 0, CTR 0 (RFC 9605 4.3): X set, a seven-byte
+    // KID (0xE0) whose top byte is the slot and low byte the stream.
+    assert_eq!((packet[4], packet[5], packet[11]), (0xE0, 0x01, 0x00));
+    // SAFETY: a live protector.
+    unsafe {
+        assert_eq!(
+            veil_protector_set_own_slot(p, VEIL_MAX_SENDER_SLOT + 1),
+            veil_result::InvalidArgument
+        );
+    }
     free(p);
+}
+
+#[test]
+fn a_protector_never_unprotects_its_own_packets_sent_back() {
+    // A relay that reflects alice's packets to alice: RFC 9605 4.4.1, never decrypt with a
+    // send key. Refused and counted, through the handle that sealed and through a worker.
+    let (alice, bob) = (protector(1), protector(2));
+    assert_eq!(install(alice, 1, NOW, NOW), veil_result::Ok);
+    assert_eq!(install(bob, 1, NOW, NOW), veil_result::Ok);
+    let packet = protect(alice, NOW, b"mine").unwrap();
+    assert_eq!(
+        unprotect(alice, NOW, &packet),
+        Err(veil_result::WrongKeyDirection)
+    );
+    let mut worker = ptr::null_mut();
+    // SAFETY: a live protector and a valid out-pointer.
+    assert_eq!(
+        unsafe { veil_protector_new_worker(alice, &mut worker) },
+        veil_result::Ok
+    );
+    assert_eq!(
+        unprotect(worker, NOW, &packet),
+        Err(veil_result::WrongKeyDirection)
+    );
+    let seen = counters(alice);
+    assert_eq!((seen.opened, seen.drop_reflected), (0, 1));
+    assert_eq!(counters(worker).drop_reflected, 1);
+    assert_eq!(unprotect(bob, NOW, &packet).unwrap(), b"mine");
+    free(worker);
+    free(alice);
+    free(bob);
+}
+
+#[test]
+fn the_same_key_in_a_fresh_protector_never_repeats_a_packet() {
+    // A host that installs the same key into a new protector (after a restart, or twice for
+    // one slot): each protector seals under its own random sender instance, so identical
+    // plaintext at the same counter gives different packets, and the peer opens every one.
+    let bob = protector(2);
+    assert_eq!(install(bob, 1, NOW, NOW), veil_result::Ok);
+    let mut packets = Vec::new();
+    for _ in 0..3 {
+        let alice = protector(1);
+        assert_eq!(install(alice, 1, NOW, NOW), veil_result::Ok);
+        packets.push(protect(alice, NOW, b"same").unwrap());
+        free(alice);
+    }
+    assert_ne!(packets[0], packets[1]);
+    assert_ne!(packets[1], packets[2]);
+    assert_ne!(packets[0], packets[2]);
+    for packet in &packets {
+        assert_eq!(unprotect(bob, NOW, packet).unwrap(), b"same");
+    }
+    assert_eq!(counters(bob).drop_replay, 0);
+    free(bob);
 }
 
 /// Send pointers across threads in the test; each handle is used by one thread only.

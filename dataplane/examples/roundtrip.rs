@@ -18,14 +18,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let meeting_key = [0x5a; 32];
     let stream = StreamId {
         sender_slot: 2,
+        sender_instance: 0x12_3456_789a,
         stream_index: 0,
     };
+    let kid = stream.kid()?;
     let base_key = stream_base_key(&meeting_key, b"meeting-42", b"uuid-0001", b"alice", 0)?;
     println!(
-        "stream base key derived for KID {:#x} (slot {}, stream {})\n",
-        stream.kid(),
-        stream.sender_slot,
-        stream.stream_index
+        "stream base key derived for KID {:#x} (slot {}, instance {:#x}, stream {})\n",
+        kid, stream.sender_slot, stream.sender_instance, stream.stream_index
     );
     println!(
         "{:<34} {:<9} {:<9} {:<10} {:<14} {:>8} {:>10}",
@@ -34,23 +34,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for suite in CipherSuite::ALL {
         for mode in [Mode::Datagram, Mode::Rtp] {
             let mut tx = Context::new(suite);
-            tx.add_send_key(stream.kid(), base_key.as_ref())?;
+            tx.add_send_key(kid, base_key.as_ref())?;
             let mut rx = Context::new(suite);
-            rx.add_recv_key(stream.kid(), base_key.as_ref())?;
+            rx.add_recv_key(kid, base_key.as_ref())?;
             let mut windows = ReplayWindows::new();
 
             let input = sample(mode);
             let mut buf = vec![0u8; HEADROOM + input.len() + suite.tag_len()];
             buf[HEADROOM..HEADROOM + input.len()].copy_from_slice(&input);
-            let sealed = packet::seal(
-                mode,
-                &mut tx,
-                stream.kid(),
-                MK_SEQ,
-                &mut buf,
-                HEADROOM,
-                input.len(),
-            )?;
+            let sealed = packet::seal(mode, &mut tx, kid, MK_SEQ, &mut buf, HEADROOM, input.len())?;
             let wire = buf[sealed].to_vec();
             let parsed = Protected::parse(mode, &wire)?;
             let mut opened = wire.clone();
@@ -68,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 hex(&wire[rtp_end..mk_end]),
                 hex(&wire[mk_end..parsed.ciphertext_start]),
                 wire.len() - input.len(),
-                rate(mode, &mut tx, &rx, stream.kid(), &input)?
+                rate(mode, &mut tx, &rx, kid, &input)?
             );
         }
     }

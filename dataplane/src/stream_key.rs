@@ -1,15 +1,20 @@
 //! From a meeting key to per-stream SFrame base keys, and the KID layout.
 //!
 //! ```text
-//! KID             = (sender_slot << 8) | stream_index
+//! KID             = (sender_slot << 48) | (sender_instance << 8) | stream_index
+//!                    sender_slot: 16 bits, sender_instance: 40 bits, stream_index: 8 bits
 //! stream_base_key = HKDF-SHA256(salt = "", ikm = MK,
 //!                     info = "Zoombase-1-ClientOnly-KDF-StreamKey" || lp(meetingID)
 //!                            || lp(meetingUUID) || lp(senderID) || u32be(stream_index), L = 32)
 //! ```
 //!
-//! The base key then goes through the SFrame key schedule of RFC 9605 4.4.2 under its KID.
+//! The base key then goes through the SFrame key schedule of RFC 9605 4.4.2 under its KID, which
+//! binds the whole KID, and so the sender instance, into `sframe_key` and `sframe_salt`. A sender
+//! draws a fresh random instance for every key epoch it installs (the keyring does), so two
+//! starts, reloads or processes that hold the same MK and slot still seal under different keys
+//! and nonces even though each counter starts at 0 (docs/PROTOCOL.md, "Nonce uniqueness").
 //! Every input of the derivation is known to a receiver from the packet (KID, and mkSeqNum to pick
-//! the MK) and the roster (slot to sender ID), so receive keys can be derived lazily on first use.
+//! the MK) and the roster (slot to sender ID), so receive keys can be derived on first use.
 
 use aws_lc_rs::hkdf;
 use zeroize::Zeroizing;
@@ -29,36 +34,65 @@ pub enum Error {
         /// Its length.
         len: usize,
     },
-    /// The KID's sender slot does not fit in 32 bits, so no Veil sender can own it.
-    #[error("KID {0:#x} is outside the Veil KID layout")]
-    KidOutOfRange(u64),
+    /// A sender slot above [`MAX_SENDER_SLOT`] has no room in the KID layout.
+    #[error("sender slot {0} is above the largest the KID layout holds ({MAX_SENDER_SLOT})")]
+    SlotOutOfRange(u32),
+    /// A sender instance above [`MAX_SENDER_INSTANCE`] has no room in the KID layout.
+    #[error("sender instance {0:#x} is wider than 40 bits")]
+    InstanceOutOfRange(u64),
     /// The crypto backend refused an operation that valid inputs never trigger.
     #[error("crypto backend failure")]
     Crypto,
 }
 
-/// One media stream of one sender: the two halves of a Veil KID.
+/// Bits of the KID that carry the sender slot (the top 16).
+pub const SLOT_BITS: u32 = 16;
+/// Bits of the KID that carry the sender instance (the 40 below the slot).
+pub const INSTANCE_BITS: u32 = 40;
+/// The largest sender slot a KID can carry: a control plane must not assign a larger one, and
+/// the keyring refuses a roster that names one.
+pub const MAX_SENDER_SLOT: u32 = (1 << SLOT_BITS) - 1;
+/// The largest sender instance a KID can carry.
+pub const MAX_SENDER_INSTANCE: u64 = (1 << INSTANCE_BITS) - 1;
+
+/// One media stream of one sender instance: the three fields of a Veil KID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StreamId {
     /// The slot the leader assigned the sender on admission; never reused within a meeting.
+    /// At most [`MAX_SENDER_SLOT`].
     pub sender_slot: u32,
+    /// The random instance the sender drew for the key epoch it seals under (40 bits): what
+    /// keeps (key, nonce) pairs apart across restarts, reloads and duplicate slots.
+    pub sender_instance: u64,
     /// The sender's stream number (0 in datagram mode).
     pub stream_index: u8,
 }
 
 impl StreamId {
-    /// The SFrame KID of this stream: `(sender_slot << 8) | stream_index`.
-    pub fn kid(self) -> u64 {
-        (u64::from(self.sender_slot) << 8) | u64::from(self.stream_index)
+    /// The SFrame KID of this stream: `(sender_slot << 48) | (sender_instance << 8) |
+    /// stream_index`. Refuses a slot or instance too wide for its field rather than let two
+    /// streams share a KID.
+    pub fn kid(self) -> Result<u64, Error> {
+        if self.sender_slot > MAX_SENDER_SLOT {
+            return Err(Error::SlotOutOfRange(self.sender_slot));
+        }
+        if self.sender_instance > MAX_SENDER_INSTANCE {
+            return Err(Error::InstanceOutOfRange(self.sender_instance));
+        }
+        Ok((u64::from(self.sender_slot) << (INSTANCE_BITS + 8))
+            | (self.sender_instance << 8)
+            | u64::from(self.stream_index))
     }
 
-    /// Splits a KID back into slot and stream index.
-    pub fn from_kid(kid: u64) -> Result<Self, Error> {
-        let sender_slot = u32::try_from(kid >> 8).map_err(|_| Error::KidOutOfRange(kid))?;
-        Ok(Self {
-            sender_slot,
+    /// Splits a KID back into slot, instance and stream index. Every 64-bit KID has exactly one
+    /// split (RFC 9605 4.3 allows KIDs up to 64 bits).
+    pub fn from_kid(kid: u64) -> Self {
+        // The shifts and masks leave at most 16 and 40 bits, so the casts are exact.
+        Self {
+            sender_slot: (kid >> (INSTANCE_BITS + 8)) as u32,
+            sender_instance: (kid >> 8) & MAX_SENDER_INSTANCE,
             stream_index: (kid & 0xff) as u8,
-        })
+        }
     }
 }
 
@@ -117,14 +151,37 @@ mod tests {
     #[test]
     fn kid_layout_round_trips() {
         let id = StreamId {
-            sender_slot: 0xdead_beef,
+            sender_slot: 0xbeef,
+            sender_instance: 0x12_3456_789a,
             stream_index: 7,
         };
-        assert_eq!(id.kid(), 0x00de_adbe_ef07);
-        assert_eq!(StreamId::from_kid(id.kid()), Ok(id));
+        assert_eq!(id.kid(), Ok(0xbeef_1234_5678_9a07));
+        assert_eq!(StreamId::from_kid(0xbeef_1234_5678_9a07), id);
+        let top = StreamId {
+            sender_slot: MAX_SENDER_SLOT,
+            sender_instance: MAX_SENDER_INSTANCE,
+            stream_index: 0xff,
+        };
+        assert_eq!(top.kid(), Ok(u64::MAX));
+        assert_eq!(StreamId::from_kid(u64::MAX), top);
+    }
+
+    #[test]
+    fn fields_too_wide_for_the_layout_are_refused() {
+        let slot = StreamId {
+            sender_slot: MAX_SENDER_SLOT + 1,
+            sender_instance: 0,
+            stream_index: 0,
+        };
+        assert_eq!(slot.kid(), Err(Error::SlotOutOfRange(MAX_SENDER_SLOT + 1)));
+        let instance = StreamId {
+            sender_slot: 0,
+            sender_instance: MAX_SENDER_INSTANCE + 1,
+            stream_index: 0,
+        };
         assert_eq!(
-            StreamId::from_kid(1 << 40),
-            Err(Error::KidOutOfRange(1 << 40))
+            instance.kid(),
+            Err(Error::InstanceOutOfRange(MAX_SENDER_INSTANCE + 1))
         );
     }
 

@@ -6,7 +6,9 @@
 //! and then mutated as the fuzzer says, so inputs reach the AEAD. Invariants: nothing panics; an
 //! unmodified packet opens to its payload exactly once (a second copy is a replay), also through
 //! another worker sharing the keyring; a modified one never opens; arbitrary bytes never open;
-//! after the old epoch's retirement time, its packets are refused.
+//! the sender never opens its own packet (RFC 9605 4.4.1); whatever was refused left no receive
+//! key and no replay window behind (only the one genuine stream may have them); after the old
+//! epoch's retirement time, its packets are refused.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -104,12 +106,18 @@ fuzz_target!(|data: &[u8]| {
         "random bytes opened"
     );
 
+    // Datagram mode has only stream 0; in RTP mode the stream is the SSRC's low byte.
+    let stream_index = if case.rtp { case.stream_index } else { 0 };
     let input = if case.rtp {
-        mutation::with_rtp_header(case.stream_index, &case.payload)
+        mutation::with_rtp_header(stream_index, &case.payload)
     } else {
         case.payload.clone()
     };
-    let genuine = seal(&mut sender, &alice, now, case.stream_index, &input);
+    let genuine = seal(&mut sender, &alice, now, stream_index, &input);
+    assert!(
+        open(&mut WorkerKeys::new(mode), &alice, now, &genuine).is_none(),
+        "the sender opened its own packet"
+    );
 
     let mutated = mutation::apply(&genuine, &case.mutations);
     let opened = open(&mut worker_a, &bob, now, &mutated);
@@ -131,10 +139,21 @@ fuzz_target!(|data: &[u8]| {
             "a failed forgery must not burn the genuine packet's counter"
         );
     }
+    // Only the genuine stream can have authenticated, in one epoch: forgeries keep nothing.
+    let windows: usize = bob
+        .load()
+        .mk_seqs()
+        .filter_map(|mk_seq| bob.load().live(mk_seq).map(|l| l.epoch.stream_windows()))
+        .sum();
+    assert!(windows <= 1, "{windows} replay windows after one genuine stream");
+    assert!(
+        worker_a.cached_recv_keys() <= 1 && worker_b.cached_recv_keys() <= 1,
+        "a refused packet left a receive key"
+    );
     if !case.newer {
         // Epoch 1 stops decrypting when retired (the sidecar retires it 10 s after epoch 2
         // arrived). A packet sealed under it before, never opened, is refused afterwards.
-        let unopened = seal(&mut sender, &alice, now, case.stream_index, &input);
+        let unopened = seal(&mut sender, &alice, now, stream_index, &input);
         bob.retire(1, Millis(50 + 10_000));
         let mut late = WorkerKeys::new(mode);
         assert!(

@@ -10,9 +10,11 @@ pub fn inspect(hex: &str, rtp: bool) -> Result<String, String> {
     let mode = if rtp { Mode::Rtp } else { Mode::Datagram };
     let parsed = Protected::parse(mode, &bytes).map_err(|e| format!("not a Veil packet: {e}"))?;
     let kid = parsed.header.kid;
-    let stream = StreamId::from_kid(kid)
-        .map(|s| format!("sender slot {}, stream {}", s.sender_slot, s.stream_index))
-        .unwrap_or_else(|e| e.to_string());
+    let s = StreamId::from_kid(kid);
+    let stream = format!(
+        "sender slot {}, instance {:#x}, stream {}",
+        s.sender_slot, s.sender_instance, s.stream_index
+    );
     Ok(format!(
         "mode        {mode:?}\nrtp header  {} bytes\nmkSeqNum    {}\nKID         {kid:#x} ({stream})\nCTR         {}\nsealed      {} bytes (ciphertext and tag)",
         parsed.rtp_header_len,
@@ -30,7 +32,7 @@ mod tests {
     fn inspects_a_datagram() {
         let report = inspect("00000003 99 0123 4567 deadbeef", false).unwrap();
         assert!(report.contains("mkSeqNum    3"), "{report}");
-        assert!(report.contains("KID         0x123 (sender slot 1, stream 35)"));
+        assert!(report.contains("KID         0x123 (sender slot 0, instance 0x1, stream 35)"));
         assert!(report.contains("CTR         17767"));
     }
 

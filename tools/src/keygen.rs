@@ -18,8 +18,8 @@ pub enum KeygenError {
 
 /// A key file for `meeting` with a random MK and UUID, mkSeqNum 1 and slots `0..slots`.
 pub fn psk(meeting: &str, slots: u32) -> Result<PskFile, KeygenError> {
-    if slots == 0 {
-        return Err(KeygenError::Invalid("--slots must be at least 1"));
+    if slots == 0 || slots > dataplane::stream_key::MAX_SENDER_SLOT + 1 {
+        return Err(KeygenError::Invalid("--slots must be 1 to 65536"));
     }
     if meeting.is_empty() || meeting.len() > usize::from(u16::MAX) {
         return Err(KeygenError::Invalid("--meeting must be 1 to 65535 bytes"));

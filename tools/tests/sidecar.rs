@@ -591,3 +591,49 @@ fn a_sighup_rotation_under_load_loses_nothing() {
     p.a.stop();
     p.b.stop();
 }
+
+/// Review findings 14.4 and 14.10 at the process level: a sidecar restarted on the same key
+/// file must not send the same datagram for the same plaintext (each start seals under a fresh
+/// random sender instance, so under other keys and nonces), and a datagram of its own that a
+/// relay sends back to it is refused and counted (RFC 9605 4.4.1), never delivered.
+#[test]
+fn a_restarted_sidecar_never_repeats_a_datagram_and_refuses_its_own_sent_back() {
+    let dir = scratch_dir("restart");
+    let key = dir.join("key.toml");
+    std::fs::write(&key, keygen()).unwrap();
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sink.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let relay = UdpSocket::bind("127.0.0.1:0").unwrap();
+    relay
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let plan = Plan {
+        local_listen: free_addr(),
+        local_deliver: sink.local_addr().unwrap(),
+        bind: free_addr(),
+        remote: relay.local_addr().unwrap(),
+        slot: 0,
+    };
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let plaintext = payload(false, 7, 200);
+    let mut buf = vec![0u8; 4096];
+    let mut sent = Vec::new();
+    for start in 0..2 {
+        let sidecar = Sidecar::start(&plan, &key, "mio", false, 1);
+        client.send_to(&plaintext, sidecar.local_listen).unwrap();
+        let len = relay.recv(&mut buf).expect("the sidecar sent nothing");
+        sent.push(buf[..len].to_vec());
+        if start == 0 {
+            relay.send_to(&buf[..len], sidecar.bind).unwrap();
+            sidecar.expect_metric("veil_drops_total{reason=\"reflected\"}", 1.0);
+            assert!(
+                sink.recv(&mut buf).is_err(),
+                "its own datagram was opened and delivered"
+            );
+        }
+        sidecar.stop();
+    }
+    assert_eq!(sent[0].len(), sent[1].len());
+    assert_ne!(sent[0], sent[1], "a restart sent the same datagram again");
+}

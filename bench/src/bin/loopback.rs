@@ -194,9 +194,10 @@ fn naive(sink: SocketAddr, stop: Arc<AtomicBool>, crypto: bool) -> Result<Runnin
     let listen = local.local_addr()?;
     let kid = StreamId {
         sender_slot: 0,
+        sender_instance: 1,
         stream_index: 0,
     }
-    .kid();
+    .kid()?;
     let base = stream_base_key(&MK, b"bench", b"uuid", b"sender-0", 0)?;
     let mut ctx = Context::new(CipherSuite::Aes256GcmSha512_128);
     ctx.add_send_key(kid, base.as_slice())?;

@@ -89,21 +89,27 @@ static void datagram_round_trip(void) {
   uint8_t out[128];
   CHECK_RESULT(veil_protector_unprotect_into(bob_worker, NOW, wire, wire_len, out, sizeof out, &len), VEIL_RESULT_REPLAY);
 
-  /* Into a second buffer, both ways. */
+  /* Alice's own packet sent back to her (a reflecting relay) is refused: RFC 9605 4.4.1. */
+  CHECK_RESULT(veil_protector_unprotect_into(alice, NOW, wire, wire_len, out, sizeof out, &len), VEIL_RESULT_WRONG_KEY_DIRECTION);
+
+  /* Datagram mode has one stream per sender, index 0. */
   size_t sealed_len = 0;
-  CHECK_OK(veil_protector_protect_into(alice, NOW, 3, (const uint8_t *)payload, payload_len, wire, sizeof wire, &sealed_len));
+  CHECK_RESULT(veil_protector_protect_into(alice, NOW, 3, (const uint8_t *)payload, payload_len, wire, sizeof wire, &sealed_len), VEIL_RESULT_INVALID_ARGUMENT);
+
+  /* Into a second buffer, both ways. */
+  CHECK_OK(veil_protector_protect_into(alice, NOW, 0, (const uint8_t *)payload, payload_len, wire, sizeof wire, &sealed_len));
   CHECK_OK(veil_protector_unprotect_into(bob_worker, NOW, wire, sealed_len, out, sizeof out, &len));
   CHECK(len == payload_len && memcmp(out, payload, len) == 0);
 
   /* A flipped bit in a fresh packet is an authentication failure, counted. (In the packet
    * just opened it would be refused as a replay first: the window is screened before the AEAD.) */
-  CHECK_OK(veil_protector_protect_into(alice, NOW, 3, (const uint8_t *)payload, payload_len, wire, sizeof wire, &sealed_len));
+  CHECK_OK(veil_protector_protect_into(alice, NOW, 0, (const uint8_t *)payload, payload_len, wire, sizeof wire, &sealed_len));
   wire[sealed_len - 1] ^= 0x80;
   CHECK_RESULT(veil_protector_unprotect_into(bob_worker, NOW, wire, sealed_len, out, sizeof out, &len), VEIL_RESULT_AUTHENTICATION_FAILED);
 
   veil_protector_counters c;
   CHECK_OK(veil_protector_get_counters(alice, &c));
-  CHECK(c.sealed == 3 && c.opened == 0 && c.seal_failed == 0);
+  CHECK(c.sealed == 3 && c.opened == 0 && c.seal_failed == 1 && c.drop_reflected == 1);
   CHECK_OK(veil_protector_get_counters(bob, &c));
   CHECK(c.opened == 1 && c.drop_replay == 1);
   CHECK_OK(veil_protector_get_counters(bob_worker, &c));

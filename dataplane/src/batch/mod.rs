@@ -50,9 +50,10 @@ impl SendDrop {
 
     fn of(error: &SealError) -> Self {
         match error {
-            SealError::NoSendEpoch | SealError::NotInRoster(_) | SealError::CountersExhausted => {
-                Self::NoKey
-            }
+            SealError::NoSendEpoch
+            | SealError::NotInRoster(_)
+            | SealError::SlotOutOfRange(_)
+            | SealError::CountersExhausted => Self::NoKey,
             _ => Self::BadInput,
         }
     }

@@ -4,12 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use crate::stream_key::StreamId;
-
 use rustc_hash::FxHashMap;
 use zeroize::Zeroizing;
 
-use super::window::{EpochWindows, SharedWindow};
+use super::window::{AdmitError, EpochWindows, SharedWindow};
 use super::{KeyringError, MAX_LIVE_EPOCHS, MeetingConfig, Millis, RETIRE_AFTER_MS};
 
 /// A key handed to the keyring: what keyctl's `KeyUpdate` or a pre-shared key file carries.
@@ -41,6 +39,10 @@ pub struct Epoch {
     roster: BTreeMap<u32, Vec<u8>>,
     arrived_at: Millis,
     activate_at: Millis,
+    /// The random instance this device seals under in this epoch (the middle 40 bits of its
+    /// KIDs): fresh for every installed epoch, so no other start, reload, keyring or process
+    /// holding the same MK and slot derives the same SFrame keys (docs/PROTOCOL.md).
+    send_instance: u64,
     /// The next unleased counter of each of this device's 256 streams under this epoch. Workers
     /// lease blocks of counters from here (see [`super::WorkerKeys`]), one atomic add per block.
     send_counters: Box<[AtomicU64]>,
@@ -61,7 +63,7 @@ impl core::fmt::Debug for Epoch {
 }
 
 impl Epoch {
-    fn new(key: EpochKey, now: Millis) -> Self {
+    fn new(key: EpochKey, now: Millis, send_instance: u64) -> Self {
         let positions = key
             .roster
             .keys()
@@ -77,6 +79,7 @@ impl Epoch {
             roster: key.roster,
             arrived_at: now,
             activate_at: key.activate_at,
+            send_instance,
             send_counters: (0..256).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -106,16 +109,44 @@ impl Epoch {
         self.activate_at
     }
 
-    /// The replay window of `stream`, if one of its packets authenticated already.
-    pub(super) fn window(&self, stream: StreamId) -> Option<&SharedWindow> {
-        let position = *self.positions.get(&stream.sender_slot)?;
-        self.windows.get(position, stream.stream_index)
+    /// The instance this device seals under in this epoch.
+    pub fn send_instance(&self) -> u64 {
+        self.send_instance
     }
 
-    /// The replay window of `stream`, created if needed; `None` if the slot is not in the roster.
-    pub(super) fn window_or_create(&self, stream: StreamId) -> Option<&SharedWindow> {
-        let position = *self.positions.get(&stream.sender_slot)?;
-        self.windows.get_or_create(position, stream.stream_index)
+    /// How many stream windows exist (one per KID whose packets authenticated), over every
+    /// sender: at most roster size times [`super::MAX_STREAMS_PER_SENDER`].
+    pub fn stream_windows(&self) -> usize {
+        self.windows.count()
+    }
+
+    /// The roster position of `slot`, indexing the windows.
+    pub(super) fn position(&self, slot: u32) -> Option<usize> {
+        self.positions.get(&slot).copied()
+    }
+
+    /// The window of `kid` from the member at `position`, if a packet under it authenticated.
+    pub(super) fn find_window(&self, position: usize, kid: u64) -> Option<(usize, &SharedWindow)> {
+        self.windows.find(position, kid)
+    }
+
+    /// The window at an index [`Self::find_window`] or [`Self::admit_window`] returned.
+    pub(super) fn window_at(
+        &self,
+        position: usize,
+        index: usize,
+        kid: u64,
+    ) -> Option<&SharedWindow> {
+        self.windows.at(position, index, kid)
+    }
+
+    /// The window of `kid`, created if the member has room; call only after authentication.
+    pub(super) fn admit_window(
+        &self,
+        position: usize,
+        kid: u64,
+    ) -> Result<(usize, &SharedWindow), AdmitError> {
+        self.windows.admit(position, kid)
     }
 
     pub(super) fn send_counter(&self, stream_index: u8) -> &AtomicU64 {
@@ -207,6 +238,7 @@ impl Snapshot {
         &self,
         key: EpochKey,
         now: Millis,
+        send_instance: u64,
     ) -> Result<Option<Self>, KeyringError> {
         if let Some(newest) = self.newest()
             && key.mk_seq <= newest.mk_seq
@@ -223,7 +255,7 @@ impl Snapshot {
             last.retire_at = Some(last.retire_at.map_or(due, |at| at.min(due)));
         }
         epochs.push(Live {
-            epoch: Arc::new(Epoch::new(key, now)),
+            epoch: Arc::new(Epoch::new(key, now, send_instance)),
             retire_at: None,
         });
         let excess = epochs.len().saturating_sub(MAX_LIVE_EPOCHS);

@@ -12,8 +12,14 @@
 //! - senders use the newest epoch whose activation time has passed;
 //! - the epoch it supersedes stops decrypting [`RETIRE_AFTER_MS`] after the new one arrived.
 //!
-//! Derived SFrame keys live in each worker's [`WorkerKeys`], derived lazily on first use and
-//! cached there; see that type for why and for how send counters stay unique across workers.
+//! Derived SFrame keys live in each worker's [`WorkerKeys`], derived on first use and cached
+//! there once a packet under them authenticated; see that type for why and for how send
+//! counters stay unique across workers.
+//!
+//! Every installed epoch draws a random 40-bit sender instance for this device's KIDs
+//! (docs/PROTOCOL.md, "Nonce uniqueness"): counters restart at 0 in every epoch, every keyring
+//! and every process, and the instance is what keeps those restarts from sealing under a
+//! (key, nonce) pair used before (RFC 9605 4.4.3, DESIGN I7).
 //! Time is an argument everywhere (sans-IO): nothing here reads a clock.
 
 mod epoch;
@@ -28,10 +34,11 @@ use arc_swap::{ArcSwap, Guard};
 pub use epoch::{Epoch, EpochKey, Live, Snapshot};
 pub use keyctl::time::Millis;
 pub use update::sender_id;
-pub use window::{SHARED_WINDOW, SharedWindow};
-pub use worker::{LEASE, SealError, WorkerKeys};
+pub use window::{MAX_STREAMS_PER_SENDER, SHARED_WINDOW, SharedWindow};
+pub use worker::{LEASE, MAX_SEND_COUNTER, SealError, WorkerKeys};
 
 use crate::sframe::CipherSuite;
+use crate::stream_key::{MAX_SENDER_INSTANCE, MAX_SENDER_SLOT};
 
 /// How long the superseded epoch keeps decrypting after a newer one arrived (v4.6 meetings:
 /// "the previous key is deleted 10 seconds after the new one is received").
@@ -54,6 +61,33 @@ pub enum KeyringError {
         /// The newest installed.
         newest: u32,
     },
+    /// The roster names a slot the KID layout cannot carry (docs/PROTOCOL.md: slots are 16
+    /// bits); the control plane must not assign one.
+    #[error("roster slot {0} is above the largest sender slot ({MAX_SENDER_SLOT})")]
+    SlotOutOfRange(u32),
+    /// The operating system's random source failed, so no sender instance could be drawn.
+    #[error("no randomness for the sender instance")]
+    Random,
+}
+
+/// A fresh random sender instance: 40 bits from the operating system's generator.
+#[cfg(not(miri))]
+fn random_instance() -> Result<u64, KeyringError> {
+    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+    let mut bytes = [0u8; 8];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| KeyringError::Random)?;
+    Ok(u64::from_be_bytes(bytes) & MAX_SENDER_INSTANCE)
+}
+
+/// Under Miri, which cannot run aws-lc's C, only the keyring's memory safety is under test
+/// (`keyring::tests::concurrent`); std's randomly keyed hasher, seeded from the OS through
+/// Miri's shims, gives instances that differ, which is all those tests need.
+#[cfg(miri)]
+fn random_instance() -> Result<u64, KeyringError> {
+    use std::hash::{BuildHasher, RandomState};
+    Ok(RandomState::new().hash_one(0u8) & MAX_SENDER_INSTANCE)
 }
 
 /// What a keyring is for: one meeting instance, one local sender, one cipher suite.
@@ -63,7 +97,9 @@ pub struct MeetingConfig {
     pub meeting_id: Vec<u8>,
     /// `meetingUUID`, the instance of the meeting.
     pub meeting_uuid: Vec<u8>,
-    /// The roster slot this device sends as (the high bits of its KIDs).
+    /// The roster slot this device sends as (the top 16 bits of its KIDs), at most
+    /// [`MAX_SENDER_SLOT`]; any larger value (such as `u32::MAX`) makes a receive-only keyring
+    /// whose seals fail with [`SealError::SlotOutOfRange`].
     pub own_slot: u32,
     /// The SFrame cipher suite of every key.
     pub suite: CipherSuite,
@@ -116,9 +152,15 @@ impl Keyring {
     }
 
     /// Installs a new epoch at `now`: it decrypts at once, sends from `key.activate_at`, and the
-    /// epoch it supersedes retires [`RETIRE_AFTER_MS`] later (whitepaper 3.7.6).
+    /// epoch it supersedes retires [`RETIRE_AFTER_MS`] later (whitepaper 3.7.6). The epoch gets
+    /// a fresh random sender instance. A roster slot above [`MAX_SENDER_SLOT`] refuses the key
+    /// and changes nothing.
     pub fn install(&self, key: EpochKey, now: Millis) -> Result<(), KeyringError> {
-        self.write(|old| old.with_installed(key, now))
+        if let Some(slot) = key.roster.keys().find(|&&slot| slot > MAX_SENDER_SLOT) {
+            return Err(KeyringError::SlotOutOfRange(*slot));
+        }
+        let send_instance = random_instance()?;
+        self.write(|old| old.with_installed(key, now, send_instance))
     }
 
     /// Retires `mk_seq` at `at` (keyctl's `Event::RetireEpoch`), or sooner if already due.

@@ -4,6 +4,8 @@ use zeroize::Zeroizing;
 
 use super::*;
 use crate::packet::{DropReason, Error as PacketError, HEADROOM, Mode, Protected};
+use crate::sframe::Header;
+use crate::stream_key::{MAX_SENDER_INSTANCE, MAX_SENDER_SLOT, StreamId};
 
 fn config(own_slot: u32) -> MeetingConfig {
     MeetingConfig {
@@ -53,6 +55,13 @@ fn open(
     Ok(buf[range].to_vec())
 }
 
+/// `wire` (datagram mode) with its SFrame header rewritten to name `kid`: a forgery.
+fn with_kid(wire: &[u8], kid: u64) -> Vec<u8> {
+    let parsed = Protected::parse(Mode::Datagram, wire).unwrap();
+    let (header, len) = Header::new(kid, parsed.header.ctr).to_bytes();
+    [&wire[..4], &header[..len], &wire[parsed.ciphertext_start..]].concat()
+}
+
 fn pair() -> (Keyring, Keyring) {
     let (alice, bob) = (Keyring::new(config(1)), Keyring::new(config(2)));
     alice.install(key(1, 0), Millis(0)).unwrap();
@@ -68,9 +77,15 @@ fn a_sealed_packet_opens_at_the_peer_and_only_once() {
         WorkerKeys::new(Mode::Datagram),
     );
     let wire = seal(&mut tx, &alice, 5, b"hello").unwrap();
+    let kid = Protected::parse(Mode::Datagram, &wire).unwrap().header.kid;
+    let instance = alice.load().newest().unwrap().send_instance();
     assert_eq!(
-        Protected::parse(Mode::Datagram, &wire).unwrap().header.kid,
-        0x100
+        StreamId::from_kid(kid),
+        StreamId {
+            sender_slot: 1,
+            sender_instance: instance,
+            stream_index: 0
+        }
     );
     assert_eq!(open(&mut rx, &bob, 5, &wire).unwrap(), b"hello");
     let again = open(&mut rx, &bob, 5, &wire).unwrap_err();
@@ -188,8 +203,8 @@ fn unknown_senders_and_slots_are_refused() {
         Err(SealError::NoSendEpoch)
     );
     // A packet naming a slot outside the roster is an unknown key, derived nothing.
-    let mut wire = seal(&mut WorkerKeys::new(Mode::Datagram), &alice, 0, b"x").unwrap();
-    wire[4..7].copy_from_slice(&[0x09, 0x07, 0x00]); // KID 0x0700: slot 7
+    let wire = seal(&mut WorkerKeys::new(Mode::Datagram), &alice, 0, b"x").unwrap();
+    let wire = with_kid(&wire, 7 << 48);
     let mut rx = WorkerKeys::new(Mode::Datagram);
     assert_eq!(
         open(&mut rx, &bob, 0, &wire).unwrap_err().drop_reason(),
@@ -310,4 +325,201 @@ fn a_forgery_does_not_burn_the_counter_of_the_genuine_packet() {
         DropReason::AuthFailure
     );
     assert_eq!(open(&mut rx, &bob, 0, &wire).unwrap(), b"real");
+}
+
+#[test]
+fn own_packets_reflected_back_are_refused_before_any_key_is_derived() {
+    // RFC 9605 4.4.1: a receiver never decrypts with a send key. A relay that sends alice's own
+    // packet back to her must not get it opened (or her replay window for it created).
+    let (alice, bob) = pair();
+    let mut rx = WorkerKeys::new(Mode::Datagram);
+    let mut tx = WorkerKeys::new(Mode::Datagram);
+    let wire = seal(&mut tx, &alice, 0, b"mine").unwrap();
+    let reflected = open(&mut rx, &alice, 0, &wire);
+    assert!(reflected.is_err(), "alice opened her own packet");
+    assert_eq!(reflected.unwrap_err().drop_reason().as_str(), "reflected");
+    // The sending worker itself refuses it too, and nothing was kept.
+    assert_eq!(
+        open(&mut tx, &alice, 0, &wire).unwrap_err().drop_reason(),
+        DropReason::Reflected
+    );
+    assert_eq!(rx.cached_recv_keys() + tx.cached_recv_keys(), 0);
+    assert_eq!(alice.load().newest().unwrap().stream_windows(), 0);
+    // Another instance under alice's slot (a second sidecar given her slot) is refused as well.
+    let other = seal(
+        &mut WorkerKeys::new(Mode::Datagram),
+        &{
+            let k = Keyring::new(config(1));
+            k.install(key(1, 0), Millis(0)).unwrap();
+            k
+        },
+        0,
+        b"twin",
+    )
+    .unwrap();
+    assert_eq!(
+        open(&mut rx, &alice, 0, &other).unwrap_err().drop_reason(),
+        DropReason::Reflected
+    );
+    // Bob still opens it.
+    assert_eq!(open(&mut rx, &bob, 0, &wire).unwrap(), b"mine");
+}
+
+#[test]
+fn datagram_mode_has_only_stream_zero() {
+    let (alice, bob) = pair();
+    let mut buf = vec![0u8; HEADROOM + 1 + 16];
+    assert_eq!(
+        WorkerKeys::new(Mode::Datagram).seal(&alice.load(), Millis(0), 3, &mut buf, HEADROOM, 1),
+        Err(SealError::DatagramStream(3))
+    );
+    let wire = seal(&mut WorkerKeys::new(Mode::Datagram), &alice, 0, b"x").unwrap();
+    let kid = Protected::parse(Mode::Datagram, &wire).unwrap().header.kid;
+    let mut rx = WorkerKeys::new(Mode::Datagram);
+    assert_eq!(
+        open(&mut rx, &bob, 0, &with_kid(&wire, kid | 3)),
+        Err(PacketError::Sframe(crate::sframe::Error::UnknownKid(
+            kid | 3
+        )))
+    );
+    assert_eq!(open(&mut rx, &bob, 0, &wire).unwrap(), b"x");
+}
+
+#[test]
+fn slots_beyond_the_kid_layout_are_refused() {
+    let ring = Keyring::new(config(1));
+    let mut wide = key(1, 0);
+    wide.roster.insert(MAX_SENDER_SLOT + 1, b"carol".to_vec());
+    assert_eq!(
+        ring.install(wide, Millis(0)),
+        Err(KeyringError::SlotOutOfRange(MAX_SENDER_SLOT + 1))
+    );
+    assert_eq!(
+        ring.load().generation(),
+        0,
+        "a refused key changed the keyring"
+    );
+    // A keyring whose own slot has no room in a KID receives but never seals.
+    let receive_only = Keyring::new(config(u32::MAX));
+    receive_only.install(key(1, 0), Millis(0)).unwrap();
+    assert_eq!(
+        seal(&mut WorkerKeys::new(Mode::Datagram), &receive_only, 0, b"x"),
+        Err(SealError::SlotOutOfRange(u32::MAX))
+    );
+}
+
+#[test]
+fn every_epoch_draws_its_own_sender_instance() {
+    let ring = Keyring::new(config(1));
+    let mut instances = std::collections::BTreeSet::new();
+    for mk_seq in 1..=20 {
+        ring.install(key(mk_seq, 0), Millis(0)).unwrap();
+        let instance = ring.load().newest().unwrap().send_instance();
+        assert!(instance <= MAX_SENDER_INSTANCE);
+        instances.insert(instance);
+    }
+    // 20 draws of 40 bits collide with probability below 2^-31.
+    assert_eq!(instances.len(), 20);
+}
+
+/// Forged packets (right epoch, wrong tag) over every stream of every roster member and many
+/// sender instances: the receiver keeps no key and no window for any of them, in either mode.
+#[test]
+fn forgeries_over_every_kid_and_many_instances_leave_nothing_behind() {
+    const ROSTER: u32 = 300;
+    let roster: BTreeMap<u32, Vec<u8>> = (0..ROSTER)
+        .map(|slot| (slot, format!("member-{slot}").into_bytes()))
+        .collect();
+    for mode in [Mode::Datagram, Mode::Rtp] {
+        let ring = Keyring::new(config(0));
+        ring.install(
+            EpochKey {
+                roster: roster.clone(),
+                ..key(1, 0)
+            },
+            Millis(0),
+        )
+        .unwrap();
+        let mut rx = WorkerKeys::new(mode);
+        let rtp: &[u8] = &[0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 7];
+        let prefix = if mode == Mode::Rtp { rtp } else { &[] };
+        let mut forged = 0u64;
+        let mut send = |kid: u64, rx: &mut WorkerKeys| {
+            let (header, len) = Header::new(kid, 0).to_bytes();
+            let wire = [prefix, &1u32.to_be_bytes(), &header[..len], &[0xaa; 32]].concat();
+            let reason = open(rx, &ring, 0, &wire).unwrap_err().drop_reason();
+            assert!(
+                matches!(
+                    reason,
+                    DropReason::AuthFailure | DropReason::UnknownKey | DropReason::Reflected
+                ),
+                "{reason:?}"
+            );
+            forged += 1;
+        };
+        // Every slot, every stream index, one instance each.
+        for slot in 0..ROSTER {
+            for stream in 0..=255u64 {
+                send(
+                    (u64::from(slot) << 48) | (u64::from(slot) << 8) | stream,
+                    &mut rx,
+                );
+            }
+        }
+        // Many instances of a few members' stream 0.
+        for slot in 1..4u64 {
+            for instance in 0..2000u64 {
+                send(
+                    (slot << 48) | ((instance * 0x9e37_79b9) & MAX_SENDER_INSTANCE) << 8,
+                    &mut rx,
+                );
+            }
+        }
+        assert_eq!(forged, u64::from(ROSTER) * 256 + 6000);
+        assert_eq!(rx.cached_recv_keys(), 0, "{mode:?}: a forgery left a key");
+        assert_eq!(
+            ring.load().newest().unwrap().stream_windows(),
+            0,
+            "{mode:?}: a forgery left a window"
+        );
+    }
+}
+
+#[test]
+fn authentic_streams_per_sender_are_capped_and_never_evicted() {
+    // One sender restarted more often than the cap under one key: each start is a new instance,
+    // so a new KID with its own window. The first MAX_STREAMS_PER_SENDER are kept; the next is
+    // refused (counted), and the earlier ones keep refusing replays.
+    let bob = Keyring::new(config(2));
+    bob.install(key(1, 0), Millis(0)).unwrap();
+    let mut rx = WorkerKeys::new(Mode::Datagram);
+    let mut first = None;
+    for start in 0..=MAX_STREAMS_PER_SENDER {
+        let alice = Keyring::new(config(1));
+        alice.install(key(1, 0), Millis(0)).unwrap();
+        let wire = seal(&mut WorkerKeys::new(Mode::Datagram), &alice, 0, b"hi").unwrap();
+        let opened = open(&mut rx, &bob, 0, &wire);
+        if start < MAX_STREAMS_PER_SENDER {
+            assert_eq!(opened.unwrap(), b"hi");
+            first.get_or_insert(wire);
+        } else {
+            assert_eq!(opened.unwrap_err().drop_reason(), DropReason::StreamLimit);
+        }
+    }
+    assert_eq!(rx.cached_recv_keys(), MAX_STREAMS_PER_SENDER);
+    assert_eq!(
+        bob.load().newest().unwrap().stream_windows(),
+        MAX_STREAMS_PER_SENDER
+    );
+    let first = first.unwrap();
+    assert_eq!(
+        open(&mut rx, &bob, 0, &first).unwrap_err().drop_reason(),
+        DropReason::Replay
+    );
+    assert_eq!(
+        open(&mut WorkerKeys::new(Mode::Datagram), &bob, 0, &first)
+            .unwrap_err()
+            .drop_reason(),
+        DropReason::Replay
+    );
 }

@@ -91,14 +91,41 @@ impl SharedWindow {
     }
 }
 
-/// The windows of one epoch: per roster member, 256 streams, each created when its first packet
-/// authenticated (so nothing an attacker sends allocates).
+/// How many streams (an instance and stream index each, that is, a KID) one roster member may
+/// have windows for in one epoch. A sender draws one instance per epoch it installs, so this is
+/// restarts and reloads times streams: a datagram-mode sender restarted 31 times under one key
+/// still fits. Reaching it refuses the next new stream (`stream_limit`) rather than evicting an
+/// old window: an evicted window would forget which counters were used and accept their replay.
+pub const MAX_STREAMS_PER_SENDER: usize = 32;
+
+/// One stream's window and the KID it belongs to.
+struct StreamWindow {
+    kid: u64,
+    window: SharedWindow,
+}
+
+/// Why a window could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AdmitError {
+    /// The slot is not in the epoch's roster.
+    NotInRoster,
+    /// The roster member has [`MAX_STREAMS_PER_SENDER`] windows already.
+    Full,
+}
+
+/// The windows of one epoch: per roster member, up to [`MAX_STREAMS_PER_SENDER`], each created
+/// only when the first packet of its KID authenticated (so nothing a forger sends allocates).
+///
+/// A member's entries fill from the front and never change once set, so the set entries are
+/// always a prefix: a reader may stop at the first empty one. Two workers admitting the same KID
+/// at once agree on one entry (`OnceLock` initializes each entry exactly once, and an entry
+/// holding another KID is passed over).
 pub(super) struct EpochWindows {
     senders: Box<[OnceLock<SenderWindows>]>,
 }
 
-/// One roster member's 256 streams.
-type SenderWindows = Box<[OnceLock<SharedWindow>]>;
+/// One roster member's entries.
+type SenderWindows = Box<[OnceLock<StreamWindow>]>;
 
 impl EpochWindows {
     pub(super) fn new(roster_len: usize) -> Self {
@@ -107,26 +134,59 @@ impl EpochWindows {
         }
     }
 
-    /// The window of roster member `position`'s stream `stream_index`, if it exists yet.
-    pub(super) fn get(&self, position: usize, stream_index: u8) -> Option<&SharedWindow> {
-        self.senders
-            .get(position)?
-            .get()?
-            .get(usize::from(stream_index))?
-            .get()
+    /// The window of `kid` from roster member `position` and its entry index, if it exists.
+    pub(super) fn find(&self, position: usize, kid: u64) -> Option<(usize, &SharedWindow)> {
+        let entries = self.senders.get(position)?.get()?;
+        for (index, entry) in entries.iter().enumerate() {
+            let entry = entry.get()?;
+            if entry.kid == kid {
+                return Some((index, &entry.window));
+            }
+        }
+        None
     }
 
-    /// The window, created if needed.
-    pub(super) fn get_or_create(&self, position: usize, stream_index: u8) -> Option<&SharedWindow> {
-        let streams = self
+    /// The window at an index [`Self::find`] or [`Self::admit`] returned for `kid`.
+    pub(super) fn at(&self, position: usize, index: usize, kid: u64) -> Option<&SharedWindow> {
+        let entry = self.senders.get(position)?.get()?.get(index)?.get()?;
+        (entry.kid == kid).then_some(&entry.window)
+    }
+
+    /// The window of `kid`, created if there is room. Call only once a packet under `kid`
+    /// authenticated.
+    pub(super) fn admit(
+        &self,
+        position: usize,
+        kid: u64,
+    ) -> Result<(usize, &SharedWindow), AdmitError> {
+        let entries = self
             .senders
-            .get(position)?
-            .get_or_init(|| (0..256).map(|_| OnceLock::new()).collect());
-        Some(
-            streams
-                .get(usize::from(stream_index))?
-                .get_or_init(SharedWindow::default),
-        )
+            .get(position)
+            .ok_or(AdmitError::NotInRoster)?
+            .get_or_init(|| {
+                (0..MAX_STREAMS_PER_SENDER)
+                    .map(|_| OnceLock::new())
+                    .collect()
+            });
+        for (index, entry) in entries.iter().enumerate() {
+            let entry = entry.get_or_init(|| StreamWindow {
+                kid,
+                window: SharedWindow::default(),
+            });
+            if entry.kid == kid {
+                return Ok((index, &entry.window));
+            }
+        }
+        Err(AdmitError::Full)
+    }
+
+    /// How many windows exist, over every roster member.
+    pub(super) fn count(&self) -> usize {
+        self.senders
+            .iter()
+            .filter_map(OnceLock::get)
+            .map(|entries| entries.iter().filter(|e| e.get().is_some()).count())
+            .sum()
     }
 }
 
@@ -195,18 +255,32 @@ mod tests {
     }
 
     #[test]
-    fn windows_are_created_only_on_request() {
+    fn windows_are_created_only_on_request_and_capped_per_sender() {
         let windows = EpochWindows::new(2);
-        assert!(windows.get(1, 3).is_none());
-        windows.get_or_create(1, 3).unwrap().mark(7).unwrap();
+        assert!(windows.find(1, 0x300).is_none());
+        let (index, window) = windows.admit(1, 0x300).unwrap();
+        window.mark(7).unwrap();
+        assert_eq!(windows.find(1, 0x300).map(|(i, _)| i), Some(index));
         assert_eq!(
-            windows.get(1, 3).unwrap().check(7),
+            windows.at(1, index, 0x300).unwrap().check(7),
             Err(ReplayError::Duplicate)
         );
-        assert!(windows.get(1, 4).is_none());
-        assert!(
-            windows.get_or_create(2, 0).is_none(),
-            "position outside the roster"
+        assert!(windows.at(1, index, 0x301).is_none(), "another KID's index");
+        assert!(windows.find(1, 0x400).is_none());
+        assert_eq!(
+            windows.admit(2, 0).map(|(i, _)| i),
+            Err(AdmitError::NotInRoster)
         );
+        for kid in 1..MAX_STREAMS_PER_SENDER as u64 {
+            windows.admit(1, 0x300 + kid).unwrap();
+        }
+        assert_eq!(
+            windows.admit(1, 0x999).map(|(i, _)| i),
+            Err(AdmitError::Full)
+        );
+        // A full member still finds its own windows, and the other member is unaffected.
+        assert_eq!(windows.admit(1, 0x300).map(|(i, _)| i), Ok(index));
+        assert_eq!(windows.admit(0, 0x999).map(|(i, _)| i), Ok(0));
+        assert_eq!(windows.count(), MAX_STREAMS_PER_SENDER + 1);
     }
 }

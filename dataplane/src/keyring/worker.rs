@@ -2,7 +2,13 @@
 //!
 //! Each worker thread owns one [`WorkerKeys`]. Nothing in it is shared, so the packet path takes
 //! no lock and touches no shared atomic per packet:
-//! - receive keys are derived lazily on a stream's first packet and cached per epoch;
+//! - receive keys are derived on a stream's first packet, and cached per epoch only once a
+//!   packet under them authenticated and its sender got a replay window for it (at most
+//!   [`super::MAX_STREAMS_PER_SENDER`] per roster member and epoch). A forged packet costs one
+//!   derivation and leaves nothing behind, whatever KID it names;
+//! - packets under this device's own slot are refused before any derivation (RFC 9605 4.4.1: a
+//!   receiver never decrypts with a send key), so a relay cannot reflect its own media back;
+//! - in datagram mode only stream index 0 exists, on both sides;
 //! - replay windows are per (mkSeqNum, KID) and shared by all workers, lock-free (see
 //!   [`super::SharedWindow`]): per-worker windows would accept a replay sent from another
 //!   source port, which SO_REUSEPORT hands to another worker;
@@ -10,6 +16,8 @@
 //!   with one atomic add. Leases never overlap, so no two workers ever seal under the same
 //!   counter (RFC 9605 4.4.3: a nonce is never reused under a key), and counters stay close
 //!   enough together across workers (within `LEASE * workers`) for the receiver's 4032-wide window.
+//!   The KID carries the epoch's random sender instance, so counters that start again at 0 (a new
+//!   epoch, keyring or process) are under another SFrame key.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -18,13 +26,19 @@ use std::sync::atomic::Ordering;
 use rustc_hash::FxHashMap;
 use zeroize::Zeroizing;
 
+use super::window::AdmitError;
 use super::{Epoch, Millis, Snapshot};
 use crate::packet::{self, Error as PacketError, Mode, Protected};
-use crate::sframe::{self, Context, KeyMaterial};
-use crate::stream_key::{StreamId, stream_base_key};
+use crate::sframe::{self, KeyMaterial};
+use crate::stream_key::{MAX_SENDER_SLOT, StreamId, stream_base_key};
 
 /// Counters a worker leases from an epoch's shared counter at once: one atomic add per batch.
 pub const LEASE: u64 = 64;
+
+/// Send counters stop here: the receivers' shared windows refuse counters from 2^52 on (their
+/// 48-bit block tags), and stopping far below `u64::MAX` means the shared counter, which grows
+/// by [`LEASE`] per lease, can never wrap around to counters already used.
+pub const MAX_SEND_COUNTER: u64 = 1 << 52;
 
 /// Why a packet could not be sealed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +50,13 @@ pub enum SealError {
     /// This device's slot is not in the active epoch's roster.
     #[error("sender slot {0} is not in the roster")]
     NotInRoster(u32),
+    /// This device's slot is above [`MAX_SENDER_SLOT`] (a receive-only keyring, or a slot the
+    /// KID layout cannot carry).
+    #[error("sender slot {0} cannot send: above the largest sender slot ({MAX_SENDER_SLOT})")]
+    SlotOutOfRange(u32),
+    /// Datagram mode has one stream per sender, index 0.
+    #[error("stream index {0}: datagram mode has only stream 0")]
+    DatagramStream(u8),
     /// Every counter of the stream under this epoch was used.
     #[error("send counters of the stream are exhausted")]
     CountersExhausted,
@@ -54,9 +75,18 @@ struct SendStream {
     end: u64,
 }
 
+/// A receive key whose stream authenticated, with where its shared window is.
+struct RecvStream {
+    material: KeyMaterial,
+    position: usize,
+    window: usize,
+}
+
 struct LocalEpoch {
     epoch: Arc<Epoch>,
-    recv: Context,
+    /// Keyed by KID; holds only KIDs that have a window in the epoch, so it is bounded as the
+    /// windows are.
+    recv: FxHashMap<u64, RecvStream>,
     send: FxHashMap<u8, SendStream>,
 }
 
@@ -80,11 +110,12 @@ fn base_key(
     snapshot: &Snapshot,
     epoch: &Epoch,
     stream: StreamId,
+    kid: u64,
 ) -> Result<Zeroizing<[u8; 32]>, PacketError> {
     let config = snapshot.config();
     let sender = epoch
         .sender(stream.sender_slot)
-        .ok_or(sframe::Error::UnknownKid(stream.kid()))?;
+        .ok_or(sframe::Error::UnknownKid(kid))?;
     stream_base_key(
         epoch.meeting_key(),
         &config.meeting_id,
@@ -121,12 +152,11 @@ impl WorkerKeys {
 
     fn local<'a>(
         epochs: &'a mut FxHashMap<u32, LocalEpoch>,
-        snapshot: &Snapshot,
         epoch: &Arc<Epoch>,
     ) -> &'a mut LocalEpoch {
         epochs.entry(epoch.mk_seq()).or_insert_with(|| LocalEpoch {
             epoch: Arc::clone(epoch),
-            recv: Context::new(snapshot.config().suite),
+            recv: FxHashMap::default(),
             send: FxHashMap::default(),
         })
     }
@@ -143,25 +173,36 @@ impl WorkerKeys {
         len: usize,
     ) -> Result<Range<usize>, SealError> {
         self.sync(snapshot);
+        let own_slot = snapshot.config().own_slot;
+        if own_slot > MAX_SENDER_SLOT {
+            return Err(SealError::SlotOutOfRange(own_slot));
+        }
+        if self.mode == Mode::Datagram && stream_index != 0 {
+            return Err(SealError::DatagramStream(stream_index));
+        }
         let epoch = snapshot.send_epoch(now).ok_or(SealError::NoSendEpoch)?;
-        let stream = StreamId {
-            sender_slot: snapshot.config().own_slot,
-            stream_index,
-        };
-        let local = Self::local(&mut self.epochs, snapshot, epoch);
+        let local = Self::local(&mut self.epochs, epoch);
         let send = match local.send.entry(stream_index) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
-                let base = base_key(snapshot, &local.epoch, stream).map_err(|e| match e {
+                // The epoch's own random instance: see the module docs and docs/PROTOCOL.md.
+                let stream = StreamId {
+                    sender_slot: own_slot,
+                    sender_instance: local.epoch.send_instance(),
+                    stream_index,
+                };
+                let kid = stream.kid()?;
+                let base = base_key(snapshot, &local.epoch, stream, kid).map_err(|e| match e {
                     PacketError::Sframe(sframe::Error::UnknownKid(_)) => {
-                        SealError::NotInRoster(stream.sender_slot)
+                        SealError::NotInRoster(own_slot)
                     }
                     other => SealError::Packet(other),
                 })?;
-                let material = KeyMaterial::derive(snapshot.config().suite, stream.kid(), &*base)
+                // RFC 9605 4.4.2: the KID, instance included, goes into sframe_key and sframe_salt.
+                let material = KeyMaterial::derive(snapshot.config().suite, kid, &*base)
                     .map_err(PacketError::from)?;
                 entry.insert(SendStream {
-                    kid: stream.kid(),
+                    kid,
                     material,
                     next: 0,
                     end: 0,
@@ -175,10 +216,10 @@ impl WorkerKeys {
                 .epoch
                 .send_counter(stream_index)
                 .fetch_add(LEASE, Ordering::Relaxed);
-            let end = start
-                .checked_add(LEASE)
-                .ok_or(SealError::CountersExhausted)?;
-            (send.next, send.end) = (start, end);
+            if start >= MAX_SEND_COUNTER {
+                return Err(SealError::CountersExhausted);
+            }
+            (send.next, send.end) = (start, start + LEASE);
         }
         let ctr = send.next;
         send.next += 1;
@@ -195,8 +236,10 @@ impl WorkerKeys {
     }
 
     /// Opens a received packet in place: finds its epoch (refusing retired ones at `now`),
-    /// derives the stream's key on first use, screens the replay window, verifies and decrypts.
-    /// Returns the plaintext's range in `buf`.
+    /// refuses this device's own slot and, in datagram mode, any stream but 0, screens the
+    /// replay window, verifies and decrypts. A stream's key is derived on its first packet and
+    /// kept, with a shared replay window, only once a packet under it authenticated. Returns the
+    /// plaintext's range in `buf`.
     pub fn open(
         &mut self,
         snapshot: &Snapshot,
@@ -209,23 +252,62 @@ impl WorkerKeys {
             .recv_epoch(parsed.mk_seq, now)
             .ok_or(PacketError::UnknownEpoch(parsed.mk_seq))?;
         let (kid, ctr) = (parsed.header.kid, parsed.header.ctr);
-        let stream = StreamId::from_kid(kid).map_err(|_| sframe::Error::UnknownKid(kid))?;
-        let local = Self::local(&mut self.epochs, snapshot, epoch);
-        if !local.recv.has_key(kid) {
-            let base = base_key(snapshot, &local.epoch, stream)?;
-            local.recv.add_recv_key(kid, &*base)?;
+        let stream = StreamId::from_kid(kid);
+        // RFC 9605 4.4.1: this device's KIDs hold send keys only; never derive a receive key
+        // for one, or a relay could hand a sender its own packets back.
+        if stream.sender_slot == snapshot.config().own_slot {
+            return Err(PacketError::Reflected(kid));
         }
-        // Screen before the AEAD, record only after it (RFC 6479; a forgery moves nothing).
-        if let Some(window) = local.epoch.window(stream) {
+        if self.mode == Mode::Datagram && stream.stream_index != 0 {
+            return Err(sframe::Error::UnknownKid(kid).into());
+        }
+        let position = epoch
+            .position(stream.sender_slot)
+            .ok_or(sframe::Error::UnknownKid(kid))?;
+        let local = Self::local(&mut self.epochs, epoch);
+        if let Some(cached) = local.recv.get(&kid) {
+            let window = local
+                .epoch
+                .window_at(cached.position, cached.window, kid)
+                .ok_or(sframe::Error::UnknownKid(kid))?;
+            // Screen before the AEAD, record only after it (RFC 6479; a forgery moves nothing).
+            window.check(ctr)?;
+            let plaintext = packet::open_with_key(&cached.material, &parsed, buf)?;
+            window.mark(ctr)?;
+            return Ok(plaintext);
+        }
+        // First packet of this KID at this worker: derive its key without keeping it.
+        let base = base_key(snapshot, &local.epoch, stream, kid)?;
+        let material = KeyMaterial::derive(snapshot.config().suite, kid, &*base)?;
+        if let Some((_, window)) = local.epoch.find_window(position, kid) {
             window.check(ctr)?;
         }
-        let plaintext = packet::open_without_replay_check(&local.recv, &parsed, buf)?;
-        local
-            .epoch
-            .window_or_create(stream)
-            .ok_or(sframe::Error::UnknownKid(kid))?
-            .mark(ctr)?;
+        let plaintext = packet::open_with_key(&material, &parsed, buf)?;
+        // Authentic: only now may the stream take a window and its key a place in the cache.
+        let (index, window) = match local.epoch.admit_window(position, kid) {
+            Ok(admitted) => admitted,
+            Err(AdmitError::Full | AdmitError::NotInRoster) => {
+                // Refused: release none of the plaintext.
+                buf[plaintext].fill(0);
+                return Err(PacketError::StreamLimit(kid));
+            }
+        };
+        local.recv.insert(
+            kid,
+            RecvStream {
+                material,
+                position,
+                window: index,
+            },
+        );
+        window.mark(ctr)?;
         Ok(plaintext)
+    }
+
+    /// How many receive keys this worker holds over every epoch (each authenticated, each with
+    /// a window in its epoch).
+    pub fn cached_recv_keys(&self) -> usize {
+        self.epochs.values().map(|local| local.recv.len()).sum()
     }
 
     /// How many epochs this worker holds derived keys for.

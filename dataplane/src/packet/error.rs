@@ -23,6 +23,14 @@ pub enum Error {
     /// The replay window refused its counter.
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    /// The KID is this device's own sender slot: its own packet reflected back (by a relay, for
+    /// example). A receiver never decrypts with a send key (RFC 9605 4.4.1).
+    #[error("KID {0:#x} is this device's own sender slot")]
+    Reflected(u64),
+    /// The packet authenticated, but its sender already has the most stream windows an epoch
+    /// keeps for one sender (`keyring::MAX_STREAMS_PER_SENDER`).
+    #[error("KID {0:#x}: the sender has no stream window left in this epoch")]
+    StreamLimit(u64),
 }
 
 /// The reasons a received packet is dropped, each with its own counter.
@@ -39,16 +47,22 @@ pub enum DropReason {
     Replay,
     /// A counter behind the replay window.
     TooOld,
+    /// This device's own KID came back (RFC 9605 4.4.1: never decrypt with a send key).
+    Reflected,
+    /// An authentic packet of a sender that has used up its stream windows for the epoch.
+    StreamLimit,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 7] = [
         Self::BadHeader,
         Self::UnknownKey,
         Self::AuthFailure,
         Self::Replay,
         Self::TooOld,
+        Self::Reflected,
+        Self::StreamLimit,
     ];
 
     /// A short stable name, for metrics labels.
@@ -59,6 +73,8 @@ impl DropReason {
             Self::AuthFailure => "auth_failure",
             Self::Replay => "replay",
             Self::TooOld => "too_old",
+            Self::Reflected => "reflected",
+            Self::StreamLimit => "stream_limit",
         }
     }
 }
@@ -72,6 +88,8 @@ impl Error {
             Self::UnknownEpoch(_) => DropReason::UnknownKey,
             Self::Replay(ReplayError::Duplicate) => DropReason::Replay,
             Self::Replay(_) => DropReason::TooOld,
+            Self::Reflected(_) => DropReason::Reflected,
+            Self::StreamLimit(_) => DropReason::StreamLimit,
             Self::Sframe(S::UnknownKid(_) | S::KeyIsSendOnly(_)) => DropReason::UnknownKey,
             Self::Sframe(S::AuthenticationFailed | S::CiphertextTooShort) => {
                 DropReason::AuthFailure

@@ -222,6 +222,17 @@ pub fn open_without_replay_check(
     parsed: &Protected,
     buf: &mut [u8],
 ) -> Result<Range<usize>, Error> {
+    open_with_key(ctx.recv_key(parsed.header.kid)?.material(), parsed, buf)
+}
+
+/// [`open_without_replay_check`] with the receive key material of `parsed.header.kid` given
+/// directly, for callers that keep their own keys (the keyring's workers cache a key only after
+/// a packet under it authenticated). The caller screens and records the counter.
+pub fn open_with_key(
+    material: &KeyMaterial,
+    parsed: &Protected,
+    buf: &mut [u8],
+) -> Result<Range<usize>, Error> {
     let Protected {
         header,
         rtp_header_len,
@@ -231,9 +242,8 @@ pub fn open_without_replay_check(
     if buf.len() < ciphertext_start {
         return Err(Error::Truncated);
     }
-    let key = ctx.recv_key(header.kid)?;
     let (aad, body) = buf.split_at_mut(ciphertext_start);
-    let pt_len = key.material().open_in_place(header.ctr, aad, body)?;
+    let pt_len = material.open_in_place(header.ctr, aad, body)?;
     let gap = ciphertext_start - rtp_header_len;
     if rtp_header_len > 0 {
         buf.copy_within(..rtp_header_len, gap);

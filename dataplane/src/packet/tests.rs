@@ -6,7 +6,7 @@ use crate::replay::ReplayError;
 use crate::sframe::CipherSuite;
 use crate::stream_key::StreamId;
 
-const KID: u64 = (5 << 8) | 1;
+const KID: u64 = (5 << 48) | (0x12_3456 << 8) | 1;
 const MK_SEQ: u32 = 0x0102_0304;
 
 fn contexts(suite: CipherSuite) -> (Context, Context) {
@@ -60,7 +60,8 @@ proptest! {
         let (mut tx, rx) = contexts(suite);
         let wire = protect(Mode::Datagram, &mut tx, &payload);
         prop_assert_eq!(&wire[..4], &MK_SEQ.to_be_bytes());
-        prop_assert_eq!(wire.len(), 4 + 3 + payload.len() + suite.tag_len());
+        // A header of a config byte and a 7-byte KID (slot 5 in the top bits); CTR 0 is inline.
+        prop_assert_eq!(wire.len(), 4 + 8 + payload.len() + suite.tag_len());
         let mut windows = ReplayWindows::new();
         prop_assert_eq!(unprotect(Mode::Datagram, &rx, &mut windows, &wire).unwrap(), payload);
     }
@@ -185,6 +186,11 @@ fn rejections_map_to_their_counters() {
         Error::Replay(ReplayError::TooOld).drop_reason(),
         DropReason::TooOld
     );
+    assert_eq!(Error::Reflected(KID).drop_reason(), DropReason::Reflected);
+    assert_eq!(
+        Error::StreamLimit(KID).drop_reason(),
+        DropReason::StreamLimit
+    );
     let mut counters = DropCounters::default();
     counters.record(DropReason::Replay);
     counters.record(DropReason::Replay);
@@ -198,7 +204,7 @@ fn sealing_checks_room_before_using_a_counter() {
     let err = seal(Mode::Datagram, &mut tx, KID, MK_SEQ, &mut buf, 4, 10).unwrap_err();
     assert_eq!(
         err,
-        Error::Sframe(sframe::Error::HeadroomTooSmall { needed: 7, got: 4 })
+        Error::Sframe(sframe::Error::HeadroomTooSmall { needed: 12, got: 4 })
     );
     let err = seal(Mode::Datagram, &mut tx, KID, MK_SEQ, &mut buf, 21, 40).unwrap_err();
     assert_eq!(
@@ -224,6 +230,9 @@ fn sealing_checks_room_before_using_a_counter() {
 
 #[test]
 fn stream_ids_name_the_kid() {
-    let id = StreamId::from_kid(KID).unwrap();
-    assert_eq!((id.sender_slot, id.stream_index), (5, 1));
+    let id = StreamId::from_kid(KID);
+    assert_eq!(
+        (id.sender_slot, id.sender_instance, id.stream_index),
+        (5, 0x12_3456, 1)
+    );
 }

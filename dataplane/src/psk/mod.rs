@@ -23,6 +23,7 @@ use toml::{Table, Value};
 use zeroize::Zeroizing;
 
 use crate::keyring::{EpochKey, Millis};
+use crate::stream_key::MAX_SENDER_SLOT;
 
 /// Why a key file was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +61,10 @@ pub enum PskError {
     /// A roster slot is not a u32.
     #[error("roster slot `{0}` is not a number in 0..=4294967295")]
     BadSlot(String),
+    /// A roster slot is above the largest a KID can carry (docs/PROTOCOL.md, "Stream keys and
+    /// KIDs").
+    #[error("roster slot {0} is above the largest sender slot ({MAX_SENDER_SLOT})")]
+    SlotOutOfRange(u32),
     /// A roster sender ID is not a non-empty string of at most 65535 bytes.
     #[error("roster slot {0}: sender ID must be a string of 1 to 65535 bytes")]
     BadSenderId(u32),
@@ -226,6 +231,9 @@ fn parse_roster(roster: Table) -> Result<BTreeMap<u32, Vec<u8>>, PskError> {
                 .ok()
                 .filter(|s| s.to_string() == slot_text)
                 .ok_or_else(|| PskError::BadSlot(shown(&slot_text)))?;
+            if slot > MAX_SENDER_SLOT {
+                return Err(PskError::SlotOutOfRange(slot));
+            }
             match sender {
                 Value::String(s) if !s.is_empty() && s.len() <= usize::from(u16::MAX) => {
                     Ok((slot, s.into_bytes()))

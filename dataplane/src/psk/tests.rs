@@ -108,6 +108,10 @@ fn every_malformed_field_has_its_error() {
             PskError::BadSlot("4294967296".into()),
         ),
         (
+            Box::new(|t| t.replace("1 = \"bob\"", "65536 = \"bob\"")),
+            PskError::SlotOutOfRange(65536),
+        ),
+        (
             Box::new(|t| t.replace("1 = \"bob\"", "1 = 5")),
             PskError::BadSenderId(1),
         ),

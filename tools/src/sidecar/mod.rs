@@ -81,7 +81,10 @@ pub struct SidecarArgs {
         help_heading = "Pre-shared key mode"
     )]
     key_file: Option<PathBuf>,
-    /// This sender's roster slot: the high bits of its KIDs. Must be in the key file's roster.
+    /// This sender's roster slot (0 to 65535): the top 16 bits of its KIDs. Must be in the key
+    /// file's roster. Each start (and each reload) seals under a fresh random sender instance,
+    /// so restarting on the same key file, or two sidecars given one slot, never repeats a
+    /// (key, nonce) pair; packets that come back under this slot are refused (`reflected`).
     #[arg(
         long,
         value_name = "N",
