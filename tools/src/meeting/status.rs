@@ -9,7 +9,7 @@ use crate::board::client::Welcome;
 /// One sender slot of the leader participant list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RosterEntry {
-    /// The sender slot (the dataplane's KID is `slot << 8 | stream`).
+    /// The sender slot (the dataplane's KID is `slot << 48 | instance << 8 | stream`).
     pub slot: u32,
     /// The participant, as `user#device`.
     pub participant: String,
