@@ -1,0 +1,157 @@
+//! The violations the exploration found on today's keyctl, one test per finding, each the
+//! minimized action list the search printed (participant indices reduced modulo 4). They
+//! fail on the tree they were found on, hence `#[ignore]`: un-ignore each once its fix
+//! lands (and drop its invariant from `KNOWN_OPEN`). docs/RELIABILITY.md, "Adversarial
+//! exploration", has how and how fast each was found.
+
+#![allow(clippy::panic)]
+
+use keyctl_adversary::{Action, Invariant, Kind, run};
+
+fn assert_holds(invariant: Invariant, actions: &[Action]) {
+    if let Err(v) = run(actions, &[invariant]) {
+        panic!("{v}");
+    }
+}
+
+/// F1 (I2): the board withholds one participant's rekey but delivers the heartbeat that
+/// certifies it; the participant keeps sending under the superseded key forever (it never
+/// leaves, never complains).
+#[test]
+#[ignore = "finding F1 (I2): withheld rekey with a certifying heartbeat"]
+fn f1_withheld_rekey_keeps_participant_on_superseded_key() {
+    assert_holds(
+        Invariant::I2NoStaleSending,
+        &[
+            Action::Kick { by: 0, who: 3 },
+            Action::Drop {
+                to: 1,
+                kind: Kind::Rekey,
+            },
+            Action::Advance {
+                step: 3,
+                deliver: true,
+            },
+            Action::Advance {
+                step: 3,
+                deliver: true,
+            },
+        ],
+    );
+}
+
+/// F2 (I3): a bare `LeaderChange` notice, with no heartbeat from anyone, restarts a
+/// participant's missed-heartbeat deadline; repeated, it keeps a session alive forever.
+#[test]
+#[ignore = "finding F2 (I3): a bare LeaderChange resets the heartbeat deadline"]
+fn f2_bare_leader_change_resets_heartbeat_deadline() {
+    assert_holds(
+        Invariant::I3HeartbeatsKeepAlive,
+        &[
+            Action::NoticeLeaderChange { who: 1 },
+            Action::Deliver { to: 2, pick: 0 },
+            Action::Advance {
+                step: 5,
+                deliver: false,
+            },
+        ],
+    );
+}
+
+/// F3 (I5): after the host kicks mallory, mallory's new session (same identity key, new
+/// binding) is admitted again and gets the next key.
+#[test]
+#[ignore = "finding F3 (I5): a kicked identity can rejoin"]
+fn f3_kicked_identity_rejoins() {
+    assert_holds(
+        Invariant::I5KickedStaysOut,
+        &[
+            Action::Kick { by: 0, who: 3 },
+            Action::MalloryRejoin,
+            Action::FlushAll,
+            Action::Advance {
+                step: 1,
+                deliver: true,
+            },
+        ],
+    );
+}
+
+/// F3, as the search found it: the rejoin is posted before the kick.
+#[test]
+#[ignore = "finding F3 (I5): a kicked identity can rejoin"]
+fn f3_rejoin_posted_before_kick() {
+    assert_holds(
+        Invariant::I5KickedStaysOut,
+        &[
+            Action::MalloryRejoin,
+            Action::Kick { by: 0, who: 3 },
+            Action::Advance {
+                step: 7,
+                deliver: true,
+            },
+        ],
+    );
+}
+
+/// F4 (I4): the board withholds a rotation's rekey from participant 1, then the server
+/// makes it leader. It numbers its first key after the last key it holds, which the
+/// others already hold from the old leader: they refuse it as stale and keep sending
+/// under the old leader's key, though they accept the new leader's heartbeats.
+#[test]
+#[ignore = "finding F4 (I4): a new leader that missed a rotation issues keys everyone refuses"]
+fn f4_new_leader_missed_rotation() {
+    assert_holds(
+        Invariant::I4NewLeaderKey,
+        &[
+            Action::Kick { by: 0, who: 3 },
+            Action::Drop {
+                to: 1,
+                kind: Kind::Rekey,
+            },
+            Action::NoticeLeaderChange { who: 1 },
+            Action::Advance {
+                step: 7,
+                deliver: true,
+            },
+        ],
+    );
+}
+
+/// F4, as the search found it: mallory's fresh session, holding no key at all, is named
+/// leader and starts again at mkSeqNum 1.
+#[test]
+#[ignore = "finding F4 (I4): a new leader that missed a rotation issues keys everyone refuses"]
+fn f4_fresh_session_named_leader() {
+    assert_holds(
+        Invariant::I4NewLeaderKey,
+        &[
+            Action::MalloryRejoin,
+            Action::NoticeLeaderChange { who: 3 },
+            Action::Advance {
+                step: 7,
+                deliver: true,
+            },
+        ],
+    );
+}
+
+/// The same worlds with nothing adversarial in them hold every invariant (so the tests
+/// above fail for the finding, not for the harness).
+#[test]
+fn fair_meeting_with_kick_leave_and_leader_change_holds_everything() {
+    let fair = Action::Advance {
+        step: 7,
+        deliver: true,
+    };
+    for actions in [
+        vec![fair, fair],
+        vec![Action::Kick { by: 0, who: 3 }, fair, fair],
+        vec![Action::Leave { who: 2 }, fair, Action::Lock { by: 0 }, fair],
+        vec![Action::NoticeLeaderChange { who: 1 }, fair, fair],
+    ] {
+        if let Err(v) = run(&actions, &Invariant::ALL) {
+            panic!("{v}\n{actions:?}");
+        }
+    }
+}
