@@ -7,6 +7,12 @@ use crate::world::World;
 /// Runs `actions` from a fresh [`World`] enforcing `enabled`; stops at the first
 /// violation. Actions after the first violation are not run.
 pub fn run(actions: &[Action], enabled: &[Invariant]) -> Result<(), Violation> {
+    replay(actions, enabled).map(drop)
+}
+
+/// Like [`run`], and returns the world the actions reached (a model checker's state is
+/// its action history: sessions are not `Clone`, so replaying rebuilds them).
+pub fn replay(actions: &[Action], enabled: &[Invariant]) -> Result<World, Violation> {
     let mut world = World::new()?.with_enabled(enabled.iter().copied());
     for (n, a) in actions.iter().enumerate() {
         world.step(a).map_err(|mut v| {
@@ -14,7 +20,7 @@ pub fn run(actions: &[Action], enabled: &[Invariant]) -> Result<(), Violation> {
             v
         })?;
     }
-    Ok(())
+    Ok(world)
 }
 
 /// Runs `actions`; on a violation, shrinks the action list (delta debugging: drop chunks,

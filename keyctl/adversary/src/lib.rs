@@ -27,7 +27,7 @@ mod rng;
 mod world;
 
 pub use action::{ADVANCE_MS, Action, Kind, Repro};
-pub use explore::{check, run};
+pub use explore::{check, replay, run};
 pub use invariant::{Failure, Invariant, KNOWN_OPEN, Violation, enforced};
 pub use rng::TestRng;
 pub use world::{

@@ -142,7 +142,8 @@ struct Party {
     /// Whether this session's leader ever changed (I4 concerns new leaders only).
     leader_changed: bool,
     /// I4: the first heartbeat accepted under the current (changed-to) leader.
-    first_hb_of_leader: Option<(ParticipantId, Millis)>,
+    /// The leader is recorded as the session instance that posted the heartbeat.
+    first_hb_of_leader: Option<(ParticipantId, Instance, Millis)>,
     /// I4: leader instances whose posts the board held back from this session.
     starved_by: BTreeSet<Instance>,
     /// Last observed roster state per identity (party index), with the binding hash of a
@@ -320,6 +321,39 @@ impl World {
     /// The board's posts in the world's encoding (the recording another world replays).
     pub fn recording(&self) -> Vec<Vec<u8>> {
         self.board.iter().map(|p| p.bytes.clone()).collect()
+    }
+
+    /// A digest of what the world shows from outside and what the oracle tracks: time,
+    /// each session's role, leader, keys, roster and heartbeat head, what the board
+    /// delivered to whom, and the oracle's per-session state. Two action lists that reach
+    /// the same fingerprint are treated as one state by the model checker (a sound
+    /// pruning only as far as the fingerprint covers the sessions' hidden state).
+    pub fn fingerprint(&self) -> [u8; 32] {
+        let mut s = format!("{:?}|{}|{}", self.now, self.server_leader, self.board.len());
+        for p in &self.parties {
+            let sending: Vec<_> = p
+                .updates
+                .iter()
+                .map(|u| (u.mk_seq, u.activate_at))
+                .collect();
+            s.push_str(&format!(
+                "|{}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}",
+                p.generation,
+                p.left,
+                p.session.role(),
+                p.session.leader(),
+                p.session.mk_seq(),
+                p.session.heartbeat_head(),
+                p.session.roster(),
+                sending,
+                p.fates,
+                p.hb_reference,
+                p.certified,
+                p.first_hb_of_leader,
+                p.starved_by,
+            ));
+        }
+        sha256(s.as_bytes())
     }
 
     fn instance(&self, i: usize) -> Instance {
@@ -575,6 +609,9 @@ impl World {
         let p = &mut self.parties[to];
         let was_participant = p.session.role() == Some(Role::Participant);
         let result = p.session.handle(now, bytes, &mut self.rng);
+        let poster = k
+            .and_then(|k| self.board.get(k))
+            .and_then(|post| post.from_instance);
         // The heartbeat oracle: a heartbeat a participant accepted verified and extended
         // its chain (whitepaper 3.7.7, v4.6 heartbeats).
         if result.is_ok()
@@ -584,12 +621,13 @@ impl World {
             p.hb_reference = now;
             p.certified.entry(hb.mk_seq).or_insert(now);
             if p.leader_changed
-                && p.first_hb_of_leader
-                    .as_ref()
-                    .is_none_or(|(l, _)| Some(l) != p.session.leader())
+                && p.first_hb_of_leader.as_ref().is_none_or(|(l, inst, _)| {
+                    Some(l) != p.session.leader() || Some(*inst) != poster
+                })
                 && let Some(l) = p.session.leader()
+                && let Some(inst) = poster
             {
-                p.first_hb_of_leader = Some((l.clone(), now));
+                p.first_hb_of_leader = Some((l.clone(), inst, now));
             }
         }
         self.collect(to)
@@ -798,14 +836,16 @@ impl World {
             }
             // I4: under a new leader it keeps hearing from, the new leader's key within
             // 10 s of its first heartbeat.
-            if let Some((leader_id, first)) = &p.first_hb_of_leader
+            if let Some((leader_id, linst, first)) = &p.first_hb_of_leader
                 && Some(leader_id) == p.session.leader()
                 && now.since(*first) >= NEW_LEADER_KEY_MS
-                && let Some(l) = self.ids.iter().position(|id| id == leader_id)
             {
+                let (l, linst) = (linst.0, *linst);
                 let leader = &self.parties[l];
-                let linst = (l, leader.generation);
-                let leads = leader.live() && leader.session.role() == Some(Role::Leader);
+                // The instance whose heartbeat it accepted still runs and leads.
+                let leads = leader.generation == linst.1
+                    && leader.live()
+                    && leader.session.role() == Some(Role::Leader);
                 let by_leader = sending
                     .and_then(|u| self.made.get(&u.key_hash))
                     .is_some_and(|m| m.by == linst);
