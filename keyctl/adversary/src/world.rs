@@ -35,8 +35,9 @@ pub const EVENT_BOUND: usize = 4 * PARTIES + 8;
 /// Rounds of delivery a [`Action::FlushAll`] runs before it gives up (each round hands
 /// every pending post to its recipients; answers make new posts).
 const FLUSH_ROUNDS: usize = 16;
-/// The board never holds more posts than this; beyond it the world stops growing (every
-/// action after it is a no-op for the board) so a run's memory is bounded.
+/// The board never holds more posts than this, so a run's memory is bounded; beyond it
+/// posts are lost (as if the board dropped them) and I4, whose precondition is that the
+/// board delivered the leader's posts, is no longer judged.
 const MAX_POSTS: usize = 4_096;
 
 /// The protocol's timings, made small (within [`Timings::validate`]) so a short run
@@ -182,6 +183,8 @@ pub struct World {
     timings: Timings,
     /// Which invariants fail a run.
     enabled: BTreeSet<Invariant>,
+    /// Set once the board reached [`MAX_POSTS`].
+    saturated: bool,
 }
 
 fn pid(i: usize) -> ParticipantId {
@@ -246,6 +249,7 @@ impl World {
             rng: TestRng::new(&format!("adversary-world-{}", uuid.len())),
             timings: timings(),
             enabled: Invariant::ALL.into_iter().collect(),
+            saturated: false,
         };
         for i in 0..PARTIES {
             let session = w.start_session(i)?;
@@ -562,6 +566,7 @@ impl World {
 
     fn post(&mut self, from: Poster, from_instance: Option<Instance>, msg: Message) {
         if self.board.len() >= MAX_POSTS {
+            self.saturated = true;
             return;
         }
         let (kind, recipient) = classify(&msg);
@@ -654,6 +659,9 @@ impl World {
             let following = p.session.leader().cloned();
             if p.following.is_some() && following.is_some() && following != p.following {
                 p.leader_changed = true;
+                // I2 compares mkSeqNums of one leader's numbering: certificates of the old
+                // leader say nothing about the new one's keys.
+                p.certified.clear();
             }
             if following.is_some() {
                 p.following = following;
@@ -837,6 +845,7 @@ impl World {
             // I4: under a new leader it keeps hearing from, the new leader's key within
             // 10 s of its first heartbeat.
             if let Some((leader_id, linst, first)) = &p.first_hb_of_leader
+                && !self.saturated
                 && Some(leader_id) == p.session.leader()
                 && now.since(*first) >= NEW_LEADER_KEY_MS
             {

@@ -20,24 +20,7 @@ fn assert_holds(invariant: Invariant, actions: &[Action]) {
 #[test]
 #[ignore = "finding F1 (I2): withheld rekey with a certifying heartbeat"]
 fn f1_withheld_rekey_keeps_participant_on_superseded_key() {
-    assert_holds(
-        Invariant::I2NoStaleSending,
-        &[
-            Action::Kick { by: 0, who: 3 },
-            Action::Drop {
-                to: 1,
-                kind: Kind::Rekey,
-            },
-            Action::Advance {
-                step: 3,
-                deliver: true,
-            },
-            Action::Advance {
-                step: 3,
-                deliver: true,
-            },
-        ],
-    );
+    assert_holds(Invariant::I2NoStaleSending, F1_WITHHELD_REKEY);
 }
 
 /// F2 (I3): a bare `LeaderChange` notice, with no heartbeat from anyone, restarts a
@@ -45,17 +28,7 @@ fn f1_withheld_rekey_keeps_participant_on_superseded_key() {
 #[test]
 #[ignore = "finding F2 (I3): a bare LeaderChange resets the heartbeat deadline"]
 fn f2_bare_leader_change_resets_heartbeat_deadline() {
-    assert_holds(
-        Invariant::I3HeartbeatsKeepAlive,
-        &[
-            Action::NoticeLeaderChange { who: 1 },
-            Action::Deliver { to: 2, pick: 0 },
-            Action::Advance {
-                step: 5,
-                deliver: false,
-            },
-        ],
-    );
+    assert_holds(Invariant::I3HeartbeatsKeepAlive, F2_BARE_LEADER_CHANGE);
 }
 
 /// F3 (I5): after the host kicks mallory, mallory's new session (same identity key, new
@@ -63,35 +36,14 @@ fn f2_bare_leader_change_resets_heartbeat_deadline() {
 #[test]
 #[ignore = "finding F3 (I5): a kicked identity can rejoin"]
 fn f3_kicked_identity_rejoins() {
-    assert_holds(
-        Invariant::I5KickedStaysOut,
-        &[
-            Action::Kick { by: 0, who: 3 },
-            Action::MalloryRejoin,
-            Action::FlushAll,
-            Action::Advance {
-                step: 1,
-                deliver: true,
-            },
-        ],
-    );
+    assert_holds(Invariant::I5KickedStaysOut, F3_KICKED_REJOIN);
 }
 
 /// F3, as the search found it: the rejoin is posted before the kick.
 #[test]
 #[ignore = "finding F3 (I5): a kicked identity can rejoin"]
 fn f3_rejoin_posted_before_kick() {
-    assert_holds(
-        Invariant::I5KickedStaysOut,
-        &[
-            Action::MalloryRejoin,
-            Action::Kick { by: 0, who: 3 },
-            Action::Advance {
-                step: 7,
-                deliver: true,
-            },
-        ],
-    );
+    assert_holds(Invariant::I5KickedStaysOut, F3_REJOIN_BEFORE_KICK);
 }
 
 /// F4 (I4): the board withholds a rotation's rekey from participant 1, then the server
@@ -101,21 +53,7 @@ fn f3_rejoin_posted_before_kick() {
 #[test]
 #[ignore = "finding F4 (I4): a new leader that missed a rotation issues keys everyone refuses"]
 fn f4_new_leader_missed_rotation() {
-    assert_holds(
-        Invariant::I4NewLeaderKey,
-        &[
-            Action::Kick { by: 0, who: 3 },
-            Action::Drop {
-                to: 1,
-                kind: Kind::Rekey,
-            },
-            Action::NoticeLeaderChange { who: 1 },
-            Action::Advance {
-                step: 7,
-                deliver: true,
-            },
-        ],
-    );
+    assert_holds(Invariant::I4NewLeaderKey, F4_NEW_LEADER_MISSED_ROTATION);
 }
 
 /// F4, as the search found it: mallory's fresh session, holding no key at all, is named
@@ -123,17 +61,106 @@ fn f4_new_leader_missed_rotation() {
 #[test]
 #[ignore = "finding F4 (I4): a new leader that missed a rotation issues keys everyone refuses"]
 fn f4_fresh_session_named_leader() {
-    assert_holds(
-        Invariant::I4NewLeaderKey,
-        &[
-            Action::MalloryRejoin,
-            Action::NoticeLeaderChange { who: 3 },
-            Action::Advance {
-                step: 7,
-                deliver: true,
-            },
-        ],
-    );
+    assert_holds(Invariant::I4NewLeaderKey, F4_FRESH_SESSION_LEADER);
+}
+
+const F1_WITHHELD_REKEY: &[Action] = &[
+    Action::Kick { by: 0, who: 3 },
+    Action::Drop {
+        to: 1,
+        kind: Kind::Rekey,
+    },
+    Action::Advance {
+        step: 3,
+        deliver: true,
+    },
+    Action::Advance {
+        step: 3,
+        deliver: true,
+    },
+];
+
+const F2_BARE_LEADER_CHANGE: &[Action] = &[
+    Action::NoticeLeaderChange { who: 1 },
+    Action::Deliver { to: 2, pick: 0 },
+    Action::Advance {
+        step: 5,
+        deliver: false,
+    },
+];
+
+const F3_KICKED_REJOIN: &[Action] = &[
+    Action::Kick { by: 0, who: 3 },
+    Action::MalloryRejoin,
+    Action::FlushAll,
+    Action::Advance {
+        step: 1,
+        deliver: true,
+    },
+];
+
+const F3_REJOIN_BEFORE_KICK: &[Action] = &[
+    Action::MalloryRejoin,
+    Action::Kick { by: 0, who: 3 },
+    Action::Advance {
+        step: 7,
+        deliver: true,
+    },
+];
+
+const F4_NEW_LEADER_MISSED_ROTATION: &[Action] = &[
+    Action::Kick { by: 0, who: 3 },
+    Action::Drop {
+        to: 1,
+        kind: Kind::Rekey,
+    },
+    Action::NoticeLeaderChange { who: 1 },
+    Action::Advance {
+        step: 7,
+        deliver: true,
+    },
+];
+
+const F4_FRESH_SESSION_LEADER: &[Action] = &[
+    Action::MalloryRejoin,
+    Action::NoticeLeaderChange { who: 3 },
+    Action::Advance {
+        step: 7,
+        deliver: true,
+    },
+];
+
+/// The fuzz target's committed seeds (fuzz/corpus/keyctl_adversary/seed-f*) are these
+/// findings, so a campaign after the fixes starts from them.
+#[test]
+fn fuzz_seeds_are_the_findings() {
+    let seeds: [(&[u8], &[Action]); 5] = [
+        (
+            include_bytes!("../../../fuzz/corpus/keyctl_adversary/seed-f1-withheld-rekey"),
+            F1_WITHHELD_REKEY,
+        ),
+        (
+            include_bytes!("../../../fuzz/corpus/keyctl_adversary/seed-f2-bare-leader-change"),
+            F2_BARE_LEADER_CHANGE,
+        ),
+        (
+            include_bytes!("../../../fuzz/corpus/keyctl_adversary/seed-f3-kicked-rejoin"),
+            F3_KICKED_REJOIN,
+        ),
+        (
+            include_bytes!(
+                "../../../fuzz/corpus/keyctl_adversary/seed-f4-new-leader-missed-rotation"
+            ),
+            F4_NEW_LEADER_MISSED_ROTATION,
+        ),
+        (
+            include_bytes!("../../../fuzz/corpus/keyctl_adversary/seed-f4-fresh-session-leader"),
+            F4_FRESH_SESSION_LEADER,
+        ),
+    ];
+    for (bytes, actions) in seeds {
+        assert_eq!(Action::decode(bytes), actions);
+    }
 }
 
 /// The same worlds with nothing adversarial in them hold every invariant (so the tests
