@@ -498,6 +498,12 @@ impl World {
 
     fn advance(&mut self, ms: u64, deliver: bool) -> Result<(), Violation> {
         let target = self.now.after(ms);
+        // A fair board delivers what is pending before time moves, not only after the next
+        // timer: otherwise a post made "now" would wait for that timer, a delay the
+        // adversary did not choose.
+        if deliver {
+            self.flush_all()?;
+        }
         loop {
             let next = self
                 .parties

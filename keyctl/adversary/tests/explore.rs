@@ -37,7 +37,7 @@ fn holds(bytes: &[u8], enabled: &[Invariant]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(config(48))]
+    #![proptest_config(config(256))]
     #[test]
     fn enforced_invariants_hold(bytes in proptest::collection::vec(any::<u8>(), 0..240)) {
         holds(&bytes, &enforced())?;
