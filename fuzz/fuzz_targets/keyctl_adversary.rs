@@ -4,7 +4,7 @@
 //! and every invariant of that crate (I1-I6) is checked after every step. A violation
 //! panics with the minimized action list, printed as Rust.
 //!
-//! By default the invariants in `keyctl_adversary::KNOWN_OPEN` (open findings F1-F4) are
+//! By default the invariants in `keyctl_adversary::KNOWN_OPEN` (open findings F1-F5) are
 //! computed but not enforced, so the CI fuzz smoke stays green while their fixes land;
 //! `VEIL_ADVERSARY_INVARIANTS=all` enforces every one (a campaign after the fixes), and
 //! `VEIL_ADVERSARY_INVARIANTS=I2,I4` only those named.

@@ -118,6 +118,9 @@ pub enum Action {
         /// Who issues it.
         by: u8,
     },
+    /// The board announces a fresh identity of its own (a Sybil: a valid self-signed
+    /// binding and a liveness nonce for this meeting, from a session it then abandons).
+    InjectIdentity,
     /// Virtual time passes by [`ADVANCE_MS`]`[step]`, firing every due timer; when
     /// `deliver`, the board delivers everything pending after each timer (a fair board
     /// for that stretch).
@@ -142,7 +145,7 @@ impl Action {
                 bytes = rest;
                 Some(b)
             };
-            let action = match op % 14 {
+            let action = match op % 15 {
                 0 => arg().and_then(|to| Some(Self::Deliver { to, pick: arg()? })),
                 1 => arg().map(|to| Self::Flush { to }),
                 2 => Some(Self::FlushAll),
@@ -171,6 +174,7 @@ impl Action {
                 10 => arg().map(|who| Self::Leave { who }),
                 11 => arg().map(|by| Self::Lock { by }),
                 12 => arg().map(|by| Self::Unlock { by }),
+                14 => Some(Self::InjectIdentity),
                 _ => arg().map(|b| Self::Advance {
                     step: b >> 1,
                     deliver: b & 1 == 1,
@@ -212,6 +216,7 @@ impl Action {
             Self::Advance { step, deliver } => {
                 out.extend([13, (step << 1) | u8::from(deliver)]);
             }
+            Self::InjectIdentity => out.push(14),
         }
     }
 }
@@ -256,6 +261,7 @@ mod tests {
                 step: 7,
                 deliver: true,
             },
+            Action::InjectIdentity,
         ];
         let mut bytes = Vec::new();
         for a in &all {

@@ -12,7 +12,7 @@ use crate::action::{Action, Repro};
 #[non_exhaustive]
 pub enum Invariant {
     /// I1: a participant removed (kick or leave) never obtains a key the leader made
-    /// after it removed them.
+    /// after it removed them, while that leader still lists them as removed.
     I1RemovedGetsNoNewKey,
     /// I2: no live participant sends under key N more than [`crate::i2_bound`] after it
     /// verified a heartbeat certifying a newer key.
@@ -26,26 +26,30 @@ pub enum Invariant {
     /// I5: a kicked identity never obtains a key made after its kick was seen (there is
     /// no command to lift a ban).
     I5KickedStaysOut,
-    /// I6: state per meeting stays bounded (roster, output per input), and a session that
+    /// I6: state per meeting stays bounded (output queued per input), and a session that
     /// left holds no key material.
     I6StateBound,
+    /// I6, the participant cap: no roster lists more than [`crate::MEETING_CAP`]
+    /// identities, whatever the board announces.
+    I6RosterCap,
     /// The world could not be built (not an invariant of keyctl; a harness failure).
     Setup,
 }
 
 impl Invariant {
     /// Every invariant of keyctl (not [`Invariant::Setup`], which is always enabled).
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::I1RemovedGetsNoNewKey,
         Self::I2NoStaleSending,
         Self::I3HeartbeatsKeepAlive,
         Self::I4NewLeaderKey,
         Self::I5KickedStaysOut,
         Self::I6StateBound,
+        Self::I6RosterCap,
     ];
 }
 
-/// Invariants today's keyctl is known to violate (findings F1-F4 of docs/RELIABILITY.md,
+/// Invariants today's keyctl is known to violate (findings F1-F5 of docs/RELIABILITY.md,
 /// "Adversarial exploration"); the CI proptest and the fuzz smoke leave these out so they
 /// stay green while the fixes land. Empty this list as the fixes land, and un-ignore the
 /// tests in tests/findings.rs.
@@ -54,6 +58,7 @@ pub const KNOWN_OPEN: &[Invariant] = &[
     Invariant::I3HeartbeatsKeepAlive,
     Invariant::I4NewLeaderKey,
     Invariant::I5KickedStaysOut,
+    Invariant::I6RosterCap,
 ];
 
 /// The invariants a CI run enforces: all but [`KNOWN_OPEN`].

@@ -5,7 +5,7 @@
 //! post, virtual time and a seeded RNG. Each [`Action`] is a move of the adversary (deliver,
 //! drop, delay, reorder, duplicate or replay any post, also posts recorded from another
 //! instance of the meeting; post `Leave` and `LeaderChange` notices; rejoin with its own
-//! identity), of a host (kick, leave, lock, unlock) or of time. After every action, and at
+//! identity; announce fresh identities of its own), of a host (kick, leave, lock, unlock) or of time. After every action, and at
 //! every timer that fires inside a time step, the world checks invariants I1-I6
 //! ([`Invariant`]) from the outside, through keyctl's public API only.
 //!
@@ -31,6 +31,6 @@ pub use explore::{check, replay, run};
 pub use invariant::{Failure, Invariant, KNOWN_OPEN, Violation, enforced};
 pub use rng::TestRng;
 pub use world::{
-    EVENT_BOUND, HONEST, Instance, MALLORY, NEW_LEADER_KEY_MS, PARTIES, TRANSMIT_BOUND, World,
-    i2_bound, i3_bound, timings,
+    EVENT_BOUND, HONEST, Instance, MALLORY, MAX_INJECTED, MEETING_CAP, NEW_LEADER_KEY_MS, PARTIES,
+    TRANSMIT_BOUND, World, i2_bound, i3_bound, timings,
 };

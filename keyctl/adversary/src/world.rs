@@ -25,13 +25,19 @@ pub const HONEST: usize = 3;
 /// I4: a participant sends under the new leader's key within this long after its first
 /// heartbeat (v4.6 meetings: leader change).
 pub const NEW_LEADER_KEY_MS: u64 = 10_000;
-/// I6: at most this many messages leave one session in answer to one input: a rotation
-/// boxes one rekey per member and posts a heartbeat, a nonce and up to two links per
-/// member on a leader change.
-pub const TRANSMIT_BOUND: usize = 4 * PARTIES + 8;
+/// I6: at most this many messages leave one session in answer to one input, in a meeting
+/// of [`MEETING_CAP`]: a rotation boxes one rekey per member and posts a heartbeat, a nonce,
+/// and on a leader change up to two links per member.
+pub const TRANSMIT_BOUND: usize = 3 * MEETING_CAP + 8;
 /// I6: at most this many events per input (a key update, retirements of the held epochs,
-/// alerts, a departure).
-pub const EVENT_BOUND: usize = 4 * PARTIES + 8;
+/// alerts, one per member at most, a departure).
+pub const EVENT_BOUND: usize = 2 * MEETING_CAP + 8;
+/// The participant cap the harness holds keyctl to (I6): the roster never lists more
+/// identities than this. keyctl has no cap today; set this to keyctl's once it has one.
+pub const MEETING_CAP: usize = 16;
+/// At most this many [`Action::InjectIdentity`] per run take effect (the world's own
+/// memory bound; above [`MEETING_CAP`], so a missing cap shows).
+pub const MAX_INJECTED: u32 = 24;
 /// Rounds of delivery a [`Action::FlushAll`] runs before it gives up (each round hands
 /// every pending post to its recipients; answers make new posts).
 const FLUSH_ROUNDS: usize = 16;
@@ -110,7 +116,8 @@ enum Fate {
 #[derive(Debug, Clone)]
 struct Made {
     by: Instance,
-    /// Instances the maker had removed (LPL left or kicked) when it made the key (I1).
+    /// Instances the maker listed as removed (LPL left or kicked, not re-admitted since)
+    /// when it made the key (I1).
     removed: BTreeSet<Instance>,
     /// Identities the maker had seen kicked when it made the key (I5; there is no
     /// un-ban command, so a kick is for the rest of the meeting).
@@ -185,6 +192,8 @@ pub struct World {
     enabled: BTreeSet<Invariant>,
     /// Set once the board reached [`MAX_POSTS`].
     saturated: bool,
+    /// Identities the board injected so far.
+    injected: u32,
 }
 
 fn pid(i: usize) -> ParticipantId {
@@ -250,6 +259,7 @@ impl World {
             timings: timings(),
             enabled: Invariant::ALL.into_iter().collect(),
             saturated: false,
+            injected: 0,
         };
         for i in 0..PARTIES {
             let session = w.start_session(i)?;
@@ -360,6 +370,39 @@ impl World {
         sha256(s.as_bytes())
     }
 
+    /// A one-line-per-party summary (for reading a reproduction step by step): role,
+    /// leader followed, highest mkSeqNum, the roster as the party sees it, whether it left.
+    pub fn describe(&self) -> String {
+        let mut s = format!("t={} board={}\n", self.now.0, self.board.len());
+        for (i, p) in self.parties.iter().enumerate() {
+            let roster: Vec<String> = p
+                .session
+                .roster()
+                .map(|v| {
+                    v.entries
+                        .iter()
+                        .map(|e| {
+                            let who = self.ids.iter().position(|id| id == &e.participant);
+                            let inst = self.bindings.get(&e.binding_hash);
+                            format!("{who:?}:{:?}{inst:?}", e.state)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "  party {i} gen {} {:?} follows {:?} mk_seq {} left {:?} roster {roster:?}\n",
+                p.generation,
+                p.session.role(),
+                p.session
+                    .leader()
+                    .and_then(|l| self.ids.iter().position(|id| id == l)),
+                p.session.mk_seq(),
+                p.left,
+            ));
+        }
+        s
+    }
+
     fn instance(&self, i: usize) -> Instance {
         (i, self.parties[i].generation)
     }
@@ -429,6 +472,7 @@ impl World {
                 );
             }
             Action::MalloryRejoin => self.rejoin(MALLORY)?,
+            Action::InjectIdentity => self.inject_identity()?,
             Action::Kick { by, who } => {
                 let (by, who) = (pick(by), pick(who));
                 let id = self.ids[who].clone();
@@ -537,6 +581,36 @@ impl World {
             }
         }
         self.now = target;
+        Ok(())
+    }
+
+    /// A Sybil: the board makes a session with a fresh identity, posts its announcement
+    /// and first nonce as a server post, and drops the session.
+    fn inject_identity(&mut self) -> Result<(), Violation> {
+        if self.injected >= MAX_INJECTED {
+            return Ok(());
+        }
+        self.injected += 1;
+        let n = self.injected;
+        let me = ParticipantId::new(format!("sybil{n}").as_bytes(), b"dev")
+            .map_err(|e| Violation::setup(format!("sybil id: {e}")))?;
+        let cfg = Config {
+            meeting: self.meeting.clone(),
+            display_name: Id::new(Field::DisplayName, me.user.as_bytes())
+                .map_err(|e| Violation::setup(format!("display name: {e}")))?,
+            me,
+            leader: self.ids[self.server_leader].clone(),
+            invite: None,
+            host_secret: None,
+            timings: self.timings,
+        };
+        let key = SigningKey::generate(&mut TestRng::new(&format!("adversary-sybil-{n}")))
+            .map_err(|e| Violation::setup(format!("sybil key: {e}")))?;
+        let mut sybil = Session::new(cfg, key, self.now, &mut self.rng)
+            .map_err(|e| Violation::setup(format!("sybil session: {e}")))?;
+        while let Some(msg) = sybil.poll_transmit() {
+            self.post(Poster::Server, None, msg);
+        }
         Ok(())
     }
 
@@ -675,11 +749,11 @@ impl World {
         }
         // Roster transitions first: within one input a leader removes before it rotates.
         if let Some(view) = self.parties[i].session.roster() {
-            if view.entries.len() > PARTIES {
+            if view.entries.len() > MEETING_CAP {
                 self.fail(
-                    Invariant::I6StateBound,
+                    Invariant::I6RosterCap,
                     format!(
-                        "party {i} roster has {} entries for {PARTIES} identities",
+                        "party {i} roster has {} entries, above the cap of {MEETING_CAP}",
                         view.entries.len()
                     ),
                 )?;
@@ -694,6 +768,15 @@ impl World {
                     && let Some(&removed) = self.bindings.get(&bh)
                 {
                     self.parties[i].removed.insert(removed);
+                }
+                // Re-admitted (the same binding listed present again, through the leader's
+                // own admission): no longer removed. I1 is about keys made while the maker
+                // lists the session as gone; whether a removed session may be re-admitted
+                // at all is I5's business for kicks.
+                if e.state == MemberState::Present
+                    && let Some(&back) = self.bindings.get(&e.binding_hash)
+                {
+                    self.parties[i].removed.remove(&back);
                 }
                 if e.state == MemberState::Kicked {
                     self.parties[i].kicked.insert(who);

@@ -46,10 +46,10 @@ proptest! {
 
 proptest! {
     #![proptest_config(config(256))]
-    // Fails on today's keyctl (findings F1-F4, docs/RELIABILITY.md "Adversarial
+    // Fails on today's keyctl (findings F1-F5, docs/RELIABILITY.md "Adversarial
     // exploration"); un-ignore once KNOWN_OPEN is empty.
     #[test]
-    #[ignore = "findings F1-F4 open: KNOWN_OPEN is not empty"]
+    #[ignore = "findings F1-F5 open: KNOWN_OPEN is not empty"]
     fn all_invariants_hold(bytes in proptest::collection::vec(any::<u8>(), 0..240)) {
         holds(&bytes, &Invariant::ALL)?;
     }

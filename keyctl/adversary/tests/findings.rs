@@ -161,6 +161,8 @@ fn fuzz_seeds_are_the_findings() {
     for (bytes, actions) in seeds {
         assert_eq!(Action::decode(bytes), actions);
     }
+    let sybils = include_bytes!("../../../fuzz/corpus/keyctl_adversary/seed-f5-sybils");
+    assert_eq!(Action::decode(sybils), f5_sybils());
 }
 
 /// The same worlds with nothing adversarial in them hold every invariant (so the tests
@@ -181,4 +183,24 @@ fn fair_meeting_with_kick_leave_and_leader_change_holds_everything() {
             panic!("{v}\n{actions:?}");
         }
     }
+}
+
+/// F5 (I6): keyctl has no participant cap. The board announces fresh identities (each a
+/// valid self-signed binding and a nonce for this meeting); the leader admits every one, so
+/// every session's peer map and roster, and each rotation's rekeys, grow with what the
+/// board posts.
+#[test]
+#[ignore = "finding F5 (I6): no participant cap; Sybil identities grow every roster"]
+fn f5_injected_identities_grow_the_roster_without_bound() {
+    assert_holds(Invariant::I6RosterCap, &f5_sybils());
+}
+
+/// Twenty identities announced by the board, then a second of fair board.
+fn f5_sybils() -> Vec<Action> {
+    let mut actions = vec![Action::InjectIdentity; 20];
+    actions.push(Action::Advance {
+        step: 3,
+        deliver: true,
+    });
+    actions
 }
