@@ -160,7 +160,12 @@ struct Party {
     /// Instances this session has seen removed (I1), identities seen kicked (I5).
     removed: BTreeSet<Instance>,
     kicked: BTreeSet<usize>,
+    /// The latest refusals (typed errors) of this instance, for [`World::describe`].
+    refusals: Vec<String>,
 }
+
+/// How many refusals per party [`World::describe`] keeps.
+const KEEP_REFUSALS: usize = 6;
 
 impl Party {
     fn live(&self) -> bool {
@@ -281,6 +286,7 @@ impl World {
                 roster: BTreeMap::new(),
                 removed: BTreeSet::new(),
                 kicked: BTreeSet::new(),
+                refusals: Vec::new(),
             });
             w.collect(i)?;
         }
@@ -390,7 +396,8 @@ impl World {
                 })
                 .unwrap_or_default();
             s.push_str(&format!(
-                "  party {i} gen {} {:?} follows {:?} mk_seq {} left {:?} roster {roster:?}\n",
+                "  party {i} gen {} {:?} follows {:?} mk_seq {} left {:?} roster {roster:?} \
+                 refused {:?}\n",
                 p.generation,
                 p.session.role(),
                 p.session
@@ -398,6 +405,7 @@ impl World {
                     .and_then(|l| self.ids.iter().position(|id| id == l)),
                 p.session.mk_seq(),
                 p.left,
+                p.refusals,
             ));
         }
         s
@@ -641,6 +649,7 @@ impl World {
         p.roster.clear();
         p.removed.clear();
         p.kicked.clear();
+        p.refusals.clear();
         self.collect(i)
     }
 
@@ -694,6 +703,12 @@ impl World {
         let p = &mut self.parties[to];
         let was_participant = p.session.role() == Some(Role::Participant);
         let result = p.session.handle(now, bytes, &mut self.rng);
+        if let Err(e) = &result {
+            if p.refusals.len() == KEEP_REFUSALS {
+                p.refusals.remove(0);
+            }
+            p.refusals.push(format!("t={} {e}", now.0));
+        }
         let poster = k
             .and_then(|k| self.board.get(k))
             .and_then(|post| post.from_instance);
