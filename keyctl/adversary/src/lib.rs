@@ -31,6 +31,6 @@ pub use explore::{check, replay, run};
 pub use invariant::{Failure, Invariant, KNOWN_OPEN, Violation, enforced};
 pub use rng::TestRng;
 pub use world::{
-    EVENT_BOUND, HONEST, Instance, MALLORY, MAX_INJECTED, MEETING_CAP, NEW_LEADER_KEY_MS, PARTIES,
-    TRANSMIT_BOUND, World, i2_bound, i3_bound, timings,
+    EVENT_BOUND, HONEST, Instance, MALLORY, MAX_IDENTITIES, MAX_INJECTED, MEETING_CAP,
+    NEW_LEADER_KEY_MS, PARTIES, TRANSMIT_BOUND, World, i2_bound, i3_bound, timings,
 };

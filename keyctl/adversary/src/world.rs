@@ -25,19 +25,23 @@ pub const HONEST: usize = 3;
 /// I4: a participant sends under the new leader's key within this long after its first
 /// heartbeat (v4.6 meetings: leader change).
 pub const NEW_LEADER_KEY_MS: u64 = 10_000;
-/// I6: at most this many messages leave one session in answer to one input, in a meeting
-/// of [`MEETING_CAP`]: a rotation boxes one rekey per member and posts a heartbeat, a nonce,
-/// and on a leader change up to two links per member.
-pub const TRANSMIT_BOUND: usize = 3 * MEETING_CAP + 8;
+/// I6: at most this many messages leave one session in answer to one input, given every
+/// identity the world can hold ([`MAX_IDENTITIES`]; keyctl has no cap to size this by): a
+/// rotation boxes one rekey per member and posts a heartbeat and a nonce, a leader change
+/// adds a leave link per member it cannot key and coalescing snapshots.
+pub const TRANSMIT_BOUND: usize = 3 * MAX_IDENTITIES + 8;
 /// I6: at most this many events per input (a key update, retirements of the held epochs,
 /// alerts, one per member at most, a departure).
-pub const EVENT_BOUND: usize = 2 * MEETING_CAP + 8;
+pub const EVENT_BOUND: usize = 2 * MAX_IDENTITIES + 8;
 /// The participant cap the harness holds keyctl to (I6): the roster never lists more
 /// identities than this. keyctl has no cap today; set this to keyctl's once it has one.
 pub const MEETING_CAP: usize = 16;
 /// At most this many [`Action::InjectIdentity`] per run take effect (the world's own
 /// memory bound; above [`MEETING_CAP`], so a missing cap shows).
 pub const MAX_INJECTED: u32 = 24;
+/// Every identity a world can hold: its parties and the most Sybils it lets the board
+/// announce.
+pub const MAX_IDENTITIES: usize = PARTIES + MAX_INJECTED as usize;
 /// Rounds of delivery a [`Action::FlushAll`] runs before it gives up (each round hands
 /// every pending post to its recipients; answers make new posts).
 const FLUSH_ROUNDS: usize = 16;

@@ -225,3 +225,29 @@ fn f5_sybils() -> Vec<Action> {
     });
     actions
 }
+
+/// I6's output bounds are sized for every identity the world can hold: with all the Sybils
+/// admitted, a leader change and a kick, one input still queues no more than the bounds.
+#[test]
+fn output_bounds_hold_with_every_sybil_admitted() {
+    let fair = Action::Advance {
+        step: 3,
+        deliver: true,
+    };
+    let mut actions = vec![Action::InjectIdentity; keyctl_adversary::MAX_INJECTED as usize];
+    actions.extend([
+        fair,
+        Action::NoticeLeaderChange { who: 1 },
+        fair,
+        Action::Kick { by: 1, who: 3 },
+        fair,
+        Action::NoticeLeaderChange { who: 2 },
+        fair,
+    ]);
+    if let Err(v) = run(
+        &actions,
+        &[Invariant::I1RemovedGetsNoNewKey, Invariant::I6StateBound],
+    ) {
+        panic!("{v}");
+    }
+}
