@@ -1,0 +1,277 @@
+//! What the adversary (the board, the server and its own participant) and the hosts may
+//! do in one step, and how a byte string chooses the steps.
+
+use core::fmt;
+
+/// Which board posts a [`Action::Drop`] targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Any post.
+    Any,
+    /// A leader's boxed meeting key.
+    Rekey,
+    /// A leader heartbeat.
+    Heartbeat,
+    /// A signed LPL link.
+    Link,
+    /// A key announcement or liveness nonce.
+    Join,
+    /// A server notice (`Leave`, `LeaderChange`) or a participant's own leave.
+    Notice,
+}
+
+impl Kind {
+    const ALL: [Self; 6] = [
+        Self::Any,
+        Self::Rekey,
+        Self::Heartbeat,
+        Self::Link,
+        Self::Join,
+        Self::Notice,
+    ];
+
+    fn from_byte(b: u8) -> Self {
+        Self::ALL[usize::from(b) % Self::ALL.len()]
+    }
+}
+
+/// Virtual time steps an [`Action::Advance`] can take, in milliseconds: from below the
+/// activation delay to past the 10 s bound of I4.
+pub const ADVANCE_MS: [u64; 8] = [50, 150, 400, 1_000, 2_500, 4_000, 6_000, 12_000];
+
+/// One step of the exploration. Participant indices are taken modulo
+/// [`crate::PARTIES`]; index 0 is the host the server first names leader, 1 and 2 are
+/// honest participants, 3 is the adversary's own participant ("mallory").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// The board delivers, to `to`, the `pick`-th (modulo) post still pending for it,
+    /// counted from the newest: reordering and delay.
+    Deliver {
+        /// Recipient.
+        to: u8,
+        /// Which pending post.
+        pick: u8,
+    },
+    /// The board delivers every pending post to `to`, in order.
+    Flush {
+        /// Recipient.
+        to: u8,
+    },
+    /// The board delivers every pending post to everyone, until nothing is pending.
+    FlushAll,
+    /// The board drops the next pending post of `kind` for `to` (a later
+    /// [`Action::Replay`] may still deliver it: a long delay).
+    Drop {
+        /// Recipient.
+        to: u8,
+        /// Which posts.
+        kind: Kind,
+    },
+    /// The board re-delivers an earlier post of this meeting (modulo the posts made so far)
+    /// to `to`, whoever it was for: duplication and replay.
+    Replay {
+        /// Recipient.
+        to: u8,
+        /// Board index.
+        index: u16,
+    },
+    /// The board delivers a post recorded from another instance of the meeting (same
+    /// meeting ID and identities, another UUID).
+    ReplayForeign {
+        /// Recipient.
+        to: u8,
+        /// Index into the foreign recording.
+        index: u16,
+    },
+    /// The server posts a `Leave` notice about `who` (true or not).
+    NoticeLeave {
+        /// About whom.
+        who: u8,
+    },
+    /// The server posts a `LeaderChange` naming `who`.
+    NoticeLeaderChange {
+        /// The named leader.
+        who: u8,
+    },
+    /// The adversary's participant joins again with its identity key and a fresh session
+    /// (after a kick, a leave, or while its old session still runs).
+    MalloryRejoin,
+    /// `by` runs the leader command "kick `who`" (refused unless `by` leads).
+    Kick {
+        /// Who issues it.
+        by: u8,
+        /// Whom.
+        who: u8,
+    },
+    /// `who` leaves the meeting.
+    Leave {
+        /// Who.
+        who: u8,
+    },
+    /// `by` locks the meeting (refused unless `by` leads).
+    Lock {
+        /// Who issues it.
+        by: u8,
+    },
+    /// `by` unlocks the meeting (refused unless `by` leads).
+    Unlock {
+        /// Who issues it.
+        by: u8,
+    },
+    /// The board announces a fresh identity of its own (a Sybil: a valid self-signed
+    /// binding and a liveness nonce for this meeting, from a session it then abandons).
+    InjectIdentity,
+    /// Virtual time passes by [`ADVANCE_MS`]`[step]`, firing every due timer; when
+    /// `deliver`, the board delivers everything pending after each timer (a fair board
+    /// for that stretch).
+    Advance {
+        /// Index into [`ADVANCE_MS`] (modulo).
+        step: u8,
+        /// Whether the board is fair meanwhile.
+        deliver: bool,
+    },
+}
+
+impl Action {
+    /// Decodes a byte string into actions: one opcode byte, then the parameter bytes the
+    /// opcode takes; a truncated last action is dropped. Every byte string is valid, so
+    /// a fuzzer's mutations stay meaningful.
+    pub fn decode(mut bytes: &[u8]) -> Vec<Self> {
+        let mut out = Vec::new();
+        while let Some((&op, rest)) = bytes.split_first() {
+            bytes = rest;
+            let mut arg = || -> Option<u8> {
+                let (&b, rest) = bytes.split_first()?;
+                bytes = rest;
+                Some(b)
+            };
+            let action = match op % 15 {
+                0 => arg().and_then(|to| Some(Self::Deliver { to, pick: arg()? })),
+                1 => arg().map(|to| Self::Flush { to }),
+                2 => Some(Self::FlushAll),
+                3 => arg().and_then(|to| {
+                    Some(Self::Drop {
+                        to,
+                        kind: Kind::from_byte(arg()?),
+                    })
+                }),
+                4 => arg().and_then(|to| {
+                    Some(Self::Replay {
+                        to,
+                        index: u16::from_le_bytes([arg()?, arg()?]),
+                    })
+                }),
+                5 => arg().and_then(|to| {
+                    Some(Self::ReplayForeign {
+                        to,
+                        index: u16::from_le_bytes([arg()?, arg()?]),
+                    })
+                }),
+                6 => arg().map(|who| Self::NoticeLeave { who }),
+                7 => arg().map(|who| Self::NoticeLeaderChange { who }),
+                8 => Some(Self::MalloryRejoin),
+                9 => arg().and_then(|by| Some(Self::Kick { by, who: arg()? })),
+                10 => arg().map(|who| Self::Leave { who }),
+                11 => arg().map(|by| Self::Lock { by }),
+                12 => arg().map(|by| Self::Unlock { by }),
+                14 => Some(Self::InjectIdentity),
+                _ => arg().map(|b| Self::Advance {
+                    step: b >> 1,
+                    deliver: b & 1 == 1,
+                }),
+            };
+            match action {
+                Some(a) => out.push(a),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// The inverse of [`Action::decode`] for one action (used to write seeds).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match *self {
+            Self::Deliver { to, pick } => out.extend([0, to, pick]),
+            Self::Flush { to } => out.extend([1, to]),
+            Self::FlushAll => out.push(2),
+            Self::Drop { to, kind } => {
+                let k = Kind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
+                out.extend([3, to, u8::try_from(k).unwrap_or(0)]);
+            }
+            Self::Replay { to, index } => {
+                out.extend([4, to]);
+                out.extend(index.to_le_bytes());
+            }
+            Self::ReplayForeign { to, index } => {
+                out.extend([5, to]);
+                out.extend(index.to_le_bytes());
+            }
+            Self::NoticeLeave { who } => out.extend([6, who]),
+            Self::NoticeLeaderChange { who } => out.extend([7, who]),
+            Self::MalloryRejoin => out.push(8),
+            Self::Kick { by, who } => out.extend([9, by, who]),
+            Self::Leave { who } => out.extend([10, who]),
+            Self::Lock { by } => out.extend([11, by]),
+            Self::Unlock { by } => out.extend([12, by]),
+            Self::Advance { step, deliver } => {
+                out.extend([13, (step << 1) | u8::from(deliver)]);
+            }
+            Self::InjectIdentity => out.push(14),
+        }
+    }
+}
+
+/// An action list printed as Rust, to paste into a regression test.
+pub struct Repro<'a>(pub &'a [Action]);
+
+impl fmt::Display for Repro<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "[")?;
+        for a in self.0 {
+            writeln!(f, "    Action::{a:?},")?;
+        }
+        write!(f, "]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_inverts_encode() {
+        let all = [
+            Action::Deliver { to: 1, pick: 9 },
+            Action::Flush { to: 2 },
+            Action::FlushAll,
+            Action::Drop {
+                to: 3,
+                kind: Kind::Heartbeat,
+            },
+            Action::Replay { to: 0, index: 513 },
+            Action::ReplayForeign { to: 1, index: 7 },
+            Action::NoticeLeave { who: 2 },
+            Action::NoticeLeaderChange { who: 3 },
+            Action::MalloryRejoin,
+            Action::Kick { by: 0, who: 3 },
+            Action::Leave { who: 1 },
+            Action::Lock { by: 0 },
+            Action::Unlock { by: 1 },
+            Action::Advance {
+                step: 7,
+                deliver: true,
+            },
+            Action::InjectIdentity,
+        ];
+        let mut bytes = Vec::new();
+        for a in &all {
+            a.encode(&mut bytes);
+        }
+        assert_eq!(Action::decode(&bytes), all);
+        // A truncated last action is dropped, never misread.
+        assert_eq!(
+            Action::decode(&bytes[..bytes.len() - 1]),
+            all[..all.len() - 1]
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! Adversarial exploration of keyctl meetings.
+//!
+//! A deterministic [`World`] holds four sessions of one meeting (a host, two honest
+//! participants and the adversary's own participant, "mallory"), a board that keeps every
+//! post, virtual time and a seeded RNG. Each [`Action`] is a move of the adversary (deliver,
+//! drop, delay, reorder, duplicate or replay any post, also posts recorded from another
+//! instance of the meeting; post `Leave` and `LeaderChange` notices; rejoin with its own
+//! identity; announce fresh identities of its own), of a host (kick, leave, lock, unlock) or of time. After every action, and at
+//! every timer that fires inside a time step, the world checks invariants I1-I6
+//! ([`Invariant`]) from the outside, through keyctl's public API only.
+//!
+//! A byte string chooses the actions ([`Action::decode`]), so the same world is driven by
+//! cargo-fuzz (fuzz/fuzz_targets/keyctl_adversary.rs), by a proptest in CI
+//! (tests/explore.rs), and by stateright's bounded breadth-first search over the action
+//! history (tests/model_check.rs). A violation comes back as a [`Failure`] whose action
+//! list [`check`] has minimized, printed as Rust to paste into a test.
+//!
+//! What the oracle cannot observe through the public API: the size of a session's peer
+//! map, key ring and heartbeat chain (I6 checks the roster and the output queued per
+//! input instead), and keys a session holds but never hands to the dataplane (I1 and I5
+//! look at [`keyctl::meeting::Event::KeyUpdate`]s).
+
+mod action;
+mod explore;
+mod invariant;
+mod rng;
+mod world;
+
+pub use action::{ADVANCE_MS, Action, Kind, Repro};
+pub use explore::{check, replay, run};
+pub use invariant::{Failure, Invariant, KNOWN_OPEN, Violation, enforced};
+pub use rng::TestRng;
+pub use world::{
+    EVENT_BOUND, HONEST, Instance, MALLORY, MAX_IDENTITIES, MAX_INJECTED, MEETING_CAP,
+    NEW_LEADER_KEY_MS, PARTIES, TRANSMIT_BOUND, World, i2_bound, i3_bound, timings,
+};

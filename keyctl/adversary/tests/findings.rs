@@ -1,0 +1,253 @@
+//! The violations the exploration found on today's keyctl, one test per finding, each the
+//! minimized action list the search printed (participant indices reduced modulo 4). They
+//! fail on the tree they were found on, hence `#[ignore]`: un-ignore each once its fix
+//! lands (and drop its invariant from `KNOWN_OPEN`). docs/RELIABILITY.md, "Adversarial
+//! exploration", has how and how fast each was found.
+
+#![allow(clippy::panic)]
+
+use keyctl_adversary::{Action, Invariant, Kind, run};
+
+fn assert_holds(invariant: Invariant, actions: &[Action]) {
+    if let Err(v) = run(actions, &[invariant]) {
+        panic!("{v}");
+    }
+}
+
+/// F1 (I2): the board withholds one participant's rekey but delivers the heartbeat that
+/// certifies it; the participant keeps sending under the superseded key forever (it never
+/// leaves, never complains).
+#[test]
+#[ignore = "finding F1 (I2): withheld rekey with a certifying heartbeat"]
+fn f1_withheld_rekey_keeps_participant_on_superseded_key() {
+    assert_holds(Invariant::I2NoStaleSending, F1_WITHHELD_REKEY);
+}
+
+/// F1 again, reached by reordering alone (found by the fuzzer hunting I4): mallory is named
+/// leader and rekeys; the board hands participant 1 its rekey before the `LeaderChange`, so
+/// participant 1 refuses it (it is sealed by a leader it does not follow yet), then follows
+/// mallory, accepts its heartbeats certifying the key, and never gets the key.
+#[test]
+#[ignore = "finding F1 (I2): a rekey delivered before its leader change is lost for good"]
+fn f1_rekey_delivered_before_its_leader_change() {
+    assert_holds(Invariant::I2NoStaleSending, F1_REKEY_BEFORE_LEADER_CHANGE);
+    assert_holds(Invariant::I4NewLeaderKey, F1_REKEY_BEFORE_LEADER_CHANGE);
+}
+
+/// F2 (I3): a bare `LeaderChange` notice, with no heartbeat from anyone, restarts a
+/// participant's missed-heartbeat deadline; repeated, it keeps a session alive forever.
+#[test]
+#[ignore = "finding F2 (I3): a bare LeaderChange resets the heartbeat deadline"]
+fn f2_bare_leader_change_resets_heartbeat_deadline() {
+    assert_holds(Invariant::I3HeartbeatsKeepAlive, F2_BARE_LEADER_CHANGE);
+}
+
+/// F3 (I5): after the host kicks mallory, mallory's new session (same identity key, new
+/// binding) is admitted again and gets the next key.
+#[test]
+#[ignore = "finding F3 (I5): a kicked identity can rejoin"]
+fn f3_kicked_identity_rejoins() {
+    assert_holds(Invariant::I5KickedStaysOut, F3_KICKED_REJOIN);
+}
+
+/// F3, as the search found it: the rejoin is posted before the kick.
+#[test]
+#[ignore = "finding F3 (I5): a kicked identity can rejoin"]
+fn f3_rejoin_posted_before_kick() {
+    assert_holds(Invariant::I5KickedStaysOut, F3_REJOIN_BEFORE_KICK);
+}
+
+/// F4 (I4): the board withholds a rotation's rekey from participant 1, then the server
+/// makes it leader. It numbers its first key after the last key it holds, which the
+/// others already hold from the old leader: they refuse it as stale and keep sending
+/// under the old leader's key, though they accept the new leader's heartbeats.
+#[test]
+#[ignore = "finding F4 (I4): a new leader that missed a rotation issues keys everyone refuses"]
+fn f4_new_leader_missed_rotation() {
+    assert_holds(Invariant::I4NewLeaderKey, F4_NEW_LEADER_MISSED_ROTATION);
+}
+
+/// F4, as the search found it: mallory's fresh session, holding no key at all, is named
+/// leader and starts again at mkSeqNum 1.
+#[test]
+#[ignore = "finding F4 (I4): a new leader that missed a rotation issues keys everyone refuses"]
+fn f4_fresh_session_named_leader() {
+    assert_holds(Invariant::I4NewLeaderKey, F4_FRESH_SESSION_LEADER);
+}
+
+const F1_WITHHELD_REKEY: &[Action] = &[
+    Action::Kick { by: 0, who: 3 },
+    Action::Drop {
+        to: 1,
+        kind: Kind::Rekey,
+    },
+    Action::Advance {
+        step: 3,
+        deliver: true,
+    },
+    Action::Advance {
+        step: 3,
+        deliver: true,
+    },
+];
+
+const F1_REKEY_BEFORE_LEADER_CHANGE: &[Action] = &[
+    Action::NoticeLeaderChange { who: 3 },
+    Action::Deliver { to: 3, pick: 0 },
+    Action::Deliver { to: 1, pick: 11 },
+    Action::Advance {
+        step: 7,
+        deliver: true,
+    },
+];
+
+const F2_BARE_LEADER_CHANGE: &[Action] = &[
+    Action::NoticeLeaderChange { who: 1 },
+    Action::Deliver { to: 2, pick: 0 },
+    Action::Advance {
+        step: 5,
+        deliver: false,
+    },
+];
+
+const F3_KICKED_REJOIN: &[Action] = &[
+    Action::Kick { by: 0, who: 3 },
+    Action::MalloryRejoin,
+    Action::FlushAll,
+    Action::Advance {
+        step: 1,
+        deliver: true,
+    },
+];
+
+const F3_REJOIN_BEFORE_KICK: &[Action] = &[
+    Action::MalloryRejoin,
+    Action::Kick { by: 0, who: 3 },
+    Action::Advance {
+        step: 7,
+        deliver: true,
+    },
+];
+
+const F4_NEW_LEADER_MISSED_ROTATION: &[Action] = &[
+    Action::Kick { by: 0, who: 3 },
+    Action::Drop {
+        to: 1,
+        kind: Kind::Rekey,
+    },
+    Action::NoticeLeaderChange { who: 1 },
+    Action::Advance {
+        step: 7,
+        deliver: true,
+    },
+];
+
+const F4_FRESH_SESSION_LEADER: &[Action] = &[
+    Action::MalloryRejoin,
+    Action::NoticeLeaderChange { who: 3 },
+    Action::Advance {
+        step: 7,
+        deliver: true,
+    },
+];
+
+/// The fuzz target's committed seeds (fuzz/corpus/keyctl_adversary/seed-f*) are these
+/// findings, so a campaign after the fixes starts from them.
+#[test]
+fn fuzz_seeds_are_the_findings() {
+    let seeds: [(&[u8], &[Action]); 5] = [
+        (
+            include_bytes!("../../../fuzz/corpus/keyctl_adversary/seed-f1-withheld-rekey"),
+            F1_WITHHELD_REKEY,
+        ),
+        (
+            include_bytes!("../../../fuzz/corpus/keyctl_adversary/seed-f2-bare-leader-change"),
+            F2_BARE_LEADER_CHANGE,
+        ),
+        (
+            include_bytes!("../../../fuzz/corpus/keyctl_adversary/seed-f3-kicked-rejoin"),
+            F3_KICKED_REJOIN,
+        ),
+        (
+            include_bytes!(
+                "../../../fuzz/corpus/keyctl_adversary/seed-f4-new-leader-missed-rotation"
+            ),
+            F4_NEW_LEADER_MISSED_ROTATION,
+        ),
+        (
+            include_bytes!("../../../fuzz/corpus/keyctl_adversary/seed-f4-fresh-session-leader"),
+            F4_FRESH_SESSION_LEADER,
+        ),
+    ];
+    for (bytes, actions) in seeds {
+        assert_eq!(Action::decode(bytes), actions);
+    }
+    let sybils = include_bytes!("../../../fuzz/corpus/keyctl_adversary/seed-f5-sybils");
+    assert_eq!(Action::decode(sybils), f5_sybils());
+}
+
+/// The same worlds with nothing adversarial in them hold every invariant (so the tests
+/// above fail for the finding, not for the harness).
+#[test]
+fn fair_meeting_with_kick_leave_and_leader_change_holds_everything() {
+    let fair = Action::Advance {
+        step: 7,
+        deliver: true,
+    };
+    for actions in [
+        vec![fair, fair],
+        vec![Action::Kick { by: 0, who: 3 }, fair, fair],
+        vec![Action::Leave { who: 2 }, fair, Action::Lock { by: 0 }, fair],
+        vec![Action::NoticeLeaderChange { who: 1 }, fair, fair],
+    ] {
+        if let Err(v) = run(&actions, &Invariant::ALL) {
+            panic!("{v}\n{actions:?}");
+        }
+    }
+}
+
+/// F5 (I6): keyctl has no participant cap. The board announces fresh identities (each a
+/// valid self-signed binding and a nonce for this meeting); the leader admits every one, so
+/// every session's peer map and roster, and each rotation's rekeys, grow with what the
+/// board posts.
+#[test]
+#[ignore = "finding F5 (I6): no participant cap; Sybil identities grow every roster"]
+fn f5_injected_identities_grow_the_roster_without_bound() {
+    assert_holds(Invariant::I6RosterCap, &f5_sybils());
+}
+
+/// Twenty identities announced by the board, then a second of fair board.
+fn f5_sybils() -> Vec<Action> {
+    let mut actions = vec![Action::InjectIdentity; 20];
+    actions.push(Action::Advance {
+        step: 3,
+        deliver: true,
+    });
+    actions
+}
+
+/// I6's output bounds are sized for every identity the world can hold: with all the Sybils
+/// admitted, a leader change and a kick, one input still queues no more than the bounds.
+#[test]
+fn output_bounds_hold_with_every_sybil_admitted() {
+    let fair = Action::Advance {
+        step: 3,
+        deliver: true,
+    };
+    let mut actions = vec![Action::InjectIdentity; keyctl_adversary::MAX_INJECTED as usize];
+    actions.extend([
+        fair,
+        Action::NoticeLeaderChange { who: 1 },
+        fair,
+        Action::Kick { by: 1, who: 3 },
+        fair,
+        Action::NoticeLeaderChange { who: 2 },
+        fair,
+    ]);
+    if let Err(v) = run(
+        &actions,
+        &[Invariant::I1RemovedGetsNoNewKey, Invariant::I6StateBound],
+    ) {
+        panic!("{v}");
+    }
+}
