@@ -523,3 +523,32 @@ fn after_a_leader_change_invite_only_admission_stops_with_an_alert() {
     }
     assert_eq!(sim.node("carol").latest().unwrap().mk_seq, seq);
 }
+
+/// Finding 11 (and the harness's F5): the leader admitted every identity the board
+/// announced. It now stops at the participant cap, with an alert, and the members keep
+/// their key.
+#[test]
+fn joins_past_the_participant_cap_are_refused() {
+    let mut sim = Sim::new("participant-cap");
+    sim.timings.max_participants = 3;
+    sim.join("p0", "p0");
+    for name in ["p1", "p2", "p3"] {
+        sim.join(name, "p0");
+        sim.advance(50);
+    }
+    sim.advance(3_000);
+    assert!(sim.node("p3").updates.is_empty());
+    assert!(sim.node("p0").alerts.contains(&Alert::MeetingFull {
+        participant: pid("p3")
+    }));
+    assert!(sim.node("p0").errors.contains(&MeetingError::MeetingFull));
+    let seq = sim.node("p1").latest().unwrap().mk_seq;
+    assert_eq!(sim.node("p1").latest().unwrap().roster.len(), 3);
+    // A seat freed by a leave is taken by the next join.
+    let i2 = sim.index("p2");
+    sim.nodes[i2].session.leave().unwrap();
+    sim.pump();
+    sim.join("p4", "p0");
+    sim.advance(3_000);
+    assert!(sim.node("p4").latest().is_some_and(|u| u.mk_seq > seq));
+}

@@ -695,6 +695,14 @@ fn timings_outside_the_protocol_bounds_are_refused() {
             missed_heartbeats: 0,
             ..Timings::default()
         },
+        Timings {
+            max_participants: 0,
+            ..Timings::default()
+        },
+        Timings {
+            max_participants: keyctl::meeting::MAX_PARTICIPANTS + 1,
+            ..Timings::default()
+        },
     ] {
         assert_eq!(bad.validate(), Err(MeetingError::InvalidTimings));
     }

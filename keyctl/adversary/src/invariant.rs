@@ -49,17 +49,11 @@ impl Invariant {
     ];
 }
 
-/// Invariants today's keyctl is known to violate (findings F1-F5 of docs/RELIABILITY.md,
-/// "Adversarial exploration"); the CI proptest and the fuzz smoke leave these out so they
-/// stay green while the fixes land. Empty this list as the fixes land, and un-ignore the
-/// tests in tests/findings.rs.
-pub const KNOWN_OPEN: &[Invariant] = &[
-    Invariant::I2NoStaleSending,
-    Invariant::I3HeartbeatsKeepAlive,
-    Invariant::I4NewLeaderKey,
-    Invariant::I5KickedStaysOut,
-    Invariant::I6RosterCap,
-];
+/// Invariants keyctl is known to violate; the CI proptest and the fuzz smoke leave these
+/// out. Empty since keyctl revision 2 fixed findings F1-F5 (docs/RELIABILITY.md,
+/// "Adversarial exploration"); a new finding goes here only with its ignored test in
+/// tests/findings.rs.
+pub const KNOWN_OPEN: &[Invariant] = &[];
 
 /// The invariants a CI run enforces: all but [`KNOWN_OPEN`].
 pub fn enforced() -> Vec<Invariant> {

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use keyctl::crypto::{SigningKey, sha256};
-use keyctl::meeting::{Config, Event, LeftReason, Millis, Role, Session, Timings};
+use keyctl::meeting::{
+    Config, Event, LeftReason, Millis, ROSTER_PER_PARTICIPANT, Role, Session, Timings,
+};
 use keyctl::wire::{
     Field, Id, LeaderChange, Leave, MeetingRef, MemberState, Message, ParticipantId,
 };
@@ -33,8 +35,10 @@ pub const TRANSMIT_BOUND: usize = 3 * MAX_IDENTITIES + 8;
 /// I6: at most this many events per input (a key update, retirements of the held epochs,
 /// alerts, one per member at most, a departure).
 pub const EVENT_BOUND: usize = 2 * MAX_IDENTITIES + 8;
-/// The participant cap the harness holds keyctl to (I6): the roster never lists more
-/// identities than this. keyctl has no cap today; set this to keyctl's once it has one.
+/// The list bound the harness holds keyctl to (I6): the roster never lists more identities
+/// than this. The world sets keyctl's participant cap ([`Timings::max_participants`]) to a
+/// quarter of it, since a leader keeps [`ROSTER_PER_PARTICIPANT`] list entries per
+/// participant it may have present; the Sybils the board can announce exceed it.
 pub const MEETING_CAP: usize = 16;
 /// At most this many [`Action::InjectIdentity`] per run take effect (the world's own
 /// memory bound; above [`MEETING_CAP`], so a missing cap shows).
@@ -66,6 +70,7 @@ pub fn timings() -> Timings {
         nonce_interval_ms: 4_000,
         max_links: 20,
         leave_alert_threshold: 4,
+        max_participants: MEETING_CAP / ROSTER_PER_PARTICIPANT,
     }
 }
 

@@ -1,9 +1,7 @@
 //! Random exploration of the adversary's action space over byte strings, on stable Rust.
 //!
 //! - `enforced_invariants_hold` runs in CI (a few seconds): every invariant except the
-//!   ones listed in `KNOWN_OPEN` (today's open findings).
-//! - `all_invariants_hold` is the same over every invariant; ignored until the findings
-//!   are fixed.
+//!   ones listed in `KNOWN_OPEN` (open findings; none since keyctl revision 2).
 //! - `hunt` searches random action lists for a violation of each invariant and reports
 //!   how long it took and the minimized reproduction (`cargo test -p keyctl-adversary
 //!   --test explore -- --ignored hunt --nocapture`).
@@ -41,17 +39,6 @@ proptest! {
     #[test]
     fn enforced_invariants_hold(bytes in proptest::collection::vec(any::<u8>(), 0..240)) {
         holds(&bytes, &enforced())?;
-    }
-}
-
-proptest! {
-    #![proptest_config(config(256))]
-    // Fails on today's keyctl (findings F1-F5, docs/RELIABILITY.md "Adversarial
-    // exploration"); un-ignore once KNOWN_OPEN is empty.
-    #[test]
-    #[ignore = "findings F1-F5 open: KNOWN_OPEN is not empty"]
-    fn all_invariants_hold(bytes in proptest::collection::vec(any::<u8>(), 0..240)) {
-        holds(&bytes, &Invariant::ALL)?;
     }
 }
 

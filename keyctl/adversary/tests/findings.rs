@@ -1,8 +1,8 @@
-//! The violations the exploration found on today's keyctl, one test per finding, each the
-//! minimized action list the search printed (participant indices reduced modulo 4). They
-//! fail on the tree they were found on, hence `#[ignore]`: un-ignore each once its fix
-//! lands (and drop its invariant from `KNOWN_OPEN`). docs/RELIABILITY.md, "Adversarial
-//! exploration", has how and how fast each was found.
+//! The violations the exploration found on keyctl revision 1, one test per finding, each the
+//! minimized action list the search printed (participant indices reduced modulo 4). Each
+//! failed on revision 1 and passes since revision 2 fixed it; a new finding is added here
+//! `#[ignore]`d, with its invariant in `KNOWN_OPEN`, until its fix lands.
+//! docs/RELIABILITY.md, "Adversarial exploration", has how and how fast each was found.
 
 #![allow(clippy::panic)]
 
@@ -18,7 +18,7 @@ fn assert_holds(invariant: Invariant, actions: &[Action]) {
 /// certifies it; the participant keeps sending under the superseded key forever (it never
 /// leaves, never complains).
 #[test]
-#[ignore = "finding F1 (I2): withheld rekey with a certifying heartbeat"]
+// Finding F1 (I2): withheld rekey with a certifying heartbeat; fixed in keyctl revision 2.
 fn f1_withheld_rekey_keeps_participant_on_superseded_key() {
     assert_holds(Invariant::I2NoStaleSending, F1_WITHHELD_REKEY);
 }
@@ -28,7 +28,7 @@ fn f1_withheld_rekey_keeps_participant_on_superseded_key() {
 /// participant 1 refuses it (it is sealed by a leader it does not follow yet), then follows
 /// mallory, accepts its heartbeats certifying the key, and never gets the key.
 #[test]
-#[ignore = "finding F1 (I2): a rekey delivered before its leader change is lost for good"]
+// Finding F1 (I2): a rekey delivered before its leader change is lost for good; fixed in keyctl revision 2.
 fn f1_rekey_delivered_before_its_leader_change() {
     assert_holds(Invariant::I2NoStaleSending, F1_REKEY_BEFORE_LEADER_CHANGE);
     assert_holds(Invariant::I4NewLeaderKey, F1_REKEY_BEFORE_LEADER_CHANGE);
@@ -37,7 +37,7 @@ fn f1_rekey_delivered_before_its_leader_change() {
 /// F2 (I3): a bare `LeaderChange` notice, with no heartbeat from anyone, restarts a
 /// participant's missed-heartbeat deadline; repeated, it keeps a session alive forever.
 #[test]
-#[ignore = "finding F2 (I3): a bare LeaderChange resets the heartbeat deadline"]
+// Finding F2 (I3): a bare LeaderChange resets the heartbeat deadline; fixed in keyctl revision 2.
 fn f2_bare_leader_change_resets_heartbeat_deadline() {
     assert_holds(Invariant::I3HeartbeatsKeepAlive, F2_BARE_LEADER_CHANGE);
 }
@@ -45,14 +45,14 @@ fn f2_bare_leader_change_resets_heartbeat_deadline() {
 /// F3 (I5): after the host kicks mallory, mallory's new session (same identity key, new
 /// binding) is admitted again and gets the next key.
 #[test]
-#[ignore = "finding F3 (I5): a kicked identity can rejoin"]
+// Finding F3 (I5): a kicked identity can rejoin; fixed in keyctl revision 2.
 fn f3_kicked_identity_rejoins() {
     assert_holds(Invariant::I5KickedStaysOut, F3_KICKED_REJOIN);
 }
 
 /// F3, as the search found it: the rejoin is posted before the kick.
 #[test]
-#[ignore = "finding F3 (I5): a kicked identity can rejoin"]
+// Finding F3 (I5): a kicked identity can rejoin; fixed in keyctl revision 2.
 fn f3_rejoin_posted_before_kick() {
     assert_holds(Invariant::I5KickedStaysOut, F3_REJOIN_BEFORE_KICK);
 }
@@ -62,7 +62,7 @@ fn f3_rejoin_posted_before_kick() {
 /// others already hold from the old leader: they refuse it as stale and keep sending
 /// under the old leader's key, though they accept the new leader's heartbeats.
 #[test]
-#[ignore = "finding F4 (I4): a new leader that missed a rotation issues keys everyone refuses"]
+// Finding F4 (I4): a new leader that missed a rotation issues keys everyone refuses; fixed in keyctl revision 2.
 fn f4_new_leader_missed_rotation() {
     assert_holds(Invariant::I4NewLeaderKey, F4_NEW_LEADER_MISSED_ROTATION);
 }
@@ -70,7 +70,7 @@ fn f4_new_leader_missed_rotation() {
 /// F4, as the search found it: mallory's fresh session, holding no key at all, is named
 /// leader and starts again at mkSeqNum 1.
 #[test]
-#[ignore = "finding F4 (I4): a new leader that missed a rotation issues keys everyone refuses"]
+// Finding F4 (I4): a new leader that missed a rotation issues keys everyone refuses; fixed in keyctl revision 2.
 fn f4_fresh_session_named_leader() {
     assert_holds(Invariant::I4NewLeaderKey, F4_FRESH_SESSION_LEADER);
 }
@@ -211,7 +211,7 @@ fn fair_meeting_with_kick_leave_and_leader_change_holds_everything() {
 /// every session's peer map and roster, and each rotation's rekeys, grow with what the
 /// board posts.
 #[test]
-#[ignore = "finding F5 (I6): no participant cap; Sybil identities grow every roster"]
+// Finding F5 (I6): no participant cap; Sybil identities grow every roster; fixed in keyctl revision 2.
 fn f5_injected_identities_grow_the_roster_without_bound() {
     assert_holds(Invariant::I6RosterCap, &f5_sybils());
 }

@@ -4,8 +4,8 @@
 //! reach the same observable state are explored once.
 //!
 //! - `bfs_depth_2_enforced_invariants`: in CI, every invariant not in `KNOWN_OPEN`.
-//! - `bfs_finds_open_findings`: ignored; depth 3 (`BFS_DEPTH`) over every invariant, one property per
-//!   invariant, prints the shortest path to each violation and the time it took
+//! - `bfs_deeper_all_invariants`: ignored; depth 3 (`BFS_DEPTH`) over every invariant, one
+//!   property per invariant, prints the shortest path to each violation and the time it took
 //!   (`cargo test -p keyctl-adversary --test model_check -- --ignored --nocapture`).
 #![allow(clippy::panic)]
 
@@ -187,8 +187,8 @@ fn bfs_depth_2_enforced_invariants() {
 }
 
 #[test]
-#[ignore = "findings F1-F4 open (F5 needs more than depth 3); reports the shortest path to each and the time taken"]
-fn bfs_finds_open_findings() {
+#[ignore = "minutes: the deeper search of a campaign (BFS_DEPTH, default 3); prints the shortest path to any violation"]
+fn bfs_deeper_all_invariants() {
     search(
         Invariant::ALL.to_vec(),
         std::env::var("BFS_DEPTH")

@@ -2,6 +2,7 @@
 
 use super::error::MeetingError;
 use super::invite::{Invite, InviteSecret};
+use super::limits::MAX_PARTICIPANTS;
 use crate::wire::{Id, MeetingRef, ParticipantId};
 
 /// Timing rules of the protocol, in milliseconds. The defaults are the whitepaper's.
@@ -30,6 +31,10 @@ pub struct Timings {
     pub max_links: usize,
     /// Leaves by one user at which the leader raises an alert (whitepaper 3.10: four).
     pub leave_alert_threshold: u16,
+    /// Most participants present at once; the leader refuses further joins with
+    /// [`super::Alert::MeetingFull`], and keeps at most four times as many list entries
+    /// (present, left and kicked). At most [`super::MAX_PARTICIPANTS`], the default.
+    pub max_participants: usize,
 }
 
 impl Timings {
@@ -42,7 +47,8 @@ impl Timings {
             && (1..=5 * 60_000).contains(&self.rotation_interval_ms)
             && self.missed_heartbeats >= 1
             && self.max_links >= 1
-            && self.nonce_interval_ms >= 1;
+            && self.nonce_interval_ms >= 1
+            && (1..=MAX_PARTICIPANTS).contains(&self.max_participants);
         if ok {
             Ok(())
         } else {
@@ -64,6 +70,7 @@ impl Default for Timings {
             nonce_interval_ms: 3 * 60_000,
             max_links: 20,
             leave_alert_threshold: 4,
+            max_participants: MAX_PARTICIPANTS,
         }
     }
 }

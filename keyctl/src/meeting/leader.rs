@@ -11,7 +11,7 @@ use super::error::MeetingError;
 use super::events::Alert;
 use super::invite::{Invite, invite_id};
 use super::keyring::Certification;
-use super::limits::{KEY_REQUEST_MIN_GAP_MS, MAX_PARTICIPANTS, MAX_ROSTER};
+use super::limits::{KEY_REQUEST_MIN_GAP_MS, ROSTER_PER_PARTICIPANT};
 use super::lpl::add_op;
 use super::session::{Live, Outbox, fill};
 use crate::crypto::{BOX_NONCE_LEN, BoxKey, CTX_CIPHER_MEETING_SEED, CTX_KDF_MEETING_SEED};
@@ -230,10 +230,11 @@ impl Live {
             });
             return Err(MeetingError::InviteRejected);
         }
+        let cap = self.cfg.timings.max_participants;
         let present = self.lpl.present().filter(|e| &e.participant != p).count();
-        let room = present < MAX_PARTICIPANTS
+        let room = present < cap
             && self.lpl.next_slot().is_some()
-            && (known.is_some() || self.lpl.len() < MAX_ROSTER);
+            && (known.is_some() || self.lpl.len() < ROSTER_PER_PARTICIPANT * cap);
         if !room {
             out.alert(Alert::MeetingFull {
                 participant: p.clone(),

@@ -1,12 +1,16 @@
 //! Bounds on what a meeting holds, so that no input from the board grows a session's state
 //! without limit (v4.6 meetings are designed for up to 1,000 participants).
 
-/// Most participants present at once. The leader refuses further joins with an alert.
+/// Most participants present at once, and the default and ceiling of
+/// [`super::Timings::max_participants`]. The leader refuses further joins with an alert.
 pub const MAX_PARTICIPANTS: usize = 1_000;
 
-/// Most entries the participant list keeps, present, left and kicked together: every
-/// admission of a new (userID, deviceID) adds one for the meeting's life.
-pub const MAX_ROSTER: usize = 4 * MAX_PARTICIPANTS;
+/// List entries (present, left and kicked together) a leader keeps per participant it may
+/// have present: every admission of a new (userID, deviceID) adds one for the meeting's life.
+pub const ROSTER_PER_PARTICIPANT: usize = 4;
+
+/// Most entries any participant list may hold; a list past it is refused.
+pub const MAX_ROSTER: usize = ROSTER_PER_PARTICIPANT * MAX_PARTICIPANTS;
 
 /// Most announced participants that are not (yet) in the list: joiners waiting for their
 /// nonce or for the leader. Further announcements of strangers are refused.

@@ -84,7 +84,10 @@ pub use config::{Config, Timings};
 pub use error::MeetingError;
 pub use events::{Alert, Event, KeyUpdate, LeftReason, MeetingKey};
 pub use invite::{Invite, InviteSecret, invite_id};
-pub use limits::{KEY_REQUEST_MIN_GAP_MS, MAX_PARTICIPANTS, MAX_PENDING, MAX_ROSTER, MAX_SLOT};
+pub use limits::{
+    KEY_REQUEST_MIN_GAP_MS, MAX_PARTICIPANTS, MAX_PENDING, MAX_ROSTER, MAX_SLOT,
+    ROSTER_PER_PARTICIPANT,
+};
 pub use lpl::RosterView;
 pub use session::{Role, Session};
 

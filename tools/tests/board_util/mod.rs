@@ -33,6 +33,7 @@ pub fn fast_timings() -> Timings {
         nonce_interval_ms: 60_000,
         max_links: 20,
         leave_alert_threshold: 4,
+        ..Timings::default()
     }
 }
 
