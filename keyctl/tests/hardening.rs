@@ -552,3 +552,33 @@ fn joins_past_the_participant_cap_are_refused() {
     sim.advance(3_000);
     assert!(sim.node("p4").latest().is_some_and(|u| u.mk_seq > seq));
 }
+
+/// A joiner sees heartbeats certifying keys made before it was admitted (found by the real
+/// board's test with fast timings): those keys were never its to hold, so it neither alerts
+/// nor asks for them, and its admission's key arrives as usual.
+#[test]
+fn a_joiner_does_not_chase_keys_made_before_its_admission() {
+    let mut sim = Sim::new("joiner-no-chase");
+    sim.timings.activation_delay_ms = 100;
+    sim.timings.join_batch_ms = 900;
+    sim.timings.heartbeat_interval_ms = 200;
+    sim.join("p0", "p0");
+    sim.advance(500);
+    let j = sim.join("p1", "p0");
+    sim.advance(3_000);
+    let node = sim.node("p1");
+    assert!(
+        !node
+            .alerts
+            .iter()
+            .any(|a| matches!(a, Alert::KeyWithheld { .. })),
+        "{:?}",
+        node.alerts
+    );
+    assert!(
+        !sim.log
+            .iter()
+            .any(|(i, m)| *i == j && matches!(m, Message::KeyRequest(_)))
+    );
+    sim.assert_converged();
+}

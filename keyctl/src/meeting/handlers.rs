@@ -348,6 +348,12 @@ impl Live {
                 self.chase = None;
                 self.last_heartbeat_ok = now;
             }
+            Certification::Missing if !self.listed() => {
+                // A key made for a list this participant is not (yet) in: not its key to
+                // hold. The meeting is alive; admission brings the next key.
+                self.chase = None;
+                self.last_heartbeat_ok = now;
+            }
             Certification::Missing => {
                 // Finding 1: a heartbeat for a key this participant never got proves the
                 // meeting alive, not this participant in it. Chase the key (handle_timeout).

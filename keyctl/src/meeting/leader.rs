@@ -30,9 +30,19 @@ struct Member {
     last_key_request: Option<Millis>,
 }
 
+/// An admitted participant waiting for the batched rekey: it enters the list (an Add
+/// link) in the same rotation that boxes it the key, so that no heartbeat ever certifies
+/// a key for a list naming someone who does not hold it (v4.6: heartbeats certify "the
+/// list of participants for whom mkSeqNum is accessible").
+struct Joining {
+    key: BoxKey,
+    binding_hash: [u8; 32],
+}
+
 /// State only the leader has.
 pub(crate) struct LeaderState {
     members: BTreeMap<ParticipantId, Member>,
+    joining: BTreeMap<ParticipantId, Joining>,
     rekey_at: Option<Millis>,
     last_rotation: Millis,
     next_heartbeat: Millis,
@@ -65,6 +75,7 @@ impl Live {
     ) -> Result<(), MeetingError> {
         self.lead = Some(LeaderState {
             members: BTreeMap::new(),
+            joining: BTreeMap::new(),
             rekey_at: None,
             last_rotation: now,
             next_heartbeat: now,
@@ -231,7 +242,9 @@ impl Live {
             return Err(MeetingError::InviteRejected);
         }
         let cap = self.cfg.timings.max_participants;
-        let present = self.lpl.present().filter(|e| &e.participant != p).count();
+        // Joiners waiting for the batched rekey hold seats too.
+        let present = self.lpl.present().filter(|e| &e.participant != p).count()
+            + lead.joining.keys().filter(|q| *q != p).count();
         let room = present < cap
             && self.lpl.next_slot().is_some()
             && (known.is_some() || self.lpl.len() < ROSTER_PER_PARTICIPANT * cap);
@@ -260,12 +273,11 @@ impl Live {
             return Ok(());
         }
         let lead = self.lead.as_ref().ok_or(MeetingError::NotLeader)?;
-        // A repeated announcement of an admitted binding changes nothing.
-        if lead.members.contains_key(p)
-            && self
-                .lpl
-                .entry(p)
-                .is_some_and(|e| e.binding_hash == peer.binding.hash())
+        // A repeated announcement of an admitted (or joining) binding changes nothing.
+        let hash = peer.binding.hash();
+        if (lead.members.contains_key(p)
+            && self.lpl.entry(p).is_some_and(|e| e.binding_hash == hash))
+            || lead.joining.get(p).is_some_and(|j| j.binding_hash == hash)
         {
             return Ok(());
         }
@@ -290,26 +302,16 @@ impl Live {
             self.lead_mut()?.members.remove(p);
             self.post_link(out, op)?;
         }
-        let slot = self.lpl.next_slot().ok_or(MeetingError::MeetingFull)?;
-        let op = add_op(
-            slot,
-            p,
-            &peer.binding.ivk,
-            peer.binding.hash(),
-            &peer.display_name,
-        );
-        self.post_link(out, op)?;
         let batch = self.cfg.timings.join_batch_ms;
         let lead = self.lead_mut()?;
-        lead.members.insert(
+        lead.joining.insert(
             p.clone(),
-            Member {
-                slot,
+            Joining {
                 key,
-                last_key_request: None,
+                binding_hash: hash,
             },
         );
-        // v4.6 3.7.6: joins close together share one rekey.
+        // v4.6 3.7.6: joins close together share one rekey, which lists and keys them.
         let at = now.after(batch);
         lead.rekey_at = Some(lead.rekey_at.map_or(at, |r| r.min(at)));
         Ok(())
@@ -323,7 +325,12 @@ impl Live {
         p: &ParticipantId,
     ) -> Result<(), MeetingError> {
         let delay = self.cfg.timings.leave_rekey_ms;
-        let Some(m) = self.lead_mut()?.members.remove(p) else {
+        let lead = self.lead_mut()?;
+        // A joiner that leaves before its rekey was never listed nor keyed.
+        if lead.joining.remove(p).is_some() {
+            return Ok(());
+        }
+        let Some(m) = lead.members.remove(p) else {
             return Ok(());
         };
         self.post_link(
@@ -347,7 +354,20 @@ impl Live {
         p: &ParticipantId,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
-        self.lead_mut()?;
+        if let Some(j) = self.lead_mut()?.joining.remove(p) {
+            // Kicked before its rekey: it never held a key. List it only to record the ban.
+            let peer = self.peers.get(p).ok_or(MeetingError::UnknownParticipant)?;
+            let (ivk, name) = (peer.binding.ivk, peer.display_name.clone());
+            let slot = self.lpl.next_slot().ok_or(MeetingError::MeetingFull)?;
+            self.post_link(out, add_op(slot, p, &ivk, j.binding_hash, &name))?;
+            return self.post_link(
+                out,
+                LplOp::Kick {
+                    slot,
+                    participant: p.clone(),
+                },
+            );
+        }
         let Some(m) = self.lead_mut()?.members.remove(p) else {
             // Someone who already left can still be banned; no key of theirs is current.
             let slot = self
@@ -547,19 +567,18 @@ impl Live {
         if !lead.banned.contains(invite) {
             lead.banned.push(invite.clone());
         }
-        let holders: Vec<ParticipantId> = self
-            .peers
-            .iter()
-            .filter(|(p, peer)| {
-                peer.invite_proof
-                    .is_some_and(|proof| invite.verifies(&peer.binding, &proof))
-                    && self
-                        .lead
-                        .as_ref()
-                        .is_some_and(|l| l.members.contains_key(*p))
-            })
-            .map(|(p, _)| p.clone())
-            .collect();
+        let holders: Vec<ParticipantId> =
+            self.peers
+                .iter()
+                .filter(|(p, peer)| {
+                    peer.invite_proof
+                        .is_some_and(|proof| invite.verifies(&peer.binding, &proof))
+                        && self.lead.as_ref().is_some_and(|l| {
+                            l.members.contains_key(*p) || l.joining.contains_key(*p)
+                        })
+                })
+                .map(|(p, _)| p.clone())
+                .collect();
         for p in holders {
             self.kick(out, now, &p, rng)?;
         }
@@ -594,6 +613,7 @@ impl Live {
         now: Millis,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
+        self.list_joiners(out)?;
         let mk = Zeroizing::new(fill::<R, 32>(rng)?);
         // v4.6 key rotation: above every key held and every key a verified heartbeat
         // certified, so a new leader that missed the last rotation is not refused as stale
@@ -627,6 +647,45 @@ impl Live {
         lead.rekey_at = None;
         lead.last_rotation = now;
         self.heartbeat(out, now)
+    }
+
+    /// Lists the joiners this rotation keys (an Add link each), checking them once more:
+    /// the lock, the bans and the cap may have moved during the batch, and a joiner whose
+    /// announcement changed since waits for its new admission.
+    fn list_joiners(&mut self, out: &mut Outbox) -> Result<(), MeetingError> {
+        let joining = core::mem::take(&mut self.lead_mut()?.joining);
+        for (p, j) in joining {
+            let Some(peer) = self.peers.get(&p).cloned() else {
+                continue;
+            };
+            if peer.binding.hash() != j.binding_hash
+                || self
+                    .admission_check(out, &p, &peer.binding, peer.invite_proof)
+                    .is_err()
+            {
+                continue;
+            }
+            let Some(slot) = self.lpl.next_slot() else {
+                continue;
+            };
+            let op = add_op(
+                slot,
+                &p,
+                &peer.binding.ivk,
+                j.binding_hash,
+                &peer.display_name,
+            );
+            self.post_link(out, op)?;
+            self.lead_mut()?.members.insert(
+                p,
+                Member {
+                    slot,
+                    key: j.key,
+                    last_key_request: None,
+                },
+            );
+        }
+        Ok(())
     }
 
     /// Sends the next heartbeat (3.7.7, v4.6).
