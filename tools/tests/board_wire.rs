@@ -376,7 +376,7 @@ fn a_participant_that_does_not_read_is_closed_at_the_queue_cap() {
         },
         sig: [3; 64],
         display_name: Id::new(Field::DisplayName, &[b'b'; 200]).unwrap(),
-        invite: None,
+        invite_proof: None,
     });
     let deadline = Instant::now() + LIMIT;
     while board.stats.errors(ErrorReason::SlowConsumer) == 0 {
