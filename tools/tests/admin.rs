@@ -359,6 +359,12 @@ fn a_slow_client_neither_stops_the_admin_servers_nor_outlives_the_deadline() {
         }
     };
     slow_client_is_bounded(admin, "board");
+    // The board has no commands: nothing but GET, token or not.
+    let (code, _) = raw(
+        admin,
+        &format!("POST /stats HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 0\r\n\r\n"),
+    );
+    assert_eq!(code, 405);
 
     let admin = free_tcp();
     let _sidecar = Proc::spawn(psk_sidecar(&dir, &admin.to_string(), &[]), &dir, "psk");
