@@ -4,6 +4,7 @@
 //! This crate is tooling around the two planes (keyctl and dataplane); it holds no protocol of
 //! its own beyond what each module documents.
 
+pub mod admin;
 pub mod board;
 pub mod demo;
 pub mod inspect;

@@ -215,6 +215,9 @@ fn holds_no_keys_and_never_sees_plaintext() {
         [
             "--listen",
             "--admin",
+            // The admin endpoint's own (an HTTP token, not a media key: tools/src/admin).
+            "--admin-public",
+            "--admin-token-file",
             "--registration-ttl",
             "--max-registrations",
             "--help"

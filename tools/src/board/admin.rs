@@ -1,10 +1,10 @@
 //! `--admin ADDR`: the board's counters over HTTP, as JSON (`/stats`, `/`) or Prometheus
-//! text (`/metrics`). The thread sees counters only, never a post or a connection.
+//! text (`/metrics`), served by the shared admin server ([`crate::admin`]: Host and
+//! cross-site checks, deadlines, bounded workers). The threads see counters only, never a
+//! post or a connection. The board has no commands: every method but GET is refused.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -13,19 +13,22 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::stats::{BoardStats, StatsSnapshot};
+use crate::admin::{AdminAccess, AdminConfig, AdminError, AdminServer, Request, Response};
 
-/// Serves `stats` on `listener` in a background thread, until the process exits.
-pub fn serve_admin(listener: TcpListener, stats: Arc<BoardStats>) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("board-admin".to_owned())
-        .spawn(move || {
-            for conn in listener.incoming().flatten() {
-                if let Err(e) = answer(conn, &stats.snapshot()) {
-                    tracing::debug!(error = %e, "admin request failed");
-                }
-            }
-        })
-        .map(drop)
+/// Serves `stats` at `addr` until the process exits (keep the server: dropping it removes
+/// the token file of `--admin-public`).
+pub fn serve_admin(
+    addr: SocketAddr,
+    access: &AdminAccess,
+    stats: Arc<BoardStats>,
+) -> Result<AdminServer, AdminError> {
+    let config = AdminConfig {
+        addr,
+        access,
+        role: "board",
+        has_commands: false,
+    };
+    AdminServer::start(&config, move |request| answer(request, &stats.snapshot()))
 }
 
 fn prometheus(s: &StatsSnapshot) -> Result<String, std::fmt::Error> {
@@ -68,39 +71,19 @@ fn prometheus(s: &StatsSnapshot) -> Result<String, std::fmt::Error> {
     Ok(out)
 }
 
-fn answer(mut conn: TcpStream, s: &StatsSnapshot) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(2)))?;
-    // Read up to the end of the request head (or 512 bytes): a client may send it in pieces.
-    let mut head = [0u8; 512];
-    let mut n = 0;
-    while n < head.len() && !head[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-        match conn.read(&mut head[n..])? {
-            0 => break,
-            got => n += got,
-        }
-    }
-    let path = std::str::from_utf8(head.get(..n).unwrap_or_default())
-        .ok()
-        .and_then(|h| h.split_whitespace().nth(1))
-        .unwrap_or("/");
-    let (status, kind, body) = match path.split('?').next().unwrap_or(path) {
-        "/metrics" => match prometheus(s) {
-            Ok(b) => ("200 OK", "text/plain; version=0.0.4", b),
-            Err(_) => ("500 Internal Server Error", "text/plain", String::new()),
+fn answer(request: &Request, s: &StatsSnapshot) -> Response {
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/metrics") => match prometheus(s) {
+            Ok(b) => Response::prometheus("text/plain; version=0.0.4", b),
+            Err(_) => Response::text("500 Internal Server Error", ""),
         },
-        "/" | "/stats" => match serde_json::to_string_pretty(s) {
-            Ok(b) => ("200 OK", "application/json", b),
-            Err(_) => ("500 Internal Server Error", "text/plain", String::new()),
+        ("GET", "/" | "/stats") => match serde_json::to_string_pretty(s) {
+            Ok(b) => Response::ok("application/json", b),
+            Err(_) => Response::text("500 Internal Server Error", ""),
         },
-        _ => (
+        _ => Response::text(
             "404 Not Found",
-            "text/plain",
-            "try /stats (JSON) or /metrics (Prometheus)\n".to_owned(),
+            "try /stats (JSON) or /metrics (Prometheus)\n",
         ),
-    };
-    write!(
-        conn,
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
+    }
 }

@@ -47,9 +47,14 @@ pub struct BoardArgs {
     /// Also write the certificate fingerprint (64 hex digits) to this file, for scripts.
     #[arg(long, value_name = "PATH")]
     pub fingerprint_file: Option<PathBuf>,
-    /// Serve counters over HTTP here: /stats (JSON), /metrics (Prometheus).
+    /// Serve counters over HTTP here: /stats (JSON), /metrics (Prometheus). GET only;
+    /// loopback only unless --admin-public; a request whose Host is not this address, or that
+    /// a browser marks cross-site, is refused.
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<SocketAddr>,
+    /// `--admin-public`, `--admin-token-file`.
+    #[command(flatten)]
+    pub admin_access: crate::admin::AdminAccess,
     /// TEST ONLY: behave as a malicious board, to check participants detect it.
     #[arg(long, value_enum, value_name = "SCENARIO")]
     pub tamper: Option<Tamper>,
@@ -57,6 +62,11 @@ pub struct BoardArgs {
 
 /// Runs the board until SIGINT or SIGTERM.
 pub fn run(args: BoardArgs) -> Result<(), BoardError> {
+    let admin_error = |e: crate::admin::AdminError| BoardError::Config(e.to_string());
+    // A public --admin without the opt-in fails before the board listens.
+    if let Some(admin) = args.admin {
+        crate::admin::check_bind(admin, &args.admin_access).map_err(admin_error)?;
+    }
     let tls = if args.insecure_plaintext {
         if !args.listen.ip().is_loopback() {
             return Err(BoardError::PlaintextNotLoopback(args.listen));
@@ -78,16 +88,23 @@ pub fn run(args: BoardArgs) -> Result<(), BoardError> {
         tracing::warn!(?tamper, "TAMPER MODE: this board attacks its participants");
     }
     let mut stdout = std::io::stdout().lock();
-    if let Some(admin) = args.admin {
-        let listener = std::net::TcpListener::bind(admin).map_err(BoardError::Io)?;
-        let admin = listener.local_addr().map_err(BoardError::Io)?;
-        serve_admin(listener, server.stats()).map_err(BoardError::Io)?;
-        tracing::info!(%admin, "admin endpoint: /stats (JSON), /metrics (Prometheus)");
-        let _ = writeln!(
-            stdout,
-            "admin on {admin} (/stats JSON, /metrics Prometheus)"
-        );
-    }
+    let _admin = match args.admin {
+        Some(admin) => {
+            let served =
+                serve_admin(admin, &args.admin_access, server.stats()).map_err(admin_error)?;
+            let admin = served.local_addr();
+            tracing::info!(%admin, "admin endpoint: /stats (JSON), /metrics (Prometheus)");
+            let _ = writeln!(
+                stdout,
+                "admin on {admin} (/stats JSON, /metrics Prometheus)"
+            );
+            if let Some(path) = served.token_file() {
+                let _ = writeln!(stdout, "admin token file: {}", path.display());
+            }
+            Some(served)
+        }
+        None => None,
+    };
     match server.fingerprint() {
         Some(fp) => {
             let hex = fingerprint_hex(&fp);

@@ -125,6 +125,14 @@ impl Member {
         if index == 0 {
             args.push("--host".into());
         }
+        // The admin token (for commands; the demo only reads /status) beside the logs, not
+        // left in the temp dir by a killed sidecar.
+        args.push("--admin-token-file".into());
+        args.push(
+            dir.join(format!("{name}.admin-token"))
+                .display()
+                .to_string(),
+        );
         let sidecar = Proc::spawn(dir, &name, &args, false)?;
         let deadline = Instant::now() + Duration::from_secs(15);
         while status(admin).is_none() {

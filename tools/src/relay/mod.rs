@@ -14,7 +14,6 @@ pub mod table;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::thread;
 use std::time::Duration;
 
 use clap::Args;
@@ -22,7 +21,7 @@ use dataplane::io::bind_reuseport;
 
 pub use counters::{RelayCounters, RelayDrop};
 
-use crate::sidecar::http::{self, Response};
+use crate::admin::{AdminAccess, AdminConfig, AdminServer, Response};
 
 /// Flags of `veil relay`.
 #[derive(Args, Debug)]
@@ -45,8 +44,12 @@ pub struct RelayArgs {
     listen: SocketAddr,
     /// Serve counters at http://ADDR/metrics (Prometheus text): datagrams received and
     /// forwarded, registrations, drops by reason, registered addresses and meetings.
+    /// GET only; loopback only unless --admin-public; a request whose Host is not this
+    /// address, or that a browser marks cross-site, is refused.
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
+    #[command(flatten)]
+    admin_access: AdminAccess,
     /// How long a registration lives without a refresh. Sidecars refresh every 2 s.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     registration_ttl: u64,
@@ -71,6 +74,9 @@ pub enum RelayError {
     /// A flag value that cannot work.
     #[error("{0}")]
     Usage(&'static str),
+    /// The admin endpoint could not start.
+    #[error(transparent)]
+    Admin(#[from] crate::admin::AdminError),
 }
 
 fn io_error(what: &'static str) -> impl FnOnce(std::io::Error) -> RelayError {
@@ -85,6 +91,9 @@ pub fn run(args: RelayArgs) -> Result<(), RelayError> {
     if args.max_registrations == 0 {
         return Err(RelayError::Usage("--max-registrations must be at least 1"));
     }
+    if let Some(addr) = args.admin {
+        crate::admin::check_bind(addr, &args.admin_access)?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone()).map_err(io_error("signals"))?;
@@ -94,30 +103,31 @@ pub fn run(args: RelayArgs) -> Result<(), RelayError> {
     let counters = Arc::new(RelayCounters::default());
     let admin = match args.admin {
         Some(addr) => {
-            let listener = std::net::TcpListener::bind(addr).map_err(io_error("--admin"))?;
-            let bound = listener.local_addr().map_err(io_error("--admin"))?;
             let counters = counters.clone();
-            thread::Builder::new()
-                .name("veil-relay-admin".into())
-                .spawn(move || {
-                    http::serve(listener, |request| {
-                        match (request.method.as_str(), request.path.as_str()) {
-                            ("GET", "/metrics") => {
-                                Response::ok(crate::sidecar::PROMETHEUS_TEXT, counters.render())
-                            }
-                            _ => Response::text("404 Not Found", "try /metrics\n"),
-                        }
-                    });
-                })
-                .map_err(io_error("spawning the admin thread"))?;
-            Some(bound)
+            let config = AdminConfig {
+                addr,
+                access: &args.admin_access,
+                role: "relay",
+                has_commands: false,
+            };
+            Some(AdminServer::start(&config, move |request| {
+                match (request.method.as_str(), request.path.as_str()) {
+                    ("GET", "/metrics") => {
+                        Response::prometheus(crate::sidecar::PROMETHEUS_TEXT, counters.render())
+                    }
+                    _ => Response::text("404 Not Found", "try /metrics\n"),
+                }
+            })?)
         }
         None => None,
     };
     // One machine-readable line, so scripts and tests using port 0 learn the ports.
-    match admin {
-        Some(admin) => println!("veil relay: media {media} admin {admin}"),
+    match &admin {
+        Some(admin) => println!("veil relay: media {media} admin {}", admin.local_addr()),
         None => println!("veil relay: media {media}"),
+    }
+    if let Some(path) = admin.as_ref().and_then(AdminServer::token_file) {
+        println!("admin token file: {}", path.display());
     }
     tracing::info!(%media, ttl_s = args.registration_ttl, "relay started");
     let table = table::Table::new(

@@ -15,8 +15,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::http::{Request, Response};
 use super::workers::SharedCounters;
+use crate::admin::{Request, Response};
 
 /// What the admin endpoint reports.
 pub(crate) struct Exposed {
@@ -135,7 +135,7 @@ impl Exposed {
 /// The answer to an admin request for the exposition: `GET /metrics`.
 pub(crate) fn metrics_response(exposed: &Exposed) -> Response {
     match exposed.render() {
-        Ok(body) => Response::ok(PROMETHEUS_TEXT, body),
+        Ok(body) => Response::prometheus(PROMETHEUS_TEXT, body),
         Err(_) => Response::text("500 Internal Server Error", ""),
     }
 }

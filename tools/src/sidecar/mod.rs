@@ -7,7 +7,6 @@
 //! sockets and engine (the private `workers` module); the main thread handles signals, key
 //! events, epoch retirement, the relay registration and the admin gauges.
 
-pub(crate) mod http;
 pub mod identity;
 pub mod keys;
 mod meeting_mode;
@@ -43,7 +42,8 @@ Examples:
       --identity alice.identity --local-listen 127.0.0.1:5000 --local-deliver 127.0.0.1:5002 \\
       --bind 0.0.0.0:6000 --remote RELAY:6100 --admin 127.0.0.1:9100 --rtp
   curl 127.0.0.1:9100/status            # participants, leader, security code, mkSeqNum, alerts
-  curl -X POST 127.0.0.1:9100/kick/2    # the leader removes the participant in slot 2
+  # commands need the run's admin token (path in the start log; --admin-token-file sets it)
+  curl -X POST -H \"Authorization: Bearer $(cat TOKEN_FILE)\" 127.0.0.1:9100/kick/2   # the leader removes slot 2
   # a lost board or leader: the sidecar rejoins by itself (--no-rejoin: it stays out, keyless)
 
   # pre-shared key mode: every sidecar of the meeting gets the same key file
@@ -108,9 +108,13 @@ pub struct SidecarArgs {
     /// the current session's participant list, leader, security code, mkSeqNum and alerts;
     /// `rejoins`, `rejoin_attempts`, `rejoining` and `last_end`, why the last session ended;
     /// `ended` once the sidecar stays out; packet counters) and, for the leader,
-    /// `POST /kick/SLOT`, `POST /lock`, `POST /unlock`.
+    /// `POST /kick/SLOT`, `POST /lock`, `POST /unlock`, which need the admin token
+    /// (`Authorization: Bearer TOKEN`). Loopback only unless --admin-public; a request whose
+    /// Host is not this address, or that a browser marks cross-site, is refused.
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
+    #[command(flatten)]
+    admin_access: crate::admin::AdminAccess,
     #[command(flatten)]
     meeting: meeting_mode::MeetingArgs,
 }
@@ -153,6 +157,9 @@ pub enum SidecarError {
     /// Meeting mode could not start.
     #[error(transparent)]
     Meeting(#[from] meeting_mode::MeetingModeError),
+    /// The admin endpoint could not start.
+    #[error(transparent)]
+    Admin(#[from] crate::admin::AdminError),
 }
 
 pub(crate) fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> SidecarError {
@@ -276,22 +283,32 @@ impl Plumbing {
     }
 }
 
-/// Serves the admin endpoint at `addr` on a thread of its own (bound here, so a bad address
-/// fails the start).
+/// Serves the admin endpoint of `--admin`, if given (bound here, so a bad address fails the
+/// start); `has_commands`: some route changes state, so a token is made. Keep the server
+/// until exit: dropping it removes the token file.
 fn spawn_admin(
-    addr: SocketAddr,
-    handler: impl Fn(&http::Request) -> http::Response + Send + 'static,
-) -> Result<(), SidecarError> {
-    let listener = std::net::TcpListener::bind(addr).map_err(io_error("--admin"))?;
-    thread::Builder::new()
-        .name("veil-admin".into())
-        .spawn(move || http::serve(listener, handler))
-        .map_err(io_error("spawning the admin thread"))?;
-    Ok(())
+    args: &SidecarArgs,
+    has_commands: bool,
+    handler: impl Fn(&crate::admin::Request) -> crate::admin::Response + Send + Sync + 'static,
+) -> Result<Option<crate::admin::AdminServer>, SidecarError> {
+    let Some(addr) = args.admin else {
+        return Ok(None);
+    };
+    let config = crate::admin::AdminConfig {
+        addr,
+        access: &args.admin_access,
+        role: "sidecar",
+        has_commands,
+    };
+    Ok(Some(crate::admin::AdminServer::start(&config, handler)?))
 }
 
 /// Runs the sidecar until SIGINT or SIGTERM.
 pub fn run(args: SidecarArgs) -> Result<(), SidecarError> {
+    // A public --admin without the opt-in fails before anything joins or binds.
+    if let Some(addr) = args.admin {
+        crate::admin::check_bind(addr, &args.admin_access)?;
+    }
     match (&args.key_file, args.sender_slot, args.meeting.board) {
         (Some(key_file), Some(slot), None) => run_psk(&args, key_file, slot),
         (None, None, Some(_)) => meeting_mode::run(&args),
@@ -317,10 +334,10 @@ fn run_psk(args: &SidecarArgs, key_file: &Path, slot: u32) -> Result<(), Sidecar
         None
     };
     plumbing.workers.start(&keyring)?;
-    if let Some(addr) = args.admin {
-        let exposed = plumbing.exposed();
-        spawn_admin(addr, move |request| metrics::answer(request, &exposed))?;
-    }
+    let exposed = plumbing.exposed();
+    let _admin = spawn_admin(args, false, move |request| {
+        metrics::answer(request, &exposed)
+    })?;
     plumbing.log_started(args, &reason);
     loop {
         let mut stop = false;

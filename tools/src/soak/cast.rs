@@ -167,6 +167,13 @@ impl Member {
             &self.media.front().to_string(),
             "--admin",
             &self.admin.to_string(),
+            // Beside the identity, not left in the temp dir by a killed sidecar.
+            "--admin-token-file",
+            &self
+                .identity
+                .with_extension("admin-token")
+                .display()
+                .to_string(),
             "--rtp",
             "--workers",
             "1",

@@ -296,8 +296,9 @@ impl BoardProcess {
     /// GETs `path` from the admin endpoint.
     pub fn admin_get(&self, path: &str) -> String {
         use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(self.admin.unwrap()).unwrap();
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        let admin = self.admin.unwrap();
+        let mut s = std::net::TcpStream::connect(admin).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {admin}\r\n\r\n").as_bytes())
             .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();

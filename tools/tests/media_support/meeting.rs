@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Collector, Proc, Relay, free_tcp, free_udp, http, scratch_dir, veil};
+use super::{Collector, Proc, Relay, free_tcp, free_udp, http, http_with_token, scratch_dir, veil};
 
 /// How long any wait in these tests may take.
 pub const LIMIT: Duration = Duration::from_secs(20);
@@ -137,6 +137,7 @@ impl Net {
         let deliver = deliver.unwrap_or(sink.addr());
         let listen = free_udp();
         let admin = free_tcp();
+        let token_file = self.dir.join(format!("{name}.admin-token"));
         let mut cmd = veil();
         cmd.arg("sidecar")
             .args(["--board", &self.board_addr.to_string()])
@@ -148,6 +149,8 @@ impl Net {
             .args(["--bind", &free_udp().to_string()])
             .args(["--remote", &self.relay.media.to_string()])
             .args(["--admin", &admin.to_string()])
+            .arg("--admin-token-file")
+            .arg(&token_file)
             .args(["--engine", "mio", "--workers", "1"])
             .args(extra);
         let proc = Proc::spawn(cmd, &self.dir, name);
@@ -155,6 +158,7 @@ impl Net {
             name: name.to_owned(),
             proc,
             admin,
+            token_file,
             listen,
             sink,
             client: UdpSocket::bind("127.0.0.1:0").unwrap(),
@@ -169,6 +173,8 @@ pub struct Sidecar {
     pub name: String,
     pub proc: Proc,
     pub admin: SocketAddr,
+    /// Where the sidecar wrote its admin token (`--admin-token-file`).
+    pub token_file: PathBuf,
     pub listen: SocketAddr,
     pub sink: Collector,
     pub client: UdpSocket,
@@ -204,9 +210,11 @@ impl Sidecar {
         status["mk_seq"].as_u64().unwrap_or(0)
     }
 
+    /// POSTs a command with this sidecar's admin token.
     pub fn post(&self, path: &str) {
+        let token = std::fs::read_to_string(&self.token_file).unwrap();
         assert!(
-            http(self.admin, "POST", path).is_some(),
+            http_with_token(self.admin, "POST", path, Some(token.trim())).is_some(),
             "{}: POST {path} refused",
             self.name
         );

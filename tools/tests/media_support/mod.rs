@@ -163,9 +163,25 @@ impl Relay {
 
 /// An HTTP request to an admin endpoint; the body, if the status was 200.
 pub fn http(addr: SocketAddr, method: &str, path: &str) -> Option<String> {
+    http_with_token(addr, method, path, None)
+}
+
+/// An HTTP request to an admin endpoint, with `Authorization: Bearer TOKEN` when given (what
+/// every command needs); the body, if the status was 200.
+pub fn http_with_token(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Option<String> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "{method} {path} HTTP/1.0\r\n\r\n").ok()?;
+    let authorization = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{authorization}Connection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut text = String::new();
     stream.read_to_string(&mut text).ok()?;
     if !text.starts_with("HTTP/1.1 200") {

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use keyctl::wire::ParticipantId;
 use serde_json::json;
 
+use crate::admin::{Request, Response};
 use crate::meeting::{Participant, ParticipantStatus};
-use crate::sidecar::http::{Request, Response};
 use crate::sidecar::metrics::{self, Exposed};
 
 /// A leader command from the admin endpoint to the main loop.

@@ -214,13 +214,11 @@ pub(super) fn run(args: &SidecarArgs) -> Result<(), SidecarError> {
     let mut membership = Membership::new(participant, rejoiner, !margs.no_rejoin, keys, registrar);
     let status: SharedStatus = Arc::new(Mutex::new(json!({})));
     let (commands_tx, commands) = channel();
-    if let Some(addr) = args.admin {
-        let exposed = plumbing.exposed();
-        let status = status.clone();
-        spawn_admin(addr, move |request| {
-            admin(request, &exposed, &status, &commands_tx)
-        })?;
-    }
+    let admin_status = status.clone();
+    let exposed = plumbing.exposed();
+    let _admin = spawn_admin(args, true, move |request| {
+        admin(request, &exposed, &admin_status, &commands_tx)
+    })?;
     plumbing.log_started(args, &reason);
     tracing::info!(meeting = %first.meeting, me = %first.me, "joined the meeting");
     let exposed = plumbing.exposed();
