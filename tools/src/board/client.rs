@@ -61,6 +61,8 @@ pub struct Welcome {
     pub leader: ParticipantId,
     /// Participants the board lists as co-hosts.
     pub cohosts: Vec<ParticipantId>,
+    /// The relay ticket the board issued this participant, if it runs with `--ticket-key`.
+    pub relay_ticket: Option<crate::relay::registration::TicketMac>,
 }
 
 /// Something the board sent after the welcome.
@@ -169,6 +171,7 @@ impl BoardClient {
                             me: w.me,
                             leader: w.leader,
                             cohosts: w.cohosts,
+                            relay_ticket: w.relay_ticket,
                         },
                     )),
                     ServerFrame::Refused(reason) => Err(BoardError::Refused(reason.to_owned())),

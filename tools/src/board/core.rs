@@ -29,6 +29,7 @@ use keyctl::wire::{LeaderChange, Leave, LplOp, MeetingRef, Message, ParticipantI
 use super::frame::{ClientFrame, Hello, MAX_FRAME, ServerFrame, WelcomeFrame};
 use super::stats::{BoardStats, ErrorReason};
 use super::tamper::Tamper;
+use crate::relay::ticket::{relay_meeting, relay_token};
 
 /// How long a connection may stay without a hello, in milliseconds.
 pub const HELLO_TIMEOUT_MS: u64 = 10_000;
@@ -250,6 +251,17 @@ pub struct BoardCore {
     uuid_counter: u64,
     uuid_salt: [u8; 16],
     limits: BoardLimits,
+    /// Issues relay tickets in each Welcome (`--ticket-key`), or `None`.
+    tickets: Option<RelayTickets>,
+}
+
+/// The board's side of relay tickets (docs/PROTOCOL.md "Relay registration").
+#[derive(Debug)]
+pub struct RelayTickets {
+    /// The key shared with the relay.
+    pub key: crate::relay::ticket::TicketKey,
+    /// How long a ticket is valid after its Welcome.
+    pub lifetime: std::time::Duration,
 }
 
 impl core::fmt::Debug for BoardCore {
@@ -293,7 +305,13 @@ impl BoardCore {
             uuid_counter: 0,
             uuid_salt,
             limits,
+            tickets: None,
         }
+    }
+
+    /// Issues a relay ticket in every Welcome from now on.
+    pub fn set_relay_tickets(&mut self, tickets: RelayTickets) {
+        self.tickets = Some(tickets);
     }
 
     /// The next thing for the event loop to do.
@@ -455,11 +473,17 @@ impl BoardCore {
         let leader = inst.leaders[usize::from(group)]
             .get_or_insert_with(|| id.clone())
             .clone();
+        let relay_ticket = self.tickets.as_ref().map(|t| {
+            let expiry = crate::relay::ticket::unix_now().saturating_add(t.lifetime.as_secs());
+            t.key
+                .issue(&relay_meeting(&inst.meeting), &relay_token(&id), expiry)
+        });
         let welcome = ServerFrame::Welcome(WelcomeFrame {
             meeting: inst.meeting.clone(),
             me: id.clone(),
             leader,
             cohosts: inst.cohosts(),
+            relay_ticket,
         });
         let present: Vec<(ConnId, ParticipantId)> = inst
             .group_members(group)

@@ -106,6 +106,10 @@ pub struct WelcomeFrame {
     pub leader: ParticipantId,
     /// Participants the board lists as co-hosts (joined with the host flag).
     pub cohosts: Vec<ParticipantId>,
+    /// The relay ticket for this participant in this instance, when the board runs with
+    /// `--ticket-key` (docs/PROTOCOL.md "Relay registration"): a u8 flag (0 none, 1 one
+    /// follows), then u64 expiry and the 32-byte MAC.
+    pub relay_ticket: Option<crate::relay::registration::TicketMac>,
 }
 
 /// A frame from the board, borrowed from the received bytes.
@@ -274,11 +278,30 @@ impl<'a> ServerFrame<'a> {
                     return Err(FrameError::BadField("co-host count"));
                 }
                 let cohosts = (0..n).map(|_| c.participant()).collect::<Result<_, _>>()?;
+                let relay_ticket = {
+                    match c.u8()? {
+                        0 => None,
+                        1 => {
+                            let expiry = c.take(8)?;
+                            let mac = c.take(32)?;
+                            Some(crate::relay::registration::TicketMac {
+                                expiry: u64::from_be_bytes(
+                                    expiry
+                                        .try_into()
+                                        .map_err(|_| FrameError::BadField("ticket"))?,
+                                ),
+                                mac: mac.try_into().map_err(|_| FrameError::BadField("ticket"))?,
+                            })
+                        }
+                        _ => return Err(FrameError::BadField("ticket")),
+                    }
+                };
                 Self::Welcome(WelcomeFrame {
                     meeting,
                     me,
                     leader,
                     cohosts,
+                    relay_ticket,
                 })
             }
             ty::DELIVER => Self::Deliver(c.rest()),
@@ -303,6 +326,14 @@ impl<'a> ServerFrame<'a> {
                 put_participant(&mut b, &w.me);
                 put_participant(&mut b, &w.leader);
                 put_cohosts(&mut b, &w.cohosts);
+                match &w.relay_ticket {
+                    Some(ticket) => {
+                        b.push(1);
+                        b.extend_from_slice(&ticket.expiry.to_be_bytes());
+                        b.extend_from_slice(&ticket.mac);
+                    }
+                    None => b.push(0),
+                }
                 seal(b)
             }
             Self::Deliver(msg) => {
@@ -469,6 +500,17 @@ mod tests {
                 me: pid("bob"),
                 leader: pid("alice"),
                 cohosts: vec![pid("alice"), pid("carol")],
+                relay_ticket: None,
+            }),
+            ServerFrame::Welcome(WelcomeFrame {
+                meeting: MeetingRef::new(b"standup", b"uuid").unwrap(),
+                me: pid("bob"),
+                leader: pid("alice"),
+                cohosts: vec![],
+                relay_ticket: Some(crate::relay::registration::TicketMac {
+                    expiry: 1_900_000_000,
+                    mac: [9; 32],
+                }),
             }),
             ServerFrame::Deliver(&[1, 0x16, 0, 0, 0, 0]),
             ServerFrame::Joined(pid("dave")),

@@ -101,6 +101,8 @@ pub(crate) enum Command {
 pub struct Participant {
     me: ParticipantId,
     meeting: MeetingRef,
+    /// Boxed: it is rarely read, and keeps the participant small to move around.
+    relay_ticket: Option<Box<crate::relay::registration::TicketMac>>,
     commands: Sender<Command>,
     events: Receiver<ParticipantEvent>,
     status: Arc<Mutex<ParticipantStatus>>,
@@ -151,6 +153,7 @@ impl Participant {
         Ok(Self {
             me: welcome.me,
             meeting: welcome.meeting,
+            relay_ticket: welcome.relay_ticket.map(Box::new),
             commands,
             events,
             status,
@@ -167,6 +170,12 @@ impl Participant {
     /// starts a new instance: a new meetingUUID).
     pub fn meeting(&self) -> &MeetingRef {
         &self.meeting
+    }
+
+    /// The relay ticket the board issued with this session's Welcome (`None` from a board
+    /// without `--ticket-key`).
+    pub fn relay_ticket(&self) -> Option<crate::relay::registration::TicketMac> {
+        self.relay_ticket.as_deref().copied()
     }
 
     /// The events, in order (a `std::sync::mpsc` receiver).

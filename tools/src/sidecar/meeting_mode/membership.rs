@@ -201,7 +201,8 @@ impl Membership {
             Rejoin::Joined(participant) => {
                 self.keys.enter(participant.meeting());
                 self.session = participant.status();
-                self.registrar.move_to(&relay_meeting(&self.session))?;
+                self.registrar
+                    .move_to(&relay_meeting(&self.session), participant.relay_ticket())?;
                 self.code_shown = None;
                 self.record.rejoins += 1;
                 self.record.rejoining = false;
