@@ -81,6 +81,8 @@ pub enum BoardEvent {
     Ended,
     /// The board's co-host list changed; this is the whole new list.
     Cohosts(Vec<ParticipantId>),
+    /// A fresh relay ticket, asked for with [`BoardClient::request_relay_ticket`].
+    RelayTicket(crate::relay::registration::TicketMac),
 }
 
 /// The byte stream under the frames.
@@ -190,6 +192,11 @@ impl BoardClient {
         self.send_raw(&ClientFrame::Post(&msg.to_bytes()).encode())
     }
 
+    /// Asks for a fresh relay ticket; it comes back as [`BoardEvent::RelayTicket`].
+    pub fn request_relay_ticket(&mut self) -> Result<(), BoardError> {
+        self.send_raw(&ClientFrame::TicketRequest.encode())
+    }
+
     /// Says goodbye: the board posts the leave notice and closes.
     pub fn bye(&mut self) -> Result<(), BoardError> {
         self.send_raw(&ClientFrame::Bye.encode())
@@ -216,6 +223,7 @@ impl BoardClient {
                     ServerFrame::Refused(r) => BoardEvent::Refused(r.to_owned()),
                     ServerFrame::Ended => BoardEvent::Ended,
                     ServerFrame::Cohosts(list) => BoardEvent::Cohosts(list),
+                    ServerFrame::RelayTicket(ticket) => BoardEvent::RelayTicket(ticket),
                     ServerFrame::Welcome(_) => {
                         return Err(BoardError::Unexpected("a second welcome"));
                     }

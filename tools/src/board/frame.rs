@@ -60,6 +60,7 @@ mod ty {
     pub(super) const HELLO: u8 = 0x01;
     pub(super) const POST: u8 = 0x02;
     pub(super) const BYE: u8 = 0x03;
+    pub(super) const TICKET_REQUEST: u8 = 0x04;
     pub(super) const WELCOME: u8 = 0x81;
     pub(super) const DELIVER: u8 = 0x82;
     pub(super) const JOINED: u8 = 0x83;
@@ -67,6 +68,7 @@ mod ty {
     pub(super) const REFUSED: u8 = 0x85;
     pub(super) const ENDED: u8 = 0x86;
     pub(super) const COHOSTS: u8 = 0x87;
+    pub(super) const RELAY_TICKET: u8 = 0x88;
 }
 
 /// A client's request to join: the first frame on every connection.
@@ -93,6 +95,8 @@ pub enum ClientFrame<'a> {
     Post(&'a [u8]),
     /// Leave: the board posts the leave notice and closes.
     Bye,
+    /// Ask for a fresh relay ticket (the current one nears its expiry).
+    TicketRequest,
 }
 
 /// What the board tells a client that joined.
@@ -129,6 +133,8 @@ pub enum ServerFrame<'a> {
     Ended,
     /// The co-host list changed (a host joined or left): the whole list.
     Cohosts(Vec<ParticipantId>),
+    /// A fresh relay ticket, the answer to [`ClientFrame::TicketRequest`].
+    RelayTicket(crate::relay::registration::TicketMac),
 }
 
 /// A bounds-checked cursor over one frame body.
@@ -178,6 +184,18 @@ impl<'a> Cursor<'a> {
             return Err(FrameError::BadField("co-host count"));
         }
         (0..n).map(|_| self.participant()).collect()
+    }
+
+    /// `u64 expiry || [32] MAC`.
+    fn ticket(&mut self) -> Result<crate::relay::registration::TicketMac, FrameError> {
+        let mut expiry = [0u8; 8];
+        expiry.copy_from_slice(self.take(8)?);
+        let mut mac = [0u8; 32];
+        mac.copy_from_slice(self.take(32)?);
+        Ok(crate::relay::registration::TicketMac {
+            expiry: u64::from_be_bytes(expiry),
+            mac,
+        })
     }
 
     fn rest(&mut self) -> &'a [u8] {
@@ -234,6 +252,7 @@ impl<'a> ClientFrame<'a> {
             }
             ty::POST => Self::Post(c.rest()),
             ty::BYE => Self::Bye,
+            ty::TICKET_REQUEST => Self::TicketRequest,
             other => return Err(FrameError::BadType(other)),
         };
         c.finish()?;
@@ -257,6 +276,7 @@ impl<'a> ClientFrame<'a> {
                 seal(w)
             }
             Self::Bye => seal(start(ty::BYE)),
+            Self::TicketRequest => seal(start(ty::TICKET_REQUEST)),
         }
     }
 }
@@ -278,23 +298,10 @@ impl<'a> ServerFrame<'a> {
                     return Err(FrameError::BadField("co-host count"));
                 }
                 let cohosts = (0..n).map(|_| c.participant()).collect::<Result<_, _>>()?;
-                let relay_ticket = {
-                    match c.u8()? {
-                        0 => None,
-                        1 => {
-                            let expiry = c.take(8)?;
-                            let mac = c.take(32)?;
-                            Some(crate::relay::registration::TicketMac {
-                                expiry: u64::from_be_bytes(
-                                    expiry
-                                        .try_into()
-                                        .map_err(|_| FrameError::BadField("ticket"))?,
-                                ),
-                                mac: mac.try_into().map_err(|_| FrameError::BadField("ticket"))?,
-                            })
-                        }
-                        _ => return Err(FrameError::BadField("ticket")),
-                    }
+                let relay_ticket = match c.u8()? {
+                    0 => None,
+                    1 => Some(c.ticket()?),
+                    _ => return Err(FrameError::BadField("ticket flag")),
                 };
                 Self::Welcome(WelcomeFrame {
                     meeting,
@@ -310,6 +317,7 @@ impl<'a> ServerFrame<'a> {
             ty::REFUSED => Self::Refused(c.text("reason")?),
             ty::ENDED => Self::Ended,
             ty::COHOSTS => Self::Cohosts(c.cohosts()?),
+            ty::RELAY_TICKET => Self::RelayTicket(c.ticket()?),
             other => return Err(FrameError::BadType(other)),
         };
         c.finish()?;
@@ -329,8 +337,7 @@ impl<'a> ServerFrame<'a> {
                 match &w.relay_ticket {
                     Some(ticket) => {
                         b.push(1);
-                        b.extend_from_slice(&ticket.expiry.to_be_bytes());
-                        b.extend_from_slice(&ticket.mac);
+                        put_ticket(&mut b, ticket);
                     }
                     None => b.push(0),
                 }
@@ -362,8 +369,19 @@ impl<'a> ServerFrame<'a> {
                 put_cohosts(&mut b, list);
                 seal(b)
             }
+            Self::RelayTicket(ticket) => {
+                let mut b = start(ty::RELAY_TICKET);
+                put_ticket(&mut b, ticket);
+                seal(b)
+            }
         }
     }
+}
+
+/// `u64 expiry || [32] MAC`.
+fn put_ticket(b: &mut Vec<u8>, ticket: &crate::relay::registration::TicketMac) {
+    b.extend_from_slice(&ticket.expiry.to_be_bytes());
+    b.extend_from_slice(&ticket.mac);
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
@@ -490,6 +508,7 @@ mod tests {
             }),
             ClientFrame::Post(&[1, 0x14, 0, 1, b'a', 0, 1, b'b']),
             ClientFrame::Bye,
+            ClientFrame::TicketRequest,
         ]
     }
 
@@ -518,6 +537,10 @@ mod tests {
             ServerFrame::Refused("locked"),
             ServerFrame::Ended,
             ServerFrame::Cohosts(vec![pid("carol")]),
+            ServerFrame::RelayTicket(crate::relay::registration::TicketMac {
+                expiry: 7,
+                mac: [3; 32],
+            }),
         ]
     }
 

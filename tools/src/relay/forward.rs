@@ -240,8 +240,8 @@ impl<'a> Relay<'a> {
     ) -> Result<(), Refusal> {
         let meeting = registration.meeting_id.as_slice();
         let token = registration.token.as_str();
-        let expiry = match &registration.ticket {
-            None if self.admission.open => 0,
+        match &registration.ticket {
+            None if self.admission.open => {}
             None => return Err(Refusal::NoTicket),
             Some(ticket) => {
                 if !self.admission.key.verify(meeting, token, ticket) {
@@ -250,10 +250,9 @@ impl<'a> Relay<'a> {
                 if ticket.expiry <= unix {
                     return Err(Refusal::ExpiredTicket);
                 }
-                ticket.expiry
             }
-        };
-        let expected = self.admission.key.cookie(source, meeting, token, expiry);
+        }
+        let expected = self.admission.key.cookie(source, meeting, token);
         if registration
             .cookie
             .is_some_and(|cookie| cookie_matches(&expected, &cookie))

@@ -8,7 +8,8 @@
 //!
 //! The cookie proves the registering address receives what is sent to it (return
 //! routability): HMAC-SHA256 under a key derived from the ticket key over (address, meeting,
-//! participant, ticket expiry), truncated to 16 bytes. It is stateless, so the relay keeps
+//! participant), truncated to 16 bytes. It does not cover the ticket, so a renewed ticket needs
+//! no new challenge. It is stateless, so the relay keeps
 //! nothing for a registration it has not verified, and it survives a relay restart on the same
 //! key file (sidecars heal without a new challenge).
 
@@ -139,15 +140,8 @@ impl TicketKey {
         .is_ok()
     }
 
-    /// The cookie `from` must echo to register `token` in `meeting` with a ticket expiring at
-    /// `expiry` (0 without a ticket).
-    pub fn cookie(
-        &self,
-        from: SocketAddr,
-        meeting: &[u8],
-        token: &str,
-        expiry: u64,
-    ) -> [u8; COOKIE_LEN] {
+    /// The cookie `from` must echo to register `token` in `meeting`.
+    pub fn cookie(&self, from: SocketAddr, meeting: &[u8], token: &str) -> [u8; COOKIE_LEN] {
         let mut ctx = hmac::Context::with_key(&self.cookie);
         ctx.update(&lp(COOKIE_LABEL));
         match from {
@@ -157,7 +151,6 @@ impl TicketKey {
         ctx.update(&from.port().to_be_bytes());
         ctx.update(&lp(meeting));
         ctx.update(&lp(token.as_bytes()));
-        ctx.update(&expiry.to_be_bytes());
         let tag = ctx.sign();
         let mut cookie = [0u8; COOKIE_LEN];
         cookie.copy_from_slice(&tag.as_ref()[..COOKIE_LEN]);
@@ -241,11 +234,13 @@ mod tests {
         let key = TicketKey::from_bytes(&[1; KEY_LEN]);
         let a: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let b: SocketAddr = "127.0.0.1:5001".parse().unwrap();
-        let c = key.cookie(a, b"m", "t", 5);
-        assert!(cookie_matches(&c, &key.cookie(a, b"m", "t", 5)));
-        assert!(!cookie_matches(&c, &key.cookie(b, b"m", "t", 5)));
-        assert!(!cookie_matches(&c, &key.cookie(a, b"n", "t", 5)));
-        assert!(!cookie_matches(&c, &key.cookie(a, b"m", "t", 6)));
+        let c = key.cookie(a, b"m", "t");
+        assert!(cookie_matches(&c, &key.cookie(a, b"m", "t")));
+        assert!(!cookie_matches(&c, &key.cookie(b, b"m", "t")));
+        assert!(!cookie_matches(&c, &key.cookie(a, b"n", "t")));
+        assert!(!cookie_matches(&c, &key.cookie(a, b"m", "u")));
+        let other = TicketKey::from_bytes(&[2; KEY_LEN]);
+        assert!(!cookie_matches(&c, &other.cookie(a, b"m", "t")));
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //! datagram to the connected member of a reuseport group whose peer matches it before hashing
 //! among the others, so the probe gets what the relay sends while it is open, and the workers
 //! get everything else. The cookie is stateless on the relay and derived from its ticket key,
-//! so it stays valid across relay restarts; a probe is needed only at start, after a move, and
-//! for a new ticket, and is closed as soon as the challenge arrives (or after
+//! so it stays valid across relay restarts and ticket renewals; a probe is needed only at
+//! start and after a move, and is closed as soon as the challenge arrives (or after
 //! [`PROBE_TIMEOUT`], to be retried at the next refresh).
 
 use std::net::{SocketAddr, UdpSocket};
@@ -35,6 +35,8 @@ pub(crate) struct Registrar {
     ticket: Option<TicketMac>,
     cookie: Option<[u8; COOKIE_LEN]>,
     probe: Option<(UdpSocket, Instant)>,
+    /// Unix seconds when the current ticket arrived: renewal is due half way to its expiry.
+    ticket_since: u64,
     next: Instant,
     failures: u64,
 }
@@ -57,6 +59,7 @@ impl Registrar {
             ticket,
             cookie: None,
             probe: None,
+            ticket_since: crate::relay::ticket::unix_now(),
             next: Instant::now(),
             failures: 0,
         };
@@ -83,8 +86,28 @@ impl Registrar {
             return Err(error);
         }
         self.cookie = None;
+        self.ticket_since = crate::relay::ticket::unix_now();
         self.next = Instant::now();
         Ok(())
+    }
+
+    /// Presents `ticket` from the next refresh on (a renewal within the session; the cookie
+    /// stays good, it does not cover the ticket).
+    pub(crate) fn renew(&mut self, ticket: TicketMac) {
+        if self.ticket != Some(ticket) {
+            self.ticket = Some(ticket);
+            self.ticket_since = crate::relay::ticket::unix_now();
+            tracing::debug!(expiry = ticket.expiry, "relay ticket renewed");
+        }
+    }
+
+    /// Whether the ticket is past half its lifetime (as this sidecar saw it), so a fresh one
+    /// should be asked for.
+    pub(crate) fn renewal_due(&self, unix_now: u64) -> bool {
+        self.ticket.is_some_and(|t| {
+            let half = t.expiry.saturating_sub(self.ticket_since) / 2;
+            unix_now >= self.ticket_since.saturating_add(half)
+        })
     }
 
     fn message(&self, kind: Kind) -> Result<Vec<u8>, RegistrationError> {
@@ -172,5 +195,40 @@ impl Registrar {
         if let Err(error) = self.socket.send_to(&leave, self.relay) {
             tracing::debug!(%error, "relay leave not sent");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn ticket(expiry: u64) -> TicketMac {
+        TicketMac {
+            expiry,
+            mac: [1; 32],
+        }
+    }
+
+    #[test]
+    fn a_ticket_is_renewed_half_way_to_its_expiry_and_the_new_one_presented() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let relay = "127.0.0.1:9".parse().unwrap();
+        let now = crate::relay::ticket::unix_now();
+        let mut registrar =
+            Registrar::new(socket, relay, b"m/u", "ab", Some(ticket(now + 600))).unwrap();
+        assert!(!registrar.renewal_due(now));
+        assert!(!registrar.renewal_due(now + 299));
+        assert!(registrar.renewal_due(now + 300));
+        registrar.renew(ticket(now + 1200));
+        let register = Registration::parse(&registrar.message(Kind::Register).unwrap()).unwrap();
+        assert_eq!(register.ticket, Some(ticket(now + 1200)));
+        assert!(!registrar.renewal_due(now + 300));
+        assert!(registrar.renewal_due(now + 600));
+        // Without a ticket (PSK, an open relay) there is nothing to renew.
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let open = Registrar::new(socket, relay, b"m", "slot-0", None).unwrap();
+        assert!(!open.renewal_due(u64::MAX));
     }
 }
