@@ -80,6 +80,7 @@ impl<'a> Relay<'a> {
         poll.registry()
             .register(&mut SourceFd(&fd), Token(0), Interest::READABLE)?;
         let mut events = Events::with_capacity(4);
+        let mut next_sweep = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             if let Err(e) = poll.poll(&mut events, Some(IDLE_POLL))
                 && e.kind() != io::ErrorKind::Interrupted
@@ -98,8 +99,14 @@ impl<'a> Relay<'a> {
                     }
                 }
             }
-            let expired = self.table.expire(Instant::now());
-            RelayCounters::add(&self.counters.expired, expired as u64);
+            // The sweep walks the whole table: at most once per IDLE_POLL, not per wakeup
+            // (a busy relay wakes thousands of times a second).
+            let now = Instant::now();
+            if now >= next_sweep {
+                next_sweep = now + IDLE_POLL;
+                let expired = self.table.expire(now);
+                RelayCounters::add(&self.counters.expired, expired as u64);
+            }
             self.publish_gauges();
         }
         Ok(())

@@ -31,8 +31,11 @@ use crate::sidecar::http::{self, Response};
 #[derive(Args, Debug)]
 #[command(after_long_help = "\
 Examples:
-  veil relay --listen 0.0.0.0:6100 --admin 127.0.0.1:9200   # curl 127.0.0.1:9200/metrics
+  veil board ... --ticket-key relay-ticket.key              # the board issues the tickets
+  veil relay --listen 0.0.0.0:6100 --admin 127.0.0.1:9200 --ticket-key relay-ticket.key
+                                                            # curl 127.0.0.1:9200/metrics
   veil sidecar ... --remote RELAY:6100 --board ...          # meeting mode registers by itself
+  veil relay ... --ticket-key relay-ticket.key --open       # also for PSK sidecars (no ticket)
   veil sidecar ... --remote RELAY:6100 --relay --key-file meeting.toml --sender-slot 0
 
 A registration is one clear datagram from the participant's media address (magic 00 56 52 47

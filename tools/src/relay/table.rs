@@ -176,7 +176,7 @@ impl Table {
     ) -> Option<Limit> {
         let current = self.members.get(&from);
         let leaving = usize::from(current.is_some()) + usize::from(moved.is_some());
-        if self.members.len() - leaving >= self.limits.total {
+        if self.members.len().saturating_sub(leaving) >= self.limits.total {
             return Some(Limit::Table);
         }
         let key = self.by_id.get(meeting_id).copied();
@@ -185,14 +185,14 @@ impl Table {
             .map_or(0, |m| m.addrs.len());
         let leaving_meeting = usize::from(current.is_some_and(|m| Some(m.meeting) == key))
             + usize::from(moved.is_some());
-        if in_meeting - leaving_meeting >= self.limits.per_meeting {
+        if in_meeting.saturating_sub(leaving_meeting) >= self.limits.per_meeting {
             return Some(Limit::Meeting);
         }
         let ip = from.ip();
         let from_ip = self.per_source.get(&ip).copied().unwrap_or(0);
         let leaving_ip =
             usize::from(current.is_some()) + usize::from(moved.is_some_and(|m| m.ip() == ip));
-        if from_ip - leaving_ip >= self.limits.per_source {
+        if from_ip.saturating_sub(leaving_ip) >= self.limits.per_source {
             return Some(Limit::Source);
         }
         None
