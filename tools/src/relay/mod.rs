@@ -1,6 +1,8 @@
 //! `veil relay`: the media relay (the role of Zoom's multimedia router). It forwards every
 //! datagram from a registered participant to the other participants of the same meeting and
-//! never decrypts: it holds no key, reads no key file and opens no board connection.
+//! never decrypts: it holds no media key, reads no meeting key file and opens no board
+//! connection. The only secret it reads is the relay ticket key it shares with the board
+//! (`--ticket-key`), which authenticates registrations and can decrypt nothing.
 //!
 //! Participants register their media address with a clear datagram ([`registration`]) carrying
 //! the board's ticket ([`ticket`]) and the cookie the relay sent that address (return
