@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use media_support::meeting::{Net, converge};
 use media_support::{
-    Collector, Proc, Relay, count_at_offsets, free_udp, psk_key_file, psk_sidecar, registration,
-    scratch_dir, wait_for,
+    Collector, Proc, Relay, count_at_offsets, free_udp, psk_key_file, psk_sidecar,
+    register_verified, scratch_dir, wait_for,
 };
 
 /// Frames the receiver decodes and compares.
@@ -282,12 +282,18 @@ fn check(mode: &str, through_veil: &[String], relayed: &[Vec<u8>]) {
 }
 
 /// A member of `meeting` at the relay that receives every datagram the relay forwards.
-fn relay_tap(relay: &Relay, meeting: &[u8]) -> Collector {
+/// A third member of `meeting` at the relay. In meeting mode the relay is closed, so the
+/// tap mints its own ticket from the key file board and relay share (as a test may).
+fn relay_tap(relay: &Relay, meeting: &[u8], ticket_key: Option<&std::path::Path>) -> Collector {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .send_to(&registration(1, meeting, b"tap"), relay.media)
-        .unwrap();
-    Collector::on(socket)
+    let tap = Collector::on(socket.try_clone().unwrap());
+    let ticket = ticket_key.map(|path| {
+        let key = veil::relay::ticket::TicketKey::load_or_create(path).unwrap();
+        let t = key.issue(meeting, "tap", veil::relay::ticket::unix_now() + 600);
+        (t.expiry, t.mac)
+    });
+    register_verified(&socket, &tap, relay.media, meeting, b"tap", ticket);
+    tap
 }
 
 #[test]
@@ -297,9 +303,9 @@ fn h264_through_psk_sidecars_and_the_relay_decodes_identically() {
     }
     direct();
     let dir = scratch_dir("real-media-psk");
-    let relay = Relay::start(&dir, &[]);
+    let relay = Relay::start(&dir, &["--open"]);
     let key_file = psk_key_file(&dir, MEETING, 2);
-    let relayed = relay_tap(&relay, MEETING.as_bytes());
+    let relayed = relay_tap(&relay, MEETING.as_bytes(), None);
     let port = free_rtp_port();
     let receiver = start_receiver(&dir, "veil", port);
     let deliver = SocketAddr::from(([127, 0, 0, 1], port));
@@ -332,7 +338,11 @@ fn h264_through_meeting_mode_sidecars_and_the_relay_decodes_identically() {
     converge(&[&a, &b], 2, 1);
     // In meeting mode the relay groups by meetingID/meetingUUID.
     let instance = a.status().unwrap()["meeting"].as_str().unwrap().to_owned();
-    let relayed = relay_tap(&net.relay, instance.as_bytes());
+    let relayed = relay_tap(
+        &net.relay,
+        instance.as_bytes(),
+        Some(&net.dir.join("ticket.key")),
+    );
     wait_for(Duration::from_secs(10), "the tap registered", || {
         net.relay.metric("veil_relay_registered") == 3.0
     });

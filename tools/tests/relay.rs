@@ -11,9 +11,10 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use media_support::{
-    Collector, Relay, count_at_offsets, free_udp, psk_key_file, psk_sidecar, registration,
-    scratch_dir, veil, wait_for,
+    Collector, Relay, challenge_cookie, count_at_offsets, free_udp, psk_key_file, psk_sidecar,
+    register_verified, registration, registration_with, roomy_socket, scratch_dir, veil, wait_for,
 };
+use veil::relay::ticket::{TicketKey, unix_now};
 
 const MARKER: &[u8] = b"PLAINTEXT-MARKER";
 
@@ -22,14 +23,6 @@ fn socket() -> UdpSocket {
     s.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     s
-}
-
-fn register(s: &UdpSocket, relay: SocketAddr, meeting: &str, token: &str) {
-    s.send_to(
-        &registration(1, meeting.as_bytes(), token.as_bytes()),
-        relay,
-    )
-    .unwrap();
 }
 
 const QUIET: Duration = Duration::from_millis(300);
@@ -42,13 +35,34 @@ struct Member {
 
 impl Member {
     fn new() -> Self {
-        let socket = socket();
+        Self::on(roomy_socket())
+    }
+
+    fn on(socket: UdpSocket) -> Self {
         let inbox = Collector::on(socket.try_clone().unwrap());
         Self { socket, inbox }
     }
 
-    fn register(&self, relay: SocketAddr, meeting: &str, token: &str) {
-        register(&self.socket, relay, meeting, token);
+    /// Registers without a ticket (an `--open` relay), answering the challenge.
+    fn register(&self, relay: SocketAddr, meeting: &str, token: &str) -> [u8; 16] {
+        self.register_with(relay, meeting, token, None)
+    }
+
+    fn register_with(
+        &self,
+        relay: SocketAddr,
+        meeting: &str,
+        token: &str,
+        ticket: Option<(u64, [u8; 32])>,
+    ) -> [u8; 16] {
+        register_verified(
+            &self.socket,
+            &self.inbox,
+            relay,
+            meeting.as_bytes(),
+            token.as_bytes(),
+            ticket,
+        )
     }
 
     fn send(&self, datagram: &[u8], relay: SocketAddr) {
@@ -93,11 +107,11 @@ fn wait_registered(relay: &Relay, n: f64) {
 #[test]
 fn forwards_byte_identical_to_the_other_members_only() {
     let dir = scratch_dir("fanout");
-    let relay = Relay::start(&dir, &[]);
+    let relay = Relay::start(&dir, &["--open"]);
     let [a, b, c, other, stranger] = [(); 5].map(|()| Member::new());
     a.register(relay.media, "m1", "a");
     b.register(relay.media, "m1", "b");
-    c.register(relay.media, "m1", "c");
+    let c_cookie = c.register(relay.media, "m1", "c");
     other.register(relay.media, "m2", "a");
     wait_registered(&relay, 4.0);
     let sent = datagrams(300, 7);
@@ -108,8 +122,14 @@ fn forwards_byte_identical_to_the_other_members_only() {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    let at_b = b.drain();
-    let at_c = c.drain();
+    // Loss on a busy machine is waited out (4 MiB socket buffers, a deadline), never
+    // forgiven: the bytes must still be exactly what A sent.
+    let at_b = b
+        .inbox
+        .take_at_least(sent.len(), Duration::from_secs(20), QUIET);
+    let at_c = c
+        .inbox
+        .take_at_least(sent.len(), Duration::from_secs(20), QUIET);
     assert_eq!(at_b.len(), sent.len());
     assert!(at_b == sent, "B got other bytes than A sent");
     assert!(at_c == sent, "C got other bytes than A sent");
@@ -130,15 +150,18 @@ fn forwards_byte_identical_to_the_other_members_only() {
     });
     // A malformed registration is refused by reason.
     let mut bad = registration(1, b"m1", b"x");
-    bad[6] = 9;
+    bad[6] = 1;
     stranger.send(&bad, relay.media);
     wait_for(Duration::from_secs(5), "bad registration", || {
         relay.metric("veil_relay_bad_registrations_total{reason=\"version\"}") == 1.0
     });
     assert_eq!(relay.metric("veil_relay_forwarded_total"), 600.0);
     assert_eq!(relay.metric("veil_relay_media_total"), 300.0);
-    // A leave takes C out.
-    c.send(&registration(2, b"m1", b"c"), relay.media);
+    // A leave takes C out (with its cookie: a leave is verified like a register).
+    c.send(
+        &registration_with(2, b"m1", b"c", None, Some(c_cookie)),
+        relay.media,
+    );
     wait_registered(&relay, 3.0);
     a.send(&sent[1], relay.media);
     assert_eq!(b.drain(), vec![sent[1].clone()]);
@@ -149,15 +172,18 @@ fn forwards_byte_identical_to_the_other_members_only() {
 #[test]
 fn registrations_expire_unless_refreshed() {
     let dir = scratch_dir("expiry");
-    let relay = Relay::start(&dir, &["--registration-ttl", "1"]);
+    let relay = Relay::start(&dir, &["--registration-ttl", "1", "--open"]);
     let (a, b) = (Member::new(), Member::new());
-    a.register(relay.media, "m", "a");
+    let a_cookie = a.register(relay.media, "m", "a");
     b.register(relay.media, "m", "b");
     wait_registered(&relay, 2.0);
-    // A keeps refreshing; B does not.
+    // A keeps refreshing (with its cookie); B does not.
     for _ in 0..4 {
         std::thread::sleep(Duration::from_millis(400));
-        a.register(relay.media, "m", "a");
+        a.send(
+            &registration_with(1, b"m", b"a", None, Some(a_cookie)),
+            relay.media,
+        );
     }
     wait_registered(&relay, 1.0);
     assert_eq!(
@@ -220,10 +246,14 @@ fn holds_no_keys_and_never_sees_plaintext() {
             "--admin-token-file",
             "--registration-ttl",
             "--max-registrations",
+            "--max-meeting-members",
+            "--max-per-source",
+            "--ticket-key",
+            "--open",
             "--help"
         ]
     );
-    let relay = Relay::start(&dir, &[]);
+    let relay = Relay::start(&dir, &["--open"]);
     let key_file = psk_key_file(&dir, "relay-test", 2);
     // A tap: a third member of the meeting, receiving every datagram the relay forwards.
     let tap = Member::new();
@@ -302,7 +332,7 @@ fn holds_no_keys_and_never_sees_plaintext() {
 #[test]
 fn sidecars_heal_after_a_relay_restart() {
     let dir = scratch_dir("restart");
-    let relay = Relay::start(&dir, &[]);
+    let relay = Relay::start(&dir, &["--open"]);
     let media = relay.media;
     let key_file = psk_key_file(&dir, "restart", 2);
     let b_deliver = Collector::new();
@@ -322,7 +352,8 @@ fn sidecars_heal_after_a_relay_restart() {
     // A new relay on the same port knows nobody: media is dropped until the sidecars'
     // next refresh (every 2 s) registers them again.
     drop(relay);
-    let relay = Relay::start_on(&dir, media, &[]);
+    // Same key file: the sidecars' cookies are still good, no new challenge needed.
+    let relay = Relay::start_on(&dir, media, &["--open"]);
     wait_for(
         Duration::from_secs(5),
         "the sidecars re-registering",
@@ -330,4 +361,195 @@ fn sidecars_heal_after_a_relay_restart() {
     );
     send(b"after");
     assert_eq!(b_deliver.take(QUIET).len(), 20, "media did not resume");
+}
+
+/// A ticket as the registration carries it: (expiry, MAC).
+type Ticket = (u64, [u8; 32]);
+
+/// A ticket from the key file the relay created (as the board would issue it).
+fn ticket(dir: &std::path::Path, meeting: &str, token: &str, expiry: u64) -> Ticket {
+    let key = TicketKey::load_or_create(&dir.join("ticket.key")).unwrap();
+    let t = key.issue(meeting.as_bytes(), token, expiry);
+    (t.expiry, t.mac)
+}
+
+fn refused(relay: &Relay, reason: &str) -> f64 {
+    relay.metric(&format!(
+        "veil_relay_refused_registrations_total{{reason=\"{reason}\"}}"
+    ))
+}
+
+/// Finding 14.12: registration was unauthenticated, so anyone who knew a meeting ID received
+/// its ciphertext (with the relay before this change, /tmp/veil-old, the outsider's v1
+/// registration joined and got every datagram). Now: no ticket, a forged ticket, meeting A's
+/// ticket for meeting B, and an expired ticket are each refused and counted, and the
+/// outsider gets nothing but the members still get everything.
+#[test]
+fn without_the_boards_ticket_an_outsider_gets_nothing() {
+    let dir = scratch_dir("tickets");
+    let relay = Relay::start(&dir, &[]);
+    let later = unix_now() + 600;
+    let (a, b, outsider) = (Member::new(), Member::new(), Member::new());
+    a.register_with(relay.media, "A", "a", Some(ticket(&dir, "A", "a", later)));
+    b.register_with(relay.media, "A", "b", Some(ticket(&dir, "A", "b", later)));
+    wait_registered(&relay, 2.0);
+    let attempts: [(&str, Option<Ticket>, &str); 5] = [
+        ("A", None, "no_ticket"),
+        ("A", Some((later, [0x41; 32])), "bad_ticket"),
+        // A ticket for meeting B does not register into meeting A...
+        ("A", Some(ticket(&dir, "B", "x", later)), "bad_ticket"),
+        // ...nor one for another participant, nor one for the same but another expiry.
+        (
+            "A",
+            Some((later + 1, ticket(&dir, "A", "x", later).1)),
+            "bad_ticket",
+        ),
+        (
+            "A",
+            Some(ticket(&dir, "A", "x", unix_now() - 1)),
+            "expired_ticket",
+        ),
+    ];
+    let mut expected = std::collections::HashMap::<&str, f64>::new();
+    for (meeting, t, reason) in attempts {
+        outsider.send(
+            &registration_with(1, meeting.as_bytes(), b"x", t, None),
+            relay.media,
+        );
+        *expected.entry(reason).or_default() += 1.0;
+        wait_for(Duration::from_secs(5), reason, || {
+            refused(&relay, reason) == expected[reason]
+        });
+    }
+    assert_eq!(
+        relay.metric("veil_relay_challenges_total"),
+        2.0,
+        "only A and B"
+    );
+    assert_eq!(relay.metric("veil_relay_registered"), 2.0);
+    a.send(b"\x80media", relay.media);
+    assert_eq!(b.drain(), vec![b"\x80media".to_vec()]);
+    assert!(outsider.drain().is_empty(), "the outsider got something");
+    // A ticket for another meeting cannot move B there either.
+    b.send(
+        &registration_with(1, b"B", b"b", Some(ticket(&dir, "A", "b", later)), None),
+        relay.media,
+    );
+    wait_for(Duration::from_secs(5), "the cross-meeting ticket", || {
+        refused(&relay, "bad_ticket") == 4.0
+    });
+    a.send(b"\x80again", relay.media);
+    assert_eq!(b.drain(), vec![b"\x80again".to_vec()]);
+}
+
+/// Finding 19.1: a registration from a spoofed source made the relay send that address a
+/// meeting's media (the old relay registered any source at once). Now the address gets one
+/// challenge, smaller than the registration, and no media until it echoes the cookie; a cookie
+/// does not work from another address, and a leave without the cookie is refused.
+#[test]
+fn an_address_gets_media_only_after_echoing_its_cookie() {
+    let dir = scratch_dir("cookie");
+    let relay = Relay::start(&dir, &["--open"]);
+    let (a, b) = (Member::new(), Member::new());
+    let b_cookie = b.register(relay.media, "m", "b");
+    a.register(relay.media, "m", "a");
+    wait_registered(&relay, 2.0);
+    // A's and B's first registrations were challenged too.
+    let base = refused(&relay, "unverified");
+    assert_eq!(base, 2.0);
+    // The "victim" never asked for anything; the attacker registers it (as if spoofed: the
+    // registration comes from the victim's own address, but nobody answers the challenge).
+    let victim = Member::new();
+    let claim = registration(1, b"m", b"v");
+    victim.send(&claim, relay.media);
+    wait_for(Duration::from_secs(5), "the challenge", || {
+        refused(&relay, "unverified") == base + 1.0
+    });
+    a.send(b"\x80media", relay.media);
+    let got = victim.drain();
+    assert_eq!(got.len(), 1, "the victim got {got:?}");
+    assert!(got[0].len() < claim.len(), "the challenge amplifies");
+    let cookie = challenge_cookie(&got[0]).unwrap();
+    assert_eq!(relay.metric("veil_relay_registered"), 2.0);
+    // The cookie is bound to the victim's address: from elsewhere it earns only a challenge.
+    let thief = Member::new();
+    thief.send(
+        &registration_with(1, b"m", b"v", None, Some(cookie)),
+        relay.media,
+    );
+    wait_for(Duration::from_secs(5), "the thief's challenge", || {
+        refused(&relay, "unverified") == base + 2.0
+    });
+    assert_ne!(challenge_cookie(&thief.drain()[0]).unwrap(), cookie);
+    // A wrong cookie, even from the right address, is a challenge too.
+    victim.send(
+        &registration_with(1, b"m", b"v", None, Some([1; 16])),
+        relay.media,
+    );
+    wait_for(Duration::from_secs(5), "the wrong cookie", || {
+        refused(&relay, "unverified") == base + 3.0
+    });
+    // A forged leave for B (without B's cookie) is refused and B stays.
+    thief.send(&registration(2, b"m", b"b"), relay.media);
+    b.send(&registration(2, b"m", b"b"), relay.media);
+    wait_for(Duration::from_secs(5), "the forged leaves", || {
+        refused(&relay, "bad_cookie") == 2.0
+    });
+    assert_eq!(relay.metric("veil_relay_registered"), 2.0);
+    assert_eq!(b.drain(), vec![b"\x80media".to_vec()]);
+    // With the cookie, B's leave works.
+    b.send(
+        &registration_with(2, b"m", b"b", None, Some(b_cookie)),
+        relay.media,
+    );
+    wait_registered(&relay, 1.0);
+    assert_eq!(relay.metric("veil_relay_registered"), 1.0);
+    let _ = victim.drain();
+}
+
+/// Finding 19.1: one host registered 3,000 of its ports in one meeting, and one datagram in
+/// became 3,000 out (the old relay took them all: its only bound was --max-registrations).
+/// Now a meeting holds at most --max-meeting-members addresses and a source IP at most
+/// --max-per-source; each refusal is counted and changes nothing.
+#[test]
+fn a_meeting_and_a_source_ip_are_capped() {
+    let dir = scratch_dir("caps");
+    let relay = Relay::start(
+        &dir,
+        &[
+            "--open",
+            "--max-meeting-members",
+            "3",
+            "--max-per-source",
+            "4",
+        ],
+    );
+    let members: Vec<Member> = (0..3).map(|_| Member::new()).collect();
+    for (i, m) in members.iter().enumerate() {
+        m.register(relay.media, "big", &format!("t{i}"));
+    }
+    wait_registered(&relay, 3.0);
+    let extra = Member::new();
+    extra.register(relay.media, "big", "t3");
+    wait_for(Duration::from_secs(5), "meeting_full", || {
+        refused(&relay, "meeting_full") == 1.0
+    });
+    members[0].send(b"\x80one", relay.media);
+    assert_eq!(members[1].drain().len(), 1);
+    assert_eq!(members[2].drain().len(), 1);
+    assert!(extra.drain().is_empty(), "a fourth member got media");
+    assert_eq!(relay.metric("veil_relay_forwarded_total"), 2.0);
+    // 127.0.0.1 holds 3; one more in another meeting, then the source is full.
+    let fourth = Member::new();
+    fourth.register(relay.media, "small", "a");
+    wait_registered(&relay, 4.0);
+    let fifth = Member::new();
+    fifth.register(relay.media, "small", "b");
+    wait_for(Duration::from_secs(5), "source_full", || {
+        refused(&relay, "source_full") == 1.0
+    });
+    // Another source address is not affected.
+    let elsewhere = UdpSocket::bind("127.0.0.2:0").unwrap();
+    Member::on(elsewhere).register(relay.media, "small", "b");
+    wait_registered(&relay, 5.0);
 }

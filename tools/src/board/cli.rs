@@ -58,6 +58,15 @@ pub struct BoardArgs {
     /// TEST ONLY: behave as a malicious board, to check participants detect it.
     #[arg(long, value_enum, value_name = "SCENARIO")]
     pub tamper: Option<Tamper>,
+    /// Issue a relay ticket in every Welcome, under the key shared with `veil relay
+    /// --ticket-key` (64 hex digits; created, mode 0600, if missing).
+    #[arg(long, value_name = "PATH")]
+    pub ticket_key: Option<PathBuf>,
+    /// How long a relay ticket is valid, in minutes. A sidecar gets a fresh one with each
+    /// (re)join; there is no renewal within a session yet, so keep it above the longest
+    /// meeting.
+    #[arg(long, value_name = "MINUTES", default_value_t = 720)]
+    pub ticket_lifetime: u64,
 }
 
 /// Runs the board until SIGINT or SIGTERM.
@@ -78,11 +87,19 @@ pub fn run(args: BoardArgs) -> Result<(), BoardError> {
             _ => ServerTls::self_signed(args.listen.ip())?,
         })
     };
-    let server = BoardServer::bind(BoardConfig {
+    let mut server = BoardServer::bind(BoardConfig {
         listen: args.listen,
         tls,
         tamper: args.tamper,
     })?;
+    if let Some(path) = &args.ticket_key {
+        let key = crate::relay::ticket::TicketKey::load_or_create(path)
+            .map_err(|e| BoardError::Config(e.to_string()))?;
+        server = server.with_relay_tickets(super::core::RelayTickets {
+            key,
+            lifetime: std::time::Duration::from_secs(args.ticket_lifetime.saturating_mul(60)),
+        });
+    }
     let addr = server.local_addr();
     if let Some(tamper) = args.tamper {
         tracing::warn!(?tamper, "TAMPER MODE: this board attacks its participants");

@@ -61,6 +61,8 @@ pub struct Welcome {
     pub leader: ParticipantId,
     /// Participants the board lists as co-hosts.
     pub cohosts: Vec<ParticipantId>,
+    /// The relay ticket the board issued this participant, if it runs with `--ticket-key`.
+    pub relay_ticket: Option<crate::relay::registration::TicketMac>,
 }
 
 /// Something the board sent after the welcome.
@@ -79,6 +81,8 @@ pub enum BoardEvent {
     Ended,
     /// The board's co-host list changed; this is the whole new list.
     Cohosts(Vec<ParticipantId>),
+    /// A fresh relay ticket, asked for with [`BoardClient::request_relay_ticket`].
+    RelayTicket(crate::relay::registration::TicketMac),
 }
 
 /// The byte stream under the frames.
@@ -169,6 +173,7 @@ impl BoardClient {
                             me: w.me,
                             leader: w.leader,
                             cohosts: w.cohosts,
+                            relay_ticket: w.relay_ticket,
                         },
                     )),
                     ServerFrame::Refused(reason) => Err(BoardError::Refused(reason.to_owned())),
@@ -185,6 +190,11 @@ impl BoardClient {
     /// Posts a keyctl message to the meeting.
     pub fn post(&mut self, msg: &Message) -> Result<(), BoardError> {
         self.send_raw(&ClientFrame::Post(&msg.to_bytes()).encode())
+    }
+
+    /// Asks for a fresh relay ticket; it comes back as [`BoardEvent::RelayTicket`].
+    pub fn request_relay_ticket(&mut self) -> Result<(), BoardError> {
+        self.send_raw(&ClientFrame::TicketRequest.encode())
     }
 
     /// Says goodbye: the board posts the leave notice and closes.
@@ -213,6 +223,7 @@ impl BoardClient {
                     ServerFrame::Refused(r) => BoardEvent::Refused(r.to_owned()),
                     ServerFrame::Ended => BoardEvent::Ended,
                     ServerFrame::Cohosts(list) => BoardEvent::Cohosts(list),
+                    ServerFrame::RelayTicket(ticket) => BoardEvent::RelayTicket(ticket),
                     ServerFrame::Welcome(_) => {
                         return Err(BoardError::Unexpected("a second welcome"));
                     }

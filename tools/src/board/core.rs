@@ -29,6 +29,7 @@ use keyctl::wire::{LeaderChange, Leave, LplOp, MeetingRef, Message, ParticipantI
 use super::frame::{ClientFrame, Hello, MAX_FRAME, ServerFrame, WelcomeFrame};
 use super::stats::{BoardStats, ErrorReason};
 use super::tamper::Tamper;
+use crate::relay::ticket::{relay_meeting, relay_token};
 
 /// How long a connection may stay without a hello, in milliseconds.
 pub const HELLO_TIMEOUT_MS: u64 = 10_000;
@@ -250,6 +251,17 @@ pub struct BoardCore {
     uuid_counter: u64,
     uuid_salt: [u8; 16],
     limits: BoardLimits,
+    /// Issues relay tickets in each Welcome (`--ticket-key`), or `None`.
+    tickets: Option<RelayTickets>,
+}
+
+/// The board's side of relay tickets (docs/PROTOCOL.md "Relay registration").
+#[derive(Debug)]
+pub struct RelayTickets {
+    /// The key shared with the relay.
+    pub key: crate::relay::ticket::TicketKey,
+    /// How long a ticket is valid after its Welcome.
+    pub lifetime: std::time::Duration,
 }
 
 impl core::fmt::Debug for BoardCore {
@@ -293,7 +305,13 @@ impl BoardCore {
             uuid_counter: 0,
             uuid_salt,
             limits,
+            tickets: None,
         }
+    }
+
+    /// Issues a relay ticket in every Welcome from now on.
+    pub fn set_relay_tickets(&mut self, tickets: RelayTickets) {
+        self.tickets = Some(tickets);
     }
 
     /// The next thing for the event loop to do.
@@ -380,14 +398,40 @@ impl BoardCore {
         match (frame, joined) {
             (ClientFrame::Hello(h), None) => self.join(conn, &h),
             (ClientFrame::Hello(_), Some(_)) => self.refuse(conn, ErrorReason::SecondHello, now),
-            (ClientFrame::Post(_) | ClientFrame::Bye, None) => {
+            (ClientFrame::Post(_) | ClientFrame::Bye | ClientFrame::TicketRequest, None) => {
                 self.refuse(conn, ErrorReason::NotJoined, now);
+            }
+            (ClientFrame::TicketRequest, Some(meeting_id)) => {
+                self.reissue_ticket(conn, &meeting_id)
             }
             (ClientFrame::Post(bytes), Some(meeting_id)) => {
                 self.post(conn, &meeting_id, bytes, now);
             }
             (ClientFrame::Bye, Some(_)) => self.close(conn, now),
         }
+    }
+
+    /// A fresh relay ticket for the connection's participant in its instance (the sidecar
+    /// asks before its ticket expires). A board without `--ticket-key` has none to give: the
+    /// request is counted as a misdirected frame type, and the connection stays.
+    fn reissue_ticket(&mut self, conn: ConnId, meeting_id: &str) {
+        let Some(tickets) = &self.tickets else {
+            self.stats.error(ErrorReason::BadType);
+            return;
+        };
+        let Some(inst) = self.instances.get(meeting_id) else {
+            return;
+        };
+        let Some(member) = inst.members.iter().find(|m| m.conn == conn) else {
+            return;
+        };
+        let expiry = crate::relay::ticket::unix_now().saturating_add(tickets.lifetime.as_secs());
+        let ticket = tickets.key.issue(
+            &relay_meeting(&inst.meeting),
+            &relay_token(&member.id),
+            expiry,
+        );
+        self.send(conn, &ServerFrame::RelayTicket(ticket));
     }
 
     fn fresh_uuid(&mut self, meeting_id: &str) -> String {
@@ -455,11 +499,17 @@ impl BoardCore {
         let leader = inst.leaders[usize::from(group)]
             .get_or_insert_with(|| id.clone())
             .clone();
+        let relay_ticket = self.tickets.as_ref().map(|t| {
+            let expiry = crate::relay::ticket::unix_now().saturating_add(t.lifetime.as_secs());
+            t.key
+                .issue(&relay_meeting(&inst.meeting), &relay_token(&id), expiry)
+        });
         let welcome = ServerFrame::Welcome(WelcomeFrame {
             meeting: inst.meeting.clone(),
             me: id.clone(),
             leader,
             cohosts: inst.cohosts(),
+            relay_ticket,
         });
         let present: Vec<(ConnId, ParticipantId)> = inst
             .group_members(group)
@@ -1527,5 +1577,50 @@ mod tests {
         assert_eq!(stats.errors(ErrorReason::MalformedPost), 1);
         core.handle(1, &hello("m", "alice", false), NOW);
         assert_eq!(stats.snapshot().participants, 0);
+    }
+
+    /// Relay tickets (finding 14.12): the Welcome carries one for exactly this participant in
+    /// exactly this instance, a joined participant gets a fresh one on request, and nobody
+    /// else gets one.
+    #[test]
+    fn the_welcome_and_a_renewal_carry_a_ticket_for_this_participant_and_instance() {
+        use crate::relay::ticket::{KEY_LEN, TicketKey, relay_meeting, relay_token};
+        let stats = Arc::new(BoardStats::default());
+        let mut core = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
+        core.set_relay_tickets(RelayTickets {
+            key: TicketKey::from_bytes(&[5; KEY_LEN]),
+            lifetime: std::time::Duration::from_secs(600),
+        });
+        let relay = TicketKey::from_bytes(&[5; KEY_LEN]);
+        let wa = join(&mut core, 1, "m", "alice", false);
+        let wb = join(&mut core, 2, "m", "bob", false);
+        let scope = relay_meeting(&wa.meeting);
+        let ta = wa.relay_ticket.unwrap();
+        assert!(relay.verify(&scope, &relay_token(&wa.me), &ta));
+        assert!(!relay.verify(&scope, &relay_token(&wb.me), &ta));
+        assert!(ta.expiry > crate::relay::ticket::unix_now() + 500);
+        let request = ClientFrame::TicketRequest.encode();
+        core.handle(2, &request[4..], NOW);
+        let out = sent(&mut core);
+        let frames = to(&out, 2);
+        let [ServerFrame::RelayTicket(tb)] = frames.as_slice() else {
+            panic!("{frames:?}");
+        };
+        assert!(relay.verify(&scope, &relay_token(&wb.me), tb));
+        assert!(to(&out, 1).is_empty(), "alice got bob's ticket");
+        // Not joined: refused and closed, no ticket.
+        core.connected(3, NOW);
+        core.handle(3, &request[4..], NOW);
+        let out = outputs(&mut core);
+        assert!(closed(&out, 3));
+        assert_eq!(stats.errors(ErrorReason::NotJoined), 1);
+        // A board without a key has none to give: counted, no frame, the connection stays.
+        let stats = Arc::new(BoardStats::default());
+        let mut keyless = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
+        let w = join(&mut keyless, 1, "m", "alice", false);
+        assert_eq!(w.relay_ticket, None);
+        keyless.handle(1, &request[4..], NOW);
+        assert!(outputs(&mut keyless).is_empty());
+        assert_eq!(stats.errors(ErrorReason::BadType), 1);
     }
 }

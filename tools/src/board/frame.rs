@@ -60,6 +60,7 @@ mod ty {
     pub(super) const HELLO: u8 = 0x01;
     pub(super) const POST: u8 = 0x02;
     pub(super) const BYE: u8 = 0x03;
+    pub(super) const TICKET_REQUEST: u8 = 0x04;
     pub(super) const WELCOME: u8 = 0x81;
     pub(super) const DELIVER: u8 = 0x82;
     pub(super) const JOINED: u8 = 0x83;
@@ -67,6 +68,7 @@ mod ty {
     pub(super) const REFUSED: u8 = 0x85;
     pub(super) const ENDED: u8 = 0x86;
     pub(super) const COHOSTS: u8 = 0x87;
+    pub(super) const RELAY_TICKET: u8 = 0x88;
 }
 
 /// A client's request to join: the first frame on every connection.
@@ -93,6 +95,8 @@ pub enum ClientFrame<'a> {
     Post(&'a [u8]),
     /// Leave: the board posts the leave notice and closes.
     Bye,
+    /// Ask for a fresh relay ticket (the current one nears its expiry).
+    TicketRequest,
 }
 
 /// What the board tells a client that joined.
@@ -106,6 +110,10 @@ pub struct WelcomeFrame {
     pub leader: ParticipantId,
     /// Participants the board lists as co-hosts (joined with the host flag).
     pub cohosts: Vec<ParticipantId>,
+    /// The relay ticket for this participant in this instance, when the board runs with
+    /// `--ticket-key` (docs/PROTOCOL.md "Relay registration"): a u8 flag (0 none, 1 one
+    /// follows), then u64 expiry and the 32-byte MAC.
+    pub relay_ticket: Option<crate::relay::registration::TicketMac>,
 }
 
 /// A frame from the board, borrowed from the received bytes.
@@ -125,6 +133,8 @@ pub enum ServerFrame<'a> {
     Ended,
     /// The co-host list changed (a host joined or left): the whole list.
     Cohosts(Vec<ParticipantId>),
+    /// A fresh relay ticket, the answer to [`ClientFrame::TicketRequest`].
+    RelayTicket(crate::relay::registration::TicketMac),
 }
 
 /// A bounds-checked cursor over one frame body.
@@ -174,6 +184,18 @@ impl<'a> Cursor<'a> {
             return Err(FrameError::BadField("co-host count"));
         }
         (0..n).map(|_| self.participant()).collect()
+    }
+
+    /// `u64 expiry || [32] MAC`.
+    fn ticket(&mut self) -> Result<crate::relay::registration::TicketMac, FrameError> {
+        let mut expiry = [0u8; 8];
+        expiry.copy_from_slice(self.take(8)?);
+        let mut mac = [0u8; 32];
+        mac.copy_from_slice(self.take(32)?);
+        Ok(crate::relay::registration::TicketMac {
+            expiry: u64::from_be_bytes(expiry),
+            mac,
+        })
     }
 
     fn rest(&mut self) -> &'a [u8] {
@@ -230,6 +252,7 @@ impl<'a> ClientFrame<'a> {
             }
             ty::POST => Self::Post(c.rest()),
             ty::BYE => Self::Bye,
+            ty::TICKET_REQUEST => Self::TicketRequest,
             other => return Err(FrameError::BadType(other)),
         };
         c.finish()?;
@@ -253,6 +276,7 @@ impl<'a> ClientFrame<'a> {
                 seal(w)
             }
             Self::Bye => seal(start(ty::BYE)),
+            Self::TicketRequest => seal(start(ty::TICKET_REQUEST)),
         }
     }
 }
@@ -274,11 +298,17 @@ impl<'a> ServerFrame<'a> {
                     return Err(FrameError::BadField("co-host count"));
                 }
                 let cohosts = (0..n).map(|_| c.participant()).collect::<Result<_, _>>()?;
+                let relay_ticket = match c.u8()? {
+                    0 => None,
+                    1 => Some(c.ticket()?),
+                    _ => return Err(FrameError::BadField("ticket flag")),
+                };
                 Self::Welcome(WelcomeFrame {
                     meeting,
                     me,
                     leader,
                     cohosts,
+                    relay_ticket,
                 })
             }
             ty::DELIVER => Self::Deliver(c.rest()),
@@ -287,6 +317,7 @@ impl<'a> ServerFrame<'a> {
             ty::REFUSED => Self::Refused(c.text("reason")?),
             ty::ENDED => Self::Ended,
             ty::COHOSTS => Self::Cohosts(c.cohosts()?),
+            ty::RELAY_TICKET => Self::RelayTicket(c.ticket()?),
             other => return Err(FrameError::BadType(other)),
         };
         c.finish()?;
@@ -303,6 +334,13 @@ impl<'a> ServerFrame<'a> {
                 put_participant(&mut b, &w.me);
                 put_participant(&mut b, &w.leader);
                 put_cohosts(&mut b, &w.cohosts);
+                match &w.relay_ticket {
+                    Some(ticket) => {
+                        b.push(1);
+                        put_ticket(&mut b, ticket);
+                    }
+                    None => b.push(0),
+                }
                 seal(b)
             }
             Self::Deliver(msg) => {
@@ -331,8 +369,19 @@ impl<'a> ServerFrame<'a> {
                 put_cohosts(&mut b, list);
                 seal(b)
             }
+            Self::RelayTicket(ticket) => {
+                let mut b = start(ty::RELAY_TICKET);
+                put_ticket(&mut b, ticket);
+                seal(b)
+            }
         }
     }
+}
+
+/// `u64 expiry || [32] MAC`.
+fn put_ticket(b: &mut Vec<u8>, ticket: &crate::relay::registration::TicketMac) {
+    b.extend_from_slice(&ticket.expiry.to_be_bytes());
+    b.extend_from_slice(&ticket.mac);
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
@@ -459,6 +508,7 @@ mod tests {
             }),
             ClientFrame::Post(&[1, 0x14, 0, 1, b'a', 0, 1, b'b']),
             ClientFrame::Bye,
+            ClientFrame::TicketRequest,
         ]
     }
 
@@ -469,6 +519,17 @@ mod tests {
                 me: pid("bob"),
                 leader: pid("alice"),
                 cohosts: vec![pid("alice"), pid("carol")],
+                relay_ticket: None,
+            }),
+            ServerFrame::Welcome(WelcomeFrame {
+                meeting: MeetingRef::new(b"standup", b"uuid").unwrap(),
+                me: pid("bob"),
+                leader: pid("alice"),
+                cohosts: vec![],
+                relay_ticket: Some(crate::relay::registration::TicketMac {
+                    expiry: 1_900_000_000,
+                    mac: [9; 32],
+                }),
             }),
             ServerFrame::Deliver(&[1, 0x16, 0, 0, 0, 0]),
             ServerFrame::Joined(pid("dave")),
@@ -476,6 +537,10 @@ mod tests {
             ServerFrame::Refused("locked"),
             ServerFrame::Ended,
             ServerFrame::Cohosts(vec![pid("carol")]),
+            ServerFrame::RelayTicket(crate::relay::registration::TicketMac {
+                expiry: 7,
+                mac: [3; 32],
+            }),
         ]
     }
 

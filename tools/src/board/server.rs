@@ -230,6 +230,12 @@ fn uuid_salt() -> [u8; 16] {
 }
 
 impl BoardServer {
+    /// Issues relay tickets in every Welcome (`veil board --ticket-key`).
+    pub fn with_relay_tickets(mut self, tickets: super::core::RelayTickets) -> Self {
+        self.core.set_relay_tickets(tickets);
+        self
+    }
+
     /// Binds the listener with the default [`BoardLimits`]. Refuses plaintext on a
     /// non-loopback address.
     pub fn bind(config: BoardConfig) -> Result<Self, BoardError> {

@@ -229,17 +229,35 @@ pub fn run(args: DemoArgs) -> Result<DemoOutcome, DemoError> {
         args.participants,
         dir.display()
     );
+    // The board issues relay tickets under this key and the relay checks them (the board
+    // creates it, mode 0600; the relay reads it).
+    let ticket_key = dir.join("relay-ticket.key").display().to_string();
     let mut board = Proc::spawn(
         &dir,
         "board",
-        &["board", "--listen", "127.0.0.1:0", "--insecure-plaintext"].map(str::to_owned),
+        &[
+            "board",
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure-plaintext",
+            "--ticket-key",
+            &ticket_key,
+        ]
+        .map(str::to_owned),
         true,
     )?;
     let board_addr = board.address_after("listening on ")?;
     let mut relay = Proc::spawn(
         &dir,
         "relay",
-        &["relay", "--listen", "127.0.0.1:0"].map(str::to_owned),
+        &[
+            "relay",
+            "--listen",
+            "127.0.0.1:0",
+            "--ticket-key",
+            &ticket_key,
+        ]
+        .map(str::to_owned),
         true,
     )?;
     let relay_addr = relay.address_after("media ")?;

@@ -94,13 +94,19 @@ pub(crate) enum Command {
     Leave,
     /// Drop the board connection without a word, as a crash would.
     Vanish,
+    /// Ask the board for a fresh relay ticket.
+    RenewRelayTicket,
 }
+
+/// The relay ticket of the session: from the Welcome, replaced by each renewal.
+pub(crate) type SharedTicket = Arc<Mutex<Option<crate::relay::registration::TicketMac>>>;
 
 /// A running participant: a pump thread, its events, and a status snapshot.
 #[derive(Debug)]
 pub struct Participant {
     me: ParticipantId,
     meeting: MeetingRef,
+    relay_ticket: SharedTicket,
     commands: Sender<Command>,
     events: Receiver<ParticipantEvent>,
     status: Arc<Mutex<ParticipantStatus>>,
@@ -134,6 +140,7 @@ impl Participant {
         let mut session = Session::new(cfg, identity, dataplane::io::now(), &mut rng)?;
         session.set_cohosts(welcome.cohosts.iter().cloned())?;
         let status = Arc::new(Mutex::new(ParticipantStatus::new(&welcome)));
+        let relay_ticket: SharedTicket = Arc::new(Mutex::new(welcome.relay_ticket));
         let (commands, command_rx) = channel();
         let (event_tx, events) = channel();
         let pump = pump::Pump {
@@ -143,6 +150,7 @@ impl Participant {
             commands: command_rx,
             events: event_tx,
             status: Arc::clone(&status),
+            relay_ticket: Arc::clone(&relay_ticket),
         };
         let thread = std::thread::Builder::new()
             .name(format!("participant-{}", display(&welcome.me)))
@@ -151,6 +159,7 @@ impl Participant {
         Ok(Self {
             me: welcome.me,
             meeting: welcome.meeting,
+            relay_ticket,
             commands,
             events,
             status,
@@ -167,6 +176,22 @@ impl Participant {
     /// starts a new instance: a new meetingUUID).
     pub fn meeting(&self) -> &MeetingRef {
         &self.meeting
+    }
+
+    /// The relay ticket the board issued with this session's Welcome or, after
+    /// [`Participant::renew_relay_ticket`], the fresh one (`None` from a board without
+    /// `--ticket-key`).
+    pub fn relay_ticket(&self) -> Option<crate::relay::registration::TicketMac> {
+        *self
+            .relay_ticket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Asks the board for a fresh relay ticket ([`Participant::relay_ticket`] shows it once
+    /// it arrived).
+    pub fn renew_relay_ticket(&self) {
+        let _ = self.commands.send(Command::RenewRelayTicket);
     }
 
     /// The events, in order (a `std::sync::mpsc` receiver).

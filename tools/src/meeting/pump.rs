@@ -32,6 +32,7 @@ pub(crate) struct Pump {
     pub(crate) commands: Receiver<Command>,
     pub(crate) events: Sender<ParticipantEvent>,
     pub(crate) status: Arc<Mutex<ParticipantStatus>>,
+    pub(crate) relay_ticket: super::SharedTicket,
 }
 
 impl Pump {
@@ -115,6 +116,12 @@ impl Pump {
             Command::RequestLock(locked) => self.session.request_lock(locked),
             Command::Leave => self.session.leave(),
             Command::Vanish => return Some(Stop::Vanish),
+            Command::RenewRelayTicket => {
+                if let Err(e) = self.client.request_relay_ticket() {
+                    return Some(Stop::BoardLost(e.to_string()));
+                }
+                Ok(())
+            }
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "meeting command refused");
@@ -139,6 +146,12 @@ impl Pump {
             }
             BoardEvent::Cohosts(list) => {
                 let _ = self.session.set_cohosts(list);
+            }
+            BoardEvent::RelayTicket(ticket) => {
+                *self
+                    .relay_ticket
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(ticket);
             }
             BoardEvent::Ended => {
                 return Some(Stop::BoardLost("the board ended the meeting".to_owned()));

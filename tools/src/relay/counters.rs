@@ -16,18 +16,65 @@ pub enum RelayDrop {
     Truncated,
     /// The kernel refused a send of it.
     SendFailed,
-    /// A registration was refused because the table is full.
+}
+
+/// Why a well-formed registration was refused (nothing changed; docs/PROTOCOL.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// No ticket, and the relay is not `--open`.
+    NoTicket,
+    /// A ticket the key did not issue for this meeting and participant.
+    BadTicket,
+    /// A ticket past its expiry.
+    ExpiredTicket,
+    /// A register without this address's cookie: answered with a challenge, not applied.
+    Unverified,
+    /// A leave without this address's cookie (a forged leave from a spoofed source).
+    BadCookie,
+    /// `--max-registrations` addresses are registered.
     TableFull,
+    /// The meeting holds `--max-meeting-members` addresses.
+    MeetingFull,
+    /// The source IP holds `--max-per-source` addresses.
+    SourceFull,
+}
+
+impl Refusal {
+    /// Every reason, in counter order.
+    pub const ALL: [Refusal; 8] = [
+        Self::NoTicket,
+        Self::BadTicket,
+        Self::ExpiredTicket,
+        Self::Unverified,
+        Self::BadCookie,
+        Self::TableFull,
+        Self::MeetingFull,
+        Self::SourceFull,
+    ];
+
+    /// A short stable name, for metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoTicket => "no_ticket",
+            Self::BadTicket => "bad_ticket",
+            Self::ExpiredTicket => "expired_ticket",
+            Self::Unverified => "unverified",
+            Self::BadCookie => "bad_cookie",
+            Self::TableFull => "table_full",
+            Self::MeetingFull => "meeting_full",
+            Self::SourceFull => "source_full",
+        }
+    }
 }
 
 impl RelayDrop {
     /// Every reason, in counter order.
-    pub const ALL: [RelayDrop; 5] = [
+    pub const ALL: [RelayDrop; 4] = [
         Self::Unregistered,
         Self::NoPeers,
         Self::Truncated,
         Self::SendFailed,
-        Self::TableFull,
     ];
 
     /// A short stable name, for metrics labels.
@@ -37,7 +84,6 @@ impl RelayDrop {
             Self::NoPeers => "no_peers",
             Self::Truncated => "truncated",
             Self::SendFailed => "send_failed",
-            Self::TableFull => "table_full",
         }
     }
 }
@@ -65,6 +111,10 @@ pub struct RelayCounters {
     pub drops: [AtomicU64; RelayDrop::ALL.len()],
     /// Refused registrations by [`RegistrationError`] (index = [`RegistrationError::index`]).
     pub bad_registrations: [AtomicU64; RegistrationError::ALL.len()],
+    /// Well-formed registrations refused by [`Refusal`] (index = position in [`Refusal::ALL`]).
+    pub refused: [AtomicU64; Refusal::ALL.len()],
+    /// Challenges sent: registrations with a valid ticket whose cookie was missing or wrong.
+    pub challenges: AtomicU64,
     /// Registered addresses now.
     pub registered: AtomicU64,
     /// Meetings with a registered address now.
@@ -81,6 +131,13 @@ impl RelayCounters {
     pub fn count_drop(&self, reason: RelayDrop, n: u64) {
         if let Some(i) = RelayDrop::ALL.iter().position(|r| *r == reason) {
             Self::add(&self.drops[i], n);
+        }
+    }
+
+    /// Adds one refusal for `reason`.
+    pub fn count_refusal(&self, reason: Refusal) {
+        if let Some(i) = Refusal::ALL.iter().position(|r| *r == reason) {
+            Self::add(&self.refused[i], 1);
         }
     }
 
@@ -154,6 +211,23 @@ impl RelayCounters {
             "counter",
             "Registration datagrams refused, by reason",
             &bad,
+        );
+        let refused: Vec<_> = Refusal::ALL
+            .iter()
+            .zip(&self.refused)
+            .map(|(r, c)| (format!("{{reason=\"{}\"}}", r.as_str()), load(c)))
+            .collect();
+        metric(
+            "refused_registrations",
+            "counter",
+            "Well-formed registrations refused, by reason",
+            &refused,
+        );
+        metric(
+            "challenges",
+            "counter",
+            "Cookie challenges sent to registering addresses",
+            &one(&self.challenges),
         );
         metric(
             "registered",

@@ -22,39 +22,54 @@ use dataplane::io::BatchIo;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::counters::{RelayCounters, RelayDrop};
-use super::registration::{Registration, is_registration};
-use super::table::{Applied, Table};
+use super::counters::{Refusal, RelayCounters, RelayDrop};
+use super::fanout::Fanout;
+use super::registration::{Kind, Registration, emit_challenge, is_registration};
+use super::table::{Applied, Limit, MeetingKey, Request, Table};
+use super::ticket::{TicketKey, cookie_matches, unix_now};
 
 /// How often an idle loop looks at its stop flag and expires registrations.
 const IDLE_POLL: Duration = Duration::from_millis(100);
+
+/// How the relay checks a registration before it touches the table.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    /// The key the board issues tickets with; cookies are derived from it.
+    pub(crate) key: TicketKey,
+    /// Whether a registration without a ticket is taken (`--open`, for PSK meetings).
+    pub(crate) open: bool,
+}
 
 /// The relay's state between batches.
 pub(crate) struct Relay<'a> {
     socket: &'a UdpSocket,
     io: BatchIo,
     table: Table,
+    admission: Admission,
     counters: &'a RelayCounters,
     batch: Batch,
-    out: Batch,
-    /// Per packet of the batch: forward it (its source is registered).
-    media: Vec<bool>,
-    /// Destinations already served for this batch.
-    served: Vec<SocketAddr>,
+    fanout: Fanout,
+    /// Per packet of the batch: its meeting, if it is media to forward.
+    media: Vec<Option<MeetingKey>>,
 }
 
 impl<'a> Relay<'a> {
-    /// A relay on `socket` with `table`, counting into `counters`.
-    pub(crate) fn new(socket: &'a UdpSocket, table: Table, counters: &'a RelayCounters) -> Self {
+    /// A relay on `socket` with `table`, admitting by `admission`, counting into `counters`.
+    pub(crate) fn new(
+        socket: &'a UdpSocket,
+        table: Table,
+        admission: Admission,
+        counters: &'a RelayCounters,
+    ) -> Self {
         Self {
             socket,
             io: BatchIo::with_gro(socket),
             table,
+            admission,
             counters,
             batch: Batch::new(),
-            out: Batch::new(),
+            fanout: Fanout::new(),
             media: Vec::new(),
-            served: Vec::new(),
         }
     }
 
@@ -65,6 +80,7 @@ impl<'a> Relay<'a> {
         poll.registry()
             .register(&mut SourceFd(&fd), Token(0), Interest::READABLE)?;
         let mut events = Events::with_capacity(4);
+        let mut next_sweep = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             if let Err(e) = poll.poll(&mut events, Some(IDLE_POLL))
                 && e.kind() != io::ErrorKind::Interrupted
@@ -83,8 +99,14 @@ impl<'a> Relay<'a> {
                     }
                 }
             }
-            let expired = self.table.expire(Instant::now());
-            RelayCounters::add(&self.counters.expired, expired as u64);
+            // The sweep walks the whole table: at most once per IDLE_POLL, not per wakeup
+            // (a busy relay wakes thousands of times a second).
+            let now = Instant::now();
+            if now >= next_sweep {
+                next_sweep = now + IDLE_POLL;
+                let expired = self.table.expire(now);
+                RelayCounters::add(&self.counters.expired, expired as u64);
+            }
             self.publish_gauges();
         }
         Ok(())
@@ -104,49 +126,25 @@ impl<'a> Relay<'a> {
         let counters = self.counters;
         RelayCounters::add(&counters.received, self.batch.len() as u64);
         self.media.clear();
+        let unix = unix_now();
         for i in 0..self.batch.len() {
-            let forward = self.classify(i, now);
+            let forward = self.classify(i, now, unix);
             self.media.push(forward);
         }
         self.publish_gauges();
-        // Every destination of every meeting present in this batch, each served once.
-        self.served.clear();
-        for i in 0..self.batch.len() {
-            let Some(source) = self.batch.addr(i).filter(|_| self.media[i]) else {
-                continue;
-            };
-            let Some(destinations) = self.table.destinations(source, now) else {
-                continue;
-            };
-            for &dest in destinations {
-                if self.served.contains(&dest) {
-                    continue;
-                }
-                self.served.push(dest);
-                self.out.clear();
-                for j in 0..self.batch.len() {
-                    let from = self.batch.addr(j);
-                    if self.media[j]
-                        && from != Some(dest)
-                        && from.and_then(|f| self.table.destinations(f, now)) == Some(destinations)
-                    {
-                        self.out.push_wire(self.batch.packet(j), None);
-                    }
-                }
-                if self.out.is_empty() {
-                    continue;
-                }
-                let wanted = self.out.len() as u64;
+        let (socket, io) = (self.socket, &mut self.io);
+        self.fanout
+            .route(&self.batch, &self.media, &self.table, |dest, out| {
+                let wanted = out.len() as u64;
                 // A failed send loses these copies, not the relay: counted, and on to the next.
-                let sent = match self.io.send(self.socket, &self.out, dest) {
+                let sent = match io.send(socket, out, dest) {
                     Ok(sent) => sent,
                     Err(error) => {
                         tracing::debug!(%dest, %error, "send failed");
                         0
                     }
                 };
-                let bytes: u64 = self
-                    .out
+                let bytes: u64 = out
                     .live()
                     .take(usize::try_from(sent).unwrap_or(usize::MAX))
                     .map(|p| p.len() as u64)
@@ -154,64 +152,128 @@ impl<'a> Relay<'a> {
                 RelayCounters::add(&counters.forwarded, sent);
                 RelayCounters::add(&counters.forwarded_bytes, bytes);
                 counters.count_drop(RelayDrop::SendFailed, wanted.saturating_sub(sent));
-            }
-        }
+            });
     }
 
-    /// Applies datagram `i` if it is a registration; says whether it is media to forward.
-    fn classify(&mut self, i: usize, now: Instant) -> bool {
+    /// Applies datagram `i` if it is a registration; says which meeting it is media of.
+    fn classify(&mut self, i: usize, now: Instant, unix: u64) -> Option<MeetingKey> {
         let counters = self.counters;
         if self.batch.is_dropped(i) {
             counters.count_drop(RelayDrop::Truncated, 1);
-            return false;
+            return None;
         }
         let Some(source) = self.batch.addr(i) else {
             counters.count_drop(RelayDrop::Unregistered, 1);
-            return false;
+            return None;
         };
         let datagram = self.batch.packet(i);
         if is_registration(datagram) {
             match Registration::parse(datagram) {
-                Ok(registration) => {
-                    let applied = self.table.apply(&registration, source, now);
-                    let counter = match applied {
-                        Applied::Joined => {
-                            tracing::info!(
-                                %source,
-                                meeting = %String::from_utf8_lossy(&registration.meeting_id),
-                                "registered"
-                            );
-                            &counters.joins
-                        }
-                        Applied::Refreshed => &counters.refreshes,
-                        Applied::Left | Applied::NotRegistered => &counters.leaves,
-                        Applied::Full => {
-                            counters.count_drop(RelayDrop::TableFull, 1);
-                            return false;
-                        }
-                    };
-                    RelayCounters::add(counter, 1);
-                }
+                Ok(registration) => self.register(&registration, source, now, unix),
                 Err(error) => {
                     tracing::debug!(%source, %error, "registration refused");
                     RelayCounters::add(&counters.bad_registrations[error.index()], 1);
                 }
             }
-            return false;
+            return None;
         }
         match self.table.destinations(source, now) {
             None => {
                 counters.count_drop(RelayDrop::Unregistered, 1);
-                false
+                None
             }
-            Some(members) if members.len() < 2 => {
+            Some((_, members)) if members.len() < 2 => {
                 counters.count_drop(RelayDrop::NoPeers, 1);
-                false
+                None
             }
-            Some(_) => {
+            Some((key, _)) => {
                 RelayCounters::add(&counters.media, 1);
-                true
+                Some(key)
             }
         }
+    }
+
+    /// Checks a well-formed registration (ticket, then cookie) and applies it to the table.
+    fn register(
+        &mut self,
+        registration: &Registration,
+        source: SocketAddr,
+        now: Instant,
+        unix: u64,
+    ) {
+        let counters = self.counters;
+        if let Err(reason) = self.admit(registration, source, unix) {
+            tracing::debug!(%source, reason = reason.as_str(), "registration refused");
+            counters.count_refusal(reason);
+            return;
+        }
+        let request = Request {
+            kind: registration.kind,
+            meeting_id: &registration.meeting_id,
+            token: &registration.token,
+        };
+        let counter = match self.table.apply(request, source, now) {
+            Applied::Joined => {
+                tracing::info!(
+                    %source,
+                    meeting = %String::from_utf8_lossy(&registration.meeting_id),
+                    "registered"
+                );
+                &counters.joins
+            }
+            Applied::Refreshed => &counters.refreshes,
+            Applied::Left | Applied::NotRegistered => &counters.leaves,
+            Applied::Refused(limit) => {
+                counters.count_refusal(match limit {
+                    Limit::Table => Refusal::TableFull,
+                    Limit::Meeting => Refusal::MeetingFull,
+                    Limit::Source => Refusal::SourceFull,
+                });
+                return;
+            }
+        };
+        RelayCounters::add(counter, 1);
+    }
+
+    /// The ticket must be the board's for this meeting and participant and unexpired (unless
+    /// the relay is open and there is none); the cookie must be the one this address was
+    /// sent. A register without it is answered with a challenge carrying it (smaller than the
+    /// registration, so never an amplifier), a leave without it is refused.
+    fn admit(
+        &self,
+        registration: &Registration,
+        source: SocketAddr,
+        unix: u64,
+    ) -> Result<(), Refusal> {
+        let meeting = registration.meeting_id.as_slice();
+        let token = registration.token.as_str();
+        match &registration.ticket {
+            None if self.admission.open => {}
+            None => return Err(Refusal::NoTicket),
+            Some(ticket) => {
+                if !self.admission.key.verify(meeting, token, ticket) {
+                    return Err(Refusal::BadTicket);
+                }
+                if ticket.expiry <= unix {
+                    return Err(Refusal::ExpiredTicket);
+                }
+            }
+        }
+        let expected = self.admission.key.cookie(source, meeting, token);
+        if registration
+            .cookie
+            .is_some_and(|cookie| cookie_matches(&expected, &cookie))
+        {
+            return Ok(());
+        }
+        if registration.kind == Kind::Leave {
+            return Err(Refusal::BadCookie);
+        }
+        // Return routability: only the address itself learns the cookie.
+        match self.socket.send_to(&emit_challenge(&expected), source) {
+            Ok(_) => RelayCounters::add(&self.counters.challenges, 1),
+            Err(error) => tracing::debug!(%source, %error, "challenge not sent"),
+        }
+        Err(Refusal::Unverified)
     }
 }

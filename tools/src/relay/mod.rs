@@ -1,15 +1,20 @@
 //! `veil relay`: the media relay (the role of Zoom's multimedia router). It forwards every
 //! datagram from a registered participant to the other participants of the same meeting and
-//! never decrypts: it holds no key, reads no key file and opens no board connection.
+//! never decrypts: it holds no media key, reads no meeting key file and opens no board
+//! connection. The only secret it reads is the relay ticket key it shares with the board
+//! (`--ticket-key`), which authenticates registrations and can decrypt nothing.
 //!
-//! Participants register their media address with a clear datagram ([`registration`]); entries
-//! expire unless refreshed, so a restarted relay heals as the sidecars re-register. Datagrams
-//! from unregistered sources are dropped and counted.
+//! Participants register their media address with a clear datagram ([`registration`]) carrying
+//! the board's ticket ([`ticket`]) and the cookie the relay sent that address (return
+//! routability); entries expire unless refreshed, so a restarted relay heals as the sidecars
+//! re-register. Datagrams from unregistered sources are dropped and counted.
 
 mod counters;
+pub mod fanout;
 mod forward;
 pub mod registration;
 pub mod table;
+pub mod ticket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +24,7 @@ use std::time::Duration;
 use clap::Args;
 use dataplane::io::bind_reuseport;
 
-pub use counters::{RelayCounters, RelayDrop};
+pub use counters::{Refusal, RelayCounters, RelayDrop};
 
 use crate::admin::{AdminAccess, AdminConfig, AdminServer, Response};
 
@@ -27,12 +32,18 @@ use crate::admin::{AdminAccess, AdminConfig, AdminServer, Response};
 #[derive(Args, Debug)]
 #[command(after_long_help = "\
 Examples:
-  veil relay --listen 0.0.0.0:6100 --admin 127.0.0.1:9200   # curl 127.0.0.1:9200/metrics
+  veil board ... --ticket-key relay-ticket.key              # the board issues the tickets
+  veil relay --listen 0.0.0.0:6100 --admin 127.0.0.1:9200 --ticket-key relay-ticket.key
+                                                            # curl 127.0.0.1:9200/metrics
   veil sidecar ... --remote RELAY:6100 --board ...          # meeting mode registers by itself
+  veil relay ... --ticket-key relay-ticket.key --open       # also for PSK sidecars (no ticket)
   veil sidecar ... --remote RELAY:6100 --relay --key-file meeting.toml --sender-slot 0
 
 A registration is one clear datagram from the participant's media address (magic 00 56 52 47
-88 00, version, kind, meeting ID, token; docs/PROTOCOL.md). The relay forwards what it gets from
+88 00, version 2, kind, meeting ID, token, ticket, cookie; docs/PROTOCOL.md). The board issues
+the ticket (HMAC-SHA256 under --ticket-key, which board and relay share); the relay answers a
+registration without this address's cookie with a challenge, and registers the address only
+once the cookie comes back from it. The relay forwards what it gets from
 a registered address to every other address of that meeting, byte for byte, and drops what
 comes from anywhere else (veil_relay_drops_total{reason=\"unregistered_source\"}). It cannot
 read media: it has no key, and sealed packets show only the mkSeqNum, the SFrame KID and
@@ -57,6 +68,23 @@ pub struct RelayArgs {
     /// are refused and counted (`table_full`).
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_registrations: usize,
+    /// Most addresses in one meeting (`meeting_full`): bounds the copies one datagram becomes.
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    max_meeting_members: usize,
+    /// Most addresses registered from one source IP, across meetings (`source_full`). 256
+    /// leaves room for a large office behind one NAT address, and keeps one host from filling
+    /// meetings with its own ports.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_per_source: usize,
+    /// The key shared with `veil board --ticket-key` (64 hex digits; created, mode 0600, if
+    /// missing). Tickets are checked with it and cookies derived from it, so a relay restarted
+    /// on the same file takes the sidecars' cookies back.
+    #[arg(long, value_name = "PATH")]
+    ticket_key: std::path::PathBuf,
+    /// Also register participants that present no ticket (PSK meetings, which have no board).
+    /// Tickets presented are still checked, and cookies always are.
+    #[arg(long)]
+    open: bool,
 }
 
 /// Why the relay could not run.
@@ -77,6 +105,9 @@ pub enum RelayError {
     /// The admin endpoint could not start.
     #[error(transparent)]
     Admin(#[from] crate::admin::AdminError),
+    /// The ticket key file.
+    #[error(transparent)]
+    TicketKey(#[from] ticket::TicketKeyError),
 }
 
 fn io_error(what: &'static str) -> impl FnOnce(std::io::Error) -> RelayError {
@@ -88,12 +119,15 @@ pub fn run(args: RelayArgs) -> Result<(), RelayError> {
     if args.registration_ttl == 0 {
         return Err(RelayError::Usage("--registration-ttl must be at least 1"));
     }
-    if args.max_registrations == 0 {
-        return Err(RelayError::Usage("--max-registrations must be at least 1"));
+    if args.max_registrations == 0 || args.max_meeting_members == 0 || args.max_per_source == 0 {
+        return Err(RelayError::Usage(
+            "--max-registrations, --max-meeting-members and --max-per-source must be at least 1",
+        ));
     }
     if let Some(addr) = args.admin {
         crate::admin::check_bind(addr, &args.admin_access)?;
     }
+    let key = ticket::TicketKey::load_or_create(&args.ticket_key)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone()).map_err(io_error("signals"))?;
@@ -132,9 +166,17 @@ pub fn run(args: RelayArgs) -> Result<(), RelayError> {
     tracing::info!(%media, ttl_s = args.registration_ttl, "relay started");
     let table = table::Table::new(
         Duration::from_secs(args.registration_ttl),
-        args.max_registrations,
+        table::Limits {
+            total: args.max_registrations,
+            per_meeting: args.max_meeting_members,
+            per_source: args.max_per_source,
+        },
     );
-    forward::Relay::new(&socket, table, &counters)
+    let admission = forward::Admission {
+        key,
+        open: args.open,
+    };
+    forward::Relay::new(&socket, table, admission, &counters)
         .run(&stop)
         .map_err(io_error("forwarding"))?;
     tracing::info!("relay stopped");

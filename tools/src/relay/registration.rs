@@ -1,8 +1,8 @@
 //! The registration datagram: how a participant tells the relay where its media comes from.
 //!
 //! It travels in the clear on the relay's media port, from the participant's media socket, so
-//! the relay learns the address it must forward to and accept from. Layout (docs/PROTOCOL.md,
-//! "Relay registration"):
+//! the relay learns the address it must forward to and accept from. Layout, version 2
+//! (docs/PROTOCOL.md, "Relay registration"):
 //!
 //! ```text
 //! 00 56 52 47   magic "\0VRG": byte 0 has RTP version 0, so it is never an RTP v2 packet
@@ -10,26 +10,36 @@
 //!               (X=1, KKK=0: one KID byte follows) and that KID byte, 0: a non-minimal KID that
 //!               every reader rejects (RFC 9605 4.3), so no valid Veil datagram starts this way,
 //!               whatever its mkSeqNum
-//! u8            version (1)
-//! u8            kind: 1 register (or refresh), 2 leave
+//! u8            version (2)
+//! u8            kind: 1 register (or refresh), 2 leave, 3 challenge (relay to participant)
+//! register and leave:
 //! u8 L, [L]     meeting ID, 1..=255 opaque bytes (the meeting ID keys are derived with)
 //! u8 T, [T]     participant token, 1..=64 bytes: names the participant within the meeting, so a
 //!               new address for the same token replaces the old one
+//! u64           ticket expiry, Unix seconds, big-endian; 0 = no ticket (an open relay only)
+//! [32]          ticket: HMAC-SHA256 the board issued ([`super::ticket`]); zeros without one
+//! [16]          cookie: the relay's last challenge to this address, echoed; zeros before one
+//! challenge:
+//! [16]          cookie
 //! ```
 //!
-//! Nothing follows; trailing bytes are an error. The relay answers nothing: a sidecar refreshes
-//! every [`REFRESH_INTERVAL`] whether or not the relay heard it, so a restarted relay heals.
+//! Nothing follows; trailing bytes are an error. A challenge (24 bytes) is smaller than any
+//! registration (at least 68), so the relay never sends more than it was sent.
 
 use std::time::Duration;
 
 /// The six bytes every registration datagram starts with.
 pub const MAGIC: [u8; 6] = [0x00, b'V', b'R', b'G', 0x88, 0x00];
-/// The format version this build writes and reads.
-pub const VERSION: u8 = 1;
+/// The format version this build writes and reads (1 had neither ticket nor cookie).
+pub const VERSION: u8 = 2;
 /// Longest meeting ID.
 pub const MAX_MEETING_ID: usize = 255;
 /// Longest participant token.
 pub const MAX_TOKEN: usize = 64;
+/// Bytes of a ticket MAC.
+pub const TICKET_LEN: usize = 32;
+/// Bytes of a return-routability cookie.
+pub const COOKIE_LEN: usize = 16;
 /// How often a sidecar re-sends its registration.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -51,6 +61,18 @@ impl Kind {
     }
 }
 
+/// The kind byte of a challenge.
+const CHALLENGE: u8 = 3;
+
+/// The board's permission for `token` to exchange media in `meeting_id` until `expiry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketMac {
+    /// Unix seconds after which the relay refuses it.
+    pub expiry: u64,
+    /// HMAC-SHA256 under the key board and relay share ([`super::ticket::TicketKey`]).
+    pub mac: [u8; TICKET_LEN],
+}
+
 /// A parsed registration datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
@@ -60,6 +82,10 @@ pub struct Registration {
     pub meeting_id: Vec<u8>,
     /// The sender's token within the meeting.
     pub token: String,
+    /// The board's ticket, or `None` (expiry 0 on the wire: only an `--open` relay takes it).
+    pub ticket: Option<TicketMac>,
+    /// The echoed cookie, or `None` (zeros on the wire) before the relay sent one.
+    pub cookie: Option<[u8; COOKIE_LEN]>,
 }
 
 /// Why a datagram that starts with [`MAGIC`] is not a registration this relay accepts.
@@ -72,7 +98,7 @@ pub enum RegistrationError {
     /// A version this build does not speak.
     #[error("unsupported registration version {0}")]
     Version(u8),
-    /// An unknown kind byte.
+    /// An unknown kind byte (or a challenge sent to the relay).
     #[error("unknown registration kind {0}")]
     Kind(u8),
     /// The meeting ID is empty or too long.
@@ -81,7 +107,7 @@ pub enum RegistrationError {
     /// The token is empty, too long, or not UTF-8.
     #[error("bad participant token")]
     Token,
-    /// Bytes after the token.
+    /// Bytes after the cookie.
     #[error("trailing bytes after the registration")]
     Trailing,
 }
@@ -118,9 +144,26 @@ impl RegistrationError {
     }
 }
 
-/// Whether `datagram` claims to be a registration (starts with [`MAGIC`]).
+/// Whether `datagram` claims to be a registration or challenge (starts with [`MAGIC`]).
 pub fn is_registration(datagram: &[u8]) -> bool {
     datagram.starts_with(&MAGIC)
+}
+
+/// The relay's challenge carrying `cookie`, to be echoed in the next registration.
+pub fn emit_challenge(cookie: &[u8; COOKIE_LEN]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(MAGIC.len() + 2 + COOKIE_LEN);
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.push(CHALLENGE);
+    out.extend_from_slice(cookie);
+    out
+}
+
+/// The cookie of a challenge datagram, or `None` if `datagram` is not exactly one.
+pub fn parse_challenge(datagram: &[u8]) -> Option<[u8; COOKIE_LEN]> {
+    let rest = datagram.strip_prefix(&MAGIC)?;
+    let rest = rest.strip_prefix(&[VERSION, CHALLENGE])?;
+    rest.try_into().ok()
 }
 
 impl Registration {
@@ -136,7 +179,9 @@ impl Registration {
             .ok()
             .filter(|&n| n > 0 && usize::from(n) <= MAX_TOKEN)
             .ok_or(RegistrationError::Token)?;
-        let mut out = Vec::with_capacity(MAGIC.len() + 4 + meeting.len() + token.len());
+        let mut out = Vec::with_capacity(
+            MAGIC.len() + 4 + meeting.len() + token.len() + 8 + TICKET_LEN + COOKIE_LEN,
+        );
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
         out.push(self.kind.code());
@@ -144,6 +189,13 @@ impl Registration {
         out.extend_from_slice(meeting);
         out.push(token_len);
         out.extend_from_slice(token);
+        let ticket = self.ticket.unwrap_or(TicketMac {
+            expiry: 0,
+            mac: [0; TICKET_LEN],
+        });
+        out.extend_from_slice(&ticket.expiry.to_be_bytes());
+        out.extend_from_slice(&ticket.mac);
+        out.extend_from_slice(&self.cookie.unwrap_or([0; COOKIE_LEN]));
         Ok(out)
     }
 
@@ -165,6 +217,9 @@ impl Registration {
         let meeting_id = take_field(&mut rest, MAX_MEETING_ID, RegistrationError::MeetingId)?;
         let token = String::from_utf8(take_field(&mut rest, MAX_TOKEN, RegistrationError::Token)?)
             .map_err(|_| RegistrationError::Token)?;
+        let expiry = u64::from_be_bytes(take_array(&mut rest)?);
+        let mac: [u8; TICKET_LEN] = take_array(&mut rest)?;
+        let cookie: [u8; COOKIE_LEN] = take_array(&mut rest)?;
         if !rest.is_empty() {
             return Err(RegistrationError::Trailing);
         }
@@ -172,8 +227,18 @@ impl Registration {
             kind,
             meeting_id,
             token,
+            ticket: (expiry != 0).then_some(TicketMac { expiry, mac }),
+            cookie: (cookie != [0; COOKIE_LEN]).then_some(cookie),
         })
     }
+}
+
+fn take_array<const N: usize>(rest: &mut &[u8]) -> Result<[u8; N], RegistrationError> {
+    let (head, tail) = rest
+        .split_first_chunk::<N>()
+        .ok_or(RegistrationError::Truncated)?;
+    *rest = tail;
+    Ok(*head)
 }
 
 fn take_u8(rest: &mut &[u8]) -> Result<u8, RegistrationError> {
@@ -212,16 +277,22 @@ mod tests {
             kind: Kind::Register,
             meeting_id: b"standup".to_vec(),
             token: "slot-3".into(),
+            ticket: Some(TicketMac {
+                expiry: 0x0102_0304_0506_0708,
+                mac: [0xaa; TICKET_LEN],
+            }),
+            cookie: Some([0xcc; COOKIE_LEN]),
         }
     }
 
     #[test]
     fn round_trips_byte_for_byte() {
         let bytes = sample().emit().unwrap();
-        assert_eq!(
-            bytes,
-            b"\x00VRG\x88\x00\x01\x01\x07standup\x06slot-3".to_vec()
-        );
+        let mut expected = b"\x00VRG\x88\x00\x02\x01\x07standup\x06slot-3".to_vec();
+        expected.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        expected.extend_from_slice(&[0xaa; TICKET_LEN]);
+        expected.extend_from_slice(&[0xcc; COOKIE_LEN]);
+        assert_eq!(bytes, expected);
         assert!(is_registration(&bytes));
         assert_eq!(Registration::parse(&bytes).unwrap(), sample());
         let leave = Registration {
@@ -229,6 +300,36 @@ mod tests {
             ..sample()
         };
         assert_eq!(Registration::parse(&leave.emit().unwrap()).unwrap(), leave);
+        // Without a ticket or a cookie: zeros on the wire, `None` back.
+        let bare = Registration {
+            ticket: None,
+            cookie: None,
+            ..sample()
+        };
+        let bytes = bare.emit().unwrap();
+        assert_eq!(bytes.len(), 6 + 2 + 8 + 7 + 8 + TICKET_LEN + COOKIE_LEN);
+        assert_eq!(Registration::parse(&bytes).unwrap(), bare);
+    }
+
+    #[test]
+    fn a_challenge_is_smaller_than_any_registration_and_round_trips() {
+        let challenge = emit_challenge(&[7; COOKIE_LEN]);
+        let smallest = Registration {
+            kind: Kind::Leave,
+            meeting_id: b"m".to_vec(),
+            token: "t".into(),
+            ticket: None,
+            cookie: None,
+        };
+        assert!(challenge.len() < smallest.emit().unwrap().len());
+        assert!(is_registration(&challenge));
+        assert_eq!(parse_challenge(&challenge), Some([7; COOKIE_LEN]));
+        assert_eq!(parse_challenge(&challenge[..challenge.len() - 1]), None);
+        // A challenge sent to the relay is not a registration.
+        assert_eq!(
+            Registration::parse(&challenge),
+            Err(RegistrationError::Kind(3))
+        );
     }
 
     #[test]
@@ -245,10 +346,10 @@ mod tests {
     #[test]
     fn bad_fields_are_named() {
         let mut bytes = sample().emit().unwrap();
-        bytes[6] = 2;
+        bytes[6] = 1;
         assert_eq!(
             Registration::parse(&bytes),
-            Err(RegistrationError::Version(2))
+            Err(RegistrationError::Version(1))
         );
         let mut bytes = sample().emit().unwrap();
         bytes[7] = 9;
@@ -260,7 +361,7 @@ mod tests {
             Err(RegistrationError::MeetingId)
         );
         let mut bytes = sample().emit().unwrap();
-        let last = bytes.len() - 1;
+        let last = bytes.len() - 1 - 8 - TICKET_LEN - COOKIE_LEN;
         bytes[last] = 0xff;
         assert_eq!(Registration::parse(&bytes), Err(RegistrationError::Token));
         let empty_token = Registration {

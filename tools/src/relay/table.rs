@@ -4,13 +4,21 @@
 //! registered address to every other address of its meeting. An entry lives for the TTL after
 //! its last refresh. The same (meeting, token) from a new address replaces the old address (a
 //! NAT rebinding or a restarted sidecar), and an address that registers for another meeting
-//! moves there.
+//! moves there. Only verified registrations reach the table (ticket and cookie checked by the
+//! caller).
+//!
+//! Every lookup the forwarding loop makes is O(1): an address maps to its meeting's slot, a
+//! meeting holds its addresses in a vector (removal swaps the last one in) and its tokens in a
+//! map. Three limits bound it: addresses in all (`--max-registrations`), addresses per meeting
+//! (`--max-meeting-members`: one meeting cannot take the whole table, and one datagram in never
+//! becomes more than that many out) and addresses per source IP (`--max-per-source`: one host
+//! cannot fill a meeting with its own ports).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::registration::{Kind, Registration};
+use super::registration::Kind;
 
 /// What applying a registration did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,100 +31,219 @@ pub enum Applied {
     Left,
     /// A leave from an address that was not registered.
     NotRegistered,
-    /// Refused: the table holds its limit of addresses.
-    Full,
+    /// Refused by a limit; nothing changed.
+    Refused(Limit),
 }
+
+/// The limit a refused registration hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// The table holds `--max-registrations` addresses.
+    Table,
+    /// The meeting holds `--max-meeting-members` addresses.
+    Meeting,
+    /// The source IP holds `--max-per-source` addresses.
+    Source,
+}
+
+/// The table's bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Addresses in all meetings.
+    pub total: usize,
+    /// Addresses in one meeting.
+    pub per_meeting: usize,
+    /// Addresses with one source IP, across meetings.
+    pub per_source: usize,
+}
+
+/// A meeting's slot: stable while the meeting has members, so the forwarding loop can group a
+/// batch's datagrams by it.
+pub type MeetingKey = u32;
 
 #[derive(Debug)]
 struct Member {
-    meeting: Vec<u8>,
+    meeting: MeetingKey,
     token: String,
     expires: Instant,
+    /// Index in the meeting's `addrs`.
+    position: usize,
 }
 
-/// Registrations by address, and each meeting's addresses in registration order.
+#[derive(Debug)]
+struct Meeting {
+    id: Vec<u8>,
+    addrs: Vec<SocketAddr>,
+    tokens: HashMap<String, SocketAddr>,
+}
+
+/// A registration the caller verified.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// Register or leave.
+    pub kind: Kind,
+    /// The meeting.
+    pub meeting_id: &'a [u8],
+    /// The participant within it.
+    pub token: &'a str,
+}
+
+/// Registrations by address, and each meeting's addresses.
 #[derive(Debug)]
 pub struct Table {
     ttl: Duration,
-    limit: usize,
+    limits: Limits,
     members: HashMap<SocketAddr, Member>,
-    meetings: HashMap<Vec<u8>, Vec<SocketAddr>>,
+    slots: Vec<Option<Meeting>>,
+    free: Vec<MeetingKey>,
+    by_id: HashMap<Vec<u8>, MeetingKey>,
+    per_source: HashMap<IpAddr, usize>,
 }
 
 impl Table {
-    /// An empty table whose entries live `ttl` after their last refresh, holding at most
-    /// `limit` addresses.
-    pub fn new(ttl: Duration, limit: usize) -> Self {
+    /// An empty table whose entries live `ttl` after their last refresh, within `limits`.
+    pub fn new(ttl: Duration, limits: Limits) -> Self {
         Self {
             ttl,
-            limit,
+            limits,
             members: HashMap::new(),
-            meetings: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            per_source: HashMap::new(),
         }
     }
 
-    /// Applies a registration datagram that came from `from`.
-    pub fn apply(
-        &mut self,
-        registration: &Registration,
-        from: SocketAddr,
-        now: Instant,
-    ) -> Applied {
-        if registration.kind == Kind::Leave {
+    /// Applies a verified registration that came from `from`.
+    pub fn apply(&mut self, request: Request<'_>, from: SocketAddr, now: Instant) -> Applied {
+        if request.kind == Kind::Leave {
             return if self.remove(from) {
                 Applied::Left
             } else {
                 Applied::NotRegistered
             };
         }
+        let key = self.by_id.get(request.meeting_id).copied();
         if let Some(member) = self.members.get_mut(&from)
-            && member.meeting == registration.meeting_id
+            && Some(member.meeting) == key
+            && member.token == request.token
         {
             member.expires = now + self.ttl;
-            member.token.clone_from(&registration.token);
             return Applied::Refreshed;
         }
         // Another address with the same token in the same meeting: the participant moved.
-        let moved = self
-            .meetings
-            .get(&registration.meeting_id)
-            .and_then(|addrs| {
-                addrs.iter().copied().find(|addr| {
-                    self.members
-                        .get(addr)
-                        .is_some_and(|m| m.token == registration.token)
-                })
-            });
+        let moved = key
+            .and_then(|k| self.meeting(k))
+            .and_then(|m| m.tokens.get(request.token).copied())
+            .filter(|old| *old != from);
+        if let Some(limit) = self.refusal(request.meeting_id, from, moved) {
+            return Applied::Refused(limit);
+        }
         if let Some(old) = moved {
             self.remove(old);
         }
         self.remove(from);
-        if self.members.len() >= self.limit {
-            return Applied::Full;
-        }
+        let key = match self.by_id.get(request.meeting_id) {
+            Some(&key) => key,
+            None => self.new_meeting(request.meeting_id),
+        };
+        let Some(meeting) = self.slots.get_mut(key as usize).and_then(Option::as_mut) else {
+            return Applied::Refused(Limit::Table);
+        };
+        meeting.tokens.insert(request.token.to_owned(), from);
+        meeting.addrs.push(from);
+        let position = meeting.addrs.len() - 1;
         self.members.insert(
             from,
             Member {
-                meeting: registration.meeting_id.clone(),
-                token: registration.token.clone(),
+                meeting: key,
+                token: request.token.to_owned(),
                 expires: now + self.ttl,
+                position,
             },
         );
-        self.meetings
-            .entry(registration.meeting_id.clone())
-            .or_default()
-            .push(from);
+        *self.per_source.entry(from.ip()).or_default() += 1;
         Applied::Joined
     }
 
-    /// The addresses a datagram from `from` goes to (its meeting's others), or `None` if
-    /// `from` is not registered (or its entry expired).
-    pub fn destinations(&self, from: SocketAddr, now: Instant) -> Option<&[SocketAddr]> {
+    /// Which limit joining `from` to `meeting_id` would break, counting the addresses the
+    /// join removes first (`from` itself, and `moved`, the token's old address).
+    fn refusal(
+        &self,
+        meeting_id: &[u8],
+        from: SocketAddr,
+        moved: Option<SocketAddr>,
+    ) -> Option<Limit> {
+        let current = self.members.get(&from);
+        let leaving = usize::from(current.is_some()) + usize::from(moved.is_some());
+        if self.members.len().saturating_sub(leaving) >= self.limits.total {
+            return Some(Limit::Table);
+        }
+        let key = self.by_id.get(meeting_id).copied();
+        let in_meeting = key
+            .and_then(|k| self.meeting(k))
+            .map_or(0, |m| m.addrs.len());
+        let leaving_meeting = usize::from(current.is_some_and(|m| Some(m.meeting) == key))
+            + usize::from(moved.is_some());
+        if in_meeting.saturating_sub(leaving_meeting) >= self.limits.per_meeting {
+            return Some(Limit::Meeting);
+        }
+        let ip = from.ip();
+        let from_ip = self.per_source.get(&ip).copied().unwrap_or(0);
+        let leaving_ip =
+            usize::from(current.is_some()) + usize::from(moved.is_some_and(|m| m.ip() == ip));
+        if from_ip.saturating_sub(leaving_ip) >= self.limits.per_source {
+            return Some(Limit::Source);
+        }
+        None
+    }
+
+    fn new_meeting(&mut self, id: &[u8]) -> MeetingKey {
+        let meeting = Meeting {
+            id: id.to_vec(),
+            addrs: Vec::new(),
+            tokens: HashMap::new(),
+        };
+        let key = match self.free.pop() {
+            Some(key) => {
+                if let Some(slot) = self.slots.get_mut(key as usize) {
+                    *slot = Some(meeting);
+                }
+                key
+            }
+            None => {
+                // At most `limits.total` meetings exist, and the flag is far below u32::MAX.
+                let key = MeetingKey::try_from(self.slots.len()).unwrap_or(MeetingKey::MAX);
+                self.slots.push(Some(meeting));
+                key
+            }
+        };
+        self.by_id.insert(id.to_vec(), key);
+        key
+    }
+
+    fn meeting(&self, key: MeetingKey) -> Option<&Meeting> {
+        self.slots.get(key as usize).and_then(Option::as_ref)
+    }
+
+    /// The meeting of `from` and its addresses (including `from`), or `None` if `from` is not
+    /// registered (or its entry expired).
+    pub fn destinations(
+        &self,
+        from: SocketAddr,
+        now: Instant,
+    ) -> Option<(MeetingKey, &[SocketAddr])> {
         let member = self.members.get(&from)?;
         if member.expires <= now {
             return None;
         }
-        self.meetings.get(&member.meeting).map(Vec::as_slice)
+        self.meeting(member.meeting)
+            .map(|m| (member.meeting, m.addrs.as_slice()))
+    }
+
+    /// The addresses of the meeting in slot `key`.
+    pub fn members_of(&self, key: MeetingKey) -> &[SocketAddr] {
+        self.meeting(key).map_or(&[], |m| m.addrs.as_slice())
     }
 
     /// Drops the entries whose TTL passed; returns how many.
@@ -145,18 +272,39 @@ impl Table {
 
     /// Meetings with at least one registered address.
     pub fn meetings(&self) -> usize {
-        self.meetings.len()
+        self.by_id.len()
     }
 
     fn remove(&mut self, addr: SocketAddr) -> bool {
         let Some(member) = self.members.remove(&addr) else {
             return false;
         };
-        if let Some(addrs) = self.meetings.get_mut(&member.meeting) {
-            addrs.retain(|a| *a != addr);
-            if addrs.is_empty() {
-                self.meetings.remove(&member.meeting);
+        if let Some(count) = self.per_source.get_mut(&addr.ip()) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_source.remove(&addr.ip());
             }
+        }
+        let key = member.meeting;
+        let Some(meeting) = self.slots.get_mut(key as usize).and_then(Option::as_mut) else {
+            return true;
+        };
+        meeting.addrs.swap_remove(member.position);
+        if let Some(&swapped) = meeting.addrs.get(member.position)
+            && let Some(other) = self.members.get_mut(&swapped)
+        {
+            other.position = member.position;
+        }
+        if meeting.tokens.get(&member.token) == Some(&addr) {
+            meeting.tokens.remove(&member.token);
+        }
+        if meeting.addrs.is_empty() {
+            let id = std::mem::take(&mut meeting.id);
+            self.by_id.remove(&id);
+            if let Some(slot) = self.slots.get_mut(key as usize) {
+                *slot = None;
+            }
+            self.free.push(key);
         }
         true
     }
@@ -168,11 +316,11 @@ mod tests {
 
     use super::*;
 
-    fn reg(meeting: &str, token: &str) -> Registration {
-        Registration {
+    fn reg<'a>(meeting: &'a str, token: &'a str) -> Request<'a> {
+        Request {
             kind: Kind::Register,
-            meeting_id: meeting.as_bytes().to_vec(),
-            token: token.into(),
+            meeting_id: meeting.as_bytes(),
+            token,
         }
     }
 
@@ -180,37 +328,55 @@ mod tests {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
+    fn limits(total: usize) -> Limits {
+        Limits {
+            total,
+            per_meeting: total,
+            per_source: total,
+        }
+    }
+
+    fn dests(table: &Table, from: SocketAddr, now: Instant) -> Option<Vec<SocketAddr>> {
+        table.destinations(from, now).map(|(_, d)| {
+            let mut d = d.to_vec();
+            d.sort();
+            d
+        })
+    }
+
     #[test]
     fn meetings_are_separate_and_members_see_each_other() {
         let now = Instant::now();
-        let mut table = Table::new(Duration::from_secs(10), 100);
-        assert_eq!(table.apply(&reg("m1", "a"), addr(1), now), Applied::Joined);
-        assert_eq!(table.apply(&reg("m1", "b"), addr(2), now), Applied::Joined);
-        assert_eq!(table.apply(&reg("m2", "a"), addr(3), now), Applied::Joined);
-        assert_eq!(
-            table.destinations(addr(1), now).unwrap(),
-            [addr(1), addr(2)]
-        );
-        assert_eq!(table.destinations(addr(3), now).unwrap(), [addr(3)]);
+        let mut table = Table::new(Duration::from_secs(10), limits(100));
+        assert_eq!(table.apply(reg("m1", "a"), addr(1), now), Applied::Joined);
+        assert_eq!(table.apply(reg("m1", "b"), addr(2), now), Applied::Joined);
+        assert_eq!(table.apply(reg("m2", "a"), addr(3), now), Applied::Joined);
+        assert_eq!(dests(&table, addr(1), now).unwrap(), [addr(1), addr(2)]);
+        assert_eq!(dests(&table, addr(3), now).unwrap(), [addr(3)]);
         assert!(table.destinations(addr(4), now).is_none());
         assert_eq!((table.len(), table.meetings()), (3, 2));
+        let (k1, _) = table.destinations(addr(1), now).unwrap();
+        let (k2, _) = table.destinations(addr(2), now).unwrap();
+        let (k3, _) = table.destinations(addr(3), now).unwrap();
+        assert_eq!(k1, k2);
+        assert_ne!(k1, k3);
     }
 
     #[test]
     fn entries_expire_unless_refreshed() {
         let start = Instant::now();
-        let mut table = Table::new(Duration::from_secs(10), 100);
-        table.apply(&reg("m", "a"), addr(1), start);
-        table.apply(&reg("m", "b"), addr(2), start);
+        let mut table = Table::new(Duration::from_secs(10), limits(100));
+        table.apply(reg("m", "a"), addr(1), start);
+        table.apply(reg("m", "b"), addr(2), start);
         let later = start + Duration::from_secs(6);
         assert_eq!(
-            table.apply(&reg("m", "a"), addr(1), later),
+            table.apply(reg("m", "a"), addr(1), later),
             Applied::Refreshed
         );
         let expiry = start + Duration::from_secs(10);
         assert!(table.destinations(addr(2), expiry).is_none());
         assert_eq!(table.expire(expiry), 1);
-        assert_eq!(table.destinations(addr(1), expiry).unwrap(), [addr(1)]);
+        assert_eq!(dests(&table, addr(1), expiry).unwrap(), [addr(1)]);
         assert_eq!(table.expire(later + Duration::from_secs(10)), 1);
         assert!(table.is_empty());
         assert_eq!(table.meetings(), 0);
@@ -219,41 +385,142 @@ mod tests {
     #[test]
     fn a_token_from_a_new_address_replaces_the_old_one() {
         let now = Instant::now();
-        let mut table = Table::new(Duration::from_secs(10), 100);
-        table.apply(&reg("m", "a"), addr(1), now);
-        table.apply(&reg("m", "b"), addr(2), now);
-        assert_eq!(table.apply(&reg("m", "a"), addr(5), now), Applied::Joined);
-        assert_eq!(
-            table.destinations(addr(2), now).unwrap(),
-            [addr(2), addr(5)]
-        );
+        let mut table = Table::new(Duration::from_secs(10), limits(100));
+        table.apply(reg("m", "a"), addr(1), now);
+        table.apply(reg("m", "b"), addr(2), now);
+        assert_eq!(table.apply(reg("m", "a"), addr(5), now), Applied::Joined);
+        assert_eq!(dests(&table, addr(2), now).unwrap(), [addr(2), addr(5)]);
         assert!(table.destinations(addr(1), now).is_none());
     }
 
     #[test]
     fn an_address_moving_meetings_leaves_the_old_one() {
         let now = Instant::now();
-        let mut table = Table::new(Duration::from_secs(10), 100);
-        table.apply(&reg("m1", "a"), addr(1), now);
-        table.apply(&reg("m1", "b"), addr(2), now);
-        table.apply(&reg("m2", "a"), addr(1), now);
-        assert_eq!(table.destinations(addr(2), now).unwrap(), [addr(2)]);
-        assert_eq!(table.destinations(addr(1), now).unwrap(), [addr(1)]);
+        let mut table = Table::new(Duration::from_secs(10), limits(100));
+        table.apply(reg("m1", "a"), addr(1), now);
+        table.apply(reg("m1", "b"), addr(2), now);
+        table.apply(reg("m2", "a"), addr(1), now);
+        assert_eq!(dests(&table, addr(2), now).unwrap(), [addr(2)]);
+        assert_eq!(dests(&table, addr(1), now).unwrap(), [addr(1)]);
     }
 
     #[test]
     fn leave_and_limit() {
         let now = Instant::now();
-        let mut table = Table::new(Duration::from_secs(10), 2);
-        table.apply(&reg("m", "a"), addr(1), now);
-        table.apply(&reg("m", "b"), addr(2), now);
-        assert_eq!(table.apply(&reg("m", "c"), addr(3), now), Applied::Full);
-        let leave = Registration {
+        let mut table = Table::new(Duration::from_secs(10), limits(2));
+        table.apply(reg("m", "a"), addr(1), now);
+        table.apply(reg("m", "b"), addr(2), now);
+        assert_eq!(
+            table.apply(reg("n", "c"), addr(3), now),
+            Applied::Refused(Limit::Table)
+        );
+        let leave = Request {
             kind: Kind::Leave,
             ..reg("m", "a")
         };
-        assert_eq!(table.apply(&leave, addr(1), now), Applied::Left);
-        assert_eq!(table.apply(&leave, addr(1), now), Applied::NotRegistered);
-        assert_eq!(table.apply(&reg("m", "c"), addr(3), now), Applied::Joined);
+        assert_eq!(table.apply(leave, addr(1), now), Applied::Left);
+        assert_eq!(table.apply(leave, addr(1), now), Applied::NotRegistered);
+        assert_eq!(table.apply(reg("m", "c"), addr(3), now), Applied::Joined);
+    }
+
+    /// Finding 19.1: one meeting could take the whole table, so one datagram in became
+    /// thousands out. Fails on the table before the per-meeting limit (all 3 joined).
+    #[test]
+    fn a_meeting_holds_at_most_its_limit_and_a_refusal_changes_nothing() {
+        let now = Instant::now();
+        let mut table = Table::new(
+            Duration::from_secs(10),
+            Limits {
+                total: 100,
+                per_meeting: 2,
+                per_source: 100,
+            },
+        );
+        assert_eq!(table.apply(reg("m", "a"), addr(1), now), Applied::Joined);
+        assert_eq!(table.apply(reg("m", "b"), addr(2), now), Applied::Joined);
+        assert_eq!(
+            table.apply(reg("m", "c"), addr(3), now),
+            Applied::Refused(Limit::Meeting)
+        );
+        // Address 2 asking to be "c" is not a third member: allowed, replacing itself.
+        assert_eq!(table.apply(reg("m", "c"), addr(2), now), Applied::Joined);
+        // The token's holder moving to a new address is not a third member either.
+        assert_eq!(table.apply(reg("m", "a"), addr(4), now), Applied::Joined);
+        // A refused join from a member of another meeting leaves it where it was.
+        assert_eq!(table.apply(reg("x", "z"), addr(9), now), Applied::Joined);
+        assert_eq!(
+            table.apply(reg("m", "d"), addr(9), now),
+            Applied::Refused(Limit::Meeting)
+        );
+        assert_eq!(dests(&table, addr(9), now).unwrap(), [addr(9)]);
+        assert_eq!(dests(&table, addr(2), now).unwrap(), [addr(2), addr(4)]);
+        assert_eq!(table.len(), 3);
+        // Another meeting still has room.
+        assert_eq!(table.apply(reg("y", "a"), addr(5), now), Applied::Joined);
+    }
+
+    /// Finding 19.1: one host registered 3,000 of its own ports. Fails on the table before
+    /// the per-source limit.
+    #[test]
+    fn a_source_ip_holds_at_most_its_limit_across_meetings() {
+        let now = Instant::now();
+        let mut table = Table::new(
+            Duration::from_secs(10),
+            Limits {
+                total: 100,
+                per_meeting: 100,
+                per_source: 2,
+            },
+        );
+        assert_eq!(table.apply(reg("m", "a"), addr(1), now), Applied::Joined);
+        assert_eq!(table.apply(reg("n", "b"), addr(2), now), Applied::Joined);
+        assert_eq!(
+            table.apply(reg("m", "c"), addr(3), now),
+            Applied::Refused(Limit::Source)
+        );
+        let elsewhere = SocketAddr::from(([127, 0, 0, 2], 3));
+        assert_eq!(table.apply(reg("m", "c"), elsewhere, now), Applied::Joined);
+        // Refreshes and moves of its own registrations still work at the limit.
+        assert_eq!(table.apply(reg("m", "a"), addr(1), now), Applied::Refreshed);
+        assert_eq!(table.apply(reg("n", "a2"), addr(1), now), Applied::Joined);
+        // Leaving frees a place.
+        let leave = Request {
+            kind: Kind::Leave,
+            ..reg("n", "b")
+        };
+        assert_eq!(table.apply(leave, addr(2), now), Applied::Left);
+        assert_eq!(table.apply(reg("m", "c2"), addr(3), now), Applied::Joined);
+    }
+
+    #[test]
+    fn removal_keeps_every_index_consistent() {
+        let now = Instant::now();
+        let mut table = Table::new(Duration::from_secs(10), limits(1000));
+        for port in 1..=50 {
+            let meeting = if port % 2 == 0 { "even" } else { "odd" };
+            let token = format!("t{port}");
+            table.apply(reg(meeting, &token), addr(port), now);
+        }
+        for port in (1..=50).step_by(3) {
+            let leave = Request {
+                kind: Kind::Leave,
+                ..reg("even", "x")
+            };
+            assert_eq!(table.apply(leave, addr(port), now), Applied::Left);
+        }
+        for port in 1..=50u16 {
+            let left = (port - 1) % 3 == 0;
+            match dests(&table, addr(port), now) {
+                None => assert!(left, "{port} lost"),
+                Some(d) => {
+                    assert!(!left);
+                    let expected: Vec<_> = (1..=50u16)
+                        .filter(|p| p % 2 == port % 2 && (p - 1) % 3 != 0)
+                        .map(addr)
+                        .collect();
+                    assert_eq!(d, expected);
+                }
+            }
+        }
     }
 }

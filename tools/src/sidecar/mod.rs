@@ -329,6 +329,8 @@ fn run_psk(args: &SidecarArgs, key_file: &Path, slot: u32) -> Result<(), Sidecar
             args.remote,
             &meeting_id,
             &token,
+            // PSK meetings have no board to issue a ticket: the relay must run `--open`.
+            None,
         )?)
     } else {
         None

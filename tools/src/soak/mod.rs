@@ -139,12 +139,24 @@ struct Soak {
 }
 
 impl Soak {
+    /// The key board and relay share for relay tickets (created by whichever starts first;
+    /// restarts of either keep it, so tickets and cookies stay valid).
+    fn ticket_key(&self) -> String {
+        self.launch
+            .dir
+            .join("relay-ticket.key")
+            .display()
+            .to_string()
+    }
+
     fn start_board(&mut self) -> Result<(), SoakError> {
         let args = [
             "board",
             "--listen",
             &self.launch.board.to_string(),
             "--insecure-plaintext",
+            "--ticket-key",
+            &self.ticket_key(),
         ]
         .map(str::to_owned);
         let mut board =
@@ -156,7 +168,14 @@ impl Soak {
     }
 
     fn start_relay(&mut self) -> Result<(), SoakError> {
-        let args = ["relay", "--listen", &self.relay_addr.to_string()].map(str::to_owned);
+        let args = [
+            "relay",
+            "--listen",
+            &self.relay_addr.to_string(),
+            "--ticket-key",
+            &self.ticket_key(),
+        ]
+        .map(str::to_owned);
         let mut relay =
             Proc::spawn_program(&self.launch.veil, &self.launch.dir, "relay", &args, true)?;
         relay.address_after("media ")?;

@@ -73,6 +73,8 @@ impl Net {
     fn start_board(&mut self) {
         let mut cmd = veil();
         cmd.args(["board", "--listen", &self.board_addr.to_string()]);
+        // The key the relay (started with the same directory) checks tickets with.
+        cmd.arg("--ticket-key").arg(self.dir.join("ticket.key"));
         if let Some((cert, key)) = &self.pem {
             cmd.arg("--cert").arg(cert).arg("--key").arg(key);
         }

@@ -139,6 +139,8 @@ impl Relay {
         let mut cmd = veil();
         cmd.args(["relay", "--listen", &media.to_string()])
             .args(["--admin", "127.0.0.1:0"])
+            .arg("--ticket-key")
+            .arg(dir.join("ticket.key"))
             .args(extra);
         let mut proc = Proc::spawn(cmd, dir, "relay");
         let line = proc.line();
@@ -213,15 +215,68 @@ pub fn wait_for(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-/// The registration datagram for `meeting` and `token` (docs/PROTOCOL.md, built by hand here so
-/// the test checks the documented bytes, not the implementation against itself).
+/// The registration datagram for `meeting` and `token`, without a ticket or a cookie
+/// (docs/PROTOCOL.md, version 2, built by hand here so the test checks the documented bytes,
+/// not the implementation against itself).
 pub fn registration(kind: u8, meeting: &[u8], token: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x00, b'V', b'R', b'G', 0x88, 0x00, 1, kind];
+    registration_with(kind, meeting, token, None, None)
+}
+
+/// The registration datagram with a ticket `(expiry, mac)` and an echoed cookie.
+pub fn registration_with(
+    kind: u8,
+    meeting: &[u8],
+    token: &[u8],
+    ticket: Option<(u64, [u8; 32])>,
+    cookie: Option<[u8; 16]>,
+) -> Vec<u8> {
+    let mut out = vec![0x00, b'V', b'R', b'G', 0x88, 0x00, 2, kind];
     out.push(u8::try_from(meeting.len()).unwrap());
     out.extend_from_slice(meeting);
     out.push(u8::try_from(token.len()).unwrap());
     out.extend_from_slice(token);
+    let (expiry, mac) = ticket.unwrap_or((0, [0; 32]));
+    out.extend_from_slice(&expiry.to_be_bytes());
+    out.extend_from_slice(&mac);
+    out.extend_from_slice(&cookie.unwrap_or([0; 16]));
     out
+}
+
+/// The cookie of a relay challenge (magic, version 2, kind 3, 16 bytes), or `None`.
+pub fn challenge_cookie(datagram: &[u8]) -> Option<[u8; 16]> {
+    let rest = datagram.strip_prefix(&[0x00, b'V', b'R', b'G', 0x88, 0x00, 2, 3][..])?;
+    rest.try_into().ok()
+}
+
+/// A loopback UDP socket with 4 MiB buffers (the kernel's cap here), so a burst the test
+/// sends or receives is not lost to a default-sized buffer on a busy machine.
+pub fn roomy_socket() -> UdpSocket {
+    let socket = dataplane::io::bind_reuseport("127.0.0.1:0".parse().unwrap()).unwrap();
+    socket.set_nonblocking(false).unwrap();
+    socket
+}
+
+/// Registers `socket` (read by `inbox`) with the relay and answers its challenge, as a
+/// sidecar does; returns the cookie.
+pub fn register_verified(
+    socket: &UdpSocket,
+    inbox: &Collector,
+    relay: SocketAddr,
+    meeting: &[u8],
+    token: &[u8],
+    ticket: Option<(u64, [u8; 32])>,
+) -> [u8; 16] {
+    socket
+        .send_to(&registration_with(1, meeting, token, ticket, None), relay)
+        .unwrap();
+    let cookie = inbox.challenge(Duration::from_secs(5));
+    socket
+        .send_to(
+            &registration_with(1, meeting, token, ticket, Some(cookie)),
+            relay,
+        )
+        .unwrap();
+    cookie
 }
 
 /// How many offsets of `haystack` start an occurrence of `needle` (overlaps counted).
@@ -283,6 +338,34 @@ impl Collector {
     /// How many datagrams arrived so far.
     pub fn count(&self) -> usize {
         self.got.lock().unwrap().len()
+    }
+
+    /// Waits for a relay challenge, takes it out of what was collected, and returns its cookie.
+    pub fn challenge(&self, limit: Duration) -> [u8; 16] {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            {
+                let mut got = self.got.lock().unwrap();
+                if let Some(i) = got.iter().position(|d| challenge_cookie(d).is_some()) {
+                    return challenge_cookie(&got.remove(i)).unwrap();
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no challenge from the relay"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Everything so far once `n` datagrams arrived (or `limit` passed, to fail on), then
+    /// nothing more for `quiet`; the collection starts over.
+    pub fn take_at_least(&self, n: usize, limit: Duration, quiet: Duration) -> Vec<Vec<u8>> {
+        let deadline = std::time::Instant::now() + limit;
+        while self.count() < n && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        self.take(quiet)
     }
 
     /// Everything so far, once nothing new arrived for `quiet`; the collection starts over.

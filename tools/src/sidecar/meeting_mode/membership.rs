@@ -45,7 +45,12 @@ pub(super) struct Membership {
     /// The current session's status (the last one's once out; empty while rejoining).
     session: ParticipantStatus,
     record: Record,
+    /// When a fresh relay ticket was last asked for.
+    renewal_asked: Option<Instant>,
 }
+
+/// How long to wait for a renewed relay ticket before asking again.
+const RENEWAL_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Why a session ended, for logs and `/status`; None for events that do not end it.
 fn end_reason(event: &ParticipantEvent) -> Option<String> {
@@ -84,6 +89,7 @@ impl Membership {
             roster: Vec::new(),
             code_shown: None,
             record: Record::default(),
+            renewal_asked: None,
         }
     }
 
@@ -155,7 +161,21 @@ impl Membership {
         match end {
             Some((event, reason)) => self.end(plumbing, &event, reason),
             None => {
-                self.registrar.tick(Instant::now());
+                // The relay ticket: present the newest, and ask for a fresh one half way to
+                // its expiry (at most once per RENEWAL_RETRY while none comes).
+                if let Some(ticket) = participant.relay_ticket() {
+                    self.registrar.renew(ticket);
+                }
+                let now = Instant::now();
+                if self.registrar.renewal_due(crate::relay::ticket::unix_now())
+                    && self
+                        .renewal_asked
+                        .is_none_or(|at| now.duration_since(at) >= RENEWAL_RETRY)
+                {
+                    participant.renew_relay_ticket();
+                    self.renewal_asked = Some(now);
+                }
+                self.registrar.tick(now);
                 Ok(())
             }
         }
@@ -201,7 +221,8 @@ impl Membership {
             Rejoin::Joined(participant) => {
                 self.keys.enter(participant.meeting());
                 self.session = participant.status();
-                self.registrar.move_to(&relay_meeting(&self.session))?;
+                self.registrar
+                    .move_to(&relay_meeting(&self.session), participant.relay_ticket())?;
                 self.code_shown = None;
                 self.record.rejoins += 1;
                 self.record.rejoining = false;

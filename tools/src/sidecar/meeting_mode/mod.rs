@@ -208,7 +208,8 @@ pub(super) fn run(args: &SidecarArgs) -> Result<(), SidecarError> {
         plumbing.workers.network_socket()?,
         args.remote,
         &relay_meeting(&first),
-        &hex::encode(participant.me().device.as_bytes()),
+        &crate::relay::ticket::relay_token(participant.me()),
+        participant.relay_ticket(),
     )?;
     plumbing.workers.start(&keys.keyring)?;
     let mut membership = Membership::new(participant, rejoiner, !margs.no_rejoin, keys, registrar);
