@@ -246,3 +246,71 @@ fn idle_uring_worker_stops_promptly() {
 fn idle_mio_worker_stops_promptly() {
     idle_worker_stops_promptly(EngineKind::Mio);
 }
+
+/// Finding 19.6: a worker's derived keys (and its reference to the epoch, meeting key
+/// included) went only when a later seal or open synced its caches, so a worker whose traffic
+/// stopped kept a retired epoch alive indefinitely. Now the engines sync on their idle tick:
+/// within a bound of its retirement and prune, nothing holds the epoch any more.
+fn idle_worker_forgets_a_retired_epoch(engine: EngineKind) {
+    let keyring = keyring(0);
+    let epoch = Arc::downgrade(&keyring.load().live(1).unwrap().epoch);
+    let relay = UdpSocket::bind(any()).unwrap();
+    relay
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let sockets = WorkerSockets {
+        local: bind_reuseport(any()).unwrap(),
+        network: bind_reuseport(any()).unwrap(),
+        deliver: any(),
+        remote: relay.local_addr().unwrap(),
+    };
+    let local = sockets.local.local_addr().unwrap();
+    let counters = Arc::new(Counters::default());
+    let mut forwarder = Forwarder::new(keyring.clone(), Mode::Datagram, counters);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let worker = thread::spawn(move || match engine {
+        EngineKind::Mio => mio_engine::run(&sockets, &mut forwarder, &flag).unwrap(),
+        EngineKind::Uring => uring::run(&sockets, &mut forwarder, &flag).unwrap(),
+    });
+    // One packet, so the worker derives and caches epoch 1's send key.
+    let client = UdpSocket::bind(any()).unwrap();
+    client
+        .send_to(&payload(Mode::Datagram, 0, 100), local)
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    relay.recv(&mut buf).expect("the worker sealed nothing");
+    // Epoch 2 replaces it; epoch 1 retires now and the writer prunes it. No more traffic.
+    let now = dataplane::io::now();
+    let next = EpochKey {
+        mk_seq: 2,
+        meeting_key: Zeroizing::new([5; 32]),
+        roster: BTreeMap::from([(0, b"a".to_vec()), (1, b"b".to_vec())]),
+        activate_at: Millis(0),
+    };
+    keyring.install(next, now).unwrap();
+    keyring.retire(1, now);
+    keyring.prune(now);
+    // The bound: the idle tick (50 ms) with room for a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_millis(1000);
+    while epoch.upgrade().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an idle {} worker still holds retired epoch 1 a second after its retirement",
+            engine.as_str()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::SeqCst);
+    worker.join().unwrap();
+}
+
+#[test]
+fn idle_uring_worker_forgets_a_retired_epoch() {
+    idle_worker_forgets_a_retired_epoch(EngineKind::Uring);
+}
+
+#[test]
+fn idle_mio_worker_forgets_a_retired_epoch() {
+    idle_worker_forgets_a_retired_epoch(EngineKind::Mio);
+}

@@ -152,6 +152,10 @@ impl Pipeline for Forwarder {
         }
     }
 
+    fn tick(&mut self, now: Millis) {
+        self.keys.sync_idle(&self.keyring.load(), now);
+    }
+
     fn publish(&mut self) {
         // The only point where a worker touches memory others read, and only when a count
         // moved since the last time.

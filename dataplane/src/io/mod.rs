@@ -63,6 +63,10 @@ pub trait Pipeline {
     /// `process`, `io_drop` and `sent` only count locally: a paced packet costs one publish,
     /// not three.
     fn publish(&mut self);
+    /// Housekeeping that must not wait for traffic. Engines call it at least every idle period
+    /// (50 ms), busy or not; the forwarder drops its cached keys of retired epochs here, so a
+    /// worker whose traffic stopped erases them in bounded time (review finding 19.6).
+    fn tick(&mut self, now: Millis);
 }
 
 /// Who may hand a worker plaintext to seal: the local client's address. Whatever arrives on the
