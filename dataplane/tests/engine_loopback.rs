@@ -314,3 +314,72 @@ fn idle_uring_worker_forgets_a_retired_epoch() {
 fn idle_mio_worker_forgets_a_retired_epoch() {
     idle_worker_forgets_a_retired_epoch(EngineKind::Mio);
 }
+
+/// Finding 19.9: the io_uring engine returned with its multishot receives and its tick still
+/// armed and left their cancellation to the ring's close (asynchronous, in the kernel's exit
+/// work) while it freed the buffers they write into. Now the teardown cancels everything in
+/// flight and reaps each final completion before anything is freed. Twenty start/stop rounds
+/// on the same sockets under a flood on both sides (small buffer rings, so receives also end
+/// with ENOBUFS and re-arm), then one idle round, which must find exactly the two receives and
+/// the tick in flight.
+#[test]
+fn uring_teardown_cancels_and_reaps_every_operation_under_traffic() {
+    let mut sockets = WorkerSockets {
+        local: bind_reuseport(any()).unwrap(),
+        network: bind_reuseport(any()).unwrap(),
+        deliver: UdpSocket::bind(any()).unwrap().local_addr().unwrap(),
+        remote: UdpSocket::bind(any()).unwrap().local_addr().unwrap(),
+    };
+    let targets = [
+        sockets.local.local_addr().unwrap(),
+        sockets.network.local_addr().unwrap(),
+    ];
+    let flooding = Arc::new(AtomicBool::new(true));
+    let flooders: Vec<_> = targets
+        .into_iter()
+        .map(|target| {
+            let flooding = flooding.clone();
+            thread::spawn(move || {
+                let socket = UdpSocket::bind(any()).unwrap();
+                let mut n = 0;
+                while flooding.load(Ordering::Relaxed) {
+                    let _ = socket.send_to(&payload(Mode::Datagram, n, 300), target);
+                    n += 1;
+                    if n % 64 == 0 {
+                        thread::yield_now();
+                    }
+                }
+            })
+        })
+        .collect();
+    let round = |sockets: WorkerSockets, run_for: Duration| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let worker = thread::spawn(move || {
+            let mut forwarder =
+                Forwarder::new(keyring(0), Mode::Datagram, Arc::new(Counters::default()));
+            let report = uring::run_reporting(&sockets, &mut forwarder, &flag, SMALL_RING);
+            (sockets, report)
+        });
+        thread::sleep(run_for);
+        stop.store(true, Ordering::SeqCst);
+        let (sockets, report) = worker.join().unwrap();
+        (sockets, report.expect("the engine or its teardown failed"))
+    };
+    for _ in 0..20 {
+        let report;
+        (sockets, report) = round(sockets, Duration::from_millis(30));
+        assert!(
+            report.cancelled_at_teardown >= 1,
+            "the tick at least is armed at every teardown: {report:?}"
+        );
+    }
+    flooding.store(false, Ordering::SeqCst);
+    for flooder in flooders {
+        flooder.join().unwrap();
+    }
+    // Idle: both receives and the tick are in flight at the stop, and all three are reaped.
+    thread::sleep(Duration::from_millis(50));
+    let (_, report) = round(sockets, Duration::from_millis(200));
+    assert_eq!(report.cancelled_at_teardown, 3, "{report:?}");
+}
