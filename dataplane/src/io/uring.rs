@@ -52,8 +52,11 @@ const GRO_BUF_LEN: usize = 16 + NAME_LEN + CONTROL_LEN + (1 << 16);
 /// ends the multishot receive (ENOBUFS), datagrams wait in the socket, and we re-arm.
 const GRO_BUFFERS: u16 = 8;
 const PAGE: usize = 4096;
-/// user_data of send completions; receives use the side's index (0 or 1).
+/// user_data of send completions; receives use the side's index (0 or 1). Bits 0-7: the
+/// message (or, with [`RESEND`], the packet) index, bit 8: the slot.
 const SEND: u64 = 1 << 32;
+/// Marks a send of one packet of a GSO run the kernel refused as too large, resent alone.
+const RESEND: u64 = 1 << 16;
 /// user_data of the idle tick (above every send's).
 const TICK: u64 = 1 << 40;
 /// user_data of the teardown's cancellation of everything in flight.
@@ -307,6 +310,12 @@ struct Engine {
     cancel_pending: usize,
     /// When the pipeline's tick is due next (at least every [`IDLE_WAIT`]).
     next_tick: Instant,
+    /// GSO runs refused as larger than the path MTU, to resend packet by packet: (slot, first
+    /// packet, packets). Counted in their slot's `outstanding` until resent and completed.
+    /// Bounded by the messages of two slots.
+    resend: Vec<(usize, usize, usize)>,
+    /// Set once the teardown began: nothing is resent any more.
+    stopping: bool,
 }
 
 impl Engine {
@@ -368,6 +377,13 @@ impl Engine {
     /// asynchronously, in the kernel's exit work, after `close` returned. Returns how many
     /// operations were in flight; an error if they did not all end within [`TEARDOWN_LIMIT`].
     fn shutdown(&mut self) -> io::Result<usize> {
+        self.stopping = true;
+        // Refused runs not resent yet were never submitted: count them lost.
+        while let Some((slot_index, _, count)) = self.resend.pop() {
+            let slot = &mut self.slots[slot_index];
+            slot.outstanding = slot.outstanding.saturating_sub(count);
+            self.failed[other(slot.to) as usize] += count as u64;
+        }
         let in_flight = self.in_flight();
         let deadline = Instant::now() + TEARDOWN_LIMIT;
         while self.in_flight() > 0 {
@@ -457,14 +473,33 @@ impl Engine {
                 continue;
             }
             if data >= SEND {
-                let slot = &mut self.slots[((data >> 8) & 1) as usize];
+                let slot_index = ((data >> 8) & 1) as usize;
+                let slot = &mut self.slots[slot_index];
                 let to = slot.to;
-                let (_, count) = slot.send[to as usize].span((data & 0xff) as usize);
+                let (first, count) = if data & RESEND != 0 {
+                    ((data & 0xff) as usize, 1)
+                } else {
+                    slot.send[to as usize].span((data & 0xff) as usize)
+                };
                 slot.outstanding = slot.outstanding.saturating_sub(1);
+                let error = -cqe.result();
                 if cqe.result() >= 0 {
                     self.sent[to as usize] += count as u64;
+                } else if count > 1
+                    && matches!(error, libc::EMSGSIZE | libc::EINVAL)
+                    && !self.stopping
+                    && self.resend.len() < self.resend.capacity()
+                {
+                    // The run's segments exceed the path MTU (it shrank since it was learnt):
+                    // resend its packets one by one, which the kernel fragments if it must,
+                    // and learn the MTU again for later batches.
+                    for s in &mut self.slots {
+                        s.send[to as usize].forget_path_mtu();
+                    }
+                    self.slots[slot_index].outstanding += count;
+                    self.resend.push((slot_index, first, count));
                 } else {
-                    if -cqe.result() == libc::EIO {
+                    if error == libc::EIO {
                         // The device cannot segment: later batches go without GSO.
                         for s in &mut self.slots {
                             s.send[to as usize].disable_gso();
@@ -500,9 +535,44 @@ impl Engine {
         pipeline.publish();
     }
 
+    /// Queues the packets of every refused GSO run as sends of their own (see `reap`).
+    fn flush_resends(&mut self) -> io::Result<()> {
+        // In the order the runs were refused, so packets keep their order.
+        for run in 0..self.resend.len() {
+            let (slot_index, first, count) = self.resend[run];
+            let to = self.slots[slot_index].to;
+            let mut index = first;
+            let mut queued = 0;
+            while queued < count && index < self.slots[slot_index].batch.len() {
+                let batch = &self.slots[slot_index].batch;
+                if !batch.is_dropped(index) {
+                    let packet = batch.packet(index);
+                    let dest = &self.dests[to as usize];
+                    let entry =
+                        opcode::Send::new(Fixed(to as u32), packet.as_ptr(), packet.len() as u32)
+                            .dest_addr(dest.as_ptr().cast())
+                            .dest_addr_len(dest.len())
+                            .build()
+                            .user_data(SEND | RESEND | ((slot_index as u64) << 8) | index as u64);
+                    self.push(&entry)?;
+                    queued += 1;
+                }
+                index += 1;
+            }
+            // Packets the span named but the batch no longer holds (cannot happen): not sent.
+            let lost = count - queued;
+            let slot = &mut self.slots[slot_index];
+            slot.outstanding = slot.outstanding.saturating_sub(lost);
+            self.failed[other(to) as usize] += lost as u64;
+        }
+        self.resend.clear();
+        Ok(())
+    }
+
     /// Waits until the current slot's sends have completed, so it can be refilled.
     fn free_current(&mut self) -> io::Result<()> {
         while self.slots[self.current].outstanding > 0 {
+            self.flush_resends()?;
             match self.ring.submit_and_wait(1) {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
@@ -727,11 +797,16 @@ pub fn run_reporting(
         tick_armed: false,
         cancel_pending: 0,
         next_tick: Instant::now(),
+        resend: Vec::with_capacity(2 * BATCH_SIZE),
+        stopping: false,
     };
     tracing::debug!(flags, gro = gro[0] && gro[1], "io_uring worker started");
     let served = engine.serve(pipeline, stop);
     // Whatever ended the run, nothing is freed while the kernel may still write to it.
-    match engine.shutdown() {
+    let teardown = engine.shutdown();
+    // What the teardown reaped or gave up on (a send cancelled or refused) is counted too.
+    engine.report(pipeline);
+    match teardown {
         Ok(cancelled) => served.map(|()| RunReport {
             rearms: engine.rearms,
             cancelled_at_teardown: cancelled,
@@ -766,6 +841,7 @@ impl Engine {
             let idle = engine.pending.iter().all(VecDeque::is_empty);
             engine.wait(idle && drain_until.is_none())?;
             engine.reap();
+            engine.flush_resends()?;
             // The idle tick (or an idle wait's timeout) wakes the loop at least every IDLE_WAIT:
             // retired keys go within that bound even when no packet comes to sync the caches.
             let clock = Instant::now();
