@@ -846,7 +846,10 @@ enum veil_result veil_protector_protect_into(struct veil_protector *protector,
  * Unprotects a received packet in place: checks its epoch (refusing retired ones at
  * `now_ms`), authenticates it, rejects replays, decrypts. On success the plaintext (in RTP
  * mode, the reassembled RTP packet) is at `buf[*out_offset .. *out_offset + *out_len]`.
- * Every refusal is counted by reason (`veil_protector_get_counters`).
+ * Every refusal is counted by reason (`veil_protector_get_counters`). On failure `buf` holds
+ * exactly the packet it was given: the ciphertext is restored, so no plaintext is left
+ * behind even when the packet was decrypted before it was refused (another handle opened it
+ * first), and a packet refused for want of its key can be retried once the key is installed.
  *
  * # Safety
  * `protector` NULL or live; `buf` NULL or `len` writable bytes; outs NULL or writable.

@@ -60,7 +60,15 @@ pub struct veil_protector {
     /// replaced, and a worker must not keep caches from the old one.
     worker_ring: Arc<Keyring>,
     counters: veil_protector_counters,
+    /// The packet an in-place unprotect was given, to put back if it is refused (review
+    /// finding 19.8). Ciphertext only, never plaintext; kept between calls up to
+    /// [`RETAINED_PACKET_COPY`] bytes so the packet path does not allocate once warm.
+    received: Vec<u8>,
 }
+
+/// The largest packet copy a handle keeps between calls: a UDP datagram, or an RFC 4571
+/// framed RTP packet, is never longer.
+const RETAINED_PACKET_COPY: usize = 1 << 16;
 
 impl veil_protector {
     fn with_shared(shared: Arc<SharedKeyring>, mode: Mode) -> Self {
@@ -71,6 +79,7 @@ impl veil_protector {
             worker: WorkerKeys::new(mode),
             worker_ring,
             counters: veil_protector_counters::default(),
+            received: Vec::new(),
         }
     }
 
@@ -111,6 +120,25 @@ impl veil_protector {
                 Err(e.into())
             }
         }
+    }
+
+    /// [`Self::open`], and on failure `buf` holds again exactly the bytes it was given. A
+    /// refusal can come after the packet was decrypted in place: two handles racing on one
+    /// packet both pass the replay screen and both decrypt, and the loser of the window's mark
+    /// is refused as a replay (review finding 19.8). Restoring rather than zeroing keeps a
+    /// packet refused for a key not yet installed usable for a retry.
+    fn open_restoring(&mut self, now: u64, buf: &mut [u8]) -> Result<Range<usize>, veil_result> {
+        let mut original = std::mem::take(&mut self.received);
+        original.clear();
+        original.extend_from_slice(buf);
+        let result = self.open(now, buf);
+        if result.is_err() {
+            buf.copy_from_slice(&original);
+        }
+        if original.capacity() <= RETAINED_PACKET_COPY {
+            self.received = original;
+        }
+        result
     }
 
     fn open(&mut self, now: u64, buf: &mut [u8]) -> Result<Range<usize>, veil_result> {
@@ -517,7 +545,10 @@ pub unsafe extern "C" fn veil_protector_protect_into(
 /// Unprotects a received packet in place: checks its epoch (refusing retired ones at
 /// `now_ms`), authenticates it, rejects replays, decrypts. On success the plaintext (in RTP
 /// mode, the reassembled RTP packet) is at `buf[*out_offset .. *out_offset + *out_len]`.
-/// Every refusal is counted by reason (`veil_protector_get_counters`).
+/// Every refusal is counted by reason (`veil_protector_get_counters`). On failure `buf` holds
+/// exactly the packet it was given: the ciphertext is restored, so no plaintext is left
+/// behind even when the packet was decrypted before it was refused (another handle opened it
+/// first), and a packet refused for want of its key can be retried once the key is installed.
 ///
 /// # Safety
 /// `protector` NULL or live; `buf` NULL or `len` writable bytes; outs NULL or writable.
@@ -535,7 +566,7 @@ pub unsafe extern "C" fn veil_protector_unprotect(
         let (protector, buf) = unsafe { (try_mut(protector)?, try_slice_mut(buf, len)?) };
         check_out(out_offset)?;
         check_out(out_len)?;
-        let range = protector.open(now_ms, buf)?;
+        let range = protector.open_restoring(now_ms, buf)?;
         // SAFETY: both checked non-NULL; writable by contract.
         unsafe { write_range(range, out_offset, out_len) };
         Ok(())

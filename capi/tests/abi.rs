@@ -420,3 +420,86 @@ fn a_message_from_another_meeting_is_refused_counted_and_alerted() {
         veil_session_free(stranger);
     }
 }
+
+/// Finding 19.8: two handles opening the same packet in place at once both pass the replay
+/// screen and both decrypt; the loser of the window's mark returned `VEIL_RESULT_REPLAY` with
+/// the authenticated plaintext still in its buffer. On every failure the buffer must hold
+/// exactly the packet it was given (veil.h: the ciphertext is restored).
+#[test]
+fn a_lost_race_on_the_same_packet_leaves_no_plaintext_in_place() {
+    const PACKETS: usize = 3000;
+    let (alice, bob) = (protector(1), protector(2));
+    assert_eq!(install(alice, 1, NOW, NOW), veil_result::Ok);
+    assert_eq!(install(bob, 1, NOW, NOW), veil_result::Ok);
+    // Long packets: the wider the AEAD, the more often both handles are inside it at once.
+    let plaintext = vec![0x5Au8; 1200];
+    let packets: Vec<Vec<u8>> = (0..PACKETS)
+        .map(|_| protect(alice, NOW, &plaintext).unwrap())
+        .collect();
+    let handles: Vec<Handle> = (0..2)
+        .map(|_| {
+            let mut w = ptr::null_mut();
+            // SAFETY: a live protector and a valid out-pointer.
+            assert_eq!(
+                unsafe { veil_protector_new_worker(bob, &mut w) },
+                veil_result::Ok
+            );
+            Handle(w)
+        })
+        .collect();
+    let barrier = std::sync::Barrier::new(2);
+    let outcomes: Vec<Vec<(veil_result, bool)>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = handles
+            .iter()
+            .map(|h| {
+                let h = Handle(h.0);
+                let (barrier, packets) = (&barrier, &packets);
+                scope.spawn(move || {
+                    let h = h;
+                    let mut outcomes = Vec::with_capacity(PACKETS);
+                    for packet in packets {
+                        let mut buf = packet.clone();
+                        let (mut offset, mut len) = (0usize, 0usize);
+                        barrier.wait();
+                        // SAFETY: a live handle used by this thread only; a buffer of its length.
+                        let result = unsafe {
+                            veil_protector_unprotect(
+                                h.0,
+                                NOW,
+                                buf.as_mut_ptr(),
+                                buf.len(),
+                                &mut offset,
+                                &mut len,
+                            )
+                        };
+                        // On failure: exactly the packet, so no plaintext at all.
+                        let intact = result == veil_result::Ok || buf == *packet;
+                        outcomes.push((result, intact));
+                    }
+                    outcomes
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for (n, (first, second)) in outcomes[0].iter().zip(&outcomes[1]).enumerate() {
+        let results = [first.0, second.0];
+        assert_eq!(
+            results.iter().filter(|&&r| r == veil_result::Ok).count(),
+            1,
+            "packet {n}: exactly one handle opens it ({results:?})"
+        );
+        for outcome in [first, second] {
+            assert!(
+                outcome.1,
+                "packet {n}: {:?} left the buffer changed (plaintext behind)",
+                outcome.0
+            );
+        }
+    }
+    for h in handles {
+        free(h.0);
+    }
+    free(alice);
+    free(bob);
+}

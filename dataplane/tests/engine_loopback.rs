@@ -246,3 +246,140 @@ fn idle_uring_worker_stops_promptly() {
 fn idle_mio_worker_stops_promptly() {
     idle_worker_stops_promptly(EngineKind::Mio);
 }
+
+/// Finding 19.6: a worker's derived keys (and its reference to the epoch, meeting key
+/// included) went only when a later seal or open synced its caches, so a worker whose traffic
+/// stopped kept a retired epoch alive indefinitely. Now the engines sync on their idle tick:
+/// within a bound of its retirement and prune, nothing holds the epoch any more.
+fn idle_worker_forgets_a_retired_epoch(engine: EngineKind) {
+    let keyring = keyring(0);
+    let epoch = Arc::downgrade(&keyring.load().live(1).unwrap().epoch);
+    let relay = UdpSocket::bind(any()).unwrap();
+    relay
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let sockets = WorkerSockets {
+        local: bind_reuseport(any()).unwrap(),
+        network: bind_reuseport(any()).unwrap(),
+        deliver: any(),
+        remote: relay.local_addr().unwrap(),
+    };
+    let local = sockets.local.local_addr().unwrap();
+    let counters = Arc::new(Counters::default());
+    let mut forwarder = Forwarder::new(keyring.clone(), Mode::Datagram, counters);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let worker = thread::spawn(move || match engine {
+        EngineKind::Mio => mio_engine::run(&sockets, &mut forwarder, &flag).unwrap(),
+        EngineKind::Uring => uring::run(&sockets, &mut forwarder, &flag).unwrap(),
+    });
+    // One packet, so the worker derives and caches epoch 1's send key.
+    let client = UdpSocket::bind(any()).unwrap();
+    client
+        .send_to(&payload(Mode::Datagram, 0, 100), local)
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    relay.recv(&mut buf).expect("the worker sealed nothing");
+    // Epoch 2 replaces it; epoch 1 retires now and the writer prunes it. No more traffic.
+    let now = dataplane::io::now();
+    let next = EpochKey {
+        mk_seq: 2,
+        meeting_key: Zeroizing::new([5; 32]),
+        roster: BTreeMap::from([(0, b"a".to_vec()), (1, b"b".to_vec())]),
+        activate_at: Millis(0),
+    };
+    keyring.install(next, now).unwrap();
+    keyring.retire(1, now);
+    keyring.prune(now);
+    // The bound: the idle tick (50 ms) with room for a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_millis(1000);
+    while epoch.upgrade().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an idle {} worker still holds retired epoch 1 a second after its retirement",
+            engine.as_str()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::SeqCst);
+    worker.join().unwrap();
+}
+
+#[test]
+fn idle_uring_worker_forgets_a_retired_epoch() {
+    idle_worker_forgets_a_retired_epoch(EngineKind::Uring);
+}
+
+#[test]
+fn idle_mio_worker_forgets_a_retired_epoch() {
+    idle_worker_forgets_a_retired_epoch(EngineKind::Mio);
+}
+
+/// Finding 19.9: the io_uring engine returned with its multishot receives and its tick still
+/// armed and left their cancellation to the ring's close (asynchronous, in the kernel's exit
+/// work) while it freed the buffers they write into. Now the teardown cancels everything in
+/// flight and reaps each final completion before anything is freed. Twenty start/stop rounds
+/// on the same sockets under a flood on both sides (small buffer rings, so receives also end
+/// with ENOBUFS and re-arm), then one idle round, which must find exactly the two receives and
+/// the tick in flight.
+#[test]
+fn uring_teardown_cancels_and_reaps_every_operation_under_traffic() {
+    let mut sockets = WorkerSockets {
+        local: bind_reuseport(any()).unwrap(),
+        network: bind_reuseport(any()).unwrap(),
+        deliver: UdpSocket::bind(any()).unwrap().local_addr().unwrap(),
+        remote: UdpSocket::bind(any()).unwrap().local_addr().unwrap(),
+    };
+    let targets = [
+        sockets.local.local_addr().unwrap(),
+        sockets.network.local_addr().unwrap(),
+    ];
+    let flooding = Arc::new(AtomicBool::new(true));
+    let flooders: Vec<_> = targets
+        .into_iter()
+        .map(|target| {
+            let flooding = flooding.clone();
+            thread::spawn(move || {
+                let socket = UdpSocket::bind(any()).unwrap();
+                let mut n = 0;
+                while flooding.load(Ordering::Relaxed) {
+                    let _ = socket.send_to(&payload(Mode::Datagram, n, 300), target);
+                    n += 1;
+                    if n % 64 == 0 {
+                        thread::yield_now();
+                    }
+                }
+            })
+        })
+        .collect();
+    let round = |sockets: WorkerSockets, run_for: Duration| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let worker = thread::spawn(move || {
+            let mut forwarder =
+                Forwarder::new(keyring(0), Mode::Datagram, Arc::new(Counters::default()));
+            let report = uring::run_reporting(&sockets, &mut forwarder, &flag, SMALL_RING);
+            (sockets, report)
+        });
+        thread::sleep(run_for);
+        stop.store(true, Ordering::SeqCst);
+        let (sockets, report) = worker.join().unwrap();
+        (sockets, report.expect("the engine or its teardown failed"))
+    };
+    for _ in 0..20 {
+        let report;
+        (sockets, report) = round(sockets, Duration::from_millis(30));
+        assert!(
+            report.cancelled_at_teardown >= 1,
+            "the tick at least is armed at every teardown: {report:?}"
+        );
+    }
+    flooding.store(false, Ordering::SeqCst);
+    for flooder in flooders {
+        flooder.join().unwrap();
+    }
+    // Idle: both receives and the tick are in flight at the stop, and all three are reaped.
+    thread::sleep(Duration::from_millis(50));
+    let (_, report) = round(sockets, Duration::from_millis(200));
+    assert_eq!(report.cancelled_at_teardown, 3, "{report:?}");
+}

@@ -248,6 +248,7 @@ fn a_non_loopback_admin_needs_admin_public() {
     let dir = scratch_dir("admin-public");
     let mut relay = veil();
     relay.args(["relay", "--listen", "127.0.0.1:0", "--admin", "0.0.0.0:0"]);
+    relay.arg("--ticket-key").arg(dir.join("relay.ticket-key"));
     let mut board = veil();
     board.args(["board", "--insecure-plaintext", "--listen", "127.0.0.1:0"]);
     board.args(["--admin", "0.0.0.0:0"]);
@@ -261,6 +262,7 @@ fn a_non_loopback_admin_needs_admin_public() {
     let token_file = dir.join("relay.token");
     let mut relay = veil();
     relay.args(["relay", "--listen", "127.0.0.1:0", "--admin", "0.0.0.0:0"]);
+    relay.arg("--ticket-key").arg(dir.join("relay.ticket-key"));
     relay.args([
         "--admin-public",
         "--admin-token-file",

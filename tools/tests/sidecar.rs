@@ -637,3 +637,100 @@ fn a_restarted_sidecar_never_repeats_a_datagram_and_refuses_its_own_sent_back() 
     assert_eq!(sent[0].len(), sent[1].len());
     assert_ne!(sent[0], sent[1], "a restart sent the same datagram again");
 }
+
+/// Finding 19.4: any local process could hand the sidecar plaintext and have it sealed as this
+/// device's stream. A datagram from another loopback address (127.0.0.7: not the client's
+/// host, which defaults to `--local-deliver`'s address) is refused and counted as
+/// `foreign_source`, never sealed; the client's own packet behind it still goes through.
+#[test]
+fn a_packet_from_another_local_address_is_not_sealed() {
+    let p = pair("mio", false, 1);
+    let intruder = UdpSocket::bind("127.0.0.7:0").unwrap();
+    let injected = payload(false, 1, 200);
+    intruder.send_to(&injected, p.a.local_listen).unwrap();
+    // The client's own packet, after it: the first thing B's client may receive.
+    let genuine = payload(false, 2, 200);
+    p.client.send_to(&genuine, p.a.local_listen).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let len = p
+        .sink_b
+        .recv(&mut buf)
+        .expect("the client's packet was lost");
+    assert_eq!(
+        &buf[..len],
+        &genuine[..],
+        "a packet from 127.0.0.7 was sealed as A's stream and delivered by B"
+    );
+    p.a.expect_metric(
+        "veil_io_drops_total{direction=\"outbound\",reason=\"foreign_source\"}",
+        1.0,
+    );
+    p.sink_b
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(p.sink_b.recv(&mut buf).is_err(), "something else arrived");
+    p.tap.stop();
+}
+
+/// Finding 19.4: a local address that is not loopback (`0.0.0.0`, a LAN address) lets other
+/// hosts reach the unsealed side; the sidecar refuses it unless `--allow-remote-client` says
+/// the client really is elsewhere.
+#[test]
+fn a_non_loopback_local_address_needs_an_explicit_opt_in() {
+    let dir = scratch_dir("nonloopback");
+    let key = dir.join("key.toml");
+    std::fs::write(&key, keygen()).unwrap();
+    let loopback = || free_addr().to_string();
+    let wildcard = || format!("0.0.0.0:{}", free_addr().port());
+    for (listen, deliver) in [(wildcard(), loopback()), (loopback(), wildcard())] {
+        let run = |opt_in: bool| {
+            let mut cmd = veil();
+            cmd.arg("sidecar")
+                .args(["--local-listen", &listen, "--local-deliver", &deliver])
+                // Named, since a wildcard --local-deliver gives no client address to default to.
+                .args(["--local-client", "127.0.0.1:0"])
+                .args(["--bind", &loopback(), "--remote", &loopback()])
+                .args(["--key-file", key.to_str().unwrap(), "--sender-slot", "0"])
+                .args(["--engine", "mio", "--workers", "1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            if opt_in {
+                cmd.arg("--allow-remote-client");
+            }
+            let mut child = cmd.spawn().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(3);
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break Some(status);
+                }
+                if Instant::now() >= deadline {
+                    break None;
+                }
+                thread::sleep(Duration::from_millis(20));
+            };
+            let mut stderr = String::new();
+            if status.is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            (status, stderr)
+        };
+        let (status, stderr) = run(false);
+        let status = status.unwrap_or_else(|| {
+            panic!("--local-listen {listen} --local-deliver {deliver} was accepted")
+        });
+        assert!(!status.success());
+        assert!(stderr.contains("--allow-remote-client"), "{stderr}");
+        let (status, stderr) = run(true);
+        assert!(
+            status.is_none(),
+            "refused even with the opt-in: {status:?} {stderr}"
+        );
+    }
+}

@@ -84,6 +84,8 @@ static void datagram_round_trip(void) {
   /* The same packet again is a replay, refused by bob and by a second worker of bob's. */
   memcpy(copy, wire, wire_len);
   CHECK_RESULT(veil_protector_unprotect(bob, NOW, copy, wire_len, &offset, &len), VEIL_RESULT_REPLAY);
+  /* A refused packet is left exactly as given: no plaintext behind (finding 19.8). */
+  CHECK(memcmp(copy, wire, wire_len) == 0);
   veil_protector *bob_worker = NULL;
   CHECK_OK(veil_protector_new_worker(bob, &bob_worker));
   uint8_t out[128];

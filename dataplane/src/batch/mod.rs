@@ -232,6 +232,11 @@ pub fn seal_batch(
     let mut tally = Tally::default();
     for index in 0..batch.len {
         let meta = batch.meta[index];
+        if meta.dropped {
+            // Refused before the pipeline (truncated, or not from the local client): already
+            // counted, and never sealed or opened.
+            continue;
+        }
         let slot = &mut batch.slab[index * SLOT_LEN..(index + 1) * SLOT_LEN];
         let outcome = match stream_index(mode, &slot[meta.start..meta.end]) {
             None => Err(SendDrop::BadInput),
@@ -275,6 +280,11 @@ pub fn open_batch(
     let mut tally = Tally::default();
     for index in 0..batch.len {
         let meta = batch.meta[index];
+        if meta.dropped {
+            // Refused before the pipeline (truncated, or not from the local client): already
+            // counted, and never sealed or opened.
+            continue;
+        }
         let slot = &mut batch.slab[index * SLOT_LEN..(index + 1) * SLOT_LEN];
         let outcome = keys.open(&snapshot, now, &mut slot[meta.start..meta.end]);
         let meta = &mut batch.meta[index];

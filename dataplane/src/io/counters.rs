@@ -34,17 +34,21 @@ pub enum IoDrop {
     Truncated,
     /// The kernel refused a send.
     SendFailed,
+    /// A local datagram not from the configured client ([`super::LocalClient`]): never
+    /// sealed, since whatever is sealed goes out authenticated as this device's stream.
+    ForeignSource,
 }
 
 impl IoDrop {
     /// Every reason, in counter order.
-    pub const ALL: [IoDrop; 2] = [Self::Truncated, Self::SendFailed];
+    pub const ALL: [IoDrop; 3] = [Self::Truncated, Self::SendFailed, Self::ForeignSource];
 
     /// A stable name for metrics labels.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Truncated => "truncated",
             Self::SendFailed => "send_failed",
+            Self::ForeignSource => "foreign_source",
         }
     }
 }

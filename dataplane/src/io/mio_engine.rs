@@ -126,9 +126,17 @@ pub fn run(
     let mut events = Events::with_capacity(8);
     let mut pending = [true, true];
     let mut drain_until: Option<Instant> = None;
+    let mut next_tick = Instant::now();
     loop {
         if drain_until.is_none() && stop.load(Ordering::Relaxed) {
             drain_until = Some(Instant::now() + DRAIN_LIMIT);
+        }
+        // At least every IDLE_POLL, busy or idle (an idle poll returns by then): retired keys
+        // go within that bound even when no packet comes to sync the caches.
+        let clock = Instant::now();
+        if clock >= next_tick {
+            pipeline.tick(now());
+            next_tick = clock + IDLE_POLL;
         }
         let busy = pending.iter().any(|&p| p);
         let timeout = if busy || drain_until.is_some() {

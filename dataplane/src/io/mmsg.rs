@@ -3,7 +3,11 @@
 //!
 //! GSO is probed once per socket (`getsockopt(UDP_SEGMENT)`) and switched off for good if a send
 //! fails with EIO, which is how the kernel reports a device that cannot segment (quinn-udp does the
-//! same). GRO on receive is in [`super::gro`].
+//! same). A run's segment size never exceeds the largest payload the path to the destination
+//! carries unfragmented ([`path_max_payload`]): the kernel refuses a larger GSO send whole
+//! (EMSGSIZE or EINVAL), where a lone datagram would have been fragmented and delivered. Should the
+//! path shrink under a run anyway, the run is resent without GSO and the MTU learnt again.
+//! GRO on receive is in [`super::gro`].
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -21,6 +25,10 @@ const TAG_ROOM: usize = 16;
 const GSO_MAX_SEGMENTS: usize = 64;
 /// Most bytes of one GSO send: a UDP datagram's payload limit, less IP and UDP headers.
 const GSO_MAX_BYTES: usize = 65_000;
+
+/// The segment limit when the path MTU cannot be read: IPv6's minimum MTU (1280) less the IPv6
+/// and UDP headers, which every path carries.
+const FALLBACK_MAX_PAYLOAD: usize = 1232;
 
 /// `CMSG_SPACE(sizeof(u16))` on every 64-bit Linux ABI is 24; 32 keeps it u64-aligned.
 type CmsgBuf = [u64; 4];
@@ -43,6 +51,46 @@ pub(crate) fn gso_supported(socket: &impl AsRawFd) -> bool {
     rc == 0
 }
 
+/// The largest UDP payload the path to `dest` carries without fragmenting: the kernel's MTU of
+/// its route (`IP_MTU` / `IPV6_MTU`, which ip(7) and ipv6(7) give on a connected socket only, so
+/// a throwaway socket is connected there) less the IP and UDP headers. `None` if the kernel
+/// has no route or will not say.
+pub(crate) fn path_max_payload(dest: SocketAddr) -> Option<usize> {
+    let (unspecified, level, option, headers): (SocketAddr, _, _, usize) = match dest {
+        SocketAddr::V4(_) => (
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU,
+            20 + 8,
+        ),
+        SocketAddr::V6(_) => (
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU,
+            40 + 8,
+        ),
+    };
+    let probe = std::net::UdpSocket::bind(unspecified).ok()?;
+    probe.connect(dest).ok()?;
+    let mut mtu: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `mtu`, a live c_int, and updates
+    // `len`; the fd is owned by `probe` and open for the duration of the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            probe.as_raw_fd(),
+            level,
+            option,
+            (&raw mut mtu).cast(),
+            &raw mut len,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    usize::try_from(mtu).ok()?.checked_sub(headers)
+}
+
 /// What a send achieved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Sent {
@@ -62,6 +110,10 @@ pub(crate) struct Mmsg {
     /// For each message of a send: the batch index of its first packet, and how many packets.
     spans: Box<[(usize, usize)]>,
     gso: bool,
+    /// The destination of the last GSO build and its [`path_max_payload`]: the largest
+    /// segment size a run to it may use. Learnt on the first build for a destination, and
+    /// again after the kernel refused a run as too large.
+    segment_limit: Option<(SocketAddr, usize)>,
 }
 
 impl Mmsg {
@@ -81,6 +133,7 @@ impl Mmsg {
             cmsgs: vec![[0u64; 4]; BATCH_SIZE].into_boxed_slice(),
             spans: vec![(0, 0); BATCH_SIZE].into_boxed_slice(),
             gso,
+            segment_limit: None,
         }
     }
 
@@ -102,6 +155,26 @@ impl Mmsg {
     /// Whether sends still use GSO.
     pub(crate) fn gso(&self) -> bool {
         self.gso
+    }
+
+    /// Forgets the learnt path MTU: the kernel refused a run as too large, so the path shrank.
+    pub(crate) fn forget_path_mtu(&mut self) {
+        self.segment_limit = None;
+    }
+
+    /// The largest segment a GSO run to `dest` may use, learnt once per destination.
+    fn segment_limit(&mut self, dest: &SockAddr) -> usize {
+        let Some(dest) = dest.as_socket() else {
+            return FALLBACK_MAX_PAYLOAD;
+        };
+        match self.segment_limit {
+            Some((known, limit)) if known == dest => limit,
+            _ => {
+                let limit = path_max_payload(dest).unwrap_or(FALLBACK_MAX_PAYLOAD);
+                self.segment_limit = Some((dest, limit));
+                limit
+            }
+        }
     }
 
     /// Receives up to a batch without blocking, each datagram at `offset` in its slot (with room
@@ -170,8 +243,10 @@ impl Mmsg {
         let dest = SockAddr::from(dest);
         let mut sent = Sent::default();
         let mut first_packet = 0;
+        // Cleared for the rest of this call when the kernel refuses a run as too large.
+        let mut gso = self.gso;
         while first_packet < batch.len() {
-            let (messages, next) = self.build(batch, first_packet, &dest);
+            let (messages, next) = self.build_with(batch, first_packet, &dest, gso);
             first_packet = next;
             let mut done = 0;
             while done < messages {
@@ -199,9 +274,19 @@ impl Mmsg {
                         match error.raw_os_error() {
                             Some(libc::EAGAIN) => wait_writable(socket)?,
                             Some(libc::EINTR) => {}
-                            Some(libc::EIO) if self.gso => {
+                            Some(libc::EIO) if gso => {
                                 // The device cannot segment: resend the rest one by one.
                                 self.gso = false;
+                                gso = false;
+                                first_packet = self.spans[done].0;
+                                break;
+                            }
+                            Some(libc::EMSGSIZE | libc::EINVAL) if self.spans[done].1 > 1 => {
+                                // A run's segments exceed the path MTU (it shrank since it
+                                // was learnt): resend the rest one by one, where the kernel
+                                // fragments what it must, and learn the MTU again.
+                                self.forget_path_mtu();
+                                gso = false;
                                 first_packet = self.spans[done].0;
                                 break;
                             }
@@ -225,6 +310,19 @@ impl Mmsg {
         first_packet: usize,
         dest: &SockAddr,
     ) -> (usize, usize) {
+        self.build_with(batch, first_packet, dest, self.gso)
+    }
+
+    /// [`Self::build`], grouping runs only if `gso`.
+    fn build_with(
+        &mut self,
+        batch: &Batch,
+        first_packet: usize,
+        dest: &SockAddr,
+        gso: bool,
+    ) -> (usize, usize) {
+        // Segments no larger than the path carries unfragmented.
+        let segment_limit = if gso { self.segment_limit(dest) } else { 0 };
         let mut messages = 0;
         let mut iov = 0;
         let mut index = first_packet;
@@ -246,7 +344,8 @@ impl Mmsg {
                 let packet = batch.packet(index);
                 let run = iov - start_iov;
                 let joins = run == 0
-                    || (self.gso
+                    || (gso
+                        && size <= segment_limit
                         && packet.len() == size
                         && run < GSO_MAX_SEGMENTS
                         && bytes + packet.len() <= GSO_MAX_BYTES);

@@ -18,7 +18,7 @@ mod mmsg;
 mod socket;
 pub mod uring;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use batch_io::BatchIo;
@@ -63,6 +63,43 @@ pub trait Pipeline {
     /// `process`, `io_drop` and `sent` only count locally: a paced packet costs one publish,
     /// not three.
     fn publish(&mut self);
+    /// Housekeeping that must not wait for traffic. Engines call it at least every idle period
+    /// (50 ms), busy or not; the forwarder drops its cached keys of retired epochs here, so a
+    /// worker whose traffic stopped erases them in bounded time (review finding 19.6).
+    fn tick(&mut self, now: Millis);
+}
+
+/// Who may hand a worker plaintext to seal: the local client's address. Whatever arrives on the
+/// local socket is sealed and sent authenticated as this device's stream, so a datagram from any
+/// other address is refused ([`IoDrop::ForeignSource`]) before sealing.
+///
+/// UDP gives no finer binding than the source address: with port 0 every port of the client's
+/// IP is admitted (any process on that host can send from it); a port pins one socket, which
+/// another process can only take once the client let it go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalClient {
+    ip: IpAddr,
+    /// `None`: any port of `ip`.
+    port: Option<u16>,
+}
+
+impl LocalClient {
+    /// The client at `addr`; port 0 admits every port of its IP. IPv4-mapped IPv6 addresses
+    /// are the IPv4 address they carry.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            ip: addr.ip().to_canonical(),
+            port: (addr.port() != 0).then_some(addr.port()),
+        }
+    }
+
+    /// Whether a datagram from `source` is the client's. An unknown source is not.
+    pub fn admits(&self, source: Option<SocketAddr>) -> bool {
+        source.is_some_and(|source| {
+            source.ip().to_canonical() == self.ip
+                && self.port.is_none_or(|port| port == source.port())
+        })
+    }
 }
 
 /// One worker's sockets and where each side's output goes.

@@ -20,7 +20,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use io_uring::types::{BufRingEntry, Fixed, RecvMsgOut, SubmitArgs, TimeoutFlags, Timespec};
+use io_uring::types::{
+    BufRingEntry, CancelBuilder, Fixed, RecvMsgOut, SubmitArgs, TimeoutFlags, Timespec,
+};
 use io_uring::{IoUring, cqueue, opcode};
 use socket2::SockAddr;
 
@@ -50,66 +52,117 @@ const GRO_BUF_LEN: usize = 16 + NAME_LEN + CONTROL_LEN + (1 << 16);
 /// ends the multishot receive (ENOBUFS), datagrams wait in the socket, and we re-arm.
 const GRO_BUFFERS: u16 = 8;
 const PAGE: usize = 4096;
-/// user_data of send completions; receives use the side's index (0 or 1).
+/// user_data of send completions; receives use the side's index (0 or 1). Bits 0-7: the
+/// message (or, with [`RESEND`], the packet) index, bit 8: the slot.
 const SEND: u64 = 1 << 32;
+/// Marks a send of one packet of a GSO run the kernel refused as too large, resent alone.
+const RESEND: u64 = 1 << 16;
 /// user_data of the idle tick (above every send's).
 const TICK: u64 = 1 << 40;
+/// user_data of the teardown's cancellation of everything in flight.
+const CANCEL: u64 = 1 << 48;
+/// How long a teardown waits for the kernel to end every operation before it gives up and
+/// leaks the memory they point into rather than free it under them.
+const TEARDOWN_LIMIT: Duration = Duration::from_secs(2);
 /// How long an idle worker sleeps before it looks at its stop flag again.
 const IDLE_WAIT: Duration = Duration::from_millis(50);
 /// Room kept after a payload in its slot for the tag sealing adds.
 const TAG_ROOM: usize = 16;
 
 /// A provided buffer ring (io_uring_register_buf_ring(3)) and the buffers it hands out.
+///
+/// The kernel writes into the buffers whenever a receive completes, concurrently with this
+/// thread, so they are held as a raw allocation and never as a Rust slice or reference:
+/// [`Self::buffer`] makes a slice of one buffer only between its completion (the kernel handed
+/// it over) and [`Self::push`] (handing it back). Freed only once no operation of the ring can
+/// write any more: the engine cancels and reaps every operation first ([`Engine::shutdown`]).
 struct BufRing {
     entries: NonNull<BufRingEntry>,
     count: u16,
     buf_len: usize,
-    layout: Layout,
+    entries_layout: Layout,
     tail: u16,
-    bufs: Box<[u8]>,
+    bufs: NonNull<u8>,
+    bufs_layout: Layout,
 }
 
 impl BufRing {
-    /// `count` buffers (a power of two) registered as group `bgid`.
-    fn new(ring: &IoUring, bgid: u16, count: u16, buf_len: usize) -> io::Result<Self> {
-        if !count.is_power_of_two() {
-            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    /// `count` buffers (a power of two) of `buf_len` bytes, not yet registered.
+    fn alloc(count: u16, buf_len: usize) -> io::Result<Self> {
+        let invalid = || io::Error::from(io::ErrorKind::InvalidInput);
+        if !count.is_power_of_two() || buf_len == 0 {
+            return Err(invalid());
         }
-        let layout = Layout::from_size_align(usize::from(count) * size_of::<BufRingEntry>(), PAGE)
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: the layout has a non-zero size.
-        let raw = unsafe { alloc_zeroed(layout) };
-        let entries = NonNull::new(raw.cast::<BufRingEntry>())
-            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
-        let mut this = Self {
+        let entries_layout =
+            Layout::from_size_align(usize::from(count) * size_of::<BufRingEntry>(), PAGE)
+                .map_err(|_| invalid())?;
+        let bufs_layout = usize::from(count)
+            .checked_mul(buf_len)
+            .and_then(|size| Layout::from_size_align(size, PAGE).ok())
+            .ok_or_else(invalid)?;
+        // SAFETY: both layouts have a non-zero size (count >= 1, buf_len >= 1).
+        let (entries, bufs) = unsafe { (alloc_zeroed(entries_layout), alloc_zeroed(bufs_layout)) };
+        let (Some(entries), Some(bufs)) = (
+            NonNull::new(entries.cast::<BufRingEntry>()),
+            NonNull::new(bufs),
+        ) else {
+            // SAFETY: each non-null pointer was allocated above with its layout.
+            unsafe {
+                if !entries.is_null() {
+                    dealloc(entries, entries_layout);
+                }
+                if !bufs.is_null() {
+                    dealloc(bufs, bufs_layout);
+                }
+            }
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+        };
+        Ok(Self {
             entries,
             count,
             buf_len,
-            layout,
+            entries_layout,
             tail: 0,
-            bufs: vec![0u8; usize::from(count) * buf_len].into_boxed_slice(),
-        };
-        // SAFETY: `entries` is page-aligned, zeroed, `count` entries long, and lives until this
-        // BufRing drops, which happens only after the ring (declared first in `Engine`) closed.
+            bufs,
+            bufs_layout,
+        })
+    }
+
+    /// Registers the ring as group `bgid` of `ring` and hands the kernel every buffer.
+    fn register(&mut self, ring: &IoUring, bgid: u16) -> io::Result<()> {
+        // SAFETY: `entries` is page-aligned, zeroed and `count` entries long; it and the
+        // buffers live until this BufRing drops, which happens only after every operation of
+        // `ring` was cancelled and reaped, and after the ring itself closed (field order in
+        // `Engine`, declaration order in `probe`).
         unsafe {
             ring.submitter().register_buf_ring_with_flags(
-                entries.as_ptr() as u64,
-                count,
+                self.entries.as_ptr() as u64,
+                self.count,
                 bgid,
                 0,
             )?;
         }
-        for bid in 0..count {
-            this.push(bid);
+        for bid in 0..self.count {
+            self.push(bid);
         }
-        this.publish();
+        self.publish();
+        Ok(())
+    }
+
+    /// `count` buffers registered as group `bgid`.
+    fn new(ring: &IoUring, bgid: u16, count: u16, buf_len: usize) -> io::Result<Self> {
+        let mut this = Self::alloc(count, buf_len)?;
+        this.register(ring, bgid)?;
         Ok(this)
     }
 
-    /// Queues buffer `bid` for the kernel (visible after [`Self::publish`]).
+    /// Queues buffer `bid` (below `count`) for the kernel (visible after [`Self::publish`]).
+    /// The caller gives up any slice of it it had.
     fn push(&mut self, bid: u16) {
+        let bid = bid & (self.count - 1);
         let index = usize::from(self.tail & (self.count - 1));
-        let addr = self.bufs[usize::from(bid) * self.buf_len..].as_ptr() as u64;
+        // Address arithmetic only: no reference to memory the kernel may be writing.
+        let addr = self.bufs.as_ptr() as u64 + (usize::from(bid) * self.buf_len) as u64;
         // SAFETY: index < count, inside the allocation; the kernel reads only entries between
         // its head and the published tail, and this one is past the published tail.
         let entry = unsafe { &mut *self.entries.as_ptr().add(index) };
@@ -130,16 +183,31 @@ impl BufRing {
         }
     }
 
+    /// The first `len` bytes of buffer `bid`, which a completion just handed over. The slice
+    /// must be gone before the buffer is pushed back (the borrow of `self` sees to that:
+    /// [`Self::push`] takes `&mut self`).
     fn buffer(&self, bid: u16, len: usize) -> &[u8] {
-        let start = usize::from(bid) * self.buf_len;
-        &self.bufs[start..start + len.min(self.buf_len)]
+        let bid = bid & (self.count - 1);
+        // SAFETY: buffer `bid` lies inside the allocation (bid < count); the kernel handed it
+        // over with this completion and writes to it again only after `push` re-queues it,
+        // which needs `&mut self` and so ends this borrow first.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.bufs.as_ptr().add(usize::from(bid) * self.buf_len),
+                len.min(self.buf_len),
+            )
+        }
     }
 }
 
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout; the ring that used it is closed.
-        unsafe { dealloc(self.entries.as_ptr().cast(), self.layout) };
+        // SAFETY: both allocated in `alloc` with these layouts; no operation that could use
+        // them is left (see the type's docs).
+        unsafe {
+            dealloc(self.entries.as_ptr().cast(), self.entries_layout);
+            dealloc(self.bufs.as_ptr(), self.bufs_layout);
+        }
     }
 }
 
@@ -208,7 +276,8 @@ fn other(side: Side) -> Side {
 
 struct Engine {
     // Field order matters: the ring closes before the buffer rings, slots and addresses that
-    // its operations point into are freed.
+    // its operations point into are freed. By then `shutdown` has cancelled every operation
+    // and reaped its last completion; closing the ring is not relied on to cancel anything.
     ring: IoUring,
     bufs: [BufRing; 2],
     /// Per side: the msghdr its multishot receive was armed with.
@@ -235,6 +304,18 @@ struct Engine {
     tick: Option<Box<Timespec>>,
     /// The tick's multishot ended (the kernel may end one, as with receives): arm it again.
     tick_rearm: bool,
+    /// The tick is in flight: armed, and its final completion (one without MORE) not reaped.
+    tick_armed: bool,
+    /// The teardown's cancellations submitted and not yet completed.
+    cancel_pending: usize,
+    /// When the pipeline's tick is due next (at least every [`IDLE_WAIT`]).
+    next_tick: Instant,
+    /// GSO runs refused as larger than the path MTU, to resend packet by packet: (slot, first
+    /// packet, packets). Counted in their slot's `outstanding` until resent and completed.
+    /// Bounded by the messages of two slots.
+    resend: Vec<(usize, usize, usize)>,
+    /// Set once the teardown began: nothing is resent any more.
+    stopping: bool,
 }
 
 impl Engine {
@@ -257,7 +338,8 @@ impl Engine {
             // the recv msghdr, the destination addresses and the tick's timespec (which the
             // kernel reads only at submission) are boxed in `self`; a slot's
             // batch and send scratch (boxed too) are not touched until its outstanding sends
-            // reach zero; and `run_with_buffers` waits for all sends before it returns.
+            // reach zero; and `shutdown` ends every operation (receives, tick, sends) and reaps
+            // its final completion before the engine is dropped (or leaks it all if it cannot).
             let pushed = unsafe { self.ring.submission().push(entry) };
             if pushed.is_ok() {
                 return Ok(());
@@ -276,7 +358,89 @@ impl Engine {
             .flags(TimeoutFlags::MULTISHOT)
             .build()
             .user_data(TICK);
-        self.push(&entry)
+        self.push(&entry)?;
+        self.tick_armed = true;
+        Ok(())
+    }
+
+    /// Operations the kernel may still complete, and so may still write through the pointers
+    /// they carry: armed receives, the armed tick, sends in flight, the teardown's cancel.
+    fn in_flight(&self) -> usize {
+        self.rearm.iter().filter(|&&ended| !ended).count()
+            + usize::from(self.tick_armed)
+            + self.outstanding()
+            + self.cancel_pending
+    }
+
+    /// Ends every operation in flight and reaps its final completion, so that nothing the
+    /// kernel may write to is freed under it. Closing the ring would cancel them too, but
+    /// asynchronously, in the kernel's exit work, after `close` returned. Returns how many
+    /// operations were in flight; an error if they did not all end within [`TEARDOWN_LIMIT`].
+    fn shutdown(&mut self) -> io::Result<usize> {
+        self.stopping = true;
+        // Refused runs not resent yet were never submitted: count them lost.
+        while let Some((slot_index, _, count)) = self.resend.pop() {
+            let slot = &mut self.slots[slot_index];
+            slot.outstanding = slot.outstanding.saturating_sub(count);
+            self.failed[other(slot.to) as usize] += count as u64;
+        }
+        let in_flight = self.in_flight();
+        let deadline = Instant::now() + TEARDOWN_LIMIT;
+        while self.in_flight() > 0 {
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "io_uring teardown: operations still in flight after {TEARDOWN_LIMIT:?} \
+                         (receives ended {:?}, tick {}, sends {}, cancels {})",
+                        self.rearm,
+                        self.tick_armed,
+                        self.outstanding(),
+                        self.cancel_pending
+                    ),
+                ));
+            }
+            if self.cancel_pending == 0 {
+                // Again after every round that left something alive: see `cancel`.
+                self.cancel()?;
+            }
+            let ts = Timespec::from(IDLE_WAIT);
+            let args = SubmitArgs::new().timespec(&ts);
+            match self.ring.submitter().submit_with_args(1, &args) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+            self.reap();
+        }
+        Ok(in_flight)
+    }
+
+    /// Queues the cancellation of everything in flight: IORING_OP_TIMEOUT_REMOVE for the tick
+    /// (by its user_data) and one IORING_OP_ASYNC_CANCEL with IORING_ASYNC_CANCEL_ANY (kernel
+    /// 5.19+; the engine needs 6.0) for the receives and sends. Either can miss: a multishot
+    /// timeout that just fired is off the kernel's timeout list until its completion's task
+    /// work re-arms it (with DEFER_TASKRUN, at our next wait), and then a removal finds
+    /// nothing (-ENOENT) and the tick carries on; so [`Self::shutdown`] repeats this until the
+    /// last completion of every operation (one without IORING_CQE_F_MORE) was reaped.
+    fn cancel(&mut self) -> io::Result<()> {
+        if self.tick_armed {
+            let remove = opcode::TimeoutRemove::new(TICK).build().user_data(CANCEL);
+            self.push(&remove)?;
+            self.cancel_pending += 1;
+        }
+        if self.rearm.contains(&false) || self.outstanding() > 0 {
+            let cancel = opcode::AsyncCancel2::new(CancelBuilder::any())
+                .build()
+                .user_data(CANCEL);
+            self.push(&cancel)?;
+            self.cancel_pending += 1;
+        }
+        Ok(())
     }
 
     fn outstanding(&self) -> usize {
@@ -289,9 +453,19 @@ impl Engine {
         completion.sync();
         for cqe in &mut completion {
             let data = cqe.user_data();
+            if data == CANCEL {
+                // Its result is how many it cancelled (or -ENOENT: none was left).
+                self.cancel_pending = self.cancel_pending.saturating_sub(1);
+                continue;
+            }
             if data == TICK {
-                // -ETIME is a tick; any other result means no multishot timeouts here.
+                if !cqueue::more(cqe.flags()) {
+                    self.tick_armed = false;
+                }
+                // -ETIME is a tick; any other result (-ECANCELED at teardown, or a kernel
+                // without multishot timeouts) ends it for good.
                 if cqe.result() != -libc::ETIME {
+                    self.tick_armed = false;
                     self.tick = None;
                 } else if !cqueue::more(cqe.flags()) {
                     self.tick_rearm = true;
@@ -299,14 +473,33 @@ impl Engine {
                 continue;
             }
             if data >= SEND {
-                let slot = &mut self.slots[((data >> 8) & 1) as usize];
+                let slot_index = ((data >> 8) & 1) as usize;
+                let slot = &mut self.slots[slot_index];
                 let to = slot.to;
-                let (_, count) = slot.send[to as usize].span((data & 0xff) as usize);
+                let (first, count) = if data & RESEND != 0 {
+                    ((data & 0xff) as usize, 1)
+                } else {
+                    slot.send[to as usize].span((data & 0xff) as usize)
+                };
                 slot.outstanding = slot.outstanding.saturating_sub(1);
+                let error = -cqe.result();
                 if cqe.result() >= 0 {
                     self.sent[to as usize] += count as u64;
+                } else if count > 1
+                    && matches!(error, libc::EMSGSIZE | libc::EINVAL)
+                    && !self.stopping
+                    && self.resend.len() < self.resend.capacity()
+                {
+                    // The run's segments exceed the path MTU (it shrank since it was learnt):
+                    // resend its packets one by one, which the kernel fragments if it must,
+                    // and learn the MTU again for later batches.
+                    for s in &mut self.slots {
+                        s.send[to as usize].forget_path_mtu();
+                    }
+                    self.slots[slot_index].outstanding += count;
+                    self.resend.push((slot_index, first, count));
                 } else {
-                    if -cqe.result() == libc::EIO {
+                    if error == libc::EIO {
                         // The device cannot segment: later batches go without GSO.
                         for s in &mut self.slots {
                             s.send[to as usize].disable_gso();
@@ -342,9 +535,44 @@ impl Engine {
         pipeline.publish();
     }
 
+    /// Queues the packets of every refused GSO run as sends of their own (see `reap`).
+    fn flush_resends(&mut self) -> io::Result<()> {
+        // In the order the runs were refused, so packets keep their order.
+        for run in 0..self.resend.len() {
+            let (slot_index, first, count) = self.resend[run];
+            let to = self.slots[slot_index].to;
+            let mut index = first;
+            let mut queued = 0;
+            while queued < count && index < self.slots[slot_index].batch.len() {
+                let batch = &self.slots[slot_index].batch;
+                if !batch.is_dropped(index) {
+                    let packet = batch.packet(index);
+                    let dest = &self.dests[to as usize];
+                    let entry =
+                        opcode::Send::new(Fixed(to as u32), packet.as_ptr(), packet.len() as u32)
+                            .dest_addr(dest.as_ptr().cast())
+                            .dest_addr_len(dest.len())
+                            .build()
+                            .user_data(SEND | RESEND | ((slot_index as u64) << 8) | index as u64);
+                    self.push(&entry)?;
+                    queued += 1;
+                }
+                index += 1;
+            }
+            // Packets the span named but the batch no longer holds (cannot happen): not sent.
+            let lost = count - queued;
+            let slot = &mut self.slots[slot_index];
+            slot.outstanding = slot.outstanding.saturating_sub(lost);
+            self.failed[other(to) as usize] += lost as u64;
+        }
+        self.resend.clear();
+        Ok(())
+    }
+
     /// Waits until the current slot's sends have completed, so it can be refilled.
     fn free_current(&mut self) -> io::Result<()> {
         while self.slots[self.current].outstanding > 0 {
+            self.flush_resends()?;
             match self.ring.submit_and_wait(1) {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
@@ -504,6 +732,27 @@ pub fn run_with_buffers(
     stop: &AtomicBool,
     buffers: u16,
 ) -> io::Result<u64> {
+    run_reporting(sockets, pipeline, stop, buffers).map(|report| report.rearms)
+}
+
+/// What one run of the engine did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunReport {
+    /// How often a multishot receive ended (ENOBUFS) and was re-armed.
+    pub rearms: u64,
+    /// Operations in flight when the teardown began (armed receives, the idle tick, sends),
+    /// each cancelled and its final completion reaped before any buffer was freed.
+    pub cancelled_at_teardown: usize,
+}
+
+/// [`run_with_buffers`], reporting how the run went and what its teardown cancelled.
+pub fn run_reporting(
+    sockets: &WorkerSockets,
+    pipeline: &mut impl Pipeline,
+    stop: &AtomicBool,
+    buffers: u16,
+) -> io::Result<RunReport> {
     let (ring, flags) = build_ring()?;
     ring.submitter()
         .register_files(&[sockets.local.as_raw_fd(), sockets.network.as_raw_fd()])?;
@@ -545,53 +794,92 @@ pub fn run_with_buffers(
         failed: [0; 2],
         tick: Some(Box::new(Timespec::from(IDLE_WAIT))),
         tick_rearm: false,
+        tick_armed: false,
+        cancel_pending: 0,
+        next_tick: Instant::now(),
+        resend: Vec::with_capacity(2 * BATCH_SIZE),
+        stopping: false,
     };
     tracing::debug!(flags, gro = gro[0] && gro[1], "io_uring worker started");
-    engine.arm_tick()?;
-    // A kernel without multishot timeouts fails the tick at once: learn that before the first
-    // wait relies on it.
-    engine.ring.submit()?;
-    engine.reap();
-    engine.arm(Side::Local)?;
-    engine.arm(Side::Network)?;
-    let mut drain_until: Option<Instant> = None;
-    loop {
-        if drain_until.is_none() && stop.load(Ordering::Relaxed) {
-            drain_until = Some(Instant::now() + DRAIN_LIMIT);
+    let served = engine.serve(pipeline, stop);
+    // Whatever ended the run, nothing is freed while the kernel may still write to it.
+    let teardown = engine.shutdown();
+    // What the teardown reaped or gave up on (a send cancelled or refused) is counted too.
+    engine.report(pipeline);
+    match teardown {
+        Ok(cancelled) => served.map(|()| RunReport {
+            rearms: engine.rearms,
+            cancelled_at_teardown: cancelled,
+        }),
+        Err(error) => {
+            // Operations may still complete into the buffers, msghdrs and slots: leak them
+            // (and the ring) rather than free memory the kernel can write.
+            tracing::error!(%error, "io_uring teardown incomplete: leaking the worker's buffers");
+            std::mem::forget(engine);
+            served.and(Err(error))
         }
-        let idle = engine.pending.iter().all(VecDeque::is_empty);
-        engine.wait(idle && drain_until.is_none())?;
+    }
+}
+
+impl Engine {
+    /// The worker's loop: arms the tick and the receives, then runs until `stop` is set and
+    /// the drain ended (or an error). Leaves operations armed: [`Self::shutdown`] ends them.
+    fn serve(&mut self, pipeline: &mut impl Pipeline, stop: &AtomicBool) -> io::Result<()> {
+        let engine = self;
+        engine.arm_tick()?;
+        // A kernel without multishot timeouts fails the tick at once: learn that before the first
+        // wait relies on it.
+        engine.ring.submit()?;
         engine.reap();
-        if let Some(deadline) = drain_until
-            && (engine.pending.iter().all(VecDeque::is_empty) || Instant::now() >= deadline)
-        {
-            // Sends still in flight point into the slots: let them finish first.
-            for _ in 0..2 {
+        engine.arm(Side::Local)?;
+        engine.arm(Side::Network)?;
+        let mut drain_until: Option<Instant> = None;
+        loop {
+            if drain_until.is_none() && stop.load(Ordering::Relaxed) {
+                drain_until = Some(Instant::now() + DRAIN_LIMIT);
+            }
+            let idle = engine.pending.iter().all(VecDeque::is_empty);
+            engine.wait(idle && drain_until.is_none())?;
+            engine.reap();
+            engine.flush_resends()?;
+            // The idle tick (or an idle wait's timeout) wakes the loop at least every IDLE_WAIT:
+            // retired keys go within that bound even when no packet comes to sync the caches.
+            let clock = Instant::now();
+            if clock >= engine.next_tick {
+                pipeline.tick(now());
+                engine.next_tick = clock + IDLE_WAIT;
+            }
+            if let Some(deadline) = drain_until
+                && (engine.pending.iter().all(VecDeque::is_empty) || Instant::now() >= deadline)
+            {
+                // Sends still in flight point into the slots: let them finish first.
+                for _ in 0..2 {
+                    engine.free_current()?;
+                    engine.current ^= 1;
+                }
+                engine.report(pipeline);
+                return Ok(());
+            }
+            for side in [Side::Local, Side::Network] {
+                if engine.pending[side as usize].is_empty() {
+                    continue;
+                }
                 engine.free_current()?;
-                engine.current ^= 1;
+                engine.fill(side, pipeline);
+                pipeline.process(side, now(), &mut engine.slots[engine.current].batch);
+                engine.queue_sends(other(side))?;
             }
+            // Publishes the pipeline's counts for what was just processed, and the sends reaped.
             engine.report(pipeline);
-            return Ok(engine.rearms);
-        }
-        for side in [Side::Local, Side::Network] {
-            if engine.pending[side as usize].is_empty() {
-                continue;
+            // After recycling, so a multishot ended by ENOBUFS finds buffers again.
+            for side in [Side::Local, Side::Network] {
+                if engine.rearm[side as usize] {
+                    engine.arm(side)?;
+                }
             }
-            engine.free_current()?;
-            engine.fill(side, pipeline);
-            pipeline.process(side, now(), &mut engine.slots[engine.current].batch);
-            engine.queue_sends(other(side))?;
-        }
-        // Publishes the pipeline's counts for what was just processed, and the sends reaped.
-        engine.report(pipeline);
-        // After recycling, so a multishot ended by ENOBUFS finds buffers again.
-        for side in [Side::Local, Side::Network] {
-            if engine.rearm[side as usize] {
-                engine.arm(side)?;
+            if std::mem::take(&mut engine.tick_rearm) {
+                engine.arm_tick()?;
             }
-        }
-        if std::mem::take(&mut engine.tick_rearm) {
-            engine.arm_tick()?;
         }
     }
 }
@@ -600,16 +888,22 @@ pub fn run_with_buffers(
 /// RecvMsg that delivers a datagram (kernel 6.0+) and a Send with a destination address, as a
 /// lone packet goes out (kernel 6.1+). seccomp may forbid any of it.
 pub(crate) fn probe() -> Result<(), String> {
-    let (mut ring, _) = build_ring().map_err(|e| format!("cannot create a ring: {e}"))?;
+    // Declaration order is drop order reversed: everything the ring's operations point into
+    // is declared before the ring, so on every path (early returns included) the ring closes
+    // first and they are freed after. The receive is also cancelled and reaped before the
+    // end, as the engine does at teardown: closing a ring cancels in the background.
     let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("probe socket: {e}"))?;
-    let addr = SockAddr::from(
+    // Boxed, so that leaking it (below) keeps it where the kernel was told it is.
+    let addr = Box::new(SockAddr::from(
         socket
             .local_addr()
             .map_err(|e| format!("probe socket: {e}"))?,
-    );
-    let bufs =
-        BufRing::new(&ring, 0, 8, BUF_LEN).map_err(|e| format!("no provided buffer rings: {e}"))?;
+    ));
     let msghdr = recv_msghdr(false);
+    let mut bufs = BufRing::alloc(8, BUF_LEN).map_err(|e| format!("probe buffers: {e}"))?;
+    let (mut ring, _) = build_ring().map_err(|e| format!("cannot create a ring: {e}"))?;
+    bufs.register(&ring, 0)
+        .map_err(|e| format!("no provided buffer rings: {e}"))?;
     let fd = io_uring::types::Fd(socket.as_raw_fd());
     let recv = opcode::RecvMsgMulti::new(fd, &raw const *msghdr, 0)
         .build()
@@ -620,9 +914,10 @@ pub(crate) fn probe() -> Result<(), String> {
         .dest_addr_len(addr.len())
         .build()
         .user_data(SEND_PROBE);
-    // SAFETY: the msghdr, payload, address and socket outlive the ring's use of them: the ring
-    // is dropped at the end of this function, before `msghdr`, `bufs`, `addr` and `socket`
-    // (declared earlier, dropped later); `payload` is static.
+    // SAFETY: the msghdr, buffers, address and socket outlive every operation: declared
+    // before the ring, so dropped after it, and the receive is cancelled and its last
+    // completion reaped below before the function returns (or, failing that, all of them are
+    // leaked); `payload` is static.
     unsafe {
         let mut queue = ring.submission();
         queue
@@ -633,14 +928,13 @@ pub(crate) fn probe() -> Result<(), String> {
     let ts = Timespec::from(Duration::from_secs(1));
     let args = SubmitArgs::new().timespec(&ts);
     let _ = ring.submitter().submit_with_args(2, &args);
-    let (mut received, mut sent) = (None, None);
-    for cqe in ring.completion() {
-        match cqe.user_data() {
-            RECV_PROBE => received = Some((cqe.result(), cqueue::buffer_select(cqe.flags()))),
-            SEND_PROBE => sent = Some(cqe.result()),
-            _ => {}
-        }
-    }
+    let mut seen = ProbeCompletions {
+        received: None,
+        sent: None,
+        recv_armed: true,
+    };
+    seen.take(&mut ring);
+    let (received, sent) = (seen.received, seen.sent);
     let verdict = match (sent, received) {
         (Some(sent), _) if sent < 0 => Err(format!(
             "Send with a destination address unsupported (result {sent}; needs kernel 6.1)"
@@ -649,9 +943,63 @@ pub(crate) fn probe() -> Result<(), String> {
         (_, Some((result, _))) => Err(format!("multishot RecvMsg unsupported (result {result})")),
         _ => Err("the probe's send and receive did not complete".to_string()),
     };
+    // Teardown: cancel whatever is left and wait for the receive's (and the send's) last
+    // completion, as the engine does.
+    let cancel = opcode::AsyncCancel2::new(CancelBuilder::any())
+        .build()
+        .user_data(CANCEL);
+    // SAFETY: the cancel carries no pointer.
+    let pushed = unsafe { ring.submission().push(&cancel) }.is_ok();
+    let deadline = Instant::now() + TEARDOWN_LIMIT;
+    while pushed && seen.in_flight() && Instant::now() < deadline {
+        let ts = Timespec::from(IDLE_WAIT);
+        let args = SubmitArgs::new().timespec(&ts);
+        let _ = ring.submitter().submit_with_args(1, &args);
+        seen.take(&mut ring);
+    }
+    if seen.in_flight() {
+        // The kernel may still write into them: leak rather than free.
+        std::mem::forget(ring);
+        std::mem::forget(bufs);
+        std::mem::forget(msghdr);
+        std::mem::forget(addr);
+        return Err("the probe's operations could not be cancelled".to_string());
+    }
     drop(ring);
     drop(bufs);
     verdict
+}
+
+/// What the probe's completions said.
+struct ProbeCompletions {
+    /// The receive's first completion: its result and buffer.
+    received: Option<(i32, Option<u16>)>,
+    sent: Option<i32>,
+    /// The multishot receive has not delivered its last completion.
+    recv_armed: bool,
+}
+
+impl ProbeCompletions {
+    fn take(&mut self, ring: &mut IoUring) {
+        for cqe in ring.completion() {
+            match cqe.user_data() {
+                RECV_PROBE => {
+                    if self.received.is_none() {
+                        self.received = Some((cqe.result(), cqueue::buffer_select(cqe.flags())));
+                    }
+                    if !cqueue::more(cqe.flags()) {
+                        self.recv_armed = false;
+                    }
+                }
+                SEND_PROBE => self.sent = Some(cqe.result()),
+                _ => {}
+            }
+        }
+    }
+
+    fn in_flight(&self) -> bool {
+        self.recv_armed || self.sent.is_none()
+    }
 }
 
 /// user_data of the probe's two operations.

@@ -150,6 +150,18 @@ impl WorkerKeys {
         });
     }
 
+    /// The engines' idle-tick entry point: syncs with `snapshot` as a seal or open would, and
+    /// also forgets the epochs retired by time at `now` (they refuse every packet already) before
+    /// any writer pruned them. Engines call it at least once per idle period whether or not
+    /// packets flow, so no worker's copy of a retired epoch (its derived keys and its reference
+    /// to the meeting key) outlives the retirement by more than that period (review finding
+    /// 19.6; whitepaper 3.7.6: a retired key stops decrypting and is erased).
+    pub fn sync_idle(&mut self, snapshot: &Snapshot, now: Millis) {
+        self.sync(snapshot);
+        self.epochs
+            .retain(|mk_seq, _| snapshot.recv_epoch(*mk_seq, now).is_some());
+    }
+
     fn local<'a>(
         epochs: &'a mut FxHashMap<u32, LocalEpoch>,
         epoch: &Arc<Epoch>,
@@ -313,5 +325,49 @@ impl WorkerKeys {
     /// How many epochs this worker holds derived keys for.
     pub fn cached_epochs(&self) -> usize {
         self.epochs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::keyring::{EpochKey, Keyring, MeetingConfig};
+    use crate::packet::HEADROOM;
+    use crate::sframe::CipherSuite;
+
+    fn key(mk_seq: u32) -> EpochKey {
+        EpochKey {
+            mk_seq,
+            meeting_key: Zeroizing::new([mk_seq as u8; 32]),
+            roster: BTreeMap::from([(1, b"alice".to_vec()), (2, b"bob".to_vec())]),
+            activate_at: Millis(0),
+        }
+    }
+
+    /// Finding 19.6: the idle sync drops an epoch as soon as it is retired by time, before any
+    /// writer pruned it, and with no packet to seal or open.
+    #[test]
+    fn the_idle_sync_forgets_an_epoch_retired_by_time() {
+        let ring = Keyring::new(MeetingConfig {
+            meeting_id: b"m".to_vec(),
+            meeting_uuid: b"u".to_vec(),
+            own_slot: 1,
+            suite: CipherSuite::Aes256GcmSha512_128,
+        });
+        ring.install(key(1), Millis(0)).unwrap();
+        let mut keys = WorkerKeys::new(Mode::Datagram);
+        let mut buf = [0u8; HEADROOM + 4 + 16];
+        keys.seal(&ring.load(), Millis(0), 0, &mut buf, HEADROOM, 4)
+            .unwrap();
+        ring.install(key(2), Millis(1_000)).unwrap();
+        keys.sync_idle(&ring.load(), Millis(1_000));
+        assert_eq!(keys.cached_epochs(), 1, "epoch 1 still decrypts until 11 s");
+        // Retired at 11 s (install + 10 s) and not pruned: nothing may keep it past then.
+        keys.sync_idle(&ring.load(), Millis(11_000));
+        assert_eq!(keys.cached_epochs(), 0);
     }
 }

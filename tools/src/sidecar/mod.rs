@@ -27,7 +27,7 @@ use std::thread;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use dataplane::io::{EngineKind, bind_reuseport, now};
+use dataplane::io::{EngineKind, LocalClient, bind_reuseport, now};
 use dataplane::keyring::Keyring;
 use dataplane::packet::Mode;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -52,12 +52,24 @@ Examples:
       --local-deliver 127.0.0.1:5002 --bind 0.0.0.0:6000 --remote RELAY:6100 --relay")]
 pub struct SidecarArgs {
     /// Where the local client sends its plain packets: the sidecar listens on this address and
-    /// seals everything that arrives.
+    /// seals what arrives from the client (--local-client). Must be loopback unless
+    /// --allow-remote-client.
     #[arg(long, value_name = "ADDR")]
     local_listen: SocketAddr,
-    /// Where opened packets are delivered: the local client's receiving address.
+    /// Where opened packets are delivered: the local client's receiving address. Must be
+    /// loopback unless --allow-remote-client.
     #[arg(long, value_name = "ADDR")]
     local_deliver: SocketAddr,
+    /// The address the local client sends from: only its datagrams are sealed, anything else
+    /// reaching --local-listen is dropped (`veil_io_drops_total{reason="foreign_source"}`).
+    /// Port 0 admits every port of that IP. Default: --local-deliver's IP, any port. Give the
+    /// client's exact sending address to keep other processes on the same host out.
+    #[arg(long, value_name = "ADDR")]
+    local_client: Option<SocketAddr>,
+    /// Permit a --local-listen, --local-deliver or --local-client that is not a loopback
+    /// address: plaintext then crosses a network, and hosts on it can reach the unsealed side.
+    #[arg(long)]
+    allow_remote_client: bool,
     /// The sidecar's network socket: sealed packets leave from it and protected packets from the
     /// relay or peer arrive on it.
     #[arg(long, value_name = "ADDR")]
@@ -160,6 +172,21 @@ pub enum SidecarError {
     /// The admin endpoint could not start.
     #[error(transparent)]
     Admin(#[from] crate::admin::AdminError),
+    /// A local (plaintext) address is not loopback and --allow-remote-client was not given.
+    #[error(
+        "{flag} {addr} is not a loopback address: other hosts could send plaintext to be sealed \
+         as this device or receive what is opened; give --allow-remote-client if the client \
+         really runs elsewhere"
+    )]
+    NotLoopback {
+        /// The flag.
+        flag: &'static str,
+        /// Its value.
+        addr: SocketAddr,
+    },
+    /// --local-client names no address a datagram can come from.
+    #[error("--local-client {0}: give the client's own address, not a wildcard")]
+    WildcardClient(SocketAddr),
 }
 
 pub(crate) fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> SidecarError {
@@ -175,6 +202,29 @@ fn choose_engine(arg: EngineArg) -> Result<(EngineKind, String), SidecarError> {
             (_, reason) => Err(SidecarError::NoUring(reason)),
         },
     }
+}
+
+/// The client whose datagrams are sealed, after checking that every plaintext address is
+/// loopback or explicitly allowed not to be (finding 19.4).
+fn local_client(args: &SidecarArgs) -> Result<LocalClient, SidecarError> {
+    let client = args
+        .local_client
+        .unwrap_or_else(|| SocketAddr::new(args.local_deliver.ip(), 0));
+    if client.ip().is_unspecified() {
+        return Err(SidecarError::WildcardClient(client));
+    }
+    if !args.allow_remote_client {
+        for (flag, addr) in [
+            ("--local-listen", args.local_listen),
+            ("--local-deliver", args.local_deliver),
+            ("--local-client", client),
+        ] {
+            if !addr.ip().to_canonical().is_loopback() {
+                return Err(SidecarError::NotLoopback { flag, addr });
+            }
+        }
+    }
+    Ok(LocalClient::new(client))
 }
 
 /// Binds `count` SO_REUSEPORT sockets on `addr`; with port 0 the first one picks the port and
@@ -211,6 +261,7 @@ impl Plumbing {
             .or_else(|| thread::available_parallelism().ok())
             .map_or(1, NonZeroUsize::get);
         let mode = if args.rtp { Mode::Rtp } else { Mode::Datagram };
+        let client = local_client(args)?;
         let locals = bind_all(args.local_listen, count, "--local-listen")?;
         let networks = bind_all(args.bind, count, "--bind")?;
         let workers = workers::Workers::new(
@@ -218,6 +269,7 @@ impl Plumbing {
             mode,
             locals.into_iter().zip(networks).collect(),
             args.local_deliver,
+            client,
             args.remote,
         );
         let signals = Signals::new([SIGHUP, SIGINT, SIGTERM]).map_err(io_error("signals"))?;

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
 use dataplane::io::{
-    Counters, CountersSnapshot, EngineKind, Forwarder, WorkerSockets, mio_engine, uring,
+    Counters, CountersSnapshot, EngineKind, Forwarder, LocalClient, WorkerSockets, mio_engine,
+    uring,
 };
 use dataplane::keyring::Keyring;
 use dataplane::packet::Mode;
@@ -29,6 +30,8 @@ type Returned = (WorkerSockets, CountersSnapshot);
 pub(crate) struct Workers {
     engine: EngineKind,
     mode: Mode,
+    /// Whose local datagrams are sealed.
+    client: LocalClient,
     idle: Vec<WorkerSockets>,
     running: Vec<JoinHandle<Returned>>,
     stop: Arc<AtomicBool>,
@@ -43,6 +46,7 @@ impl Workers {
         mode: Mode,
         pairs: Vec<(UdpSocket, UdpSocket)>,
         deliver: SocketAddr,
+        client: LocalClient,
         remote: SocketAddr,
     ) -> Self {
         let idle = pairs
@@ -57,6 +61,7 @@ impl Workers {
         Self {
             engine,
             mode,
+            client,
             idle,
             running: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
@@ -94,7 +99,8 @@ impl Workers {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(worker_counters.clone());
-            let mut forwarder = Forwarder::new(keyring.clone(), self.mode, worker_counters);
+            let mut forwarder = Forwarder::new(keyring.clone(), self.mode, worker_counters)
+                .with_local_client(self.client);
             let stop = self.stop.clone();
             let handle = thread::Builder::new()
                 .name(format!("veil-worker-{index}"))
