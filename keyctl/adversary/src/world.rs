@@ -152,6 +152,9 @@ struct Party {
     was_leader: bool,
     became_leader_at: Millis,
     updates: Vec<Update>,
+    /// mkSeqNum -> when the session retired it (`Event::RetireEpoch`): the dataplane sends
+    /// and opens nothing under it from then on.
+    retired: BTreeMap<u32, Millis>,
     /// I2: mkSeqNum certified by an accepted heartbeat -> when first accepted.
     certified: BTreeMap<u32, Millis>,
     /// The leader this session follows, as last observed.
@@ -181,9 +184,15 @@ impl Party {
         self.left.is_none()
     }
 
-    /// The sending key: the newest key update whose activation time has passed.
+    /// The sending key: the newest key update whose activation time has passed, unless the
+    /// session has retired it since (then it sends nothing: a retired key is erased from the
+    /// dataplane, and no older key is used again).
     fn sending(&self, now: Millis) -> Option<&Update> {
-        self.updates.iter().rev().find(|u| u.activate_at <= now)
+        self.updates
+            .iter()
+            .rev()
+            .find(|u| u.activate_at <= now)
+            .filter(|u| self.retired.get(&u.mk_seq).is_none_or(|at| *at > now))
     }
 }
 
@@ -287,6 +296,7 @@ impl World {
                 was_leader: false,
                 became_leader_at: w.now,
                 updates: Vec::new(),
+                retired: BTreeMap::new(),
                 certified: BTreeMap::new(),
                 following: None,
                 leader_changed: false,
@@ -650,6 +660,7 @@ impl World {
         p.hb_reference = self.now;
         p.was_leader = false;
         p.updates.clear();
+        p.retired.clear();
         p.certified.clear();
         p.following = None;
         p.leader_changed = false;
@@ -877,6 +888,9 @@ impl World {
                         activate_at: u.activate_at,
                     });
                 }
+                Event::RetireEpoch { mk_seq, at } => {
+                    self.parties[i].retired.insert(mk_seq, at);
+                }
                 Event::Left(reason) => self.parties[i].left = Some(reason),
                 _ => {}
             }
@@ -930,12 +944,13 @@ impl World {
             }
             let sending = p.sending(now);
             let sending_seq = sending.map_or(0, |u| u.mk_seq);
-            // I2: verified a heartbeat certifying a newer key more than the bound ago.
-            if let Some((&m, &at)) = p
-                .certified
-                .range(sending_seq.saturating_add(1)..)
-                .find(|(_, at)| now.since(**at) > i2_bound(&t))
-            {
+            // I2: verified a heartbeat certifying a newer key more than the bound ago (a
+            // session that sends nothing, its keys retired, sends under no stale key).
+            if let Some((&m, &at)) = sending.and_then(|_| {
+                p.certified
+                    .range(sending_seq.saturating_add(1)..)
+                    .find(|(_, at)| now.since(**at) > i2_bound(&t))
+            }) {
                 self.fail(
                     Invariant::I2NoStaleSending,
                     format!(

@@ -251,3 +251,46 @@ fn output_bounds_hold_with_every_sybil_admitted() {
         panic!("{v}");
     }
 }
+
+/// Found by the first campaign after revision 2, and a flaw of the oracle, not of keyctl:
+/// a participant whose rekey is withheld while the board delivers nothing retires its older
+/// keys (`Event::RetireEpoch`) 200 ms after the certifying heartbeat and so sends under no
+/// key at all; I2 counted the retired key as still sending. The sending key is now the newest
+/// activated key not yet retired.
+#[test]
+fn a_participant_that_retired_its_superseded_key_sends_nothing_stale() {
+    assert_holds(
+        Invariant::I2NoStaleSending,
+        &[
+            Action::Kick { by: 0, who: 3 },
+            Action::Drop {
+                to: 1,
+                kind: Kind::Rekey,
+            },
+            Action::Advance {
+                step: 1,
+                deliver: true,
+            },
+            Action::Advance {
+                step: 21,
+                deliver: false,
+            },
+        ],
+    );
+    assert_holds(
+        Invariant::I2NoStaleSending,
+        &[
+            Action::NoticeLeaderChange { who: 255 },
+            Action::Flush { to: 255 },
+            Action::Leave { who: 255 },
+            Action::Drop {
+                to: 49,
+                kind: Kind::Rekey,
+            },
+            Action::Advance {
+                step: 6,
+                deliver: true,
+            },
+        ],
+    );
+}
