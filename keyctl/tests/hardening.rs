@@ -582,3 +582,49 @@ fn a_joiner_does_not_chase_keys_made_before_its_admission() {
     );
     sim.assert_converged();
 }
+
+/// Found by tools/tests/meeting_e2e.rs once joiners are listed at their rotation: the
+/// board names a joiner leader before the old leader's rotation listed it. It must still
+/// lead a working meeting: it lists itself (a leader is present in its own list, 3.7.7),
+/// keys the members and admits newcomers.
+#[test]
+fn a_joiner_named_leader_before_it_was_listed_lists_itself_and_leads() {
+    let mut sim = Sim::new("joiner-leads");
+    // Heartbeats faster than the join batch: the joiner accepts the chain before it is
+    // listed (a leader without the chain could only lead a partition of its own).
+    sim.timings.heartbeat_interval_ms = 200;
+    sim.timings.join_batch_ms = 1_000;
+    sim.join("p0", "p0");
+    sim.join("p1", "p0");
+    sim.advance(3_000);
+    sim.join("p2", "p0");
+    sim.advance(500);
+    assert!(
+        !sim.node("p0")
+            .session
+            .roster()
+            .unwrap()
+            .entries
+            .iter()
+            .any(|e| e.participant == pid("p2")),
+        "not listed before the batched rotation"
+    );
+    let i0 = sim.index("p0");
+    sim.nodes[i0].session.leave().unwrap();
+    sim.pump();
+    sim.leader_change("p2", 0);
+    sim.advance(3_000);
+    assert_eq!(
+        sim.node("p2").session.role(),
+        Some(keyctl::meeting::Role::Leader)
+    );
+    assert!(
+        sim.node("p2").errors.is_empty(),
+        "{:?}",
+        sim.node("p2").errors
+    );
+    sim.join("p3", "p2");
+    sim.advance(3_000);
+    sim.assert_converged();
+    assert_eq!(sim.node("p1").latest().unwrap().roster.len(), 3);
+}

@@ -107,6 +107,31 @@ impl Live {
                     };
                     self.post_link(out, op)?;
                 }
+                // A leader is present in its own list (3.7.7). One named before the old
+                // leader's rotation listed it (a joiner) adds itself, as a new meeting's
+                // first leader does.
+                if !self.listed() {
+                    if let Some(e) = self
+                        .lpl
+                        .entry(&self.cfg.me)
+                        .filter(|e| e.state == MemberState::Present)
+                    {
+                        let op = LplOp::Leave {
+                            slot: e.slot,
+                            participant: self.cfg.me.clone(),
+                        };
+                        self.post_link(out, op)?;
+                    }
+                    let slot = self.lpl.next_slot().ok_or(MeetingError::MeetingFull)?;
+                    let op = add_op(
+                        slot,
+                        &self.cfg.me,
+                        &self.binding.ivk,
+                        self.binding.hash(),
+                        &self.cfg.display_name,
+                    );
+                    self.post_link(out, op)?;
+                }
                 let present: Vec<ParticipantId> = self
                     .lpl
                     .present()
