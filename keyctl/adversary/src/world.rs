@@ -777,6 +777,11 @@ impl World {
                 // I2 compares mkSeqNums of one leader's numbering: certificates of the old
                 // leader say nothing about the new one's keys.
                 p.certified.clear();
+                // I4 counts from the first heartbeat accepted in this leadership, not from
+                // one accepted when the same identity led before (the campaign after
+                // revision 2: the role moved 1 -> 2 -> 1, and party 2, whose own brief lead
+                // diverged its chain, was judged by a heartbeat of the first era).
+                p.first_hb_of_leader = None;
             }
             if following.is_some() {
                 p.following = following;

@@ -294,3 +294,44 @@ fn a_participant_that_retired_its_superseded_key_sends_nothing_stale() {
         ],
     );
 }
+
+/// Found by the campaign after revision 2, a flaw of the oracle: the board moves the leader
+/// role 1 -> 2 -> 1 with nothing delivered in between. Party 2 led briefly, so its chain
+/// diverged from party 1's (a partition, whitepaper 3.10: it refuses party 1's heartbeats
+/// and leaves at the heartbeat timeout), yet I4 judged it by a heartbeat it accepted from
+/// party 1's first leadership. I4 now counts from the first heartbeat of each leadership.
+#[test]
+fn leader_role_moved_back_and_forth() {
+    assert_holds(
+        Invariant::I4NewLeaderKey,
+        &[
+            Action::NoticeLeaderChange { who: 1 },
+            Action::Advance {
+                step: 7,
+                deliver: true,
+            },
+            Action::NoticeLeaderChange { who: 170 },
+            Action::NoticeLeaderChange { who: 85 },
+            Action::Advance {
+                step: 5,
+                deliver: true,
+            },
+        ],
+    );
+    assert_holds(
+        Invariant::I4NewLeaderKey,
+        &[
+            Action::NoticeLeaderChange { who: 142 },
+            Action::Advance {
+                step: 127,
+                deliver: true,
+            },
+            Action::NoticeLeaderChange { who: 13 },
+            Action::NoticeLeaderChange { who: 142 },
+            Action::Advance {
+                step: 127,
+                deliver: true,
+            },
+        ],
+    );
+}
