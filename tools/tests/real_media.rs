@@ -91,7 +91,10 @@ fn start_receiver(dir: &Path, name: &str, port: u16) -> Proc {
 }
 
 /// Encodes the test pattern in real time to `dest` and waits for the sender to finish.
-fn send_pattern(dest: SocketAddr) {
+/// Sends the test pattern as RTP to `dest` from 127.0.0.1:`from` (ffmpeg's `localrtpport`),
+/// the exact address the sending sidecar is told is its client (`--local-client`, finding
+/// 19.4).
+fn send_pattern(dest: SocketAddr, from: u16) {
     let status = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
         .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=30"])
@@ -99,7 +102,7 @@ fn send_pattern(dest: SocketAddr) {
         .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "30"])
         .args(["-pix_fmt", "yuv420p", "-threads", "1"])
         .args(["-f", "rtp", "-pkt_size", "1200"])
-        .arg(format!("rtp://{dest}"))
+        .arg(format!("rtp://{dest}?localrtpport={from}"))
         .status()
         .unwrap();
     assert!(status.success(), "ffmpeg sender failed");
@@ -197,7 +200,7 @@ fn direct() -> &'static Direct {
         let port = free_rtp_port();
         let receiver = start_receiver(&dir, "direct", port);
         let plain = PlainTap::start(SocketAddr::from(([127, 0, 0, 1], port)));
-        send_pattern(plain.addr);
+        send_pattern(plain.addr, free_rtp_port());
         let frames = finish_receiver(receiver, &dir, "direct");
         let plaintext = std::mem::take(&mut *plain.seen.lock().unwrap());
         assert_eq!(
@@ -309,12 +312,22 @@ fn h264_through_psk_sidecars_and_the_relay_decodes_identically() {
     let port = free_rtp_port();
     let receiver = start_receiver(&dir, "veil", port);
     let deliver = SocketAddr::from(([127, 0, 0, 1], port));
-    let (_a, a_listen) = psk_sidecar(&dir, &key_file, 0, free_udp(), relay.media, &["--rtp"]);
-    let (_b, _) = psk_sidecar(&dir, &key_file, 1, deliver, relay.media, &["--rtp"]);
+    let from = free_rtp_port();
+    let a_client = Some(SocketAddr::from(([127, 0, 0, 1], from)));
+    let (_a, a_listen) = psk_sidecar(
+        &dir,
+        &key_file,
+        0,
+        free_udp(),
+        a_client,
+        relay.media,
+        &["--rtp"],
+    );
+    let (_b, _) = psk_sidecar(&dir, &key_file, 1, deliver, None, relay.media, &["--rtp"]);
     wait_for(Duration::from_secs(10), "both sidecars registered", || {
         relay.metric("veil_relay_registered") == 3.0
     });
-    send_pattern(a_listen);
+    send_pattern(a_listen, from);
     let through_veil = finish_receiver(receiver, &dir, "veil");
     check(
         "psk",
@@ -330,7 +343,13 @@ fn h264_through_meeting_mode_sidecars_and_the_relay_decodes_identically() {
     }
     direct();
     let net = Net::start("real-media-meeting", None);
-    let a = net.join_with(MEETING, "alice", &["--host", "--rtp"]);
+    let from = free_rtp_port();
+    let a_client = SocketAddr::from(([127, 0, 0, 1], from)).to_string();
+    let a = net.join_with(
+        MEETING,
+        "alice",
+        &["--host", "--rtp", "--local-client", &a_client],
+    );
     let port = free_rtp_port();
     let receiver = start_receiver(&net.dir, "veil", port);
     let deliver = SocketAddr::from(([127, 0, 0, 1], port));
@@ -346,7 +365,7 @@ fn h264_through_meeting_mode_sidecars_and_the_relay_decodes_identically() {
     wait_for(Duration::from_secs(10), "the tap registered", || {
         net.relay.metric("veil_relay_registered") == 3.0
     });
-    send_pattern(a.listen);
+    send_pattern(a.listen, from);
     let through_veil = finish_receiver(receiver, &net.dir, "veil");
     check(
         "meeting",

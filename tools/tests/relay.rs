@@ -259,10 +259,11 @@ fn holds_no_keys_and_never_sees_plaintext() {
     let tap = Member::new();
     tap.register(relay.media, "relay-test", "tap");
     let b_deliver = Collector::new();
-    let (_a, a_listen) = psk_sidecar(&dir, &key_file, 0, free_udp(), relay.media, &[]);
-    let (_b, _) = psk_sidecar(&dir, &key_file, 1, b_deliver.addr(), relay.media, &[]);
-    wait_registered(&relay, 3.0);
     let client = socket();
+    let a_client = Some(client.local_addr().unwrap());
+    let (_a, a_listen) = psk_sidecar(&dir, &key_file, 0, free_udp(), a_client, relay.media, &[]);
+    let (_b, _) = psk_sidecar(&dir, &key_file, 1, b_deliver.addr(), None, relay.media, &[]);
+    wait_registered(&relay, 3.0);
     let mut expected = Vec::new();
     for i in 0..200u32 {
         let mut payload = MARKER.to_vec();
@@ -336,10 +337,11 @@ fn sidecars_heal_after_a_relay_restart() {
     let media = relay.media;
     let key_file = psk_key_file(&dir, "restart", 2);
     let b_deliver = Collector::new();
-    let (_a, a_listen) = psk_sidecar(&dir, &key_file, 0, free_udp(), media, &[]);
-    let (_b, _) = psk_sidecar(&dir, &key_file, 1, b_deliver.addr(), media, &[]);
-    wait_registered(&relay, 2.0);
     let client = socket();
+    let a_client = Some(client.local_addr().unwrap());
+    let (_a, a_listen) = psk_sidecar(&dir, &key_file, 0, free_udp(), a_client, media, &[]);
+    let (_b, _) = psk_sidecar(&dir, &key_file, 1, b_deliver.addr(), None, media, &[]);
+    wait_registered(&relay, 2.0);
     let send = |tag: &[u8]| {
         for i in 0..20u8 {
             let mut p = tag.to_vec();

@@ -41,6 +41,8 @@ struct Sidecar {
 struct Plan {
     local_listen: SocketAddr,
     local_deliver: SocketAddr,
+    /// `--local-client`; `None` leaves the default, `--local-deliver`'s exact address.
+    local_client: Option<SocketAddr>,
     bind: SocketAddr,
     remote: SocketAddr,
     slot: u32,
@@ -61,6 +63,9 @@ impl Sidecar {
             .args(["--admin", &admin.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if let Some(client) = plan.local_client {
+            cmd.args(["--local-client", &client.to_string()]);
+        }
         if rtp {
             cmd.arg("--rtp");
         }
@@ -312,7 +317,15 @@ struct Pair {
     keys: [PathBuf; 2],
 }
 
+/// Two sidecars whose client sends from its own socket, named by `--local-client`.
 fn pair(engine: &str, rtp: bool, workers: usize) -> Pair {
+    pair_with(engine, rtp, workers, true)
+}
+
+/// Two sidecars; `name_client`: the client sends from a socket of its own, named to both by
+/// `--local-client`; otherwise no `--local-client` is given and the client sends from A's
+/// sink (symmetric RTP), the default's one address.
+fn pair_with(engine: &str, rtp: bool, workers: usize, name_client: bool) -> Pair {
     let dir = scratch_dir(engine);
     let key = keygen();
     let keys = [dir.join("a.toml"), dir.join("b.toml")];
@@ -329,9 +342,16 @@ fn pair(engine: &str, rtp: bool, workers: usize) -> Pair {
         UdpSocket::bind("127.0.0.1:0").unwrap(),
         UdpSocket::bind("127.0.0.1:0").unwrap(),
     );
+    let client = if name_client {
+        UdpSocket::bind("127.0.0.1:0").unwrap()
+    } else {
+        sink_a.try_clone().unwrap()
+    };
+    let named = name_client.then(|| client.local_addr().unwrap());
     let plan_a = Plan {
         local_listen: free_addr(),
         local_deliver: sink_a.local_addr().unwrap(),
+        local_client: named,
         bind: free_addr(),
         remote: tap_a.local_addr().unwrap(),
         slot: 0,
@@ -339,6 +359,7 @@ fn pair(engine: &str, rtp: bool, workers: usize) -> Pair {
     let plan_b = Plan {
         local_listen: free_addr(),
         local_deliver: sink_b.local_addr().unwrap(),
+        local_client: named,
         bind: free_addr(),
         remote: tap_b.local_addr().unwrap(),
         slot: 1,
@@ -352,7 +373,7 @@ fn pair(engine: &str, rtp: bool, workers: usize) -> Pair {
         tap,
         sink_a,
         sink_b,
-        client: UdpSocket::bind("127.0.0.1:0").unwrap(),
+        client,
         keys,
     }
 }
@@ -608,14 +629,15 @@ fn a_restarted_sidecar_never_repeats_a_datagram_and_refuses_its_own_sent_back() 
     relay
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     let plan = Plan {
         local_listen: free_addr(),
         local_deliver: sink.local_addr().unwrap(),
+        local_client: Some(client.local_addr().unwrap()),
         bind: free_addr(),
         remote: relay.local_addr().unwrap(),
         slot: 0,
     };
-    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     let plaintext = payload(false, 7, 200);
     let mut buf = vec![0u8; 4096];
     let mut sent = Vec::new();
@@ -639,8 +661,8 @@ fn a_restarted_sidecar_never_repeats_a_datagram_and_refuses_its_own_sent_back() 
 }
 
 /// Finding 19.4: any local process could hand the sidecar plaintext and have it sealed as this
-/// device's stream. A datagram from another loopback address (127.0.0.7: not the client's
-/// host, which defaults to `--local-deliver`'s address) is refused and counted as
+/// device's stream. A datagram from another loopback address (127.0.0.7: not the
+/// `--local-client` the pair names) is refused and counted as
 /// `foreign_source`, never sealed; the client's own packet behind it still goes through.
 #[test]
 fn a_packet_from_another_local_address_is_not_sealed() {
@@ -672,6 +694,39 @@ fn a_packet_from_another_local_address_is_not_sealed() {
     p.tap.stop();
 }
 
+/// Finding 19.4, the default: without `--local-client` the client is `--local-deliver`'s exact
+/// address (IP and port), not its IP on any port, so another process on 127.0.0.1 cannot
+/// inject. Its datagram from another port is refused and counted as `foreign_source`; the
+/// client's own packet, sent from its receiving socket, still goes through.
+#[test]
+fn by_default_a_packet_from_another_port_of_the_clients_ip_is_not_sealed() {
+    let p = pair_with("mio", false, 1, false);
+    let intruder = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let injected = payload(false, 1, 200);
+    intruder.send_to(&injected, p.a.local_listen).unwrap();
+    let genuine = payload(false, 2, 200);
+    p.client.send_to(&genuine, p.a.local_listen).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let len = p
+        .sink_b
+        .recv(&mut buf)
+        .expect("the client's packet was lost");
+    assert_eq!(
+        &buf[..len],
+        &genuine[..],
+        "a packet from another port of 127.0.0.1 was sealed as A's stream and delivered by B"
+    );
+    p.a.expect_metric(
+        "veil_io_drops_total{direction=\"outbound\",reason=\"foreign_source\"}",
+        1.0,
+    );
+    p.sink_b
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(p.sink_b.recv(&mut buf).is_err(), "something else arrived");
+    p.tap.stop();
+}
+
 /// Finding 19.4: a local address that is not loopback (`0.0.0.0`, a LAN address) lets other
 /// hosts reach the unsealed side; the sidecar refuses it unless `--allow-remote-client` says
 /// the client really is elsewhere.
@@ -688,7 +743,7 @@ fn a_non_loopback_local_address_needs_an_explicit_opt_in() {
             cmd.arg("sidecar")
                 .args(["--local-listen", &listen, "--local-deliver", &deliver])
                 // Named, since a wildcard --local-deliver gives no client address to default to.
-                .args(["--local-client", "127.0.0.1:0"])
+                .args(["--local-client", &loopback()])
                 .args(["--bind", &loopback(), "--remote", &loopback()])
                 .args(["--key-file", key.to_str().unwrap(), "--sender-slot", "0"])
                 .args(["--engine", "mio", "--workers", "1"])
@@ -731,6 +786,60 @@ fn a_non_loopback_local_address_needs_an_explicit_opt_in() {
         assert!(
             status.is_none(),
             "refused even with the opt-in: {status:?} {stderr}"
+        );
+    }
+}
+
+/// Finding 19.4: port 0 in the client's address no longer means "any port" (every process on
+/// that IP could inject): `--local-client 127.0.0.1:0`, or a `--local-deliver` with port 0 when
+/// it is the default client, is refused at start, even with `--allow-remote-client`.
+#[test]
+fn a_client_address_with_port_zero_is_refused() {
+    let dir = scratch_dir("anyport");
+    let key = dir.join("key.toml");
+    std::fs::write(&key, keygen()).unwrap();
+    let exact = || free_addr().to_string();
+    for (deliver, client, flag) in [
+        (exact(), Some("127.0.0.1:0"), "--local-client"),
+        ("127.0.0.1:0".to_owned(), None, "--local-deliver"),
+    ] {
+        let mut cmd = veil();
+        cmd.arg("sidecar")
+            .args(["--local-listen", &exact(), "--local-deliver", &deliver])
+            .args(["--bind", &exact(), "--remote", &exact()])
+            .args(["--key-file", key.to_str().unwrap(), "--sender-slot", "0"])
+            .args(["--engine", "mio", "--workers", "1", "--allow-remote-client"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(client) = client {
+            cmd.args(["--local-client", client]);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{flag} with port 0 was accepted");
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(!status.success());
+        assert!(
+            stderr.contains(&format!(
+                "{flag} 127.0.0.1:0: the client's port must be exact"
+            )),
+            "{stderr}"
         );
     }
 }

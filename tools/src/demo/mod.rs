@@ -141,7 +141,7 @@ impl Member {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let source = Source::start(index, listen)?;
+        let source = Source::start(index, &sink, listen)?;
         Ok(Self {
             name,
             index,

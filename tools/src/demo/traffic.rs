@@ -20,7 +20,9 @@ const PAYLOAD: usize = 160;
 /// RTP header bytes (no CSRC, no extension).
 const RTP_HEADER: usize = 12;
 
-/// One source: sends numbered RTP packets to a sidecar's `--local-listen` until stopped.
+/// One source: sends numbered RTP packets to a sidecar's `--local-listen` until stopped, from its
+/// sink's socket (symmetric RTP), so the sidecar's default `--local-client` (`--local-deliver`'s
+/// exact address) admits it (finding 19.4).
 #[derive(Debug)]
 pub(crate) struct Source {
     stop: Arc<AtomicBool>,
@@ -42,9 +44,9 @@ fn packet(index: u8, counter: u64) -> [u8; RTP_HEADER + PAYLOAD] {
 }
 
 impl Source {
-    /// Starts sending as participant `index` to `dest`.
-    pub(crate) fn start(index: u8, dest: SocketAddr) -> Result<Self, DemoError> {
-        let socket = UdpSocket::bind("127.0.0.1:0").map_err(DemoError::Io)?;
+    /// Starts sending as participant `index` to `dest`, from `sink`'s address.
+    pub(crate) fn start(index: u8, sink: &Sink, dest: SocketAddr) -> Result<Self, DemoError> {
+        let socket = sink.socket.try_clone().map_err(DemoError::Io)?;
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
         let sent_at = Arc::new(Mutex::new(Vec::new()));
@@ -128,6 +130,8 @@ pub(crate) type Arrivals = BTreeMap<u8, Vec<(u64, Instant)>>;
 #[derive(Debug)]
 pub(crate) struct Sink {
     addr: SocketAddr,
+    /// The receiving socket, kept so a [`Source`] can send from the same address.
+    socket: UdpSocket,
     /// Counter and arrival time of every packet, by sender.
     got: Arc<Mutex<Arrivals>>,
     malformed: Arc<AtomicU64>,
@@ -147,12 +151,13 @@ impl Sink {
         let malformed = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (g, m, s) = (got.clone(), malformed.clone(), stop.clone());
+        let receiving = socket.try_clone().map_err(DemoError::Io)?;
         let thread = thread::Builder::new()
             .name("demo-sink".into())
             .spawn(move || {
                 let mut buf = [0u8; 2048];
                 while !s.load(Ordering::Relaxed) {
-                    let Ok(n) = socket.recv(&mut buf) else {
+                    let Ok(n) = receiving.recv(&mut buf) else {
                         continue;
                     };
                     match parse(&buf[..n]) {
@@ -171,6 +176,7 @@ impl Sink {
             .map_err(DemoError::Io)?;
         Ok(Self {
             addr,
+            socket,
             got,
             malformed,
             stop,

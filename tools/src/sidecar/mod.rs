@@ -41,6 +41,8 @@ Examples:
   veil sidecar --board 127.0.0.1:7700 --board-fingerprint HEX --meeting standup --name alice \\
       --identity alice.identity --local-listen 127.0.0.1:5000 --local-deliver 127.0.0.1:5002 \\
       --bind 0.0.0.0:6000 --remote RELAY:6100 --admin 127.0.0.1:9100 --rtp
+  # only datagrams from 127.0.0.1:5002 (the client sends from where it receives) are sealed;
+  # a client sending from another socket: --local-client 127.0.0.1:PORT
   curl 127.0.0.1:9100/status            # participants, leader, security code, mkSeqNum, alerts
   # commands need the run's admin token (path in the start log; --admin-token-file sets it)
   curl -X POST -H \"Authorization: Bearer $(cat TOKEN_FILE)\" 127.0.0.1:9100/kick/2   # the leader removes slot 2
@@ -60,10 +62,12 @@ pub struct SidecarArgs {
     /// loopback unless --allow-remote-client.
     #[arg(long, value_name = "ADDR")]
     local_deliver: SocketAddr,
-    /// The address the local client sends from: only its datagrams are sealed, anything else
-    /// reaching --local-listen is dropped (`veil_io_drops_total{reason="foreign_source"}`).
-    /// Port 0 admits every port of that IP. Default: --local-deliver's IP, any port. Give the
-    /// client's exact sending address to keep other processes on the same host out.
+    /// The exact address (IP and port) the local client sends from: only its datagrams are
+    /// sealed, anything else reaching --local-listen is dropped
+    /// (`veil_io_drops_total{reason="foreign_source"}`). Default: --local-deliver itself, for
+    /// a client that sends from the socket it receives on (symmetric RTP); give this when it
+    /// sends from another socket. Port 0 ("any port") and a wildcard IP are refused: another
+    /// process on the same host could then inject media sealed as this device.
     #[arg(long, value_name = "ADDR")]
     local_client: Option<SocketAddr>,
     /// Permit a --local-listen, --local-deliver or --local-client that is not a loopback
@@ -187,6 +191,18 @@ pub enum SidecarError {
     /// --local-client names no address a datagram can come from.
     #[error("--local-client {0}: give the client's own address, not a wildcard")]
     WildcardClient(SocketAddr),
+    /// The client address (--local-client, or --local-deliver by default) has port 0, which
+    /// would admit every process on that IP.
+    #[error(
+        "{flag} {addr}: the client's port must be exact, not 0; give --local-client IP:PORT, \
+         the address the client sends from"
+    )]
+    AnyPortClient {
+        /// The flag the address came from.
+        flag: &'static str,
+        /// Its value.
+        addr: SocketAddr,
+    },
 }
 
 pub(crate) fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> SidecarError {
@@ -204,14 +220,20 @@ fn choose_engine(arg: EngineArg) -> Result<(EngineKind, String), SidecarError> {
     }
 }
 
-/// The client whose datagrams are sealed, after checking that every plaintext address is
-/// loopback or explicitly allowed not to be (finding 19.4).
+/// The one address whose datagrams are sealed, after checking that every plaintext address is
+/// loopback or explicitly allowed not to be (finding 19.4: only the configured client's
+/// address is sealed). By default it is --local-deliver's exact address; an IP on any port
+/// would let every process on the client's host inject media sealed as this device.
 fn local_client(args: &SidecarArgs) -> Result<LocalClient, SidecarError> {
-    let client = args
-        .local_client
-        .unwrap_or_else(|| SocketAddr::new(args.local_deliver.ip(), 0));
+    let (flag, client) = match args.local_client {
+        Some(client) => ("--local-client", client),
+        None => ("--local-deliver", args.local_deliver),
+    };
     if client.ip().is_unspecified() {
         return Err(SidecarError::WildcardClient(client));
+    }
+    if client.port() == 0 {
+        return Err(SidecarError::AnyPortClient { flag, addr: client });
     }
     if !args.allow_remote_client {
         for (flag, addr) in [

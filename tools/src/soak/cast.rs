@@ -194,7 +194,7 @@ impl Member {
             std::thread::sleep(Duration::from_millis(50));
         }
         if self.source.is_none() {
-            self.source = Some(Source::start(self.index, self.listen)?);
+            self.source = Some(Source::start(self.index, &self.sink, self.listen)?);
         }
         Ok(())
     }

@@ -127,7 +127,8 @@ impl Net {
         self.join_to(meeting, name, None, extra)
     }
 
-    /// Joins a sidecar that delivers to `deliver` (default: its own collector).
+    /// Joins a sidecar that delivers to `deliver` (default: its own collector) and seals what
+    /// its `client` socket sends (`--local-client`, unless `extra` names another client).
     pub fn join_to(
         &self,
         meeting: &str,
@@ -140,6 +141,7 @@ impl Net {
         let listen = free_udp();
         let admin = free_tcp();
         let token_file = self.dir.join(format!("{name}.admin-token"));
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut cmd = veil();
         cmd.arg("sidecar")
             .args(["--board", &self.board_addr.to_string()])
@@ -155,6 +157,10 @@ impl Net {
             .arg(&token_file)
             .args(["--engine", "mio", "--workers", "1"])
             .args(extra);
+        // Finding 19.4: the sidecar seals only its client's exact address.
+        if !extra.contains(&"--local-client") {
+            cmd.args(["--local-client", &client.local_addr().unwrap().to_string()]);
+        }
         let proc = Proc::spawn(cmd, &self.dir, name);
         let sidecar = Sidecar {
             name: name.to_owned(),
@@ -163,7 +169,7 @@ impl Net {
             token_file,
             listen,
             sink,
-            client: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            client,
             sent: 0,
         };
         sidecar.wait(LIMIT, "its admin endpoint", |_| true);

@@ -405,13 +405,15 @@ pub fn psk_key_file(dir: &Path, meeting: &str, slots: u32) -> PathBuf {
     path
 }
 
-/// Starts a PSK-mode sidecar of `slot` registered with `relay`, delivering to `deliver`;
-/// returns it and its `--local-listen` address.
+/// Starts a PSK-mode sidecar of `slot` registered with `relay`, delivering to `deliver` and
+/// sealing only what comes from `client` (`--local-client`; `None`: the default, `deliver`
+/// itself); returns it and its `--local-listen` address.
 pub fn psk_sidecar(
     dir: &Path,
     key_file: &Path,
     slot: u32,
     deliver: SocketAddr,
+    client: Option<SocketAddr>,
     relay: SocketAddr,
     extra: &[&str],
 ) -> (Proc, SocketAddr) {
@@ -426,5 +428,8 @@ pub fn psk_sidecar(
         .args(["--remote", &relay.to_string(), "--relay"])
         .args(["--engine", "mio", "--workers", "1"])
         .args(extra);
+    if let Some(client) = client {
+        cmd.args(["--local-client", &client.to_string()]);
+    }
     (Proc::spawn(cmd, dir, &format!("sidecar-{slot}")), listen)
 }
