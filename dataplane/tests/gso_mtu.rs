@@ -128,12 +128,14 @@ fn burst(client: &UdpSocket, local: SocketAddr, arrived: &AtomicUsize, count: us
         let mut payload = vec![(n % 251) as u8; FULL];
         payload[..4].copy_from_slice(&(n as u32).to_be_bytes());
         client.send_to(&payload, local).unwrap();
-        if n % 32 == 31 {
-            // Paced a little, so no receive buffer on the way overflows.
+        if n % 8 == 7 {
+            // Paced, so that no receive buffer on the way (the worker's, the remote's, the
+            // reassembly of fragments) overflows on a loaded machine: a loss there is not
+            // what this test is about (`send_failed` is), yet would fail the exact count.
             thread::sleep(Duration::from_millis(2));
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while arrived.load(Ordering::SeqCst) - before < count && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
