@@ -991,7 +991,9 @@ impl World {
                 let by_leader = sending
                     .and_then(|u| self.made.get(&u.key_hash))
                     .is_some_and(|m| m.by == linst);
-                if leads && !p.starved_by.contains(&linst) && !by_leader {
+                // A participant that sends nothing (its keys retired while it asks for a
+                // withheld one) sends under no wrong key: I2 and I3 judge that case.
+                if leads && !p.starved_by.contains(&linst) && sending.is_some() && !by_leader {
                     self.fail(
                         Invariant::I4NewLeaderKey,
                         format!(

@@ -335,3 +335,33 @@ fn leader_role_moved_back_and_forth() {
         ],
     );
 }
+
+/// Found by the campaign after revision 2, a flaw of the oracle: under a new leader, the
+/// board withholds one participant's kick rekey; the participant retires its older key 200 ms
+/// later and asks for the new one, sending nothing meanwhile, and I4 counted that as sending
+/// under a key the new leader did not make.
+#[test]
+fn a_participant_asking_for_a_withheld_key_under_a_new_leader_sends_nothing_stale() {
+    let actions = [
+        Action::NoticeLeaderChange { who: 3 },
+        Action::Advance {
+            step: 126,
+            deliver: true,
+        },
+        Action::Advance {
+            step: 126,
+            deliver: true,
+        },
+        Action::Kick { by: 255, who: 98 },
+        Action::Drop {
+            to: 253,
+            kind: Kind::Rekey,
+        },
+        Action::Advance {
+            step: 126,
+            deliver: true,
+        },
+    ];
+    assert_holds(Invariant::I4NewLeaderKey, &actions);
+    assert_holds(Invariant::I2NoStaleSending, &actions);
+}
