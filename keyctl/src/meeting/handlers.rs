@@ -25,6 +25,20 @@ impl Live {
             .or_else(|| self.lpl.entry(&self.leader).map(|e| e.ivk))
     }
 
+    /// Refuses, with an alert, a message bound to another meeting instance (a replay by the
+    /// server from another meetingUUID, whitepaper 3.10).
+    pub(crate) fn same_meeting(
+        &self,
+        out: &mut Outbox,
+        meeting: &crate::wire::MeetingRef,
+    ) -> Result<(), MeetingError> {
+        if meeting == &self.cfg.meeting {
+            return Ok(());
+        }
+        out.alert(Alert::WrongMeeting);
+        Err(MeetingError::WrongMeeting)
+    }
+
     fn leader_binding(&self) -> Result<&Binding, MeetingError> {
         self.peers
             .get(&self.leader)
@@ -149,11 +163,7 @@ impl Live {
         a: &KeyAnnouncement,
     ) -> Result<(), MeetingError> {
         let p = a.binding.participant.clone();
-        if a.binding.meeting != self.cfg.meeting {
-            // A binding from another meeting instance, replayed by the server.
-            out.alert(Alert::WrongMeeting);
-            return Err(MeetingError::WrongMeeting);
-        }
+        self.same_meeting(out, &a.binding.meeting)?;
         // 3.7.4 steps 5-6: verify Sig_i over Binding_i; abort this join on failure.
         if !a.binding.verify(&a.sig) {
             if self.lead.is_some() {
@@ -221,10 +231,7 @@ impl Live {
         now: Millis,
         post: &NoncePost,
     ) -> Result<(), MeetingError> {
-        if post.body.meeting != self.cfg.meeting {
-            out.alert(Alert::WrongMeeting);
-            return Err(MeetingError::WrongMeeting);
-        }
+        self.same_meeting(out, &post.body.meeting)?;
         let p = post.body.participant.clone();
         if p == self.cfg.me {
             return Ok(());
@@ -377,10 +384,7 @@ impl Live {
         if self.lead.is_some() {
             return Ok(());
         }
-        if post.link.meeting != self.cfg.meeting {
-            out.alert(Alert::WrongMeeting);
-            return Err(MeetingError::WrongMeeting);
-        }
+        self.same_meeting(out, &post.link.meeting)?;
         let ivk = self.leader_binding()?.ivk;
         if !post.verify(&ivk) {
             return Err(MeetingError::BadSignature);

@@ -456,10 +456,7 @@ impl Live {
             return Ok(());
         };
         let b = &req.body;
-        if b.meeting != self.cfg.meeting {
-            out.alert(Alert::WrongMeeting);
-            return Err(MeetingError::WrongMeeting);
-        }
+        self.same_meeting(out, &b.meeting)?;
         let member = lead
             .members
             .get(&b.participant)
@@ -549,10 +546,7 @@ impl Live {
             return Ok(());
         }
         let b = &req.body;
-        if b.meeting != self.cfg.meeting {
-            out.alert(Alert::WrongMeeting);
-            return Err(MeetingError::WrongMeeting);
-        }
+        self.same_meeting(out, &b.meeting)?;
         let entry = self
             .lpl
             .entry(&b.requester)
