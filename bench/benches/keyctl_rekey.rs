@@ -6,6 +6,7 @@
 //!
 //! Run: `cargo bench -p veil-bench --bench keyctl_rekey`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -16,6 +16,7 @@
 //!
 //! Run: `cargo bench -p veil-bench --bench relay_fanout`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![forbid(unsafe_code)]
 
 use std::hint::black_box;
 use std::net::SocketAddr;

@@ -7,7 +7,7 @@
 //! time `keymaterial`, the SFrame key's own seal without framing or KID lookup, which separates
 //! what the AEAD wrapper costs from what the packet framing costs. Seal buffers are 64-byte
 //! aligned at the payload for every function alike.
-
+#![forbid(unsafe_code)]
 // Benchmark setup unwraps: a failure there is a broken benchmark, not a measurement.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 

@@ -5,3 +5,4 @@
 //!
 //! This crate holds no library code of its own; `ratios.py` beside it turns a run's criterion
 //! estimates into the ratios docs/BENCHMARKS.md records.
+#![forbid(unsafe_code)]

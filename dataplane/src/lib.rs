@@ -14,15 +14,17 @@
 //! - [`keyring`]: the key epochs of a meeting, published lock-free, and each worker's derived keys.
 //! - [`batch`]: a fixed slab of packet buffers, sealed or opened a batch at a time.
 //! - [`psk`]: the pre-shared key file that stands in for the handshake in labs.
-//! - [`io`]: the UDP engines (io_uring, and mio as the fallback). The only module allowed
-//!   `unsafe`, each block with a `// SAFETY:` note; the crate denies it everywhere else.
-#![deny(unsafe_code)]
+//! - [`pipeline`]: the per-batch work between an engine's receive and send (the sidecar's
+//!   [`pipeline::Forwarder`]), and its counters.
+//!
+//! No `unsafe` and no I/O: the UDP engines that drive a [`pipeline::Pipeline`] over sockets are
+//! the `dataplane-udp` crate beside this one, which holds all of the dataplane's `unsafe`.
+#![forbid(unsafe_code)]
 
 pub mod batch;
-#[allow(unsafe_code)]
-pub mod io;
 pub mod keyring;
 pub mod packet;
+pub mod pipeline;
 pub mod psk;
 pub mod replay;
 pub mod sframe;

@@ -9,6 +9,7 @@
 //! announcement, nonce or lock request about another participant, nor a LeaderChange naming
 //! the poster (docs/PROTOCOL.md "Who may post what").
 #![no_main]
+#![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};

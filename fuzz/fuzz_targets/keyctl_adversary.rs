@@ -9,6 +9,7 @@
 //! `VEIL_ADVERSARY_INVARIANTS=all` enforces every one (a campaign after the fixes), and
 //! `VEIL_ADVERSARY_INVARIANTS=I2,I4` only those named.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use std::sync::OnceLock;
 

@@ -1,6 +1,7 @@
 //! The CtE1-wrapped identity file: arbitrary bytes under a fixed key-wrapping key are a typed
 //! error or a key, never a panic; and a genuine file opens only to the key sealed in it.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use keyctl::crypto::SigningKey;
 use keyctl::identity::{open_identity, seal_identity};

@@ -5,6 +5,7 @@
 //! - a kicked participant never receives a key newer than the leader's key at the kick;
 //! - a session that has left holds no key material.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use arbitrary::{Arbitrary, Unstructured};
 use keyctl::crypto::SigningKey;

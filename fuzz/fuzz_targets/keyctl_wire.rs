@@ -1,6 +1,7 @@
 //! Every keyctl decoder: whatever decodes is canonical, so encoding it again gives exactly the
 //! input bytes. The first byte picks the decoder; the rest is its input.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use keyctl::wire::{
     Binding, Heartbeat, HeartbeatInput, KeyAnnouncement, LeaderChange, Leave, LinkPost,

@@ -10,6 +10,7 @@
 //! key and no replay window behind (only the one genuine stream may have them); after the old
 //! epoch's retirement time, its packets are refused.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 

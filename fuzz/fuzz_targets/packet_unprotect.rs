@@ -5,6 +5,7 @@
 //! unprotected. That reaches the AEAD verification with real packets. Invariants: nothing panics;
 //! an unmodified packet opens to its plaintext exactly once; a modified one never opens.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use arbitrary::{Arbitrary, Unstructured};
 use dataplane::packet::{self, HEADROOM, Mode, Protected};

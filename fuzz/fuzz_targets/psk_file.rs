@@ -3,6 +3,7 @@
 //! parses prints back (`to_toml`) to text that parses to the same file; an error's message never
 //! contains the file's meeting key.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use dataplane::psk::PskFile;
 use libfuzzer_sys::fuzz_target;

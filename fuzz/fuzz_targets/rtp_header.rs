@@ -1,6 +1,7 @@
 //! RTP header parse: a header that validates lies inside its input, and re-parsing exactly its
 //! own bytes gives the same header.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use dataplane::packet::rtp::RtpHeader;
 use libfuzzer_sys::fuzz_target;

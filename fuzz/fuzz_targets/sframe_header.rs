@@ -1,5 +1,6 @@
 //! SFrame header parse: whatever decodes re-encodes to exactly the bytes it came from.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use dataplane::sframe::Header;
 use libfuzzer_sys::fuzz_target;

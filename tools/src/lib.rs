@@ -3,6 +3,7 @@
 //!
 //! This crate is tooling around the two planes (keyctl and dataplane); it holds no protocol of
 //! its own beyond what each module documents.
+#![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod board;

@@ -1,6 +1,7 @@
 //! The `veil` command: inspect protected packets, make pre-shared key files, run the sidecar.
 //! Each subcommand lives in the `veil` library (`tools/src/lib.rs`) so tests can drive it in
 //! process; this file only parses the command line and dispatches.
+#![forbid(unsafe_code)]
 
 use veil::{board, demo, inspect, keygen, relay, sidecar};
 

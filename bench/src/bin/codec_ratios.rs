@@ -8,6 +8,7 @@
 //! Run: `cargo run --release -p veil-bench --bin codec_ratios [-- --check] [--seal|--open]
 //! [--size=N ...]` (`--check` exits 1 if a 1200-byte target is missed; `--seal`/`--open` and
 //! `--size=` narrow the run, for profiling). Pin it with `taskset -c 1` for less noise.
+#![forbid(unsafe_code)]
 
 use std::hint::black_box;
 use std::time::Instant;

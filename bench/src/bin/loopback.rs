@@ -13,7 +13,7 @@
 //!
 //! Variants: a naive proxy (recv_from, seal, send_to, one packet at a time); the sidecar's
 //! pipeline on each engine with 1 and 2 workers; the same engines forwarding without crypto.
-//! The engine variants run exactly the worker code `veil sidecar` runs (`dataplane::io`), in
+//! The engine variants run exactly the worker code `veil sidecar` runs (`dataplane-udp`), in
 //! process so one harness drives them all.
 //!
 //! Run: `cargo run --release -p veil-bench --bin loopback` (prints a Markdown table);
@@ -23,6 +23,7 @@
 //! `-- --pin` pins threads for paced runs (see [`pin`]);
 //! `-- --size N` (repeatable) measures only these payload sizes (default 1200 and 200).
 //! `python3 bench/median.py RUNS -- target/release/loopback ...` gives the median over runs.
+#![forbid(unsafe_code)]
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -31,13 +32,12 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use dataplane::batch::{BATCH_SIZE, Batch};
-use dataplane::io::{
-    BatchIo, Counters, EngineKind, Forwarder, WorkerSockets, bind_reuseport, mio_engine, uring,
-};
 use dataplane::keyring::{EpochKey, Keyring, MeetingConfig, Millis};
 use dataplane::packet::{self, HEADROOM, Mode};
+use dataplane::pipeline::{Counters, Forwarder};
 use dataplane::sframe::{CipherSuite, Context};
 use dataplane::stream_key::{StreamId, stream_base_key};
+use dataplane_udp::{BatchIo, EngineKind, WorkerSockets, bind_reuseport, mio_engine, uring};
 use zeroize::Zeroizing;
 
 const WARMUP: Duration = Duration::from_millis(400);
@@ -120,18 +120,7 @@ fn pin() -> bool {
 
 /// Pins the calling thread to `cpu`.
 fn pin_to(cpu: usize) -> Result<(), Error> {
-    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET writes inside it; and
-    // sched_setaffinity(0, ...) reads `size_of::<cpu_set_t>()` bytes from it for this thread.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(format!("pinning to CPU {cpu}: {}", std::io::Error::last_os_error()).into())
-    }
+    dataplane_udp::pin_current_thread(cpu).map_err(|e| format!("pinning to CPU {cpu}: {e}").into())
 }
 
 fn spawn_forwarder(

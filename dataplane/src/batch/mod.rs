@@ -20,11 +20,12 @@ pub const BATCH_SIZE: usize = 64;
 /// Bytes per slot: the headroom, an Ethernet-MTU datagram, and the longest tag.
 pub const SLOT_LEN: usize = 2048;
 
-/// Longest tag of any suite.
-const MAX_TAG: usize = 16;
+/// Room a slot keeps after a received payload for the longest tag of any suite, so that sealing
+/// in place never outgrows the slot. Engines receive at most `SLOT_LEN - offset - TAG_ROOM`.
+pub const TAG_ROOM: usize = 16;
 
 /// The largest plaintext a slot can seal in place.
-pub const MAX_PLAINTEXT: usize = SLOT_LEN - HEADROOM - MAX_TAG;
+pub const MAX_PLAINTEXT: usize = SLOT_LEN - HEADROOM - TAG_ROOM;
 
 /// Why a local packet was not sealed and sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,7 +177,7 @@ impl Batch {
     }
 
     fn push_at(&mut self, at: usize, bytes: &[u8], addr: Option<SocketAddr>) -> bool {
-        if self.is_full() || at + bytes.len() + MAX_TAG > SLOT_LEN {
+        if self.is_full() || at + bytes.len() + TAG_ROOM > SLOT_LEN {
             return false;
         }
         let index = self.len;

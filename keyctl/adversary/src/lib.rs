@@ -19,6 +19,7 @@
 //! map, key ring and heartbeat chain (I6 checks the roster and the output queued per
 //! input instead), and keys a session holds but never hands to the dataplane (I1 and I5
 //! look at [`keyctl::meeting::Event::KeyUpdate`]s).
+#![forbid(unsafe_code)]
 
 mod action;
 mod explore;

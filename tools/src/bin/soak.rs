@@ -1,4 +1,5 @@
 //! `veil-soak`: the soak test of issue 7 (run it with `tools/soak`). See `veil-soak --help`.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

@@ -330,7 +330,7 @@ impl BoardServer {
                     }
                 }
             }
-            self.core.tick(dataplane::io::now());
+            self.core.tick(dataplane_udp::now());
             self.drain_core();
             self.flush_touched();
         }
@@ -380,7 +380,7 @@ impl BoardServer {
                             writable_interest: false,
                         },
                     );
-                    self.core.connected(conn, dataplane::io::now());
+                    self.core.connected(conn, dataplane_udp::now());
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -398,7 +398,7 @@ impl BoardServer {
     /// has nothing more (mio is edge-triggered). Each frame's output is queued before the
     /// next frame is handled, so the core never holds more than one frame's fan-out.
     fn readable(&mut self, conn: ConnId) {
-        let now = dataplane::io::now();
+        let now = dataplane_udp::now();
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
@@ -483,7 +483,7 @@ impl BoardServer {
             }
             let _ = self.poll.registry().deregister(&mut c.sock);
             let _ = c.sock.shutdown(std::net::Shutdown::Both);
-            self.core.disconnected(conn, dataplane::io::now());
+            self.core.disconnected(conn, dataplane_udp::now());
         }
     }
 

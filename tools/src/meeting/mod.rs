@@ -1,6 +1,6 @@
 //! `veil::meeting`: one participant of a meeting, end to end. A [`Participant`] is a thread
 //! that pumps a [`keyctl::meeting::Session`] against a [`BoardClient`], with
-//! `dataplane::io::now()` as its clock (the dataplane keyring's clock) and keyctl's `OsRng`.
+//! `dataplane_udp::now()` as its clock (the dataplane keyring's clock) and keyctl's `OsRng`.
 //!
 //! Inputs from the board are untrusted: a message the session refuses is counted and logged
 //! (the error, never a key) and the meeting goes on; only what keyctl says ends the session
@@ -137,7 +137,7 @@ impl Participant {
             host_secret: None,
             timings,
         };
-        let mut session = Session::new(cfg, identity, dataplane::io::now(), &mut rng)?;
+        let mut session = Session::new(cfg, identity, dataplane_udp::now(), &mut rng)?;
         session.set_cohosts(welcome.cohosts.iter().cloned())?;
         let status = Arc::new(Mutex::new(ParticipantStatus::new(&welcome)));
         let relay_ticket: SharedTicket = Arc::new(Mutex::new(welcome.relay_ticket));

@@ -83,7 +83,7 @@ impl Pump {
                     continue;
                 }
             }
-            let now = dataplane::io::now();
+            let now = dataplane_udp::now();
             let wait = self
                 .session
                 .poll_timeout()
@@ -98,7 +98,7 @@ impl Pump {
                 Ok(None) => {}
                 Err(e) => return Stop::BoardLost(e.to_string()),
             }
-            let now = dataplane::io::now();
+            let now = dataplane_udp::now();
             if self.session.poll_timeout().is_some_and(|t| t <= now)
                 && let Err(e) = self.session.handle_timeout(now, &mut self.rng)
             {
@@ -108,7 +108,7 @@ impl Pump {
     }
 
     fn command(&mut self, cmd: Command) -> Option<Stop> {
-        let now = dataplane::io::now();
+        let now = dataplane_udp::now();
         let result = match cmd {
             Command::Kick(who) => self.session.kick(now, &who, &mut self.rng),
             Command::Lock => self.session.lock(),
@@ -132,7 +132,7 @@ impl Pump {
     fn board_event(&mut self, event: BoardEvent) -> Option<Stop> {
         match event {
             BoardEvent::Message(bytes) => {
-                let now = dataplane::io::now();
+                let now = dataplane_udp::now();
                 if let Err(e) = self.session.handle(now, &bytes, &mut self.rng) {
                     // Untrusted input: count it and go on (keyctl left its state unchanged).
                     tracing::debug!(error = %e, "board message refused");

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dataplane::batch::Batch;
-use dataplane::io::BatchIo;
+use dataplane_udp::BatchIo;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 

@@ -22,7 +22,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::Args;
-use dataplane::io::bind_reuseport;
+use dataplane_udp::bind_reuseport;
 
 pub use counters::{Refusal, RelayCounters, RelayDrop};
 

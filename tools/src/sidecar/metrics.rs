@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 
 use dataplane::batch::SendDrop;
-use dataplane::io::{CountersSnapshot, Direction, IoDrop};
 use dataplane::packet::DropReason;
+use dataplane::pipeline::{CountersSnapshot, Direction, IoDrop};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

@@ -27,9 +27,10 @@ use std::thread;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use dataplane::io::{EngineKind, LocalClient, bind_reuseport, now};
 use dataplane::keyring::Keyring;
 use dataplane::packet::Mode;
+use dataplane::pipeline::LocalClient;
+use dataplane_udp::{EngineKind, bind_reuseport, now};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 

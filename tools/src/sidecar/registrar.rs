@@ -145,7 +145,7 @@ impl Registrar {
 
     fn open_probe(&mut self, now: Instant) -> std::io::Result<&UdpSocket> {
         if self.probe.is_none() {
-            let probe = dataplane::io::bind_reuseport(self.socket.local_addr()?)?;
+            let probe = dataplane_udp::bind_reuseport(self.socket.local_addr()?)?;
             probe.connect(self.relay)?;
             self.probe = Some((probe, now + PROBE_TIMEOUT));
         }

@@ -11,12 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
-use dataplane::io::{
-    Counters, CountersSnapshot, EngineKind, Forwarder, LocalClient, WorkerSockets, mio_engine,
-    uring,
-};
 use dataplane::keyring::Keyring;
 use dataplane::packet::Mode;
+use dataplane::pipeline::{Counters, CountersSnapshot, Forwarder, LocalClient};
+use dataplane_udp::{EngineKind, WorkerSockets, mio_engine, uring};
 
 use super::{SidecarError, io_error};
 

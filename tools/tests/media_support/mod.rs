@@ -251,7 +251,7 @@ pub fn challenge_cookie(datagram: &[u8]) -> Option<[u8; 16]> {
 /// A loopback UDP socket with 4 MiB buffers (the kernel's cap here), so a burst the test
 /// sends or receives is not lost to a default-sized buffer on a busy machine.
 pub fn roomy_socket() -> UdpSocket {
-    let socket = dataplane::io::bind_reuseport("127.0.0.1:0".parse().unwrap()).unwrap();
+    let socket = dataplane_udp::bind_reuseport("127.0.0.1:0".parse().unwrap()).unwrap();
     socket.set_nonblocking(false).unwrap();
     socket
 }

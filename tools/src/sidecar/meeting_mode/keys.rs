@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use dataplane::io::now;
 use dataplane::keyring::{EpochKey, Keyring, MeetingConfig};
 use dataplane::sframe::CipherSuite;
+use dataplane_udp::now;
 use keyctl::meeting::KeyUpdate;
 use keyctl::wire::{MeetingRef, ParticipantId};
 

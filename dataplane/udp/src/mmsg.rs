@@ -17,10 +17,8 @@ use std::ptr::null_mut;
 
 use socket2::SockAddr;
 
-use crate::batch::{BATCH_SIZE, Batch, SLOT_LEN};
+use dataplane::batch::{BATCH_SIZE, Batch, SLOT_LEN, TAG_ROOM};
 
-/// Longest tag of any suite: sealing needs this much room after a plaintext.
-const TAG_ROOM: usize = 16;
 /// Most segments the kernel takes in one GSO send (UDP_MAX_SEGMENTS).
 const GSO_MAX_SEGMENTS: usize = 64;
 /// Most bytes of one GSO send: a UDP datagram's payload limit, less IP and UDP headers.

@@ -1,30 +1,18 @@
-//! UDP engines: move batches between the local client's socket and the network socket.
+//! The per-batch work between an engine's receive and its send, without any I/O.
 //!
-//! An engine owns one worker's two sockets and a [`Pipeline`], the sans-IO core that seals or
-//! opens a batch in place. It receives a batch on one side, hands it to the pipeline, and sends
-//! what survived out of the other side: local plaintext goes sealed to the remote, network
-//! packets go opened to the local client. Two engines:
-//! - [`mio_engine`]: readiness (epoll through mio) with recvmmsg / sendmmsg and UDP GSO;
-//! - [`uring`]: io_uring, multishot receive over a provided buffer ring, GSO sends.
-//!
-//! [`EngineKind::probe`] picks one at start. All `unsafe` of the dataplane lives in this module.
+//! A UDP engine (the `dataplane-udp` crate) owns the sockets and calls a [`Pipeline`] with each
+//! batch it received; the [`Forwarder`] is the pipeline of a sidecar's worker: it seals what the
+//! local client sent and opens what the network sent, in place, under the [`crate::keyring`]'s
+//! current keys, and counts every packet it drops ([`Counters`]). Nothing here touches a socket
+//! or a clock: the engine passes `now` in, as quinn-proto's endpoint takes it.
 
-mod batch_io;
 mod counters;
 mod forwarder;
-mod gro;
-pub mod mio_engine;
-mod mmsg;
-mod socket;
-pub mod uring;
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::net::{IpAddr, SocketAddr};
 
-pub use batch_io::BatchIo;
 pub use counters::{Counters, CountersSnapshot, Direction, IoDrop};
 pub use forwarder::Forwarder;
-pub use socket::bind_reuseport;
 
 use crate::batch::Batch;
 use crate::keyring::Millis;
@@ -100,57 +88,4 @@ impl LocalClient {
                 && self.port.is_none_or(|port| port == source.port())
         })
     }
-}
-
-/// One worker's sockets and where each side's output goes.
-#[derive(Debug)]
-pub struct WorkerSockets {
-    /// Where the local client sends plaintext (`--local-listen`).
-    pub local: UdpSocket,
-    /// The network socket (`--bind`).
-    pub network: UdpSocket,
-    /// Where opened packets go (`--local-deliver`).
-    pub deliver: SocketAddr,
-    /// Where sealed packets go (`--remote`).
-    pub remote: SocketAddr,
-}
-
-/// Which engine runs the workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EngineKind {
-    /// io_uring.
-    Uring,
-    /// mio readiness with recvmmsg / sendmmsg.
-    Mio,
-}
-
-impl EngineKind {
-    /// The engine's name in logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Uring => "uring",
-            Self::Mio => "mio",
-        }
-    }
-
-    /// Picks io_uring if this kernel lets us build the ring we need (it can be missing, or
-    /// forbidden by seccomp in containers), else mio. Returns the choice and why.
-    pub fn probe() -> (Self, String) {
-        match uring::probe() {
-            Ok(()) => (
-                Self::Uring,
-                "io_uring available with multishot receive and sendto".into(),
-            ),
-            Err(reason) => (Self::Mio, format!("io_uring unusable: {reason}")),
-        }
-    }
-}
-
-/// Wall-clock unix milliseconds: drivers own the clock; the cores take it as an argument.
-pub fn now() -> Millis {
-    Millis(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-    )
 }

@@ -4,9 +4,9 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 
-use super::gro::{GroRecv, enable_gro};
-use super::mmsg::{Mmsg, gso_supported};
-use crate::batch::Batch;
+use crate::gro::{GroRecv, enable_gro};
+use crate::mmsg::{Mmsg, gso_supported};
+use dataplane::batch::Batch;
 
 /// recvmmsg / sendmmsg (with GSO where the socket has it) over whole [`Batch`]es.
 pub struct BatchIo {

@@ -26,11 +26,11 @@ use io_uring::types::{
 use io_uring::{IoUring, cqueue, opcode};
 use socket2::SockAddr;
 
-use super::gro::enable_gro;
-use super::mio_engine::DRAIN_LIMIT;
-use super::mmsg::{Mmsg, gso_supported, socket_addr};
-use super::{IoDrop, Pipeline, Side, WorkerSockets, now};
-use crate::batch::{BATCH_SIZE, Batch, SLOT_LEN};
+use crate::gro::{enable_gro, gro_segment, split_segments};
+use crate::mio_engine::DRAIN_LIMIT;
+use crate::mmsg::{Mmsg, gso_supported, socket_addr};
+use crate::{IoDrop, Pipeline, Side, WorkerSockets, now};
+use dataplane::batch::{BATCH_SIZE, Batch, SLOT_LEN};
 
 const RING_ENTRIES: u32 = 256;
 /// Provided buffers per socket (a power of two, as the buffer ring requires). The kernel hands
@@ -66,8 +66,6 @@ const CANCEL: u64 = 1 << 48;
 const TEARDOWN_LIMIT: Duration = Duration::from_secs(2);
 /// How long an idle worker sleeps before it looks at its stop flag again.
 const IDLE_WAIT: Duration = Duration::from_millis(50);
-/// Room kept after a payload in its slot for the tag sealing adds.
-const TAG_ROOM: usize = 16;
 
 /// A provided buffer ring (io_uring_register_buf_ring(3)) and the buffers it hands out.
 ///
@@ -233,27 +231,6 @@ fn recv_msghdr(gro: bool) -> Box<libc::msghdr> {
     hdr.msg_namelen = NAME_LEN as libc::socklen_t;
     hdr.msg_controllen = if gro { CONTROL_LEN } else { 0 };
     hdr
-}
-
-/// The `UDP_GRO` segment size in a received control block, parsed without pointers:
-/// `cmsghdr` on 64-bit Linux is `len: usize, level: i32, type: i32`, data at 16, each
-/// message padded to 8 bytes.
-fn gro_segment(control: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    while let Some(head) = control.get(at..at + 16) {
-        let len = usize::try_from(u64::from_ne_bytes(head[..8].try_into().ok()?)).ok()?;
-        let level = i32::from_ne_bytes(head[8..12].try_into().ok()?);
-        let kind = i32::from_ne_bytes(head[12..16].try_into().ok()?);
-        if level == libc::SOL_UDP && kind == libc::UDP_GRO {
-            let data = control.get(at + 16..at + 20)?;
-            return usize::try_from(i32::from_ne_bytes(data.try_into().ok()?)).ok();
-        }
-        if len < 16 {
-            return None;
-        }
-        at += len.next_multiple_of(8);
-    }
-    None
 }
 
 /// A batch and the send scratch whose pointers its in-flight sends carry.
@@ -588,7 +565,6 @@ impl Engine {
     /// batch.
     fn fill(&mut self, side: Side, pipeline: &mut impl Pipeline) {
         let offset = side.recv_offset();
-        let capacity = SLOT_LEN - offset - TAG_ROOM;
         let mut truncated = 0;
         let bufs = &mut self.bufs[side as usize];
         let msghdr = &self.msghdr[side as usize];
@@ -630,21 +606,8 @@ impl Engine {
                 );
             }
             let addr = socket_addr(&storage);
-            for chunk in payload.chunks(segment) {
-                if batch.is_full() {
-                    truncated += 1;
-                    continue;
-                }
-                let index = batch.len();
-                if chunk.len() > capacity {
-                    batch.commit(offset..offset, addr);
-                    batch.drop_packet(index);
-                    truncated += 1;
-                } else {
-                    batch.slot_mut(index)[offset..offset + chunk.len()].copy_from_slice(chunk);
-                    batch.commit(offset..offset + chunk.len(), addr);
-                }
-            }
+            let (_, dropped) = split_segments(payload, segment, batch, offset, addr);
+            truncated += dropped as u64;
             bufs.push(bid);
         }
         bufs.publish();
@@ -1005,33 +968,3 @@ impl ProbeCompletions {
 /// user_data of the probe's two operations.
 const RECV_PROBE: u64 = 7;
 const SEND_PROBE: u64 = 8;
-
-#[cfg(test)]
-mod tests {
-    use super::gro_segment;
-
-    fn cmsg(level: i32, kind: i32, value: i32) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&20u64.to_ne_bytes());
-        out.extend_from_slice(&level.to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(&value.to_ne_bytes());
-        out.extend_from_slice(&[0; 4]);
-        out
-    }
-
-    #[test]
-    fn finds_the_gro_segment_size_among_control_messages() {
-        let other = cmsg(libc::SOL_IP, 8, 1);
-        let gro = cmsg(libc::SOL_UDP, libc::UDP_GRO, 1200);
-        assert_eq!(gro_segment(&gro), Some(1200));
-        assert_eq!(gro_segment(&[other.clone(), gro].concat()), Some(1200));
-        assert_eq!(gro_segment(&other), None);
-        assert_eq!(gro_segment(&[]), None);
-        // A length below the header ends the walk instead of looping.
-        let mut bad = other;
-        bad[..8].copy_from_slice(&3u64.to_ne_bytes());
-        assert_eq!(gro_segment(&bad), None);
-        assert_eq!(gro_segment(&[0u8; 7]), None);
-    }
-}

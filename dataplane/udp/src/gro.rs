@@ -5,14 +5,14 @@
 
 use std::io;
 use std::mem::{size_of, zeroed};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use super::mmsg::socket_addr;
-use crate::batch::{BATCH_SIZE, Batch, SLOT_LEN};
+use crate::mmsg::socket_addr;
+use dataplane::batch::{BATCH_SIZE, Batch, SLOT_LEN, TAG_ROOM};
 
 /// A coalesced datagram is at most 64 KiB.
 const GRO_BUF: usize = 1 << 16;
-const TAG_ROOM: usize = 16;
 
 /// Turns GRO on for `socket`; false if the kernel refuses (then nothing changed).
 pub(crate) fn enable_gro(socket: &impl AsRawFd) -> bool {
@@ -45,14 +45,14 @@ struct Datagram {
     /// The `UDP_GRO` segment size, or the whole length for a datagram that was not coalesced.
     segment: usize,
     truncated: bool,
-    from: Option<std::net::SocketAddr>,
+    from: Option<SocketAddr>,
 }
 
 /// Receive scratch for a GRO socket: two 64 KiB buffers with their names and cmsg space.
 pub(crate) struct GroRecv {
     bufs: Box<[u8]>,
     names: Box<[libc::sockaddr_storage; DATAGRAMS]>,
-    cmsgs: Box<[[u64; 8]; DATAGRAMS]>,
+    cmsgs: Box<[CmsgSpace; DATAGRAMS]>,
     /// The second datagram of the last system call, split by the next [`Self::recv`].
     held: Option<Datagram>,
     /// Whether the last receive saw the socket's queue empty and holds nothing back.
@@ -65,7 +65,7 @@ impl GroRecv {
             bufs: vec![0u8; DATAGRAMS * GRO_BUF].into_boxed_slice(),
             // SAFETY: all-zero is a valid sockaddr_storage.
             names: Box::new(unsafe { zeroed() }),
-            cmsgs: Box::new([[0; 8]; DATAGRAMS]),
+            cmsgs: Box::new([CmsgSpace([0; 64]); DATAGRAMS]),
             held: None,
             drained: false,
         }
@@ -122,28 +122,9 @@ impl GroRecv {
     fn split(&self, datagram: Datagram, batch: &mut Batch, offset: usize) -> (usize, usize) {
         let start = datagram.buffer * GRO_BUF;
         let bytes = &self.bufs[start..start + datagram.len.min(GRO_BUF)];
-        let capacity = SLOT_LEN - offset - TAG_ROOM;
         let before = batch.len();
-        let (mut segments, mut too_large) = (0, 0);
-        for chunk in bytes.chunks(datagram.segment) {
-            // The kernel coalesces up to UDP_MAX_SEGMENTS (128 on newer kernels), more than a
-            // batch holds: what does not fit is dropped and counted, as in the io_uring engine.
-            if batch.is_full() {
-                too_large += 1;
-                continue;
-            }
-            let index = batch.len();
-            if chunk.len() > capacity {
-                if batch.commit(offset..offset, datagram.from) {
-                    batch.drop_packet(index);
-                }
-                too_large += 1;
-            } else {
-                batch.slot_mut(index)[offset..offset + chunk.len()].copy_from_slice(chunk);
-                batch.commit(offset..offset + chunk.len(), datagram.from);
-            }
-            segments += 1;
-        }
+        let (segments, mut too_large) =
+            split_segments(bytes, datagram.segment, batch, offset, datagram.from);
         // A datagram cut short by the buffer: its last segment is partial.
         if datagram.truncated && batch.len() > before {
             batch.drop_packet(batch.len() - 1);
@@ -176,8 +157,8 @@ impl GroRecv {
             hdr.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             hdr.msg_hdr.msg_iov = iov;
             hdr.msg_hdr.msg_iovlen = 1;
-            hdr.msg_hdr.msg_control = cmsgs[i].as_mut_ptr().cast();
-            hdr.msg_hdr.msg_controllen = size_of::<[u64; 8]>();
+            hdr.msg_hdr.msg_control = cmsgs[i].0.as_mut_ptr().cast();
+            hdr.msg_hdr.msg_controllen = size_of::<CmsgSpace>();
         }
         // SAFETY: every header points at a live, owned name, one iovec over its own GRO_BUF
         // bytes of `bufs`, and its own cmsg space, all of the stated lengths and borrowed
@@ -198,7 +179,7 @@ impl GroRecv {
             Datagram {
                 buffer: i,
                 len,
-                segment: segment_size(&hdr.msg_hdr)
+                segment: gro_segment(cmsgs[i].written(&hdr.msg_hdr))
                     .filter(|&size| size > 0)
                     .unwrap_or(len.max(1)),
                 truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
@@ -213,19 +194,70 @@ impl GroRecv {
     }
 }
 
-/// The `UDP_GRO` segment size the kernel attached, if any.
-fn segment_size(hdr: &libc::msghdr) -> Option<usize> {
-    // SAFETY: `hdr` was filled by recvmsg, so msg_control/msg_controllen describe valid cmsgs
-    // within our buffer; CMSG_FIRSTHDR/CMSG_NXTHDR stay inside it and return null at the end.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(hdr);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_UDP && (*cmsg).cmsg_type == libc::UDP_GRO {
-                let size = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
-                return usize::try_from(size).ok();
-            }
-            cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
+/// Control-message space for one datagram: bytes, aligned as `cmsghdr` requires, so the kernel's
+/// control messages can be read as a byte slice ([`gro_segment`]) without pointer casts.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+struct CmsgSpace([u8; 64]);
+
+impl CmsgSpace {
+    /// The control bytes the kernel wrote: `msg_controllen` of them, never beyond the space.
+    fn written(&self, hdr: &libc::msghdr) -> &[u8] {
+        &self.0[..hdr.msg_controllen.min(self.0.len())]
+    }
+}
+
+/// Appends the `segment`-byte segments of one received (possibly coalesced) `payload` to
+/// `batch`, each at `offset` of its slot, from `from`. A segment too large for a slot (less the
+/// tag's room) takes a slot marked dropped; segments beyond a full batch are not taken. The
+/// kernel coalesces up to UDP_MAX_SEGMENTS (128 on newer kernels), more than a batch holds, so
+/// both engines count what does not fit. Returns (segments taken, segments dropped).
+pub(crate) fn split_segments(
+    payload: &[u8],
+    segment: usize,
+    batch: &mut Batch,
+    offset: usize,
+    from: Option<SocketAddr>,
+) -> (usize, usize) {
+    let capacity = SLOT_LEN.saturating_sub(offset + TAG_ROOM);
+    let (mut segments, mut dropped) = (0, 0);
+    for chunk in payload.chunks(segment.max(1)) {
+        if batch.is_full() {
+            dropped += 1;
+            continue;
         }
+        let index = batch.len();
+        if chunk.len() > capacity {
+            if batch.commit(offset..offset, from) {
+                batch.drop_packet(index);
+            }
+            dropped += 1;
+        } else {
+            batch.slot_mut(index)[offset..offset + chunk.len()].copy_from_slice(chunk);
+            batch.commit(offset..offset + chunk.len(), from);
+        }
+        segments += 1;
+    }
+    (segments, dropped)
+}
+
+/// The `UDP_GRO` segment size in a received control block, parsed without pointers:
+/// `cmsghdr` on 64-bit Linux is `len: usize, level: i32, type: i32`, data at 16, each
+/// message padded to 8 bytes. Both engines read the kernel's control messages through it.
+pub(crate) fn gro_segment(control: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(head) = control.get(at..at + 16) {
+        let len = usize::try_from(u64::from_ne_bytes(head[..8].try_into().ok()?)).ok()?;
+        let level = i32::from_ne_bytes(head[8..12].try_into().ok()?);
+        let kind = i32::from_ne_bytes(head[12..16].try_into().ok()?);
+        if level == libc::SOL_UDP && kind == libc::UDP_GRO {
+            let data = control.get(at + 16..at + 20)?;
+            return usize::try_from(i32::from_ne_bytes(data.try_into().ok()?)).ok();
+        }
+        if len < 16 {
+            return None;
+        }
+        at += len.next_multiple_of(8);
     }
     None
 }
@@ -367,5 +399,30 @@ mod tests {
             segments - BATCH_SIZE,
             "the rest is counted as dropped"
         );
+    }
+
+    fn cmsg(level: i32, kind: i32, value: i32) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&20u64.to_ne_bytes());
+        out.extend_from_slice(&level.to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(&value.to_ne_bytes());
+        out.extend_from_slice(&[0; 4]);
+        out
+    }
+
+    #[test]
+    fn finds_the_gro_segment_size_among_control_messages() {
+        let other = cmsg(libc::SOL_IP, 8, 1);
+        let gro = cmsg(libc::SOL_UDP, libc::UDP_GRO, 1200);
+        assert_eq!(gro_segment(&gro), Some(1200));
+        assert_eq!(gro_segment(&[other.clone(), gro].concat()), Some(1200));
+        assert_eq!(gro_segment(&other), None);
+        assert_eq!(gro_segment(&[]), None);
+        // A length below the header ends the walk instead of looping.
+        let mut bad = other;
+        bad[..8].copy_from_slice(&3u64.to_ne_bytes());
+        assert_eq!(gro_segment(&bad), None);
+        assert_eq!(gro_segment(&[0u8; 7]), None);
     }
 }

@@ -17,12 +17,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dataplane::io::{
-    Counters, EngineKind, Forwarder, IoDrop, WorkerSockets, bind_reuseport, mio_engine, uring,
-};
 use dataplane::keyring::{EpochKey, Keyring, MeetingConfig, Millis};
 use dataplane::packet::Mode;
+use dataplane::pipeline::{Counters, Forwarder, IoDrop};
 use dataplane::sframe::CipherSuite;
+use dataplane_udp::{EngineKind, WorkerSockets, bind_reuseport, mio_engine, uring};
 use zeroize::Zeroizing;
 
 const INSIDE: &str = "VEIL_GSO_MTU_IN_NETNS";

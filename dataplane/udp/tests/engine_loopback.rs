@@ -11,12 +11,11 @@ use std::thread;
 use std::time::Duration;
 
 use dataplane::batch::Batch;
-use dataplane::io::{
-    BatchIo, Counters, EngineKind, Forwarder, WorkerSockets, bind_reuseport, mio_engine, uring,
-};
 use dataplane::keyring::{EpochKey, Keyring, MeetingConfig, Millis};
 use dataplane::packet::Mode;
+use dataplane::pipeline::{Counters, Forwarder};
 use dataplane::sframe::CipherSuite;
+use dataplane_udp::{BatchIo, EngineKind, WorkerSockets, bind_reuseport, mio_engine, uring};
 use zeroize::Zeroizing;
 
 fn keyring(slot: u32) -> Arc<Keyring> {
@@ -281,7 +280,7 @@ fn idle_worker_forgets_a_retired_epoch(engine: EngineKind) {
     let mut buf = [0u8; 2048];
     relay.recv(&mut buf).expect("the worker sealed nothing");
     // Epoch 2 replaces it; epoch 1 retires now and the writer prunes it. No more traffic.
-    let now = dataplane::io::now();
+    let now = dataplane_udp::now();
     let next = EpochKey {
         mk_seq: 2,
         meeting_key: Zeroizing::new([5; 32]),

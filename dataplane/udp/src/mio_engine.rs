@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::gro::{GroRecv, enable_gro};
-use super::mmsg::{Mmsg, gso_supported};
-use super::{IoDrop, Pipeline, Side, WorkerSockets, now};
-use crate::batch::{BATCH_SIZE, Batch};
+use crate::gro::{GroRecv, enable_gro};
+use crate::mmsg::{Mmsg, gso_supported};
+use crate::{IoDrop, Pipeline, Side, WorkerSockets, now};
+use dataplane::batch::{BATCH_SIZE, Batch};
 
 /// How long a stopping worker keeps draining before it gives up on a sender that never pauses.
 pub const DRAIN_LIMIT: Duration = Duration::from_millis(500);

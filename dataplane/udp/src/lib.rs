@@ -1,0 +1,84 @@
+//! dataplane-udp: the UDP engines that move a dataplane [`Pipeline`]'s batches between a local
+//! client's socket and the network, and the only crate of the dataplane allowed `unsafe` (system
+//! calls the standard library does not wrap: recvmmsg / sendmmsg, UDP GSO and GRO, io_uring), each
+//! block with a `// SAFETY:` note.
+//!
+//! An engine owns one worker's two sockets and a [`Pipeline`], the sans-IO core that seals or
+//! opens a batch in place. It receives a batch on one side, hands it to the pipeline, and sends
+//! what survived out of the other side: local plaintext goes sealed to the remote, network
+//! packets go opened to the local client. Two engines:
+//! - [`mio_engine`]: readiness (epoll through mio) with recvmmsg / sendmmsg and UDP GSO;
+//! - [`uring`]: io_uring, multishot receive over a provided buffer ring, GSO sends.
+//!
+//! [`EngineKind::probe`] picks one at start. The split follows quinn's (quinn-proto, quinn-udp):
+//! the codec and pipeline in `dataplane` forbid `unsafe` and build anywhere, wasm32 included;
+//! the sockets live here.
+
+mod batch_io;
+mod gro;
+pub mod mio_engine;
+mod mmsg;
+mod socket;
+pub mod uring;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use batch_io::BatchIo;
+pub use socket::{bind_reuseport, pin_current_thread};
+
+pub use dataplane::keyring::Millis;
+pub use dataplane::pipeline::{IoDrop, Pipeline, Side};
+
+/// One worker's sockets and where each side's output goes.
+#[derive(Debug)]
+pub struct WorkerSockets {
+    /// Where the local client sends plaintext (`--local-listen`).
+    pub local: UdpSocket,
+    /// The network socket (`--bind`).
+    pub network: UdpSocket,
+    /// Where opened packets go (`--local-deliver`).
+    pub deliver: SocketAddr,
+    /// Where sealed packets go (`--remote`).
+    pub remote: SocketAddr,
+}
+
+/// Which engine runs the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// io_uring.
+    Uring,
+    /// mio readiness with recvmmsg / sendmmsg.
+    Mio,
+}
+
+impl EngineKind {
+    /// The engine's name in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Uring => "uring",
+            Self::Mio => "mio",
+        }
+    }
+
+    /// Picks io_uring if this kernel lets us build the ring we need (it can be missing, or
+    /// forbidden by seccomp in containers), else mio. Returns the choice and why.
+    pub fn probe() -> (Self, String) {
+        match uring::probe() {
+            Ok(()) => (
+                Self::Uring,
+                "io_uring available with multishot receive and sendto".into(),
+            ),
+            Err(reason) => (Self::Mio, format!("io_uring unusable: {reason}")),
+        }
+    }
+}
+
+/// Wall-clock unix milliseconds: drivers own the clock; the cores take it as an argument.
+pub fn now() -> Millis {
+    Millis(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+    )
+}
