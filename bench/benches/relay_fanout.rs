@@ -9,7 +9,7 @@
 //! "thrpt" reads as copies per second.
 //!
 //! Three rows per size, in the same run:
-//! - `fanout`: tools/src/relay/fanout.rs, the relay's routing now;
+//! - `fanout`: tools/relay/src/fanout.rs, the relay's routing now;
 //! - `before`: the routing before (a linear "served" list, and per destination a scan of the
 //!   batch comparing whole member lists), on the same table and batch;
 //! - `copy_only`: the floor, the same copies pushed with no routing at all.
@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dataplane::batch::Batch;
-use veil::relay::fanout::Fanout;
-use veil::relay::registration::Kind;
-use veil::relay::table::{Limits, MeetingKey, Request, Table};
+use veil_relay::fanout::Fanout;
+use veil_relay::registration::Kind;
+use veil_relay::table::{Limits, MeetingKey, Request, Table};
 
 const DATAGRAMS: usize = 16;
 const SENDERS: usize = 4;
@@ -70,7 +70,7 @@ fn setup(members: usize, now: Instant) -> (Table, Batch, Vec<Option<MeetingKey>>
     (table, batch, keys)
 }
 
-/// The relay's routing before finding 19.1 was fixed (tools/src/relay/forward.rs at d1b9fb8),
+/// The relay's routing before finding 19.1 was fixed (tools/relay/src/forward.rs at d1b9fb8),
 /// on the same table: per destination a linear `served` search, and per datagram of the batch
 /// a comparison of its sender's whole member list with this one. Kept as it was written,
 /// index loops included.

@@ -1,4 +1,4 @@
-//! The board's routing state machine (`veil::board::BoardCore`) and frame decoder, driven by
+//! The board's routing state machine (`veil_board::BoardCore`) and frame decoder, driven by
 //! arbitrary clients: connects, disconnects, byte streams cut at arbitrary points, hellos for
 //! two meetings, genuine keyctl posts (recorded from a real two-party meeting) and garbage, time
 //! passing, under every `--tamper` mode. The board is untrusted by design but must survive any
@@ -19,8 +19,8 @@ use keyctl::crypto::SigningKey;
 use keyctl::meeting::{Config, Millis, Session, Timings};
 use keyctl::wire::{Field, Id, MeetingRef, Message, ParticipantId};
 use libfuzzer_sys::fuzz_target;
-use veil::board::frame::{ClientFrame, FrameBuffer, Hello, ServerFrame};
-use veil::board::{BoardCore, BoardStats, Output, Tamper};
+use veil_board::frame::{ClientFrame, FrameBuffer, Hello, ServerFrame};
+use veil_board::{BoardCore, BoardStats, Output, Tamper};
 
 #[path = "common/test_rng.rs"]
 mod test_rng;
@@ -178,7 +178,7 @@ fuzz_target!(|data: &[u8]| {
                     }
                     Ok(None) => break,
                     Err(_) => {
-                        core.refuse(conn, veil::board::ErrorReason::Oversize, now);
+                        core.refuse(conn, veil_board::ErrorReason::Oversize, now);
                         *stream = FrameBuffer::default();
                         break;
                     }

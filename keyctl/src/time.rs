@@ -27,3 +27,25 @@ impl Add<u64> for Millis {
         self.after(ms)
     }
 }
+
+/// Where a driver reads the [`Millis`] it passes to the cores. Drivers hold a `Clock` instead of
+/// reading the system time themselves, so the same driver code (the board server, the meeting
+/// pump) can run on a virtual clock in a simulation. The state machines never hold one.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> Millis;
+}
+
+/// Wall-clock unix milliseconds (0 before 1970, saturating far in the future): the clock of
+/// every real driver.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Millis {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Millis(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
+    }
+}

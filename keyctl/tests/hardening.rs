@@ -583,7 +583,7 @@ fn a_joiner_does_not_chase_keys_made_before_its_admission() {
     sim.assert_converged();
 }
 
-/// Found by tools/tests/meeting_e2e.rs once joiners are listed at their rotation: the
+/// Found by tools/veil/tests/meeting_e2e.rs once joiners are listed at their rotation: the
 /// board names a joiner leader before the old leader's rotation listed it. It must still
 /// lead a working meeting: it lists itself (a leader is present in its own list, 3.7.7),
 /// keys the members and admits newcomers.

@@ -22,7 +22,6 @@ mod socket;
 pub mod uring;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use batch_io::BatchIo;
 pub use socket::{bind_reuseport, pin_current_thread};
@@ -74,11 +73,9 @@ impl EngineKind {
     }
 }
 
-/// Wall-clock unix milliseconds: drivers own the clock; the cores take it as an argument.
+/// Wall-clock unix milliseconds ([`keyctl::time::SystemClock`]), the time an engine passes to its
+/// pipeline: drivers own the clock; the cores take it as an argument.
 pub fn now() -> Millis {
-    Millis(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-    )
+    use keyctl::time::Clock as _;
+    keyctl::time::SystemClock.now()
 }

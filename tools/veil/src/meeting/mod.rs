@@ -1,0 +1,264 @@
+//! `veil_cli::meeting`: one participant of a meeting, end to end. A [`Participant`] is a thread
+//! that pumps a [`keyctl::meeting::Session`] against a [`BoardClient`], with
+//! `dataplane_udp::now()` as its clock (the dataplane keyring's clock) and keyctl's `OsRng`.
+//!
+//! Inputs from the board are untrusted: a message the session refuses is counted and logged
+//! (the error, never a key) and the meeting goes on; only what keyctl says ends the session
+//! ([`ParticipantEvent::Left`]) or a lost board connection ([`ParticipantEvent::BoardLost`])
+//! stops the thread. Every key lives in the session and is zeroized when it ends.
+//!
+//! A session does not outlive its board connection; [`Rejoiner`] joins again with the same
+//! identity after an outage (a lost board, a leader that vanished), with backoff.
+
+mod pump;
+mod rejoin;
+mod status;
+
+pub use rejoin::{Backoff, FIRST_DELAY, MAX_DELAY, Rejoin, Rejoiner, rejoins_after};
+pub use status::{ParticipantStatus, RosterEntry, display};
+
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use keyctl::crypto::SigningKey;
+use keyctl::meeting::{
+    Alert, Config, KeyUpdate, LeftReason, MeetingError, Millis, Session, Timings,
+};
+use keyctl::rng::OsRng;
+use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
+use thiserror::Error;
+
+use veil_board::BoardError;
+use veil_board::client::{BoardClient, ClientOptions, Join};
+
+/// What a participant needs.
+#[derive(Debug)]
+pub struct ParticipantOptions {
+    /// The board.
+    pub board: ClientOptions,
+    /// The meeting and name. `join.ivk` is overwritten with `identity`'s key.
+    pub join: Join,
+    /// The long-term identity key (from a keyctl identity file, or fresh).
+    pub identity: SigningKey,
+    /// keyctl's timing rules (the whitepaper's by default).
+    pub timings: Timings,
+}
+
+/// What the participant reports, in order.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ParticipantEvent {
+    /// A certified meeting key: install it (`dataplane::keyring::EpochKey::from(&update)`).
+    Key(KeyUpdate),
+    /// Stop decrypting `mk_seq` at `at`.
+    Retire {
+        /// The epoch.
+        mk_seq: u32,
+        /// When.
+        at: Millis,
+    },
+    /// Something the user must see.
+    Alert(Alert),
+    /// The session ended (kicked, refused, heartbeat loss, requested...); it holds no key.
+    Left(LeftReason),
+    /// The board connection failed; the session is over and its keys are gone.
+    BoardLost(String),
+}
+
+/// Why a participant could not start or stop cleanly.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum MeetingDriverError {
+    /// The board connection failed or refused the join.
+    #[error(transparent)]
+    Board(#[from] BoardError),
+    /// keyctl refused to start the session (for example invalid timings).
+    #[error("meeting session: {0}")]
+    Session(#[from] MeetingError),
+    /// The name is not a valid display name.
+    #[error("invalid name: {0}")]
+    Name(keyctl::wire::WireError),
+    /// The pump thread could not start, or panicked.
+    #[error("participant thread: {0}")]
+    Thread(String),
+}
+
+/// A command from the handle to the pump thread.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Kick(ParticipantId),
+    Lock,
+    Unlock,
+    RequestLock(bool),
+    Leave,
+    /// Drop the board connection without a word, as a crash would.
+    Vanish,
+    /// Ask the board for a fresh relay ticket.
+    RenewRelayTicket,
+}
+
+/// The relay ticket of the session: from the Welcome, replaced by each renewal.
+pub(crate) type SharedTicket = Arc<Mutex<Option<veil_relay::registration::TicketMac>>>;
+
+/// A running participant: a pump thread, its events, and a status snapshot.
+#[derive(Debug)]
+pub struct Participant {
+    me: ParticipantId,
+    meeting: MeetingRef,
+    relay_ticket: SharedTicket,
+    commands: Sender<Command>,
+    events: Receiver<ParticipantEvent>,
+    status: Arc<Mutex<ParticipantStatus>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Participant {
+    /// Connects to the board, joins, starts the session, and returns once welcomed.
+    pub fn spawn(opts: ParticipantOptions) -> Result<Self, MeetingDriverError> {
+        let ParticipantOptions {
+            board,
+            mut join,
+            identity,
+            timings,
+        } = opts;
+        timings.validate()?;
+        join.ivk = identity.verifying_key();
+        let display_name =
+            Id::new(Field::DisplayName, join.name.as_bytes()).map_err(MeetingDriverError::Name)?;
+        let (client, welcome) = BoardClient::connect(&board, &join)?;
+        let mut rng = OsRng::new();
+        let cfg = Config {
+            meeting: welcome.meeting.clone(),
+            me: welcome.me.clone(),
+            display_name,
+            leader: welcome.leader.clone(),
+            invite: None,
+            host_secret: None,
+            timings,
+        };
+        let mut session = Session::new(cfg, identity, dataplane_udp::now(), &mut rng)?;
+        session.set_cohosts(welcome.cohosts.iter().cloned())?;
+        let status = Arc::new(Mutex::new(ParticipantStatus::new(&welcome)));
+        let relay_ticket: SharedTicket = Arc::new(Mutex::new(welcome.relay_ticket));
+        let (commands, command_rx) = channel();
+        let (event_tx, events) = channel();
+        let pump = pump::Pump {
+            client,
+            session,
+            rng,
+            commands: command_rx,
+            events: event_tx,
+            status: Arc::clone(&status),
+            relay_ticket: Arc::clone(&relay_ticket),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("participant-{}", display(&welcome.me)))
+            .spawn(move || pump.run())
+            .map_err(|e| MeetingDriverError::Thread(e.to_string()))?;
+        Ok(Self {
+            me: welcome.me,
+            meeting: welcome.meeting,
+            relay_ticket,
+            commands,
+            events,
+            status,
+            thread: Some(thread),
+        })
+    }
+
+    /// This participant's ID, as the board assigned it.
+    pub fn me(&self) -> &ParticipantId {
+        &self.me
+    }
+
+    /// The meeting instance the board welcomed this participant into (a board restart
+    /// starts a new instance: a new meetingUUID).
+    pub fn meeting(&self) -> &MeetingRef {
+        &self.meeting
+    }
+
+    /// The relay ticket the board issued with this session's Welcome or, after
+    /// [`Participant::renew_relay_ticket`], the fresh one (`None` from a board without
+    /// `--ticket-key`).
+    pub fn relay_ticket(&self) -> Option<veil_relay::registration::TicketMac> {
+        *self
+            .relay_ticket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Asks the board for a fresh relay ticket ([`Participant::relay_ticket`] shows it once
+    /// it arrived).
+    pub fn renew_relay_ticket(&self) {
+        let _ = self.commands.send(Command::RenewRelayTicket);
+    }
+
+    /// The events, in order (a `std::sync::mpsc` receiver).
+    pub fn events(&self) -> &Receiver<ParticipantEvent> {
+        &self.events
+    }
+
+    /// A copy of the current status.
+    pub fn status(&self) -> ParticipantStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Leader command: removes `who` and rotates the key at once. A non-leader's request
+    /// is refused by keyctl and counted in the status's errors.
+    pub fn kick(&self, who: &ParticipantId) {
+        let _ = self.commands.send(Command::Kick(who.clone()));
+    }
+
+    /// Leader command: locks the meeting (newcomers are refused).
+    pub fn lock(&self) {
+        let _ = self.commands.send(Command::Lock);
+    }
+
+    /// Leader command: unlocks the meeting (everyone gets an alert).
+    pub fn unlock(&self) {
+        let _ = self.commands.send(Command::Unlock);
+    }
+
+    /// Co-host command: asks the leader to lock (`true`) or unlock the meeting. The leader
+    /// acts only on co-hosts the board names (joined with `host`) and on a request signed
+    /// over its latest list; if the list moved on, ask again.
+    pub fn request_lock(&self, locked: bool) {
+        let _ = self.commands.send(Command::RequestLock(locked));
+    }
+
+    /// Posts a leave, says goodbye to the board, and joins the thread; every key is gone
+    /// when this returns.
+    pub fn leave(mut self) -> Result<(), MeetingDriverError> {
+        let _ = self.commands.send(Command::Leave);
+        self.join_thread()
+    }
+
+    /// Drops the board connection without posting a leave, as a crash would (for tests of
+    /// the board's leave and leader-change notices). Keys are zeroized all the same.
+    pub fn vanish(mut self) -> Result<(), MeetingDriverError> {
+        let _ = self.commands.send(Command::Vanish);
+        self.join_thread()
+    }
+
+    fn join_thread(&mut self) -> Result<(), MeetingDriverError> {
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| MeetingDriverError::Thread("the pump thread panicked".to_owned())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Participant {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.commands.send(Command::Leave);
+            let _ = self.join_thread();
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Scale: one `veil board` process serving a 200-participant meeting and 50 four-person
+//! meetings at once (400 participants, each a pump thread in this process, over TLS with the
+//! whitepaper's default timings). Measures join-to-first-key time and the board's CPU time.
+//!
+//! Ignored by default (about 20 s in release, 40 s in a debug build, on two cores); run it with
+//! `cargo test --release -p veil --test board_scale -- --ignored --nocapture`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod board_util;
+
+use std::time::{Duration, Instant};
+
+use board_util::{BoardProcess, identity, options};
+use keyctl::meeting::Timings;
+use veil_board::client::Join;
+use veil_cli::meeting::{Participant, ParticipantEvent, ParticipantOptions};
+
+const BIG: usize = 200;
+const SMALL_MEETINGS: usize = 50;
+const SMALL: usize = 4;
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// The board's user + system CPU time so far (/proc/PID/stat fields 14 and 15, in
+/// USER_HZ = 100 ticks per second on Linux).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name may hold spaces: fields start after its closing parenthesis.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+struct Joined {
+    p: Participant,
+    started: Instant,
+    first_key: Option<Duration>,
+    meeting: usize,
+    mk_seq: u32,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+#[test]
+#[ignore = "20 s in release, 40 s in debug: run with --release -- --ignored --nocapture"]
+fn two_hundred_in_one_meeting_and_fifty_meetings_at_once() {
+    let board = BoardProcess::start(&[]);
+    let pid = board.child.id();
+    let cpu_before = cpu_time(pid);
+    let wall = Instant::now();
+    // A spawner thread joins everyone in turn while this thread timestamps every first key
+    // as it arrives (polled every 2 ms).
+    let (tx, rx) = std::sync::mpsc::channel::<Joined>();
+    let (addr, tls) = (board.addr, board.tls());
+    let spawner = std::thread::spawn(move || {
+        let spawn = |meeting: usize, name: String| {
+            let started = Instant::now();
+            let p = Participant::spawn(ParticipantOptions {
+                board: options(addr, tls.clone()),
+                join: Join {
+                    meeting_id: format!("scale-{meeting}"),
+                    name,
+                    host: false,
+                    ivk: [0; 32],
+                },
+                identity: identity(),
+                timings: Timings::default(),
+            })
+            .unwrap();
+            tx.send(Joined {
+                p,
+                started,
+                first_key: None,
+                meeting,
+                mk_seq: 0,
+            })
+            .unwrap();
+        };
+        // Interleave the big meeting's joins with the small meetings'.
+        for i in 0..BIG {
+            spawn(0, format!("big-{i}"));
+            if i % 4 == 0 && i / 4 < SMALL_MEETINGS {
+                for j in 0..SMALL {
+                    spawn(1 + i / 4, format!("small-{j}"));
+                }
+            }
+        }
+    });
+    let total = BIG + SMALL_MEETINGS * SMALL;
+    let mut joined: Vec<Joined> = Vec::new();
+    let mut joined_after = None;
+    let deadline = Instant::now() + LIMIT;
+    // Every participant has a key for a roster of its whole meeting.
+    loop {
+        joined.extend(rx.try_iter());
+        if joined.len() == total && joined_after.is_none() {
+            joined_after = Some(wall.elapsed());
+        }
+        let mut all = joined.len() == total;
+        for j in &mut joined {
+            while let Ok(ev) = j.p.events().try_recv() {
+                if let ParticipantEvent::Key(u) = ev {
+                    j.first_key.get_or_insert_with(|| j.started.elapsed());
+                    let want = if j.meeting == 0 { BIG } else { SMALL };
+                    if u.roster.len() == want {
+                        j.mk_seq = u.mk_seq;
+                    }
+                }
+            }
+            all &= j.mk_seq > 0;
+        }
+        if all {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {total} participants hold their meeting's full key",
+            joined.iter().filter(|j| j.mk_seq > 0).count(),
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    spawner.join().unwrap();
+    let joined_after = joined_after.unwrap();
+    let converged_after = wall.elapsed();
+    let cpu = cpu_time(pid) - cpu_before;
+    // Everyone of a meeting agrees on the code.
+    for m in 0..=SMALL_MEETINGS {
+        let codes: std::collections::BTreeSet<Option<String>> = joined
+            .iter()
+            .filter(|j| j.meeting == m)
+            .map(|j| j.p.status().security_code)
+            .collect();
+        assert_eq!(codes.len(), 1, "meeting {m}: {codes:?}");
+    }
+    let report = |label: &str, filter: &dyn Fn(&Joined) -> bool| {
+        let mut t: Vec<Duration> = joined
+            .iter()
+            .filter(|j| filter(j))
+            .filter_map(|j| j.first_key)
+            .collect();
+        t.sort();
+        eprintln!(
+            "{label}: {} participants, join-to-first-key p50 {:?} p99 {:?} max {:?}",
+            t.len(),
+            percentile(&t, 0.5),
+            percentile(&t, 0.99),
+            t[t.len() - 1]
+        );
+    };
+    report("200-person meeting", &|j| j.meeting == 0);
+    report("50 x 4-person meetings", &|j| j.meeting > 0);
+    eprintln!(
+        "all {} joined in {joined_after:?}; all on their meeting's full key after {converged_after:?}; board CPU (user+sys) {cpu:?}",
+        joined.len()
+    );
+    eprintln!("{}", board.admin_get("/stats"));
+    // Leave concurrently: each leave waits for its pump's next command poll (<= 50 ms).
+    let left = Instant::now();
+    let leavers: Vec<Participant> = joined.into_iter().map(|j| j.p).collect();
+    let mut threads = Vec::new();
+    let mut rest = leavers;
+    while !rest.is_empty() {
+        let chunk: Vec<Participant> = rest.drain(..rest.len().min(40)).collect();
+        threads.push(std::thread::spawn(move || {
+            for p in chunk {
+                p.leave().unwrap();
+            }
+        }));
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    eprintln!("all left in {:?}", left.elapsed());
+}
