@@ -12,7 +12,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
 use keyctl::crypto::SigningKey;
@@ -20,7 +20,7 @@ use keyctl::meeting::{Config, Millis, Session, Timings};
 use keyctl::wire::{Field, Id, MeetingRef, Message, ParticipantId};
 use libfuzzer_sys::fuzz_target;
 use veil_board::frame::{ClientFrame, FrameBuffer, Hello, ServerFrame};
-use veil_board::{BoardCore, BoardStats, Output, Tamper};
+use veil_board::{BoardCore, Output, Tamper, policy_for};
 
 #[path = "common/test_rng.rs"]
 mod test_rng;
@@ -140,7 +140,7 @@ fuzz_target!(|data: &[u8]| {
         _ => Some(Tamper::Partition),
     };
     let genuine = genuine();
-    let mut core = BoardCore::new(tamper, Arc::new(BoardStats::default()), [9; 16]);
+    let mut core = BoardCore::new(policy_for(tamper), [9; 16]);
     let mut open: BTreeSet<usize> = BTreeSet::new();
     let mut streams: Vec<FrameBuffer> = (0..CONNS).map(|_| FrameBuffer::default()).collect();
     let mut now = Millis(5_000_000);

@@ -4,7 +4,6 @@
 //! post or a connection. The board has no commands: every method but GET is refused.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -12,7 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::stats::{BoardStats, StatsSnapshot};
+use super::stats::{PublishedStats, StatsSnapshot};
 use veil_admin::{AdminAccess, AdminConfig, AdminError, AdminServer, Request, Response};
 
 /// Serves `stats` at `addr` until the process exits (keep the server: dropping it removes
@@ -20,7 +19,7 @@ use veil_admin::{AdminAccess, AdminConfig, AdminError, AdminServer, Request, Res
 pub fn serve_admin(
     addr: SocketAddr,
     access: &AdminAccess,
-    stats: Arc<BoardStats>,
+    stats: PublishedStats,
 ) -> Result<AdminServer, AdminError> {
     let config = AdminConfig {
         addr,

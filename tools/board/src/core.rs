@@ -27,8 +27,8 @@ use keyctl::meeting::Millis;
 use keyctl::wire::{LeaderChange, Leave, LplOp, MeetingRef, Message, ParticipantId};
 
 use super::frame::{ClientFrame, Hello, MAX_FRAME, ServerFrame, WelcomeFrame};
+use super::policy::Policy;
 use super::stats::{BoardStats, ErrorReason};
-use super::tamper::Tamper;
 use veil_relay::ticket::{relay_meeting, relay_token};
 
 /// How long a connection may stay without a hello, in milliseconds.
@@ -101,12 +101,12 @@ pub enum Output {
 
 /// One joined participant.
 #[derive(Debug)]
-struct Member {
-    conn: ConnId,
-    id: ParticipantId,
+pub(crate) struct Member {
+    pub(crate) conn: ConnId,
+    pub(crate) id: ParticipantId,
     host: bool,
     /// The partition half (always 0 unless `--tamper partition`).
-    group: u8,
+    pub(crate) group: u8,
 }
 
 /// What a late joiner is shown (whitepaper 3.7.2: the bulletin board). Each entry is tagged
@@ -196,16 +196,16 @@ impl Backlog {
 
 /// One instance of a meeting: from its first join to its last leave.
 #[derive(Debug)]
-struct Instance {
+pub(crate) struct Instance {
     meeting: MeetingRef,
     /// Present participants, in join order.
-    members: Vec<Member>,
+    pub(crate) members: Vec<Member>,
     /// The leader of each half (one half unless partitioned).
-    leaders: [Option<ParticipantId>; 2],
+    pub(crate) leaders: [Option<ParticipantId>; 2],
     backlog: Backlog,
     joins: u64,
     /// Whether `--tamper partition` has split this instance.
-    split: bool,
+    pub(crate) split: bool,
     /// Who left and has not come back (most recent last, at most [`MAX_DEPARTED`]): a new
     /// leader is told again, since a Leave that reached it before it led was ignored.
     departed: Vec<ParticipantId>,
@@ -215,7 +215,7 @@ struct Instance {
 const MAX_DEPARTED: usize = 1024;
 
 impl Instance {
-    fn group_members(&self, group: u8) -> impl Iterator<Item = &Member> {
+    pub(crate) fn group_members(&self, group: u8) -> impl Iterator<Item = &Member> {
         self.members.iter().filter(move |m| m.group == group)
     }
 
@@ -246,8 +246,10 @@ pub struct BoardCore {
     /// replay-instance`.
     previous: HashMap<String, Vec<Vec<u8>>>,
     out: VecDeque<Output>,
-    tamper: Option<Tamper>,
-    stats: Arc<BoardStats>,
+    /// What the core asks before it routes: [`Honest`](crate::Honest) unless a test plays the
+    /// adversary.
+    policy: Box<dyn Policy>,
+    stats: BoardStats,
     uuid_counter: u64,
     uuid_salt: [u8; 16],
     limits: BoardLimits,
@@ -269,7 +271,7 @@ impl core::fmt::Debug for BoardCore {
         f.debug_struct("BoardCore")
             .field("connections", &self.conns.len())
             .field("meetings", &self.instances.len())
-            .field("tamper", &self.tamper)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
@@ -284,29 +286,39 @@ pub fn device_id(ivk: &[u8; 32]) -> String {
 impl BoardCore {
     /// A board; `uuid_salt` makes its meetingUUIDs unique to this process (pass random
     /// bytes; tests may pass a constant).
-    pub fn new(tamper: Option<Tamper>, stats: Arc<BoardStats>, uuid_salt: [u8; 16]) -> Self {
-        Self::with_limits(tamper, stats, uuid_salt, BoardLimits::default())
+    pub fn new(policy: Box<dyn Policy>, uuid_salt: [u8; 16]) -> Self {
+        Self::with_limits(policy, uuid_salt, BoardLimits::default())
     }
 
     /// A board with other caps than the defaults.
-    pub fn with_limits(
-        tamper: Option<Tamper>,
-        stats: Arc<BoardStats>,
-        uuid_salt: [u8; 16],
-        limits: BoardLimits,
-    ) -> Self {
+    pub fn with_limits(policy: Box<dyn Policy>, uuid_salt: [u8; 16], limits: BoardLimits) -> Self {
         Self {
             conns: HashMap::new(),
             instances: HashMap::new(),
             previous: HashMap::new(),
             out: VecDeque::new(),
-            tamper,
-            stats,
+            policy,
+            stats: BoardStats::default(),
             uuid_counter: 0,
             uuid_salt,
             limits,
             tickets: None,
         }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> &BoardStats {
+        &self.stats
+    }
+
+    /// Counts a refusal the event loop saw itself (a TLS or socket error, a broken frame).
+    pub fn count_error(&mut self, reason: ErrorReason) {
+        self.stats.error(reason);
+    }
+
+    /// Counts a frame the event loop received.
+    pub fn count_frame_in(&mut self, len: usize) {
+        self.stats.frame_in(len);
     }
 
     /// Issues a relay ticket in every Welcome from now on.
@@ -536,7 +548,7 @@ impl BoardCore {
         for bytes in &backlog {
             self.deliver(conn, bytes);
         }
-        if self.tamper.is_some_and(Tamper::records_instances)
+        if self.policy.records_instances()
             && let Some(old) = self.previous.get(hello.meeting_id).cloned()
         {
             for bytes in &old {
@@ -550,58 +562,22 @@ impl BoardCore {
         if hello.host {
             self.announce_cohosts(hello.meeting_id, group);
         }
-        if self.tamper == Some(Tamper::Partition) {
-            self.maybe_split(hello.meeting_id);
+        if let Some(at) = self.policy.partition_at() {
+            self.maybe_split(hello.meeting_id, at);
         }
         self.update_gauges();
     }
 
-    /// `--tamper partition`: once an instance has [`Tamper::PARTITION_AT`] participants,
-    /// split it by join order (1st, 3rd | 2nd, 4th). Each half is told the other half left
-    /// (Left and keyctl's Leave) and, where its leader is on the other side, a new leader
-    /// (LeaderChange); from then on neither sees the other's posts.
-    fn maybe_split(&mut self, meeting_id: &str) {
+    /// Splits an instance in two once it has `at` participants, when the policy partitions
+    /// (`--tamper partition`); the adversary's plan is [`crate::tamper::split`].
+    fn maybe_split(&mut self, meeting_id: &str, at: usize) {
         let Some(inst) = self.instances.get_mut(meeting_id) else {
             return;
         };
-        if inst.split || inst.members.len() < Tamper::PARTITION_AT {
+        if inst.split || inst.members.len() < at {
             return;
         }
-        inst.split = true;
-        for (i, m) in inst.members.iter_mut().enumerate() {
-            m.group = u8::from(i % 2 == 1);
-        }
-        let old_leader = inst.leaders[0].clone();
-        let mut plan: Vec<(ConnId, Vec<u8>)> = Vec::new();
-        for group in [0u8, 1] {
-            let mine: Vec<&Member> = inst.group_members(group).collect();
-            let others: Vec<&Member> = inst.group_members(1 - group).collect();
-            let leader = if mine.iter().any(|m| Some(&m.id) == old_leader.as_ref()) {
-                old_leader.clone()
-            } else {
-                mine.first().map(|m| m.id.clone())
-            };
-            for m in &mine {
-                // The new leader first, so that it acts on the leaves that follow (a
-                // participant only acts on a Leave while it leads).
-                if leader != old_leader
-                    && let Some(l) = &leader
-                {
-                    let change = Message::LeaderChange(LeaderChange { leader: l.clone() });
-                    plan.push((m.conn, ServerFrame::Deliver(&change.to_bytes()).encode()));
-                }
-                for gone in &others {
-                    plan.push((m.conn, ServerFrame::Left(gone.id.clone()).encode()));
-                    let leave = Message::Leave(Leave {
-                        participant: gone.id.clone(),
-                    });
-                    plan.push((m.conn, ServerFrame::Deliver(&leave.to_bytes()).encode()));
-                }
-            }
-            if let Some(slot) = inst.leaders.get_mut(usize::from(group)) {
-                slot.clone_from(&leader);
-            }
-        }
+        let plan = crate::tamper::split(inst);
         tracing::warn!(meeting = meeting_id, "TAMPER: meeting partitioned in two");
         for (to, frame) in plan {
             self.stats.tampered();
@@ -676,7 +652,7 @@ impl BoardCore {
         if let Err(reason) = inst.backlog.record(half, &me, &msg, bytes) {
             return self.refuse(conn, reason, now);
         }
-        if self.tamper.is_some_and(|t| t.withholds(&msg)) {
+        if self.policy.withholds(&msg) {
             self.stats.tampered();
             return;
         }
@@ -708,7 +684,7 @@ impl BoardCore {
             self.stats.error(ErrorReason::UnknownRecipient);
         }
         // Encoded once, copied per recipient.
-        let frame: Arc<[u8]> = match self.tamper.and_then(|t| t.rewrite(&msg)) {
+        let frame: Arc<[u8]> = match self.policy.rewrite(&msg) {
             Some(b) => {
                 for _ in &targets {
                     self.stats.tampered();
@@ -728,10 +704,13 @@ impl BoardCore {
 
     /// Delivers a stored post to `conn`, through the tamper hook.
     fn deliver(&mut self, conn: ConnId, bytes: &[u8]) {
-        let rewritten = self
-            .tamper
-            .zip(Message::from_bytes(bytes).ok())
-            .and_then(|(t, m)| t.rewrite(&m));
+        let rewritten = if self.policy.rewrites() {
+            Message::from_bytes(bytes)
+                .ok()
+                .and_then(|m| self.policy.rewrite(&m))
+        } else {
+            None
+        };
         match rewritten {
             Some(b) => {
                 self.stats.tampered();
@@ -760,7 +739,7 @@ impl BoardCore {
         };
         let gone = inst.members.remove(pos);
         inst.backlog
-            .forget(&gone.id, self.tamper.is_some_and(Tamper::records_instances));
+            .forget(&gone.id, self.policy.records_instances());
         if inst.departed.len() == MAX_DEPARTED {
             inst.departed.remove(0);
         }
@@ -808,7 +787,7 @@ impl BoardCore {
             && let Some(inst) = self.instances.remove(&meeting_id)
         {
             tracing::info!(meeting = meeting_id, "meeting instance ends; posts cleared");
-            if self.tamper.is_some_and(Tamper::records_instances)
+            if self.policy.records_instances()
                 && (self.previous.len() < self.limits.max_meetings
                     || self.previous.contains_key(&meeting_id))
             {
@@ -849,7 +828,7 @@ impl BoardCore {
         });
     }
 
-    fn update_gauges(&self) {
+    fn update_gauges(&mut self) {
         let participants = self.instances.values().map(|i| i.members.len()).sum();
         self.stats
             .set_gauges(self.instances.len(), participants, self.conns.len());
@@ -918,11 +897,12 @@ mod tests {
     };
 
     use super::*;
+    use crate::{Tamper, policy_for};
 
     const NOW: Millis = Millis(1_700_000_000_000);
 
     fn core(tamper: Option<Tamper>) -> BoardCore {
-        BoardCore::new(tamper, Arc::new(BoardStats::default()), [0; 16])
+        BoardCore::new(policy_for(tamper), [0; 16])
     }
 
     fn hello(meeting: &str, name: &str, host: bool) -> Vec<u8> {
@@ -1086,16 +1066,15 @@ mod tests {
 
     /// alice (leader), bob, and mallory (3) in meeting "m", with alice's announcement and
     /// nonce on the board.
-    fn meeting_with_mallory() -> (BoardCore, Arc<BoardStats>, WelcomeFrame, WelcomeFrame) {
-        let stats = Arc::new(BoardStats::default());
-        let mut core = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
+    fn meeting_with_mallory() -> (BoardCore, WelcomeFrame, WelcomeFrame) {
+        let mut core = BoardCore::new(policy_for(None), [0; 16]);
         let wa = join(&mut core, 1, "m", "alice", false);
         join(&mut core, 2, "m", "bob", false);
         let wm = join(&mut core, 3, "m", "mallory", false);
         core.handle(1, &post(&announcement(&wa.meeting, &wa.me)), NOW);
         core.handle(1, &post(&nonce(&wa.meeting, &wa.me)), NOW);
         let _ = outputs(&mut core);
-        (core, stats, wa, wm)
+        (core, wa, wm)
     }
 
     /// What a participant joining now is shown of the backlog.
@@ -1111,7 +1090,7 @@ mod tests {
 
     #[test]
     fn a_client_posting_a_leader_change_is_closed_and_nobody_receives_it() {
-        let (mut core, stats, wa, wm) = meeting_with_mallory();
+        let (mut core, wa, wm) = meeting_with_mallory();
         let forged = Message::LeaderChange(LeaderChange {
             leader: wm.me.clone(),
         });
@@ -1122,7 +1101,7 @@ mod tests {
             "the forged LeaderChange was relayed: {out:?}"
         );
         assert!(closed(&out, 3), "the forger stays connected");
-        assert_eq!(stats.errors(ErrorReason::BoardNotice), 1);
+        assert_eq!(core.stats().errors(ErrorReason::BoardNotice), 1);
         // The board still names alice: a newcomer is welcomed with her as leader.
         let w = join(&mut core, 4, "m", "dave", false);
         assert_eq!(w.leader, wa.me);
@@ -1144,7 +1123,7 @@ mod tests {
             }),
         ];
         for (what, forge) in forgeries {
-            let (mut core, stats, wa, _) = meeting_with_mallory();
+            let (mut core, wa, _) = meeting_with_mallory();
             let before = backlog_seen_by_newcomer(&mut core, 10);
             let forged = forge(&wa.meeting, &alice(&wa));
             core.handle(3, &post(&forged), NOW);
@@ -1154,12 +1133,12 @@ mod tests {
                 "{what}: the forgery was relayed"
             );
             assert!(closed(&out, 3), "{what}: the forger stays connected");
-            assert_eq!(stats.errors(ErrorReason::Impersonation), 1, "{what}");
+            assert_eq!(core.stats().errors(ErrorReason::Impersonation), 1, "{what}");
             // alice's stored announcement and nonce are still hers, unchanged.
             let after = backlog_seen_by_newcomer(&mut core, 11);
             assert_eq!(before, after, "{what}: the backlog changed");
             assert_eq!(
-                stats.snapshot().participants,
+                core.stats().snapshot().participants,
                 4,
                 "{what}: only mallory left"
             );
@@ -1170,7 +1149,7 @@ mod tests {
     /// else; the board keeps no copy of it.
     #[test]
     fn a_key_request_goes_to_the_leader_only() {
-        let (mut core, stats, wa, wm) = meeting_with_mallory();
+        let (mut core, wa, wm) = meeting_with_mallory();
         let before = backlog_seen_by_newcomer(&mut core, 10);
         let request = key_request(&wm.meeting, &wm.me);
         core.handle(3, &post(&request), NOW);
@@ -1182,14 +1161,14 @@ mod tests {
             .collect();
         assert_eq!(to, vec![1], "only alice, the leader");
         assert!(!closed(&out, 3));
-        assert_eq!(stats.errors(ErrorReason::Impersonation), 0);
+        assert_eq!(core.stats().errors(ErrorReason::Impersonation), 0);
         assert_eq!(before, backlog_seen_by_newcomer(&mut core, 11));
         let _ = wa;
     }
 
     #[test]
     fn a_post_naming_another_meeting_is_refused() {
-        let (mut core, stats, wa, wm) = meeting_with_mallory();
+        let (mut core, wa, wm) = meeting_with_mallory();
         let other = MeetingRef::new(b"m", b"another-uuid").unwrap();
         assert_ne!(other, wa.meeting);
         let forged = announcement(&other, &wm.me);
@@ -1197,12 +1176,12 @@ mod tests {
         let out = outputs(&mut core);
         assert!(!delivered(&out).iter().any(|(_, b)| *b == forged.to_bytes()));
         assert!(closed(&out, 3));
-        assert_eq!(stats.errors(ErrorReason::WrongMeeting), 1);
+        assert_eq!(core.stats().errors(ErrorReason::WrongMeeting), 1);
     }
 
     #[test]
     fn only_the_leader_posts_rekeys_heartbeats_and_list_links() {
-        let (mut core, stats, wa, wm) = meeting_with_mallory();
+        let (mut core, wa, wm) = meeting_with_mallory();
         let leader_only = [rekey(&wa.me), heartbeat(), link(&wa.meeting, 1, snapshot())];
         for (i, msg) in leader_only.iter().enumerate() {
             // From alice, the leader: relayed.
@@ -1226,12 +1205,12 @@ mod tests {
             let _ = outputs(&mut core);
             join(&mut core, conn, "m", name, false);
         }
-        assert_eq!(stats.errors(ErrorReason::NotLeader), 3);
+        assert_eq!(core.stats().errors(ErrorReason::NotLeader), 3);
     }
 
     #[test]
     fn a_participants_own_leave_ends_its_membership_like_a_bye() {
-        let (mut core, stats, _, wm) = meeting_with_mallory();
+        let (mut core, _, wm) = meeting_with_mallory();
         core.handle(
             3,
             &post(&Message::Leave(Leave {
@@ -1241,7 +1220,7 @@ mod tests {
         );
         let out = outputs(&mut core);
         assert!(closed(&out, 3));
-        assert_eq!(stats.snapshot().participants, 2);
+        assert_eq!(core.stats().snapshot().participants, 2);
         let leave = Message::Leave(Leave { participant: wm.me }).to_bytes();
         let leaves = delivered(&out).into_iter().filter(|(_, b)| *b == leave);
         assert_eq!(leaves.count(), 2, "one Leave to each of alice and bob");
@@ -1249,8 +1228,7 @@ mod tests {
 
     #[test]
     fn the_backlog_holds_one_announcement_and_nonce_per_present_participant() {
-        let stats = Arc::new(BoardStats::default());
-        let mut core = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
+        let mut core = BoardCore::new(policy_for(None), [0; 16]);
         let wa = join(&mut core, 1, "m", "alice", false);
         // Reposting replaces; churn of fresh identities leaves nothing behind.
         for _ in 0..3 {
@@ -1273,8 +1251,7 @@ mod tests {
 
     #[test]
     fn list_links_past_the_bound_without_a_snapshot_are_refused() {
-        let stats = Arc::new(BoardStats::default());
-        let mut core = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
+        let mut core = BoardCore::new(policy_for(None), [0; 16]);
         let wa = join(&mut core, 1, "m", "alice", false);
         join(&mut core, 2, "m", "bob", false);
         let add = |v: u64| link(&wa.meeting, v, LplOp::Lock);
@@ -1284,27 +1261,26 @@ mod tests {
         }
         let out = outputs(&mut core);
         assert!(!closed(&out, 1));
-        assert_eq!(stats.errors(ErrorReason::BacklogFull), 0);
+        assert_eq!(core.stats().errors(ErrorReason::BacklogFull), 0);
         let over = add(1_000);
         core.handle(1, &post(&over), NOW);
         let out = outputs(&mut core);
         assert!(closed(&out, 1), "the leader went past the bound and stayed");
         assert!(!delivered(&out).iter().any(|(_, b)| *b == over.to_bytes()));
-        assert_eq!(stats.errors(ErrorReason::BacklogFull), 1);
+        assert_eq!(core.stats().errors(ErrorReason::BacklogFull), 1);
         let inst = &core.instances["m"];
         assert_eq!(inst.backlog.links.len(), MAX_BACKLOG_LINKS);
     }
 
     #[test]
     fn caps_on_connections_meetings_and_participants_refuse_and_count() {
-        let stats = Arc::new(BoardStats::default());
         let limits = BoardLimits {
             max_connections: 5,
             max_meetings: 2,
             max_participants: 2,
             ..BoardLimits::default()
         };
-        let mut core = BoardCore::with_limits(None, Arc::clone(&stats), [0; 16], limits);
+        let mut core = BoardCore::with_limits(policy_for(None), [0; 16], limits);
         join(&mut core, 1, "a", "alice", false);
         join(&mut core, 2, "a", "bob", false);
         // A third participant in "a": refused, counted, the meeting unchanged.
@@ -1312,7 +1288,7 @@ mod tests {
         core.handle(3, &hello("a", "carol", false), NOW);
         let out = outputs(&mut core);
         assert!(closed(&out, 3));
-        assert_eq!(stats.errors(ErrorReason::MeetingFull), 1);
+        assert_eq!(core.stats().errors(ErrorReason::MeetingFull), 1);
         assert_eq!(core.instances["a"].members.len(), 2);
         core.disconnected(3, NOW);
         // A second meeting fits, a third does not.
@@ -1321,16 +1297,16 @@ mod tests {
         core.handle(4, &hello("c", "dave", false), NOW);
         let out = outputs(&mut core);
         assert!(closed(&out, 4));
-        assert_eq!(stats.errors(ErrorReason::MeetingsFull), 1);
+        assert_eq!(core.stats().errors(ErrorReason::MeetingsFull), 1);
         assert_eq!(core.instances.len(), 2);
         // Five connections at most, greeting or joined.
         core.connected(5, NOW);
         core.connected(6, NOW);
         let out = outputs(&mut core);
         assert!(!closed(&out, 5) && closed(&out, 6));
-        assert_eq!(stats.errors(ErrorReason::ConnectionsFull), 1);
+        assert_eq!(core.stats().errors(ErrorReason::ConnectionsFull), 1);
         assert_eq!(core.conns.len(), 5);
-        assert_eq!(stats.snapshot().connections, 5);
+        assert_eq!(core.stats().snapshot().connections, 5);
     }
 
     #[test]
@@ -1451,8 +1427,7 @@ mod tests {
 
     #[test]
     fn a_connection_without_a_hello_is_closed_after_the_timeout() {
-        let stats = Arc::new(BoardStats::default());
-        let mut core = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
+        let mut core = BoardCore::new(policy_for(None), [0; 16]);
         core.connected(1, NOW);
         join(&mut core, 2, "m", "alice", false);
         core.tick(NOW.after(HELLO_TIMEOUT_MS - 1));
@@ -1460,7 +1435,7 @@ mod tests {
         core.tick(NOW.after(HELLO_TIMEOUT_MS));
         assert_eq!(core.poll_output(), Some(Output::Close(1)));
         assert_eq!(core.poll_output(), None, "a joined participant stays");
-        assert_eq!(stats.errors(ErrorReason::HelloTimeout), 1);
+        assert_eq!(core.stats().errors(ErrorReason::HelloTimeout), 1);
     }
 
     /// Random connects, hellos, posts (valid and not), byes, garbage, disconnects and ticks,
@@ -1482,8 +1457,7 @@ mod tests {
             Some(Tamper::WithholdHeartbeats),
             Some(Tamper::Partition),
         ] {
-            let stats = Arc::new(BoardStats::default());
-            let mut core = BoardCore::new(tamper, Arc::clone(&stats), [1; 16]);
+            let mut core = BoardCore::new(policy_for(tamper), [1; 16]);
             let mut open: Vec<ConnId> = Vec::new();
             let meeting = MeetingRef::new(b"m0", b"u").unwrap();
             let mut peak = 0;
@@ -1545,7 +1519,7 @@ mod tests {
                 let members: usize = core.instances.values().map(|i| i.members.len()).sum();
                 peak = peak.max(members);
                 assert_eq!(
-                    usize::try_from(stats.snapshot().participants).unwrap(),
+                    usize::try_from(core.stats().snapshot().participants).unwrap(),
                     members
                 );
                 assert!(core.instances.values().all(|i| !i.members.is_empty()));
@@ -1559,8 +1533,7 @@ mod tests {
 
     #[test]
     fn bad_input_is_counted_and_closed_without_touching_others() {
-        let stats = Arc::new(BoardStats::default());
-        let mut core = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
+        let mut core = BoardCore::new(policy_for(None), [0; 16]);
         join(&mut core, 1, "m", "alice", false);
         core.connected(2, NOW);
         core.handle(
@@ -1571,12 +1544,12 @@ mod tests {
             NOW,
         );
         assert!(std::iter::from_fn(|| core.poll_output()).any(|o| o == Output::Close(2)));
-        assert_eq!(stats.errors(ErrorReason::NotJoined), 1);
+        assert_eq!(core.stats().errors(ErrorReason::NotJoined), 1);
         core.handle(1, &[1, 0x02, 1, 0x99], NOW);
         assert!(std::iter::from_fn(|| core.poll_output()).any(|o| o == Output::Close(1)));
-        assert_eq!(stats.errors(ErrorReason::MalformedPost), 1);
+        assert_eq!(core.stats().errors(ErrorReason::MalformedPost), 1);
         core.handle(1, &hello("m", "alice", false), NOW);
-        assert_eq!(stats.snapshot().participants, 0);
+        assert_eq!(core.stats().snapshot().participants, 0);
     }
 
     /// Relay tickets (finding 14.12): the Welcome carries one for exactly this participant in
@@ -1585,8 +1558,7 @@ mod tests {
     #[test]
     fn the_welcome_and_a_renewal_carry_a_ticket_for_this_participant_and_instance() {
         use veil_relay::ticket::{KEY_LEN, TicketKey, relay_meeting, relay_token};
-        let stats = Arc::new(BoardStats::default());
-        let mut core = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
+        let mut core = BoardCore::new(policy_for(None), [0; 16]);
         core.set_relay_tickets(RelayTickets {
             key: TicketKey::from_bytes(&[5; KEY_LEN]),
             lifetime: std::time::Duration::from_secs(600),
@@ -1613,14 +1585,13 @@ mod tests {
         core.handle(3, &request[4..], NOW);
         let out = outputs(&mut core);
         assert!(closed(&out, 3));
-        assert_eq!(stats.errors(ErrorReason::NotJoined), 1);
+        assert_eq!(core.stats().errors(ErrorReason::NotJoined), 1);
         // A board without a key has none to give: counted, no frame, the connection stays.
-        let stats = Arc::new(BoardStats::default());
-        let mut keyless = BoardCore::new(None, Arc::clone(&stats), [0; 16]);
+        let mut keyless = BoardCore::new(policy_for(None), [0; 16]);
         let w = join(&mut keyless, 1, "m", "alice", false);
         assert_eq!(w.relay_ticket, None);
         keyless.handle(1, &request[4..], NOW);
         assert!(outputs(&mut keyless).is_empty());
-        assert_eq!(stats.errors(ErrorReason::BadType), 1);
+        assert_eq!(keyless.stats().errors(ErrorReason::BadType), 1);
     }
 }

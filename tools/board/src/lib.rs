@@ -25,6 +25,7 @@ mod cli;
 pub mod client;
 mod core;
 pub mod frame;
+mod policy;
 #[cfg(feature = "net")]
 mod server;
 mod stats;
@@ -40,9 +41,10 @@ pub use self::core::{
 pub use admin::serve_admin;
 #[cfg(feature = "net")]
 pub use cli::{BoardArgs, run};
+pub use policy::{Honest, Policy, policy_for};
 #[cfg(feature = "net")]
 pub use server::{BoardConfig, BoardHandle, BoardServer};
-pub use stats::{BoardStats, ErrorReason, StatsSnapshot};
+pub use stats::{BoardStats, ErrorReason, PublishedStats, StatsSnapshot};
 pub use tamper::Tamper;
 
 #[cfg(feature = "net")]

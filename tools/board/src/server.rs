@@ -16,7 +16,8 @@ use mio::{Events, Interest, Poll, Token};
 use super::BoardError;
 use super::core::{BoardCore, BoardLimits, ConnId, Output};
 use super::frame::FrameBuffer;
-use super::stats::{BoardStats, ErrorReason};
+use super::policy::policy_for;
+use super::stats::{ErrorReason, PublishedStats};
 use super::tamper::Tamper;
 use super::tls::ServerTls;
 
@@ -184,7 +185,8 @@ pub struct BoardServer {
     core: BoardCore,
     conns: HashMap<ConnId, Connection>,
     next_conn: ConnId,
-    stats: Arc<BoardStats>,
+    /// The core's counters as of the last pass of the loop, for the admin endpoint.
+    stats: PublishedStats,
     stop: Arc<AtomicBool>,
     limits: BoardLimits,
     /// Connections with output queued since the last flush.
@@ -210,7 +212,7 @@ pub struct BoardHandle {
     /// Its certificate's SHA-256, when it runs TLS.
     pub fingerprint: Option<[u8; 32]>,
     /// Its counters.
-    pub stats: Arc<BoardStats>,
+    pub stats: PublishedStats,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), BoardError>>>,
 }
@@ -262,13 +264,13 @@ impl BoardServer {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(BoardError::Io)?;
-        let stats = Arc::new(BoardStats::default());
+        let stats = PublishedStats::default();
         Ok(Self {
             poll,
             listener,
             local_addr,
             tls: config.tls,
-            core: BoardCore::with_limits(config.tamper, Arc::clone(&stats), uuid_salt(), limits),
+            core: BoardCore::with_limits(policy_for(config.tamper), uuid_salt(), limits),
             conns: HashMap::new(),
             next_conn: 0,
             stats,
@@ -290,8 +292,8 @@ impl BoardServer {
     }
 
     /// The counters.
-    pub fn stats(&self) -> Arc<BoardStats> {
-        Arc::clone(&self.stats)
+    pub fn stats(&self) -> PublishedStats {
+        self.stats.clone()
     }
 
     /// A flag that stops [`run`](Self::run) within 100 ms once set.
@@ -343,10 +345,12 @@ impl BoardServer {
             self.core.tick(self.clock.now());
             self.drain_core();
             self.flush_touched();
+            self.stats.publish(self.core.stats());
         }
         self.core.shutdown();
         self.drain_core();
         self.flush_touched();
+        self.stats.publish(self.core.stats());
         Ok(())
     }
 
@@ -365,7 +369,7 @@ impl BoardServer {
                                 Some(c)
                             }
                             Err(_) => {
-                                self.stats.error(ErrorReason::Tls);
+                                self.core.count_error(ErrorReason::Tls);
                                 continue;
                             }
                         },
@@ -376,7 +380,7 @@ impl BoardServer {
                         .register(&mut sock, Token(conn), Interest::READABLE)
                         .is_err()
                     {
-                        self.stats.error(ErrorReason::Io);
+                        self.core.count_error(ErrorReason::Io);
                         continue;
                     }
                     tracing::debug!(conn, %peer, "connection accepted");
@@ -397,7 +401,7 @@ impl BoardServer {
                 Err(e) => {
                     // Out of descriptors and the like: count, and try again on the next event.
                     tracing::warn!(error = %e, "accept failed");
-                    self.stats.error(ErrorReason::Io);
+                    self.core.count_error(ErrorReason::Io);
                     return;
                 }
             }
@@ -446,7 +450,7 @@ impl BoardServer {
                 ReadOutcome::Closed => {
                     if c_pending(&self.conns, conn) > 0 {
                         // A peer that closed mid-frame.
-                        self.stats.error(ErrorReason::Truncated);
+                        self.core.count_error(ErrorReason::Truncated);
                     }
                     self.close(conn);
                     return;
@@ -456,11 +460,13 @@ impl BoardServer {
     }
 
     fn flush(&mut self, conn: ConnId) {
+        // Counters before bytes: whatever a peer sees next, the counts behind it are readable.
+        self.stats.publish(self.core.stats());
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         if let Err(reason) = c.flush() {
-            self.stats.error(reason);
+            self.core.count_error(reason);
             self.close(conn);
             return;
         }
@@ -483,6 +489,7 @@ impl BoardServer {
     }
 
     fn close(&mut self, conn: ConnId) {
+        self.stats.publish(self.core.stats());
         if let Some(mut c) = self.conns.remove(&conn) {
             // What is queued (a Refused or Ended frame) first, then TLS's close_notify:
             // best effort, the socket may not take it all.
@@ -507,7 +514,7 @@ impl BoardServer {
                         continue;
                     };
                     if let Err(reason) = c.queue(&frame, self.limits.max_pending_out) {
-                        self.stats.error(reason);
+                        self.core.count_error(reason);
                         tracing::debug!(conn = to, reason = reason.as_str(), "closing connection");
                         self.close(to);
                         continue;

@@ -1,7 +1,7 @@
-//! The board's counters: shared by the event loop (writer) and the admin endpoint (reader).
+//! The board's counters: owned by the core, published by the server for the admin endpoint.
 //! They hold numbers only, never a post.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
@@ -87,6 +87,12 @@ impl ErrorReason {
         Self::SlowConsumer,
     ];
 
+    /// The reason's place in [`Self::ALL`] (and in the counters): its declaration order, which
+    /// `ALL` follows (checked by a test).
+    fn index(self) -> usize {
+        self as usize
+    }
+
     /// The counter's label.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -117,18 +123,19 @@ impl ErrorReason {
     }
 }
 
-/// Live counters of one board.
-#[derive(Debug, Default)]
+/// The counters of one board: a plain struct the core owns and updates as it routes. The server
+/// publishes a copy after every pass of its loop ([`PublishedStats`]); nothing else shares it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BoardStats {
-    meetings: AtomicU64,
-    participants: AtomicU64,
-    connections: AtomicU64,
-    frames_in: AtomicU64,
-    frames_out: AtomicU64,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
-    tampered: AtomicU64,
-    errors: [AtomicU64; ErrorReason::ALL.len()],
+    meetings: u64,
+    participants: u64,
+    connections: u64,
+    frames_in: u64,
+    frames_out: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+    tampered: u64,
+    errors: [u64; ErrorReason::ALL.len()],
 }
 
 /// A point-in-time copy of [`BoardStats`], as the admin endpoint serves it.
@@ -154,76 +161,94 @@ pub struct StatsSnapshot {
     pub errors: std::collections::BTreeMap<&'static str, u64>,
 }
 
-fn add(c: &AtomicU64, n: usize) {
-    c.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 impl BoardStats {
     /// Counts a refusal.
-    pub fn error(&self, reason: ErrorReason) {
-        if let Some(c) = ErrorReason::ALL
-            .iter()
-            .position(|r| *r == reason)
-            .and_then(|i| self.errors.get(i))
-        {
-            c.fetch_add(1, Ordering::Relaxed);
+    pub fn error(&mut self, reason: ErrorReason) {
+        if let Some(c) = self.errors.get_mut(reason.index()) {
+            *c = c.saturating_add(1);
         }
     }
 
     /// Counts a received frame of `len` bytes (prefix included).
-    pub fn frame_in(&self, len: usize) {
-        add(&self.frames_in, 1);
-        add(&self.bytes_in, len);
+    pub fn frame_in(&mut self, len: usize) {
+        self.frames_in = self.frames_in.saturating_add(1);
+        self.bytes_in = self.bytes_in.saturating_add(count(len));
     }
 
     /// Counts a queued frame of `len` bytes.
-    pub fn frame_out(&self, len: usize) {
-        add(&self.frames_out, 1);
-        add(&self.bytes_out, len);
+    pub fn frame_out(&mut self, len: usize) {
+        self.frames_out = self.frames_out.saturating_add(1);
+        self.bytes_out = self.bytes_out.saturating_add(count(len));
     }
 
     /// Counts one tampered delivery.
-    pub fn tampered(&self) {
-        add(&self.tampered, 1);
+    pub fn tampered(&mut self) {
+        self.tampered = self.tampered.saturating_add(1);
     }
 
     /// Sets the gauges.
-    pub fn set_gauges(&self, meetings: usize, participants: usize, connections: usize) {
-        let set = |c: &AtomicU64, v: usize| {
-            c.store(u64::try_from(v).unwrap_or(u64::MAX), Ordering::Relaxed);
-        };
-        set(&self.meetings, meetings);
-        set(&self.participants, participants);
-        set(&self.connections, connections);
+    pub fn set_gauges(&mut self, meetings: usize, participants: usize, connections: usize) {
+        self.meetings = count(meetings);
+        self.participants = count(participants);
+        self.connections = count(connections);
     }
 
     /// The refusals of one reason so far.
     pub fn errors(&self, reason: ErrorReason) -> u64 {
-        self.snapshot()
-            .errors
-            .get(reason.as_str())
-            .copied()
-            .unwrap_or_default()
+        self.errors.get(reason.index()).copied().unwrap_or_default()
     }
 
-    /// A copy of every counter.
+    /// A copy of every counter, labelled.
     pub fn snapshot(&self) -> StatsSnapshot {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         StatsSnapshot {
-            meetings: get(&self.meetings),
-            participants: get(&self.participants),
-            connections: get(&self.connections),
-            frames_in: get(&self.frames_in),
-            frames_out: get(&self.frames_out),
-            bytes_in: get(&self.bytes_in),
-            bytes_out: get(&self.bytes_out),
-            tampered: get(&self.tampered),
+            meetings: self.meetings,
+            participants: self.participants,
+            connections: self.connections,
+            frames_in: self.frames_in,
+            frames_out: self.frames_out,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            tampered: self.tampered,
             errors: ErrorReason::ALL
                 .iter()
-                .zip(&self.errors)
-                .map(|(r, c)| (r.as_str(), get(c)))
+                .map(|r| (r.as_str(), self.errors(*r)))
                 .collect(),
         }
+    }
+}
+
+/// The counters as the server last published them, for readers on other threads (the admin
+/// endpoint, tests). Cloning shares the same copy.
+#[derive(Debug, Clone, Default)]
+pub struct PublishedStats(Arc<Mutex<BoardStats>>);
+
+impl PublishedStats {
+    /// Replaces the published copy (the server, after each pass of its loop).
+    pub fn publish(&self, stats: &BoardStats) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone_from(stats);
+    }
+
+    /// The published counters, labelled.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .snapshot()
+    }
+
+    /// The published refusals of one reason.
+    pub fn errors(&self, reason: ErrorReason) -> u64 {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .errors(reason)
     }
 }
 
@@ -236,7 +261,29 @@ impl From<&crate::frame::FrameError> for ErrorReason {
             F::BadVersion(_) => Self::BadVersion,
             F::BadType(_) => Self::BadType,
             F::Trailing(_) => Self::Trailing,
-            _ => Self::BadField,
+            F::BadField(_) => Self::BadField,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_counts_in_its_own_place() {
+        let mut stats = BoardStats::default();
+        for (i, reason) in ErrorReason::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), i, "{reason:?}");
+            for _ in 0..=i {
+                stats.error(*reason);
+            }
+        }
+        let snapshot = stats.snapshot();
+        for (i, reason) in ErrorReason::ALL.iter().enumerate() {
+            assert_eq!(stats.errors(*reason), i as u64 + 1);
+            assert_eq!(snapshot.errors[reason.as_str()], i as u64 + 1);
+        }
+        assert_eq!(snapshot.errors.len(), ErrorReason::ALL.len());
     }
 }

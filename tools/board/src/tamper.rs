@@ -4,6 +4,12 @@
 use keyctl::crypto::sha256;
 use keyctl::wire::Message;
 
+use keyctl::wire::{LeaderChange, Leave};
+
+use crate::core::{ConnId, Instance, Member};
+use crate::frame::ServerFrame;
+use crate::policy::Policy;
+
 /// A misbehaviour of the board, for tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "net", derive(clap::ValueEnum))]
@@ -26,19 +32,26 @@ pub enum Tamper {
 impl Tamper {
     /// How many participants a meeting has when `Partition` splits it.
     pub const PARTITION_AT: usize = 4;
+}
 
-    /// Whether to record posts so the next instance can be fed them.
-    pub(crate) fn records_instances(self) -> bool {
-        self == Self::ReplayInstance
+impl Policy for Tamper {
+    fn records_instances(&self) -> bool {
+        *self == Self::ReplayInstance
     }
 
-    /// Whether to withhold a post from everyone.
-    pub(crate) fn withholds(self, msg: &Message) -> bool {
-        self == Self::WithholdHeartbeats && matches!(msg, Message::Heartbeat(_))
+    fn withholds(&self, msg: &Message) -> bool {
+        *self == Self::WithholdHeartbeats && matches!(msg, Message::Heartbeat(_))
     }
 
-    /// The bytes to deliver in place of `msg`, or `None` to deliver it unchanged.
-    pub(crate) fn rewrite(self, msg: &Message) -> Option<Vec<u8>> {
+    fn partition_at(&self) -> Option<usize> {
+        (*self == Self::Partition).then_some(Self::PARTITION_AT)
+    }
+
+    fn rewrites(&self) -> bool {
+        *self == Self::SwapKey
+    }
+
+    fn rewrite(&self, msg: &Message) -> Option<Vec<u8>> {
         match (self, msg) {
             (Self::SwapKey, Message::KeyAnnouncement(a)) => {
                 let mut a = a.clone();
@@ -50,4 +63,47 @@ impl Tamper {
             _ => None,
         }
     }
+}
+
+/// `--tamper partition`'s plan for an instance that reached [`Tamper::PARTITION_AT`]: split it by
+/// join order (1st, 3rd | 2nd, 4th). Each half is told the other half left (Left and keyctl's
+/// Leave) and, where its leader is on the other side, a new leader (LeaderChange); from then on
+/// neither sees the other's posts. Marks the instance split and returns the frames to send.
+pub(crate) fn split(inst: &mut Instance) -> Vec<(ConnId, Vec<u8>)> {
+    inst.split = true;
+    for (i, m) in inst.members.iter_mut().enumerate() {
+        m.group = u8::from(i % 2 == 1);
+    }
+    let old_leader = inst.leaders[0].clone();
+    let mut plan: Vec<(ConnId, Vec<u8>)> = Vec::new();
+    for group in [0u8, 1] {
+        let mine: Vec<&Member> = inst.group_members(group).collect();
+        let others: Vec<&Member> = inst.group_members(1 - group).collect();
+        let leader = if mine.iter().any(|m| Some(&m.id) == old_leader.as_ref()) {
+            old_leader.clone()
+        } else {
+            mine.first().map(|m| m.id.clone())
+        };
+        for m in &mine {
+            // The new leader first, so that it acts on the leaves that follow (a
+            // participant only acts on a Leave while it leads).
+            if leader != old_leader
+                && let Some(l) = &leader
+            {
+                let change = Message::LeaderChange(LeaderChange { leader: l.clone() });
+                plan.push((m.conn, ServerFrame::Deliver(&change.to_bytes()).encode()));
+            }
+            for gone in &others {
+                plan.push((m.conn, ServerFrame::Left(gone.id.clone()).encode()));
+                let leave = Message::Leave(Leave {
+                    participant: gone.id.clone(),
+                });
+                plan.push((m.conn, ServerFrame::Deliver(&leave.to_bytes()).encode()));
+            }
+        }
+        if let Some(slot) = inst.leaders.get_mut(usize::from(group)) {
+            slot.clone_from(&leader);
+        }
+    }
+    plan
 }
