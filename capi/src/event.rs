@@ -134,7 +134,6 @@ impl veil_event {
             LeftReason::ListedAsLeft => VEIL_LEFT_LISTED_AS_LEFT,
             LeftReason::LeaderNotInLockedList => VEIL_LEFT_LEADER_NOT_IN_LOCKED_LIST,
             LeftReason::KeyWithheld => VEIL_LEFT_KEY_WITHHELD,
-            _ => VEIL_LEFT_OTHER,
         };
         event
     }

@@ -196,8 +196,6 @@ impl veil_protector_counters {
             DropReason::TooOld => &mut self.drop_too_old,
             DropReason::Reflected => &mut self.drop_reflected,
             DropReason::StreamLimit => &mut self.drop_stream_limit,
-            // A reason a newer dataplane adds is still a drop: count it as malformed input.
-            _ => &mut self.drop_bad_header,
         };
         *slot += 1;
     }

@@ -178,7 +178,6 @@ impl From<sframe::Error> for veil_result {
             E::AuthenticationFailed => Self::AuthenticationFailed,
             E::BufferTooSmall { .. } | E::HeadroomTooSmall { .. } => Self::BufferTooSmall,
             E::Crypto => Self::Crypto,
-            _ => Self::Unexpected,
         }
     }
 }
@@ -196,7 +195,6 @@ impl From<packet::Error> for veil_result {
             E::Reflected(_) => Self::WrongKeyDirection,
             // The receiver keeps no key for it.
             E::StreamLimit(_) => Self::UnknownKey,
-            _ => Self::Unexpected,
         }
     }
 }
@@ -211,7 +209,6 @@ impl From<SealError> for veil_result {
             SealError::DatagramStream(_) => Self::InvalidArgument,
             SealError::StreamKey(_) => Self::Crypto,
             SealError::Packet(e) => e.into(),
-            _ => Self::Unexpected,
         }
     }
 }
@@ -222,7 +219,6 @@ impl From<KeyringError> for veil_result {
             KeyringError::NotNewer { .. } => Self::KeyNotNewer,
             KeyringError::SlotOutOfRange(_) => Self::InvalidArgument,
             KeyringError::Random => Self::Crypto,
-            _ => Self::Unexpected,
         }
     }
 }
@@ -238,17 +234,28 @@ impl From<MeetingError> for veil_result {
             E::NotLeader | E::NotCohost => Self::NotPermitted,
             E::WrongMeeting => Self::WrongMeeting,
             E::BadSignature => Self::BadSignature,
-            E::StaleKey { .. } | E::StaleNonce | E::HeartbeatOrder | E::StaleLockRequest => {
-                Self::Stale
-            }
+            E::StaleKey { .. }
+            | E::SupersededKey { .. }
+            | E::StaleNonce
+            | E::HeartbeatOrder
+            | E::StaleLockRequest => Self::Stale,
+            // The leader refused a join or a key request by the meeting's rules (bans, lock,
+            // invites, caps, pacing): not permitted, whatever the caller's role.
+            E::Banned
+            | E::Locked
+            | E::InviteRejected
+            | E::MeetingFull
+            | E::TooManyPending
+            | E::NotMember
+            | E::KeyRequestTooSoon => Self::NotPermitted,
             E::UnknownLeader | E::UnknownParticipant => Self::UnknownParticipant,
             E::SeqMismatch
             | E::HeartbeatChain
             | E::HeartbeatLpl
             | E::LplChain
             | E::LeaderBindingChanged
-            | E::IvkChanged => Self::ChainMismatch,
-            _ => Self::Unexpected,
+            | E::IvkChanged
+            | E::LplContinuity => Self::ChainMismatch,
         }
     }
 }
@@ -266,5 +273,29 @@ mod tests {
         // SAFETY: veil_result_str returns a static NUL-terminated string.
         let text = unsafe { core::ffi::CStr::from_ptr(unknown) };
         assert_eq!(text, c"unknown result code");
+    }
+
+    #[test]
+    fn the_leaders_refusals_have_codes_of_their_own_not_unexpected() {
+        use MeetingError as E;
+        for (error, code) in [
+            (E::Banned, veil_result::NotPermitted),
+            (E::Locked, veil_result::NotPermitted),
+            (E::InviteRejected, veil_result::NotPermitted),
+            (E::MeetingFull, veil_result::NotPermitted),
+            (E::TooManyPending, veil_result::NotPermitted),
+            (E::NotMember, veil_result::NotPermitted),
+            (E::KeyRequestTooSoon, veil_result::NotPermitted),
+            (E::LplContinuity, veil_result::ChainMismatch),
+            (
+                E::SupersededKey {
+                    mk_seq: 1,
+                    certified: 2,
+                },
+                veil_result::Stale,
+            ),
+        ] {
+            assert_eq!(veil_result::from(error), code);
+        }
     }
 }

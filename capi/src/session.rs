@@ -165,8 +165,6 @@ impl veil_session {
                     }
                     event
                 }
-                // A future keyctl event has no C form yet; nothing to apply.
-                _ => continue,
             };
             self.events.push_back(event);
         }

@@ -16,8 +16,11 @@ const BITS_PER_WORD: u64 = 64;
 pub const WINDOW: u64 = (WORDS as u64 - 1) * BITS_PER_WORD;
 
 /// Why a counter was refused.
+///
+/// Exhaustive on purpose (no `#[non_exhaustive]`): the workspace's drivers (libveil's result
+/// codes, the sidecar's counters) match every variant, so a new one is a compile error where it
+/// must be mapped instead of a silent `_` arm (docs/ARCHITECTURE.md, "Exhaustive errors").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum ReplayError {
     /// This counter already arrived.
     #[error("replayed packet")]

@@ -23,8 +23,11 @@ use zeroize::Zeroizing;
 pub const STREAM_KEY_LABEL: &[u8] = b"Zoombase-1-ClientOnly-KDF-StreamKey";
 
 /// Errors of the stream key schedule.
+///
+/// Exhaustive on purpose (no `#[non_exhaustive]`): the workspace's drivers (libveil's result
+/// codes, the sidecar's counters) match every variant, so a new one is a compile error where it
+/// must be mapped instead of a silent `_` arm (docs/ARCHITECTURE.md, "Exhaustive errors").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// A length-prefixed input is longer than a u16 length can say.
     #[error("{field} is {len} bytes; at most 65535 fit a length prefix")]

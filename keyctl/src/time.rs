@@ -31,7 +31,7 @@ impl Add<u64> for Millis {
 /// Where a driver reads the [`Millis`] it passes to the cores. Drivers hold a `Clock` instead of
 /// reading the system time themselves, so the same driver code (the board server, the meeting
 /// pump) can run on a virtual clock in a simulation. The state machines never hold one.
-pub trait Clock: Send + Sync {
+pub trait Clock: Send + Sync + core::fmt::Debug {
     /// The current time.
     fn now(&self) -> Millis;
 }

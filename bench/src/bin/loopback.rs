@@ -573,7 +573,13 @@ fn main() -> Result<(), Error> {
         pin_to(0)?;
     }
     let (probed, why) = EngineKind::probe();
-    eprintln!("engine probe: {} ({why})", probed.as_str());
+    match why {
+        None => eprintln!("engine probe: {}", probed.as_str()),
+        Some(why) => eprintln!(
+            "engine probe: {} (io_uring unusable: {why})",
+            probed.as_str()
+        ),
+    }
     let mut variants = vec![Variant::Naive, Variant::NaiveNoCrypto];
     let kinds = if probed == EngineKind::Uring {
         vec![EngineKind::Uring, EngineKind::Mio]

@@ -49,8 +49,11 @@ pub const RETIRE_AFTER_MS: u64 = 10_000;
 pub const MAX_LIVE_EPOCHS: usize = 64;
 
 /// Why the keyring refused a key.
+///
+/// Exhaustive on purpose (no `#[non_exhaustive]`): the workspace's drivers (libveil's result
+/// codes, the sidecar's counters) match every variant, so a new one is a compile error where it
+/// must be mapped instead of a silent `_` arm (docs/ARCHITECTURE.md, "Exhaustive errors").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum KeyringError {
     /// mkSeqNum must grow with every new key (whitepaper 3.7.6), so a packet's prefix names
     /// exactly one key.

@@ -41,8 +41,11 @@ pub const LEASE: u64 = 64;
 pub const MAX_SEND_COUNTER: u64 = 1 << 52;
 
 /// Why a packet could not be sealed.
+///
+/// Exhaustive on purpose (no `#[non_exhaustive]`): the workspace's drivers (libveil's result
+/// codes, the sidecar's counters) match every variant, so a new one is a compile error where it
+/// must be mapped instead of a silent `_` arm (docs/ARCHITECTURE.md, "Exhaustive errors").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum SealError {
     /// No epoch is active for sending yet.
     #[error("no key epoch is active for sending")]

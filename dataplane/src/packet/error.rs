@@ -5,8 +5,11 @@ use crate::replay::ReplayError;
 use crate::sframe;
 
 /// Why a packet could not be protected or unprotected.
+///
+/// Exhaustive on purpose (no `#[non_exhaustive]`): the workspace's drivers (libveil's result
+/// codes, the sidecar's counters) match every variant, so a new one is a compile error where it
+/// must be mapped instead of a silent `_` arm (docs/ARCHITECTURE.md, "Exhaustive errors").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// Too short to hold the 4-byte mkSeqNum.
     #[error("packet shorter than the mkSeqNum prefix")]
@@ -34,8 +37,11 @@ pub enum Error {
 }
 
 /// The reasons a received packet is dropped, each with its own counter.
+///
+/// Exhaustive on purpose (no `#[non_exhaustive]`): the workspace's drivers (libveil's result
+/// codes, the sidecar's counters) match every variant, so a new one is a compile error where it
+/// must be mapped instead of a silent `_` arm (docs/ARCHITECTURE.md, "Exhaustive errors").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum DropReason {
     /// Malformed framing: mkSeqNum, RTP header or SFrame header.
     BadHeader,

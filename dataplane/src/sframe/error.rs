@@ -1,8 +1,11 @@
 //! Errors of the SFrame codec.
 
 /// Why an SFrame operation failed. Every rejection has its own variant so callers can count it.
+///
+/// Exhaustive on purpose (no `#[non_exhaustive]`): the workspace's drivers (libveil's result
+/// codes, the sidecar's counters) match every variant, so a new one is a compile error where it
+/// must be mapped instead of a silent `_` arm (docs/ARCHITECTURE.md, "Exhaustive errors").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// The input ended inside the SFrame header.
     #[error("SFrame header truncated")]

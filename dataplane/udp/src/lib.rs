@@ -25,6 +25,7 @@ use std::net::{SocketAddr, UdpSocket};
 
 pub use batch_io::BatchIo;
 pub use socket::{bind_reuseport, pin_current_thread};
+pub use uring::UringUnusable;
 
 pub use dataplane::keyring::Millis;
 pub use dataplane::pipeline::{IoDrop, Pipeline, Side};
@@ -61,14 +62,11 @@ impl EngineKind {
     }
 
     /// Picks io_uring if this kernel lets us build the ring we need (it can be missing, or
-    /// forbidden by seccomp in containers), else mio. Returns the choice and why.
-    pub fn probe() -> (Self, String) {
+    /// forbidden by seccomp in containers), else mio, and says why io_uring was passed over.
+    pub fn probe() -> (Self, Option<UringUnusable>) {
         match uring::probe() {
-            Ok(()) => (
-                Self::Uring,
-                "io_uring available with multishot receive and sendto".into(),
-            ),
-            Err(reason) => (Self::Mio, format!("io_uring unusable: {reason}")),
+            Ok(()) => (Self::Uring, None),
+            Err(reason) => (Self::Mio, Some(reason)),
         }
     }
 }

@@ -847,26 +847,57 @@ impl Engine {
     }
 }
 
+/// Why the io_uring engine cannot run here, so the sidecar falls back to mio.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UringUnusable {
+    /// The probe's loopback socket could not be made.
+    #[error("probe socket: {0}")]
+    Socket(io::Error),
+    /// The probe's buffers could not be allocated.
+    #[error("probe buffers: {0}")]
+    Buffers(io::Error),
+    /// No ring (io_uring missing, or forbidden by seccomp).
+    #[error("cannot create a ring: {0}")]
+    Ring(io::Error),
+    /// No provided buffer rings (kernel 5.19+).
+    #[error("no provided buffer rings: {0}")]
+    ProvidedBuffers(io::Error),
+    /// The fresh ring took no submission.
+    #[error("submission queue full")]
+    SubmissionQueueFull,
+    /// A Send with a destination address failed with this result.
+    #[error("Send with a destination address unsupported (result {0}; needs kernel 6.1)")]
+    SendTo(i32),
+    /// The multishot RecvMsg failed with this result or delivered no datagram.
+    #[error("multishot RecvMsg unsupported (result {0})")]
+    MultishotRecv(i32),
+    /// Neither operation completed within a second.
+    #[error("the probe's send and receive did not complete")]
+    Incomplete,
+    /// The probe's operations could not be cancelled (its memory is leaked, not freed).
+    #[error("the probe's operations could not be cancelled")]
+    NotCancelled,
+}
+
 /// Whether this kernel runs what the engine needs: a ring, a provided buffer ring, a multishot
 /// RecvMsg that delivers a datagram (kernel 6.0+) and a Send with a destination address, as a
 /// lone packet goes out (kernel 6.1+). seccomp may forbid any of it.
-pub(crate) fn probe() -> Result<(), String> {
+pub(crate) fn probe() -> Result<(), UringUnusable> {
     // Declaration order is drop order reversed: everything the ring's operations point into
     // is declared before the ring, so on every path (early returns included) the ring closes
     // first and they are freed after. The receive is also cancelled and reaped before the
     // end, as the engine does at teardown: closing a ring cancels in the background.
-    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("probe socket: {e}"))?;
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(UringUnusable::Socket)?;
     // Boxed, so that leaking it (below) keeps it where the kernel was told it is.
     let addr = Box::new(SockAddr::from(
-        socket
-            .local_addr()
-            .map_err(|e| format!("probe socket: {e}"))?,
+        socket.local_addr().map_err(UringUnusable::Socket)?,
     ));
     let msghdr = recv_msghdr(false);
-    let mut bufs = BufRing::alloc(8, BUF_LEN).map_err(|e| format!("probe buffers: {e}"))?;
-    let (mut ring, _) = build_ring().map_err(|e| format!("cannot create a ring: {e}"))?;
+    let mut bufs = BufRing::alloc(8, BUF_LEN).map_err(UringUnusable::Buffers)?;
+    let (mut ring, _) = build_ring().map_err(UringUnusable::Ring)?;
     bufs.register(&ring, 0)
-        .map_err(|e| format!("no provided buffer rings: {e}"))?;
+        .map_err(UringUnusable::ProvidedBuffers)?;
     let fd = io_uring::types::Fd(socket.as_raw_fd());
     let recv = opcode::RecvMsgMulti::new(fd, &raw const *msghdr, 0)
         .build()
@@ -886,7 +917,7 @@ pub(crate) fn probe() -> Result<(), String> {
         queue
             .push(&recv)
             .and_then(|()| queue.push(&send))
-            .map_err(|_| "submission queue full".to_string())?;
+            .map_err(|_| UringUnusable::SubmissionQueueFull)?;
     }
     let ts = Timespec::from(Duration::from_secs(1));
     let args = SubmitArgs::new().timespec(&ts);
@@ -899,12 +930,10 @@ pub(crate) fn probe() -> Result<(), String> {
     seen.take(&mut ring);
     let (received, sent) = (seen.received, seen.sent);
     let verdict = match (sent, received) {
-        (Some(sent), _) if sent < 0 => Err(format!(
-            "Send with a destination address unsupported (result {sent}; needs kernel 6.1)"
-        )),
+        (Some(sent), _) if sent < 0 => Err(UringUnusable::SendTo(sent)),
         (Some(_), Some((result, Some(_)))) if result >= 0 => Ok(()),
-        (_, Some((result, _))) => Err(format!("multishot RecvMsg unsupported (result {result})")),
-        _ => Err("the probe's send and receive did not complete".to_string()),
+        (_, Some((result, _))) => Err(UringUnusable::MultishotRecv(result)),
+        _ => Err(UringUnusable::Incomplete),
     };
     // Teardown: cancel whatever is left and wait for the receive's (and the send's) last
     // completion, as the engine does.
@@ -926,7 +955,7 @@ pub(crate) fn probe() -> Result<(), String> {
         std::mem::forget(bufs);
         std::mem::forget(msghdr);
         std::mem::forget(addr);
-        return Err("the probe's operations could not be cancelled".to_string());
+        return Err(UringUnusable::NotCancelled);
     }
     drop(ring);
     drop(bufs);

@@ -202,7 +202,7 @@ fn mio_takes_a_burst_queued_before_start() {
 fn io_uring_is_probed_usable_here() {
     // This machine runs io_uring; where it cannot, the probe must say why instead.
     let (kind, reason) = EngineKind::probe();
-    assert_eq!(kind, EngineKind::Uring, "{reason}");
+    assert_eq!(kind, EngineKind::Uring, "{reason:?}");
 }
 
 /// A worker with no traffic sleeps in its idle wait (io_uring: the idle tick, a multishot

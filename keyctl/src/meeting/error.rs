@@ -7,8 +7,11 @@ use crate::wire::WireError;
 
 /// Why an input was refused. Refusals leave the session's state unchanged; the ones a
 /// user must see are also raised as [`super::Alert`]s.
+///
+/// Exhaustive on purpose (no `#[non_exhaustive]`): the workspace's drivers (libveil's result
+/// codes, the sidecar's counters) match every variant, so a new one is a compile error where it
+/// must be mapped instead of a silent `_` arm (docs/ARCHITECTURE.md, "Exhaustive errors").
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
 pub enum MeetingError {
     /// The bytes are not a valid message.
     #[error("malformed message: {0}")]

@@ -51,7 +51,6 @@ pub struct KeyUpdate {
 
 /// An event for the driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Event {
     /// A certified meeting key for the dataplane.
     KeyUpdate(KeyUpdate),
@@ -149,8 +148,11 @@ pub enum Alert {
 }
 
 /// Why a session ended.
+///
+/// Exhaustive on purpose (no `#[non_exhaustive]`): the workspace's drivers (libveil's result
+/// codes, the sidecar's counters) match every variant, so a new one is a compile error where it
+/// must be mapped instead of a silent `_` arm (docs/ARCHITECTURE.md, "Exhaustive errors").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum LeftReason {
     /// The driver called [`super::Session::leave`].
     Requested,

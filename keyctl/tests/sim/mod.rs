@@ -262,7 +262,6 @@ impl Sim {
                 Event::RetireEpoch { mk_seq, at } => node.retired.push((mk_seq, at)),
                 Event::Alert(a) => node.alerts.push(a),
                 Event::Left(r) => node.left = Some(r),
-                _ => {}
             }
         }
         while let Some(msg) = self.nodes[i].session.poll_transmit() {

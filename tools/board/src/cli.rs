@@ -71,10 +71,9 @@ pub struct BoardArgs {
 
 /// Runs the board until SIGINT or SIGTERM.
 pub fn run(args: BoardArgs) -> Result<(), BoardError> {
-    let admin_error = |e: veil_admin::AdminError| BoardError::Config(e.to_string());
     // A public --admin without the opt-in fails before the board listens.
     if let Some(admin) = args.admin {
-        veil_admin::check_bind(admin, &args.admin_access).map_err(admin_error)?;
+        veil_admin::check_bind(admin, &args.admin_access)?;
     }
     let tls = if args.insecure_plaintext {
         if !args.listen.ip().is_loopback() {
@@ -93,8 +92,7 @@ pub fn run(args: BoardArgs) -> Result<(), BoardError> {
         tamper: args.tamper,
     })?;
     if let Some(path) = &args.ticket_key {
-        let key = veil_relay::ticket::TicketKey::load_or_create(path)
-            .map_err(|e| BoardError::Config(e.to_string()))?;
+        let key = veil_relay::ticket::TicketKey::load_or_create(path)?;
         server = server.with_relay_tickets(super::core::RelayTickets {
             key,
             lifetime: std::time::Duration::from_secs(args.ticket_lifetime.saturating_mul(60)),
@@ -107,8 +105,7 @@ pub fn run(args: BoardArgs) -> Result<(), BoardError> {
     let mut stdout = std::io::stdout().lock();
     let _admin = match args.admin {
         Some(admin) => {
-            let served =
-                serve_admin(admin, &args.admin_access, server.stats()).map_err(admin_error)?;
+            let served = serve_admin(admin, &args.admin_access, server.stats())?;
             let admin = served.local_addr();
             tracing::info!(%admin, "admin endpoint: /stats (JSON), /metrics (Prometheus)");
             let _ = writeln!(
@@ -126,8 +123,12 @@ pub fn run(args: BoardArgs) -> Result<(), BoardError> {
         Some(fp) => {
             let hex = fingerprint_hex(&fp);
             if let Some(path) = &args.fingerprint_file {
-                std::fs::write(path, format!("{hex}\n"))
-                    .map_err(|e| BoardError::Config(format!("{}: {e}", path.display())))?;
+                std::fs::write(path, format!("{hex}\n")).map_err(|error| {
+                    BoardError::FingerprintFile {
+                        path: path.clone(),
+                        error,
+                    }
+                })?;
             }
             tracing::info!(%addr, fingerprint = %hex, "board listening (TLS)");
             let _ = writeln!(stdout, "veil board listening on {addr} (TLS)");

@@ -136,10 +136,10 @@ impl BoardClient {
     pub fn connect(opts: &ClientOptions, join: &Join) -> Result<(Self, Welcome), BoardError> {
         for (what, text) in [("meeting ID", &join.meeting_id), ("name", &join.name)] {
             if text.is_empty() || text.len() > MAX_TEXT {
-                return Err(BoardError::Config(format!(
-                    "the {what} must be 1 to {MAX_TEXT} bytes, not {}",
-                    text.len()
-                )));
+                return Err(BoardError::TextLength {
+                    what,
+                    len: text.len(),
+                });
             }
         }
         let sock = TcpStream::connect_timeout(&opts.addr, opts.connect_timeout)

@@ -79,9 +79,51 @@ pub enum BoardError {
     /// A valid frame where it makes no sense.
     #[error("unexpected frame: {0}")]
     Unexpected(&'static str),
-    /// A certificate, key or fingerprint could not be used.
-    #[error("{0}")]
-    Config(String),
+    /// A meeting ID or name outside 1 to [`frame::MAX_TEXT`] bytes.
+    #[error("the {what} must be 1 to {max} bytes, not {len}", max = frame::MAX_TEXT)]
+    TextLength {
+        /// Which text.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// A pinned fingerprint that is not hex.
+    #[error("fingerprint is not hex")]
+    FingerprintNotHex,
+    /// A pinned fingerprint of another length than SHA-256's.
+    #[error("fingerprint is not 32 bytes (SHA-256) but {0}")]
+    FingerprintLength(usize),
+    /// A PEM file (certificate chain, key or CA) could not be read or parsed.
+    #[error("{}: {error}", path.display())]
+    Pem {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        error: rustls::pki_types::pem::Error,
+    },
+    /// A PEM certificate file held no certificate.
+    #[error("no certificate in the PEM file")]
+    NoCertificate,
+    /// The self-signed certificate could not be made.
+    #[error("cannot generate a certificate: {0}")]
+    CertificateGeneration(rcgen::Error),
+    /// The generated key is not a key rustls takes.
+    #[error("generated key: {0}")]
+    GeneratedKey(&'static str),
+    /// The admin endpoint could not start (or a public address lacks the opt-in).
+    #[error(transparent)]
+    Admin(#[from] veil_admin::AdminError),
+    /// The relay ticket key file could not be read or made.
+    #[error(transparent)]
+    TicketKey(#[from] veil_relay::ticket::TicketKeyError),
+    /// `--fingerprint-file` could not be written.
+    #[error("{}: {error}", path.display())]
+    FingerprintFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
     /// `--insecure-plaintext` on an address other than loopback.
     #[error(
         "refusing --insecure-plaintext on {0}: plaintext is allowed on loopback only (127.0.0.0/8, ::1); drop the flag to use TLS"

@@ -33,11 +33,17 @@ pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], BoardError> {
         .chars()
         .filter(|c| !c.is_whitespace() && *c != ':')
         .collect();
-    let bytes = hex::decode(&digits)
-        .map_err(|_| BoardError::Config("fingerprint is not hex".to_owned()))?;
+    let bytes = hex::decode(&digits).map_err(|_| BoardError::FingerprintNotHex)?;
     bytes
         .try_into()
-        .map_err(|_| BoardError::Config("fingerprint is not 32 bytes (SHA-256)".to_owned()))
+        .map_err(|bytes: Vec<u8>| BoardError::FingerprintLength(bytes.len()))
+}
+
+fn pem_error(path: &Path, error: rustls::pki_types::pem::Error) -> BoardError {
+    BoardError::Pem {
+        path: path.to_path_buf(),
+        error,
+    }
 }
 
 /// The server's TLS configuration and its certificate's fingerprint.
@@ -54,9 +60,8 @@ impl ServerTls {
     pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Self, BoardError> {
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
             .and_then(Iterator::collect)
-            .map_err(|e| BoardError::Config(format!("{}: {e}", cert.display())))?;
-        let key = PrivateKeyDer::from_pem_file(key)
-            .map_err(|e| BoardError::Config(format!("{}: {e}", key.display())))?;
+            .map_err(|error| pem_error(cert, error))?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|error| pem_error(key, error))?;
         Self::new(chain, key)
     }
 
@@ -64,10 +69,10 @@ impl ServerTls {
     /// use; clients pin its fingerprint.
     pub fn self_signed(listen: std::net::IpAddr) -> Result<Self, BoardError> {
         let names = vec!["localhost".to_owned(), listen.to_string()];
-        let generated = rcgen::generate_simple_self_signed(names)
-            .map_err(|e| BoardError::Config(format!("cannot generate a certificate: {e}")))?;
+        let generated =
+            rcgen::generate_simple_self_signed(names).map_err(BoardError::CertificateGeneration)?;
         let key = PrivateKeyDer::try_from(generated.signing_key.serialize_der())
-            .map_err(|e| BoardError::Config(format!("generated key: {e}")))?;
+            .map_err(BoardError::GeneratedKey)?;
         Self::new(vec![generated.cert.der().clone()], key)
     }
 
@@ -75,9 +80,7 @@ impl ServerTls {
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
     ) -> Result<Self, BoardError> {
-        let leaf = chain
-            .first()
-            .ok_or_else(|| BoardError::Config("no certificate in the PEM file".to_owned()))?;
+        let leaf = chain.first().ok_or(BoardError::NoCertificate)?;
         let fingerprint = fingerprint(leaf);
         let config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
@@ -163,10 +166,8 @@ pub(crate) fn pinned_client(pin: [u8; 32]) -> Result<Arc<rustls::ClientConfig>, 
 /// the board's address must be in the certificate).
 pub(crate) fn ca_client(ca_file: &Path) -> Result<Arc<rustls::ClientConfig>, BoardError> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca_file)
-        .map_err(|e| BoardError::Config(format!("{}: {e}", ca_file.display())))?
-    {
-        let cert = cert.map_err(|e| BoardError::Config(format!("{}: {e}", ca_file.display())))?;
+    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|error| pem_error(ca_file, error))? {
+        let cert = cert.map_err(|error| pem_error(ca_file, error))?;
         roots.add(cert).map_err(BoardError::Tls)?;
     }
     let config = rustls::ClientConfig::builder_with_provider(provider())

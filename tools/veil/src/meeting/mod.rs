@@ -1,6 +1,7 @@
 //! `veil_cli::meeting`: one participant of a meeting, end to end. A [`Participant`] is a thread
 //! that pumps a [`keyctl::meeting::Session`] against a [`BoardClient`], with
-//! `dataplane_udp::now()` as its clock (the dataplane keyring's clock) and keyctl's `OsRng`.
+//! the [`Clock`] its options give (the wall clock outside simulations, the dataplane keyring's
+//! clock too) and keyctl's `OsRng`.
 //!
 //! Inputs from the board are untrusted: a message the session refuses is counted and logged
 //! (the error, never a key) and the meeting goes on; only what keyctl says ends the session
@@ -26,6 +27,7 @@ use keyctl::meeting::{
     Alert, Config, KeyUpdate, LeftReason, MeetingError, Millis, Session, Timings,
 };
 use keyctl::rng::OsRng;
+pub use keyctl::time::{Clock, SystemClock};
 use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
 use thiserror::Error;
 
@@ -43,6 +45,8 @@ pub struct ParticipantOptions {
     pub identity: SigningKey,
     /// keyctl's timing rules (the whitepaper's by default).
     pub timings: Timings,
+    /// The time the session is told ([`SystemClock`] outside simulations).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// What the participant reports, in order.
@@ -63,7 +67,22 @@ pub enum ParticipantEvent {
     /// The session ended (kicked, refused, heartbeat loss, requested...); it holds no key.
     Left(LeftReason),
     /// The board connection failed; the session is over and its keys are gone.
-    BoardLost(String),
+    BoardLost(BoardLost),
+}
+
+/// Why a running session lost its board.
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum BoardLost {
+    /// Receiving from the board failed (the connection closed, TLS failed, a bad frame).
+    #[error("receiving: {0}")]
+    Receive(Arc<BoardError>),
+    /// A post or a relay ticket request could not be sent.
+    #[error("sending: {0}")]
+    Send(Arc<BoardError>),
+    /// The board said the meeting (or the board) ended.
+    #[error("the board ended the meeting")]
+    Ended,
 }
 
 /// Why a participant could not start or stop cleanly.
@@ -79,9 +98,15 @@ pub enum MeetingDriverError {
     /// The name is not a valid display name.
     #[error("invalid name: {0}")]
     Name(keyctl::wire::WireError),
-    /// The pump thread could not start, or panicked.
-    #[error("participant thread: {0}")]
-    Thread(String),
+    /// The participant's thread could not be started.
+    #[error("cannot start the participant's thread: {0}")]
+    Spawn(std::io::Error),
+    /// The pump thread panicked.
+    #[error("the participant's thread panicked")]
+    Panicked,
+    /// A rejoin attempt's thread ended without an answer.
+    #[error("the rejoin attempt's thread ended without an answer")]
+    RejoinThreadDied,
 }
 
 /// A command from the handle to the pump thread.
@@ -121,6 +146,7 @@ impl Participant {
             mut join,
             identity,
             timings,
+            clock,
         } = opts;
         timings.validate()?;
         join.ivk = identity.verifying_key();
@@ -137,7 +163,7 @@ impl Participant {
             host_secret: None,
             timings,
         };
-        let mut session = Session::new(cfg, identity, dataplane_udp::now(), &mut rng)?;
+        let mut session = Session::new(cfg, identity, clock.now(), &mut rng)?;
         session.set_cohosts(welcome.cohosts.iter().cloned())?;
         let status = Arc::new(Mutex::new(ParticipantStatus::new(&welcome)));
         let relay_ticket: SharedTicket = Arc::new(Mutex::new(welcome.relay_ticket));
@@ -151,11 +177,12 @@ impl Participant {
             events: event_tx,
             status: Arc::clone(&status),
             relay_ticket: Arc::clone(&relay_ticket),
+            clock,
         };
         let thread = std::thread::Builder::new()
             .name(format!("participant-{}", display(&welcome.me)))
             .spawn(move || pump.run())
-            .map_err(|e| MeetingDriverError::Thread(e.to_string()))?;
+            .map_err(MeetingDriverError::Spawn)?;
         Ok(Self {
             me: welcome.me,
             meeting: welcome.meeting,
@@ -246,9 +273,7 @@ impl Participant {
 
     fn join_thread(&mut self) -> Result<(), MeetingDriverError> {
         match self.thread.take() {
-            Some(t) => t
-                .join()
-                .map_err(|_| MeetingDriverError::Thread("the pump thread panicked".to_owned())),
+            Some(t) => t.join().map_err(|_| MeetingDriverError::Panicked),
             None => Ok(()),
         }
     }

@@ -8,7 +8,7 @@ use keyctl::meeting::{Event, LeftReason, Session};
 use keyctl::rng::OsRng;
 
 use super::status::ParticipantStatus;
-use super::{Command, ParticipantEvent};
+use super::{BoardLost, Command, ParticipantEvent};
 use veil_board::client::{BoardClient, BoardEvent};
 
 /// Longest wait on the board before looking at commands again.
@@ -19,7 +19,7 @@ enum Stop {
     /// keyctl ended the session.
     Left(LeftReason),
     /// The board connection is gone.
-    BoardLost(String),
+    BoardLost(BoardLost),
     /// The handle asked to drop the connection silently.
     Vanish,
 }
@@ -33,6 +33,7 @@ pub(crate) struct Pump {
     pub(crate) events: Sender<ParticipantEvent>,
     pub(crate) status: Arc<Mutex<ParticipantStatus>>,
     pub(crate) relay_ticket: super::SharedTicket,
+    pub(crate) clock: Arc<dyn super::Clock>,
 }
 
 impl Pump {
@@ -83,7 +84,7 @@ impl Pump {
                     continue;
                 }
             }
-            let now = dataplane_udp::now();
+            let now = self.clock.now();
             let wait = self
                 .session
                 .poll_timeout()
@@ -96,9 +97,9 @@ impl Pump {
                     }
                 }
                 Ok(None) => {}
-                Err(e) => return Stop::BoardLost(e.to_string()),
+                Err(e) => return Stop::BoardLost(BoardLost::Receive(Arc::new(e))),
             }
-            let now = dataplane_udp::now();
+            let now = self.clock.now();
             if self.session.poll_timeout().is_some_and(|t| t <= now)
                 && let Err(e) = self.session.handle_timeout(now, &mut self.rng)
             {
@@ -108,7 +109,7 @@ impl Pump {
     }
 
     fn command(&mut self, cmd: Command) -> Option<Stop> {
-        let now = dataplane_udp::now();
+        let now = self.clock.now();
         let result = match cmd {
             Command::Kick(who) => self.session.kick(now, &who, &mut self.rng),
             Command::Lock => self.session.lock(),
@@ -118,7 +119,7 @@ impl Pump {
             Command::Vanish => return Some(Stop::Vanish),
             Command::RenewRelayTicket => {
                 if let Err(e) = self.client.request_relay_ticket() {
-                    return Some(Stop::BoardLost(e.to_string()));
+                    return Some(Stop::BoardLost(BoardLost::Send(Arc::new(e))));
                 }
                 Ok(())
             }
@@ -132,7 +133,7 @@ impl Pump {
     fn board_event(&mut self, event: BoardEvent) -> Option<Stop> {
         match event {
             BoardEvent::Message(bytes) => {
-                let now = dataplane_udp::now();
+                let now = self.clock.now();
                 if let Err(e) = self.session.handle(now, &bytes, &mut self.rng) {
                     // Untrusted input: count it and go on (keyctl left its state unchanged).
                     tracing::debug!(error = %e, "board message refused");
@@ -154,7 +155,7 @@ impl Pump {
                     .unwrap_or_else(PoisonError::into_inner) = Some(ticket);
             }
             BoardEvent::Ended => {
-                return Some(Stop::BoardLost("the board ended the meeting".to_owned()));
+                return Some(Stop::BoardLost(BoardLost::Ended));
             }
         }
         None
@@ -165,7 +166,7 @@ impl Pump {
     fn flush(&mut self) -> Option<Stop> {
         while let Some(msg) = self.session.poll_transmit() {
             if let Err(e) = self.client.post(&msg) {
-                return Some(Stop::BoardLost(e.to_string()));
+                return Some(Stop::BoardLost(BoardLost::Send(Arc::new(e))));
             }
         }
         let mut left = None;
@@ -185,7 +186,6 @@ impl Pump {
                     left = Some(reason);
                     ParticipantEvent::Left(reason)
                 }
-                _ => continue,
             };
             let _ = self.events.send(out);
         }

@@ -40,15 +40,20 @@ pub const MAX_DELAY: Duration = Duration::from_secs(5);
 /// (keyctl: "the driver may rejoin"), and when a certified key never arrived (a board that
 /// withheld one participant's rekey: a new admission gets a fresh box). No after a kick or a requested leave (the user or the
 /// leader decided), and none after the board named a leader outside a locked meeting's list
-/// (v4.6 locked meetings: an alarm, not an outage). Reasons keyctl may add later: no.
+/// (v4.6 locked meetings: an alarm, not an outage).
 pub fn rejoins_after(event: &ParticipantEvent) -> bool {
     match event {
         ParticipantEvent::BoardLost(_) => true,
-        ParticipantEvent::Left(reason) => matches!(
-            reason,
-            LeftReason::HeartbeatsMissed | LeftReason::ListedAsLeft | LeftReason::KeyWithheld
-        ),
-        _ => false,
+        // Every reason is named, so a reason keyctl adds must be decided here.
+        ParticipantEvent::Left(reason) => match reason {
+            LeftReason::HeartbeatsMissed | LeftReason::ListedAsLeft | LeftReason::KeyWithheld => {
+                true
+            }
+            LeftReason::Requested | LeftReason::Kicked | LeftReason::LeaderNotInLockedList => false,
+        },
+        ParticipantEvent::Key(_) | ParticipantEvent::Retire { .. } | ParticipantEvent::Alert(_) => {
+            false
+        }
     }
 }
 
@@ -114,6 +119,7 @@ pub struct Rejoiner {
     join: Join,
     identity: SigningKey,
     timings: Timings,
+    clock: std::sync::Arc<dyn super::Clock>,
     backoff: Backoff,
     dial: Dial,
     attempts: u64,
@@ -127,6 +133,7 @@ impl Rejoiner {
             join: opts.join,
             identity: opts.identity,
             timings: opts.timings,
+            clock: opts.clock,
             backoff: Backoff::default(),
             dial: Dial::Idle,
             attempts: 0,
@@ -141,6 +148,7 @@ impl Rejoiner {
             join: self.join.clone(),
             identity,
             timings: self.timings,
+            clock: std::sync::Arc::clone(&self.clock),
         })
     }
 
@@ -202,7 +210,7 @@ impl Rejoiner {
                     Rejoin::Pending
                 }
                 Err(TryRecvError::Disconnected) => {
-                    let error = MeetingDriverError::Thread("the rejoin thread died".to_owned());
+                    let error = MeetingDriverError::RejoinThreadDied;
                     self.failed(now, &error);
                     Rejoin::Pending
                 }
@@ -231,7 +239,7 @@ impl Rejoiner {
                 // A send to an abandoned rejoiner drops the participant: it leaves at once.
                 let _ = tx.send(Participant::spawn(opts));
             })
-            .map_err(|e| MeetingDriverError::Thread(e.to_string()))?;
+            .map_err(MeetingDriverError::Spawn)?;
         Ok(rx)
     }
 }
@@ -239,6 +247,7 @@ impl Rejoiner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::meeting::BoardLost;
 
     #[test]
     fn the_delay_doubles_from_the_first_to_the_cap_within_its_jitter() {
@@ -266,7 +275,7 @@ mod tests {
     #[test]
     fn only_outages_are_rejoined() {
         let rejoin = [
-            ParticipantEvent::BoardLost("reset".into()),
+            ParticipantEvent::BoardLost(BoardLost::Ended),
             ParticipantEvent::Left(LeftReason::HeartbeatsMissed),
             ParticipantEvent::Left(LeftReason::ListedAsLeft),
             ParticipantEvent::Left(LeftReason::KeyWithheld),

@@ -163,7 +163,7 @@ pub enum SidecarError {
     },
     /// io_uring was forced and cannot run.
     #[error("--engine uring: {0}")]
-    NoUring(String),
+    NoUring(dataplane_udp::UringUnusable),
     /// The relay registration cannot be built (meeting ID or token too long).
     #[error("relay registration: {0}")]
     Registration(#[from] veil_relay::registration::RegistrationError),
@@ -211,11 +211,17 @@ pub(crate) fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> SidecarE
 
 fn choose_engine(arg: EngineArg) -> Result<(EngineKind, String), SidecarError> {
     match arg {
-        EngineArg::Auto => Ok(EngineKind::probe()),
+        EngineArg::Auto => Ok(match EngineKind::probe() {
+            (kind, None) => (
+                kind,
+                "io_uring available with multishot receive and sendto".into(),
+            ),
+            (kind, Some(why)) => (kind, format!("io_uring unusable: {why}")),
+        }),
         EngineArg::Mio => Ok((EngineKind::Mio, "forced by --engine mio".into())),
         EngineArg::Uring => match EngineKind::probe() {
-            (EngineKind::Uring, _) => Ok((EngineKind::Uring, "forced by --engine uring".into())),
-            (_, reason) => Err(SidecarError::NoUring(reason)),
+            (_, Some(why)) => Err(SidecarError::NoUring(why)),
+            (kind, None) => Ok((kind, "forced by --engine uring".into())),
         },
     }
 }

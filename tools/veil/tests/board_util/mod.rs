@@ -67,7 +67,7 @@ pub struct Member {
     pub keys: BTreeMap<u32, KeyUpdate>,
     pub alerts: Vec<Alert>,
     pub left: Option<LeftReason>,
-    pub lost: Option<String>,
+    pub lost: Option<veil_cli::meeting::BoardLost>,
 }
 
 impl Member {
@@ -202,6 +202,7 @@ pub fn spawn(
         },
         identity: key,
         timings: fast_timings(),
+        clock: std::sync::Arc::new(veil_cli::meeting::SystemClock),
     })
 }
 

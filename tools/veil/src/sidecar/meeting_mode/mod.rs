@@ -198,6 +198,7 @@ pub(super) fn run(args: &SidecarArgs) -> Result<(), SidecarError> {
         },
         identity: identity(margs)?,
         timings,
+        clock: std::sync::Arc::new(crate::meeting::SystemClock),
     });
     // The first join fails the start (a wrong address or trust is the user's to fix); only
     // a session that was running is rejoined.
