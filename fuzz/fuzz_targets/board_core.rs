@@ -22,9 +22,7 @@ use libfuzzer_sys::fuzz_target;
 use veil_board::frame::{ClientFrame, FrameBuffer, Hello, ServerFrame};
 use veil_board::{BoardCore, Output, Tamper, policy_for};
 
-#[path = "common/test_rng.rs"]
-mod test_rng;
-use test_rng::TestRng;
+use keyctl::test_rng::TestRng;
 
 const CONNS: usize = 6;
 
@@ -76,7 +74,7 @@ struct Script {
 fn genuine() -> &'static [Vec<u8>] {
     static MESSAGES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     MESSAGES.get_or_init(|| {
-        let mut rng = TestRng::new(7);
+        let mut rng = TestRng::from_u64(7);
         let meeting = MeetingRef::new(b"fuzz-a", b"uuid-a").expect("meeting");
         let ids: Vec<ParticipantId> = ["leader", "member"]
             .iter()

@@ -9,16 +9,14 @@ use libfuzzer_sys::fuzz_target;
 
 const KWK: [u8; 32] = [0x42; 32];
 
-#[path = "common/test_rng.rs"]
-mod test_rng;
-use test_rng::TestRng;
+use keyctl::test_rng::TestRng;
 
 fuzz_target!(|data: &[u8]| {
     let _ = open_identity(&KWK, data);
 
     // Seal a known key, apply the input as an XOR mask, and open: any change must fail.
     let key = SigningKey::from_seed(&[7; 32]).expect("fixed seed");
-    let sealed = seal_identity(&mut TestRng::new(0), &KWK, &key).expect("sealing");
+    let sealed = seal_identity(&mut TestRng::from_u64(0), &KWK, &key).expect("sealing");
     let mut mutated = sealed.clone();
     for (byte, mask) in mutated.iter_mut().zip(data) {
         *byte ^= mask;

@@ -15,9 +15,7 @@ use libfuzzer_sys::fuzz_target;
 
 const PARTIES: usize = 4;
 
-#[path = "common/test_rng.rs"]
-mod test_rng;
-use test_rng::TestRng;
+use keyctl::test_rng::TestRng;
 
 #[derive(Debug, Arbitrary)]
 enum Step {
@@ -86,7 +84,7 @@ struct World {
 
 impl World {
     fn new(seed: u64) -> Option<Self> {
-        let mut rng = TestRng::new(seed);
+        let mut rng = TestRng::from_u64(seed);
         let meeting = MeetingRef::new(b"fuzz-meeting", b"fuzz-uuid").ok()?;
         let ids: Vec<_> = (0..PARTIES)
             .map(|i| ParticipantId::new(format!("user{i}").as_bytes(), b"device"))

@@ -24,6 +24,8 @@ pub mod crypto;
 pub mod identity;
 pub mod meeting;
 pub mod rng;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_rng;
 pub mod time;
 pub mod wire;
 

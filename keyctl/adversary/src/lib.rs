@@ -24,13 +24,12 @@
 mod action;
 mod explore;
 mod invariant;
-mod rng;
 mod world;
 
 pub use action::{ADVANCE_MS, Action, Kind, Repro};
 pub use explore::{check, replay, run};
 pub use invariant::{Failure, Invariant, KNOWN_OPEN, Violation, enforced};
-pub use rng::TestRng;
+pub use keyctl::test_rng::TestRng;
 pub use world::{
     EVENT_BOUND, HONEST, Instance, MALLORY, MAX_IDENTITIES, MAX_INJECTED, MEETING_CAP,
     NEW_LEADER_KEY_MS, PARTIES, TRANSMIT_BOUND, World, i2_bound, i3_bound, timings,

@@ -15,7 +15,7 @@ use keyctl::wire::{
 
 use crate::action::{ADVANCE_MS, Action, Kind};
 use crate::invariant::{Invariant, Violation};
-use crate::rng::TestRng;
+use keyctl::test_rng::TestRng;
 
 /// Sessions in the world: the host (0), two honest participants (1, 2) and the
 /// adversary's own participant (3, [`MALLORY`]).

@@ -9,58 +9,14 @@
 )]
 
 use std::collections::{BTreeMap, VecDeque};
-use std::convert::Infallible;
 
-use keyctl::crypto::{SigningKey, sha256};
+use keyctl::crypto::SigningKey;
 use keyctl::meeting::{
     Alert, Config, Event, Invite, InviteSecret, KeyUpdate, LeftReason, MeetingError, Millis,
     Session, Timings,
 };
-use keyctl::rand_core::{TryCryptoRng, TryRng};
+pub use keyctl::test_rng::TestRng;
 use keyctl::wire::{Field, Id, LeaderChange, LplOp, MeetingRef, Message, ParticipantId};
-
-/// SHA-256 in counter mode: deterministic, for tests only.
-pub struct TestRng {
-    seed: [u8; 32],
-    counter: u64,
-}
-
-impl TestRng {
-    pub fn new(label: &str) -> Self {
-        Self {
-            seed: sha256(label.as_bytes()),
-            counter: 0,
-        }
-    }
-}
-
-impl TryRng for TestRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(32) {
-            let mut input = self.seed.to_vec();
-            input.extend_from_slice(&self.counter.to_be_bytes());
-            self.counter += 1;
-            chunk.copy_from_slice(&sha256(&input)[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for TestRng {}
 
 /// What the board does with one delivery.
 pub enum Verdict {
