@@ -138,7 +138,7 @@ impl MeetingConfig {
     }
 
     /// Whether this is the config of `meeting`'s instance (meetingID and meetingUUID).
-    fn serves(&self, meeting: &MeetingRef) -> bool {
+    pub fn serves(&self, meeting: &MeetingRef) -> bool {
         self.meeting_id == meeting.meeting_id.as_bytes()
             && self.meeting_uuid == meeting.meeting_uuid.as_bytes()
     }
