@@ -48,8 +48,8 @@ pub struct Epoch {
     /// epoch is installed; above [`MAX_SENDER_SLOT`] when the epoch gives this device none
     /// (it then only receives). Seals and the reflection check read it here rather than from
     /// the keyring, so a slot the control plane changes applies from the next epoch on, which
-    /// has its own MK, instance and counters: no KID of this device ever names two slots under
-    /// one key (RFC 9605 4.4.3; docs/PROTOCOL.md "Nonce uniqueness").
+    /// has its own MK, instance and counters: under one key this device seals under one slot
+    /// only (RFC 9605 4.4.3; docs/PROTOCOL.md "Nonce uniqueness").
     own_slot: u32,
     /// The next unleased counter of each of this device's 256 streams under this epoch. Workers
     /// lease blocks of counters from here (see [`super::WorkerKeys`]), one atomic add per block.

@@ -12,9 +12,9 @@
 //! The slot is published with the epoch, in the same snapshot swap, so workers already running
 //! on the keyring learn it with their next snapshot: nothing restarts. It stays with that epoch
 //! for good (a roster that moves this device to another slot applies from the next key on,
-//! which has its own MK, sender instance and counters), so no KID of this device names two
-//! slots under one key and the reflection check of an epoch always knows the slot this device
-//! sealed under in it (RFC 9605 4.4.1, 4.4.3; docs/PROTOCOL.md "Nonce uniqueness").
+//! which has its own MK, sender instance and counters), so under one key this device seals under
+//! one slot only, and the reflection check of an epoch always knows the slot this device sealed
+//! under in it (RFC 9605 4.4.1, 4.4.3; docs/PROTOCOL.md "Nonce uniqueness").
 
 use std::sync::Arc;
 
