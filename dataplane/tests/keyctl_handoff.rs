@@ -96,6 +96,8 @@ impl Meeting {
         Handoff::new(me.clone(), &self.meeting, SUITE)
     }
 
+    /// The slot the first key gives `who`: the test's own reading of the roster, an oracle
+    /// for the handoff's (`own_slot_in`), not a second implementation drivers could use.
     fn slot_of(&self, who: &ParticipantId) -> u32 {
         *self
             .update
