@@ -35,7 +35,7 @@ pub const VEIL_MAX_STREAMS_PER_SENDER: usize = 32;
 
 // The header carries these as literals (cbindgen cannot evaluate paths into other crates);
 // the build fails if the dataplane or keyctl ever disagree.
-const _: () = assert!(VEIL_SLOT_UNSET == u32::MAX);
+const _: () = assert!(VEIL_SLOT_UNSET == dataplane::keyring::NO_SLOT);
 const _: () = assert!(VEIL_PROTECT_HEADROOM == packet::HEADROOM);
 const _: () = assert!(VEIL_PROTECT_OVERHEAD == MK_SEQ_LEN + MAX_HEADER_LEN + 16);
 const _: () = assert!(VEIL_MAX_ID_LEN == keyctl::wire::MAX_ID_LEN);

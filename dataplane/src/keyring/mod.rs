@@ -2,11 +2,12 @@
 //!
 //! The control plane (keyctl, or a pre-shared key file) hands over one [`EpochKey`] per
 //! `mkSeqNum`; keyctl's events reach the keyring through one [`Handoff`], which finds this
-//! device's slot in each key's roster, installs, retires and erases. The writer side ([`Keyring::install`], [`Keyring::retire`], [`Keyring::prune`])
-//! builds a new immutable [`Snapshot`] and publishes it by pointer swap (read-copy-update with
-//! `arc-swap`); readers take one [`Keyring::load`] per batch and never lock. A snapshot that a
-//! reader still holds stays alive until that reader drops it, and every meeting key is zeroized
-//! when its last holder lets go.
+//! device's slot in each key's roster, installs, retires and erases. The writer side
+//! ([`Keyring::install`], [`Keyring::retire`], [`Keyring::prune`]) builds a new immutable
+//! [`Snapshot`] and publishes it by pointer swap (read-copy-update with `arc-swap`); readers
+//! take one [`Keyring::load`] per batch and never lock. A snapshot that a reader still holds
+//! stays alive until that reader drops it, and every meeting key is zeroized when its last
+//! holder lets go.
 //!
 //! Rotation (whitepaper 3.7.6, hardened per v4.6 "liveness"):
 //! - a new epoch decrypts as soon as it is installed;
