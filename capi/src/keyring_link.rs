@@ -1,121 +1,111 @@
 //! The keyring a protector holds, shared with its worker handles and a linked session.
 //!
-//! The dataplane's keyring fixes the local sender slot when it is created, but a participant
-//! learns its slot only from the first key update (the leader assigns it on admission). So
-//! the shared state holds the keyring behind a pointer swap: setting the slot before any key
-//! is installed replaces the empty keyring; afterwards the slot is fixed, because a keyring
-//! rebuilt under another slot, then set back, would restart that slot's counters under the
-//! same key (RFC 9605 4.4.3: a nonce is never reused under a key).
+//! One dataplane keyring per protector, made with it and never replaced: a linked session
+//! hands keyctl's events to it through `dataplane::keyring::Handoff`, which finds this
+//! participant's slot in each key's roster and publishes it with that key's epoch, so worker
+//! handles already running learn it at their next snapshot and keep their caches. Each epoch
+//! keeps the slot it was installed with (RFC 9605 4.4.3: no counter restarts under a key).
+//!
+//! What is left here is the ABI's rule for the slot set by hand (`veil_protector_set_own_slot`):
+//! free until the first key is installed, fixed after it, as `veil.h` documents.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use arc_swap::ArcSwap;
-use dataplane::keyring::{EpochKey, Keyring, MeetingConfig, Millis};
+use dataplane::keyring::{EpochKey, Handled, Handoff, Keyring, MeetingConfig, Millis};
+use keyctl::meeting::Event;
+use keyctl::wire::MeetingRef;
 
 use crate::result::veil_result;
 
 /// State writers change under the lock.
 #[derive(Debug, Default)]
 struct WriterState {
-    /// Whether any key was ever installed; from then on the sender slot is fixed.
+    /// Whether any key was ever installed; from then on `set_own_slot` keeps the slot.
     installed_any: bool,
 }
 
-/// A protector's keyring and its meeting, shared by every handle that uses it.
+/// A protector's keyring, shared by every handle that uses it and a linked session.
 #[derive(Debug)]
 pub(crate) struct SharedKeyring {
-    config: MeetingConfig,
-    ring: ArcSwap<Keyring>,
-    /// Serializes writers (installs, retirements, slot changes); readers never take it.
+    keyring: Arc<Keyring>,
+    /// Serializes the writers the slot rule spans (slot changes and installs); readers never
+    /// take it.
     writer: Mutex<WriterState>,
 }
 
 impl SharedKeyring {
     pub(crate) fn new(config: MeetingConfig) -> Self {
         Self {
-            ring: ArcSwap::from_pointee(Keyring::new(config.clone())),
-            config,
+            keyring: Arc::new(Keyring::new(config)),
             writer: Mutex::new(WriterState::default()),
         }
     }
 
-    /// The meeting this keyring serves.
-    pub(crate) fn config(&self) -> &MeetingConfig {
-        &self.config
+    /// The keyring: workers load a snapshot from it per call, lock-free.
+    pub(crate) fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
     }
 
-    /// The current keyring: one atomic load, no lock.
-    pub(crate) fn current(&self) -> arc_swap::Guard<Arc<Keyring>> {
-        self.ring.load()
+    /// Whether this keyring serves `meeting`'s instance (meetingID and meetingUUID).
+    pub(crate) fn serves(&self, meeting: &MeetingRef) -> bool {
+        self.keyring.load().config().serves(meeting)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, WriterState> {
-        // Writers replace whole values, so a writer that panicked left nothing half-done.
+    fn lock(&self) -> MutexGuard<'_, WriterState> {
+        // The state is one flag, set after the change it records: a writer that panicked left
+        // nothing half-done.
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Sets the local sender slot: free before the first key, fixed after it.
     pub(crate) fn set_own_slot(&self, slot: u32) -> Result<(), veil_result> {
         let state = self.lock();
-        self.set_slot_locked(&state, slot)
-    }
-
-    fn set_slot_locked(&self, state: &WriterState, slot: u32) -> Result<(), veil_result> {
-        let current = self.ring.load();
-        if current.load().config().own_slot == slot {
+        if self.keyring.load().config().own_slot == slot {
             return Ok(());
         }
         if state.installed_any {
             return Err(veil_result::WrongState);
         }
-        let config = MeetingConfig {
-            own_slot: slot,
-            ..self.config.clone()
-        };
-        self.ring.store(Arc::new(Keyring::new(config)));
+        self.keyring.set_own_slot(slot);
         Ok(())
     }
 
-    /// Installs an epoch at `now`, first setting the sender slot if `own_slot` is given.
-    pub(crate) fn install(
-        &self,
-        key: EpochKey,
-        own_slot: Option<u32>,
-        now: Millis,
-    ) -> Result<(), veil_result> {
+    /// Installs an epoch given by hand at `now`, under the slot set on the protector.
+    pub(crate) fn install(&self, key: EpochKey, now: Millis) -> Result<(), veil_result> {
         let mut state = self.lock();
-        if let Some(slot) = own_slot {
-            self.set_slot_locked(&state, slot)?;
-        }
-        let ring = self.ring.load();
-        ring.install(key, now)?;
-        ring.prune(now);
+        self.keyring.install(key, now)?;
+        self.keyring.prune(now);
         state.installed_any = true;
         Ok(())
     }
 
+    /// Applies a linked session's event through its handoff (a key, a retirement, the end of
+    /// the session); returns the result the C event reports.
+    pub(crate) fn handle(
+        &self,
+        handoff: &Handoff,
+        meeting: &MeetingRef,
+        event: &Event,
+        now: Millis,
+    ) -> veil_result {
+        let mut state = self.lock();
+        match handoff.handle(meeting, event, now) {
+            Ok(Handled::Installed { .. }) => {
+                state.installed_any = true;
+                veil_result::Ok
+            }
+            Ok(_) => veil_result::Ok,
+            Err(error) => error.into(),
+        }
+    }
+
     /// Retires `mk_seq` at `at` (or sooner, if already due).
     pub(crate) fn retire(&self, mk_seq: u32, at: Millis) {
-        let _state = self.lock();
-        let ring = self.ring.load();
-        ring.retire(mk_seq, at);
+        self.keyring.retire(mk_seq, at);
     }
 
     /// Frees the epochs retired by `now`, erasing their keys once no reader holds them.
     pub(crate) fn prune(&self, now: Millis) {
-        let _state = self.lock();
-        self.ring.load().prune(now);
-    }
-
-    /// Retires every epoch at `now` and frees them: the session that keyed this ring ended
-    /// and holds no keys any more (whitepaper 3.7.8), so neither does its dataplane.
-    pub(crate) fn retire_all(&self, now: Millis) {
-        let _state = self.lock();
-        let ring = self.ring.load();
-        let mk_seqs: Vec<u32> = ring.load().mk_seqs().collect();
-        for mk_seq in mk_seqs {
-            ring.retire(mk_seq, now);
-        }
-        ring.prune(now);
+        self.keyring.prune(now);
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use dataplane::keyring::{EpochKey, Keyring, MeetingConfig, Millis, WorkerKeys};
+use dataplane::keyring::{EpochKey, MeetingConfig, Millis, WorkerKeys};
 use dataplane::packet::{self, DropReason, MK_SEQ_LEN, Mode};
 use dataplane::sframe::{CipherSuite, MAX_HEADER_LEN};
 use zeroize::Zeroizing;
@@ -35,7 +35,7 @@ pub const VEIL_MAX_STREAMS_PER_SENDER: usize = 32;
 
 // The header carries these as literals (cbindgen cannot evaluate paths into other crates);
 // the build fails if the dataplane or keyctl ever disagree.
-const _: () = assert!(VEIL_SLOT_UNSET == u32::MAX);
+const _: () = assert!(VEIL_SLOT_UNSET == dataplane::keyring::NO_SLOT);
 const _: () = assert!(VEIL_PROTECT_HEADROOM == packet::HEADROOM);
 const _: () = assert!(VEIL_PROTECT_OVERHEAD == MK_SEQ_LEN + MAX_HEADER_LEN + 16);
 const _: () = assert!(VEIL_MAX_ID_LEN == keyctl::wire::MAX_ID_LEN);
@@ -56,9 +56,6 @@ pub struct veil_protector {
     shared: Arc<SharedKeyring>,
     mode: Mode,
     worker: WorkerKeys,
-    /// The keyring the worker's caches belong to: when the slot is set the keyring is
-    /// replaced, and a worker must not keep caches from the old one.
-    worker_ring: Arc<Keyring>,
     counters: veil_protector_counters,
     /// The packet an in-place unprotect was given, to put back if it is refused (review
     /// finding 19.8). Ciphertext only, never plaintext; kept between calls up to
@@ -72,12 +69,10 @@ const RETAINED_PACKET_COPY: usize = 1 << 16;
 
 impl veil_protector {
     fn with_shared(shared: Arc<SharedKeyring>, mode: Mode) -> Self {
-        let worker_ring = shared.current().clone();
         Self {
             shared,
             mode,
             worker: WorkerKeys::new(mode),
-            worker_ring,
             counters: veil_protector_counters::default(),
             received: Vec::new(),
         }
@@ -88,16 +83,6 @@ impl veil_protector {
         &self.shared
     }
 
-    /// The current keyring, with the worker's caches reset if it was replaced.
-    fn ring(&mut self) -> Arc<Keyring> {
-        let ring = self.shared.current();
-        if !Arc::ptr_eq(&ring, &self.worker_ring) {
-            self.worker = WorkerKeys::new(self.mode);
-            self.worker_ring = Arc::clone(&ring);
-        }
-        self.worker_ring.clone()
-    }
-
     fn seal(
         &mut self,
         now: u64,
@@ -106,10 +91,10 @@ impl veil_protector {
         headroom: usize,
         len: usize,
     ) -> Result<Range<usize>, veil_result> {
-        let ring = self.ring();
+        let snapshot = self.shared.keyring().load();
         let result = self
             .worker
-            .seal(&ring.load(), Millis(now), stream_index, buf, headroom, len);
+            .seal(&snapshot, Millis(now), stream_index, buf, headroom, len);
         match result {
             Ok(range) => {
                 self.counters.sealed += 1;
@@ -142,8 +127,8 @@ impl veil_protector {
     }
 
     fn open(&mut self, now: u64, buf: &mut [u8]) -> Result<Range<usize>, veil_result> {
-        let ring = self.ring();
-        match self.worker.open(&ring.load(), Millis(now), buf) {
+        let snapshot = self.shared.keyring().load();
+        match self.worker.open(&snapshot, Millis(now), buf) {
             Ok(range) => {
                 self.counters.opened += 1;
                 Ok(range)
@@ -393,7 +378,7 @@ pub unsafe extern "C" fn veil_protector_install_key(
             roster: members,
             activate_at: Millis(activate_at_ms),
         };
-        protector.shared.install(key, None, Millis(now_ms))
+        protector.shared.install(key, Millis(now_ms))
     })
 }
 

@@ -2,7 +2,7 @@
 
 use core::ffi::c_char;
 
-use dataplane::keyring::{KeyringError, SealError};
+use dataplane::keyring::{HandoffError, KeyringError, SealError};
 use dataplane::packet;
 use dataplane::replay::ReplayError;
 use dataplane::sframe;
@@ -223,6 +223,17 @@ impl From<KeyringError> for veil_result {
     }
 }
 
+impl From<HandoffError> for veil_result {
+    fn from(e: HandoffError) -> Self {
+        match e {
+            HandoffError::WrongMeeting { .. } => Self::WrongMeeting,
+            // A roster naming this participant twice is an argument out of its range.
+            HandoffError::NamedTwice { .. } => Self::InvalidArgument,
+            HandoffError::Keyring(e) => e.into(),
+        }
+    }
+}
+
 impl From<MeetingError> for veil_result {
     fn from(e: MeetingError) -> Self {
         use MeetingError as E;
@@ -295,6 +306,36 @@ mod tests {
                 veil_result::Stale,
             ),
         ] {
+            assert_eq!(veil_result::from(error), code);
+        }
+    }
+
+    /// A linked session's key refused by the handoff reports why in `protector_result`, with
+    /// the codes the header already has.
+    #[test]
+    fn handoff_refusals_map_to_existing_codes() {
+        let cases = [
+            (
+                HandoffError::WrongMeeting { mk_seq: 1 },
+                veil_result::WrongMeeting,
+            ),
+            (
+                HandoffError::NamedTwice {
+                    mk_seq: 1,
+                    first: 1,
+                    second: 2,
+                },
+                veil_result::InvalidArgument,
+            ),
+            (
+                HandoffError::Keyring(KeyringError::NotNewer {
+                    mk_seq: 1,
+                    newest: 1,
+                }),
+                veil_result::KeyNotNewer,
+            ),
+        ];
+        for (error, code) in cases {
             assert_eq!(veil_result::from(error), code);
         }
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use core::ffi::c_char;
 
-use dataplane::keyring::{EpochKey, Millis};
+use dataplane::keyring::{Handoff, Millis, own_slot_in};
 use keyctl::crypto::SigningKey;
 use keyctl::meeting::{Config, Event, KeyUpdate, Session, Timings};
 use keyctl::rng::OsRng;
@@ -88,7 +88,9 @@ pub struct veil_session {
     session: Session,
     rng: OsRng,
     meeting: MeetingRef,
-    linked: Option<Arc<SharedKeyring>>,
+    /// The linked protector's keyring, and the handoff that applies this session's events
+    /// to it.
+    linked: Option<(Arc<SharedKeyring>, Handoff)>,
     /// Whether a key update was reported; linking a protector after that would miss it.
     keys_seen: bool,
     /// A message popped from the session that did not fit the caller's buffer yet.
@@ -143,51 +145,40 @@ impl veil_session {
     /// protector first, so the dataplane is keyed as soon as keyctl certifies a key.
     fn drain(&mut self, now: Millis) {
         while let Some(event) = self.session.poll_event() {
-            let event = match event {
-                Event::KeyUpdate(update) => self.key_update(&update, now),
+            let mut c_event = match &event {
+                Event::KeyUpdate(update) => self.key_update(update),
                 Event::RetireEpoch { mk_seq, at } => {
-                    let mut event = veil_event::new(VEIL_EVENT_RETIRE);
-                    event.mk_seq = mk_seq;
-                    event.at_ms = at.0;
-                    if let Some(shared) = &self.linked {
-                        shared.retire(mk_seq, at);
-                        event.protector_result = veil_result::Ok;
-                    }
-                    event
+                    let mut c_event = veil_event::new(VEIL_EVENT_RETIRE);
+                    c_event.mk_seq = *mk_seq;
+                    c_event.at_ms = at.0;
+                    c_event
                 }
-                Event::Alert(alert) => veil_event::alert(&alert),
-                Event::Left(reason) => {
-                    let mut event = veil_event::left(reason);
-                    if let Some(shared) = &self.linked {
-                        // whitepaper 3.7.8: a participant who leaves discards every key.
-                        shared.retire_all(now);
-                        event.protector_result = veil_result::Ok;
-                    }
-                    event
+                Event::Alert(alert) => {
+                    self.events.push_back(veil_event::alert(alert));
+                    continue;
                 }
+                // whitepaper 3.7.8: a participant who leaves discards every key; the handoff
+                // erases the linked protector's.
+                Event::Left(reason) => veil_event::left(*reason),
             };
-            self.events.push_back(event);
+            if let Some((shared, handoff)) = &self.linked {
+                c_event.protector_result = shared.handle(handoff, &self.meeting, &event, now);
+            }
+            self.events.push_back(c_event);
         }
     }
 
-    fn key_update(&mut self, update: &KeyUpdate, now: Millis) -> veil_event {
+    /// The KEY_UPDATE event of `update`, with this participant's slot in its roster (reported
+    /// whether or not a protector is linked; `VEIL_SLOT_UNSET` if the roster does not name it
+    /// exactly once).
+    fn key_update(&mut self, update: &KeyUpdate) -> veil_event {
         self.keys_seen = true;
-        let me = self.session.me();
-        let own_slot = update
-            .roster
-            .iter()
-            .find_map(|(slot, who)| (who == me).then_some(*slot));
+        let own_slot = own_slot_in(update, self.session.me()).ok().flatten();
         let mut event = veil_event::new(VEIL_EVENT_KEY_UPDATE);
         event.mk_seq = update.mk_seq;
         event.at_ms = update.activate_at.0;
         event.roster_len = u32::try_from(update.roster.len()).unwrap_or(u32::MAX);
         event.own_slot = own_slot.unwrap_or(VEIL_SLOT_UNSET);
-        if let Some(shared) = &self.linked {
-            event.protector_result = match shared.install(EpochKey::from(update), own_slot, now) {
-                Ok(()) => veil_result::Ok,
-                Err(code) => code,
-            };
-        }
         event
     }
 
@@ -198,7 +189,7 @@ impl veil_session {
     ) -> Result<(), veil_result> {
         self.last_now = self.last_now.max(now);
         self.drain(now);
-        if let Some(shared) = &self.linked {
+        if let Some((shared, _)) = &self.linked {
             // keyctl arms a timer at each retirement time, so the retired epochs' keys are
             // erased from the dataplane at the same input that drops the session's copy.
             shared.prune(now);
@@ -300,16 +291,14 @@ pub unsafe extern "C" fn veil_session_link_protector(
         // SAFETY: the caller's contract, for each pointer.
         let (session, protector) = unsafe { (try_mut(session)?, try_ref(protector)?) };
         let shared = protector.shared();
-        let config = shared.config();
-        if config.meeting_id != session.meeting.meeting_id.as_bytes()
-            || config.meeting_uuid != session.meeting.meeting_uuid.as_bytes()
-        {
+        if !shared.serves(&session.meeting) {
             return Err(veil_result::InvalidArgument);
         }
         if session.keys_seen {
             return Err(veil_result::WrongState);
         }
-        session.linked = Some(Arc::clone(shared));
+        let handoff = Handoff::attach(session.session.me().clone(), Arc::clone(shared.keyring()));
+        session.linked = Some((Arc::clone(shared), handoff));
         Ok(())
     })
 }

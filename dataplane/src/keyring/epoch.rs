@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use super::window::{AdmitError, EpochWindows, SharedWindow};
 use super::{KeyringError, MAX_LIVE_EPOCHS, MeetingConfig, Millis, RETIRE_AFTER_MS};
+use crate::stream_key::MAX_SENDER_SLOT;
 
 /// A key handed to the keyring: what keyctl's `KeyUpdate` or a pre-shared key file carries.
 pub struct EpochKey {
@@ -43,6 +44,13 @@ pub struct Epoch {
     /// KIDs): fresh for every installed epoch, so no other start, reload, keyring or process
     /// holding the same MK and slot derives the same SFrame keys (docs/PROTOCOL.md).
     send_instance: u64,
+    /// This device's sender slot in this epoch (the top 16 bits of its KIDs), fixed when the
+    /// epoch is installed; above [`MAX_SENDER_SLOT`] when the epoch gives this device none
+    /// (it then only receives). Seals and the reflection check read it here rather than from
+    /// the keyring, so a slot the control plane changes applies from the next epoch on, which
+    /// has its own MK, instance and counters: under one key this device seals under one slot
+    /// only (RFC 9605 4.4.3; docs/PROTOCOL.md "Nonce uniqueness").
+    own_slot: u32,
     /// The next unleased counter of each of this device's 256 streams under this epoch. Workers
     /// lease blocks of counters from here (see [`super::WorkerKeys`]), one atomic add per block.
     send_counters: Box<[AtomicU64]>,
@@ -58,12 +66,13 @@ impl core::fmt::Debug for Epoch {
             .field("mk_seq", &self.mk_seq)
             .field("arrived_at", &self.arrived_at)
             .field("activate_at", &self.activate_at)
+            .field("own_slot", &self.own_slot())
             .finish_non_exhaustive()
     }
 }
 
 impl Epoch {
-    fn new(key: EpochKey, now: Millis, send_instance: u64) -> Self {
+    fn new(key: EpochKey, now: Millis, send_instance: u64, own_slot: u32) -> Self {
         let positions = key
             .roster
             .keys()
@@ -80,6 +89,7 @@ impl Epoch {
             arrived_at: now,
             activate_at: key.activate_at,
             send_instance,
+            own_slot,
             send_counters: (0..256).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -112,6 +122,17 @@ impl Epoch {
     /// The instance this device seals under in this epoch.
     pub fn send_instance(&self) -> u64 {
         self.send_instance
+    }
+
+    /// This device's sender slot in this epoch, `None` if it only receives under it.
+    pub fn own_slot(&self) -> Option<u32> {
+        (self.own_slot <= MAX_SENDER_SLOT).then_some(self.own_slot)
+    }
+
+    /// The slot as installed, out-of-range values included (a receive-only epoch), for the
+    /// seal's error.
+    pub(super) fn own_slot_raw(&self) -> u32 {
+        self.own_slot
     }
 
     /// How many stream windows exist (one per KID whose packets authenticated), over every
@@ -226,19 +247,34 @@ impl Snapshot {
             .map(|live| &live.epoch)
     }
 
+    /// The shared handle on the config, for a writer that keeps it.
+    pub(super) fn config_arc(&self) -> &Arc<MeetingConfig> {
+        &self.config
+    }
+
     fn next(&self, epochs: Vec<Live>) -> Self {
+        self.next_in(Arc::clone(&self.config), epochs)
+    }
+
+    /// The successor under `config`: the generation always grows, so every worker's
+    /// [`super::WorkerKeys::sync`] notices, whatever changed.
+    fn next_in(&self, config: Arc<MeetingConfig>, epochs: Vec<Live>) -> Self {
         Self {
             generation: self.generation + 1,
-            config: Arc::clone(&self.config),
+            config,
             epochs,
         }
     }
 
+    /// With `key` installed as an epoch this device seals under as `own_slot` (above
+    /// [`MAX_SENDER_SLOT`]: receive only), published with `config`.
     pub(super) fn with_installed(
         &self,
         key: EpochKey,
         now: Millis,
         send_instance: u64,
+        own_slot: u32,
+        config: Arc<MeetingConfig>,
     ) -> Result<Option<Self>, KeyringError> {
         if let Some(newest) = self.newest()
             && key.mk_seq <= newest.mk_seq
@@ -255,12 +291,23 @@ impl Snapshot {
             last.retire_at = Some(last.retire_at.map_or(due, |at| at.min(due)));
         }
         epochs.push(Live {
-            epoch: Arc::new(Epoch::new(key, now, send_instance)),
+            epoch: Arc::new(Epoch::new(key, now, send_instance, own_slot)),
             retire_at: None,
         });
         let excess = epochs.len().saturating_sub(MAX_LIVE_EPOCHS);
         epochs.drain(..excess);
-        Ok(Some(self.next(epochs)))
+        Ok(Some(self.next_in(config, epochs)))
+    }
+
+    /// The same epochs under `config`.
+    pub(super) fn with_config(&self, config: Arc<MeetingConfig>) -> Self {
+        self.next_in(config, self.epochs.clone())
+    }
+
+    /// No epoch at all under `config`: every key erased (once no reader holds the old
+    /// snapshot), a new config published in the same swap.
+    pub(super) fn emptied(&self, config: Arc<MeetingConfig>) -> Self {
+        self.next_in(config, Vec::new())
     }
 
     pub(super) fn with_retire(&self, mk_seq: u32, at: Millis) -> Option<Self> {

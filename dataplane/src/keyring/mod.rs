@@ -1,11 +1,13 @@
 //! The keyring: the key epochs of one meeting, shared by every worker without a lock.
 //!
 //! The control plane (keyctl, or a pre-shared key file) hands over one [`EpochKey`] per
-//! `mkSeqNum`. The writer side ([`Keyring::install`], [`Keyring::retire`], [`Keyring::prune`])
-//! builds a new immutable [`Snapshot`] and publishes it by pointer swap (read-copy-update with
-//! `arc-swap`); readers take one [`Keyring::load`] per batch and never lock. A snapshot that a
-//! reader still holds stays alive until that reader drops it, and every meeting key is zeroized
-//! when its last holder lets go.
+//! `mkSeqNum`; keyctl's events reach the keyring through one [`Handoff`], which finds this
+//! device's slot in each key's roster, installs, retires and erases. The writer side
+//! ([`Keyring::install`], [`Keyring::retire`], [`Keyring::prune`]) builds a new immutable
+//! [`Snapshot`] and publishes it by pointer swap (read-copy-update with `arc-swap`); readers
+//! take one [`Keyring::load`] per batch and never lock. A snapshot that a reader still holds
+//! stays alive until that reader drops it, and every meeting key is zeroized when its last
+//! holder lets go.
 //!
 //! Rotation (whitepaper 3.7.6, hardened per v4.6 "liveness"):
 //! - a new epoch decrypts as soon as it is installed;
@@ -16,6 +18,10 @@
 //! there once a packet under them authenticated; see that type for why and for how send
 //! counters stay unique across workers.
 //!
+//! Every epoch records this device's sender slot in it (the top 16 bits of its KIDs), fixed at
+//! install: a keyring created before the slot is known learns it from the first key that names
+//! this device, and workers already running on it pick it up with their next snapshot.
+//!
 //! Every installed epoch draws a random 40-bit sender instance for this device's KIDs
 //! (docs/PROTOCOL.md, "Nonce uniqueness"): counters restart at 0 in every epoch, every keyring
 //! and every process, and the instance is what keeps those restarts from sealing under a
@@ -23,15 +29,19 @@
 //! Time is an argument everywhere (sans-IO): nothing here reads a clock.
 
 mod epoch;
+mod handoff;
 mod update;
 mod window;
 mod worker;
 
+use core::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::{ArcSwap, Guard};
+use keyctl::wire::MeetingRef;
 
 pub use epoch::{Epoch, EpochKey, Live, Snapshot};
+pub use handoff::{Handled, Handoff, HandoffError, own_slot_in};
 pub use keyctl::time::Millis;
 pub use update::sender_id;
 pub use window::{MAX_STREAMS_PER_SENDER, SHARED_WINDOW, SharedWindow};
@@ -73,6 +83,14 @@ pub enum KeyringError {
     Random,
 }
 
+/// Refuses a key whose roster names a slot the KID layout cannot carry.
+fn check_roster(key: &EpochKey) -> Result<(), KeyringError> {
+    match key.roster.keys().find(|&&slot| slot > MAX_SENDER_SLOT) {
+        Some(&slot) => Err(KeyringError::SlotOutOfRange(slot)),
+        None => Ok(()),
+    }
+}
+
 /// A fresh random sender instance: 40 bits from the operating system's generator.
 #[cfg(not(miri))]
 fn random_instance() -> Result<u64, KeyringError> {
@@ -93,6 +111,10 @@ fn random_instance() -> Result<u64, KeyringError> {
     Ok(RandomState::new().hash_one(0u8) & MAX_SENDER_INSTANCE)
 }
 
+/// The slot value meaning "this device has no slot (yet)": a keyring made with it installs
+/// receive-only epochs until a slot is set or a [`Handoff`] learns one.
+pub const NO_SLOT: u32 = u32::MAX;
+
 /// What a keyring is for: one meeting instance, one local sender, one cipher suite.
 #[derive(Clone, PartialEq, Eq)]
 pub struct MeetingConfig {
@@ -100,12 +122,30 @@ pub struct MeetingConfig {
     pub meeting_id: Vec<u8>,
     /// `meetingUUID`, the instance of the meeting.
     pub meeting_uuid: Vec<u8>,
-    /// The roster slot this device sends as (the top 16 bits of its KIDs), at most
-    /// [`MAX_SENDER_SLOT`]; any larger value (such as `u32::MAX`) makes a receive-only keyring
-    /// whose seals fail with [`SealError::SlotOutOfRange`].
+    /// The roster slot this device sends as (the top 16 bits of its KIDs) in the epochs
+    /// [`Keyring::install`] installs, at most [`MAX_SENDER_SLOT`]; any larger value (such as
+    /// [`NO_SLOT`]) makes them receive-only, and seals fail with [`SealError::SlotOutOfRange`].
+    /// Each epoch keeps the slot it was installed with; a [`Handoff`] sets this one from the
+    /// roster of each key that names this device.
     pub own_slot: u32,
     /// The SFrame cipher suite of every key.
     pub suite: CipherSuite,
+}
+
+impl MeetingConfig {
+    /// This config with `own_slot` set to `slot`.
+    fn with_slot(&self, slot: u32) -> Self {
+        Self {
+            own_slot: slot,
+            ..self.clone()
+        }
+    }
+
+    /// Whether this is the config of `meeting`'s instance (meetingID and meetingUUID).
+    pub fn serves(&self, meeting: &MeetingRef) -> bool {
+        self.meeting_id == meeting.meeting_id.as_bytes()
+            && self.meeting_uuid == meeting.meeting_uuid.as_bytes()
+    }
 }
 
 impl core::fmt::Debug for MeetingConfig {
@@ -156,32 +196,116 @@ impl Keyring {
 
     /// Installs a new epoch at `now`: it decrypts at once, sends from `key.activate_at`, and the
     /// epoch it supersedes retires [`RETIRE_AFTER_MS`] later (whitepaper 3.7.6). The epoch gets
-    /// a fresh random sender instance. A roster slot above [`MAX_SENDER_SLOT`] refuses the key
+    /// a fresh random sender instance, and seals under the keyring's current
+    /// [`MeetingConfig::own_slot`]. A roster slot above [`MAX_SENDER_SLOT`] refuses the key
     /// and changes nothing.
     pub fn install(&self, key: EpochKey, now: Millis) -> Result<(), KeyringError> {
-        if let Some(slot) = key.roster.keys().find(|&&slot| slot > MAX_SENDER_SLOT) {
-            return Err(KeyringError::SlotOutOfRange(*slot));
-        }
+        check_roster(&key)?;
         let send_instance = random_instance()?;
-        self.write(|old| old.with_installed(key, now, send_instance))
+        self.write(|old| {
+            let own_slot = old.config().own_slot;
+            let config = Arc::clone(old.config_arc());
+            old.with_installed(key, now, send_instance, own_slot, config)
+        })
+    }
+
+    /// Sets the slot that epochs installed from now on by [`Keyring::install`] seal under
+    /// ([`NO_SLOT`]: receive only). Installed epochs keep theirs (see [`Epoch::own_slot`]), so
+    /// this is safe at any time: no counter restarts under a key.
+    pub fn set_own_slot(&self, slot: u32) {
+        // Infallible: the closure never refuses.
+        let _ = self.write::<Infallible>(|old| {
+            if old.config().own_slot == slot {
+                return Ok(None);
+            }
+            Ok(Some(
+                old.with_config(Arc::new(old.config().with_slot(slot))),
+            ))
+        });
     }
 
     /// Retires `mk_seq` at `at` (keyctl's `Event::RetireEpoch`), or sooner if already due.
     pub fn retire(&self, mk_seq: u32, at: Millis) {
-        // Infallible: the closure never refuses.
-        let _ = self.write(|old| Ok(old.with_retire(mk_seq, at)));
+        let _ = self.write::<Infallible>(|old| Ok(old.with_retire(mk_seq, at)));
     }
 
     /// Drops the epochs whose retirement time has passed, zeroizing their keys once no reader
     /// holds them. Readers already refuse retired epochs by time; this frees the memory.
     pub fn prune(&self, now: Millis) {
-        let _ = self.write(|old| Ok(old.without_retired(now)));
+        let _ = self.write::<Infallible>(|old| Ok(old.without_retired(now)));
     }
 
-    fn write(
+    /// [`Self::install`] for a [`Handoff`]: refuses a key for another meeting instance than
+    /// `meeting`, installs it as an epoch this device seals under as `own_slot` (`None`:
+    /// receive only), and publishes a named slot as the keyring's own. One swap under the
+    /// writer lock, so the check, the epoch and the slot are one change: no reader sees one
+    /// without the others, and no concurrent [`Self::serve`] slips in between.
+    fn install_for(
         &self,
-        change: impl FnOnce(&Snapshot) -> Result<Option<Snapshot>, KeyringError>,
-    ) -> Result<(), KeyringError> {
+        meeting: &MeetingRef,
+        key: EpochKey,
+        own_slot: Option<u32>,
+        now: Millis,
+    ) -> Result<(), HandoffError> {
+        check_roster(&key)?;
+        let send_instance = random_instance()?;
+        self.write(|old| {
+            if !old.config().serves(meeting) {
+                return Err(HandoffError::WrongMeeting { mk_seq: key.mk_seq });
+            }
+            let config = match own_slot {
+                Some(slot) if slot != old.config().own_slot => {
+                    Arc::new(old.config().with_slot(slot))
+                }
+                _ => Arc::clone(old.config_arc()),
+            };
+            let epoch_slot = own_slot.unwrap_or(NO_SLOT);
+            Ok(old.with_installed(key, now, send_instance, epoch_slot, config)?)
+        })
+    }
+
+    /// [`Self::retire`] for a [`Handoff`]: refuses a retirement for another meeting instance.
+    fn retire_for(
+        &self,
+        meeting: &MeetingRef,
+        mk_seq: u32,
+        at: Millis,
+    ) -> Result<(), HandoffError> {
+        self.write(|old| {
+            if !old.config().serves(meeting) {
+                return Err(HandoffError::WrongMeeting { mk_seq });
+            }
+            Ok(old.with_retire(mk_seq, at))
+        })
+    }
+
+    /// Drops every epoch at once (whitepaper 3.7.8: a participant who leaves discards every
+    /// key); their keys are zeroized once no reader holds them, and workers let go of their
+    /// copies at their next snapshot or idle tick. The config, this device's slot included,
+    /// stays.
+    fn erase(&self) {
+        let _ = self.write::<Infallible>(|old| Ok(Some(old.emptied(Arc::clone(old.config_arc())))));
+    }
+
+    /// Drops every epoch and serves `meeting`'s instance from now on, with no slot for this
+    /// device until a key names one: a new session, perhaps in a new meeting instance (stream
+    /// keys bind the meetingUUID). Workers on this keyring follow at their next snapshot.
+    fn serve(&self, meeting: &MeetingRef) {
+        let _ = self.write::<Infallible>(|old| {
+            let config = MeetingConfig {
+                meeting_id: meeting.meeting_id.as_bytes().to_vec(),
+                meeting_uuid: meeting.meeting_uuid.as_bytes().to_vec(),
+                own_slot: NO_SLOT,
+                suite: old.config().suite,
+            };
+            Ok(Some(old.emptied(Arc::new(config))))
+        });
+    }
+
+    fn write<E>(
+        &self,
+        change: impl FnOnce(&Snapshot) -> Result<Option<Snapshot>, E>,
+    ) -> Result<(), E> {
         // A writer that panicked left no half-built snapshot behind (it builds a new one and
         // swaps it in whole), so a poisoned lock is safe to take over.
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);

@@ -523,3 +523,218 @@ fn authentic_streams_per_sender_are_capped_and_never_evicted() {
         DropReason::Replay
     );
 }
+
+/// Seals with a worker that has derived nothing yet.
+fn seal_once(ring: &Keyring, now: u64, payload: &[u8]) -> Result<Vec<u8>, SealError> {
+    seal(&mut WorkerKeys::new(Mode::Datagram), ring, now, payload)
+}
+
+/// Opens with a worker that has derived nothing yet.
+fn open_once(ring: &Keyring, now: u64, wire: &[u8]) -> Result<Vec<u8>, PacketError> {
+    open(&mut WorkerKeys::new(Mode::Datagram), ring, now, wire)
+}
+
+/// The instance `config` serves.
+fn meeting() -> keyctl::wire::MeetingRef {
+    keyctl::wire::MeetingRef::new(b"meeting-1", b"uuid-1").unwrap()
+}
+
+fn roster_key(mk_seq: u32, activate_at: u64, roster: &[(u32, &[u8])]) -> EpochKey {
+    EpochKey {
+        roster: roster.iter().map(|(s, id)| (*s, id.to_vec())).collect(),
+        ..key(mk_seq, activate_at)
+    }
+}
+
+fn slot_of(wire: &[u8]) -> u32 {
+    let kid = Protected::parse(Mode::Datagram, wire).unwrap().header.kid;
+    StreamId::from_kid(kid).sender_slot
+}
+
+/// A slot learned from a key is published with its epoch: a worker that sealed nothing (no
+/// slot) on this keyring before seals under the slot once the key is in, with no new keyring.
+#[test]
+fn a_keyring_without_a_slot_learns_it_from_the_first_key_that_names_this_device() {
+    let ring = Keyring::new(config(NO_SLOT));
+    let mut tx = WorkerKeys::new(Mode::Datagram);
+    assert_eq!(
+        seal(&mut tx, &ring, 0, b"x"),
+        Err(SealError::SlotOutOfRange(NO_SLOT))
+    );
+    ring.install_for(&meeting(), key(1, 0), Some(1), Millis(0))
+        .unwrap();
+    assert_eq!(
+        ring.load().config().own_slot,
+        1,
+        "published as the keyring's"
+    );
+    assert_eq!(ring.load().newest().unwrap().own_slot(), Some(1));
+    let wire = seal(&mut tx, &ring, 0, b"x").unwrap();
+    assert_eq!(slot_of(&wire), 1);
+    let bob = Keyring::new(config(2));
+    bob.install(key(1, 0), Millis(0)).unwrap();
+    assert_eq!(open_once(&bob, 0, &wire).unwrap(), b"x");
+}
+
+/// A roster that moves this device to another slot applies from that key's epoch on: the
+/// epoch still sending keeps its slot (one KID per stream under one key, RFC 9605 4.4.3), and
+/// each epoch refuses as reflected exactly the slot this device sealed under in it, even once
+/// the old slot belongs to someone else (4.4.1).
+#[test]
+fn a_slot_change_applies_from_the_next_epoch_and_each_epoch_knows_its_own() {
+    let me = Keyring::new(config(NO_SLOT));
+    me.install_for(
+        &meeting(),
+        roster_key(1, 0, &[(1, b"alice"), (2, b"bob")]),
+        Some(1),
+        Millis(0),
+    )
+    .unwrap();
+    // Rejoined: "alice" is slot 3 now, and slot 1 went to carol.
+    let moved = roster_key(2, 2_000, &[(1, b"carol"), (2, b"bob"), (3, b"alice")]);
+    me.install_for(&meeting(), moved, Some(3), Millis(1_000))
+        .unwrap();
+    assert_eq!(me.load().config().own_slot, 3);
+    let mut tx = WorkerKeys::new(Mode::Datagram);
+    let old = seal(&mut tx, &me, 1_500, b"old").unwrap();
+    let new = seal(&mut tx, &me, 2_000, b"new").unwrap();
+    assert_eq!((&old[..4], slot_of(&old)), (&1u32.to_be_bytes()[..], 1));
+    assert_eq!((&new[..4], slot_of(&new)), (&2u32.to_be_bytes()[..], 3));
+    // Both sent back: each refused as this device's own, none derived as a receive key.
+    let mut rx = WorkerKeys::new(Mode::Datagram);
+    for wire in [&old, &new] {
+        let kid = Protected::parse(Mode::Datagram, wire).unwrap().header.kid;
+        assert_eq!(
+            open(&mut rx, &me, 2_000, wire),
+            Err(PacketError::Reflected(kid))
+        );
+    }
+    assert_eq!(rx.cached_recv_keys(), 0);
+    // Carol, in slot 1 of epoch 2, is a sender like any other there.
+    let carol = Keyring::new(config(1));
+    carol
+        .install(
+            roster_key(2, 2_000, &[(1, b"carol"), (2, b"bob"), (3, b"alice")]),
+            Millis(1_000),
+        )
+        .unwrap();
+    let from_carol = seal_once(&carol, 2_000, b"hi").unwrap();
+    assert_eq!(open(&mut rx, &me, 2_000, &from_carol).unwrap(), b"hi");
+}
+
+/// A key whose roster does not name this device only receives: the device never seals under
+/// the slot an older key gave it, which this roster may have given to someone else.
+#[test]
+fn an_epoch_that_does_not_name_this_device_only_receives() {
+    let me = Keyring::new(config(NO_SLOT));
+    me.install_for(&meeting(), key(1, 0), Some(1), Millis(0))
+        .unwrap();
+    let without = roster_key(2, 0, &[(1, b"carol"), (2, b"bob")]);
+    me.install_for(&meeting(), without, None, Millis(0))
+        .unwrap();
+    assert_eq!(me.load().newest().unwrap().own_slot(), None);
+    assert_eq!(
+        me.load().config().own_slot,
+        1,
+        "a key without a slot keeps the last"
+    );
+    assert_eq!(
+        seal_once(&me, 0, b"x"),
+        Err(SealError::SlotOutOfRange(NO_SLOT))
+    );
+    let carol = Keyring::new(config(1));
+    carol
+        .install(roster_key(2, 0, &[(1, b"carol"), (2, b"bob")]), Millis(0))
+        .unwrap();
+    let wire = seal_once(&carol, 0, b"c").unwrap();
+    assert_eq!(open_once(&me, 0, &wire).unwrap(), b"c");
+}
+
+#[test]
+fn a_key_or_retirement_for_another_instance_changes_nothing() {
+    let ring = Keyring::new(config(NO_SLOT));
+    let other = keyctl::wire::MeetingRef::new(b"meeting-1", b"uuid-2").unwrap();
+    assert_eq!(
+        ring.install_for(&other, key(1, 0), Some(1), Millis(0)),
+        Err(HandoffError::WrongMeeting { mk_seq: 1 })
+    );
+    ring.install_for(&meeting(), key(1, 0), Some(1), Millis(0))
+        .unwrap();
+    let generation = ring.load().generation();
+    assert_eq!(
+        ring.retire_for(&other, 1, Millis(0)),
+        Err(HandoffError::WrongMeeting { mk_seq: 1 })
+    );
+    assert_eq!(ring.load().generation(), generation);
+    assert!(ring.load().recv_epoch(1, Millis(1)).is_some());
+}
+
+/// Setting the keyring's slot is safe at any time: installed epochs keep theirs.
+#[test]
+fn setting_the_slot_leaves_installed_epochs_as_they_are() {
+    let ring = Keyring::new(config(1));
+    ring.install(key(1, 0), Millis(0)).unwrap();
+    ring.set_own_slot(2);
+    let generation = ring.load().generation();
+    ring.set_own_slot(2);
+    assert_eq!(ring.load().generation(), generation, "no change, no swap");
+    assert_eq!(ring.load().newest().unwrap().own_slot(), Some(1));
+    let wire = seal_once(&ring, 0, b"x").unwrap();
+    assert_eq!(slot_of(&wire), 1);
+    ring.install(key(2, 0), Millis(0)).unwrap();
+    let wire = seal_once(&ring, 0, b"x").unwrap();
+    assert_eq!(slot_of(&wire), 2);
+}
+
+/// Erasing and serving a new instance swap in place: a worker on the same keyring drops its
+/// keys at its next snapshot, and seals in the new instance once its key arrives.
+#[test]
+fn erasing_and_serving_a_new_instance_reach_running_workers() {
+    let ring = Keyring::new(config(NO_SLOT));
+    ring.install_for(&meeting(), key(1, 0), Some(1), Millis(0))
+        .unwrap();
+    let mut tx = WorkerKeys::new(Mode::Datagram);
+    seal(&mut tx, &ring, 0, b"x").unwrap();
+    assert_eq!(tx.cached_epochs(), 1);
+    ring.erase();
+    assert_eq!(ring.load().mk_seqs().count(), 0);
+    assert_eq!(ring.load().config().own_slot, 1, "erasing keeps the config");
+    tx.sync_idle(&ring.load(), Millis(0));
+    assert_eq!(
+        tx.cached_epochs(),
+        0,
+        "the worker let go of the erased keys"
+    );
+    assert_eq!(seal(&mut tx, &ring, 0, b"x"), Err(SealError::NoSendEpoch));
+
+    let next = keyctl::wire::MeetingRef::new(b"meeting-1", b"uuid-2").unwrap();
+    ring.serve(&next);
+    assert_eq!(ring.load().config().meeting_uuid, b"uuid-2");
+    assert_eq!(ring.load().config().own_slot, NO_SLOT);
+    assert_eq!(
+        ring.install_for(&meeting(), key(1, 0), Some(1), Millis(0)),
+        Err(HandoffError::WrongMeeting { mk_seq: 1 }),
+        "the old instance's keys are refused"
+    );
+    // The same mkSeqNum again, in the new instance: a new epoch, so the worker's cache of
+    // the old one cannot stand in for it.
+    ring.install_for(&next, key(1, 0), Some(2), Millis(0))
+        .unwrap();
+    let wire = seal(&mut tx, &ring, 0, b"y").unwrap();
+    assert_eq!(slot_of(&wire), 2);
+    let peer = Keyring::new(MeetingConfig {
+        meeting_uuid: b"uuid-2".to_vec(),
+        ..config(1)
+    });
+    peer.install(key(1, 0), Millis(0)).unwrap();
+    assert_eq!(open_once(&peer, 0, &wire).unwrap(), b"y");
+    let old_instance = Keyring::new(config(1));
+    old_instance.install(key(1, 0), Millis(0)).unwrap();
+    assert_eq!(
+        open_once(&old_instance, 0, &wire)
+            .unwrap_err()
+            .drop_reason(),
+        DropReason::AuthFailure,
+        "stream keys bind the meetingUUID"
+    );
+}

@@ -1,4 +1,4 @@
-//! The handoff from the control plane: keyctl's `KeyUpdate` as an [`EpochKey`].
+//! keyctl's `KeyUpdate` as an [`EpochKey`], the conversion [`super::Handoff`] installs.
 
 use keyctl::meeting::KeyUpdate;
 use keyctl::wire::ParticipantId;

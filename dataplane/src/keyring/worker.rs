@@ -188,14 +188,18 @@ impl WorkerKeys {
         len: usize,
     ) -> Result<Range<usize>, SealError> {
         self.sync(snapshot);
-        let own_slot = snapshot.config().own_slot;
+        let epoch = snapshot.send_epoch(now);
+        // The slot is the sending epoch's, fixed when it was installed (see `Epoch::own_slot`);
+        // with no epoch to send with, the keyring's, so that a keyring that knows no slot for
+        // this device says so before it says it has no key.
+        let own_slot = epoch.map_or(snapshot.config().own_slot, |epoch| epoch.own_slot_raw());
         if own_slot > MAX_SENDER_SLOT {
             return Err(SealError::SlotOutOfRange(own_slot));
         }
         if self.mode == Mode::Datagram && stream_index != 0 {
             return Err(SealError::DatagramStream(stream_index));
         }
-        let epoch = snapshot.send_epoch(now).ok_or(SealError::NoSendEpoch)?;
+        let epoch = epoch.ok_or(SealError::NoSendEpoch)?;
         let local = Self::local(&mut self.epochs, epoch);
         let send = match local.send.entry(stream_index) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
@@ -269,8 +273,10 @@ impl WorkerKeys {
         let (kid, ctr) = (parsed.header.kid, parsed.header.ctr);
         let stream = StreamId::from_kid(kid);
         // RFC 9605 4.4.1: this device's KIDs hold send keys only; never derive a receive key
-        // for one, or a relay could hand a sender its own packets back.
-        if stream.sender_slot == snapshot.config().own_slot {
+        // for one, or a relay could hand a sender its own packets back. The slot is the one
+        // this device sealed under in the packet's epoch, which a later slot change leaves as
+        // it was.
+        if Some(stream.sender_slot) == epoch.own_slot() {
             return Err(PacketError::Reflected(kid));
         }
         if self.mode == Mode::Datagram && stream.stream_index != 0 {

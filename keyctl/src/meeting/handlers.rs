@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 use super::error::MeetingError;
 use super::events::{Alert, LeftReason};
-use super::keyring::Certification;
+use super::keys::Certification;
 use super::limits::MAX_PENDING;
 use super::lpl::Applied;
 use super::session::{KeyChase, Live, Outbox, Peer, fill};

@@ -10,7 +10,7 @@ use super::config::Timings;
 use super::error::MeetingError;
 use super::events::Alert;
 use super::invite::{Invite, invite_id};
-use super::keyring::Certification;
+use super::keys::Certification;
 use super::limits::{KEY_REQUEST_MIN_GAP_MS, ROSTER_PER_PARTICIPANT};
 use super::lpl::add_op;
 use super::session::{Live, Outbox, fill};

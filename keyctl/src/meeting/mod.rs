@@ -74,7 +74,7 @@ mod events;
 mod handlers;
 mod heartbeat;
 mod invite;
-mod keyring;
+mod keys;
 mod leader;
 mod limits;
 mod lpl;

@@ -9,7 +9,7 @@ use super::error::MeetingError;
 use super::events::{Alert, Event, KeyUpdate, LeftReason, MeetingKey};
 use super::heartbeat::Chain;
 use super::invite::Invite;
-use super::keyring::{KeyRing, Ready};
+use super::keys::{HeldKeys, Ready};
 use super::leader::LeaderState;
 use super::lpl::{Lpl, RosterView};
 use crate::crypto::{self, BoxKey, BoxKeyPair, CryptoError, SigningKey};
@@ -94,7 +94,7 @@ pub(crate) struct Live {
     pub(crate) leader_key: Option<BoxKey>,
     pub(crate) lpl: Lpl,
     pub(crate) chain: Chain,
-    pub(crate) keys: KeyRing,
+    pub(crate) keys: HeldKeys,
     /// This participant's two most recent liveness nonces, latest first.
     pub(crate) my_nonces: [Option<[u8; LIVENESS_NONCE_LEN]>; 2],
     pub(crate) next_nonce_at: Millis,
@@ -194,7 +194,7 @@ impl Session {
             peers,
             leader_key: None,
             chain: Chain::default(),
-            keys: KeyRing::default(),
+            keys: HeldKeys::default(),
             my_nonces: [None, None],
             next_nonce_at: now,
             last_heartbeat_ok: now,

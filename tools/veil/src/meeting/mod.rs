@@ -53,7 +53,7 @@ pub struct ParticipantOptions {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ParticipantEvent {
-    /// A certified meeting key: install it (`dataplane::keyring::EpochKey::from(&update)`).
+    /// A certified meeting key: hand it to the dataplane (`dataplane::keyring::Handoff`).
     Key(KeyUpdate),
     /// Stop decrypting `mk_seq` at `at`.
     Retire {

@@ -1,10 +1,11 @@
 //! The worker threads: one per core, each with its own SO_REUSEPORT sockets and engine.
 //!
-//! A keyring is fixed to one sender slot (the high bits of this device's KIDs). In meeting mode
-//! the slot is only known once the first key names it, so the workers can be restarted on a new
-//! keyring: they stop, drain, hand their sockets back, and a new generation starts on the same
-//! sockets. Each generation counts into fresh counters that are kept, so `/metrics` (which sums
-//! every generation) never goes backwards.
+//! The sidecar starts them once, on the keyring they read for the whole run: keys, this
+//! device's sender slot and, in meeting mode, each new meeting instance reach them through the
+//! keyring's snapshots (`dataplane::keyring::Handoff`), so nothing about keys restarts them.
+//! Stopping drains each worker and hands its sockets back; a generation started after that
+//! would run on the same sockets and count into fresh counters that are kept, so `/metrics`
+//! (which sums every generation) never goes backwards.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};

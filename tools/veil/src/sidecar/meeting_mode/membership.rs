@@ -4,23 +4,24 @@
 //!
 //! A rejoin is a new session, often in a new meeting instance (a restarted board hands out a
 //! new meetingUUID): keys of the old session are never carried into it (stream keys bind the
-//! meetingUUID, and the old keys are dropped when the session ends), the first key of the new
-//! session that names this device builds the new keyring, the relay registration moves to the
-//! new `meetingID/meetingUUID`, and the new leader's security code is printed again
-//! (whitepaper 3.8, 3.10: re-check the code on every join or rejoin and leader change).
+//! meetingUUID, and the old keys are erased when the session ends), the handoff's keyring serves
+//! the new instance from the rejoin on and learns this device's slot from the new session's
+//! first key (the workers keep running on it), the relay registration moves to the new
+//! `meetingID/meetingUUID`, and the new leader's security code is printed again (whitepaper
+//! 3.8, 3.10: re-check the code on every join or rejoin and leader change).
 
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
-use dataplane::keyring::Keyring;
+use dataplane::keyring::{Handoff, Keyring};
 use keyctl::wire::ParticipantId;
 
 use super::admin::{AdminCommand, Record, apply_commands, status_json};
-use super::keys::Keys;
+use super::keys;
 use crate::meeting::{Participant, ParticipantEvent, ParticipantStatus, Rejoin, Rejoiner};
+use crate::sidecar::SidecarError;
 use crate::sidecar::metrics::Exposed;
 use crate::sidecar::registrar::Registrar;
-use crate::sidecar::{Plumbing, SidecarError};
 
 /// Where the sidecar stands in the meeting.
 enum Link {
@@ -37,8 +38,8 @@ pub(super) struct Membership {
     link: Link,
     rejoiner: Rejoiner,
     rejoin: bool,
-    me: ParticipantId,
-    keys: Keys,
+    /// keyctl's key events into the keyring the workers read.
+    handoff: Handoff,
     registrar: Registrar,
     roster: Vec<(u32, ParticipantId)>,
     code_shown: Option<String>,
@@ -75,16 +76,15 @@ impl Membership {
         participant: Participant,
         rejoiner: Rejoiner,
         rejoin: bool,
-        keys: Keys,
+        handoff: Handoff,
         registrar: Registrar,
     ) -> Self {
         Self {
-            me: participant.me().clone(),
             session: participant.status(),
             link: Link::In(participant),
             rejoiner,
             rejoin,
-            keys,
+            handoff,
             registrar,
             roster: Vec::new(),
             code_shown: None,
@@ -95,18 +95,14 @@ impl Membership {
 
     /// The keyring the workers run on.
     pub(super) fn keyring(&self) -> &Keyring {
-        &self.keys.keyring
+        self.handoff.keyring()
     }
 
     /// One turn of the main loop: the session's events and the leader commands, or the
     /// rejoin.
-    pub(super) fn tick(
-        &mut self,
-        plumbing: &mut Plumbing,
-        commands: &Receiver<AdminCommand>,
-    ) -> Result<(), SidecarError> {
+    pub(super) fn tick(&mut self, commands: &Receiver<AdminCommand>) -> Result<(), SidecarError> {
         match self.link {
-            Link::In(_) => self.pump(plumbing, commands),
+            Link::In(_) => self.pump(commands),
             Link::Rejoining => {
                 self.rejoin_poll()?;
                 // Leader commands need a session; between sessions they are void.
@@ -120,11 +116,7 @@ impl Membership {
         }
     }
 
-    fn pump(
-        &mut self,
-        plumbing: &mut Plumbing,
-        commands: &Receiver<AdminCommand>,
-    ) -> Result<(), SidecarError> {
+    fn pump(&mut self, commands: &Receiver<AdminCommand>) -> Result<(), SidecarError> {
         let Link::In(participant) = &self.link else {
             return Ok(());
         };
@@ -133,12 +125,16 @@ impl Membership {
             match event {
                 ParticipantEvent::Key(update) => {
                     self.roster = update.roster.iter().map(|(s, p)| (*s, p.clone())).collect();
-                    self.keys.install(&update, &self.me, plumbing)?;
+                    keys::install(&self.handoff, participant.meeting(), &update)?;
                     tracing::info!(mk_seq = update.mk_seq, "meeting key installed");
                     // In the meeting for real: a later loss backs off from the start again.
                     self.rejoiner.settled();
                 }
-                ParticipantEvent::Retire { mk_seq, at } => self.keys.keyring.retire(mk_seq, at),
+                ParticipantEvent::Retire { mk_seq, at } => {
+                    if let Err(error) = self.handoff.retire(participant.meeting(), mk_seq, at) {
+                        tracing::warn!(mk_seq, %error, "retirement refused");
+                    }
+                }
                 ParticipantEvent::Alert(alert) => tracing::warn!(?alert, "meeting alert"),
                 other => {
                     if let Some(reason) = end_reason(&other) {
@@ -159,7 +155,10 @@ impl Membership {
             self.code_shown = Some(code.clone());
         }
         match end {
-            Some((event, reason)) => self.end(plumbing, &event, reason),
+            Some((event, reason)) => {
+                self.end(&event, reason);
+                Ok(())
+            }
             None => {
                 // The relay ticket: present the newest, and ask for a fresh one half way to
                 // its expiry (at most once per RENEWAL_RETRY while none comes).
@@ -181,15 +180,11 @@ impl Membership {
         }
     }
 
-    /// The session is over: every key goes, the relay stops sending here, and either a
-    /// rejoin is scheduled or the sidecar stays out.
-    fn end(
-        &mut self,
-        plumbing: &mut Plumbing,
-        event: &ParticipantEvent,
-        reason: String,
-    ) -> Result<(), SidecarError> {
-        self.keys.drop_all(plumbing)?;
+    /// The session is over: every key goes (whitepaper 3.7.8; the workers let go of theirs at
+    /// their next snapshot), the relay stops sending here, and either a rejoin is scheduled or
+    /// the sidecar stays out.
+    fn end(&mut self, event: &ParticipantEvent, reason: String) {
+        self.handoff.erase();
         self.registrar.leave();
         self.roster.clear();
         self.record.last_end = Some(reason.clone());
@@ -211,7 +206,6 @@ impl Membership {
             self.record.ended = Some(reason);
             self.link = Link::Out;
         }
-        Ok(())
     }
 
     fn rejoin_poll(&mut self) -> Result<(), SidecarError> {
@@ -219,7 +213,7 @@ impl Membership {
         self.record.rejoin_attempts = self.rejoiner.attempts();
         match polled {
             Rejoin::Joined(participant) => {
-                self.keys.enter(participant.meeting());
+                self.handoff.enter(participant.meeting());
                 self.session = participant.status();
                 self.registrar
                     .move_to(&relay_meeting(&self.session), participant.relay_ticket())?;
@@ -247,19 +241,24 @@ impl Membership {
 
     /// `/status` now.
     pub(super) fn status(&self, exposed: &Exposed) -> serde_json::Value {
-        status_json(&self.session, self.keys.slot, &self.record, exposed)
+        status_json(
+            &self.session,
+            self.handoff.own_slot(),
+            &self.record,
+            exposed,
+        )
     }
 
     /// SIGTERM: leaves the relay and the meeting (posting a leave if in a session); an
-    /// attempt in flight is abandoned. Returns the keys, for the caller to drop (zeroizing
-    /// them) once the workers are gone.
-    pub(super) fn leave(self) -> Keys {
+    /// attempt in flight is abandoned. Returns the handoff, for the caller to drop (zeroizing
+    /// every key) once the workers are gone.
+    pub(super) fn leave(self) -> Handoff {
         self.registrar.leave();
         if let Link::In(participant) = self.link
             && let Err(error) = participant.leave()
         {
             tracing::warn!(%error, "leaving the meeting");
         }
-        self.keys
+        self.handoff
     }
 }

@@ -3,10 +3,11 @@
 //! into the keyring (the same keyring as in pre-shared key mode), retires epochs when told,
 //! registers with the relay, and serves the participant's status as JSON.
 //!
-//! The keyring is fixed to this device's sender slot, which the leader assigns on admission and
-//! the first key's roster names; until then the workers run on an empty keyring, so outgoing
-//! media is dropped and counted (`send_drops{reason="no_key"}`), never sent in the clear. When
-//! the session ends every key is dropped (zeroized). After a lost board connection, a meeting
+//! The workers start once, on the keyring of a `dataplane::keyring::Handoff`, and never
+//! restart for keys: this device's sender slot, which the leader assigns on admission and each
+//! key's roster names, reaches them with the key. Until the first key outgoing media is dropped
+//! and counted (`send_drops{reason="no_key"}`), never sent in the clear. When the session ends
+//! every key is erased (zeroized). After a lost board connection, a meeting
 //! the board ended, or the leader's heartbeats stopping, the sidecar rejoins with the same
 //! identity ([`membership`]); after a kick, a leave or a refusal (and always under
 //! `--no-rejoin`) it stays up, dropping media, with the reason in `/status` until SIGTERM.
@@ -23,6 +24,8 @@ use std::thread;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use dataplane::keyring::Handoff;
+use dataplane::sframe::CipherSuite;
 use keyctl::crypto::SigningKey;
 use keyctl::meeting::Timings;
 use keyctl::rng::OsRng;
@@ -34,7 +37,6 @@ use super::registrar::Registrar;
 use super::{Plumbing, SidecarArgs, SidecarError, spawn_admin};
 use crate::meeting::{MeetingDriverError, ParticipantOptions, Rejoiner};
 use admin::{SharedStatus, admin};
-use keys::Keys;
 use membership::{Membership, relay_meeting};
 use veil_board::BoardError;
 use veil_board::client::{ClientOptions, ClientTls, Join};
@@ -204,7 +206,11 @@ pub(super) fn run(args: &SidecarArgs) -> Result<(), SidecarError> {
     // a session that was running is rejoined.
     let participant = rejoiner.join().map_err(MeetingModeError::from)?;
     let first = participant.status();
-    let keys = Keys::new(participant.meeting());
+    let handoff = Handoff::new(
+        participant.me().clone(),
+        participant.meeting(),
+        CipherSuite::Aes256GcmSha512_128,
+    );
     let registrar = Registrar::new(
         plumbing.workers.network_socket()?,
         args.remote,
@@ -212,8 +218,9 @@ pub(super) fn run(args: &SidecarArgs) -> Result<(), SidecarError> {
         &veil_relay::ticket::relay_token(participant.me()),
         participant.relay_ticket(),
     )?;
-    plumbing.workers.start(&keys.keyring)?;
-    let mut membership = Membership::new(participant, rejoiner, !margs.no_rejoin, keys, registrar);
+    plumbing.workers.start(handoff.keyring())?;
+    let mut membership =
+        Membership::new(participant, rejoiner, !margs.no_rejoin, handoff, registrar);
     let status: SharedStatus = Arc::new(Mutex::new(json!({})));
     let (commands_tx, commands) = channel();
     let admin_status = status.clone();
@@ -237,14 +244,14 @@ pub(super) fn run(args: &SidecarArgs) -> Result<(), SidecarError> {
         if stop {
             break;
         }
-        membership.tick(&mut plumbing, &commands)?;
+        membership.tick(&commands)?;
         plumbing.tend(membership.keyring());
         *status.lock().unwrap_or_else(PoisonError::into_inner) = membership.status(&exposed);
         thread::sleep(Duration::from_millis(50));
     }
-    let keys = membership.leave();
+    let handoff = membership.leave();
     plumbing.finish();
     // The workers are gone; the last keyring handle drops here and zeroizes its keys.
-    drop(keys);
+    drop(handoff);
     Ok(())
 }

@@ -6,6 +6,10 @@
 //! the list of participants for whom mkSeqNum is accessible"). A key older than the newest
 //! certified one is superseded: it is never handed off, so a board that delays one rekey
 //! cannot make a participant send under a key a removed member still holds.
+//!
+//! These are the session's own copies (the whitepaper's "meeting keys held"), not the
+//! dataplane's keyring (`dataplane::keyring::Keyring`), which receives each certified key as a
+//! [`super::KeyUpdate`] and keeps its own epochs, derived keys and replay windows.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +22,8 @@ use crate::wire::ParticipantId;
 /// Sender slot -> identity, as a heartbeat certified it.
 pub(crate) type Roster = BTreeMap<u32, ParticipantId>;
 
-struct Epoch {
+/// One meeting key this participant holds, and where it stands.
+struct HeldKey {
     mk: Zeroizing<[u8; 32]>,
     received_at: Millis,
     handed_off: bool,
@@ -50,15 +55,15 @@ pub(crate) enum Certification {
     Missing,
 }
 
-/// Keys by `mkSeqNum`, zeroized when retired or dropped.
+/// The meeting keys this participant holds, by `mkSeqNum`; zeroized when retired or dropped.
 #[derive(Default)]
-pub(crate) struct KeyRing {
-    epochs: BTreeMap<u32, Epoch>,
+pub(crate) struct HeldKeys {
+    keys: BTreeMap<u32, HeldKey>,
     highest: u32,
     certified: Option<Certified>,
 }
 
-impl KeyRing {
+impl HeldKeys {
     /// The highest `mkSeqNum` received (0 before the first).
     pub(crate) fn highest(&self) -> u32 {
         self.highest
@@ -71,7 +76,7 @@ impl KeyRing {
 
     /// The key of `mk_seq`, if held.
     pub(crate) fn get(&self, mk_seq: u32) -> Option<&[u8; 32]> {
-        self.epochs.get(&mk_seq).map(|e| &*e.mk)
+        self.keys.get(&mk_seq).map(|e| &*e.mk)
     }
 
     /// Whether a heartbeat certified a key this participant does not hold.
@@ -97,7 +102,7 @@ impl KeyRing {
         Ok(())
     }
 
-    /// Stores a key that passed [`KeyRing::check_new`]; older ones are scheduled to retire
+    /// Stores a key that passed [`HeldKeys::check_new`]; older ones are scheduled to retire
     /// `retire_after` later. Returns the retirements scheduled, and the key itself if a
     /// heartbeat already certified exactly this `mkSeqNum`.
     pub(crate) fn insert(
@@ -109,16 +114,16 @@ impl KeyRing {
         activation_delay: u64,
     ) -> (Vec<(u32, Millis)>, Option<Ready>) {
         let mut retired = Vec::new();
-        for (&seq, e) in self.epochs.iter_mut() {
+        for (&seq, e) in self.keys.iter_mut() {
             if e.retire_at.is_none() {
                 let at = now.after(retire_after);
                 e.retire_at = Some(at);
                 retired.push((seq, at));
             }
         }
-        self.epochs.insert(
+        self.keys.insert(
             mk_seq,
-            Epoch {
+            HeldKey {
                 mk: Zeroizing::new(*mk),
                 received_at: now,
                 handed_off: false,
@@ -137,7 +142,7 @@ impl KeyRing {
     }
 
     /// Records that a verified heartbeat certified `mk_seq` for `roster`. The caller has
-    /// checked that `mk_seq` is not below [`KeyRing::certified`].
+    /// checked that `mk_seq` is not below [`HeldKeys::certified`].
     pub(crate) fn certify(
         &mut self,
         mk_seq: u32,
@@ -149,7 +154,7 @@ impl KeyRing {
             mk_seq,
             roster: roster.clone(),
         });
-        match self.epochs.get(&mk_seq) {
+        match self.keys.get(&mk_seq) {
             None => Certification::Missing,
             Some(e) if e.handed_off => Certification::Held,
             Some(_) => match self.hand_off(mk_seq, roster, now, delay) {
@@ -160,7 +165,7 @@ impl KeyRing {
     }
 
     fn hand_off(&mut self, mk_seq: u32, roster: Roster, now: Millis, delay: u64) -> Option<Ready> {
-        let e = self.epochs.get_mut(&mk_seq)?;
+        let e = self.keys.get_mut(&mk_seq)?;
         if e.handed_off {
             return None;
         }
@@ -179,7 +184,7 @@ impl KeyRing {
     /// must stop); returns the retirements for the dataplane.
     pub(crate) fn retire_older_than(&mut self, mk_seq: u32, now: Millis) -> Vec<(u32, Millis)> {
         let mut retired = Vec::new();
-        for (&seq, e) in self.epochs.range_mut(..mk_seq) {
+        for (&seq, e) in self.keys.range_mut(..mk_seq) {
             if e.retire_at.is_none_or(|at| at > now) {
                 e.retire_at = Some(now);
                 retired.push((seq, now));
@@ -193,31 +198,30 @@ impl KeyRing {
     /// first key, numbered above every certified one, is accepted (v4.6 key rotation).
     pub(crate) fn drop_uncertified(&mut self) {
         let certified = self.certified();
-        self.epochs
-            .retain(|&seq, e| seq <= certified || e.handed_off);
-        self.highest = self.epochs.keys().next_back().copied().unwrap_or(0);
+        self.keys.retain(|&seq, e| seq <= certified || e.handed_off);
+        self.highest = self.keys.keys().next_back().copied().unwrap_or(0);
         // The certified key was scheduled to retire because a now forgotten key arrived: it
         // is the current key again.
-        if let Some(e) = self.epochs.get_mut(&certified) {
+        if let Some(e) = self.keys.get_mut(&certified) {
             e.retire_at = None;
         }
     }
 
     /// Drops (and zeroizes) keys whose retirement time has come.
     pub(crate) fn expire(&mut self, now: Millis) {
-        self.epochs
+        self.keys
             .retain(|_, e| e.retire_at.is_none_or(|at| at > now));
     }
 
     /// The next retirement time.
     pub(crate) fn next_timeout(&self) -> Option<Millis> {
-        self.epochs.values().filter_map(|e| e.retire_at).min()
+        self.keys.values().filter_map(|e| e.retire_at).min()
     }
 
     /// How many keys are held.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.epochs.len()
+        self.keys.len()
     }
 }
 
@@ -233,11 +237,11 @@ mod tests {
 
     #[test]
     fn certify_once_activate_late_retire_after_newer() {
-        let mut ring = KeyRing::default();
-        let (retired, ready) = ring.insert(1, &[1; 32], Millis(1_000), 10_000, 2_000);
+        let mut held = HeldKeys::default();
+        let (retired, ready) = held.insert(1, &[1; 32], Millis(1_000), 10_000, 2_000);
         assert!(retired.is_empty() && ready.is_none());
         // Certified at once: activation still waits the 2 s delay.
-        let Certification::Ready(r) = ring.certify(1, roster(2), Millis(1_500), 2_000) else {
+        let Certification::Ready(r) = held.certify(1, roster(2), Millis(1_500), 2_000) else {
             panic!("ready")
         };
         assert_eq!(
@@ -245,76 +249,76 @@ mod tests {
             (1, Millis(3_000), 2)
         );
         assert!(matches!(
-            ring.certify(1, roster(2), Millis(1_600), 2_000),
+            held.certify(1, roster(2), Millis(1_600), 2_000),
             Certification::Held
         ));
         // Certified late: activation is the certification time.
-        ring.check_new(2).unwrap();
-        ring.insert(2, &[2; 32], Millis(5_000), 10_000, 2_000);
-        assert_eq!(ring.next_timeout(), Some(Millis(15_000)));
-        let Certification::Ready(r) = ring.certify(2, roster(3), Millis(9_000), 2_000) else {
+        held.check_new(2).unwrap();
+        held.insert(2, &[2; 32], Millis(5_000), 10_000, 2_000);
+        assert_eq!(held.next_timeout(), Some(Millis(15_000)));
+        let Certification::Ready(r) = held.certify(2, roster(3), Millis(9_000), 2_000) else {
             panic!("ready")
         };
         assert_eq!(r.activate_at, Millis(9_000));
-        ring.expire(Millis(14_999));
-        assert_eq!(ring.len(), 2);
-        ring.expire(Millis(15_000));
-        assert_eq!(ring.epochs.keys().copied().collect::<Vec<_>>(), vec![2]);
+        held.expire(Millis(14_999));
+        assert_eq!(held.len(), 2);
+        held.expire(Millis(15_000));
+        assert_eq!(held.keys.keys().copied().collect::<Vec<_>>(), vec![2]);
     }
 
     /// A heartbeat may certify before the key arrives: the key is handed off on arrival
     /// with the roster certified for exactly its mkSeqNum, not the list held at arrival.
     #[test]
     fn a_key_certified_before_it_arrives_carries_the_certified_roster() {
-        let mut ring = KeyRing::default();
+        let mut held = HeldKeys::default();
         assert!(matches!(
-            ring.certify(3, roster(2), Millis(16_000), 2_000),
+            held.certify(3, roster(2), Millis(16_000), 2_000),
             Certification::Missing
         ));
-        assert!(ring.missing());
-        let (_, ready) = ring.insert(3, &[3; 32], Millis(16_100), 10_000, 2_000);
+        assert!(held.missing());
+        let (_, ready) = held.insert(3, &[3; 32], Millis(16_100), 10_000, 2_000);
         let ready = ready.expect("handed off on arrival");
         assert_eq!(ready.roster, roster(2));
-        assert!(!ring.missing());
+        assert!(!held.missing());
     }
 
     /// Finding 1 of the security review: `is_certified` compared with `>=`, so a late older
     /// key was handed off with the current roster. An older key is now refused.
     #[test]
     fn a_key_older_than_the_certified_one_is_superseded() {
-        let mut ring = KeyRing::default();
-        ring.insert(1, &[1; 32], Millis(0), 10_000, 2_000);
-        let _ = ring.certify(1, roster(3), Millis(0), 2_000);
+        let mut held = HeldKeys::default();
+        held.insert(1, &[1; 32], Millis(0), 10_000, 2_000);
+        let _ = held.certify(1, roster(3), Millis(0), 2_000);
         // The kick's rotation (3) is certified, but only key 2 (still shared with the kicked
         // member) arrives.
         assert!(matches!(
-            ring.certify(3, roster(2), Millis(10), 2_000),
+            held.certify(3, roster(2), Millis(10), 2_000),
             Certification::Missing
         ));
         assert_eq!(
-            ring.check_new(2),
+            held.check_new(2),
             Err(MeetingError::SupersededKey {
                 mk_seq: 2,
                 certified: 3
             })
         );
         assert_eq!(
-            ring.retire_older_than(3, Millis(2_010)),
+            held.retire_older_than(3, Millis(2_010)),
             vec![(1, Millis(2_010))]
         );
-        ring.expire(Millis(2_010));
-        assert_eq!(ring.len(), 0);
+        held.expire(Millis(2_010));
+        assert_eq!(held.len(), 0);
     }
 
     #[test]
     fn a_leader_change_forgets_uncertified_keys() {
-        let mut ring = KeyRing::default();
-        ring.insert(1, &[1; 32], Millis(0), 10_000, 2_000);
-        let _ = ring.certify(1, roster(2), Millis(0), 2_000);
-        ring.insert(2, &[2; 32], Millis(5), 10_000, 2_000);
-        ring.drop_uncertified();
-        assert_eq!((ring.highest(), ring.len()), (1, 1));
-        assert_eq!(ring.next_timeout(), None, "key 1 is current again");
-        ring.check_new(2).unwrap();
+        let mut held = HeldKeys::default();
+        held.insert(1, &[1; 32], Millis(0), 10_000, 2_000);
+        let _ = held.certify(1, roster(2), Millis(0), 2_000);
+        held.insert(2, &[2; 32], Millis(5), 10_000, 2_000);
+        held.drop_uncertified();
+        assert_eq!((held.highest(), held.len()), (1, 1));
+        assert_eq!(held.next_timeout(), None, "key 1 is current again");
+        held.check_new(2).unwrap();
     }
 }
