@@ -5,7 +5,11 @@
 //!   every packet arrived; the README's run command.
 //! - [`soak`]: `veil-soak`, a long meeting under rotations, restarts, kills and network cuts that
 //!   measures loss, recovery, memory and descriptors.
+//! - `sim` (feature `sim`): a meeting across both planes on virtual time (keyctl sessions, the real board core,
+//!   a dataplane keyring per node through the handoff) and the media properties it checks.
 #![forbid(unsafe_code)]
 
 pub mod demo;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod soak;
