@@ -47,8 +47,8 @@ pub enum TicketKeyError {
         error: std::io::Error,
     },
     /// The file does not hold 64 hex digits.
-    #[error("ticket key file {0}: expected 64 hex digits (32 bytes)")]
-    Format(String),
+    #[error("ticket key file {}: expected 64 hex digits (32 bytes)", .0.display())]
+    Format(std::path::PathBuf),
     /// No randomness for a new key.
     #[error("no randomness for a new ticket key")]
     Random,
@@ -118,7 +118,7 @@ impl TicketKey {
         }
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
         hex::decode_to_slice(text.trim(), bytes.as_mut())
-            .map_err(|_| TicketKeyError::Format(path.display().to_string()))?;
+            .map_err(|_| TicketKeyError::Format(path.to_path_buf()))?;
         Ok(Self::from_bytes(&bytes))
     }
 

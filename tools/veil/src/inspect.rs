@@ -3,12 +3,24 @@
 use dataplane::packet::{Mode, Protected};
 use dataplane::stream_key::StreamId;
 
+/// Why `veil inspect` could not decode its input.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InspectError {
+    /// The argument is not hex.
+    #[error("bad hex: {0}")]
+    Hex(#[from] hex::FromHexError),
+    /// The bytes are not a protected packet of the mode asked for.
+    #[error("not a Veil packet: {0}")]
+    Packet(#[from] dataplane::packet::Error),
+}
+
 /// Decodes the clear fields of a protected packet given as hex.
-pub fn inspect(hex: &str, rtp: bool) -> Result<String, String> {
+pub fn inspect(hex: &str, rtp: bool) -> Result<String, InspectError> {
     let compact: String = hex.split_whitespace().collect();
-    let bytes = hex::decode(&compact).map_err(|e| format!("bad hex: {e}"))?;
+    let bytes = hex::decode(&compact)?;
     let mode = if rtp { Mode::Rtp } else { Mode::Datagram };
-    let parsed = Protected::parse(mode, &bytes).map_err(|e| format!("not a Veil packet: {e}"))?;
+    let parsed = Protected::parse(mode, &bytes)?;
     let kid = parsed.header.kid;
     let s = StreamId::from_kid(kid);
     let stream = format!(
@@ -38,13 +50,10 @@ mod tests {
 
     #[test]
     fn reports_bad_input() {
-        assert!(inspect("abc", false).unwrap_err().starts_with("bad hex"));
-        assert!(inspect("zz", false).unwrap_err().starts_with("bad hex"));
-        assert!(
-            inspect("0000", false)
-                .unwrap_err()
-                .starts_with("not a Veil packet")
-        );
-        assert!(inspect("00000000", true).unwrap_err().contains("RTP"));
+        let text = |hex, rtp| inspect(hex, rtp).unwrap_err().to_string();
+        assert!(text("abc", false).starts_with("bad hex"));
+        assert!(text("zz", false).starts_with("bad hex"));
+        assert!(text("0000", false).starts_with("not a Veil packet"));
+        assert!(text("00000000", true).contains("RTP"));
     }
 }
