@@ -20,6 +20,7 @@
 
 pub mod batch;
 #[allow(unsafe_code)]
+#[cfg(not(target_arch = "wasm32"))]
 pub mod io;
 pub mod keyring;
 pub mod packet;
