@@ -16,7 +16,7 @@
 //! Every input of the derivation is known to a receiver from the packet (KID, and mkSeqNum to pick
 //! the MK) and the roster (slot to sender ID), so receive keys can be derived on first use.
 
-use aws_lc_rs::hkdf;
+use keyctl::provider::{CryptoProvider, HashAlg};
 use zeroize::Zeroizing;
 
 /// The HKDF info label of the stream key derivation.
@@ -99,14 +99,6 @@ impl StreamId {
     }
 }
 
-struct Len32;
-
-impl hkdf::KeyType for Len32 {
-    fn len(&self) -> usize {
-        32
-    }
-}
-
 fn length_prefix(field: &'static str, value: &[u8]) -> Result<[u8; 2], Error> {
     u16::try_from(value.len())
         .map(u16::to_be_bytes)
@@ -116,8 +108,28 @@ fn length_prefix(field: &'static str, value: &[u8]) -> Result<[u8; 2], Error> {
         })
 }
 
-/// Derives the SFrame base key of one stream from the meeting key (see the module docs).
+/// Derives the SFrame base key of one stream from the meeting key (see the module docs), with
+/// the default crypto provider.
 pub fn stream_base_key(
+    meeting_key: &[u8; 32],
+    meeting_id: &[u8],
+    meeting_uuid: &[u8],
+    sender_id: &[u8],
+    stream_index: u8,
+) -> Result<Zeroizing<[u8; 32]>, Error> {
+    stream_base_key_with_provider(
+        CryptoProvider::get_default(),
+        meeting_key,
+        meeting_id,
+        meeting_uuid,
+        sender_id,
+        stream_index,
+    )
+}
+
+/// [`stream_base_key`] with `provider`'s HKDF.
+pub fn stream_base_key_with_provider(
+    provider: &CryptoProvider,
     meeting_key: &[u8; 32],
     meeting_id: &[u8],
     meeting_uuid: &[u8],
@@ -138,10 +150,11 @@ pub fn stream_base_key(
         sender_id,
         &index,
     ];
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(meeting_key);
+    let prk = provider.hkdf.extract(HashAlg::Sha256, &[], meeting_key);
     let mut out = Zeroizing::new([0u8; 32]);
-    prk.expand(&info, Len32)
-        .and_then(|okm| okm.fill(out.as_mut()))
+    provider
+        .hkdf
+        .expand(&prk, &info, out.as_mut())
         .map_err(|_| Error::Crypto)?;
     Ok(out)
 }
@@ -149,7 +162,6 @@ pub fn stream_base_key(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lc_rs::hmac;
 
     #[test]
     fn kid_layout_round_trips() {
@@ -190,9 +202,11 @@ mod tests {
 
     /// HKDF written out with HMAC (RFC 5869), as an independent check of the info layout.
     fn reference(mk: &[u8; 32], info: &[u8]) -> Vec<u8> {
-        let prk = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &[0u8; 32]), mk);
-        let prk = hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref());
-        hmac::sign(&prk, &[info, &[1u8]].concat()).as_ref().to_vec()
+        let hmac = CryptoProvider::get_default().hmac;
+        let prk = hmac.sign(HashAlg::Sha256, &[0u8; 32], &[mk]);
+        hmac.sign(HashAlg::Sha256, prk.as_ref(), &[info, &[1u8]])
+            .as_ref()
+            .to_vec()
     }
 
     #[test]

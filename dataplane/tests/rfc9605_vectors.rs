@@ -1,14 +1,18 @@
 //! Every test vector RFC 9605 Appendix C publishes, plus the registry's AES-256-CTR-HMAC vectors,
-//! from a copy of the published JSON under tests/data.
+//! from a copy of the published JSON under tests/data, under every built-in crypto provider.
 
 // Test helpers unwrap: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_lc_rs::hmac;
 use dataplane::sframe::{
-    CipherSuite, Context, DerivedSecrets, Header, KeyMaterial, derive_secrets,
+    CipherSuite, Context, DerivedSecrets, Header, KeyMaterial, derive_secrets_with_provider,
 };
+use keyctl::provider::{CryptoProvider, HashAlg};
 use serde::Deserialize;
+
+#[path = "common/providers.rs"]
+mod common;
+use common::providers;
 
 #[derive(Deserialize)]
 struct Vectors {
@@ -101,7 +105,10 @@ fn header_vectors_encode_and_decode_exactly() {
 fn aes_ctr_hmac_vectors_seal_and_open() {
     let vectors = rfc_vectors().aes_ctr_hmac;
     assert_eq!(vectors.len(), 3);
-    for v in &vectors {
+    for (provider, v) in providers()
+        .iter()
+        .flat_map(|p| vectors.iter().map(move |v| (p, v)))
+    {
         let suite = CipherSuite::try_from(v.cipher_suite).expect("suite");
         let key = unhex(&v.key);
         // The subkey split of RFC 9605 4.5.1.
@@ -109,7 +116,8 @@ fn aes_ctr_hmac_vectors_seal_and_open() {
         assert_eq!(key[..aes_len], unhex(&v.enc_key)[..]);
         let nonce: [u8; 12] = unhex(&v.nonce).try_into().expect("nonce length");
         // With salt = nonce and CTR = 0, the derived nonce is the vector's nonce.
-        let material = KeyMaterial::from_secrets(
+        let material = KeyMaterial::from_secrets_with_provider(
+            provider,
             suite,
             &DerivedSecrets {
                 key: key.clone(),
@@ -122,20 +130,22 @@ fn aes_ctr_hmac_vectors_seal_and_open() {
         let mut buf = pt.clone();
         buf.resize(pt.len() + suite.tag_len(), 0);
         material.seal_in_place(0, &aad, &mut buf).expect("seal");
-        assert_eq!(buf, ct, "suite {}", v.cipher_suite);
+        assert_eq!(buf, ct, "{}: suite {}", provider.name, v.cipher_suite);
         let len = material.open_in_place(0, &aad, &mut buf).expect("open");
         assert_eq!(&buf[..len], &pt[..]);
     }
 }
 
-fn hkdf_extract(suite: CipherSuite, ikm: &[u8]) -> Vec<u8> {
+fn hkdf_extract(provider: &CryptoProvider, suite: CipherSuite, ikm: &[u8]) -> Vec<u8> {
     // HKDF-Extract with an empty salt is HMAC keyed with HashLen zero bytes (RFC 5869 2.2).
-    let (alg, len) = if suite.id() >= 5 {
-        (hmac::HMAC_SHA512, 64)
+    let alg = if suite.id() >= 5 {
+        HashAlg::Sha512
     } else {
-        (hmac::HMAC_SHA256, 32)
+        HashAlg::Sha256
     };
-    hmac::sign(&hmac::Key::new(alg, &vec![0u8; len]), ikm)
+    provider
+        .hmac
+        .sign(alg, &vec![0u8; alg.output_len()], &[ikm])
         .as_ref()
         .to_vec()
 }
@@ -148,7 +158,10 @@ fn sframe_vectors_derive_encrypt_and_decrypt_exactly() {
         8,
         "5 RFC 9605 vectors and 3 registry vectors"
     );
-    for v in &vectors {
+    for (provider, v) in providers()
+        .iter()
+        .flat_map(|p| vectors.iter().map(move |v| (p, v)))
+    {
         let suite = CipherSuite::try_from(v.cipher_suite).expect("suite");
         let base_key = unhex(&v.base_key);
         let label_tail = [&v.kid.to_be_bytes()[..], &v.cipher_suite.to_be_bytes()].concat();
@@ -160,18 +173,24 @@ fn sframe_vectors_derive_encrypt_and_decrypt_exactly() {
             unhex(&v.sframe_salt_label),
             [&b"SFrame 1.0 Secret salt "[..], &label_tail].concat()
         );
-        assert_eq!(hkdf_extract(suite, &base_key), unhex(&v.sframe_secret));
+        assert_eq!(
+            hkdf_extract(provider, suite, &base_key),
+            unhex(&v.sframe_secret)
+        );
 
-        let secrets = derive_secrets(suite, v.kid, &base_key).expect("derive");
+        let secrets =
+            derive_secrets_with_provider(provider, suite, v.kid, &base_key).expect("derive");
         assert_eq!(
             secrets.key,
             unhex(&v.sframe_key),
-            "suite {}",
+            "{}: suite {}",
+            provider.name,
             v.cipher_suite
         );
         assert_eq!(secrets.salt[..], unhex(&v.sframe_salt)[..]);
 
-        let material = KeyMaterial::derive(suite, v.kid, &base_key).expect("material");
+        let material =
+            KeyMaterial::derive_with_provider(provider, suite, v.kid, &base_key).expect("material");
         assert_eq!(material.nonce(v.ctr)[..], unhex(&v.nonce)[..]);
 
         let (header_bytes, header_len) = Header::new(v.kid, v.ctr).to_bytes();
@@ -187,7 +206,7 @@ fn sframe_vectors_derive_encrypt_and_decrypt_exactly() {
         assert_eq!([&header_bytes[..header_len], &buf].concat(), ct);
 
         // The Appendix A API decrypts the published ciphertext.
-        let mut ctx = Context::new(suite);
+        let mut ctx = Context::with_provider(suite, provider);
         ctx.add_recv_key(v.kid, &base_key).expect("add key");
         assert_eq!(ctx.decrypt(&metadata, &ct).expect("decrypt"), pt);
     }

@@ -2,7 +2,8 @@
 //! data-plane wire version 2, computed by an independent implementation
 //! (`tools/kat/gen_dataplane_kat.py`: Python's hmac/hashlib and the `cryptography` package) and
 //! committed as `tests/data/stream-kat.json`. Each vector is checked step by step, then the
-//! datagram is opened by a keyring receiver that knows only the key file's fields.
+//! datagram is opened by a keyring receiver that knows only the key file's fields; both under
+//! every built-in crypto provider.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,10 +11,14 @@ use std::collections::BTreeMap;
 
 use dataplane::keyring::{EpochKey, Keyring, MeetingConfig, Millis, WorkerKeys};
 use dataplane::packet::{self, HEADROOM, Mode};
-use dataplane::sframe::{self, CipherSuite, KeyMaterial, derive_secrets};
-use dataplane::stream_key::{StreamId, stream_base_key};
+use dataplane::sframe::{self, CipherSuite, KeyMaterial, derive_secrets_with_provider};
+use dataplane::stream_key::{StreamId, stream_base_key_with_provider};
 use serde::Deserialize;
 use zeroize::Zeroizing;
+
+#[path = "common/providers.rs"]
+mod common;
+use common::providers;
 
 #[derive(Deserialize)]
 struct File {
@@ -59,8 +64,12 @@ fn load() -> File {
 #[test]
 fn every_vector_matches_step_by_step() {
     let suite = CipherSuite::Aes256GcmSha512_128;
-    for v in load().vectors {
-        let name = &v.name;
+    let vectors = load().vectors;
+    for (provider, v) in providers()
+        .iter()
+        .flat_map(|p| vectors.iter().map(move |v| (p, v)))
+    {
+        let name = &format!("{}: {}", provider.name, v.name);
         let stream = StreamId {
             sender_slot: v.sender_slot,
             sender_instance: v.sender_instance,
@@ -71,7 +80,8 @@ fn every_vector_matches_step_by_step() {
         assert_eq!(StreamId::from_kid(kid), stream, "{name}: KID split");
 
         let mk: [u8; 32] = bytes(&v.meeting_key).try_into().unwrap();
-        let base = stream_base_key(
+        let base = stream_base_key_with_provider(
+            provider,
             &mk,
             &bytes(&v.meeting_id),
             &bytes(&v.meeting_uuid),
@@ -81,14 +91,15 @@ fn every_vector_matches_step_by_step() {
         .unwrap();
         assert_eq!(base.to_vec(), bytes(&v.stream_base_key), "{name}: base key");
 
-        let secrets = derive_secrets(suite, kid, base.as_ref()).unwrap();
+        let secrets = derive_secrets_with_provider(provider, suite, kid, base.as_ref()).unwrap();
         assert_eq!(secrets.key, bytes(&v.sframe_key), "{name}: sframe_key");
         assert_eq!(
             secrets.salt.to_vec(),
             bytes(&v.sframe_salt),
             "{name}: sframe_salt"
         );
-        let material = KeyMaterial::derive(suite, kid, base.as_ref()).unwrap();
+        let material =
+            KeyMaterial::derive_with_provider(provider, suite, kid, base.as_ref()).unwrap();
         assert_eq!(
             material.nonce(v.ctr).to_vec(),
             bytes(&v.nonce),
@@ -115,16 +126,21 @@ fn every_vector_matches_step_by_step() {
 
 #[test]
 fn a_receiver_opens_every_datagram_from_the_key_file_alone() {
-    for v in load().vectors {
-        let name = &v.name;
+    let vectors = load().vectors;
+    for (provider, v) in providers()
+        .iter()
+        .flat_map(|p| vectors.iter().map(move |v| (p, v)))
+    {
+        let name = &format!("{}: {}", provider.name, v.name);
         let mk: [u8; 32] = bytes(&v.meeting_key).try_into().unwrap();
-        let ring = Keyring::new(MeetingConfig {
+        let config = MeetingConfig {
             meeting_id: bytes(&v.meeting_id),
             meeting_uuid: bytes(&v.meeting_uuid),
             // A receive-only peer: its own slot has no room in a KID.
             own_slot: u32::MAX,
             suite: CipherSuite::Aes256GcmSha512_128,
-        });
+        };
+        let ring = Keyring::with_provider(config, provider);
         ring.install(
             EpochKey {
                 mk_seq: v.mk_seq,

@@ -14,6 +14,8 @@
 //! - [`crypto`]: Sign, Box, the security code and CtE1, byte-compatible with libsodium.
 //! - [`identity`]: the CtE1-wrapped long-term identity store.
 //! - [`meeting`]: the per-participant meeting state machine (leader and participant).
+//! - [`provider`]: the crypto provider every primitive comes from (aws-lc-rs by default, or
+//!   RustCrypto), shared with the dataplane.
 //! - [`rng`]: the operating system random source for drivers.
 //! - [`time`]: [`time::Millis`], the time every input carries.
 //! - [`wire`]: the canonical, versioned binary encoding of every message and signed or
@@ -23,6 +25,7 @@
 pub mod crypto;
 pub mod identity;
 pub mod meeting;
+pub mod provider;
 pub mod rng;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_rng;

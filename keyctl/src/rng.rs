@@ -1,18 +1,31 @@
 //! Randomness for real drivers. State machines never call this: they take a
 //! [`rand_core::TryCryptoRng`] from the caller, so tests can be deterministic.
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use rand_core::{TryCryptoRng, TryRng};
 use thiserror::Error;
 
-/// The operating system's random source, through aws-lc-rs's `SystemRandom`.
-#[derive(Debug, Default)]
-pub struct OsRng(SystemRandom);
+use crate::provider::{CryptoProvider, SecureRandom};
+
+/// The operating system's random source, through a crypto provider's `secure_random`
+/// (aws-lc's `RAND_bytes` by default; `getrandom` under the RustCrypto provider).
+#[derive(Debug, Clone, Copy)]
+pub struct OsRng(&'static dyn SecureRandom);
 
 impl OsRng {
-    /// A handle on the system random source.
+    /// A handle on the default provider's random source.
     pub fn new() -> Self {
-        Self(SystemRandom::new())
+        Self::with_provider(CryptoProvider::get_default())
+    }
+
+    /// A handle on `provider`'s random source.
+    pub fn with_provider(provider: &'static CryptoProvider) -> Self {
+        Self(provider.secure_random)
+    }
+}
+
+impl Default for OsRng {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

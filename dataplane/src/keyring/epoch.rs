@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use keyctl::provider::CryptoProvider;
 use rustc_hash::FxHashMap;
 use zeroize::Zeroizing;
 
@@ -190,14 +191,16 @@ pub struct Live {
 pub struct Snapshot {
     generation: u64,
     config: Arc<MeetingConfig>,
+    provider: &'static CryptoProvider,
     epochs: Vec<Live>,
 }
 
 impl Snapshot {
-    pub(super) fn empty(config: Arc<MeetingConfig>) -> Self {
+    pub(super) fn empty(config: Arc<MeetingConfig>, provider: &'static CryptoProvider) -> Self {
         Self {
             generation: 0,
             config,
+            provider,
             epochs: Vec::new(),
         }
     }
@@ -210,6 +213,11 @@ impl Snapshot {
     /// The meeting this keyring serves.
     pub fn config(&self) -> &MeetingConfig {
         &self.config
+    }
+
+    /// The crypto provider the keyring's keys are derived with.
+    pub fn provider(&self) -> &'static CryptoProvider {
+        self.provider
     }
 
     /// The mkSeqNums of the live epochs, oldest first.
@@ -262,6 +270,7 @@ impl Snapshot {
         Self {
             generation: self.generation + 1,
             config,
+            provider: self.provider,
             epochs,
         }
     }

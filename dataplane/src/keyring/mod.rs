@@ -38,6 +38,7 @@ use core::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::{ArcSwap, Guard};
+use keyctl::provider::CryptoProvider;
 use keyctl::wire::MeetingRef;
 
 pub use epoch::{Epoch, EpochKey, Live, Snapshot};
@@ -91,12 +92,13 @@ fn check_roster(key: &EpochKey) -> Result<(), KeyringError> {
     }
 }
 
-/// A fresh random sender instance: 40 bits from the operating system's generator.
+/// A fresh random sender instance: 40 bits from the operating system's generator, through the
+/// provider's random source.
 #[cfg(not(miri))]
-fn random_instance() -> Result<u64, KeyringError> {
-    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+fn random_instance(provider: &CryptoProvider) -> Result<u64, KeyringError> {
     let mut bytes = [0u8; 8];
-    SystemRandom::new()
+    provider
+        .secure_random
         .fill(&mut bytes)
         .map_err(|_| KeyringError::Random)?;
     Ok(u64::from_be_bytes(bytes) & MAX_SENDER_INSTANCE)
@@ -106,7 +108,7 @@ fn random_instance() -> Result<u64, KeyringError> {
 /// (`keyring::tests::concurrent`); std's randomly keyed hasher, seeded from the OS through
 /// Miri's shims, gives instances that differ, which is all those tests need.
 #[cfg(miri)]
-fn random_instance() -> Result<u64, KeyringError> {
+fn random_instance(_: &CryptoProvider) -> Result<u64, KeyringError> {
     use std::hash::{BuildHasher, RandomState};
     Ok(RandomState::new().hash_one(0u8) & MAX_SENDER_INSTANCE)
 }
@@ -176,10 +178,16 @@ impl core::fmt::Debug for Keyring {
 }
 
 impl Keyring {
-    /// A keyring with no key yet.
+    /// A keyring with no key yet, whose keys the default crypto provider derives.
     pub fn new(config: MeetingConfig) -> Self {
+        Self::with_provider(config, CryptoProvider::get_default())
+    }
+
+    /// A keyring with no key yet: `provider` draws its sender instances, and every worker
+    /// derives and prepares its keys with it.
+    pub fn with_provider(config: MeetingConfig, provider: &'static CryptoProvider) -> Self {
         Self {
-            current: ArcSwap::from_pointee(Snapshot::empty(Arc::new(config))),
+            current: ArcSwap::from_pointee(Snapshot::empty(Arc::new(config), provider)),
             writer: Mutex::new(()),
         }
     }
@@ -201,7 +209,7 @@ impl Keyring {
     /// and changes nothing.
     pub fn install(&self, key: EpochKey, now: Millis) -> Result<(), KeyringError> {
         check_roster(&key)?;
-        let send_instance = random_instance()?;
+        let send_instance = random_instance(self.load().provider())?;
         self.write(|old| {
             let own_slot = old.config().own_slot;
             let config = Arc::clone(old.config_arc());
@@ -248,7 +256,7 @@ impl Keyring {
         now: Millis,
     ) -> Result<(), HandoffError> {
         check_roster(&key)?;
-        let send_instance = random_instance()?;
+        let send_instance = random_instance(self.load().provider())?;
         self.write(|old| {
             if !old.config().serves(meeting) {
                 return Err(HandoffError::WrongMeeting { mk_seq: key.mk_seq });

@@ -30,7 +30,7 @@ use super::window::AdmitError;
 use super::{Epoch, Millis, Snapshot};
 use crate::packet::{self, Error as PacketError, Mode, Protected};
 use crate::sframe::{self, KeyMaterial};
-use crate::stream_key::{MAX_SENDER_SLOT, StreamId, stream_base_key};
+use crate::stream_key::{MAX_SENDER_SLOT, StreamId, stream_base_key_with_provider};
 
 /// Counters a worker leases from an epoch's shared counter at once: one atomic add per batch.
 pub const LEASE: u64 = 64;
@@ -119,7 +119,8 @@ fn base_key(
     let sender = epoch
         .sender(stream.sender_slot)
         .ok_or(sframe::Error::UnknownKid(kid))?;
-    stream_base_key(
+    stream_base_key_with_provider(
+        snapshot.provider(),
         epoch.meeting_key(),
         &config.meeting_id,
         &config.meeting_uuid,
@@ -218,8 +219,13 @@ impl WorkerKeys {
                     other => SealError::Packet(other),
                 })?;
                 // RFC 9605 4.4.2: the KID, instance included, goes into sframe_key and sframe_salt.
-                let material = KeyMaterial::derive(snapshot.config().suite, kid, &*base)
-                    .map_err(PacketError::from)?;
+                let material = KeyMaterial::derive_with_provider(
+                    snapshot.provider(),
+                    snapshot.config().suite,
+                    kid,
+                    &*base,
+                )
+                .map_err(PacketError::from)?;
                 entry.insert(SendStream {
                     kid,
                     material,
@@ -299,7 +305,12 @@ impl WorkerKeys {
         }
         // First packet of this KID at this worker: derive its key without keeping it.
         let base = base_key(snapshot, &local.epoch, stream, kid)?;
-        let material = KeyMaterial::derive(snapshot.config().suite, kid, &*base)?;
+        let material = KeyMaterial::derive_with_provider(
+            snapshot.provider(),
+            snapshot.config().suite,
+            kid,
+            &*base,
+        )?;
         if let Some((_, window)) = local.epoch.find_window(position, kid) {
             window.check(ctr)?;
         }

@@ -2,6 +2,7 @@
 
 use std::collections::hash_map::Entry;
 
+use keyctl::provider::CryptoProvider;
 use rustc_hash::FxHashMap;
 use std::ops::Range;
 
@@ -60,6 +61,8 @@ enum Slot {
 #[derive(Debug)]
 pub struct Context {
     suite: CipherSuite,
+    /// Derives and prepares every key of this context.
+    provider: &'static CryptoProvider,
     /// Fx-hashed: only keys the owner installed are in it, so lookups by an attacker's KID cannot
     /// be steered into collisions, and the hot path avoids a SipHash per packet.
     keys: FxHashMap<u64, Slot>,
@@ -69,10 +72,16 @@ pub struct Context {
 }
 
 impl Context {
-    /// An empty context for `suite`.
+    /// An empty context for `suite`, with the default crypto provider.
     pub fn new(suite: CipherSuite) -> Self {
+        Self::with_provider(suite, CryptoProvider::get_default())
+    }
+
+    /// An empty context for `suite` whose keys `provider` derives and prepares.
+    pub fn with_provider(suite: CipherSuite, provider: &'static CryptoProvider) -> Self {
         Self {
             suite,
+            provider,
             keys: FxHashMap::default(),
             aad_scratch: Vec::new(),
         }
@@ -85,7 +94,7 @@ impl Context {
 
     /// Installs a send key for `kid`, derived from `base_key` (RFC 9605 4.4.2).
     pub fn add_send_key(&mut self, kid: u64, base_key: &[u8]) -> Result<()> {
-        let material = KeyMaterial::derive(self.suite, kid, base_key)?;
+        let material = KeyMaterial::derive_with_provider(self.provider, self.suite, kid, base_key)?;
         self.insert(
             kid,
             Slot::Send(SendKey {
@@ -98,7 +107,7 @@ impl Context {
 
     /// Installs a receive key for `kid`, derived from `base_key` (RFC 9605 4.4.2).
     pub fn add_recv_key(&mut self, kid: u64, base_key: &[u8]) -> Result<()> {
-        let material = KeyMaterial::derive(self.suite, kid, base_key)?;
+        let material = KeyMaterial::derive_with_provider(self.provider, self.suite, kid, base_key)?;
         self.insert(kid, Slot::Recv(RecvKey { material }))
     }
 

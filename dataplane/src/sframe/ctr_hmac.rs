@@ -1,36 +1,30 @@
 //! The AES-CTR + HMAC AEAD of RFC 9605 4.5.1 (suites 0x0001-0x0003 and 0x0006-0x0008).
 
-use aws_lc_rs::cipher::{
-    AES_128, AES_256, DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext,
-    UnboundCipherKey,
-};
-use aws_lc_rs::hmac;
+use keyctl::provider::{CryptoProvider, CtrKey, HmacKey, HmacTag};
 use subtle::ConstantTimeEq;
 
-use super::suite::{Hash, NONCE_LEN};
+use super::suite::NONCE_LEN;
 use super::{CipherSuite, Error};
 
-/// `enc_key` prepared for both directions plus `auth_key`.
+/// `enc_key` and `auth_key`, each prepared by the provider (which wipes them on drop).
 pub(crate) struct CtrHmacKey {
-    encrypt: EncryptingKey,
-    decrypt: DecryptingKey,
-    auth: hmac::Key,
+    enc: Box<dyn CtrKey>,
+    auth: Box<dyn HmacKey>,
     tag_len: usize,
 }
 
 impl CtrHmacKey {
-    /// RFC 9605 4.5.1 `derive_subkeys`: `enc_key = sframe_key[..Nka]`, `auth_key = sframe_key[Nka..]`.
-    pub(crate) fn new(suite: CipherSuite, sframe_key: &[u8]) -> Result<Self, Error> {
+    /// RFC 9605 4.5.1 `derive_subkeys`: `enc_key = sframe_key[..Nka]`, `auth_key = sframe_key[Nka..]`;
+    /// AES-128 with HMAC-SHA256, AES-256 with HMAC-SHA512.
+    pub(crate) fn new(
+        provider: &CryptoProvider,
+        suite: CipherSuite,
+        sframe_key: &[u8],
+    ) -> Result<Self, Error> {
         let (enc_key, auth_key) = sframe_key.split_at(suite.aes_key_len());
-        let (aes, hmac_alg) = match suite.hash() {
-            Hash::Sha256 => (&AES_128, hmac::HMAC_SHA256),
-            Hash::Sha512 => (&AES_256, hmac::HMAC_SHA512),
-        };
-        let unbound = || UnboundCipherKey::new(aes, enc_key).map_err(|_| Error::Crypto);
         Ok(Self {
-            encrypt: EncryptingKey::ctr(unbound()?).map_err(|_| Error::Crypto)?,
-            decrypt: DecryptingKey::ctr(unbound()?).map_err(|_| Error::Crypto)?,
-            auth: hmac::Key::new(hmac_alg, auth_key),
+            enc: provider.aes_ctr.key(enc_key).map_err(|_| Error::Crypto)?,
+            auth: provider.hmac.key(suite.hash(), auth_key),
             tag_len: suite.tag_len(),
         })
     }
@@ -44,15 +38,15 @@ impl CtrHmacKey {
 
     /// RFC 9605 4.5.1 `compute_tag`: HMAC over `len(aad) || len(ct) || Nt` (each u64 BE),
     /// then nonce, AAD and ciphertext, truncated to `Nt`.
-    fn tag(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], ct: &[u8]) -> hmac::Tag {
-        let mut ctx = hmac::Context::with_key(&self.auth);
-        ctx.update(&(aad.len() as u64).to_be_bytes());
-        ctx.update(&(ct.len() as u64).to_be_bytes());
-        ctx.update(&(self.tag_len as u64).to_be_bytes());
-        ctx.update(nonce);
-        ctx.update(aad);
-        ctx.update(ct);
-        ctx.sign()
+    fn tag(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], ct: &[u8]) -> HmacTag {
+        self.auth.sign(&[
+            &(aad.len() as u64).to_be_bytes(),
+            &(ct.len() as u64).to_be_bytes(),
+            &(self.tag_len as u64).to_be_bytes(),
+            nonce,
+            aad,
+            ct,
+        ])
     }
 
     pub(crate) fn seal(
@@ -62,9 +56,8 @@ impl CtrHmacKey {
         payload: &mut [u8],
         tag_out: &mut [u8],
     ) -> Result<(), Error> {
-        let iv = Self::initial_counter(nonce);
-        self.encrypt
-            .less_safe_encrypt(payload, EncryptionContext::Iv128(iv.into()))
+        self.enc
+            .apply_keystream(&Self::initial_counter(nonce), payload)
             .map_err(|_| Error::Crypto)?;
         let tag = self.tag(nonce, aad, payload);
         tag_out.copy_from_slice(&tag.as_ref()[..self.tag_len]);
@@ -83,9 +76,8 @@ impl CtrHmacKey {
         if !bool::from(expected.as_ref()[..self.tag_len].ct_eq(tag)) {
             return Err(Error::AuthenticationFailed);
         }
-        let iv = Self::initial_counter(nonce);
-        self.decrypt
-            .decrypt(payload, DecryptionContext::Iv128(iv.into()))
+        self.enc
+            .apply_keystream(&Self::initial_counter(nonce), payload)
             .map_err(|_| Error::Crypto)?;
         Ok(())
     }

@@ -1,28 +1,11 @@
 //! Per-KID key material: derivation (RFC 9605 4.4.2) and the AEAD operations of each suite.
 
-use aws_lc_rs::aead::{AES_128_GCM, AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use aws_lc_rs::hkdf;
+use keyctl::provider::{AeadKey, CryptoProvider, GcmKey};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::ctr_hmac::CtrHmacKey;
-use super::suite::{Construction, Hash, NONCE_LEN};
+use super::suite::{Construction, NONCE_LEN};
 use super::{CipherSuite, Error};
-
-/// Output length request for aws-lc-rs's HKDF-Expand.
-struct OutLen(usize);
-
-impl hkdf::KeyType for OutLen {
-    fn len(&self) -> usize {
-        self.0
-    }
-}
-
-fn hkdf_algorithm(hash: Hash) -> hkdf::Algorithm {
-    match hash {
-        Hash::Sha256 => hkdf::HKDF_SHA256,
-        Hash::Sha512 => hkdf::HKDF_SHA512,
-    }
-}
 
 /// `label || u64be(KID) || u16be(suite)` as RFC 9605 4.4.2 builds both expand labels.
 fn label(prefix: &[u8], kid: u64, suite: CipherSuite) -> Vec<u8> {
@@ -51,34 +34,48 @@ impl core::fmt::Debug for DerivedSecrets {
 /// RFC 9605 4.4.2:
 /// `sframe_secret = HKDF-Extract("", base_key)`,
 /// `sframe_key = HKDF-Expand(sframe_secret, "SFrame 1.0 Secret key " || KID || suite, Nk)`,
-/// `sframe_salt = HKDF-Expand(sframe_secret, "SFrame 1.0 Secret salt " || KID || suite, Nn)`.
+/// `sframe_salt = HKDF-Expand(sframe_secret, "SFrame 1.0 Secret salt " || KID || suite, Nn)`,
+/// with the default crypto provider.
 pub fn derive_secrets(
     suite: CipherSuite,
     kid: u64,
     base_key: &[u8],
 ) -> Result<DerivedSecrets, Error> {
-    let prk = hkdf::Salt::new(hkdf_algorithm(suite.hash()), &[]).extract(base_key);
+    derive_secrets_with_provider(CryptoProvider::get_default(), suite, kid, base_key)
+}
+
+/// [`derive_secrets`] with `provider`'s HKDF.
+pub fn derive_secrets_with_provider(
+    provider: &CryptoProvider,
+    suite: CipherSuite,
+    kid: u64,
+    base_key: &[u8],
+) -> Result<DerivedSecrets, Error> {
+    let prk = provider.hkdf.extract(suite.hash(), &[], base_key);
     let key_label = label(b"SFrame 1.0 Secret key ", kid, suite);
     let salt_label = label(b"SFrame 1.0 Secret salt ", kid, suite);
     let mut secrets = DerivedSecrets {
         key: vec![0; suite.key_len()],
         salt: [0; NONCE_LEN],
     };
-    prk.expand(&[&key_label], OutLen(suite.key_len()))
-        .and_then(|okm| okm.fill(&mut secrets.key))
+    provider
+        .hkdf
+        .expand(&prk, &[&key_label], &mut secrets.key)
         .map_err(|_| Error::Crypto)?;
-    prk.expand(&[&salt_label], OutLen(NONCE_LEN))
-        .and_then(|okm| okm.fill(&mut secrets.salt))
+    provider
+        .hkdf
+        .expand(&prk, &[&salt_label], &mut secrets.salt)
         .map_err(|_| Error::Crypto)?;
     Ok(secrets)
 }
 
 /// The AEAD of one suite with its key prepared for repeated use.
 enum Aead {
-    // aws-lc frees (and, as OPENSSL_free does, cleanses) the expanded key on drop.
-    Gcm(LessSafeKey),
-    // Boxed: the CTR+HMAC keys are larger, and the GCM variant is the hot one.
-    CtrHmac(Box<CtrHmacKey>),
+    // The provider's prepared key, which wipes its key schedule on drop (aws-lc cleanses it
+    // as OPENSSL_free does; RustCrypto's `zeroize` feature). A built-in provider's is called
+    // directly (see `GcmKey`); no key setup per packet.
+    Gcm(GcmKey),
+    CtrHmac(CtrHmacKey),
 }
 
 /// Prepared key material for one KID: the suite's AEAD keyed with `sframe_key`, and the salt.
@@ -97,28 +94,46 @@ impl core::fmt::Debug for KeyMaterial {
 }
 
 impl KeyMaterial {
-    /// Derives and prepares the keys of `kid` from `base_key` (RFC 9605 4.4.2).
+    /// Derives and prepares the keys of `kid` from `base_key` (RFC 9605 4.4.2) with the
+    /// default crypto provider.
     pub fn derive(suite: CipherSuite, kid: u64, base_key: &[u8]) -> Result<Self, Error> {
-        let secrets = derive_secrets(suite, kid, base_key)?;
-        Self::from_secrets(suite, &secrets)
+        Self::derive_with_provider(CryptoProvider::get_default(), suite, kid, base_key)
     }
 
-    /// Prepares already derived `sframe_key` and `sframe_salt`.
+    /// [`Self::derive`] with `provider`, which then seals and opens under the key.
+    pub fn derive_with_provider(
+        provider: &CryptoProvider,
+        suite: CipherSuite,
+        kid: u64,
+        base_key: &[u8],
+    ) -> Result<Self, Error> {
+        let secrets = derive_secrets_with_provider(provider, suite, kid, base_key)?;
+        Self::from_secrets_with_provider(provider, suite, &secrets)
+    }
+
+    /// Prepares already derived `sframe_key` and `sframe_salt` with the default provider.
     pub fn from_secrets(suite: CipherSuite, secrets: &DerivedSecrets) -> Result<Self, Error> {
+        Self::from_secrets_with_provider(CryptoProvider::get_default(), suite, secrets)
+    }
+
+    /// [`Self::from_secrets`] with `provider`.
+    pub fn from_secrets_with_provider(
+        provider: &CryptoProvider,
+        suite: CipherSuite,
+        secrets: &DerivedSecrets,
+    ) -> Result<Self, Error> {
         if secrets.key.len() != suite.key_len() {
             return Err(Error::Crypto);
         }
         let aead = match suite.construction() {
-            Construction::Gcm => {
-                let alg = if suite.aes_key_len() == 16 {
-                    &AES_128_GCM
-                } else {
-                    &AES_256_GCM
-                };
-                let key = UnboundKey::new(alg, &secrets.key).map_err(|_| Error::Crypto)?;
-                Aead::Gcm(LessSafeKey::new(key))
-            }
-            Construction::CtrHmac => Aead::CtrHmac(Box::new(CtrHmacKey::new(suite, &secrets.key)?)),
+            // Nk is the AES key length for GCM: 16 for 0x0004, 32 for 0x0005.
+            Construction::Gcm => Aead::Gcm(
+                provider
+                    .aes_gcm
+                    .key(&secrets.key)
+                    .map_err(|_| Error::Crypto)?,
+            ),
+            Construction::CtrHmac => Aead::CtrHmac(CtrHmacKey::new(provider, suite, &secrets.key)?),
         };
         Ok(Self {
             suite,
@@ -158,16 +173,11 @@ impl KeyMaterial {
         match &self.aead {
             Aead::Gcm(key) => {
                 let tag = key
-                    .seal_in_place_separate_tag(
-                        Nonce::assume_unique_for_key(nonce),
-                        Aad::from(aad),
-                        payload,
-                    )
+                    .seal_in_place(&nonce, aad, payload)
                     .map_err(|_| Error::Crypto)?;
                 // GCM tags are 16 bytes: a fixed-size copy compiles to two stores, not a call.
                 let tag_out: &mut [u8; 16] = tag_out.try_into().map_err(|_| Error::Crypto)?;
-                let tag: &[u8; 16] = tag.as_ref().try_into().map_err(|_| Error::Crypto)?;
-                *tag_out = *tag;
+                *tag_out = tag;
             }
             Aead::CtrHmac(key) => key.seal(&nonce, aad, payload, tag_out)?,
         }
@@ -184,7 +194,7 @@ impl KeyMaterial {
         let nonce = self.nonce(ctr);
         match &self.aead {
             Aead::Gcm(key) => {
-                key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), in_out)
+                key.open_in_place(&nonce, aad, in_out)
                     .map_err(|_| Error::AuthenticationFailed)?;
             }
             Aead::CtrHmac(key) => {

@@ -14,7 +14,7 @@ mod suite;
 pub use context::Context;
 pub use error::Error;
 pub use header::{Header, MAX_HEADER_LEN};
-pub use key::{DerivedSecrets, KeyMaterial, derive_secrets};
+pub use key::{DerivedSecrets, KeyMaterial, derive_secrets, derive_secrets_with_provider};
 pub use suite::{CipherSuite, NONCE_LEN};
 
 /// Result of an SFrame operation.

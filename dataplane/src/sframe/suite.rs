@@ -1,13 +1,8 @@
 //! Cipher suites (RFC 9605 4.5 and the IANA "SFrame Cipher Suites" registry).
 
-use super::Error;
+use keyctl::provider::HashAlg;
 
-/// The hash behind a suite's HKDF and, for the CTR+HMAC suites, its HMAC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Hash {
-    Sha256,
-    Sha512,
-}
+use super::Error;
 
 /// How a suite authenticates and encrypts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,16 +86,17 @@ impl CipherSuite {
         }
     }
 
-    pub(crate) fn hash(self) -> Hash {
+    /// The hash behind the suite's HKDF and, for the CTR+HMAC suites, its HMAC.
+    pub(crate) fn hash(self) -> HashAlg {
         match self {
             Self::AesCtr128HmacSha256_80
             | Self::AesCtr128HmacSha256_64
             | Self::AesCtr128HmacSha256_32
-            | Self::Aes128GcmSha256_128 => Hash::Sha256,
+            | Self::Aes128GcmSha256_128 => HashAlg::Sha256,
             Self::Aes256GcmSha512_128
             | Self::AesCtr256HmacSha512_80
             | Self::AesCtr256HmacSha512_64
-            | Self::AesCtr256HmacSha512_32 => Hash::Sha512,
+            | Self::AesCtr256HmacSha512_32 => HashAlg::Sha512,
         }
     }
 
@@ -126,8 +122,8 @@ impl CipherSuite {
     pub(crate) fn hmac_key_len(self) -> usize {
         match (self.construction(), self.hash()) {
             (Construction::Gcm, _) => 0,
-            (Construction::CtrHmac, Hash::Sha256) => 32,
-            (Construction::CtrHmac, Hash::Sha512) => 64,
+            (Construction::CtrHmac, HashAlg::Sha256) => 32,
+            (Construction::CtrHmac, HashAlg::Sha512) => 64,
         }
     }
 }

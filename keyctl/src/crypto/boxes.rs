@@ -2,15 +2,12 @@
 
 use core::fmt;
 
-use aws_lc_rs::{agreement, hkdf};
-use chacha20poly1305::aead::AeadInOut;
-use chacha20poly1305::{KeyInit, Tag, XChaCha20Poly1305, XNonce};
 use rand_core::TryCryptoRng;
-use salsa20::cipher::consts::U10;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
+use super::CryptoError;
 use super::keys::BoxKeyPair;
-use super::{CryptoError, sha256};
+use crate::provider::{CryptoProvider, HashAlg, ProviderError};
 
 /// Length of the XChaCha20 nonce appended to every box ciphertext.
 pub const BOX_NONCE_LEN: usize = 24;
@@ -27,28 +24,20 @@ pub fn box_keypair<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<BoxKeyPair, 
 /// `crypto_box_beforenm(pk, sk)`: `HSalsa20(key = X25519(sk, pk), input = 0^16)`.
 ///
 /// Like libsodium, refuses an all-zero X25519 output (a low-order `pk`).
-fn beforenm(pk: &[u8; 32], sk: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
-    let private = agreement::PrivateKey::from_private_key(&agreement::X25519, sk)
-        .map_err(|_| CryptoError::KeyRejected)?;
-    let peer = agreement::UnparsedPublicKey::new(&agreement::X25519, pk);
-    let shared = agreement::agree(&private, peer, CryptoError::LowOrderPublicKey, |s| {
-        let mut out = Zeroizing::new([0u8; 32]);
-        if s.len() != 32 {
-            return Err(CryptoError::KeyRejected);
-        }
-        out.copy_from_slice(s);
-        Ok(out)
+fn beforenm(
+    provider: &CryptoProvider,
+    pk: &[u8; 32],
+    sk: &[u8; 32],
+) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+    let shared = provider.x25519.agree(sk, pk).map_err(|e| match e {
+        ProviderError::LowOrder => CryptoError::LowOrderPublicKey,
+        _ => CryptoError::KeyRejected,
     })?;
+    // The provider's contract refuses this already; the box must not depend on it.
     if shared.iter().all(|&b| b == 0) {
         return Err(CryptoError::LowOrderPublicKey);
     }
-    let mut key = salsa20::Key::from(*shared);
-    let mut out = salsa20::hsalsa::<U10>(&key, &Default::default());
-    let mut k = Zeroizing::new([0u8; 32]);
-    k.copy_from_slice(out.as_slice());
-    key.as_mut_slice().zeroize();
-    out.as_mut_slice().zeroize();
-    Ok(k)
+    Ok(provider.hsalsa20.hsalsa20(&shared, &[0; 16]))
 }
 
 /// The pairwise box key `K = HKDF(crypto_box_beforenm(pk, sk), Context_KDF)`, steps 2-3
@@ -56,9 +45,11 @@ fn beforenm(pk: &[u8; 32], sk: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CryptoE
 ///
 /// It depends only on the two key pairs and `Context_KDF`, so a leader derives it once
 /// per participant and reuses it for every rekey (v4.6 meetings: "K may be cached for
-/// this key pair and context"). Zeroized on drop.
+/// this key pair and context"). Zeroized on drop; sealing and opening use the provider it
+/// was derived with.
 pub struct BoxKey {
     k: Zeroizing<[u8; 32]>,
+    provider: &'static CryptoProvider,
 }
 
 impl fmt::Debug for BoxKey {
@@ -74,26 +65,19 @@ impl BoxKey {
         peer_pk: &[u8; 32],
         ctx_kdf: &[u8],
     ) -> Result<Self, CryptoError> {
+        let provider = CryptoProvider::get_default();
         // whitepaper 3.5.2 step 2: K' = crypto_box_beforenm(pk_R, sk_S)
-        let k_prime = beforenm(peer_pk, own_sk)?;
+        let k_prime = beforenm(provider, peer_pk, own_sk)?;
         // step 3: K = HKDF(K', Context_KDF), empty salt
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(k_prime.as_ref());
-        let info = [ctx_kdf];
-        let okm = prk
-            .expand(&info, hkdf::HKDF_SHA256)
-            .map_err(|_| CryptoError::KeyRejected)?;
+        let prk = provider
+            .hkdf
+            .extract(HashAlg::Sha256, &[], k_prime.as_ref());
         let mut k = Zeroizing::new([0u8; 32]);
-        okm.fill(k.as_mut()).map_err(|_| CryptoError::KeyRejected)?;
-        Ok(Self { k })
-    }
-
-    fn aead(&self) -> XChaCha20Poly1305 {
-        // The cipher zeroizes its own key copy on drop (`zeroize` feature); wipe the
-        // temporary the constructor reads from too.
-        let mut key = chacha20poly1305::Key::from(*self.k);
-        let aead = XChaCha20Poly1305::new(&key);
-        key.as_mut_slice().zeroize();
-        aead
+        provider
+            .hkdf
+            .expand(&prk, &[ctx_kdf], k.as_mut())
+            .map_err(|_| CryptoError::KeyRejected)?;
+        Ok(Self { k, provider })
     }
 
     /// Steps 4-6 of `Box.Enc`: returns `C = C' || nonce`.
@@ -104,13 +88,14 @@ impl BoxKey {
         msg: &[u8],
         nonce: &[u8; BOX_NONCE_LEN],
     ) -> Result<Vec<u8>, CryptoError> {
-        let d = associated_data(ctx_cipher, meta);
+        let d = associated_data(self.provider, ctx_cipher, meta);
         let mut out = Vec::with_capacity(msg.len() + BOX_OVERHEAD);
         out.extend_from_slice(msg);
         // step 5: C' = XChaCha20-Poly1305-IETF(M, ad = D, nonce, K)
         let tag = self
-            .aead()
-            .encrypt_inout_detached(&XNonce::from(*nonce), &d, out.as_mut_slice().into())
+            .provider
+            .xchacha20_poly1305
+            .seal_in_place(&self.k, nonce, &d, &mut out)
             .map_err(|_| CryptoError::KeyRejected)?;
         out.extend_from_slice(&tag);
         // step 6: C = (C', RandomNonce)
@@ -126,27 +111,31 @@ impl BoxKey {
             len: c.len(),
             min: BOX_OVERHEAD,
         };
-        let body_len = c.len().checked_sub(BOX_OVERHEAD).ok_or(short)?;
-        let (ct, rest) = c.split_at(body_len);
-        let (tag, nonce) = rest.split_at(TAG_LEN);
-        let nonce = XNonce::try_from(nonce).map_err(|_| short)?;
-        let tag = Tag::try_from(tag).map_err(|_| short)?;
-        let d = associated_data(ctx_cipher, meta);
-        let mut out = ct.to_vec();
+        let body_len = c.len().checked_sub(BOX_NONCE_LEN).ok_or(short)?;
+        if body_len < TAG_LEN {
+            return Err(short);
+        }
+        let (ct_and_tag, nonce) = c.split_at(body_len);
+        let nonce: &[u8; BOX_NONCE_LEN] = nonce.try_into().map_err(|_| short)?;
+        let d = associated_data(self.provider, ctx_cipher, meta);
+        let mut out = ct_and_tag.to_vec();
         // step 5: decrypt, error on a bad tag
-        self.aead()
-            .decrypt_inout_detached(&nonce, &d, out.as_mut_slice().into(), &tag)
+        let len = self
+            .provider
+            .xchacha20_poly1305
+            .open_in_place(&self.k, nonce, &d, &mut out)
             .map_err(|_| CryptoError::BadTag)?;
+        out.truncate(len);
         Ok(out)
     }
 }
 
 /// Step 4: `D = SHA256(Context_cipher || SHA256(Meta))`.
-fn associated_data(ctx_cipher: &[u8], meta: &[u8]) -> [u8; 32] {
+fn associated_data(provider: &CryptoProvider, ctx_cipher: &[u8], meta: &[u8]) -> [u8; 32] {
     let mut d_in = Vec::with_capacity(ctx_cipher.len() + 32);
     d_in.extend_from_slice(ctx_cipher);
-    d_in.extend_from_slice(&sha256(meta));
-    sha256(&d_in)
+    d_in.extend_from_slice(&provider.hash.sha256(meta));
+    provider.hash.sha256(&d_in)
 }
 
 /// `Box.Enc` with the nonce given: returns `C = C' || nonce`, or an error when the

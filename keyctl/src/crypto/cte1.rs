@@ -23,13 +23,12 @@
 //! different secret (whitepaper 3.11: "to prevent the server from supplying malicious
 //! key-wrapping keys").
 
-use aws_lc_rs::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
-use aws_lc_rs::hmac;
 use rand_core::TryCryptoRng;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::CryptoError;
+use crate::provider::{CryptoProvider, HashAlg, HmacTag};
 
 /// Length of the AEAD nonce.
 pub const NONCE_LEN: usize = 12;
@@ -38,18 +37,11 @@ pub const COMMIT_LEN: usize = 32;
 /// Bytes CtE1 adds to a message: nonce, commitment, encrypted opening and tag.
 pub const OVERHEAD: usize = NONCE_LEN + COMMIT_LEN + COMMIT_LEN + 16;
 
-fn commit(opening: &[u8; 32], h: &[u8], m: &[u8]) -> hmac::Tag {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, opening);
-    let mut ctx = hmac::Context::with_key(&key);
-    ctx.update(&(h.len() as u64).to_be_bytes());
-    ctx.update(h);
-    ctx.update(m);
-    ctx.sign()
-}
-
-fn aead_key(k: &[u8; 32]) -> Result<LessSafeKey, CryptoError> {
-    let unbound = UnboundKey::new(&CHACHA20_POLY1305, k).map_err(|_| CryptoError::KeyRejected)?;
-    Ok(LessSafeKey::new(unbound))
+fn commit(provider: &CryptoProvider, opening: &[u8; 32], h: &[u8], m: &[u8]) -> HmacTag {
+    let h_len = (h.len() as u64).to_be_bytes();
+    provider
+        .hmac
+        .sign(HashAlg::Sha256, opening, &[&h_len, h, m])
 }
 
 /// `CtE1-Enc(K, H, M)` with the opening `Kf` and the nonce given by the caller.
@@ -60,16 +52,14 @@ pub fn seal(
     opening: &[u8; 32],
     nonce: &[u8; NONCE_LEN],
 ) -> Result<Vec<u8>, CryptoError> {
-    let c2 = commit(opening, h, m);
+    let provider = CryptoProvider::get_default();
+    let c2 = commit(provider, opening, h, m);
     let mut body = Zeroizing::new(Vec::with_capacity(m.len() + COMMIT_LEN + 16));
     body.extend_from_slice(m);
     body.extend_from_slice(opening);
-    let tag = aead_key(k)?
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(*nonce),
-            Aad::from(h),
-            body.as_mut_slice(),
-        )
+    let tag = provider
+        .chacha20_poly1305
+        .seal_in_place(k, nonce, h, body.as_mut_slice())
         .map_err(|_| CryptoError::KeyRejected)?;
     let mut out = Vec::with_capacity(m.len() + OVERHEAD);
     out.extend_from_slice(nonce);
@@ -107,20 +97,20 @@ pub fn open(k: &[u8; 32], h: &[u8], c: &[u8]) -> Result<Zeroizing<Vec<u8>>, Cryp
     let (c2, c1) = rest.split_at(COMMIT_LEN);
     let mut nonce_arr = [0u8; NONCE_LEN];
     nonce_arr.copy_from_slice(nonce);
+    let provider = CryptoProvider::get_default();
     let mut body = Zeroizing::new(c1.to_vec());
-    let plain_len = aead_key(k)?
-        .open_in_place(
-            Nonce::assume_unique_for_key(nonce_arr),
-            Aad::from(h),
-            body.as_mut_slice(),
-        )
-        .map_err(|_| CryptoError::BadTag)?
-        .len();
-    let m_len = plain_len - COMMIT_LEN;
+    let plain_len = provider
+        .chacha20_poly1305
+        .open_in_place(k, &nonce_arr, h, body.as_mut_slice())
+        .map_err(|_| CryptoError::BadTag)?;
+    // The provider returns `c1.len() - 16`, at least COMMIT_LEN by the length check above.
+    let m_len = plain_len
+        .checked_sub(COMMIT_LEN)
+        .ok_or(CryptoError::BadTag)?;
     let mut opening = Zeroizing::new([0u8; 32]);
     opening.copy_from_slice(&body[m_len..plain_len]);
     let m = &body[..m_len];
-    let expect = commit(&opening, h, m);
+    let expect = commit(provider, &opening, h, m);
     if !bool::from(expect.as_ref().ct_eq(c2)) {
         return Err(CryptoError::BadCommitment);
     }

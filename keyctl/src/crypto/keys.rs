@@ -2,30 +2,37 @@
 
 use core::fmt;
 
-use aws_lc_rs::agreement;
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use rand_core::TryCryptoRng;
 use zeroize::Zeroizing;
 
 use super::CryptoError;
 use super::sign::{SIGNATURE_LEN, signed_message};
+use crate::provider::{CryptoProvider, Ed25519SigningKey};
 
 /// An Ed25519 signing key (the whitepaper's `ISK`, with `IVK` its public half).
 ///
-/// Holds the 32-byte seed (libsodium's `crypto_sign_seed_keypair` input), zeroized on drop.
+/// Holds the 32-byte seed (libsodium's `crypto_sign_seed_keypair` input), zeroized on drop,
+/// and the provider's prepared key, which wipes its own copy.
 pub struct SigningKey {
     seed: Zeroizing<[u8; 32]>,
-    pair: Ed25519KeyPair,
+    key: Box<dyn Ed25519SigningKey>,
+    ivk: [u8; 32],
+    provider: &'static CryptoProvider,
 }
 
 impl SigningKey {
-    /// The key whose seed is `seed`.
+    /// The key whose seed is `seed`, prepared by the default provider.
     pub fn from_seed(seed: &[u8; 32]) -> Result<Self, CryptoError> {
-        let pair =
-            Ed25519KeyPair::from_seed_unchecked(seed).map_err(|_| CryptoError::KeyRejected)?;
+        let provider = CryptoProvider::get_default();
+        let key = provider
+            .ed25519
+            .signing_key(seed)
+            .map_err(|_| CryptoError::KeyRejected)?;
         Ok(Self {
             seed: Zeroizing::new(*seed),
-            pair,
+            ivk: key.public_key(),
+            key,
+            provider,
         })
     }
 
@@ -39,9 +46,7 @@ impl SigningKey {
 
     /// The public verification key (`IVK`).
     pub fn verifying_key(&self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(self.pair.public_key().as_ref());
-        out
+        self.ivk
     }
 
     /// The secret seed, for wrapping into the identity store.
@@ -51,11 +56,7 @@ impl SigningKey {
 
     /// `Sign.Sign(ISK, context, msg)` (whitepaper 3.5.1).
     pub fn sign(&self, context: &[u8], msg: &[u8]) -> [u8; SIGNATURE_LEN] {
-        let m = signed_message(context, msg);
-        let sig = self.pair.sign(&m);
-        let mut out = [0u8; SIGNATURE_LEN];
-        out.copy_from_slice(sig.as_ref());
-        out
+        self.key.sign(&signed_message(self.provider, context, msg))
     }
 }
 
@@ -78,13 +79,10 @@ impl BoxKeyPair {
     /// The key pair whose secret key is `sk` (libsodium clamps it when used, so any
     /// 32 bytes are a valid secret key).
     pub fn from_secret(sk: &[u8; 32]) -> Result<Self, CryptoError> {
-        let private = agreement::PrivateKey::from_private_key(&agreement::X25519, sk)
+        let pk = CryptoProvider::get_default()
+            .x25519
+            .public_key(sk)
             .map_err(|_| CryptoError::KeyRejected)?;
-        let public = private
-            .compute_public_key()
-            .map_err(|_| CryptoError::KeyRejected)?;
-        let mut pk = [0u8; 32];
-        pk.copy_from_slice(public.as_ref());
         Ok(Self {
             sk: Zeroizing::new(*sk),
             pk,

@@ -8,8 +8,9 @@
 //! - [`security_code`]: the meeting leader security code (3.8).
 //! - [`cte1`]: the CtE1 committing AEAD used to wrap long-term keys (3.11).
 //!
-//! The backend is aws-lc-rs; XChaCha20-Poly1305 and HSalsa20, which aws-lc-rs lacks, come
-//! from the RustCrypto `chacha20poly1305` and `salsa20` crates.
+//! The primitives come from the process default [`CryptoProvider`] at the moment each
+//! construction runs (aws-lc-rs unless a driver installed another); key objects
+//! ([`SigningKey`], [`BoxKey`]) keep the provider they were made with.
 
 mod boxes;
 mod context;
@@ -30,12 +31,9 @@ pub use keys::{BoxKeyPair, SigningKey};
 pub use security_code::{SECURITY_CODE_DIGITS, security_code, security_code_grouped};
 pub use sign::{SIGNATURE_LEN, sign, verify};
 
-use aws_lc_rs::digest;
+use crate::provider::CryptoProvider;
 
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    let d = digest::digest(&digest::SHA256, data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
+    CryptoProvider::get_default().hash.sha256(data)
 }

@@ -1,26 +1,24 @@
 //! `Sign.Sign` / `Sign.Verify` (whitepaper 3.5.1).
 
-use aws_lc_rs::signature::{ED25519, UnparsedPublicKey};
-
 use super::keys::SigningKey;
-use super::sha256;
+use crate::provider::CryptoProvider;
 
 /// Length of an Ed25519 detached signature.
 pub const SIGNATURE_LEN: usize = 64;
 
 /// The 64 bytes actually signed: `SHA256(context) || SHA256(msg)` (whitepaper 3.5.1).
-pub(crate) fn signed_message(context: &[u8], msg: &[u8]) -> [u8; 64] {
+pub(crate) fn signed_message(provider: &CryptoProvider, context: &[u8], msg: &[u8]) -> [u8; 64] {
     let mut m = [0u8; 64];
-    m[..32].copy_from_slice(&sha256(context));
-    m[32..].copy_from_slice(&sha256(msg));
+    m[..32].copy_from_slice(&provider.hash.sha256(context));
+    m[32..].copy_from_slice(&provider.hash.sha256(msg));
     m
 }
 
 /// `Sign.Sign`: the Ed25519 detached signature (`crypto_sign_detached`) by the key with
 /// seed `seed` over `SHA256(context) || SHA256(msg)`.
 ///
-/// aws-lc-rs accepts every 32-byte seed, so this cannot fail in practice; should the
-/// backend ever refuse one, the result is 64 zero bytes, which [`verify`] rejects for
+/// Both built-in providers accept every 32-byte seed, so this cannot fail in practice; should
+/// a provider ever refuse one, the result is 64 zero bytes, which [`verify`] rejects for
 /// every key. Code that wants the failure as an error uses [`SigningKey::from_seed`].
 pub fn sign(seed: &[u8; 32], context: &[u8], msg: &[u8]) -> [u8; SIGNATURE_LEN] {
     match SigningKey::from_seed(seed) {
@@ -33,15 +31,14 @@ pub fn sign(seed: &[u8; 32], context: &[u8], msg: &[u8]) -> [u8; SIGNATURE_LEN] 
 /// `SHA256(context) || SHA256(msg)` (`crypto_sign_verify_detached`).
 ///
 /// Public keys that are non-canonical or of small order, and `R` values of small order,
-/// are rejected, as libsodium does; aws-lc-rs rejects a non-canonical `S`.
+/// are rejected, as libsodium does; the provider rejects a non-canonical `S` (RFC 8032 5.1.7).
 pub fn verify(ivk: &[u8; 32], sig: &[u8; SIGNATURE_LEN], context: &[u8], msg: &[u8]) -> bool {
     if !is_canonical(ivk) || has_small_order(ivk) || has_small_order(&sig[..32]) {
         return false;
     }
-    let m = signed_message(context, msg);
-    UnparsedPublicKey::new(&ED25519, ivk)
-        .verify(&m, sig)
-        .is_ok()
+    let provider = CryptoProvider::get_default();
+    let m = signed_message(provider, context, msg);
+    provider.ed25519.verify(ivk, &m, sig)
 }
 
 /// libsodium's `ge25519_is_canonical`: the encoded y coordinate is below p = 2^255 - 19.

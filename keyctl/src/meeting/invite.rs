@@ -13,11 +13,11 @@
 
 use core::fmt;
 
-use aws_lc_rs::hmac;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::crypto::CTX_MAC_INVITE_PROOF;
+use crate::provider::{CryptoProvider, HashAlg};
 use crate::wire::codec::Writer;
 use crate::wire::{Binding, Id, MeetingRef};
 
@@ -82,11 +82,14 @@ impl fmt::Debug for Invite {
     }
 }
 
+/// HMAC-SHA256 of `input` under `key`.
 fn mac(key: &[u8], input: &[u8]) -> [u8; 32] {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let tag = hmac::sign(&key, input);
+    let tag = CryptoProvider::get_default()
+        .hmac
+        .sign(HashAlg::Sha256, key, &[input]);
     let mut out = [0u8; 32];
-    out.copy_from_slice(tag.as_ref());
+    // Every HMAC tag is at least 32 bytes long (SHA-256's output; SHA-512's is longer).
+    out.copy_from_slice(&tag.as_ref()[..32]);
     out
 }
 
