@@ -120,6 +120,11 @@ proptest! {
         prop_assert_eq!(AWS.hash.sha512(&data), RUST.hash.sha512(&data));
     }
 
+    #[test]
+    fn sha3(data in bytes(2048)) {
+        prop_assert_eq!(AWS.hash.sha3_256(&data), RUST.hash.sha3_256(&data));
+    }
+
     /// Keys longer than a block (64 bytes for SHA-256, 128 for SHA-512) are hashed first.
     #[test]
     fn hmac(alg in hash_alg(), key in bytes(200), parts in parts()) {
@@ -342,4 +347,47 @@ fn aws_lc_rs_is_the_default() {
     let built_in = CryptoProvider::built_in();
     assert_eq!(built_in.len(), 2);
     assert!(core::ptr::eq(built_in[0], AWS) && core::ptr::eq(built_in[1], RUST));
+}
+
+/// Randomness for the ML-KEM calls: the system's (RustCrypto draws from it, aws-lc ignores it).
+fn system_fill(buf: &mut [u8]) -> Result<(), ProviderError> {
+    RUST.secure_random.fill(buf)
+}
+
+/// Each provider's ML-KEM-768 opens what the other encapsulated, keys and ciphertexts have
+/// FIPS 203's lengths, and a tampered ciphertext decapsulates to another key under both
+/// (implicit rejection), the same one.
+#[test]
+fn ml_kem_768_each_way() {
+    use keyctl::provider::{ML_KEM_768_CT_LEN, ML_KEM_768_DK_LEN, ML_KEM_768_EK_LEN};
+    for (gen_p, enc_p) in [(AWS, RUST), (RUST, AWS), (AWS, AWS), (RUST, RUST)] {
+        let (dk, ek) = gen_p.ml_kem_768.generate(&mut system_fill).unwrap();
+        assert_eq!((dk.len(), ek.len()), (ML_KEM_768_DK_LEN, ML_KEM_768_EK_LEN));
+        // FIPS 203 expanded form: dk = dk_PKE || ek || H(ek) || z.
+        assert_eq!(&dk[1152..2336], ek.as_slice());
+        assert_eq!(dk[2336..2368], AWS.hash.sha3_256(&ek));
+        let (ct, k) = enc_p.ml_kem_768.encapsulate(&ek, &mut system_fill).unwrap();
+        assert_eq!(ct.len(), ML_KEM_768_CT_LEN);
+        for p in [AWS, RUST] {
+            assert_eq!(
+                *p.ml_kem_768.decapsulate(&dk, &ct).unwrap(),
+                *k,
+                "{}",
+                p.name
+            );
+        }
+        let mut bad = ct.clone();
+        bad[5] ^= 1;
+        let rejected = AWS.ml_kem_768.decapsulate(&dk, &bad).unwrap();
+        assert_ne!(*rejected, *k);
+        assert_eq!(*RUST.ml_kem_768.decapsulate(&dk, &bad).unwrap(), *rejected);
+        for p in [AWS, RUST] {
+            assert!(p.ml_kem_768.decapsulate(&dk, &ct[1..]).is_err());
+            assert!(
+                p.ml_kem_768
+                    .encapsulate(&ek[1..], &mut system_fill)
+                    .is_err()
+            );
+        }
+    }
 }

@@ -1,14 +1,14 @@
 //! The aws-lc-rs provider: aws-lc for everything it has, RustCrypto for HSalsa20 and
 //! XChaCha20-Poly1305, which it lacks. The default, and what every benchmark measures.
 
-use aws_lc_rs::{aead, agreement, cipher, digest, hkdf, hmac, rand, signature};
+use aws_lc_rs::{aead, agreement, cipher, digest, hkdf, hmac, kem, rand, signature};
 use zeroize::Zeroizing;
 
 use super::salsa::{RustCryptoHSalsa20, XCHACHA20_POLY1305};
 use super::{
-    AeadKey, AesCtr, AesGcm, CryptoProvider, CtrKey, Ed25519, Ed25519SigningKey, GcmKey,
-    GcmKeyInner, HashAlg, Hkdf, Hmac, HmacKey, HmacTag, OneShotAead, Prk, ProviderError,
-    SecureRandom, X25519,
+    AeadKey, AesCtr, AesGcm, CryptoProvider, CtrKey, Ed25519, Ed25519SigningKey, FillRandom,
+    GcmKey, GcmKeyInner, HashAlg, Hkdf, Hmac, HmacKey, HmacTag, MlKem768, OneShotAead, Prk,
+    ProviderError, SecureRandom, X25519,
 };
 
 /// aws-lc through aws-lc-rs (see the module docs).
@@ -22,6 +22,7 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
     hsalsa20: &RustCryptoHSalsa20,
     chacha20_poly1305: &ChaCha20Poly1305,
     xchacha20_poly1305: &XCHACHA20_POLY1305,
+    ml_kem_768: &MlKem768_,
     aes_gcm: &AesGcm_,
     aes_ctr: &AesCtr_,
     secure_random: &SystemRandom,
@@ -51,6 +52,10 @@ impl super::Hash for Hash {
 
     fn sha512(&self, data: &[u8]) -> [u8; 64] {
         array(digest::digest(&digest::SHA512, data).as_ref())
+    }
+
+    fn sha3_256(&self, data: &[u8]) -> [u8; 32] {
+        array(digest::digest(&digest::SHA3_256, data).as_ref())
     }
 }
 
@@ -329,5 +334,64 @@ struct SystemRandom;
 impl SecureRandom for SystemRandom {
     fn fill(&self, dest: &mut [u8]) -> Result<(), ProviderError> {
         rand::fill(dest).map_err(|_| ProviderError::Random)
+    }
+}
+
+/// aws-lc's ML-KEM-768. Its API takes no caller randomness: key generation and encapsulation
+/// draw from aws-lc's DRBG, and `rng` is not called (see [`MlKem768`]).
+#[derive(Debug)]
+struct MlKem768_;
+
+impl MlKem768 for MlKem768_ {
+    fn generate(
+        &self,
+        _rng: &mut FillRandom<'_>,
+    ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), ProviderError> {
+        let dk =
+            kem::DecapsulationKey::generate(&kem::ML_KEM_768).map_err(|_| ProviderError::Random)?;
+        let dk_bytes = dk.key_bytes().map_err(|_| ProviderError::KeyRejected)?;
+        let ek = dk
+            .encapsulation_key()
+            .and_then(|ek| ek.key_bytes())
+            .map_err(|_| ProviderError::KeyRejected)?;
+        Ok((
+            Zeroizing::new(dk_bytes.as_ref().to_vec()),
+            ek.as_ref().to_vec(),
+        ))
+    }
+
+    fn encapsulate(
+        &self,
+        ek: &[u8],
+        _rng: &mut FillRandom<'_>,
+    ) -> Result<(Vec<u8>, Zeroizing<[u8; 32]>), ProviderError> {
+        let ek = kem::EncapsulationKey::new(&kem::ML_KEM_768, ek)
+            .map_err(|_| ProviderError::KeyRejected)?;
+        let (ct, shared) = ek.encapsulate().map_err(|_| ProviderError::KeyRejected)?;
+        let shared: [u8; 32] = shared
+            .as_ref()
+            .try_into()
+            .map_err(|_| ProviderError::InvalidLength)?;
+        Ok((ct.as_ref().to_vec(), Zeroizing::new(shared)))
+    }
+
+    fn decapsulate(
+        &self,
+        dk: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<[u8; 32]>, ProviderError> {
+        if ciphertext.len() != super::ML_KEM_768_CT_LEN {
+            return Err(ProviderError::InvalidLength);
+        }
+        let dk = kem::DecapsulationKey::new(&kem::ML_KEM_768, dk)
+            .map_err(|_| ProviderError::KeyRejected)?;
+        let shared = dk
+            .decapsulate(kem::Ciphertext::from(ciphertext))
+            .map_err(|_| ProviderError::KeyRejected)?;
+        let shared: [u8; 32] = shared
+            .as_ref()
+            .try_into()
+            .map_err(|_| ProviderError::InvalidLength)?;
+        Ok(Zeroizing::new(shared))
     }
 }

@@ -80,12 +80,14 @@ impl HashAlg {
     }
 }
 
-/// SHA-256 and SHA-512.
+/// SHA-256, SHA-512 and SHA3-256.
 pub trait Hash: Send + Sync + Debug {
     /// SHA-256 of `data`.
     fn sha256(&self, data: &[u8]) -> [u8; 32];
     /// SHA-512 of `data`.
     fn sha512(&self, data: &[u8]) -> [u8; 64];
+    /// SHA3-256 of `data` (FIPS 202), the v4.6 hybrid box's combiner hash.
+    fn sha3_256(&self, data: &[u8]) -> [u8; 32];
 }
 
 /// An HMAC output (RFC 2104), one hash output long.
@@ -263,6 +265,49 @@ pub trait OneShotAead<const N: usize>: Send + Sync + Debug {
     ) -> Result<usize, ProviderError>;
 }
 
+/// Randomness handed to a primitive that draws its own: fills the buffer or fails.
+pub type FillRandom<'a> = dyn FnMut(&mut [u8]) -> Result<(), ProviderError> + 'a;
+
+/// Length of an ML-KEM-768 encapsulation key (FIPS 203 table 3).
+pub const ML_KEM_768_EK_LEN: usize = 1184;
+/// Length of an ML-KEM-768 decapsulation key in FIPS 203's expanded form
+/// `dk_PKE || ek || H(ek) || z` (FIPS 203 algorithm 16, table 3).
+pub const ML_KEM_768_DK_LEN: usize = 2400;
+/// Length of an ML-KEM-768 ciphertext (FIPS 203 table 3).
+pub const ML_KEM_768_CT_LEN: usize = 1088;
+
+/// ML-KEM-768 (FIPS 203), the standardised form of Kyber768, on raw byte encodings.
+///
+/// Decapsulation keys are FIPS 203's expanded 2,400-byte form, the only private form aws-lc-rs
+/// imports. Randomness: a provider that can take it (RustCrypto) draws FIPS 203's `d || z`
+/// (64 bytes, key generation) and `m` (32 bytes, encapsulation) from `rng`, so a fixed `rng`
+/// gives `ML-KEM.KeyGen_internal` and `ML-KEM.Encaps_internal`; aws-lc-rs's API takes no
+/// caller randomness, and it draws from aws-lc's own DRBG and leaves `rng` untouched.
+pub trait MlKem768: Send + Sync + Debug {
+    /// A fresh key pair `(dk, ek)` (FIPS 203 algorithm 19, `ML-KEM.KeyGen`).
+    fn generate(
+        &self,
+        rng: &mut FillRandom<'_>,
+    ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), ProviderError>;
+
+    /// `(ciphertext, shared key)` encapsulated to `ek` (FIPS 203 algorithm 20). A key of the
+    /// wrong length, or one the backend refuses, is [`ProviderError::KeyRejected`].
+    fn encapsulate(
+        &self,
+        ek: &[u8],
+        rng: &mut FillRandom<'_>,
+    ) -> Result<(Vec<u8>, Zeroizing<[u8; 32]>), ProviderError>;
+
+    /// The shared key in `ciphertext` (FIPS 203 algorithm 21). A ciphertext of the right
+    /// length always decapsulates (implicit rejection: a tampered one gives an unrelated
+    /// key); a wrong length is [`ProviderError::InvalidLength`].
+    fn decapsulate(
+        &self,
+        dk: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<[u8; 32]>, ProviderError>;
+}
+
 /// AES-GCM (NIST SP 800-38D) with 12-byte nonces and 16-byte tags.
 pub trait AesGcm: Send + Sync + Debug {
     /// A prepared AES-128-GCM (16-byte `key`) or AES-256-GCM (32-byte `key`) key.
@@ -392,6 +437,8 @@ pub struct CryptoProvider {
     pub chacha20_poly1305: &'static dyn OneShotAead<12>,
     /// XChaCha20-Poly1305 (the box, whitepaper 3.5.2).
     pub xchacha20_poly1305: &'static dyn OneShotAead<24>,
+    /// ML-KEM-768 (the v4.6 hybrid box).
+    pub ml_kem_768: &'static dyn MlKem768,
     /// AES-GCM (SFrame suites 0x0004 and 0x0005).
     pub aes_gcm: &'static dyn AesGcm,
     /// AES-CTR (the CTR+HMAC SFrame suites).

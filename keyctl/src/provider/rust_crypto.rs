@@ -1,5 +1,5 @@
 //! The pure-Rust provider: the RustCrypto crates (`sha2`, `hmac`, `hkdf`, `aes`, `ctr`,
-//! `aes-gcm`, `chacha20poly1305`, `salsa20`) and the dalek crates (`ed25519-dalek`,
+//! `aes-gcm`, `chacha20poly1305`, `salsa20`, `sha3`, `ml-kem`) and the dalek crates (`ed25519-dalek`,
 //! `x25519-dalek`). No C, so it builds for `wasm32-unknown-unknown`.
 //!
 //! Its random source is `getrandom` on every target but `wasm32-unknown-unknown`, where
@@ -19,8 +19,9 @@ use super::salsa::{
     CHACHA20_POLY1305, RustCryptoHSalsa20, XCHACHA20_POLY1305, open_detached, seal_detached,
 };
 use super::{
-    AeadKey, AesCtr, AesGcm, CryptoProvider, CtrKey, Ed25519, Ed25519SigningKey, GcmKey,
-    GcmKeyInner, HashAlg, Hkdf, Hmac, HmacKey, HmacTag, Prk, ProviderError, SecureRandom, X25519,
+    AeadKey, AesCtr, AesGcm, CryptoProvider, CtrKey, Ed25519, Ed25519SigningKey, FillRandom,
+    GcmKey, GcmKeyInner, HashAlg, Hkdf, Hmac, HmacKey, HmacTag, MlKem768, Prk, ProviderError,
+    SecureRandom, X25519,
 };
 
 /// The RustCrypto and dalek crates (see the module docs).
@@ -34,6 +35,7 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
     hsalsa20: &RustCryptoHSalsa20,
     chacha20_poly1305: &CHACHA20_POLY1305,
     xchacha20_poly1305: &XCHACHA20_POLY1305,
+    ml_kem_768: &MlKem768_,
     aes_gcm: &AesGcm_,
     aes_ctr: &AesCtr_,
     secure_random: &OsRandom,
@@ -49,6 +51,10 @@ impl super::Hash for Hash {
 
     fn sha512(&self, data: &[u8]) -> [u8; 64] {
         sha2::Sha512::digest(data).into()
+    }
+
+    fn sha3_256(&self, data: &[u8]) -> [u8; 32] {
+        sha3::Sha3_256::digest(data).into()
     }
 }
 
@@ -306,5 +312,69 @@ impl SecureRandom for OsRandom {
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
     fn fill(&self, _dest: &mut [u8]) -> Result<(), ProviderError> {
         Err(ProviderError::Random)
+    }
+}
+
+/// RustCrypto's `ml-kem`: key generation from `d || z` and encapsulation from `m`, both drawn
+/// from `rng` (FIPS 203 algorithms 16 and 17), so a fixed `rng` reproduces known answers.
+#[derive(Debug)]
+struct MlKem768_;
+
+type MlKemDk = ml_kem::DecapsulationKey<ml_kem::MlKem768>;
+type MlKemEk = ml_kem::EncapsulationKey<ml_kem::MlKem768>;
+
+impl MlKem768 for MlKem768_ {
+    fn generate(
+        &self,
+        rng: &mut FillRandom<'_>,
+    ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), ProviderError> {
+        let mut seed = ml_kem::Seed::default();
+        rng(&mut seed)?;
+        let dk = MlKemDk::from_seed(seed);
+        seed.zeroize();
+        // The expanded form is the one aws-lc-rs imports (see `MlKem768`); ml-kem deprecates it
+        // in favour of the seed.
+        #[allow(deprecated)]
+        let mut expanded = ml_kem::ExpandedKeyEncoding::to_expanded_bytes(&dk);
+        let dk_bytes = Zeroizing::new(expanded.to_vec());
+        expanded.zeroize();
+        let ek = ml_kem::KeyExport::to_bytes(dk.encapsulation_key()).to_vec();
+        Ok((dk_bytes, ek))
+    }
+
+    fn encapsulate(
+        &self,
+        ek: &[u8],
+        rng: &mut FillRandom<'_>,
+    ) -> Result<(Vec<u8>, Zeroizing<[u8; 32]>), ProviderError> {
+        let ek = ml_kem::Key::<MlKemEk>::try_from(ek).map_err(|_| ProviderError::KeyRejected)?;
+        let ek = MlKemEk::new(&ek).map_err(|_| ProviderError::KeyRejected)?;
+        let mut m = ml_kem::B32::default();
+        rng(&mut m)?;
+        let (ct, mut shared) = ek.encapsulate_deterministic(&m);
+        m.zeroize();
+        let out = Zeroizing::new(shared.into());
+        shared.zeroize();
+        Ok((ct.to_vec(), out))
+    }
+
+    fn decapsulate(
+        &self,
+        dk: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<[u8; 32]>, ProviderError> {
+        use ml_kem::Decapsulate as _;
+        let ct = ml_kem::Ciphertext::<ml_kem::MlKem768>::try_from(ciphertext)
+            .map_err(|_| ProviderError::InvalidLength)?;
+        let mut expanded = ml_kem::ExpandedDecapsulationKey::<ml_kem::MlKem768>::try_from(dk)
+            .map_err(|_| ProviderError::KeyRejected)?;
+        #[allow(deprecated)]
+        let dk = <MlKemDk as ml_kem::ExpandedKeyEncoding>::from_expanded_bytes(&expanded);
+        expanded.zeroize();
+        let dk = dk.map_err(|_| ProviderError::KeyRejected)?;
+        let mut shared = dk.decapsulate(&ct);
+        let out = Zeroizing::new(shared.into());
+        shared.zeroize();
+        Ok(out)
     }
 }
