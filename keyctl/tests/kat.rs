@@ -45,3 +45,8 @@ fn runs_under_the_built_in_default() {
         expected
     );
 }
+
+#[test]
+fn hybrid_matches_independent_implementation() {
+    known_answers::hybrid_matches_independent_implementation();
+}

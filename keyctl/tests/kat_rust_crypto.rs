@@ -51,3 +51,9 @@ fn invite_and_proof_match() {
     rust_crypto();
     known_answers::invite_and_proof_match();
 }
+
+#[test]
+fn hybrid_matches_independent_implementation() {
+    rust_crypto();
+    known_answers::hybrid_matches_independent_implementation();
+}

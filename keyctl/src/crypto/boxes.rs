@@ -14,7 +14,7 @@ pub const BOX_NONCE_LEN: usize = 24;
 /// Bytes a box adds to its message: the Poly1305 tag and the nonce.
 pub const BOX_OVERHEAD: usize = TAG_LEN + BOX_NONCE_LEN;
 
-const TAG_LEN: usize = 16;
+pub(super) const TAG_LEN: usize = 16;
 
 /// A fresh box key pair from the caller's randomness (`Box.KeyGen`, `crypto_box_keypair`).
 pub fn box_keypair<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<BoxKeyPair, CryptoError> {
@@ -24,7 +24,7 @@ pub fn box_keypair<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<BoxKeyPair, 
 /// `crypto_box_beforenm(pk, sk)`: `HSalsa20(key = X25519(sk, pk), input = 0^16)`.
 ///
 /// Like libsodium, refuses an all-zero X25519 output (a low-order `pk`).
-fn beforenm(
+pub(super) fn beforenm(
     provider: &CryptoProvider,
     pk: &[u8; 32],
     sk: &[u8; 32],

@@ -26,6 +26,11 @@ pub enum CryptoError {
     /// The backend refused a key (never for well-formed 32-byte keys).
     #[error("key rejected by the crypto backend")]
     KeyRejected,
+    /// An ML-KEM-768 key is malformed (whitepaper v4.6 hybrid box): the wrong length, an
+    /// encapsulation key with a coefficient of `q` or more (FIPS 203 7.2), or a decapsulation
+    /// key whose `H(ek)` does not match its `ek` (FIPS 203 7.3).
+    #[error("malformed ML-KEM-768 key")]
+    BadMlKemKey,
     /// The caller's random number generator failed.
     #[error("random number generator failed")]
     Rng,

@@ -5,6 +5,8 @@
 //!   `SHA256(context) || SHA256(msg)`.
 //! - [`box_encrypt`] / [`box_decrypt`]: `Box.Enc` / `Box.Dec` (3.5.2), X25519 + HSalsa20
 //!   (`crypto_box_beforenm`), HKDF-SHA256 and XChaCha20-Poly1305-IETF.
+//! - [`hybrid`]: the v4.6 hybrid box (whitepaper v4.6, "Authenticated Public-Key
+//!   Encryption"), X25519 + ML-KEM-768 combined with SHA3-256, for the meeting key.
 //! - [`security_code`]: the meeting leader security code (3.8).
 //! - [`cte1`]: the CtE1 committing AEAD used to wrap long-term keys (3.11).
 //!
@@ -16,6 +18,7 @@ mod boxes;
 mod context;
 pub mod cte1;
 mod error;
+pub mod hybrid;
 mod keys;
 mod security_code;
 mod sign;
