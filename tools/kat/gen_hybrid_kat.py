@@ -38,7 +38,8 @@ import nacl
 from nacl import bindings as b
 from kyber_py.ml_kem import ML_KEM_768
 
-from gen_keyctl_kat import fixed, lp, sha256  # the same labels-to-bytes and lp
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
+from gen_keyctl_kat import fixed, lp, sha256  # noqa: E402, the same labels-to-bytes and lp
 
 COMBINER_CONTEXT = b"Zoombase-1-ClientOnly-KDF-HybridCombiner"
 

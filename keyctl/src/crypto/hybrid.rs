@@ -4,15 +4,16 @@
 //! ML-KEM-768 is FIPS 203's standardised form of the Kyber768 the whitepaper names. The
 //! construction, as v4.6 writes it (docs/PROTOCOL.md, "Hybrid box (v4.6)", gives every byte):
 //!
-//! 1. `K_box = crypto_box_beforenm(pk_R, sk_S)` (X25519 then HSalsa20);
-//! 2. `(K_kem, C_kem) = ML-KEM-768.Encaps(ek_R)`;
-//! 3. `CAD = SHA3-256(lp(vk_S) || lp(pk_S) || lp(ek_S) || lp(vk_R) || lp(pk_R) || lp(ek_R))`,
+//! 1. a fresh 192-bit nonce `N`;
+//! 2. `K_box = crypto_box_beforenm(pk_R, sk_S)` (X25519 then HSalsa20);
+//! 3. `(K_kem, C_kem) = ML-KEM-768.Encaps(ek_R)`;
+//! 4. `CAD = SHA3-256(lp(vk_S) || lp(pk_S) || lp(ek_S) || lp(vk_R) || lp(pk_R) || lp(ek_R))`,
 //!    `lp` a u16 big-endian length then the bytes (v4.6's "canonical hash");
-//! 4. `S = SHA3-256(context || K_kem || K_box || CAD)` with [`COMBINER_CONTEXT`];
-//! 5. `K = HKDF-SHA256(IKM = S, salt = Meta, info = Context_KDF, 32)`;
-//! 6. `D = SHA256(Context_cipher) || SHA256(Meta)`;
-//! 7. `C' = XChaCha20-Poly1305-IETF(M, ad = D, nonce, K)` with a fresh 192-bit nonce;
-//! 8. `C = C' || nonce || C_kem`.
+//! 5. `S = SHA3-256(context || K_kem || K_box || CAD)` with [`COMBINER_CONTEXT`];
+//! 6. `K = HKDF-SHA256(IKM = S, salt = Meta, info = Context_KDF, 32)`;
+//! 7. `D = SHA256(Context_cipher) || SHA256(Meta)`;
+//! 8. `C' = XChaCha20-Poly1305-IETF(M, ad = D, N, K)`;
+//! 9. `C = C' || N || C_kem`.
 //!
 //! Not yet used by the meeting protocol (issue 16 part 1).
 
