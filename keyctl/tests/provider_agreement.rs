@@ -388,6 +388,17 @@ fn ml_kem_768_each_way() {
                     .encapsulate(&ek[1..], &mut system_fill)
                     .is_err()
             );
+            // FIPS 203 7.2's modulus check: a coefficient of q or more is refused.
+            let mut over_q = ek.clone();
+            over_q[0] = 0xff;
+            over_q[1] |= 0x0f;
+            let refused = p.ml_kem_768.encapsulate(&over_q, &mut system_fill);
+            assert_eq!(
+                refused.map(|_| ()),
+                Err(ProviderError::KeyRejected),
+                "{}",
+                p.name
+            );
         }
     }
 }
