@@ -111,6 +111,8 @@ pub struct Packet {
     pub mk_seq: u32,
     /// Per receiver index: whether it opened.
     pub opened: BTreeMap<usize, bool>,
+    /// The datagram as it crossed the network, for replays.
+    pub wire: Vec<u8>,
 }
 
 /// The whole meeting: see the module docs.
@@ -280,6 +282,35 @@ impl Sim {
             let _ = session.leave();
         }
         self.pump();
+    }
+
+    /// Node `index`'s connection to the board breaks (as a crash or a network cut would): the
+    /// driver drops its session and erases its keys, and the board tells the others it left.
+    /// A later [`Sim::join`] under the same name is the same identity rejoining.
+    pub fn lose_connection(&mut self, index: usize) {
+        let now = self.now;
+        let sealed = self.packets.len();
+        let node = &mut self.nodes[index];
+        if node.session.take().is_some() {
+            node.handoff.erase();
+            if node.left.is_none() {
+                node.left = Some((LeftReason::HeartbeatsMissed, now));
+                node.left_after = Some(sealed);
+            }
+            let conn = node.conn;
+            self.board.disconnected(conn, now);
+            self.pump();
+        }
+    }
+
+    /// Whether node `index`'s keyring opens `wire` now (an attacker replaying a datagram it
+    /// captured earlier). Opening advances the node's replay windows, as a real receive does.
+    pub fn replay_to(&mut self, index: usize, wire: &[u8]) -> bool {
+        let now = self.now;
+        let node = &mut self.nodes[index];
+        let snapshot = node.handoff.keyring().load_full();
+        let mut copy = wire.to_vec();
+        node.worker.open(&snapshot, now, &mut copy).is_ok()
     }
 
     /// Node `index` becomes a removed member that will not let go: it ignores retirements
@@ -478,6 +509,7 @@ impl Sim {
                 at: now,
                 mk_seq,
                 opened,
+                wire,
             });
         }
     }

@@ -199,3 +199,39 @@ fn the_checks_catch_a_keyring_that_keeps_a_retired_key() {
         "carol retired it: {violations:#?}"
     );
 }
+
+/// A member whose connection broke rejoins under the same identity. Its new session must not
+/// be keyed with a key it held before: its replay windows start empty, so a datagram captured
+/// under such a key before the break would open once more (a replay).
+#[test]
+fn a_rejoined_member_gets_no_key_it_held_before_and_refuses_old_datagrams() {
+    let mut sim = meeting("rejoin", &["alice", "bob", "carol"]);
+    let carol = sim.index("carol").unwrap();
+    let held_before: Vec<u32> = sim.nodes()[carol].keys.keys().copied().collect();
+    // What an attacker on the path captured: bob's datagrams that carol opened.
+    let captured: Vec<Vec<u8>> = sim
+        .packets()
+        .iter()
+        .filter(|p| p.from == 1 && p.opened.get(&carol) == Some(&true))
+        .map(|p| p.wire.clone())
+        .collect();
+    assert!(!captured.is_empty());
+    sim.lose_connection(carol);
+    sim.run(500);
+    let again = sim.join("carol", false).unwrap();
+    assert_ne!(again, carol);
+    sim.run(6_000);
+    assert_clean(&sim);
+    let held_after: Vec<u32> = sim.nodes()[again].keys.keys().copied().collect();
+    assert!(!held_after.is_empty(), "the rejoined carol is keyed");
+    assert!(
+        held_after.iter().all(|k| !held_before.contains(k)),
+        "keys before {held_before:?}, after {held_after:?}"
+    );
+    for wire in &captured {
+        assert!(
+            !sim.replay_to(again, wire),
+            "a captured datagram opened again"
+        );
+    }
+}
