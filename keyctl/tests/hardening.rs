@@ -628,3 +628,28 @@ fn a_joiner_named_leader_before_it_was_listed_lists_itself_and_leads() {
     sim.assert_converged();
     assert_eq!(sim.node("p1").latest().unwrap().roster.len(), 3);
 }
+
+/// A participant whose device crashed rejoins with the same identity before anyone saw it
+/// leave (the board withholds every notice of it). Its new session starts with empty replay
+/// windows, so it must never be keyed with a key the crashed session held: media captured
+/// under that key would open there once more.
+#[test]
+fn a_rejoin_nobody_saw_leave_is_never_given_an_old_key() {
+    let mut sim = meeting_of(3, "rejoin-unseen");
+    let old = sim.index("p2");
+    let held: Vec<u32> = sim.nodes[old].updates.keys().copied().collect();
+    assert!(!held.is_empty());
+    // The crash: the old session is gone from the network, and no Leave is posted.
+    sim.nodes[old].left = Some(LeftReason::Requested);
+    sim.join("p2", "p0");
+    sim.advance(30_000);
+    let new = sim.index("p2");
+    assert_ne!(new, old);
+    let got: Vec<u32> = sim.nodes[new].updates.keys().copied().collect();
+    // The leader admits the new binding in a rotation of its own (whitepaper 3.7.4).
+    assert!(!got.is_empty(), "the rejoined session is keyed");
+    assert!(
+        got.iter().all(|k| !held.contains(k)),
+        "the crashed session held {held:?}; the rejoined one got {got:?}"
+    );
+}
