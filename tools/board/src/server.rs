@@ -459,9 +459,15 @@ impl BoardServer {
         }
     }
 
+    /// Sends what `conn` has queued, after publishing the counters: whatever a peer sees next,
+    /// the counts behind it are readable.
     fn flush(&mut self, conn: ConnId) {
-        // Counters before bytes: whatever a peer sees next, the counts behind it are readable.
         self.stats.publish(self.core.stats());
+        self.flush_published(conn);
+    }
+
+    /// [`Self::flush`] for a caller that has just published the counters.
+    fn flush_published(&mut self, conn: ConnId) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -530,8 +536,10 @@ impl BoardServer {
         let mut touched = core::mem::take(&mut self.touched);
         touched.sort_unstable();
         touched.dedup();
+        // One publication for the whole batch, not one per connection a post fans out to.
+        self.stats.publish(self.core.stats());
         for conn in touched.drain(..) {
-            self.flush(conn);
+            self.flush_published(conn);
         }
         // Keep the allocation for the next round.
         self.touched = touched;
