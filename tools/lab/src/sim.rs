@@ -94,6 +94,23 @@ pub struct Node {
 }
 
 impl Node {
+    /// Records that its session ended for `reason` at `now`, after `sealed` packets (the first
+    /// reason recorded stands).
+    fn mark_left(&mut self, reason: LeftReason, now: Millis, sealed: usize) {
+        if self.left.is_none() {
+            self.left = Some((reason, now));
+            self.left_after = Some(sealed);
+        }
+    }
+
+    /// Whether its keyring opens `wire` at `now`, as its worker would on receiving it (which
+    /// advances its replay windows).
+    fn opens(&mut self, now: Millis, wire: &[u8]) -> bool {
+        let snapshot = self.handoff.keyring().load_full();
+        let mut copy = wire.to_vec();
+        self.worker.open(&snapshot, now, &mut copy).is_ok()
+    }
+
     /// Whether its session is still running.
     pub fn in_meeting(&self) -> bool {
         self.left.is_none()
@@ -293,10 +310,7 @@ impl Sim {
         let node = &mut self.nodes[index];
         if node.session.take().is_some() {
             node.handoff.erase();
-            if node.left.is_none() {
-                node.left = Some((LeftReason::HeartbeatsMissed, now));
-                node.left_after = Some(sealed);
-            }
+            node.mark_left(LeftReason::HeartbeatsMissed, now, sealed);
             let conn = node.conn;
             self.board.disconnected(conn, now);
             self.pump();
@@ -307,10 +321,7 @@ impl Sim {
     /// captured earlier). Opening advances the node's replay windows, as a real receive does.
     pub fn replay_to(&mut self, index: usize, wire: &[u8]) -> bool {
         let now = self.now;
-        let node = &mut self.nodes[index];
-        let snapshot = node.handoff.keyring().load_full();
-        let mut copy = wire.to_vec();
-        node.worker.open(&snapshot, now, &mut copy).is_ok()
+        self.nodes[index].opens(now, wire)
     }
 
     /// Node `index` becomes a removed member that will not let go: it ignores retirements
@@ -390,8 +401,11 @@ impl Sim {
                     node.retired.insert(*mk_seq, *at);
                 }
                 Event::Left(reason) => {
-                    node.left = Some((*reason, now));
-                    node.left_after = Some(sealed);
+                    // Fields, not `mark_left`: `session` is borrowed for the loop.
+                    if node.left.is_none() {
+                        node.left = Some((*reason, now));
+                        node.left_after = Some(sealed);
+                    }
                     ended = true;
                 }
                 Event::Alert(_) => {}
@@ -463,10 +477,7 @@ impl Sim {
                 let sealed = self.packets.len();
                 if let Some(node) = self.nodes.iter_mut().find(|n| n.conn == conn) {
                     node.session = None;
-                    if node.left.is_none() {
-                        node.left = Some((LeftReason::Requested, now));
-                        node.left_after = Some(sealed);
-                    }
+                    node.mark_left(LeftReason::Requested, now, sealed);
                 }
                 self.board.disconnected(conn, now);
             }
@@ -499,10 +510,7 @@ impl Sim {
                 .map_or(0, u32::from_be_bytes);
             let mut opened = BTreeMap::new();
             for to in (0..self.nodes.len()).filter(|&to| to != from) {
-                let receiver = &mut self.nodes[to];
-                let mut copy = wire.clone();
-                let snapshot = receiver.handoff.keyring().load_full();
-                opened.insert(to, receiver.worker.open(&snapshot, now, &mut copy).is_ok());
+                opened.insert(to, self.nodes[to].opens(now, &wire));
             }
             self.packets.push(Packet {
                 from,
