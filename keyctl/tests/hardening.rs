@@ -653,3 +653,65 @@ fn a_rejoin_nobody_saw_leave_is_never_given_an_old_key() {
         "the crashed session held {held:?}; the rejoined one got {got:?}"
     );
 }
+
+/// The same crash and rejoin, but the board also withholds the rotation that admits the new
+/// session, and hands it instead the last rekey the crashed session got (boxed to the old
+/// binding). The new session must refuse the replay and ask the leader for the key; the
+/// leader answers only a session it has listed with the binding that signed the request,
+/// and by then it has rotated, so the answer is still a key the crashed session never held.
+#[test]
+fn a_rejoin_whose_rotation_is_withheld_asks_and_still_gets_no_old_key() {
+    let mut sim = meeting_of(3, "rejoin-withheld");
+    let old = sim.index("p2");
+    let held: Vec<u32> = sim.nodes[old].updates.keys().copied().collect();
+    let held_top = *held.iter().max().unwrap();
+    let replayed = sim
+        .log
+        .iter()
+        .rev()
+        .find_map(|(_, m)| match m {
+            Message::Rekey(r) if r.recipient == pid("p2") && r.mk_seq == held_top => {
+                Some(m.clone())
+            }
+            _ => None,
+        })
+        .expect("the crashed session's last rekey was posted");
+    sim.nodes[old].left = Some(LeftReason::Requested);
+    let new = sim.nodes.len();
+    let mut swapped = false;
+    sim.tamper = Some(Box::new(move |to, msg| {
+        // The first rekey the new session would get is the admitting rotation's: replace it
+        // with the old one. Later rekeys (answers to its requests) pass.
+        if to == new && !swapped && matches!(msg, Message::Rekey(_)) {
+            swapped = true;
+            *msg = replayed.clone();
+        }
+        Verdict::Deliver
+    }));
+    sim.join("p2", "p0");
+    assert_eq!(sim.index("p2"), new);
+    sim.advance(30_000);
+    let node = &sim.nodes[new];
+    assert!(node.live(), "{:?}", node.errors);
+    let got: Vec<u32> = node.updates.keys().copied().collect();
+    assert!(
+        !got.is_empty(),
+        "the rejoined session is keyed after asking"
+    );
+    assert!(
+        got.iter().all(|k| !held.contains(k)),
+        "the crashed session held {held:?}; the rejoined one got {got:?}"
+    );
+    assert!(
+        node.errors.contains(&MeetingError::StaleNonce),
+        "the replayed rekey names a nonce the new session never sent: {:?}",
+        node.errors
+    );
+    assert!(
+        sim.log
+            .iter()
+            .any(|(i, m)| *i == new && matches!(m, Message::KeyRequest(_))),
+        "the key came through the request path"
+    );
+    sim.assert_converged();
+}
