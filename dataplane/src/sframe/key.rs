@@ -172,12 +172,9 @@ impl KeyMaterial {
         let (payload, tag_out) = in_out.split_at_mut(pt_len);
         match &self.aead {
             Aead::Gcm(key) => {
-                let tag = key
-                    .seal_in_place(&nonce, aad, payload)
-                    .map_err(|_| Error::Crypto)?;
-                // GCM tags are 16 bytes: a fixed-size copy compiles to two stores, not a call.
                 let tag_out: &mut [u8; 16] = tag_out.try_into().map_err(|_| Error::Crypto)?;
-                *tag_out = tag;
+                key.seal_in_place_tag_into(&nonce, aad, payload, tag_out)
+                    .map_err(|_| Error::Crypto)?;
             }
             Aead::CtrHmac(key) => key.seal(&nonce, aad, payload, tag_out)?,
         }

@@ -289,6 +289,25 @@ impl AeadKey for AwsGcmKey {
     }
 
     #[inline]
+    fn seal_in_place_tag_into(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag_out: &mut [u8; 16],
+    ) -> Result<(), ProviderError> {
+        self.0
+            .seal_in_place_scatter(
+                aead::Nonce::assume_unique_for_key(*nonce),
+                aead::Aad::from(aad),
+                in_out,
+                &[],
+                tag_out,
+            )
+            .map_err(|_| ProviderError::InvalidLength)
+    }
+
+    #[inline]
     fn open_in_place(
         &self,
         nonce: &[u8; 12],

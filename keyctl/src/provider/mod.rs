@@ -325,6 +325,19 @@ pub trait AeadKey: Send + Sync {
         in_out: &mut [u8],
     ) -> Result<[u8; 16], ProviderError>;
 
+    /// [`Self::seal_in_place`] writing the tag into `tag_out`, where a provider can have the
+    /// AEAD store it directly (the packet's tag bytes) instead of returning it by value.
+    fn seal_in_place_tag_into(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag_out: &mut [u8; 16],
+    ) -> Result<(), ProviderError> {
+        *tag_out = self.seal_in_place(nonce, aad, in_out)?;
+        Ok(())
+    }
+
     /// Verifies and decrypts `ciphertext || tag` in place; returns the plaintext length.
     fn open_in_place(
         &self,
@@ -339,8 +352,11 @@ pub trait AeadKey: Send + Sync {
 /// A built-in provider's key is held inline and called directly, so the default AES-GCM seal
 /// and open compile to nearly what a direct aws-lc-rs call does: for a 64-byte packet, 1 more
 /// instruction per seal and 10 per open than before the provider existed, where a boxed
-/// `dyn AeadKey` cost 23 and 57 (2 and 5 %; callgrind, dataplane's `KeyMaterial`). Any other
-/// provider's key is an [`AeadKey`] behind [`GcmKey::new`].
+/// `dyn AeadKey` cost 23 and 57 (2 and 5 %; callgrind, dataplane's `KeyMaterial`). The
+/// dataplane seals with [`AeadKey::seal_in_place_tag_into`], so aws-lc writes the tag into the
+/// packet itself: returned by value it cost 8 % of a 1200-byte seal (docs/BENCHMARKS.md, "Crate
+/// split and crypto provider"). Any other provider's key is an [`AeadKey`] behind
+/// [`GcmKey::new`].
 pub struct GcmKey(GcmKeyInner);
 
 enum GcmKeyInner {
@@ -373,6 +389,23 @@ impl AeadKey for GcmKey {
             #[cfg(feature = "rust-crypto")]
             GcmKeyInner::RustCrypto(key) => key.seal_in_place(nonce, aad, in_out),
             GcmKeyInner::Other(key) => key.seal_in_place(nonce, aad, in_out),
+        }
+    }
+
+    #[inline]
+    fn seal_in_place_tag_into(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag_out: &mut [u8; 16],
+    ) -> Result<(), ProviderError> {
+        match &self.0 {
+            #[cfg(feature = "aws-lc-rs")]
+            GcmKeyInner::AwsLc(key) => key.seal_in_place_tag_into(nonce, aad, in_out, tag_out),
+            #[cfg(feature = "rust-crypto")]
+            GcmKeyInner::RustCrypto(key) => key.seal_in_place_tag_into(nonce, aad, in_out, tag_out),
+            GcmKeyInner::Other(key) => key.seal_in_place_tag_into(nonce, aad, in_out, tag_out),
         }
     }
 
