@@ -16,6 +16,7 @@ use std::time::Instant;
 use dataplane::packet::{self, HEADROOM, Mode, Protected};
 use dataplane::replay::ReplayWindows;
 use dataplane::sframe::{CipherSuite, Context, KeyMaterial};
+use veil_bench::interleave::{Aligned, burst_for, median};
 
 const SIZES: [usize; 4] = [64, 200, 1200, 9000];
 const ROUNDS: usize = 301;
@@ -25,39 +26,6 @@ const AAD: [u8; 7] = [0; 7];
 /// Seal target and open target at 1200 bytes (docs/BENCHMARKS.md, DESIGN.md).
 const SEAL_TARGET: f64 = 0.90;
 const OPEN_TARGET: f64 = 0.85;
-
-/// A buffer whose byte at `offset` is 64-byte aligned: every variant sees its payload at the same
-/// cache-line alignment, so the comparison measures code rather than where malloc put the data.
-struct Aligned {
-    backing: Vec<u8>,
-    start: usize,
-    len: usize,
-}
-
-impl Aligned {
-    fn new(len: usize, offset: usize) -> Self {
-        let backing = vec![0u8; len + 64];
-        let start = (64 - (backing.as_ptr() as usize + offset) % 64) % 64;
-        Self {
-            backing,
-            start,
-            len,
-        }
-    }
-
-    fn bytes(&mut self) -> &mut [u8] {
-        &mut self.backing[self.start..self.start + self.len]
-    }
-}
-
-fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
-fn burst_for(size: usize) -> usize {
-    (200_000 / (size + 100)).clamp(16, 2000)
-}
 
 fn contexts() -> Result<(Context, Context), Box<dyn std::error::Error>> {
     let suite = CipherSuite::Aes256GcmSha512_128;
