@@ -288,10 +288,9 @@ impl WorkerKeys {
         if self.mode == Mode::Datagram && stream.stream_index != 0 {
             return Err(sframe::Error::UnknownKid(kid).into());
         }
-        let position = epoch
-            .position(stream.sender_slot)
-            .ok_or(sframe::Error::UnknownKid(kid))?;
         let local = Self::local(&mut self.epochs, epoch);
+        // A cached stream was admitted under this epoch's roster, which never changes, so its
+        // roster position is the one it keeps: no lookup on the per-packet path.
         if let Some(cached) = local.recv.get(&kid) {
             let window = local
                 .epoch
@@ -303,7 +302,13 @@ impl WorkerKeys {
             window.mark(ctr)?;
             return Ok(plaintext);
         }
-        // First packet of this KID at this worker: derive its key without keeping it.
+        // First packet of this KID at this worker: a sender in the roster, or nobody to derive
+        // a key for.
+        let position = local
+            .epoch
+            .position(stream.sender_slot)
+            .ok_or(sframe::Error::UnknownKid(kid))?;
+        // Derive its key without keeping it.
         let base = base_key(snapshot, &local.epoch, stream, kid)?;
         let material = KeyMaterial::derive_with_provider(
             snapshot.provider(),
