@@ -1,0 +1,549 @@
+//! What a sidecar's host pays per packet at the load it carries (issue 18, target 1): two
+//! `veil sidecar` processes in pre-shared key mode (A seals what a blaster sends, B opens it and
+//! delivers it to a sink) against a naive pair (a process that does recv, AES-256-GCM seal, send
+//! per packet, and one that does recv, open, send), at paced offered loads, in one run.
+//!
+//! For each load the harness measures, over the same window for both pairs: packets delivered
+//! to the sink, the CPU time of the two proxy processes (every thread, from
+//! `/proc/PID/task/*/schedstat`), their context switches (`/proc/PID/task/*/status`: each
+//! voluntary one is a sleep, so a wakeup), and with `--syscalls` their system calls (`perf stat
+//! -e raw_syscalls:sys_enter`, which counts in the kernel without slowing them). The ratio is the
+//! naive pair's CPU per delivered packet over the sidecar pair's: above 1.0 the sidecars cost less.
+//!
+//! Run: `cargo build --release -p veil -p veil-bench && target/release/sidecar_cost --help`.
+#![forbid(unsafe_code)]
+
+use std::fs;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const USAGE: &str = "\
+sidecar_cost: CPU per delivered packet of a veil sidecar pair against a naive proxy pair
+
+usage: sidecar_cost [--veil PATH] [--rates 10000,20000,100000,250000] [--size N] [--rtp]
+                    [--engine auto|uring|mio] [--workers N] [--seconds S] [--syscalls]
+
+  --veil PATH     the veil binary (default: target/release/veil beside this one)
+  --rates LIST    offered loads in packets per second (default 10000,20000,100000,250000)
+  --size N        UDP payload bytes the client sends (default 1200)
+  --rtp           RTP mode: the client sends RTP packets and the sidecars run with --rtp
+  --engine E      the sidecars' engine (default auto)
+  --workers N     worker threads per sidecar (default 1)
+  --seconds S     measured seconds per load and pair (default 3)
+  --syscalls      also count system calls with perf stat (needs perf and tracepoint access)
+
+Both pairs run for the whole harness on loopback; each load is measured for the sidecars,
+then for the naive pair, after a half-second warm-up. Pin nothing: the kernel places the
+processes as it would beside a client.";
+
+#[derive(Debug, Clone)]
+struct Options {
+    veil: PathBuf,
+    rates: Vec<u64>,
+    size: usize,
+    rtp: bool,
+    engine: String,
+    workers: usize,
+    seconds: f64,
+    syscalls: bool,
+}
+
+fn parse_options(args: &[String]) -> Result<Options> {
+    let here = std::env::current_exe()?;
+    let mut o = Options {
+        veil: here.with_file_name("veil"),
+        rates: vec![10_000, 20_000, 100_000, 250_000],
+        size: 1200,
+        rtp: false,
+        engine: "auto".into(),
+        workers: 1,
+        seconds: 3.0,
+        syscalls: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value (see --help)"))
+        };
+        match a.as_str() {
+            "--veil" => o.veil = PathBuf::from(value()?),
+            "--rates" => {
+                o.rates = value()?
+                    .split(',')
+                    .map(|r| r.trim().parse::<u64>())
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|e| format!("--rates: {e}"))?;
+                if o.rates.iter().any(|&r| r == 0 || r > 2_000_000) {
+                    return Err("--rates: each between 1 and 2,000,000 packets per second".into());
+                }
+            }
+            "--size" => {
+                o.size = value()?.parse().map_err(|e| format!("--size: {e}"))?;
+                if !(16..=1400).contains(&o.size) {
+                    return Err("--size: 16 to 1400 bytes".into());
+                }
+            }
+            "--rtp" => o.rtp = true,
+            "--engine" => o.engine = value()?,
+            "--workers" => o.workers = value()?.parse().map_err(|e| format!("--workers: {e}"))?,
+            "--seconds" => {
+                o.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?;
+                if !(0.2..=600.0).contains(&o.seconds) {
+                    return Err("--seconds: 0.2 to 600".into());
+                }
+            }
+            "--syscalls" => o.syscalls = true,
+            other => return Err(format!("unknown argument {other:?} (see --help)").into()),
+        }
+    }
+    Ok(o)
+}
+
+/// A loopback socket on a port the kernel picks, and its address.
+fn bound() -> Result<(UdpSocket, SocketAddr)> {
+    let s = UdpSocket::bind("127.0.0.1:0")?;
+    let a = s.local_addr()?;
+    Ok((s, a))
+}
+
+/// A free loopback port for a child to bind (released just before the child starts).
+fn free_addr() -> Result<SocketAddr> {
+    Ok(bound()?.1)
+}
+
+/// A child process killed when dropped.
+struct Proc {
+    child: Child,
+    name: String,
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU time and context switches of every thread of `pid`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    cpu_ns: u64,
+    voluntary: u64,
+    involuntary: u64,
+}
+
+fn usage(pid: u32) -> Result<Usage> {
+    let mut u = Usage::default();
+    for task in fs::read_dir(format!("/proc/{pid}/task"))? {
+        let dir = task?.path();
+        // schedstat: time on CPU (ns), time waiting, timeslices.
+        if let Ok(s) = fs::read_to_string(dir.join("schedstat")) {
+            u.cpu_ns += s
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        if let Ok(s) = fs::read_to_string(dir.join("status")) {
+            for line in s.lines() {
+                let field = |name: &str| {
+                    line.strip_prefix(name)
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                };
+                if let Some(v) = field("voluntary_ctxt_switches:") {
+                    u.voluntary += v;
+                }
+                if let Some(v) = field("nonvoluntary_ctxt_switches:") {
+                    u.involuntary += v;
+                }
+            }
+        }
+    }
+    Ok(u)
+}
+
+fn usage_sum(pids: &[u32]) -> Result<Usage> {
+    let mut total = Usage::default();
+    for &pid in pids {
+        let u = usage(pid)?;
+        total.cpu_ns += u.cpu_ns;
+        total.voluntary += u.voluntary;
+        total.involuntary += u.involuntary;
+    }
+    Ok(total)
+}
+
+/// One pair of proxies between the blaster and the sink.
+struct Pair {
+    name: &'static str,
+    procs: Vec<Proc>,
+    /// Where the blaster sends.
+    entry: SocketAddr,
+}
+
+impl Pair {
+    fn pids(&self) -> Vec<u32> {
+        self.procs.iter().map(Proc::pid).collect()
+    }
+}
+
+fn sidecar_pair(o: &Options, dir: &Path, client: SocketAddr, sink: SocketAddr) -> Result<Pair> {
+    let key = dir.join("psk.toml");
+    let out = Command::new(&o.veil)
+        .args(["keygen", "--psk", "--meeting", "cost", "--slots", "2"])
+        .output()
+        .map_err(|e| {
+            format!(
+                "running {}: {e} (build it: cargo build --release -p veil)",
+                o.veil.display()
+            )
+        })?;
+    if !out.status.success() {
+        return Err(format!(
+            "veil keygen failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    fs::write(&key, &out.stdout)?;
+    let (a_listen, a_deliver, a_bind) = (free_addr()?, free_addr()?, free_addr()?);
+    let (b_listen, b_bind) = (free_addr()?, free_addr()?);
+    let spawn = |name: &str, slot: &str, listen, deliver, client: SocketAddr, bind, remote| {
+        let mut cmd = Command::new(&o.veil);
+        cmd.arg("sidecar")
+            .args(["--key-file".as_ref(), key.as_os_str()])
+            .args(["--sender-slot", slot])
+            .args(["--local-listen", &addr(listen)])
+            .args(["--local-deliver", &addr(deliver)])
+            .args(["--local-client", &addr(client)])
+            .args(["--bind", &addr(bind)])
+            .args(["--remote", &addr(remote)])
+            .args(["--engine", &o.engine])
+            .args(["--workers", &o.workers.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        if o.rtp {
+            cmd.arg("--rtp");
+        }
+        let child = cmd.spawn()?;
+        Ok::<_, std::io::Error>(Proc {
+            child,
+            name: name.to_owned(),
+        })
+    };
+    let a = spawn(
+        "sidecar A (seal)",
+        "0",
+        a_listen,
+        a_deliver,
+        client,
+        a_bind,
+        b_bind,
+    )?;
+    // B's client is the sink: it delivers there and would seal only what the sink sent.
+    let b = spawn(
+        "sidecar B (open)",
+        "1",
+        b_listen,
+        sink,
+        sink,
+        b_bind,
+        a_bind,
+    )?;
+    Ok(Pair {
+        name: "veil sidecar pair",
+        procs: vec![a, b],
+        entry: a_listen,
+    })
+}
+
+fn addr(a: SocketAddr) -> String {
+    a.to_string()
+}
+
+fn naive_pair(sink: SocketAddr) -> Result<Pair> {
+    let me = std::env::current_exe()?;
+    let (seal_listen, open_listen) = (free_addr()?, free_addr()?);
+    let spawn = |name: &str, op: &str, listen: SocketAddr, to: SocketAddr| {
+        let child = Command::new(&me)
+            .args(["naive", op, &addr(listen), &addr(to)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()?;
+        Ok::<_, std::io::Error>(Proc {
+            child,
+            name: name.to_owned(),
+        })
+    };
+    let opener = spawn("naive opener", "open", open_listen, sink)?;
+    let sealer = spawn("naive sealer", "seal", seal_listen, open_listen)?;
+    Ok(Pair {
+        name: "naive pair",
+        procs: vec![sealer, opener],
+        entry: seal_listen,
+    })
+}
+
+/// The naive proxy: per datagram one recv, one AES-256-GCM seal or open, one send. Sealed
+/// packets carry their 8-byte counter (the nonce's last bytes) in front.
+fn run_naive(op: &str, listen: &str, to: &str) -> Result<()> {
+    let socket = UdpSocket::bind(listen)?;
+    let to: SocketAddr = to.parse()?;
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7; 32])?);
+    let mut buf = vec![0u8; 65536];
+    let mut counter = 0u64;
+    loop {
+        let (n, _) = socket.recv_from(&mut buf[8..])?;
+        match op {
+            "seal" => {
+                counter += 1;
+                let mut nonce = [0u8; 12];
+                nonce[4..].copy_from_slice(&counter.to_be_bytes());
+                buf[..8].copy_from_slice(&counter.to_be_bytes());
+                let (head, rest) = buf.split_at_mut(8);
+                let tag = key.seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(&head[..]),
+                    &mut rest[..n],
+                )?;
+                rest[n..n + 16].copy_from_slice(tag.as_ref());
+                socket.send_to(&buf[..8 + n + 16], to)?;
+            }
+            _ => {
+                // The datagram landed at 8: its counter, then ciphertext and tag.
+                if n < 24 {
+                    continue;
+                }
+                let mut nonce = [0u8; 12];
+                nonce[4..].copy_from_slice(&buf[8..16]);
+                let (head, rest) = buf[8..].split_at_mut(8);
+                let Ok(plain) = key.open_in_place(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(&head[..]),
+                    &mut rest[..n - 8],
+                ) else {
+                    continue;
+                };
+                let len = plain.len();
+                socket.send_to(&rest[..len], to)?;
+            }
+        }
+    }
+}
+
+/// Sends `rate` packets per second from `socket` to `to` until `stop`, paced by sleeping to each
+/// packet's due time (no spinning: the blaster shares the machine with the proxies), counting
+/// what the kernel took in `offered`.
+fn blast(
+    socket: &UdpSocket,
+    to: SocketAddr,
+    (rate, size, rtp): (u64, usize, bool),
+    stop: &AtomicBool,
+    offered: &AtomicU64,
+) {
+    let mut packet = vec![0x5au8; size];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let due = start + Duration::from_secs_f64(sent as f64 / rate as f64);
+        let now = Instant::now();
+        if due > now {
+            thread::sleep(due - now);
+            continue;
+        }
+        if rtp {
+            let seq = (sent as u16).to_be_bytes();
+            packet[..12].copy_from_slice(&[0x80, 96, seq[0], seq[1], 0, 0, 0, 1, 0, 0, 0, 7]);
+        }
+        // Loopback may refuse a send under a burst (ENOBUFS); that packet is simply not offered.
+        if socket.send_to(&packet, to).is_ok() {
+            offered.fetch_add(1, Ordering::Relaxed);
+        }
+        // Due times advance whether or not the kernel took the packet: the load stays paced.
+        sent += 1;
+    }
+}
+
+/// One measured window.
+struct Window {
+    offered: u64,
+    delivered: u64,
+    usage: Usage,
+    syscalls: Option<u64>,
+}
+
+fn measure(o: &Options, pair: &Pair, rate: u64, received: &AtomicU64) -> Result<Window> {
+    let client = UdpSocket::bind(CLIENT)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let offered = Arc::new(AtomicU64::new(0));
+    let blaster = {
+        let (stop, offered) = (Arc::clone(&stop), Arc::clone(&offered));
+        let (to, shape) = (pair.entry, (rate, o.size, o.rtp));
+        thread::spawn(move || blast(&client, to, shape, &stop, &offered))
+    };
+    thread::sleep(Duration::from_millis(500));
+    let pids = pair.pids();
+    let perf = if o.syscalls {
+        let list = pids
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        Command::new("perf")
+            .args(["stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", &list])
+            .args(["--", "sleep", &format!("{}", o.seconds)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .ok()
+    } else {
+        None
+    };
+    let before = usage_sum(&pids)?;
+    let got_before = received.load(Ordering::Relaxed);
+    let offered_before = offered.load(Ordering::Relaxed);
+    thread::sleep(Duration::from_secs_f64(o.seconds));
+    let after = usage_sum(&pids)?;
+    let got_after = received.load(Ordering::Relaxed);
+    let offered_after = offered.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    blaster.join().map_err(|_| "blaster panicked")?;
+    let syscalls = perf.and_then(|p| {
+        let out = p.wait_with_output().ok()?;
+        let text = String::from_utf8_lossy(&out.stderr);
+        text.lines()
+            .find(|l| l.contains("raw_syscalls:sys_enter"))
+            .and_then(|l| l.split(',').next())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    });
+    // Let the pipeline drain before the next window.
+    thread::sleep(Duration::from_millis(200));
+    Ok(Window {
+        offered: offered_after - offered_before,
+        delivered: got_after - got_before,
+        usage: Usage {
+            cpu_ns: after.cpu_ns - before.cpu_ns,
+            voluntary: after.voluntary - before.voluntary,
+            involuntary: after.involuntary - before.involuntary,
+        },
+        syscalls,
+    })
+}
+
+/// The blaster's fixed address: sidecar A seals only what comes from it (--local-client).
+const CLIENT: &str = "127.0.0.1:39571";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("naive") {
+        return match args.as_slice() {
+            [_, op, listen, to] if op == "seal" || op == "open" => run_naive(op, listen, to),
+            _ => Err("usage: sidecar_cost naive seal|open LISTEN TO".into()),
+        };
+    }
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    let o = match parse_options(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("sidecar_cost: {e}");
+            std::process::exit(2);
+        }
+    };
+    let dir = std::env::temp_dir().join(format!("veil-sidecar-cost-{}", std::process::id()));
+    fs::create_dir_all(&dir)?;
+    let (sink, sink_addr) = bound()?;
+    sink.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let received = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let sink_thread = {
+        let (received, done) = (Arc::clone(&received), Arc::clone(&done));
+        thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            while !done.load(Ordering::Relaxed) {
+                if sink.recv_from(&mut buf).is_ok() {
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let client: SocketAddr = CLIENT.parse()?;
+    let pairs = [
+        sidecar_pair(&o, &dir, client, sink_addr)?,
+        naive_pair(sink_addr)?,
+    ];
+    thread::sleep(Duration::from_millis(800));
+    for pair in &pairs {
+        for p in &pair.procs {
+            if !Path::new(&format!("/proc/{}", p.pid())).exists() {
+                return Err(format!("{} exited at start", p.name).into());
+            }
+        }
+    }
+    println!(
+        "size {} B, {} mode, engine {}, {} worker(s) per sidecar, {} s per window",
+        o.size,
+        if o.rtp { "RTP" } else { "datagram" },
+        o.engine,
+        o.workers,
+        o.seconds
+    );
+    println!(
+        "| offered pkt/s | pair | delivered | lost | CPU us/pkt | syscalls/pkt | voluntary cs/pkt | involuntary cs/pkt | naive / sidecar CPU |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    for &rate in &o.rates {
+        let windows = [
+            measure(&o, &pairs[0], rate, &received)?,
+            measure(&o, &pairs[1], rate, &received)?,
+        ];
+        let per = |w: &Window, v: u64| v as f64 / w.delivered.max(1) as f64;
+        let cpu = |w: &Window| per(w, w.usage.cpu_ns) / 1000.0;
+        for (pair, w) in pairs.iter().zip(&windows) {
+            let lost = 1.0 - w.delivered as f64 / w.offered.max(1) as f64;
+            let ratio = if pair.name == "naive pair" {
+                String::new()
+            } else {
+                format!("{:.2}x", cpu(&windows[1]) / cpu(w))
+            };
+            println!(
+                "| {} | {} | {} | {:.1}% | {:.2} | {} | {:.2} | {:.2} | {} |",
+                rate,
+                pair.name,
+                w.delivered,
+                100.0 * lost.max(0.0),
+                cpu(w),
+                w.syscalls
+                    .map_or("-".into(), |s| format!("{:.2}", per(w, s))),
+                per(w, w.usage.voluntary),
+                per(w, w.usage.involuntary),
+                ratio
+            );
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    let _ = sink_thread.join();
+    drop(pairs);
+    let _ = fs::remove_dir_all(&dir);
+    Ok(())
+}
