@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,7 @@ sidecar_cost: CPU per delivered packet of a veil sidecar pair against a naive pr
 
 usage: sidecar_cost [--veil PATH] [--rates 10000,20000,100000,250000] [--size N] [--rtp]
                     [--engine auto|uring|mio] [--workers N] [--seconds S] [--syscalls]
+                    [--latency [--samples N]]
 
   --veil PATH     the veil binary (default: target/release/veil beside this one)
   --rates LIST    offered loads in packets per second (default 10000,20000,100000,250000)
@@ -40,6 +42,10 @@ usage: sidecar_cost [--veil PATH] [--rates 10000,20000,100000,250000] [--size N]
   --workers N     worker threads per sidecar (default 1)
   --seconds S     measured seconds per load and pair (default 3)
   --syscalls      also count system calls with perf stat (needs perf and tracepoint access)
+  --latency       instead of CPU: one packet per flush, back to back (the next leaves when the
+                  last arrived) and 1 ms apart; p50 and p99 one-way latency client -> sink
+                  through each pair, and the sidecar pair's over the naive pair's
+  --samples N     packets per latency series (default 3000)
 
 Both pairs run for the whole harness on loopback; each load is measured for the sidecars,
 then for the naive pair, after a half-second warm-up. Pin nothing: the kernel places the
@@ -55,6 +61,8 @@ struct Options {
     workers: usize,
     seconds: f64,
     syscalls: bool,
+    latency: bool,
+    samples: usize,
 }
 
 fn parse_options(args: &[String]) -> Result<Options> {
@@ -68,6 +76,8 @@ fn parse_options(args: &[String]) -> Result<Options> {
         workers: 1,
         seconds: 3.0,
         syscalls: false,
+        latency: false,
+        samples: 3000,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -104,6 +114,13 @@ fn parse_options(args: &[String]) -> Result<Options> {
                 }
             }
             "--syscalls" => o.syscalls = true,
+            "--latency" => o.latency = true,
+            "--samples" => {
+                o.samples = value()?.parse().map_err(|e| format!("--samples: {e}"))?;
+                if !(10..=1_000_000).contains(&o.samples) {
+                    return Err("--samples: 10 to 1,000,000".into());
+                }
+            }
             other => return Err(format!("unknown argument {other:?} (see --help)").into()),
         }
     }
@@ -448,6 +465,125 @@ fn measure(o: &Options, pair: &Pair, rate: u64, received: &AtomicU64) -> Result<
     })
 }
 
+/// How packets of a latency series leave.
+#[derive(Debug, Clone, Copy)]
+enum Flush {
+    /// The next leaves when the last arrived.
+    BackToBack,
+    /// One every `gap`.
+    Every(Duration),
+}
+
+/// One latency series through `pair`: one-way delays in ns, sorted, and how many never came.
+fn series(
+    o: &Options,
+    pair: &Pair,
+    flush: Flush,
+    clock: Instant,
+    arrivals: &mpsc::Receiver<u64>,
+) -> Result<(Vec<u64>, usize)> {
+    let client = UdpSocket::bind(CLIENT)?;
+    let stamp_at = if o.rtp { 12 } else { 0 };
+    let mut packet = vec![0x5au8; o.size.max(stamp_at + 8)];
+    while arrivals.try_recv().is_ok() {}
+    let mut delays = Vec::with_capacity(o.samples);
+    let mut missing = 0;
+    let started = Instant::now();
+    // A short warm-up series, not recorded, so both pairs start with warm caches and wakeups.
+    for i in 0..o.samples + 200 {
+        if let Flush::Every(gap) = flush {
+            let due = started + gap * i as u32;
+            let now = Instant::now();
+            if due > now {
+                thread::sleep(due - now);
+            }
+        }
+        if o.rtp {
+            let seq = (i as u16).to_be_bytes();
+            packet[..12].copy_from_slice(&[0x80, 96, seq[0], seq[1], 0, 0, 0, 1, 0, 0, 0, 7]);
+        }
+        let now = clock.elapsed().as_nanos() as u64;
+        packet[stamp_at..stamp_at + 8].copy_from_slice(&now.to_be_bytes());
+        client.send_to(&packet, pair.entry)?;
+        if let Flush::BackToBack = flush {
+            match arrivals.recv_timeout(Duration::from_millis(200)) {
+                Ok(d) if i >= 200 => delays.push(d),
+                Ok(_) => {}
+                Err(_) => missing += 1,
+            }
+        }
+    }
+    if let Flush::Every(_) = flush {
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let mut got = Vec::new();
+        while let Ok(d) = arrivals.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            got.push(d);
+        }
+        missing = (o.samples + 200).saturating_sub(got.len());
+        delays = got.into_iter().skip(200).collect();
+    }
+    delays.sort_unstable();
+    Ok((delays, missing))
+}
+
+fn percentile_us(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+fn latency_tables(
+    o: &Options,
+    pairs: &[Pair; 2],
+    clock: Instant,
+    arrivals: &mpsc::Receiver<u64>,
+) -> Result<()> {
+    println!(
+        "size {} B, {} mode, engine {}, {} worker(s) per sidecar, {} packets per series",
+        o.size,
+        if o.rtp { "RTP" } else { "datagram" },
+        o.engine,
+        o.workers,
+        o.samples
+    );
+    println!(
+        "| flush | pair | p50 us | p99 us | missing | sidecar / naive p50 | sidecar / naive p99 |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for (label, flush) in [
+        ("back to back", Flush::BackToBack),
+        ("1 ms apart", Flush::Every(Duration::from_millis(1))),
+    ] {
+        let results = [
+            series(o, &pairs[0], flush, clock, arrivals)?,
+            series(o, &pairs[1], flush, clock, arrivals)?,
+        ];
+        let p = |r: &(Vec<u64>, usize), q| percentile_us(&r.0, q);
+        for (pair, r) in pairs.iter().zip(&results) {
+            let ratios = if pair.name == "naive pair" {
+                " | ".to_owned()
+            } else {
+                format!(
+                    "{:.2}x | {:.2}x",
+                    p(r, 0.5) / p(&results[1], 0.5),
+                    p(r, 0.99) / p(&results[1], 0.99)
+                )
+            };
+            println!(
+                "| {label} | {} | {:.1} | {:.1} | {} | {ratios} |",
+                pair.name,
+                p(r, 0.5),
+                p(r, 0.99),
+                r.1
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The blaster's fixed address: sidecar A seals only what comes from it (--local-client).
 const CLIENT: &str = "127.0.0.1:39571";
 
@@ -476,13 +612,23 @@ fn main() -> Result<()> {
     sink.set_read_timeout(Some(Duration::from_millis(50)))?;
     let received = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
+    let clock = Instant::now();
+    let (arrivals_tx, arrivals) = mpsc::channel::<u64>();
+    let stamp_at = if o.rtp { 12 } else { 0 };
     let sink_thread = {
         let (received, done) = (Arc::clone(&received), Arc::clone(&done));
         thread::spawn(move || {
             let mut buf = vec![0u8; 65536];
             while !done.load(Ordering::Relaxed) {
-                if sink.recv_from(&mut buf).is_ok() {
+                if let Ok((n, _)) = sink.recv_from(&mut buf) {
                     received.fetch_add(1, Ordering::Relaxed);
+                    // The latency series stamp each packet with its send time (ns since
+                    // `clock`); the receive side answers with the one-way delay.
+                    if let Some(stamp) = buf[..n].get(stamp_at..stamp_at + 8) {
+                        let sent = u64::from_be_bytes(stamp.try_into().unwrap_or_default());
+                        let now = clock.elapsed().as_nanos() as u64;
+                        let _ = arrivals_tx.send(now.saturating_sub(sent));
+                    }
                 }
             }
         })
@@ -499,6 +645,14 @@ fn main() -> Result<()> {
                 return Err(format!("{} exited at start", p.name).into());
             }
         }
+    }
+    if o.latency {
+        latency_tables(&o, &pairs, clock, &arrivals)?;
+        done.store(true, Ordering::Relaxed);
+        let _ = sink_thread.join();
+        drop(pairs);
+        let _ = fs::remove_dir_all(&dir);
+        return Ok(());
     }
     println!(
         "size {} B, {} mode, engine {}, {} worker(s) per sidecar, {} s per window",
