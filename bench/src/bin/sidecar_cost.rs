@@ -32,7 +32,7 @@ sidecar_cost: CPU per delivered packet of a veil sidecar pair against a naive pr
 
 usage: sidecar_cost [--veil PATH] [--rates 10000,20000,100000,250000] [--size N] [--rtp]
                     [--engine auto|uring|mio] [--workers N] [--seconds S] [--syscalls]
-                    [--latency [--samples N]]
+                    [--latency [--samples N]] [--meeting]
 
   --veil PATH     the veil binary (default: target/release/veil beside this one)
   --rates LIST    offered loads in packets per second (default 10000,20000,100000,250000)
@@ -46,6 +46,9 @@ usage: sidecar_cost [--veil PATH] [--rates 10000,20000,100000,250000] [--size N]
                   last arrived) and 1 ms apart; p50 and p99 one-way latency client -> sink
                   through each pair, and the sidecar pair's over the naive pair's
   --samples N     packets per latency series (default 3000)
+  --meeting       meeting mode: the sidecars are keyed by the handshake through a `veil board`
+                  and send through a `veil relay` (neither is counted; the naive pair goes
+                  direct), instead of a pre-shared key file and each other
 
 Both pairs run for the whole harness on loopback; each load is measured for the sidecars,
 then for the naive pair, after a half-second warm-up. Pin nothing: the kernel places the
@@ -63,6 +66,7 @@ struct Options {
     syscalls: bool,
     latency: bool,
     samples: usize,
+    meeting: bool,
 }
 
 fn parse_options(args: &[String]) -> Result<Options> {
@@ -78,6 +82,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
         syscalls: false,
         latency: false,
         samples: 3000,
+        meeting: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -115,6 +120,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
             }
             "--syscalls" => o.syscalls = true,
             "--latency" => o.latency = true,
+            "--meeting" => o.meeting = true,
             "--samples" => {
                 o.samples = value()?.parse().map_err(|e| format!("--samples: {e}"))?;
                 if !(10..=1_000_000).contains(&o.samples) {
@@ -221,42 +227,57 @@ impl Pair {
     }
 }
 
-fn sidecar_pair(o: &Options, dir: &Path, client: SocketAddr, sink: SocketAddr) -> Result<Pair> {
-    let key = dir.join("psk.toml");
-    let out = Command::new(&o.veil)
-        .args(["keygen", "--psk", "--meeting", "cost", "--slots", "2"])
-        .output()
-        .map_err(|e| {
-            format!(
-                "running {}: {e} (build it: cargo build --release -p veil)",
-                o.veil.display()
-            )
-        })?;
-    if !out.status.success() {
-        return Err(format!(
-            "veil keygen failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    fs::write(&key, &out.stdout)?;
+/// How the two sidecars get their keys and reach each other.
+enum Keying {
+    /// A pre-shared key file; each sidecar's --remote is the other.
+    Psk(PathBuf),
+    /// The meeting handshake on `board`; both send through `relay`.
+    Meeting {
+        board: SocketAddr,
+        relay: SocketAddr,
+    },
+}
+
+fn sidecar_pair(
+    o: &Options,
+    dir: &Path,
+    client: SocketAddr,
+    sink: SocketAddr,
+) -> Result<(Pair, Vec<Proc>)> {
+    let (keying, servers) = if o.meeting {
+        meeting_servers(o, dir)?
+    } else {
+        (Keying::Psk(psk_file(o, dir)?), Vec::new())
+    };
     let (a_listen, a_deliver, a_bind) = (free_addr()?, free_addr()?, free_addr()?);
     let (b_listen, b_bind) = (free_addr()?, free_addr()?);
-    let spawn = |name: &str, slot: &str, listen, deliver, client: SocketAddr, bind, remote| {
+    let spawn = |name: &str, slot: &str, listen, deliver, client: SocketAddr, bind, peer| {
         let mut cmd = Command::new(&o.veil);
         cmd.arg("sidecar")
-            .args(["--key-file".as_ref(), key.as_os_str()])
-            .args(["--sender-slot", slot])
             .args(["--local-listen", &addr(listen)])
             .args(["--local-deliver", &addr(deliver)])
             .args(["--local-client", &addr(client)])
             .args(["--bind", &addr(bind)])
-            .args(["--remote", &addr(remote)])
             .args(["--engine", &o.engine])
             .args(["--workers", &o.workers.to_string()])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null());
+        match &keying {
+            Keying::Psk(key) => {
+                cmd.args(["--key-file".as_ref(), key.as_os_str()])
+                    .args(["--sender-slot", slot])
+                    .args(["--remote", &addr(peer)]);
+            }
+            Keying::Meeting { board, relay } => {
+                cmd.args(["--board", &addr(*board), "--board-insecure-plaintext"])
+                    .args(["--meeting", "cost", "--name", slot])
+                    .args(["--remote", &addr(*relay)]);
+                if slot == "0" {
+                    cmd.arg("--host");
+                }
+            }
+        }
         if o.rtp {
             cmd.arg("--rtp");
         }
@@ -285,11 +306,105 @@ fn sidecar_pair(o: &Options, dir: &Path, client: SocketAddr, sink: SocketAddr) -
         b_bind,
         a_bind,
     )?;
-    Ok(Pair {
+    let pair = Pair {
         name: "veil sidecar pair",
         procs: vec![a, b],
         entry: a_listen,
-    })
+    };
+    Ok((pair, servers))
+}
+
+fn psk_file(o: &Options, dir: &Path) -> Result<PathBuf> {
+    let key = dir.join("psk.toml");
+    let out = Command::new(&o.veil)
+        .args(["keygen", "--psk", "--meeting", "cost", "--slots", "2"])
+        .output()
+        .map_err(|e| {
+            format!(
+                "running {}: {e} (build it: cargo build --release -p veil)",
+                o.veil.display()
+            )
+        })?;
+    if !out.status.success() {
+        return Err(format!(
+            "veil keygen failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    fs::write(&key, &out.stdout)?;
+    Ok(key)
+}
+
+/// A board (plaintext on loopback, issuing relay tickets) and a relay that checks them.
+fn meeting_servers(o: &Options, dir: &Path) -> Result<(Keying, Vec<Proc>)> {
+    let ticket_key = dir.join("relay-ticket.key");
+    let board = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let relay = free_addr()?;
+    let spawn = |name: &str, args: &[&std::ffi::OsStr]| {
+        let child = Command::new(&o.veil)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()?;
+        Ok::<_, std::io::Error>(Proc {
+            child,
+            name: name.to_owned(),
+        })
+    };
+    let board_proc = spawn(
+        "board",
+        &[
+            "board".as_ref(),
+            "--listen".as_ref(),
+            addr(board).as_ref(),
+            "--insecure-plaintext".as_ref(),
+            "--ticket-key".as_ref(),
+            ticket_key.as_os_str(),
+        ],
+    )?;
+    // The board writes the ticket key the relay reads.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ticket_key.exists() {
+        if Instant::now() > deadline {
+            return Err("the board wrote no relay ticket key within 10 s".into());
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let relay_proc = spawn(
+        "relay",
+        &[
+            "relay".as_ref(),
+            "--listen".as_ref(),
+            addr(relay).as_ref(),
+            "--ticket-key".as_ref(),
+            ticket_key.as_os_str(),
+        ],
+    )?;
+    Ok((
+        Keying::Meeting { board, relay },
+        vec![board_proc, relay_proc],
+    ))
+}
+
+/// Sends probes from the client until one reaches the sink: the pair is keyed and routing.
+fn wait_for_media(pair: &Pair, received: &AtomicU64, rtp: bool) -> Result<()> {
+    let client = UdpSocket::bind(CLIENT)?;
+    let mut probe = vec![0u8; 64];
+    if rtp {
+        probe[..12].copy_from_slice(&[0x80, 96, 0, 0, 0, 0, 0, 1, 0, 0, 0, 7]);
+    }
+    let before = received.load(Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while received.load(Ordering::Relaxed) == before {
+        if Instant::now() > deadline {
+            return Err(format!("no packet through the {} within 30 s", pair.name).into());
+        }
+        client.send_to(&probe, pair.entry)?;
+        thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 fn addr(a: SocketAddr) -> String {
@@ -542,9 +657,14 @@ fn latency_tables(
     arrivals: &mpsc::Receiver<u64>,
 ) -> Result<()> {
     println!(
-        "size {} B, {} mode, engine {}, {} worker(s) per sidecar, {} packets per series",
+        "size {} B, {} mode, {}, engine {}, {} worker(s) per sidecar, {} packets per series",
         o.size,
         if o.rtp { "RTP" } else { "datagram" },
+        if o.meeting {
+            "meeting mode (board + relay)"
+        } else {
+            "pre-shared key"
+        },
         o.engine,
         o.workers,
         o.samples
@@ -634,30 +754,35 @@ fn main() -> Result<()> {
         })
     };
     let client: SocketAddr = CLIENT.parse()?;
-    let pairs = [
-        sidecar_pair(&o, &dir, client, sink_addr)?,
-        naive_pair(sink_addr)?,
-    ];
+    let (sidecars, servers) = sidecar_pair(&o, &dir, client, sink_addr)?;
+    let pairs = [sidecars, naive_pair(sink_addr)?];
     thread::sleep(Duration::from_millis(800));
-    for pair in &pairs {
-        for p in &pair.procs {
-            if !Path::new(&format!("/proc/{}", p.pid())).exists() {
-                return Err(format!("{} exited at start", p.name).into());
-            }
+    for p in pairs.iter().flat_map(|pair| &pair.procs).chain(&servers) {
+        if !Path::new(&format!("/proc/{}", p.pid())).exists() {
+            return Err(format!("{} exited at start", p.name).into());
         }
+    }
+    for pair in &pairs {
+        wait_for_media(pair, &received, o.rtp)?;
     }
     if o.latency {
         latency_tables(&o, &pairs, clock, &arrivals)?;
         done.store(true, Ordering::Relaxed);
         let _ = sink_thread.join();
         drop(pairs);
+        drop(servers);
         let _ = fs::remove_dir_all(&dir);
         return Ok(());
     }
     println!(
-        "size {} B, {} mode, engine {}, {} worker(s) per sidecar, {} s per window",
+        "size {} B, {} mode, {}, engine {}, {} worker(s) per sidecar, {} s per window",
         o.size,
         if o.rtp { "RTP" } else { "datagram" },
+        if o.meeting {
+            "meeting mode (board + relay)"
+        } else {
+            "pre-shared key"
+        },
         o.engine,
         o.workers,
         o.seconds
@@ -698,6 +823,7 @@ fn main() -> Result<()> {
     done.store(true, Ordering::Relaxed);
     let _ = sink_thread.join();
     drop(pairs);
+    drop(servers);
     let _ = fs::remove_dir_all(&dir);
     Ok(())
 }
