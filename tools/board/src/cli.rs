@@ -41,6 +41,11 @@ pub struct BoardArgs {
     /// PEM private key of --cert.
     #[arg(long, value_name = "PEM", requires = "cert")]
     pub key: Option<PathBuf>,
+    /// Also accept participants over WebSocket here (a browser): path /board, one board frame
+    /// per binary message, TLS as on --listen (wss), the same limits and counters. Plaintext
+    /// (with --insecure-plaintext) only on a loopback address.
+    #[arg(long, value_name = "ADDR")]
+    pub ws_listen: Option<SocketAddr>,
     /// No TLS. Refused unless --listen is a loopback address.
     #[arg(long, conflicts_with_all = ["cert", "key"])]
     pub insecure_plaintext: bool,
@@ -91,6 +96,9 @@ pub fn run(args: BoardArgs) -> Result<(), BoardError> {
         tls,
         tamper: args.tamper,
     })?;
+    if let Some(ws) = args.ws_listen {
+        server = server.with_websocket(ws)?;
+    }
     if let Some(path) = &args.ticket_key {
         let key = veil_relay::ticket::TicketKey::load_or_create(path)?;
         server = server.with_relay_tickets(super::core::RelayTickets {
@@ -132,12 +140,18 @@ pub fn run(args: BoardArgs) -> Result<(), BoardError> {
             }
             tracing::info!(%addr, fingerprint = %hex, "board listening (TLS)");
             let _ = writeln!(stdout, "veil board listening on {addr} (TLS)");
+            if let Some(ws) = server.ws_addr() {
+                let _ = writeln!(stdout, "websocket on wss://{ws}{}", super::ws::WS_PATH);
+            }
             let _ = writeln!(stdout, "certificate SHA-256 fingerprint: {hex}");
             let _ = stdout.flush();
         }
         None => {
             tracing::warn!(%addr, "board listening WITHOUT TLS (loopback only)");
             let _ = writeln!(stdout, "veil board listening on {addr} (plaintext)");
+            if let Some(ws) = server.ws_addr() {
+                let _ = writeln!(stdout, "websocket on ws://{ws}{}", super::ws::WS_PATH);
+            }
             let _ = stdout.flush();
         }
     }

@@ -1,5 +1,6 @@
 //! `BoardClient`: one participant's blocking connection to the board (TCP, rustls unless
-//! plaintext was asked for), framed per docs/PROTOCOL.md "Board wire format".
+//! plaintext was asked for), framed per docs/PROTOCOL.md "Board wire format"; or the same
+//! frames over WebSocket, one per binary message (`veil board --ws-listen`).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -33,6 +34,9 @@ pub struct ClientOptions {
     pub tls: ClientTls,
     /// Limit for the TCP connect, the TLS handshake and the welcome, and for each send.
     pub connect_timeout: Duration,
+    /// Speak WebSocket to the board's `--ws-listen` address (path `/board`, one frame per
+    /// binary message) instead of the framed stream.
+    pub websocket: bool,
 }
 
 /// What the client asks for.
@@ -87,31 +91,100 @@ pub enum BoardEvent {
     RelayTicket(veil_relay::registration::TicketMac),
 }
 
-/// The byte stream under the frames.
-enum Transport {
+/// The byte stream under the frames, or under the WebSocket.
+enum Stream {
     Plain(TcpStream),
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
 }
 
-impl Transport {
-    fn socket(&self) -> &TcpStream {
-        match self {
-            Self::Plain(s) => s,
-            Self::Tls(s) => &s.sock,
-        }
-    }
-
+impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
             Self::Plain(s) => s.read(buf),
             Self::Tls(s) => s.read(buf),
         }
     }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.write(buf),
+            Self::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Plain(s) => s.flush(),
+            Self::Tls(s) => s.flush(),
+        }
+    }
+}
+
+impl Stream {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Self::Plain(s) => s,
+            Self::Tls(s) => &s.sock,
+        }
+    }
+}
+
+/// How frames travel.
+enum Transport {
+    /// Length-prefixed frames on the stream.
+    Framed(Stream),
+    /// One frame per binary message.
+    Ws(Box<tungstenite::WebSocket<Stream>>),
+}
+
+impl Transport {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Self::Framed(s) => s.socket(),
+            Self::Ws(ws) => ws.get_ref().socket(),
+        }
+    }
+
+    /// Appends what arrives next to `frames`: bytes of the stream, or one message's frame.
+    /// `Ok(0)` means the peer closed.
+    fn read_into(&mut self, frames: &mut FrameBuffer) -> std::io::Result<usize> {
+        match self {
+            Self::Framed(s) => {
+                let mut buf = [0u8; 16 * 1024];
+                let n = s.read(&mut buf)?;
+                frames.extend(buf.get(..n).unwrap_or_default());
+                Ok(n)
+            }
+            Self::Ws(ws) => match ws.read() {
+                Ok(tungstenite::Message::Binary(bytes)) => {
+                    frames.extend(&bytes);
+                    // An empty message is not a close: report it as a byte read.
+                    Ok(bytes.len().max(1))
+                }
+                Ok(tungstenite::Message::Close(_)) => Ok(0),
+                // Text is not the board's; pings are answered by tungstenite.
+                Ok(_) => Err(ErrorKind::Interrupted.into()),
+                Err(tungstenite::Error::Io(e)) => Err(e),
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    Ok(0)
+                }
+                Err(e) => Err(std::io::Error::other(e)),
+            },
+        }
+    }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         match self {
-            Self::Plain(s) => s.write_all(buf),
-            Self::Tls(s) => s.write_all(buf).and_then(|()| s.flush()),
+            Self::Framed(Stream::Plain(s)) => s.write_all(buf),
+            Self::Framed(Stream::Tls(s)) => s.write_all(buf).and_then(|()| s.flush()),
+            Self::Ws(ws) => ws
+                .send(tungstenite::Message::Binary(buf.to_vec().into()))
+                .map_err(|e| match e {
+                    tungstenite::Error::Io(e) => e,
+                    e => std::io::Error::other(e),
+                }),
         }
     }
 }
@@ -147,10 +220,15 @@ impl BoardClient {
         sock.set_nodelay(true).map_err(BoardError::Io)?;
         sock.set_write_timeout(Some(opts.connect_timeout))
             .map_err(BoardError::Io)?;
-        let transport = match &opts.tls {
-            ClientTls::Plaintext => Transport::Plain(sock),
-            ClientTls::PinnedSha256(pin) => tls_transport(tls::pinned_client(*pin)?, opts, sock)?,
-            ClientTls::CaFile(path) => tls_transport(tls::ca_client(path)?, opts, sock)?,
+        let stream = match &opts.tls {
+            ClientTls::Plaintext => Stream::Plain(sock),
+            ClientTls::PinnedSha256(pin) => tls_stream(tls::pinned_client(*pin)?, opts, sock)?,
+            ClientTls::CaFile(path) => tls_stream(tls::ca_client(path)?, opts, sock)?,
+        };
+        let transport = if opts.websocket {
+            websocket(stream, opts)?
+        } else {
+            Transport::Framed(stream)
         };
         let mut client = Self {
             transport,
@@ -245,13 +323,9 @@ impl BoardClient {
             .socket()
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
             .map_err(BoardError::Io)?;
-        let mut buf = [0u8; 16 * 1024];
-        match self.transport.read(&mut buf) {
+        match self.transport.read_into(&mut self.frames) {
             Ok(0) => Err(BoardError::Closed),
-            Ok(n) => {
-                self.frames.extend(buf.get(..n).unwrap_or_default());
-                Ok(true)
-            }
+            Ok(_) => Ok(true),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(false),
             Err(e) if e.kind() == ErrorKind::Interrupted => Ok(true),
             Err(e) => Err(BoardError::Io(e)),
@@ -259,11 +333,38 @@ impl BoardClient {
     }
 }
 
-fn tls_transport(
+/// The WebSocket upgrade on `stream`, within the connect timeout.
+fn websocket(stream: Stream, opts: &ClientOptions) -> Result<Transport, BoardError> {
+    let scheme = match stream {
+        Stream::Plain(_) => "ws",
+        Stream::Tls(_) => "wss",
+    };
+    stream
+        .socket()
+        .set_read_timeout(Some(opts.connect_timeout))
+        .map_err(BoardError::Io)?;
+    let url = format!("{scheme}://{}{}", opts.addr, super::ws::WS_PATH);
+    let max = super::frame::MAX_FRAME + 4;
+    let config = tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max));
+    match tungstenite::client::client_with_config(url.as_str(), stream, Some(config)) {
+        Ok((ws, _response)) => Ok(Transport::Ws(Box::new(ws))),
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Io(e))) => {
+            Err(BoardError::Io(e))
+        }
+        Err(tungstenite::HandshakeError::Failure(e)) => {
+            Err(BoardError::Io(std::io::Error::other(e)))
+        }
+        Err(tungstenite::HandshakeError::Interrupted(_)) => Err(BoardError::Timeout),
+    }
+}
+
+fn tls_stream(
     config: std::sync::Arc<rustls::ClientConfig>,
     opts: &ClientOptions,
     sock: TcpStream,
-) -> Result<Transport, BoardError> {
+) -> Result<Stream, BoardError> {
     let name = match opts.addr.ip() {
         IpAddr::V4(v4) => ServerName::IpAddress(v4.into()),
         IpAddr::V6(v6) => ServerName::IpAddress(v6.into()),
@@ -284,7 +385,5 @@ fn tls_transport(
             }
         })?;
     }
-    Ok(Transport::Tls(Box::new(rustls::StreamOwned::new(
-        conn, sock,
-    ))))
+    Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(conn, sock))))
 }

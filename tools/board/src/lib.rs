@@ -32,6 +32,8 @@ mod stats;
 mod tamper;
 #[cfg(feature = "net")]
 pub mod tls;
+#[cfg(feature = "net")]
+pub mod ws;
 
 pub use self::core::{
     BoardCore, BoardLimits, ConnId, HELLO_TIMEOUT_MS, MAX_BACKLOG_LINK_BYTES, MAX_BACKLOG_LINKS,

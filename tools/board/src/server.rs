@@ -20,8 +20,11 @@ use super::policy::policy_for;
 use super::stats::{ErrorReason, PublishedStats};
 use super::tamper::Tamper;
 use super::tls::ServerTls;
+use super::ws::{WsEvent, WsIo, WsLink};
 
 const LISTENER: Token = Token(usize::MAX);
+/// The WebSocket listener's token; connection IDs stay below it (see `accept`).
+const WS_LISTENER: Token = Token(usize::MAX - 1);
 
 /// Plaintext rustls may hold encrypted-but-unsent per connection: the window between a
 /// connection's plaintext queue (capped by [`BoardLimits::max_pending_out`]) and its socket.
@@ -46,15 +49,83 @@ pub struct BoardConfig {
     pub tamper: Option<Tamper>,
 }
 
-/// One accepted connection.
+/// One accepted connection, on the stream listener or the WebSocket one.
 struct Connection {
+    link: Link,
+    writable_interest: bool,
+}
+
+/// How a connection carries frames.
+enum Link {
+    /// Length-prefixed frames on a TCP stream, through TLS when on.
+    Stream(Box<StreamLink>),
+    /// One frame per binary WebSocket message (`--ws-listen`).
+    Ws(Box<WsLink>),
+}
+
+impl Connection {
+    fn pending_out(&self) -> usize {
+        match &self.link {
+            Link::Stream(s) => s.pending_out(),
+            Link::Ws(w) => w.pending_out(),
+        }
+    }
+
+    fn queue(&mut self, frame: &[u8], max: usize) -> Result<(), ErrorReason> {
+        match &mut self.link {
+            Link::Stream(s) => s.queue(frame, max),
+            Link::Ws(w) => w.queue(frame, max),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), ErrorReason> {
+        match &mut self.link {
+            Link::Stream(s) => s.flush(),
+            Link::Ws(w) => w.flush(),
+        }
+    }
+
+    /// The socket, for mio (gone only after a failed WebSocket handshake; closing the
+    /// connection then drops it, which takes it out of the poll).
+    fn socket_mut(&mut self) -> Option<&mut TcpStream> {
+        match &mut self.link {
+            Link::Stream(s) => Some(&mut s.sock),
+            Link::Ws(w) => w.socket_mut(),
+        }
+    }
+
+    /// Bytes of a frame received only in part.
+    fn partial(&self) -> usize {
+        match &self.link {
+            Link::Stream(s) => s.frames.pending(),
+            Link::Ws(_) => 0,
+        }
+    }
+
+    /// What is queued, then the transport's goodbye (TLS close_notify, WebSocket close):
+    /// best effort, the socket may not take it all.
+    fn goodbye(&mut self) {
+        match &mut self.link {
+            Link::Stream(s) => {
+                let _ = s.flush();
+                if let Some(tls) = &mut s.tls {
+                    tls.send_close_notify();
+                    let _ = s.flush();
+                }
+            }
+            Link::Ws(w) => w.close(),
+        }
+    }
+}
+
+/// A connection on the stream listener.
+struct StreamLink {
     sock: TcpStream,
     tls: Option<rustls::ServerConnection>,
     frames: FrameBuffer,
     /// Frames queued and not yet handed to the socket (or to TLS), at most
     /// [`BoardLimits::max_pending_out`] bytes.
     out: Vec<u8>,
-    writable_interest: bool,
 }
 
 /// What one read from a connection gave.
@@ -67,7 +138,7 @@ enum ReadOutcome {
     Closed,
 }
 
-impl Connection {
+impl StreamLink {
     fn pending_out(&self) -> usize {
         self.out.len()
             + self
@@ -181,6 +252,8 @@ pub struct BoardServer {
     poll: Poll,
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// The WebSocket listener and its address (`--ws-listen`).
+    ws: Option<(TcpListener, SocketAddr)>,
     tls: Option<ServerTls>,
     core: BoardCore,
     conns: HashMap<ConnId, Connection>,
@@ -211,6 +284,8 @@ pub struct BoardHandle {
     pub addr: SocketAddr,
     /// Its certificate's SHA-256, when it runs TLS.
     pub fingerprint: Option<[u8; 32]>,
+    /// Where its WebSocket listener listens ([`BoardServer::with_websocket`]).
+    pub ws_addr: Option<SocketAddr>,
     /// Its counters.
     pub stats: PublishedStats,
     stop: Arc<AtomicBool>,
@@ -269,6 +344,7 @@ impl BoardServer {
             poll,
             listener,
             local_addr,
+            ws: None,
             tls: config.tls,
             core: BoardCore::with_limits(policy_for(config.tamper), uuid_salt(), limits),
             conns: HashMap::new(),
@@ -279,6 +355,28 @@ impl BoardServer {
             touched: Vec::new(),
             clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Also listens for WebSocket connections on `addr` (path [`super::ws::WS_PATH`]), with
+    /// TLS when the board has it (wss): one frame per binary message, into the same core.
+    /// Refuses plaintext on a non-loopback address, as the stream listener does.
+    pub fn with_websocket(mut self, addr: SocketAddr) -> Result<Self, BoardError> {
+        if self.tls.is_none() && !addr.ip().is_loopback() {
+            return Err(BoardError::PlaintextNotLoopback(addr));
+        }
+        let mut listener = TcpListener::bind(addr).map_err(BoardError::Io)?;
+        let local = listener.local_addr().map_err(BoardError::Io)?;
+        self.poll
+            .registry()
+            .register(&mut listener, WS_LISTENER, Interest::READABLE)
+            .map_err(BoardError::Io)?;
+        self.ws = Some((listener, local));
+        Ok(self)
+    }
+
+    /// Where the WebSocket listener listens, when there is one.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The address it listens on (with the real port when bound to port 0).
@@ -304,6 +402,7 @@ impl BoardServer {
     /// Runs the board in a thread.
     pub fn spawn(self) -> Result<BoardHandle, BoardError> {
         let addr = self.local_addr;
+        let ws_addr = self.ws_addr();
         let fingerprint = self.fingerprint();
         let stats = self.stats();
         let stop = self.stop_flag();
@@ -313,6 +412,7 @@ impl BoardServer {
             .map_err(BoardError::Io)?;
         Ok(BoardHandle {
             addr,
+            ws_addr,
             fingerprint,
             stats,
             stop,
@@ -331,7 +431,8 @@ impl BoardServer {
             }
             for event in &events {
                 match event.token() {
-                    LISTENER => self.accept_all(),
+                    LISTENER => self.accept_all(false),
+                    WS_LISTENER => self.accept_all(true),
                     Token(conn) => {
                         if event.is_readable() || event.is_read_closed() {
                             self.readable(conn);
@@ -354,10 +455,17 @@ impl BoardServer {
         Ok(())
     }
 
-    fn accept_all(&mut self) {
+    /// Accepts every pending connection of the stream listener, or of the WebSocket one.
+    fn accept_all(&mut self, websocket: bool) {
         loop {
-            match self.listener.accept() {
+            let accepted = match (&self.ws, websocket) {
+                (Some((listener, _)), true) => listener.accept(),
+                (None, true) => return,
+                (_, false) => self.listener.accept(),
+            };
+            match accepted {
                 Ok((mut sock, peer)) => {
+                    // IDs stay below both listener tokens.
                     let conn = self.next_conn;
                     self.next_conn = self.next_conn.wrapping_add(1) % (usize::MAX - 1);
                     let _ = sock.set_nodelay(true);
@@ -383,14 +491,32 @@ impl BoardServer {
                         self.core.count_error(ErrorReason::Io);
                         continue;
                     }
-                    tracing::debug!(conn, %peer, "connection accepted");
-                    self.conns.insert(
-                        conn,
-                        Connection {
+                    tracing::debug!(conn, %peer, websocket, "connection accepted");
+                    let link = if websocket {
+                        let io = match tls {
+                            None => WsIo::Plain(sock),
+                            Some(tls) => WsIo::Tls(Box::new(rustls::StreamOwned::new(tls, sock))),
+                        };
+                        match WsLink::accept(io) {
+                            Ok(link) => Link::Ws(Box::new(link)),
+                            Err(reason) => {
+                                // The socket is closed (and so out of the poll) already.
+                                self.core.count_error(reason);
+                                continue;
+                            }
+                        }
+                    } else {
+                        Link::Stream(Box::new(StreamLink {
                             sock,
                             tls,
                             frames: FrameBuffer::default(),
                             out: Vec::new(),
+                        }))
+                    };
+                    self.conns.insert(
+                        conn,
+                        Connection {
+                            link,
                             writable_interest: false,
                         },
                     );
@@ -412,9 +538,19 @@ impl BoardServer {
     /// has nothing more (mio is edge-triggered). Each frame's output is queued before the
     /// next frame is handled, so the core never holds more than one frame's fan-out.
     fn readable(&mut self, conn: ConnId) {
+        if let Some(Connection {
+            link: Link::Ws(_), ..
+        }) = self.conns.get(&conn)
+        {
+            return self.readable_ws(conn);
+        }
         let now = self.clock.now();
         loop {
-            let Some(c) = self.conns.get_mut(&conn) else {
+            let Some(Connection {
+                link: Link::Stream(c),
+                ..
+            }) = self.conns.get_mut(&conn)
+            else {
                 return;
             };
             let read = match c.read_some() {
@@ -426,7 +562,11 @@ impl BoardServer {
                 }
             };
             loop {
-                let Some(c) = self.conns.get_mut(&conn) else {
+                let Some(Connection {
+                    link: Link::Stream(c),
+                    ..
+                }) = self.conns.get_mut(&conn)
+                else {
                     return;
                 };
                 match c.frames.next_frame() {
@@ -448,11 +588,45 @@ impl BoardServer {
                     return;
                 }
                 ReadOutcome::Closed => {
-                    if c_pending(&self.conns, conn) > 0 {
+                    if self.conns.get(&conn).map_or(0, Connection::partial) > 0 {
                         // A peer that closed mid-frame.
                         self.core.count_error(ErrorReason::Truncated);
                     }
                     self.close(conn);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// [`Self::readable`] for a WebSocket connection: one message, one frame, handled and its
+    /// output queued before the next is read.
+    fn readable_ws(&mut self, conn: ConnId) {
+        let now = self.clock.now();
+        loop {
+            let Some(Connection {
+                link: Link::Ws(ws), ..
+            }) = self.conns.get_mut(&conn)
+            else {
+                return;
+            };
+            match ws.next() {
+                Ok(WsEvent::Frame(body)) => {
+                    self.core.handle(conn, &body, now);
+                    self.drain_core();
+                }
+                Ok(WsEvent::WouldBlock) => {
+                    // Handshake replies, pongs and anything queued go out now.
+                    self.flush(conn);
+                    return;
+                }
+                Ok(WsEvent::Closed) => {
+                    self.close(conn);
+                    return;
+                }
+                Err(reason) => {
+                    self.core.refuse(conn, reason, now);
+                    self.drain_core();
                     return;
                 }
             }
@@ -483,11 +657,9 @@ impl BoardServer {
             } else {
                 Interest::READABLE
             };
-            if self
-                .poll
-                .registry()
-                .reregister(&mut c.sock, Token(conn), interest)
-                .is_ok()
+            let registry = self.poll.registry();
+            if c.socket_mut()
+                .is_some_and(|sock| registry.reregister(sock, Token(conn), interest).is_ok())
             {
                 c.writable_interest = want;
             }
@@ -497,15 +669,12 @@ impl BoardServer {
     fn close(&mut self, conn: ConnId) {
         self.stats.publish(self.core.stats());
         if let Some(mut c) = self.conns.remove(&conn) {
-            // What is queued (a Refused or Ended frame) first, then TLS's close_notify:
-            // best effort, the socket may not take it all.
-            let _ = c.flush();
-            if let Some(tls) = &mut c.tls {
-                tls.send_close_notify();
-                let _ = c.flush();
+            // What is queued (a Refused or Ended frame) first, then the transport's goodbye.
+            c.goodbye();
+            if let Some(sock) = c.socket_mut() {
+                let _ = self.poll.registry().deregister(sock);
+                let _ = sock.shutdown(std::net::Shutdown::Both);
             }
-            let _ = self.poll.registry().deregister(&mut c.sock);
-            let _ = c.sock.shutdown(std::net::Shutdown::Both);
             self.core.disconnected(conn, self.clock.now());
         }
     }
@@ -544,8 +713,4 @@ impl BoardServer {
         // Keep the allocation for the next round.
         self.touched = touched;
     }
-}
-
-fn c_pending(conns: &HashMap<ConnId, Connection>, conn: ConnId) -> usize {
-    conns.get(&conn).map_or(0, |c| c.frames.pending())
 }

@@ -57,11 +57,14 @@ pub enum ErrorReason {
     MeetingFull,
     /// A connection whose unsent output passed the cap (it does not read).
     SlowConsumer,
+    /// A failed WebSocket handshake (another path than `/board`, a malformed upgrade) or a
+    /// WebSocket protocol violation (`--ws-listen`).
+    WebSocket,
 }
 
 impl ErrorReason {
     /// Every reason, in counter order.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::Oversize,
         Self::Truncated,
         Self::BadVersion,
@@ -85,6 +88,7 @@ impl ErrorReason {
         Self::MeetingsFull,
         Self::MeetingFull,
         Self::SlowConsumer,
+        Self::WebSocket,
     ];
 
     /// The reason's place in [`Self::ALL`] (and in the counters): its declaration order, which
@@ -119,6 +123,7 @@ impl ErrorReason {
             Self::MeetingsFull => "meetings_full",
             Self::MeetingFull => "meeting_full",
             Self::SlowConsumer => "slow_consumer",
+            Self::WebSocket => "websocket",
         }
     }
 }

@@ -26,6 +26,21 @@ fn plaintext_off_loopback_is_refused_with_a_clear_error() {
 }
 
 #[test]
+fn plaintext_websocket_off_loopback_is_refused_with_a_clear_error() {
+    let out = veil(&[
+        "board",
+        "--insecure-plaintext",
+        "--listen",
+        "127.0.0.1:0",
+        "--ws-listen",
+        "0.0.0.0:0",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("0.0.0.0"), "{err}");
+}
+
+#[test]
 fn help_names_every_flag_and_scenario() {
     let out = veil(&["board", "--help"]);
     assert!(out.status.success());
@@ -36,6 +51,7 @@ fn help_names_every_flag_and_scenario() {
         "--key",
         "--insecure-plaintext",
         "--fingerprint-file",
+        "--ws-listen",
         "--admin",
         "--tamper",
         "swap-key",

@@ -54,6 +54,7 @@ pub fn options(addr: SocketAddr, tls: ClientTls) -> ClientOptions {
         addr,
         tls,
         connect_timeout: Duration::from_secs(5),
+        websocket: false,
     }
 }
 
@@ -79,7 +80,18 @@ impl Member {
         host: bool,
         key: SigningKey,
     ) -> Self {
-        let p = spawn(addr, tls, meeting, name, host, key).unwrap();
+        Self::join_over(options(addr, tls), meeting, name, host, key)
+    }
+
+    /// Joins through `board` as given (a WebSocket address and `websocket: true`, say).
+    pub fn join_over(
+        board: ClientOptions,
+        meeting: &str,
+        name: &str,
+        host: bool,
+        key: SigningKey,
+    ) -> Self {
+        let p = spawn_over(board, meeting, name, host, key).unwrap();
         Self {
             p,
             keys: BTreeMap::new(),
@@ -192,8 +204,19 @@ pub fn spawn(
     host: bool,
     key: SigningKey,
 ) -> Result<Participant, veil_cli::meeting::MeetingDriverError> {
+    spawn_over(options(addr, tls), meeting, name, host, key)
+}
+
+/// [`spawn`] through `board` as given.
+pub fn spawn_over(
+    board: ClientOptions,
+    meeting: &str,
+    name: &str,
+    host: bool,
+    key: SigningKey,
+) -> Result<Participant, veil_cli::meeting::MeetingDriverError> {
     Participant::spawn(ParticipantOptions {
-        board: options(addr, tls),
+        board,
         join: Join {
             meeting_id: meeting.to_owned(),
             name: name.to_owned(),

@@ -191,6 +191,7 @@ pub(super) fn run(args: &SidecarArgs) -> Result<(), SidecarError> {
             addr: board,
             tls,
             connect_timeout: Duration::from_secs(10),
+            websocket: false,
         },
         join: Join {
             meeting_id: meeting.clone(),

@@ -1,0 +1,244 @@
+//! The board over WebSocket (`veil board --ws-listen`): participants on the framed stream and
+//! on WebSocket meet in one meeting through the same core, over plaintext on loopback and over
+//! TLS with a pinned certificate; a WebSocket message that is not exactly one frame, a text
+//! message, an oversize message or an upgrade to another path is refused and counted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod board_util;
+
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use board_util::{Member, converged, identity, options, wait_until};
+use tungstenite::Message;
+use veil_board::client::ClientTls;
+use veil_board::frame::{ClientFrame, Hello, MAX_FRAME, ServerFrame};
+use veil_board::tls::ServerTls;
+use veil_board::{BoardConfig, BoardError, BoardHandle, BoardServer, ErrorReason};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn board(tls: Option<ServerTls>) -> BoardHandle {
+    BoardServer::bind(BoardConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls,
+        tamper: None,
+    })
+    .unwrap()
+    .with_websocket("127.0.0.1:0".parse().unwrap())
+    .unwrap()
+    .spawn()
+    .unwrap()
+}
+
+fn ws_member(board: &BoardHandle, tls: ClientTls, meeting: &str, name: &str) -> Member {
+    let mut opts = options(board.ws_addr.unwrap(), tls);
+    opts.websocket = true;
+    Member::join_over(opts, meeting, name, false, identity())
+}
+
+#[test]
+fn websocket_and_stream_participants_share_a_meeting() {
+    let board = board(None);
+    let mut alice = Member::join_with(
+        board.addr,
+        ClientTls::Plaintext,
+        "m-ws",
+        "alice",
+        true,
+        identity(),
+    );
+    let mut bob = ws_member(&board, ClientTls::Plaintext, "m-ws", "bob");
+    let mut carol = ws_member(&board, ClientTls::Plaintext, "m-ws", "carol");
+    wait_until(
+        &mut [&mut alice, &mut bob, &mut carol],
+        LIMIT,
+        "a common key across both transports",
+        |m| converged(m, 3),
+    );
+    assert_eq!(board.stats.snapshot().participants, 3);
+}
+
+#[test]
+fn wss_with_the_pinned_fingerprint_carries_a_meeting() {
+    let board = board(Some(
+        ServerTls::self_signed(std::net::Ipv4Addr::LOCALHOST.into()).unwrap(),
+    ));
+    let pin = ClientTls::PinnedSha256(board.fingerprint.unwrap());
+    let mut alice = Member::join_with(board.addr, pin.clone(), "m-wss", "alice", true, identity());
+    let mut bob = ws_member(&board, pin, "m-wss", "bob");
+    wait_until(&mut [&mut alice, &mut bob], LIMIT, "a common key", |m| {
+        converged(m, 2)
+    });
+    // Plaintext WebSocket against the TLS listener fails, and the board counts it.
+    let mut opts = options(board.ws_addr.unwrap(), ClientTls::Plaintext);
+    opts.websocket = true;
+    let err = board_util::spawn_over(opts, "m-wss", "eve", false, identity())
+        .expect_err("plaintext WebSocket against wss");
+    assert!(
+        matches!(err, veil_cli::meeting::MeetingDriverError::Board(_)),
+        "{err:?}"
+    );
+    wait_for(
+        || board.stats.errors(ErrorReason::Tls) >= 1,
+        "the TLS error counted",
+    );
+}
+
+#[test]
+fn plaintext_websocket_is_refused_off_loopback() {
+    let err = BoardServer::bind(BoardConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: None,
+        tamper: None,
+    })
+    .unwrap()
+    .with_websocket("0.0.0.0:0".parse().unwrap())
+    .expect_err("plaintext WebSocket on every interface");
+    assert!(
+        matches!(err, BoardError::PlaintextNotLoopback(_)),
+        "{err:?}"
+    );
+}
+
+fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + LIMIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A raw WebSocket to the board's /board, joined to `meeting` as `name` (the welcome read).
+fn raw_joined(addr: SocketAddr, meeting: &str, name: &str) -> tungstenite::WebSocket<TcpStream> {
+    let mut ws = raw(addr, "/board");
+    let hello = ClientFrame::Hello(Hello {
+        meeting_id: meeting,
+        name,
+        host: false,
+        ivk: identity().verifying_key(),
+    });
+    ws.send(Message::Binary(hello.encode().into())).unwrap();
+    match ws.read().unwrap() {
+        Message::Binary(b) => {
+            assert!(matches!(
+                ServerFrame::parse(&b[4..]).unwrap(),
+                ServerFrame::Welcome(_)
+            ));
+        }
+        other => panic!("expected the welcome, got {other:?}"),
+    }
+    ws
+}
+
+fn raw(addr: SocketAddr, path: &str) -> tungstenite::WebSocket<TcpStream> {
+    let sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let config = tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(None)
+        .max_frame_size(None);
+    let url = format!("ws://{addr}{path}");
+    tungstenite::client::client_with_config(url.as_str(), sock, Some(config))
+        .unwrap()
+        .0
+}
+
+/// Sends `message` on a joined socket and expects the board to refuse it (a Refused frame or
+/// the close) and count `reason` once more.
+fn refused(board: &BoardHandle, message: Message, reason: ErrorReason) {
+    let before = board.stats.errors(reason);
+    let mut ws = raw_joined(board.ws_addr.unwrap(), "m-bad", "mallory");
+    ws.send(message).unwrap();
+    // Whatever comes back (a Refused frame, then the close), the socket ends.
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        match ws.read() {
+            Ok(Message::Binary(b)) => {
+                if let Ok(ServerFrame::Refused(_)) = ServerFrame::parse(&b[4..]) {
+                    continue;
+                }
+            }
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+        assert!(Instant::now() < deadline, "the board kept the socket open");
+    }
+    wait_for(
+        || board.stats.errors(reason) > before,
+        &format!("{reason:?} counted"),
+    );
+}
+
+/// A length-prefixed frame around `body`.
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut f = (body.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+#[test]
+fn a_message_that_is_not_exactly_one_frame_is_refused_and_counted() {
+    let board = board(None);
+    let bye = ClientFrame::Bye.encode();
+    // Two frames in one message.
+    refused(
+        &board,
+        Message::Binary([bye.clone(), bye.clone()].concat().into()),
+        ErrorReason::Trailing,
+    );
+    // Half a frame.
+    refused(
+        &board,
+        Message::Binary(bye[..bye.len() - 1].to_vec().into()),
+        ErrorReason::Truncated,
+    );
+    // A length prefix past the cap.
+    refused(
+        &board,
+        Message::Binary(((MAX_FRAME + 1) as u32).to_be_bytes().to_vec().into()),
+        ErrorReason::Oversize,
+    );
+    // Text is not the board's.
+    refused(&board, Message::Text("hello".into()), ErrorReason::BadType);
+    // A message past the cap is refused by the WebSocket layer before it is kept whole.
+    refused(
+        &board,
+        Message::Binary(frame(&vec![0; MAX_FRAME + 1]).into()),
+        ErrorReason::Oversize,
+    );
+    // Nobody else was disturbed: the board still serves a meeting.
+    let mut a = ws_member(&board, ClientTls::Plaintext, "m-after", "a");
+    let mut b = ws_member(&board, ClientTls::Plaintext, "m-after", "b");
+    wait_until(&mut [&mut a, &mut b], LIMIT, "a common key", |m| {
+        converged(m, 2)
+    });
+}
+
+#[test]
+fn an_upgrade_to_another_path_is_refused() {
+    let board = board(None);
+    let before = board.stats.errors(ErrorReason::WebSocket);
+    let sock = TcpStream::connect(board.ws_addr.unwrap()).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let url = format!("ws://{}/other", board.ws_addr.unwrap());
+    match tungstenite::client::client(url.as_str(), sock) {
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+            assert_eq!(response.status(), 404);
+        }
+        other => panic!("expected a 404, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    wait_for(
+        || board.stats.errors(ErrorReason::WebSocket) > before,
+        "the refused upgrade counted",
+    );
+    // A stream client that speaks frames to the WebSocket port gets nowhere either: the
+    // handshake waits for a request (the hello timeout ends a socket that sends nothing more)
+    // and fails when the peer gives up.
+    let mut raw = TcpStream::connect(board.ws_addr.unwrap()).unwrap();
+    std::io::Write::write_all(&mut raw, &ClientFrame::Bye.encode()).unwrap();
+    raw.shutdown(std::net::Shutdown::Write).unwrap();
+    wait_for(
+        || board.stats.errors(ErrorReason::WebSocket) > before + 1,
+        &format!("the non-HTTP bytes counted: {:?}", board.stats.snapshot()),
+    );
+}
