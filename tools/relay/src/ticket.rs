@@ -13,14 +13,18 @@
 //! nothing for a registration it has not verified, and it survives a relay restart on the same
 //! key file (sidecars heal without a new challenge).
 
+#[cfg(unix)]
 use std::fs::OpenOptions;
+#[cfg(unix)]
 use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
+#[cfg(unix)]
 use std::os::unix::fs::OpenOptionsExt as _;
+#[cfg(unix)]
 use std::path::Path;
 
-use aws_lc_rs::hmac;
-use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use keyctl::provider::{CryptoProvider, HashAlg, HmacKey};
+use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use super::registration::{COOKIE_LEN, TICKET_LEN, TicketMac};
@@ -55,9 +59,11 @@ pub enum TicketKeyError {
 }
 
 /// The key board and relay share; only MAC keys are kept (the bytes are zeroized once read).
+/// The MACs come from keyctl's crypto provider (aws-lc-rs by default; RustCrypto where
+/// aws-lc cannot go), so the codec side of this crate builds for wasm32.
 pub struct TicketKey {
-    ticket: hmac::Key,
-    cookie: hmac::Key,
+    ticket: Box<dyn HmacKey>,
+    cookie: Box<dyn HmacKey>,
 }
 
 impl std::fmt::Debug for TicketKey {
@@ -69,15 +75,18 @@ impl std::fmt::Debug for TicketKey {
 impl TicketKey {
     /// The key from `bytes`.
     pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
-        let ticket = hmac::Key::new(hmac::HMAC_SHA256, bytes);
+        let hmac = CryptoProvider::get_default().hmac;
+        let ticket = hmac.key(HashAlg::Sha256, bytes);
         let mut derived = Zeroizing::new([0u8; KEY_LEN]);
-        derived.copy_from_slice(hmac::sign(&ticket, COOKIE_KEY_LABEL).as_ref());
-        let cookie = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+        derived.copy_from_slice(ticket.sign(&[COOKIE_KEY_LABEL]).as_ref());
+        let cookie = hmac.key(HashAlg::Sha256, derived.as_ref());
         Self { ticket, cookie }
     }
 
     /// Reads the key at `path`, or creates it (32 random bytes as hex, mode 0600, never
-    /// overwriting: if another process created it first, its key is read).
+    /// overwriting: if another process created it first, its key is read). Unix only: the
+    /// servers' side (a browser never holds the ticket key).
+    #[cfg(unix)]
     pub fn load_or_create(path: &Path) -> Result<Self, TicketKeyError> {
         let io = |error| TicketKeyError::Io {
             path: path.display().to_string(),
@@ -91,7 +100,8 @@ impl TicketKey {
         {
             Ok(mut file) => {
                 let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-                SystemRandom::new()
+                CryptoProvider::get_default()
+                    .secure_random
                     .fill(bytes.as_mut())
                     .map_err(|_| TicketKeyError::Random)?;
                 let text = Zeroizing::new(format!("{}\n", hex::encode(bytes.as_ref())));
@@ -124,7 +134,7 @@ impl TicketKey {
 
     /// The ticket for `token` in `meeting` until `expiry` (Unix seconds).
     pub fn issue(&self, meeting: &[u8], token: &str, expiry: u64) -> TicketMac {
-        let tag = hmac::sign(&self.ticket, &ticket_input(meeting, token, expiry));
+        let tag = self.ticket.sign(&[&ticket_input(meeting, token, expiry)]);
         let mut mac = [0u8; TICKET_LEN];
         mac.copy_from_slice(tag.as_ref());
         TicketMac { expiry, mac }
@@ -132,26 +142,25 @@ impl TicketKey {
 
     /// Whether `ticket` was issued for `token` in `meeting` (constant time; expiry unchecked).
     pub fn verify(&self, meeting: &[u8], token: &str, ticket: &TicketMac) -> bool {
-        hmac::verify(
-            &self.ticket,
-            &ticket_input(meeting, token, ticket.expiry),
-            &ticket.mac,
-        )
-        .is_ok()
+        let expected = self
+            .ticket
+            .sign(&[&ticket_input(meeting, token, ticket.expiry)]);
+        bool::from(expected.as_ref().ct_eq(&ticket.mac))
     }
 
     /// The cookie `from` must echo to register `token` in `meeting`.
     pub fn cookie(&self, from: SocketAddr, meeting: &[u8], token: &str) -> [u8; COOKIE_LEN] {
-        let mut ctx = hmac::Context::with_key(&self.cookie);
-        ctx.update(&lp(COOKIE_LABEL));
-        match from {
-            SocketAddr::V4(a) => ctx.update(&lp(&a.ip().octets())),
-            SocketAddr::V6(a) => ctx.update(&lp(&a.ip().octets())),
-        }
-        ctx.update(&from.port().to_be_bytes());
-        ctx.update(&lp(meeting));
-        ctx.update(&lp(token.as_bytes()));
-        let tag = ctx.sign();
+        let ip = match from {
+            SocketAddr::V4(a) => lp(&a.ip().octets()),
+            SocketAddr::V6(a) => lp(&a.ip().octets()),
+        };
+        let tag = self.cookie.sign(&[
+            &lp(COOKIE_LABEL),
+            &ip,
+            &from.port().to_be_bytes(),
+            &lp(meeting),
+            &lp(token.as_bytes()),
+        ]);
         let mut cookie = [0u8; COOKIE_LEN];
         cookie.copy_from_slice(&tag.as_ref()[..COOKIE_LEN]);
         cookie
@@ -160,7 +169,7 @@ impl TicketKey {
 
 /// Whether two cookies are equal, in constant time.
 pub fn cookie_matches(expected: &[u8; COOKIE_LEN], got: &[u8; COOKIE_LEN]) -> bool {
-    aws_lc_rs::constant_time::verify_slices_are_equal(expected, got).is_ok()
+    bool::from(expected.ct_eq(got))
 }
 
 /// `u32` big-endian length, then the bytes.
@@ -241,6 +250,35 @@ mod tests {
         assert!(!cookie_matches(&c, &key.cookie(a, b"m", "u")));
         let other = TicketKey::from_bytes(&[2; KEY_LEN]);
         assert!(!cookie_matches(&c, &other.cookie(a, b"m", "t")));
+    }
+
+    /// The ticket and cookie as docs/PROTOCOL.md "Relay registration" defines them, computed
+    /// here with aws-lc-rs's HMAC directly: whichever provider `TicketKey` runs on, board and
+    /// relay built either way agree byte for byte (and with the tickets issued before the
+    /// provider was used here).
+    #[test]
+    fn tickets_and_cookies_match_hmac_sha256_computed_directly() {
+        use aws_lc_rs::hmac::{HMAC_SHA256, Key, sign};
+        let bytes = [7u8; KEY_LEN];
+        let key = TicketKey::from_bytes(&bytes);
+        let raw = Key::new(HMAC_SHA256, &bytes);
+        let expected = sign(&raw, &ticket_input(b"m/u1", "tok", 1234));
+        assert_eq!(key.issue(b"m/u1", "tok", 1234).mac, expected.as_ref());
+        let cookie_key = Key::new(HMAC_SHA256, sign(&raw, COOKIE_KEY_LABEL).as_ref());
+        let from: SocketAddr = "[2001:db8::1]:4242".parse().unwrap();
+        let mut input = lp(COOKIE_LABEL);
+        input.extend_from_slice(&lp(&"2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets()));
+        input.extend_from_slice(&4242u16.to_be_bytes());
+        input.extend_from_slice(&lp(b"m/u1"));
+        input.extend_from_slice(&lp(b"tok"));
+        let expected = sign(&cookie_key, &input);
+        assert_eq!(
+            key.cookie(from, b"m/u1", "tok"),
+            expected.as_ref()[..COOKIE_LEN]
+        );
     }
 
     #[test]
