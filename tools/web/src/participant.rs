@@ -1,0 +1,410 @@
+//! One browser participant: the board's frames in and out, keyctl's session, and the keyring
+//! its media is sealed and opened with.
+
+use std::collections::VecDeque;
+
+use dataplane::keyring::{Handoff, WorkerKeys};
+use dataplane::packet::{HEADROOM, Mode};
+use dataplane::sframe::CipherSuite;
+use keyctl::crypto::SigningKey;
+use keyctl::meeting::{
+    Alert, Config, Event, LeftReason, MeetingError, Millis, RosterView, Session, Timings,
+};
+use keyctl::rand_core::TryCryptoRng;
+use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
+use veil_board::frame::{ClientFrame, Hello, MAX_TEXT, ServerFrame};
+use veil_relay::registration::TicketMac;
+
+use super::error::WebError;
+use super::link::MeetingLink;
+
+/// A frame's length prefix.
+const FRAME_HEADER: usize = 4;
+/// Largest media payload sealed: what fits a 1500-byte path with IPv6, UDP and Veil's framing.
+pub const MAX_PAYLOAD: usize = 1200;
+/// Bytes after a payload for the tag.
+const TAG_ROOM: usize = 16;
+
+/// What happened, for the page to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WebEvent {
+    /// The board welcomed this participant into a meeting instance.
+    Joined {
+        /// This participant as the board named it.
+        me: ParticipantId,
+        /// The leader the board named (keyctl checks it).
+        leader: ParticipantId,
+    },
+    /// A meeting key was certified and installed: media seals and opens under it.
+    Keyed {
+        /// Its `mkSeqNum`.
+        mk_seq: u32,
+    },
+    /// keyctl raised an alert (a changed security code, a withheld key, ...).
+    Alert(Alert),
+    /// The board says someone joined or left (untrusted: the signed list decides).
+    Presence,
+    /// The session ended, for this reason; every key is erased.
+    Left(LeftReason),
+    /// The board refused this participant or ended the meeting.
+    BoardEnded(String),
+}
+
+/// Refusals counted by kind (the board's messages, media), for the page's diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Board messages refused (malformed, unexpected, or refused by keyctl).
+    pub board_refused: u64,
+    /// Datagrams that did not open.
+    pub media_refused: u64,
+    /// Datagrams opened.
+    pub media_opened: u64,
+    /// Datagrams sealed.
+    pub media_sealed: u64,
+}
+
+enum State {
+    /// Hello sent, waiting for the welcome.
+    Greeting,
+    /// In the meeting.
+    Joined(Box<Joined>),
+    /// Out of it, keys erased.
+    Ended,
+}
+
+struct Joined {
+    meeting: MeetingRef,
+    session: Session,
+    handoff: Handoff,
+    worker: WorkerKeys,
+    relay_ticket: Option<TicketMac>,
+}
+
+/// A browser participant (see the crate docs).
+pub struct WebParticipant {
+    link: MeetingLink,
+    name: String,
+    /// Made for this meeting and dropped with it (zeroized by keyctl on drop).
+    identity: Option<SigningKey>,
+    state: State,
+    transmit: VecDeque<Vec<u8>>,
+    events: VecDeque<WebEvent>,
+    counters: Counters,
+}
+
+impl core::fmt::Debug for WebParticipant {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WebParticipant")
+            .field("meeting", &self.link.meeting)
+            .field("name", &self.name)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebParticipant {
+    /// A participant for `link` under `name`, with a fresh Ed25519 identity from `rng`; its
+    /// hello to the board is the first message [`Self::poll_transmit`] gives.
+    pub fn new<R: TryCryptoRng + ?Sized>(
+        link: MeetingLink,
+        name: &str,
+        rng: &mut R,
+    ) -> Result<Self, WebError> {
+        if name.is_empty() || name.len() > MAX_TEXT {
+            return Err(WebError::Name);
+        }
+        let identity = SigningKey::generate(rng).map_err(MeetingError::from)?;
+        let hello = ClientFrame::Hello(Hello {
+            meeting_id: &link.meeting,
+            name,
+            host: false,
+            ivk: identity.verifying_key(),
+        })
+        .encode();
+        Ok(Self {
+            link,
+            name: name.to_owned(),
+            identity: Some(identity),
+            state: State::Greeting,
+            transmit: VecDeque::from([hello]),
+            events: VecDeque::new(),
+            counters: Counters::default(),
+        })
+    }
+
+    /// The next message to send to the board (one WebSocket binary message).
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.transmit.pop_front()
+    }
+
+    /// The next event for the page.
+    pub fn poll_event(&mut self) -> Option<WebEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] wants to run next.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        match &self.state {
+            State::Joined(j) => j.session.poll_timeout(),
+            State::Greeting | State::Ended => None,
+        }
+    }
+
+    /// The refusals counted so far.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The link this participant joined with.
+    pub fn link(&self) -> &MeetingLink {
+        &self.link
+    }
+
+    /// The signed participant list as this participant verified it (whitepaper 3.7.7).
+    pub fn roster(&self) -> Option<RosterView> {
+        match &self.state {
+            State::Joined(j) => j.session.roster(),
+            State::Greeting | State::Ended => None,
+        }
+    }
+
+    /// The leader's security code, to compare out of band (whitepaper 3.10).
+    pub fn security_code(&self) -> Option<String> {
+        match &self.state {
+            State::Joined(j) => j.session.leader_security_code(),
+            State::Greeting | State::Ended => None,
+        }
+    }
+
+    /// The relay ticket the board issued with the welcome, for registering at the relay.
+    pub fn relay_ticket(&self) -> Option<TicketMac> {
+        match &self.state {
+            State::Joined(j) => j.relay_ticket,
+            State::Greeting | State::Ended => None,
+        }
+    }
+
+    /// One message from the board (one WebSocket binary message: exactly one frame). A
+    /// refused message changes nothing and is counted.
+    pub fn handle_board<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        message: &[u8],
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<(), WebError> {
+        let result = self.board_message(message, now, rng);
+        if result.is_err() {
+            self.counters.board_refused += 1;
+        }
+        result
+    }
+
+    fn board_message<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        message: &[u8],
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<(), WebError> {
+        let (prefix, body) =
+            message
+                .split_first_chunk::<FRAME_HEADER>()
+                .ok_or(WebError::FrameLength {
+                    declared: 0,
+                    got: message.len(),
+                })?;
+        let declared = u32::from_be_bytes(*prefix) as usize;
+        if declared != body.len() {
+            return Err(WebError::FrameLength {
+                declared,
+                got: body.len(),
+            });
+        }
+        let frame = ServerFrame::parse(body)?;
+        match (&mut self.state, frame) {
+            (State::Ended, _) => Err(WebError::Ended),
+            (State::Greeting, ServerFrame::Welcome(w)) => {
+                let identity = self.identity.take().ok_or(WebError::Ended)?;
+                let display_name = Id::new(Field::DisplayName, self.name.as_bytes())
+                    .map_err(|_| WebError::Name)?;
+                let config = Config {
+                    meeting: w.meeting.clone(),
+                    me: w.me.clone(),
+                    display_name,
+                    leader: w.leader.clone(),
+                    invite: self.link.invite.clone(),
+                    host_secret: None,
+                    timings: Timings::default(),
+                };
+                // Fails only if the random source does (the default timings are valid); the
+                // identity is then gone and the next welcome is refused as Ended.
+                let mut session = Session::new(config, identity, now, rng)?;
+                let _ = session.set_cohosts(w.cohosts.iter().cloned());
+                let handoff =
+                    Handoff::new(w.me.clone(), &w.meeting, CipherSuite::Aes256GcmSha512_128);
+                self.events.push_back(WebEvent::Joined {
+                    me: w.me.clone(),
+                    leader: w.leader.clone(),
+                });
+                self.state = State::Joined(Box::new(Joined {
+                    meeting: w.meeting,
+                    session,
+                    handoff,
+                    worker: WorkerKeys::new(Mode::Datagram),
+                    relay_ticket: w.relay_ticket,
+                }));
+                self.pump(now);
+                Ok(())
+            }
+            (State::Greeting, ServerFrame::Refused(reason)) => {
+                self.end(WebEvent::BoardEnded(reason.to_owned()));
+                Ok(())
+            }
+            (State::Greeting, _) => Err(WebError::Unexpected("a frame before the welcome")),
+            (State::Joined(_), ServerFrame::Welcome(_)) => {
+                Err(WebError::Unexpected("a second welcome"))
+            }
+            (State::Joined(j), ServerFrame::Deliver(bytes)) => {
+                j.session.handle(now, bytes, rng)?;
+                self.pump(now);
+                Ok(())
+            }
+            (State::Joined(j), ServerFrame::Cohosts(list)) => {
+                let _ = j.session.set_cohosts(list);
+                self.pump(now);
+                Ok(())
+            }
+            (State::Joined(_), ServerFrame::Joined(_) | ServerFrame::Left(_)) => {
+                self.events.push_back(WebEvent::Presence);
+                Ok(())
+            }
+            (State::Joined(j), ServerFrame::RelayTicket(ticket)) => {
+                j.relay_ticket = Some(ticket);
+                Ok(())
+            }
+            (State::Joined(_), ServerFrame::Refused(reason)) => {
+                self.end(WebEvent::BoardEnded(reason.to_owned()));
+                Ok(())
+            }
+            (State::Joined(_), ServerFrame::Ended) => {
+                self.end(WebEvent::BoardEnded("the meeting ended".to_owned()));
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs keyctl's timers (heartbeats, rotations, retirements) at `now`.
+    pub fn handle_timeout<R: TryCryptoRng + ?Sized>(
+        &mut self,
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<(), WebError> {
+        let State::Joined(j) = &mut self.state else {
+            return Ok(());
+        };
+        j.session.handle_timeout(now, rng)?;
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Leaves the meeting: the signed Leave goes to the board, then every key is erased.
+    pub fn leave(&mut self, now: Millis) -> Result<(), WebError> {
+        let State::Joined(j) = &mut self.state else {
+            return Err(WebError::NotJoined);
+        };
+        j.session.leave()?;
+        self.pump(now);
+        if !matches!(self.state, State::Ended) {
+            self.end(WebEvent::Left(LeftReason::Requested));
+        }
+        Ok(())
+    }
+
+    /// Seals `payload` (datagram mode) under the key that sends at `now`.
+    pub fn seal(&mut self, now: Millis, payload: &[u8]) -> Result<Vec<u8>, WebError> {
+        let State::Joined(j) = &mut self.state else {
+            return Err(WebError::NotJoined);
+        };
+        if payload.len() > MAX_PAYLOAD {
+            return Err(WebError::TooLarge(payload.len()));
+        }
+        let mut buf = vec![0u8; HEADROOM + payload.len() + TAG_ROOM];
+        buf[HEADROOM..HEADROOM + payload.len()].copy_from_slice(payload);
+        let snapshot = j.handoff.keyring().load_full();
+        let range = j
+            .worker
+            .seal(&snapshot, now, 0, &mut buf, HEADROOM, payload.len())?;
+        self.counters.media_sealed += 1;
+        Ok(buf[range].to_vec())
+    }
+
+    /// Opens a received datagram: its plaintext, or a typed refusal (counted).
+    pub fn open(&mut self, now: Millis, datagram: &[u8]) -> Result<Vec<u8>, WebError> {
+        let State::Joined(j) = &mut self.state else {
+            return Err(WebError::NotJoined);
+        };
+        let mut buf = datagram.to_vec();
+        let snapshot = j.handoff.keyring().load_full();
+        match j.worker.open(&snapshot, now, &mut buf) {
+            Ok(range) => {
+                self.counters.media_opened += 1;
+                Ok(buf[range].to_vec())
+            }
+            Err(e) => {
+                self.counters.media_refused += 1;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Moves the session's posts to the transmit queue and its events to the keyring and the
+    /// page; ends the participant if the session ended.
+    fn pump(&mut self, now: Millis) {
+        let State::Joined(j) = &mut self.state else {
+            return;
+        };
+        while let Some(message) = j.session.poll_transmit() {
+            self.transmit
+                .push_back(ClientFrame::Post(&message.to_bytes()).encode());
+        }
+        let mut left = None;
+        while let Some(event) = j.session.poll_event() {
+            // A key the keyring refuses is reported by the session's alerts and the missing
+            // Keyed event; media then simply does not seal under it.
+            let installed = j.handoff.handle(&j.meeting, &event, now).is_ok();
+            match event {
+                Event::KeyUpdate(update) if installed => {
+                    self.events.push_back(WebEvent::Keyed {
+                        mk_seq: update.mk_seq,
+                    });
+                }
+                Event::KeyUpdate(_) | Event::RetireEpoch { .. } => {}
+                Event::Alert(alert) => self.events.push_back(WebEvent::Alert(alert)),
+                Event::Left(reason) => left = Some(reason),
+            }
+        }
+        if let Some(reason) = left {
+            self.end(WebEvent::Left(reason));
+        }
+    }
+
+    /// Erases every key and ends: the session (and with it the box and meeting keys) is
+    /// dropped, the keyring emptied.
+    fn end(&mut self, event: WebEvent) {
+        if let State::Joined(j) = &self.state {
+            j.handoff.erase();
+        }
+        self.identity = None;
+        self.state = State::Ended;
+        self.events.push_back(event);
+    }
+}
+
+impl Drop for WebParticipant {
+    fn drop(&mut self) {
+        // Page unload: the keyring's keys are erased in place (the session zeroizes its own).
+        if let State::Joined(j) = &self.state {
+            j.handoff.erase();
+        }
+    }
+}

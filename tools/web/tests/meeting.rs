@@ -1,0 +1,258 @@
+//! Browser participants in a meeting through the real board core, on virtual time: each one's
+//! messages go to `BoardCore` as the WebSocket listener hands them over (one frame per message),
+//! and the board's frames come back the same way. They converge on one key, exchange media,
+//! refuse forged or replayed datagrams and malformed board messages (state unchanged, counted),
+//! and a participant that leaves erases its keys.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+
+use keyctl::meeting::{LeftReason, Millis};
+use keyctl::test_rng::TestRng;
+use veil_board::{BoardCore, ConnId, Honest, Output};
+use veil_web::{MeetingLink, WebError, WebEvent, WebParticipant};
+
+struct World {
+    now: Millis,
+    board: BoardCore,
+    people: BTreeMap<ConnId, WebParticipant>,
+    events: BTreeMap<ConnId, Vec<WebEvent>>,
+    rng: TestRng,
+    next: ConnId,
+}
+
+fn link(meeting: &str) -> MeetingLink {
+    MeetingLink::parse(&format!("veil1&board=127.0.0.1:7701&meeting={meeting}")).unwrap()
+}
+
+impl World {
+    fn new(seed: &str) -> Self {
+        Self {
+            now: Millis(1_700_000_000_000),
+            board: BoardCore::new(Box::new(Honest), [7; 16]),
+            people: BTreeMap::new(),
+            events: BTreeMap::new(),
+            rng: TestRng::new(seed),
+            next: 1,
+        }
+    }
+
+    fn join(&mut self, meeting: &str, name: &str) -> ConnId {
+        let conn = self.next;
+        self.next += 1;
+        let p = WebParticipant::new(link(meeting), name, &mut self.rng).unwrap();
+        self.board.connected(conn, self.now);
+        self.people.insert(conn, p);
+        self.pump();
+        conn
+    }
+
+    /// Moves messages both ways until nothing is in flight.
+    fn pump(&mut self) {
+        loop {
+            let mut moved = false;
+            for (&conn, p) in &mut self.people {
+                while let Some(message) = p.poll_transmit() {
+                    // The WebSocket listener hands the core the frame's body.
+                    self.board.handle(conn, &message[4..], self.now);
+                    moved = true;
+                }
+                while let Some(e) = p.poll_event() {
+                    self.events.entry(conn).or_default().push(e);
+                }
+            }
+            while let Some(out) = self.board.poll_output() {
+                moved = true;
+                match out {
+                    Output::Send { to, frame } => {
+                        if let Some(p) = self.people.get_mut(&to) {
+                            p.handle_board(&frame, self.now, &mut self.rng).unwrap();
+                        }
+                    }
+                    Output::Close(conn) => {
+                        self.board.disconnected(conn, self.now);
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        let end = self.now.after(ms);
+        while self.now < end {
+            self.now = self.now.after(50).min(end);
+            for p in self.people.values_mut() {
+                if p.poll_timeout().is_some_and(|t| t <= self.now) {
+                    p.handle_timeout(self.now, &mut self.rng).unwrap();
+                }
+            }
+            self.board.tick(self.now);
+            self.pump();
+        }
+    }
+
+    fn p(&mut self, conn: ConnId) -> &mut WebParticipant {
+        self.people.get_mut(&conn).unwrap()
+    }
+
+    fn keyed(&self, conn: ConnId) -> Vec<u32> {
+        self.events
+            .get(&conn)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| match e {
+                WebEvent::Keyed { mk_seq } => Some(*mk_seq),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn browser_participants_converge_and_exchange_media() {
+    let mut w = World::new("web-converge");
+    let a = w.join("m1", "alice");
+    let b = w.join("m1", "bob");
+    let c = w.join("m1", "carol");
+    w.advance(5_000);
+    let roster = |w: &World, conn| w.people[&conn].roster().unwrap().entries.len();
+    assert_eq!((roster(&w, a), roster(&w, b), roster(&w, c)), (3, 3, 3));
+    let code = w.people[&a].security_code().unwrap();
+    assert_eq!(code.len(), 39, "the 39-digit security code");
+    assert_eq!(w.people[&b].security_code().unwrap(), code);
+    assert_eq!(w.people[&c].security_code().unwrap(), code);
+    let latest = |w: &World, conn| *w.keyed(conn).last().unwrap();
+    assert_eq!(latest(&w, a), latest(&w, b));
+    assert_eq!(latest(&w, b), latest(&w, c));
+
+    let now = w.now;
+    let sealed = w.p(a).seal(now, b"a video packet").unwrap();
+    assert_ne!(&sealed[sealed.len() - 14..], b"a video packet");
+    assert_eq!(w.p(b).open(now, &sealed).unwrap(), b"a video packet");
+    assert_eq!(w.p(c).open(now, &sealed).unwrap(), b"a video packet");
+    // The same datagram again is a replay; a flipped bit is a forgery; the sender's own packet
+    // reflected back is refused. Each counted, none opened.
+    assert!(matches!(w.p(b).open(now, &sealed), Err(WebError::Open(_))));
+    let mut forged = sealed.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    assert!(matches!(w.p(c).open(now, &forged), Err(WebError::Open(_))));
+    assert!(matches!(w.p(a).open(now, &sealed), Err(WebError::Open(_))));
+    assert_eq!(w.people[&b].counters().media_refused, 1);
+    assert_eq!(w.people[&c].counters().media_opened, 1);
+    // Too large for a datagram: refused before anything is sealed.
+    assert!(matches!(
+        w.p(a).seal(now, &[0; veil_web::MAX_PAYLOAD + 1]),
+        Err(WebError::TooLarge(_))
+    ));
+}
+
+#[test]
+fn a_participant_that_leaves_erases_its_keys_and_the_others_rekey() {
+    let mut w = World::new("web-leave");
+    let a = w.join("m2", "alice");
+    let b = w.join("m2", "bob");
+    let c = w.join("m2", "carol");
+    w.advance(5_000);
+    let before = *w.keyed(a).last().unwrap();
+    let now = w.now;
+    let from_carol = w.p(c).seal(now, b"before").unwrap();
+    w.p(c).leave(now).unwrap();
+    w.pump();
+    assert!(
+        w.events[&c].contains(&WebEvent::Left(LeftReason::Requested)),
+        "{:?}",
+        w.events[&c]
+    );
+    // Carol's keyring is empty: she neither seals nor opens anything any more.
+    assert!(matches!(w.p(c).seal(now, b"x"), Err(WebError::NotJoined)));
+    assert!(matches!(
+        w.p(c).open(now, &from_carol),
+        Err(WebError::NotJoined)
+    ));
+    // The others rotate to a key carol never held (whitepaper 3.7.6), and keep talking.
+    w.advance(5_000);
+    let after = *w.keyed(a).last().unwrap();
+    assert!(
+        after > before,
+        "a rekey after the leave ({before} -> {after})"
+    );
+    assert!(!w.keyed(c).contains(&after));
+    let now = w.now;
+    let sealed = w.p(a).seal(now, b"after").unwrap();
+    assert_eq!(w.p(b).open(now, &sealed).unwrap(), b"after");
+}
+
+#[test]
+fn malformed_board_messages_are_refused_counted_and_change_nothing() {
+    let mut w = World::new("web-bad-input");
+    let a = w.join("m3", "alice");
+    let b = w.join("m3", "bob");
+    w.advance(5_000);
+    let code = w.people[&b].security_code();
+    let keys = w.keyed(b);
+    let now = w.now;
+    let mut rng = TestRng::new("bad");
+    let p = w.p(b);
+    // No frame at all, a prefix that disagrees with the message, an unknown frame type, and a
+    // delivery whose keyctl message is not one.
+    let cases: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0, 0, 0, 9, 1, 2],
+        vec![0, 0, 0, 2, 0xff, 0xff],
+        {
+            let mut m = vec![0, 0, 0, 3, 1, 0x82];
+            m.push(0xee);
+            m
+        },
+    ];
+    for (i, message) in cases.iter().enumerate() {
+        assert!(
+            p.handle_board(message, now, &mut rng).is_err(),
+            "case {i} accepted"
+        );
+    }
+    assert_eq!(p.counters().board_refused, cases.len() as u64);
+    assert_eq!(p.security_code(), code);
+    w.advance(1_000);
+    assert_eq!(w.keyed(b), keys, "no key came or went");
+    let now = w.now;
+    let sealed = w.p(a).seal(now, b"still here").unwrap();
+    assert_eq!(w.p(b).open(now, &sealed).unwrap(), b"still here");
+}
+
+#[test]
+fn nothing_seals_before_the_welcome_and_a_refused_join_ends_cleanly() {
+    let mut rng = TestRng::new("web-early");
+    let mut p = WebParticipant::new(link("m4"), "dave", &mut rng).unwrap();
+    assert!(matches!(p.seal(Millis(0), b"x"), Err(WebError::NotJoined)));
+    assert!(matches!(p.leave(Millis(0)), Err(WebError::NotJoined)));
+    // A delivery before the welcome is refused; a refusal from the board ends the participant.
+    let deliver = [0, 0, 0, 3, 1, 0x82, 0];
+    assert!(matches!(
+        p.handle_board(&deliver, Millis(0), &mut rng),
+        Err(WebError::Unexpected(_))
+    ));
+    let mut refused = vec![0, 0, 0, 0, 1, 0x85, 0, 4];
+    refused.extend_from_slice(b"full");
+    let len = (refused.len() - 4) as u32;
+    refused[..4].copy_from_slice(&len.to_be_bytes());
+    p.handle_board(&refused, Millis(0), &mut rng).unwrap();
+    // Skip the Hello.
+    let _ = p.poll_transmit();
+    assert_eq!(
+        std::iter::from_fn(|| p.poll_event()).last(),
+        Some(WebEvent::BoardEnded("full".into()))
+    );
+    assert!(matches!(
+        p.handle_board(&deliver, Millis(0), &mut rng),
+        Err(WebError::Ended)
+    ));
+    assert!(matches!(
+        WebParticipant::new(link("m4"), "", &mut rng),
+        Err(WebError::Name)
+    ));
+}
