@@ -242,3 +242,115 @@ fn an_upgrade_to_another_path_is_refused() {
         &format!("the non-HTTP bytes counted: {:?}", board.stats.snapshot()),
     );
 }
+
+/// The browser participant's core (`veil-web`) driven over a real WebSocket to `veil board
+/// --ws-listen`, as a page's JavaScript would pump it, beside a native participant on the
+/// framed stream: both hold the same key, and media sealed by one opens at the other.
+#[test]
+fn the_browser_core_over_a_websocket_meets_a_native_participant() {
+    use keyctl::meeting::Millis;
+    use veil_web::{MeetingLink, WebEvent, WebParticipant};
+
+    let board = board(None);
+    let mut alice = Member::join_with(
+        board.addr,
+        ClientTls::Plaintext,
+        "m-web",
+        "alice",
+        true,
+        identity(),
+    );
+    let link = MeetingLink::parse(&format!(
+        "veil1&board={}&meeting=m-web",
+        board.ws_addr.unwrap()
+    ))
+    .unwrap();
+    let mut rng = keyctl::rng::OsRng::new();
+    let mut web = WebParticipant::new(link, "webby", &mut rng).unwrap();
+    let mut ws = raw(board.ws_addr.unwrap(), "/board");
+    ws.get_mut()
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    // The wall clock, as the native participant's driver reads it (a page reads Date.now()).
+    let now = || {
+        Millis(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64,
+        )
+    };
+    let mut keyed = Vec::new();
+    let mut web_me = None;
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        while let Some(message) = web.poll_transmit() {
+            ws.send(Message::Binary(message.into())).unwrap();
+        }
+        match ws.read() {
+            Ok(Message::Binary(b)) => web.handle_board(&b, now(), &mut rng).unwrap(),
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("websocket: {e}"),
+        }
+        if web.poll_timeout().is_some_and(|t| t <= now()) {
+            web.handle_timeout(now(), &mut rng).unwrap();
+        }
+        while let Some(e) = web.poll_event() {
+            match e {
+                WebEvent::Keyed { mk_seq } => keyed.push(mk_seq),
+                WebEvent::Joined { me, .. } => web_me = Some(me),
+                _ => {}
+            }
+        }
+        alice.drain();
+        let both = alice
+            .latest()
+            .is_some_and(|u| u.roster.len() == 2 && keyed.last() == Some(&u.mk_seq));
+        // Keyed on both sides and past the web participant's activation (about 2 s after its
+        // key arrived, whitepaper 3.7.6): it seals.
+        if both && web.seal(now(), b"probe").is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no common key: web {keyed:?}, alice {:?}",
+            alice.latest().map(|u| u.mk_seq)
+        );
+    }
+    assert_eq!(
+        web.security_code(),
+        alice.p.status().security_code,
+        "one security code"
+    );
+    assert_eq!(web.roster().unwrap().entries.len(), 2);
+    let sealed = web.seal(now(), b"from the browser").unwrap();
+    // Alice's media side is the dataplane: open it with a keyring keyed as her sidecar's.
+    let update = alice.latest().unwrap().clone();
+    let web_me = web_me.unwrap();
+    let me = update
+        .roster
+        .values()
+        .find(|p| **p != web_me)
+        .unwrap()
+        .clone();
+    let meeting = web.meeting().unwrap().clone();
+    let handoff = dataplane::keyring::Handoff::new(
+        me,
+        &meeting,
+        dataplane::sframe::CipherSuite::Aes256GcmSha512_128,
+    );
+    handoff
+        .handle(&meeting, &keyctl::meeting::Event::KeyUpdate(update), now())
+        .unwrap();
+    let mut worker = dataplane::keyring::WorkerKeys::new(dataplane::packet::Mode::Datagram);
+    let mut buf = sealed.clone();
+    let range = worker
+        .open(&handoff.keyring().load_full(), now(), &mut buf)
+        .unwrap();
+    assert_eq!(&buf[range], b"from the browser");
+}

@@ -161,6 +161,14 @@ impl WebParticipant {
         &self.link
     }
 
+    /// The meeting instance the board welcomed this participant into.
+    pub fn meeting(&self) -> Option<&MeetingRef> {
+        match &self.state {
+            State::Joined(j) => Some(&j.meeting),
+            State::Greeting | State::Ended => None,
+        }
+    }
+
     /// The signed participant list as this participant verified it (whitepaper 3.7.7).
     pub fn roster(&self) -> Option<RosterView> {
         match &self.state {
