@@ -1,0 +1,125 @@
+//! The JavaScript API (wasm-bindgen). Every method takes and returns plain bytes, numbers and
+//! strings; errors are thrown as strings naming the refusal.
+
+use keyctl::meeting::Millis;
+use veil_web::{MeetingLink, WebEvent, WebParticipant};
+use wasm_bindgen::prelude::*;
+
+use super::{PageRng, install_provider};
+
+fn now(ms: f64) -> Millis {
+    Millis(if ms.is_finite() && ms > 0.0 {
+        ms as u64
+    } else {
+        0
+    })
+}
+
+fn thrown(e: impl core::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// One participant of one meeting, made from the page's URL fragment.
+#[wasm_bindgen]
+pub struct Participant(WebParticipant);
+
+#[wasm_bindgen]
+impl Participant {
+    /// Joins the meeting `fragment` names (`location.hash`) as `name`, with a fresh identity.
+    #[wasm_bindgen(constructor)]
+    pub fn new(fragment: &str, name: &str) -> Result<Participant, JsError> {
+        // The same provider again is fine; another one cannot have been installed here.
+        let _ = install_provider();
+        let link = MeetingLink::parse(fragment).map_err(thrown)?;
+        WebParticipant::new(link, name, &mut PageRng)
+            .map(Self)
+            .map_err(thrown)
+    }
+
+    /// The `wss://` address of the board, for `new WebSocket(...)`.
+    #[wasm_bindgen(js_name = boardUrl)]
+    pub fn board_url(&self) -> String {
+        format!("wss://{}/board", self.0.link().board)
+    }
+
+    /// The next binary message for the board's WebSocket, or `undefined`.
+    #[wasm_bindgen(js_name = pollTransmit)]
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.0.poll_transmit()
+    }
+
+    /// One binary message from the board's WebSocket.
+    #[wasm_bindgen(js_name = handleBoard)]
+    pub fn handle_board(&mut self, message: &[u8], now_ms: f64) -> Result<(), JsError> {
+        self.0
+            .handle_board(message, now(now_ms), &mut PageRng)
+            .map_err(thrown)
+    }
+
+    /// When to call `handleTimeout` next (ms since the epoch), or `undefined`.
+    #[wasm_bindgen(js_name = pollTimeout)]
+    pub fn poll_timeout(&self) -> Option<f64> {
+        self.0.poll_timeout().map(|t| t.0 as f64)
+    }
+
+    /// Runs the session's timers.
+    #[wasm_bindgen(js_name = handleTimeout)]
+    pub fn handle_timeout(&mut self, now_ms: f64) -> Result<(), JsError> {
+        self.0
+            .handle_timeout(now(now_ms), &mut PageRng)
+            .map_err(thrown)
+    }
+
+    /// The next event as a short string (`joined`, `keyed N`, `alert ...`, `left ...`), or
+    /// `undefined`.
+    #[wasm_bindgen(js_name = pollEvent)]
+    pub fn poll_event(&mut self) -> Option<String> {
+        self.0.poll_event().map(|e| match e {
+            WebEvent::Joined { .. } => "joined".to_owned(),
+            WebEvent::Keyed { mk_seq } => format!("keyed {mk_seq}"),
+            WebEvent::Alert(a) => format!("alert {a:?}"),
+            WebEvent::Presence => "presence".to_owned(),
+            WebEvent::Left(r) => format!("left {r:?}"),
+            WebEvent::BoardEnded(why) => format!("ended {why}"),
+            other => format!("{other:?}"),
+        })
+    }
+
+    /// The leader's 39-digit security code, to read out to the others.
+    #[wasm_bindgen(js_name = securityCode)]
+    pub fn security_code(&self) -> Option<String> {
+        self.0.security_code()
+    }
+
+    /// The signed participant list: one `slot name` line per present participant.
+    pub fn roster(&self) -> Option<String> {
+        self.0.roster().map(|r| {
+            r.entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e.slot,
+                        String::from_utf8_lossy(e.participant.user.as_bytes())
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    }
+
+    /// Seals one media payload (datagram mode).
+    pub fn seal(&mut self, now_ms: f64, payload: &[u8]) -> Result<Vec<u8>, JsError> {
+        self.0.seal(now(now_ms), payload).map_err(thrown)
+    }
+
+    /// Opens one received datagram.
+    pub fn open(&mut self, now_ms: f64, datagram: &[u8]) -> Result<Vec<u8>, JsError> {
+        self.0.open(now(now_ms), datagram).map_err(thrown)
+    }
+
+    /// Leaves: the signed Leave goes out with the next `pollTransmit`, and every key is erased.
+    pub fn leave(&mut self, now_ms: f64) -> Result<(), JsError> {
+        self.0.leave(now(now_ms)).map_err(thrown)
+    }
+}
