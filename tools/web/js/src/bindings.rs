@@ -5,7 +5,7 @@ use keyctl::meeting::Millis;
 use veil_web::{MeetingLink, WebEvent, WebParticipant};
 use wasm_bindgen::prelude::*;
 
-use super::{PageRng, install_provider};
+use super::{install_provider, page_rng};
 
 fn now(ms: f64) -> Millis {
     Millis(if ms.is_finite() && ms > 0.0 {
@@ -31,7 +31,7 @@ impl Participant {
         // The same provider again is fine; another one cannot have been installed here.
         let _ = install_provider();
         let link = MeetingLink::parse(fragment).map_err(thrown)?;
-        WebParticipant::new(link, name, &mut PageRng)
+        WebParticipant::new(link, name, &mut page_rng())
             .map(Self)
             .map_err(thrown)
     }
@@ -52,7 +52,7 @@ impl Participant {
     #[wasm_bindgen(js_name = handleBoard)]
     pub fn handle_board(&mut self, message: &[u8], now_ms: f64) -> Result<(), JsError> {
         self.0
-            .handle_board(message, now(now_ms), &mut PageRng)
+            .handle_board(message, now(now_ms), &mut page_rng())
             .map_err(thrown)
     }
 
@@ -66,7 +66,7 @@ impl Participant {
     #[wasm_bindgen(js_name = handleTimeout)]
     pub fn handle_timeout(&mut self, now_ms: f64) -> Result<(), JsError> {
         self.0
-            .handle_timeout(now(now_ms), &mut PageRng)
+            .handle_timeout(now(now_ms), &mut page_rng())
             .map_err(thrown)
     }
 

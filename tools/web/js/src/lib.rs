@@ -10,7 +10,7 @@
 #![forbid(unsafe_code)]
 
 use keyctl::provider::{CryptoProvider, ProviderError, SecureRandom, rust_crypto};
-use keyctl::rand_core::{TryCryptoRng, TryRng};
+use keyctl::rng::OsRng;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod bindings;
@@ -40,42 +40,9 @@ pub fn install_provider() -> Result<(), &'static str> {
 }
 
 /// A `TryCryptoRng` over the page's random source, for the calls that take one.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct PageRng;
-
-/// The page's random source failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageRngError;
-
-impl core::fmt::Display for PageRngError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("crypto.getRandomValues failed")
-    }
+pub fn page_rng() -> OsRng {
+    OsRng::with_provider(&PROVIDER)
 }
-
-impl core::error::Error for PageRngError {}
-
-impl TryRng for PageRng {
-    type Error = PageRngError;
-
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Self::Error> {
-        getrandom::fill(dest).map_err(|_| PageRngError)
-    }
-}
-
-impl TryCryptoRng for PageRng {}
 
 #[cfg(test)]
 mod tests {
@@ -89,7 +56,7 @@ mod tests {
         PROVIDER.secure_random.fill(&mut b).unwrap();
         assert_ne!(a, b);
         let link = veil_web::MeetingLink::parse("veil1&board=127.0.0.1:1&meeting=m").unwrap();
-        let mut p = veil_web::WebParticipant::new(link, "page", &mut PageRng).unwrap();
+        let mut p = veil_web::WebParticipant::new(link, "page", &mut page_rng()).unwrap();
         assert!(p.poll_transmit().is_some(), "the hello");
     }
 }
