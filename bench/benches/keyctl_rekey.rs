@@ -29,6 +29,7 @@ fn config(meeting: &MeetingRef, me: &ParticipantId, leader: &ParticipantId) -> C
         invite: None,
         host_secret: None,
         timings: Timings::default(),
+        pq: keyctl::wire::PqPolicy::default(),
     }
 }
 

@@ -137,6 +137,7 @@ unsafe fn config_from(params: &veil_session_params) -> Result<Config, veil_resul
         invite: None,
         host_secret: None,
         timings: Timings::default(),
+        pq: keyctl::wire::PqPolicy::default(),
     })
 }
 

@@ -92,6 +92,7 @@ fn genuine() -> &'static [Vec<u8>] {
                     invite: None,
                     host_secret: None,
                     timings: Timings::default(),
+                    pq: keyctl::wire::PqPolicy::default(),
                 };
                 let key = SigningKey::generate(&mut rng).expect("key");
                 Session::new(cfg, key, now, &mut rng).expect("session")

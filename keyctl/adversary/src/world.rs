@@ -323,6 +323,7 @@ impl World {
             invite: None,
             host_secret: None,
             timings: self.timings,
+            pq: keyctl::wire::PqPolicy::default(),
         };
         Session::new(cfg, identity(i)?, self.now, &mut self.rng)
             .map_err(|e| Violation::setup(format!("session: {e}")))
@@ -630,6 +631,7 @@ impl World {
             invite: None,
             host_secret: None,
             timings: self.timings,
+            pq: keyctl::wire::PqPolicy::default(),
         };
         let key = SigningKey::generate(&mut TestRng::new(&format!("adversary-sybil-{n}")))
             .map_err(|e| Violation::setup(format!("sybil key: {e}")))?;

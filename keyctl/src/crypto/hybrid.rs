@@ -173,7 +173,7 @@ impl BoxSecret {
 
 /// FIPS 203 7.2's encapsulation key check: 1,184 bytes whose 1,152 first encode 768 12-bit
 /// coefficients each below `q` (`ByteEncode_12(ByteDecode_12(ek)) = ek`).
-fn check_encapsulation_key(ek: &[u8]) -> Result<(), CryptoError> {
+pub(crate) fn check_encapsulation_key(ek: &[u8]) -> Result<(), CryptoError> {
     if ek.len() != ML_KEM_768_EK_LEN {
         return Err(CryptoError::BadMlKemKey);
     }

@@ -24,7 +24,7 @@
 //!
 //! ```
 //! use keyctl::crypto::SigningKey;
-//! use keyctl::meeting::{Config, Event, Millis, Session, Timings};
+//! use keyctl::meeting::{Config, Event, Millis, PqPolicy, Session, Timings};
 //! use keyctl::rng::OsRng;
 //! use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
 //!
@@ -40,6 +40,7 @@
 //!     invite: None,
 //!     host_secret: None,
 //!     timings: Timings::default(),
+//!     pq: PqPolicy::Required,
 //! };
 //! let mut now = Millis(1_700_000_000_000);
 //! let mut leader = Session::new(config(&host), SigningKey::generate(&mut rng)?, now, &mut rng)?;
@@ -82,7 +83,7 @@ mod session;
 
 pub use config::{Config, Timings};
 pub use error::MeetingError;
-pub use events::{Alert, Event, KeyUpdate, LeftReason, MeetingKey};
+pub use events::{Alert, Event, KeyDelivery, KeyUpdate, LeftReason, MeetingKey};
 pub use invite::{Invite, InviteSecret, invite_id};
 pub use limits::{
     KEY_REQUEST_MIN_GAP_MS, MAX_PARTICIPANTS, MAX_PENDING, MAX_ROSTER, MAX_SLOT,
@@ -92,3 +93,4 @@ pub use lpl::RosterView;
 pub use session::{Role, Session};
 
 pub use crate::time::Millis;
+pub use crate::wire::{BoxKind, PqPolicy};

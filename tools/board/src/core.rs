@@ -960,6 +960,7 @@ mod tests {
                 participant: who.clone(),
                 ivk: [1; 32],
                 pk: [2; 32],
+                pq: None,
             },
             sig: [3; 64],
             display_name: Id::new(Field::DisplayName, b"x").unwrap(),
@@ -1037,6 +1038,7 @@ mod tests {
 
     fn rekey(to: &ParticipantId) -> Message {
         Message::Rekey(Rekey {
+            boxed: keyctl::wire::BoxKind::Classical,
             mk_seq: 2,
             recipient: to.clone(),
             recipient_nonce: [0; 24],
@@ -1319,6 +1321,7 @@ mod tests {
         assert_eq!(wb.leader, wa.me);
         assert_eq!(wa.meeting, wb.meeting);
         let rekey = Message::Rekey(Rekey {
+            boxed: keyctl::wire::BoxKind::Classical,
             mk_seq: 2,
             recipient: wb.me.clone(),
             recipient_nonce: [0; 24],
@@ -1485,6 +1488,7 @@ mod tests {
                     }
                     5 => {
                         let rekey = Message::Rekey(Rekey {
+                            boxed: keyctl::wire::BoxKind::Classical,
                             mk_seq: 1,
                             recipient: ParticipantId::new(b"p1", b"d").unwrap(),
                             recipient_nonce: [0; 24],

@@ -162,6 +162,7 @@ impl Participant {
             invite: None,
             host_secret: None,
             timings,
+            pq: keyctl::wire::PqPolicy::default(),
         };
         let mut session = Session::new(cfg, identity, clock.now(), &mut rng)?;
         session.set_cohosts(welcome.cohosts.iter().cloned())?;
