@@ -65,6 +65,9 @@
 //! assert_eq!(update.mk_seq, 2);
 //! assert_eq!(update.roster.len(), 2);
 //! assert_eq!(member.leader_security_code(), leader.leader_security_code());
+//! // Both bindings carry an ML-KEM-768 key: the key came in the v4.6 hybrid box.
+//! assert_eq!(member.pq_policy(), Some(PqPolicy::Required));
+//! assert_eq!(member.key_delivery().unwrap()[&guest], keyctl::meeting::KeyDelivery::Hybrid);
 //! # Ok(())
 //! # }
 //! ```

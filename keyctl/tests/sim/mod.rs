@@ -244,6 +244,12 @@ impl Sim {
         }
     }
 
+    /// The board hands `msg` to node `to` alone, then delivers what follows.
+    pub fn deliver(&mut self, to: usize, msg: Message) {
+        self.queue.push_back((to, msg));
+        self.pump();
+    }
+
     /// Delivers until nothing is in flight.
     pub fn pump(&mut self) {
         for i in 0..self.nodes.len() {
