@@ -119,6 +119,7 @@ pub struct Rejoiner {
     join: Join,
     identity: SigningKey,
     timings: Timings,
+    pq: keyctl::wire::PqPolicy,
     clock: std::sync::Arc<dyn super::Clock>,
     backoff: Backoff,
     dial: Dial,
@@ -133,6 +134,7 @@ impl Rejoiner {
             join: opts.join,
             identity: opts.identity,
             timings: opts.timings,
+            pq: opts.pq,
             clock: opts.clock,
             backoff: Backoff::default(),
             dial: Dial::Idle,
@@ -148,6 +150,7 @@ impl Rejoiner {
             join: self.join.clone(),
             identity,
             timings: self.timings,
+            pq: self.pq,
             clock: std::sync::Arc::clone(&self.clock),
         })
     }

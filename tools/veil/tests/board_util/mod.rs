@@ -202,6 +202,7 @@ pub fn spawn(
         },
         identity: key,
         timings: fast_timings(),
+        pq: keyctl::wire::PqPolicy::default(),
         clock: std::sync::Arc::new(veil_cli::meeting::SystemClock),
     })
 }
