@@ -39,6 +39,7 @@ fn help_names_every_flag_and_scenario() {
         "--admin",
         "--tamper",
         "swap-key",
+        "strip-pq",
         "replay-instance",
         "withhold-heartbeats",
         "partition",

@@ -269,9 +269,10 @@ fn heartbeat_loss_ends_the_session_and_drops_the_keys() {
     media_flows(&mut b, &[&a, &c]);
 }
 
-#[test]
-fn tamper_swap_key_is_detected() {
-    let net = Net::start("swap-key", Some("swap-key"));
+/// A board `--tamper SCENARIO` that rewrites bob's announcement: the leader's binding check
+/// refuses it with an alert, and bob is never keyed nor listed.
+fn rewritten_announcement_is_refused(scenario: &str) {
+    let net = Net::start(scenario, Some(scenario));
     let a = net.join_with("m", "alice", &["--host"]);
     let b = net.join("m", "bob");
     a.wait(LIMIT, "the bad binding alert", |s| {
@@ -281,13 +282,25 @@ fn tamper_swap_key_is_detected() {
     let status = b.status().unwrap();
     assert!(
         !has_key(&status),
-        "bob got a key through a swapped binding: {status}"
+        "bob got a key through a {scenario} binding: {status}"
     );
     assert_eq!(
         roster_len(&a.status().unwrap()),
         1,
-        "the leader keyed a swapped binding"
+        "the leader keyed a {scenario} binding"
     );
+}
+
+/// `--tamper strip-pq`: the board strips bob's ML-KEM key so the leader would box his key
+/// classically; the binding signature covers the key, so the downgrade is caught.
+#[test]
+fn tamper_strip_pq_is_detected() {
+    rewritten_announcement_is_refused("strip-pq");
+}
+
+#[test]
+fn tamper_swap_key_is_detected() {
+    rewritten_announcement_is_refused("swap-key");
 }
 
 #[test]
