@@ -350,3 +350,41 @@ fn a_hybrid_rekey_replayed_into_another_instance_is_refused() {
     );
     assert_eq!(node.session.mk_seq(), held);
 }
+
+/// A new leader whose policy is `required` keys nobody without an ML-KEM-768 key: it records
+/// such a member as gone, so its certified list names only members keyed by the hybrid.
+#[test]
+fn a_required_new_leader_records_classical_members_as_gone() {
+    let mut sim = meeting_with(
+        "required-takeover",
+        &[PqPolicy::Preferred, PqPolicy::Preferred, PqPolicy::Off],
+    );
+    sim.assert_converged();
+    // p3 requires the hybrid: listed by p0, it refuses p0's keys until the board makes it
+    // leader; then its binding states the meeting's policy.
+    sim.pq = PqPolicy::Required;
+    sim.join("p3", "p0");
+    sim.advance(3_000);
+    assert!(sim.node("p3").alerts.contains(&Alert::WeakPqPolicy {
+        leader: pid("p0"),
+        policy: PqPolicy::Preferred
+    }));
+    sim.leader_change("p3", 0);
+    sim.advance(3_000);
+    assert_eq!(
+        sim.node("p2").left,
+        Some(keyctl::meeting::LeftReason::ListedAsLeft)
+    );
+    let p3 = &sim.node("p3").session;
+    assert_eq!(p3.pq_policy(), Some(PqPolicy::Required));
+    let delivery = p3.key_delivery().unwrap();
+    assert!(!delivery.contains_key(&pid("p2")), "{delivery:?}");
+    assert!(
+        delivery
+            .values()
+            .all(|d| matches!(d, KeyDelivery::Leader | KeyDelivery::Hybrid)),
+        "{delivery:?}"
+    );
+    assert_eq!(sim.node("p1").session.pq_policy(), Some(PqPolicy::Required));
+    assert_eq!(sim.node("p1").latest().unwrap().mk_seq, p3.mk_seq());
+}

@@ -343,6 +343,8 @@ fn hybrid_binding_bytes_are_exact_and_checked() {
     expect.extend_from_slice(&b.pq.as_ref().unwrap().mlkem[..]);
     assert_eq!(bytes, expect);
     assert_eq!(bytes.len(), classical.len() + 1 + 1184);
+    // docs/PROTOCOL.md's example: 87 bytes, 1,272 with the key.
+    assert_eq!((classical.len(), bytes.len()), (87, 1272));
     assert_eq!(Binding::from_bytes(&bytes).unwrap(), b);
     assert_ne!(b.hash(), sample_binding().hash());
     // The policy byte is 1 or 2.
