@@ -15,7 +15,8 @@
 //! 8. `C' = XChaCha20-Poly1305-IETF(M, ad = D, N, K)`;
 //! 9. `C = C' || N || C_kem`.
 //!
-//! Not yet used by the meeting protocol (issue 16 part 1).
+//! The meeting key box wherever the leader and the member both have an ML-KEM-768 key (keyctl
+//! revision 3; docs/PROTOCOL.md, "Post-quantum key delivery").
 
 use core::fmt;
 
