@@ -108,8 +108,8 @@ fn a_board_that_strips_the_mlkem_key_is_caught() {
 }
 
 /// (b) A classical box for a participant whose binding carries an ML-KEM key, from a leader
-/// whose binding carries one too, is a downgrade: refused unopened, with an alert, and the
-/// session holds nothing new. The same box is a valid one (a participant without an ML-KEM key
+/// whose binding carries one too, is a downgrade: refused with an alert, and the session holds
+/// nothing new. A forged classical box that does not open is refused without the alert. The same box is a valid one (a participant without an ML-KEM key
 /// accepts it), so only the rule refuses it.
 #[test]
 fn a_classical_box_to_a_hybrid_participant_is_refused_as_a_downgrade() {
@@ -174,7 +174,20 @@ fn a_classical_box_to_a_hybrid_participant_is_refused_as_a_downgrade() {
             ciphertext,
         });
         let p1 = sim.index("p1");
+        // A board's forgery (not made with the leader's key): refused, no downgrade alarm.
+        let Message::Rekey(mut garbage) = forged.clone() else {
+            unreachable!()
+        };
+        garbage.ciphertext[0] ^= 1;
         let errors = sim.node("p1").errors.len();
+        sim.deliver(p1, Message::Rekey(garbage));
+        let node = sim.node("p1");
+        assert_eq!(
+            node.errors[errors..],
+            [MeetingError::Crypto(CryptoError::BadTag)]
+        );
+        assert!(node.alerts.is_empty(), "{:?}", node.alerts);
+        let errors = node.errors.len();
         sim.deliver(p1, forged);
         let node = sim.node("p1");
         if pq == PqPolicy::Off {

@@ -121,7 +121,7 @@ pub enum MeetingError {
     PqRequired,
     /// A classically boxed key for a participant whose binding carries an ML-KEM-768 key,
     /// from a leader whose binding does too (or when this participant requires the hybrid):
-    /// a downgrade, refused unopened (issue 16).
+    /// a downgrade, refused with its contents dropped (issue 16).
     #[error("classical box refused: downgrade from the hybrid")]
     Downgrade,
     /// A key from a leader whose binding states a weaker post-quantum policy than this

@@ -311,13 +311,9 @@ impl Live {
             BoxKind::Classical => {
                 // Issue 16: with an ML-KEM-768 key of our own, a classical box is a downgrade
                 // when the leader could have used the hybrid (its binding has a key too) or
-                // when we require the hybrid. Refused unopened.
-                if self.binding.pq.is_some()
-                    && (leader.pq.is_some() || self.cfg.pq == PqPolicy::Required)
-                {
-                    out.alert(Alert::ClassicalKeyRefused { mk_seq: r.mk_seq });
-                    return Err(MeetingError::Downgrade);
-                }
+                // when we require the hybrid.
+                let downgrade = self.binding.pq.is_some()
+                    && (leader.pq.is_some() || self.cfg.pq == PqPolicy::Required);
                 let leader_pk = leader.pk;
                 if self.leader_key.is_none() {
                     self.leader_key = Some(BoxKey::derive(
@@ -330,11 +326,20 @@ impl Live {
                     .leader_key
                     .as_ref()
                     .ok_or(MeetingError::UnknownLeader)?;
-                Zeroizing::new(key.open(
+                let plain = Zeroizing::new(key.open(
                     CTX_CIPHER_MEETING_SEED,
                     &meta.to_bytes(),
                     &r.ciphertext,
-                )?)
+                )?);
+                if downgrade {
+                    // Opened only to tell a forgery (any board can post one: a plain BadTag
+                    // above, no alert) from a box made with the leader's X25519 key (by the
+                    // leader, or by whoever recovered that key): the latter is refused with an
+                    // alert, its contents dropped (zeroized) and nothing changed.
+                    out.alert(Alert::ClassicalKeyRefused { mk_seq: r.mk_seq });
+                    return Err(MeetingError::Downgrade);
+                }
+                plain
             }
         };
         let payload = MkPayload::from_bytes(&plain)?;
