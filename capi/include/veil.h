@@ -179,6 +179,12 @@
 #define VEIL_LEFT_KEY_WITHHELD 6
 
 /**
+ * This participant requires post-quantum key delivery (`VEIL_PQ_REQUIRED`) and the leader
+ * keyed it under a weaker policy: the key was refused. Rejoining meets the same leader.
+ */
+#define VEIL_LEFT_WEAK_PQ_POLICY 7
+
+/**
  * Size of `veil_event.text`, NUL included.
  */
 #define VEIL_EVENT_TEXT_SIZE 512

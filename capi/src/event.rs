@@ -75,6 +75,9 @@ pub const VEIL_LEFT_LISTED_AS_LEFT: u32 = 4;
 pub const VEIL_LEFT_LEADER_NOT_IN_LOCKED_LIST: u32 = 5;
 /// A certified key never arrived, also after asking the leader, for the heartbeat timeout.
 pub const VEIL_LEFT_KEY_WITHHELD: u32 = 6;
+/// This participant requires post-quantum key delivery (`VEIL_PQ_REQUIRED`) and the leader
+/// keyed it under a weaker policy: the key was refused. Rejoining meets the same leader.
+pub const VEIL_LEFT_WEAK_PQ_POLICY: u32 = 7;
 
 /// Size of `veil_event.text`, NUL included.
 pub const VEIL_EVENT_TEXT_SIZE: usize = 512;
@@ -143,6 +146,7 @@ impl veil_event {
             LeftReason::ListedAsLeft => VEIL_LEFT_LISTED_AS_LEFT,
             LeftReason::LeaderNotInLockedList => VEIL_LEFT_LEADER_NOT_IN_LOCKED_LIST,
             LeftReason::KeyWithheld => VEIL_LEFT_KEY_WITHHELD,
+            LeftReason::WeakPqPolicy => VEIL_LEFT_WEAK_PQ_POLICY,
         };
         event
     }

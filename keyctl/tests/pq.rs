@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use keyctl::crypto::{
     BoxKeyPair, CTX_CIPHER_MEETING_SEED, CTX_KDF_MEETING_SEED, CryptoError, box_encrypt_with,
 };
-use keyctl::meeting::{Alert, KeyDelivery, MeetingError, PqPolicy};
+use keyctl::meeting::{Alert, KeyDelivery, LeftReason, MeetingError, PqPolicy};
 use keyctl::rng::OsRng;
 use keyctl::wire::{BoxKind, Message, Meta, MkPayload, ParticipantId, Rekey};
 use sim::{Sim, TestRng, Verdict, pid};
@@ -283,8 +283,8 @@ fn preferred_mixes_boxes_and_status_shows_who_got_the_key_classically() {
 }
 
 /// A leader whose policy is `off` has no ML-KEM key, so its classical box is no downgrade: a
-/// `preferred` participant takes it and shows it; a `required` one refuses every key, with an
-/// alert naming the leader's policy.
+/// `preferred` participant takes it and shows it; a `required` one refuses the key, with an
+/// alert naming the leader's policy, and leaves (nothing held).
 #[test]
 fn under_an_off_leader_preferred_takes_classical_and_required_refuses() {
     let sim = meeting_with(
@@ -305,6 +305,8 @@ fn under_an_off_leader_preferred_takes_classical_and_required_refuses() {
         leader: pid("p0"),
         policy: PqPolicy::Off
     }));
+    assert_eq!(p2.left, Some(LeftReason::WeakPqPolicy));
+    assert!(!p2.session.holds_key_material());
     // Nor does a `preferred` leader satisfy it.
     let sim = meeting_with(
         "preferred-leader",
@@ -316,6 +318,7 @@ fn under_an_off_leader_preferred_takes_classical_and_required_refuses() {
         leader: pid("p0"),
         policy: PqPolicy::Preferred
     }));
+    assert_eq!(p1.left, Some(LeftReason::WeakPqPolicy));
 }
 
 /// (e) A hybrid rekey replayed into another instance of the meeting (another meetingUUID), to
@@ -368,26 +371,34 @@ fn a_hybrid_rekey_replayed_into_another_instance_is_refused() {
 /// such a member as gone, so its certified list names only members keyed by the hybrid.
 #[test]
 fn a_required_new_leader_records_classical_members_as_gone() {
-    let mut sim = meeting_with(
-        "required-takeover",
-        &[PqPolicy::Preferred, PqPolicy::Preferred, PqPolicy::Off],
-    );
+    let mut sim = Sim::new("required-takeover");
+    // Heartbeats faster than the join batch: the joiner accepts the chain before it is listed
+    // (as in hardening.rs, a_joiner_named_leader_before_it_was_listed_lists_itself_and_leads).
+    sim.timings.heartbeat_interval_ms = 200;
+    for (name, pq) in [
+        ("p0", PqPolicy::Preferred),
+        ("p1", PqPolicy::Preferred),
+        ("p2", PqPolicy::Off),
+    ] {
+        sim.pq = pq;
+        sim.join(name, "p0");
+        sim.advance(50);
+    }
+    sim.advance(3_000);
     sim.assert_converged();
-    // p3 requires the hybrid: listed by p0, it refuses p0's keys until the board makes it
-    // leader; then its binding states the meeting's policy.
+    // p3 requires the hybrid. It would leave at p0's first key; the board names it leader
+    // before p0's batched rekey lists it (a joiner named leader lists itself), and from then
+    // on its binding states the meeting's policy.
     sim.pq = PqPolicy::Required;
     sim.join("p3", "p0");
-    sim.advance(3_000);
-    assert!(sim.node("p3").alerts.contains(&Alert::WeakPqPolicy {
-        leader: pid("p0"),
-        policy: PqPolicy::Preferred
-    }));
+    sim.advance(500);
+    let i0 = sim.index("p0");
+    sim.nodes[i0].session.leave().unwrap();
+    sim.pump();
     sim.leader_change("p3", 0);
     sim.advance(3_000);
-    assert_eq!(
-        sim.node("p2").left,
-        Some(keyctl::meeting::LeftReason::ListedAsLeft)
-    );
+    assert_eq!(sim.node("p3").left, None);
+    assert_eq!(sim.node("p2").left, Some(LeftReason::ListedAsLeft));
     let p3 = &sim.node("p3").session;
     assert_eq!(p3.pq_policy(), Some(PqPolicy::Required));
     let delivery = p3.key_delivery().unwrap();

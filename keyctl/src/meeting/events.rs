@@ -159,8 +159,8 @@ pub enum Alert {
         mk_seq: u32,
     },
     /// This participant requires post-quantum key delivery and the leader's signed binding
-    /// states a weaker policy: its keys are refused, and the session leaves once the
-    /// heartbeat timeout passes without a key it accepts (issue 16).
+    /// states a weaker policy: its key was refused and the session leaves
+    /// ([`LeftReason::WeakPqPolicy`]; issue 16).
     WeakPqPolicy {
         /// The leader.
         leader: ParticipantId,
@@ -220,4 +220,8 @@ pub enum LeftReason {
     /// A verified heartbeat certified a key that never arrived, also after asking the
     /// leader for it, for the whole heartbeat timeout; the driver may rejoin.
     KeyWithheld,
+    /// This participant requires post-quantum key delivery and the leader keyed it under a
+    /// weaker policy (its signed binding says `preferred` or `off`): the key was refused and the
+    /// session left (issue 16). Rejoining would meet the same leader; the driver stays out.
+    WeakPqPolicy,
 }

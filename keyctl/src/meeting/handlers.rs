@@ -275,11 +275,15 @@ impl Live {
         let leader = self.leader_binding()?;
         // Issue 16: a participant that requires the hybrid takes keys only from a leader whose
         // signed binding requires it too, so nobody in the list got this key classically.
+        // It leaves at once: every key of this leader would be refused (the policy is in its
+        // signed binding, which a board cannot change), and waiting would only end the
+        // session as a withheld key the driver rejoins after.
         if self.cfg.pq == PqPolicy::Required && leader.pq_policy() != PqPolicy::Required {
             out.alert(Alert::WeakPqPolicy {
                 leader: self.leader.clone(),
                 policy: leader.pq_policy(),
             });
+            self.end = Some(LeftReason::WeakPqPolicy);
             return Err(MeetingError::WeakPqPolicy);
         }
         // 3.7.5 steps 9-12: Meta, contexts, Box.Dec.

@@ -212,6 +212,26 @@ fn a_pq_required_meeting_refuses_a_classical_sidecar() {
     }
 }
 
+/// `--pq required` on a participant in a meeting whose host is `preferred`: the leader's key is
+/// refused with an alert, the session ends with `WeakPqPolicy`, and the sidecar stays out (a
+/// rejoin would meet the same leader) without any key.
+#[test]
+fn a_required_sidecar_leaves_a_weaker_meeting_and_stays_out() {
+    let net = Net::start("pq-weak-leader", None);
+    let _a = net.join_with("m", "alice", &["--host"]);
+    let b = net.join_with("m", "bob", &["--pq", "required"]);
+    b.wait(LIMIT, "leaving a weaker meeting", |s| {
+        s["ended"] == "WeakPqPolicy"
+    });
+    holds(&b, Duration::from_secs(2), |s| {
+        s["ended"] == "WeakPqPolicy"
+            && alerts(s).contains("WeakPqPolicy")
+            && count(s, "rejoin_attempts") == 0
+            && !has_key(s)
+    });
+    assert!(!b.proc.log().contains("rejoining the meeting"));
+}
+
 /// `--pq preferred` (the default): a member without an ML-KEM key is keyed classically, and
 /// every other member sees it named in `/status`.
 #[test]

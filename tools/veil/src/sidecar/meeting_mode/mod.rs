@@ -125,7 +125,8 @@ pub(crate) struct MeetingArgs {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PqArg {
     /// As leader, refuse joiners without an ML-KEM key (every key by the hybrid box); as
-    /// participant, take keys only from a `required` leader.
+    /// participant, take keys only from a `required` leader: keyed by a weaker one, refuse the
+    /// key and leave, without rejoining (the reason is in /status).
     Required,
     /// The hybrid box wherever both sides have an ML-KEM key, the classical box for the others.
     Preferred,
