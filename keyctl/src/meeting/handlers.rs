@@ -214,6 +214,7 @@ impl Live {
         self.peers.insert(
             p.clone(),
             Peer {
+                binding_hash: a.binding.hash(),
                 binding: a.binding.clone(),
                 display_name: a.display_name.clone(),
                 invite_proof: a.invite_proof,

@@ -61,6 +61,9 @@ impl Outbox {
 #[derive(Debug, Clone)]
 pub(crate) struct Peer {
     pub(crate) binding: Binding,
+    /// `SHA256(binding)`, kept so that comparing with the list's binding hashes (for every
+    /// member, at every status refresh: [`Session::key_delivery`]) hashes nothing.
+    pub(crate) binding_hash: [u8; 32],
     pub(crate) display_name: crate::wire::Id,
     /// The proof of an invite the announcement carried.
     pub(crate) invite_proof: Option<[u8; 32]>,
@@ -210,6 +213,7 @@ impl Session {
         peers.insert(
             me.clone(),
             Peer {
+                binding_hash: binding.hash(),
                 binding: binding.clone(),
                 display_name: cfg.display_name.clone(),
                 invite_proof,
@@ -307,8 +311,8 @@ impl Session {
                 let binding = live
                     .peers
                     .get(&e.participant)
-                    .map(|p| &p.binding)
-                    .filter(|b| b.hash() == e.binding_hash);
+                    .filter(|p| p.binding_hash == e.binding_hash)
+                    .map(|p| &p.binding);
                 let delivery = match (leader_pq, binding) {
                     _ if e.participant == live.leader => KeyDelivery::Leader,
                     (Some(false), _) => KeyDelivery::Classical,
