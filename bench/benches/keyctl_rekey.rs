@@ -1,8 +1,9 @@
 //! Leader rekey of a 1000-participant meeting (DESIGN.md target: < 100 ms on one core).
 //!
 //! One iteration is one periodic rotation (whitepaper 3.7.6): a fresh MK, boxed for all
-//! 999 other participants with the pairwise keys cached at admission, plus the
-//! certifying heartbeat. Setup (admitting the participants) is not measured.
+//! 999 other participants, plus the certifying heartbeat: classically (`pq = off`) with the
+//! pairwise keys cached at admission, and in the v4.6 hybrid box (`pq = required`), which
+//! encapsulates anew for every member. Setup (admitting the participants) is not measured.
 //!
 //! Run: `cargo bench -p veil-bench --bench keyctl_rekey`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -14,13 +15,18 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyctl::crypto::{self, BoxKeyPair, SigningKey};
-use keyctl::meeting::{Config, Millis, Session, Timings};
+use keyctl::meeting::{Config, MAX_PENDING, Millis, Session, Timings};
 use keyctl::rng::OsRng;
-use keyctl::wire::{Field, Id, MeetingRef, Message, ParticipantId};
+use keyctl::wire::{Field, Id, MeetingRef, Message, ParticipantId, PqPolicy};
 
 const PARTICIPANTS: usize = 1000;
 
-fn config(meeting: &MeetingRef, me: &ParticipantId, leader: &ParticipantId) -> Config {
+fn config(
+    meeting: &MeetingRef,
+    me: &ParticipantId,
+    leader: &ParticipantId,
+    pq: PqPolicy,
+) -> Config {
     Config {
         meeting: meeting.clone(),
         me: me.clone(),
@@ -29,38 +35,63 @@ fn config(meeting: &MeetingRef, me: &ParticipantId, leader: &ParticipantId) -> C
         invite: None,
         host_secret: None,
         timings: Timings::default(),
+        pq,
     }
 }
 
 /// A leader that has admitted `PARTICIPANTS - 1` others and distributed the first keys.
-fn meeting(rng: &mut OsRng) -> (Session, Millis) {
+fn meeting(rng: &mut OsRng, pq: PqPolicy) -> (Session, Millis) {
     let meeting = MeetingRef::new(b"bench", b"bench-uuid").unwrap();
     let leader_id = ParticipantId::new(b"leader", b"dev").unwrap();
     let mut now = Millis(1_700_000_000_000);
     let isk = SigningKey::generate(rng).unwrap();
-    let mut leader = Session::new(config(&meeting, &leader_id, &leader_id), isk, now, rng).unwrap();
+    let mut leader =
+        Session::new(config(&meeting, &leader_id, &leader_id, pq), isk, now, rng).unwrap();
     for i in 1..PARTICIPANTS {
         let id = ParticipantId::new(format!("user-{i}").as_bytes(), b"dev").unwrap();
         let isk = SigningKey::generate(rng).unwrap();
-        let mut p = Session::new(config(&meeting, &id, &leader_id), isk, now, rng).unwrap();
+        let mut p = Session::new(config(&meeting, &id, &leader_id, pq), isk, now, rng).unwrap();
         while let Some(m) = p.poll_transmit() {
             if matches!(m, Message::KeyAnnouncement(_) | Message::NoncePost(_)) {
                 leader.handle_message(now, &m, rng).unwrap();
             }
         }
+        // Joiners wait for the batched rekey that lists them, and at most `MAX_PENDING`
+        // strangers wait at once (keyctl revision 2): let the leader rotate in between.
+        if i % (MAX_PENDING / 2) == 0 {
+            now = rotate(&mut leader, now, rng);
+        }
     }
-    now = now.after(2_000);
-    leader.handle_timeout(now, rng).unwrap();
-    while leader.poll_transmit().is_some() {}
-    while leader.poll_event().is_some() {}
+    now = rotate(&mut leader, now, rng);
     (leader, now)
 }
 
+/// Lets the leader's batched rekey run and discards what it posts.
+fn rotate(leader: &mut Session, now: Millis, rng: &mut OsRng) -> Millis {
+    let now = now.after(2_000);
+    leader.handle_timeout(now, rng).unwrap();
+    while leader.poll_transmit().is_some() {}
+    while leader.poll_event().is_some() {}
+    now
+}
+
 fn rekey_1000(c: &mut Criterion) {
+    for (pq, name) in [
+        (PqPolicy::Off, "keyctl leader rekey, 1000 participants"),
+        (
+            PqPolicy::Required,
+            "keyctl leader rekey, 1000 participants, hybrid box",
+        ),
+    ] {
+        rekey_1000_with(c, pq, name);
+    }
+}
+
+fn rekey_1000_with(c: &mut Criterion, pq: PqPolicy, name: &str) {
     let mut rng = OsRng::new();
-    let (mut leader, mut now) = meeting(&mut rng);
+    let (mut leader, mut now) = meeting(&mut rng, pq);
     let rotation = Timings::default().rotation_interval_ms;
-    c.bench_function("keyctl leader rekey, 1000 participants", |b| {
+    c.bench_function(name, |b| {
         b.iter(|| {
             now = now.after(rotation);
             leader.handle_timeout(now, &mut rng).unwrap();

@@ -126,6 +126,24 @@
 #define VEIL_ALERT_INVITE_CHECK_UNAVAILABLE 15
 
 /**
+ * A join was refused: the meeting's post-quantum policy is `required` and the joiner has no
+ * ML-KEM-768 key.
+ */
+#define VEIL_ALERT_PQ_REQUIRED 16
+
+/**
+ * A classically boxed meeting key was refused as a downgrade: this participant and the
+ * leader both have ML-KEM-768 keys (or this participant requires the hybrid box).
+ */
+#define VEIL_ALERT_CLASSICAL_KEY_REFUSED 17
+
+/**
+ * This participant requires post-quantum key delivery and the leader's policy is weaker: its
+ * keys are refused (`text` names the policy).
+ */
+#define VEIL_ALERT_WEAK_PQ_POLICY 18
+
+/**
  * A reason this version of libveil has no code for.
  */
 #define VEIL_LEFT_OTHER 0
@@ -159,6 +177,12 @@
  * A certified key never arrived, also after asking the leader, for the heartbeat timeout.
  */
 #define VEIL_LEFT_KEY_WITHHELD 6
+
+/**
+ * This participant requires post-quantum key delivery (`VEIL_PQ_REQUIRED`) and the leader
+ * keyed it under a weaker policy: the key was refused. Rejoining meets the same leader.
+ */
+#define VEIL_LEFT_WEAK_PQ_POLICY 7
 
 /**
  * Size of `veil_event.text`, NUL included.
@@ -216,6 +240,46 @@
  * Length of an Ed25519 identity seed.
  */
 #define VEIL_IDENTITY_SEED_LEN 32
+
+/**
+ * `veil_session_params.pq`: an ML-KEM-768 key, and as leader the hybrid box (X25519 +
+ * ML-KEM-768, whitepaper v4.6) for every participant that has one, the classical box for the
+ * others. Zero, so a zero-initialized `pq` is the default.
+ */
+#define VEIL_PQ_PREFERRED 0
+
+/**
+ * `veil_session_params.pq`: as leader, refuse joiners without an ML-KEM-768 key (an alert),
+ * so every key goes in the hybrid box; as participant, take keys only from such a leader.
+ */
+#define VEIL_PQ_REQUIRED 1
+
+/**
+ * `veil_session_params.pq`: no ML-KEM-768 key, classical box only (refused by `required`
+ * meetings).
+ */
+#define VEIL_PQ_OFF 2
+
+/**
+ * `veil_session_key_delivery`: this session has not seen the member's binding.
+ */
+#define VEIL_KEY_DELIVERY_UNKNOWN 0
+
+/**
+ * `veil_session_key_delivery`: the member is the leader; it makes the key.
+ */
+#define VEIL_KEY_DELIVERY_LEADER 1
+
+/**
+ * `veil_session_key_delivery`: the member gets the key in the hybrid box.
+ */
+#define VEIL_KEY_DELIVERY_HYBRID 2
+
+/**
+ * `veil_session_key_delivery`: the member gets the key in the classical box (X25519 only):
+ * readable by a recording adversary once X25519 falls.
+ */
+#define VEIL_KEY_DELIVERY_CLASSICAL 3
 
 /**
  * The status of a libveil call. `VEIL_RESULT_OK` is 0; every other value names one reason
@@ -506,6 +570,13 @@ typedef struct veil_session_params {
    * Length of `leader_device_id`.
    */
   size_t leader_device_id_len;
+  /**
+   * Post-quantum key delivery: `VEIL_PQ_PREFERRED` (0, the default), `VEIL_PQ_REQUIRED` or
+   * `VEIL_PQ_OFF`; any other value is `VEIL_RESULT_INVALID_ARGUMENT`. As leader this is the
+   * meeting's policy. Added in 0.1 with issue 16: the struct grew by this field, so hosts
+   * recompile against this header (a zero-filled initializer keeps the default).
+   */
+  uint32_t pq;
 } veil_session_params;
 
 /**
@@ -1058,6 +1129,28 @@ enum veil_result veil_session_is_leader(const struct veil_session *session, uint
  */
 enum veil_result veil_session_get_counters(const struct veil_session *session,
                                            struct veil_session_counters *out);
+
+/**
+ * Writes the meeting's post-quantum policy, as the current leader's signed binding states it
+ * (`VEIL_PQ_*`), to `*out`. `VEIL_RESULT_EMPTY` while the leader's binding is unknown.
+ *
+ * # Safety
+ * `session` NULL or live; `out` NULL or writable.
+ */
+enum veil_result veil_session_pq_policy(const struct veil_session *session, uint32_t *out);
+
+/**
+ * Writes how the present member in sender slot `slot` gets the meeting key
+ * (`VEIL_KEY_DELIVERY_*`) to `*out`, read from the signed bindings the certified participant
+ * list names: every participant can see which of its peers got the key classically.
+ * `VEIL_RESULT_UNKNOWN_PARTICIPANT` if no present member holds `slot`.
+ *
+ * # Safety
+ * `session` NULL or live; `out` NULL or writable.
+ */
+enum veil_result veil_session_key_delivery(const struct veil_session *session,
+                                           uint32_t slot,
+                                           uint32_t *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -51,6 +51,15 @@ pub const VEIL_ALERT_REFUSED_KICKED: u32 = 13;
 pub const VEIL_ALERT_MEETING_FULL: u32 = 14;
 /// A join was refused: the meeting is invite-only and this leader cannot check invites.
 pub const VEIL_ALERT_INVITE_CHECK_UNAVAILABLE: u32 = 15;
+/// A join was refused: the meeting's post-quantum policy is `required` and the joiner has no
+/// ML-KEM-768 key.
+pub const VEIL_ALERT_PQ_REQUIRED: u32 = 16;
+/// A classically boxed meeting key was refused as a downgrade: this participant and the
+/// leader both have ML-KEM-768 keys (or this participant requires the hybrid box).
+pub const VEIL_ALERT_CLASSICAL_KEY_REFUSED: u32 = 17;
+/// This participant requires post-quantum key delivery and the leader's policy is weaker: its
+/// keys are refused (`text` names the policy).
+pub const VEIL_ALERT_WEAK_PQ_POLICY: u32 = 18;
 
 /// A reason this version of libveil has no code for.
 pub const VEIL_LEFT_OTHER: u32 = 0;
@@ -66,6 +75,9 @@ pub const VEIL_LEFT_LISTED_AS_LEFT: u32 = 4;
 pub const VEIL_LEFT_LEADER_NOT_IN_LOCKED_LIST: u32 = 5;
 /// A certified key never arrived, also after asking the leader, for the heartbeat timeout.
 pub const VEIL_LEFT_KEY_WITHHELD: u32 = 6;
+/// This participant requires post-quantum key delivery (`VEIL_PQ_REQUIRED`) and the leader
+/// keyed it under a weaker policy: the key was refused. Rejoining meets the same leader.
+pub const VEIL_LEFT_WEAK_PQ_POLICY: u32 = 7;
 
 /// Size of `veil_event.text`, NUL included.
 pub const VEIL_EVENT_TEXT_SIZE: usize = 512;
@@ -134,6 +146,7 @@ impl veil_event {
             LeftReason::ListedAsLeft => VEIL_LEFT_LISTED_AS_LEFT,
             LeftReason::LeaderNotInLockedList => VEIL_LEFT_LEADER_NOT_IN_LOCKED_LIST,
             LeftReason::KeyWithheld => VEIL_LEFT_KEY_WITHHELD,
+            LeftReason::WeakPqPolicy => VEIL_LEFT_WEAK_PQ_POLICY,
         };
         event
     }
@@ -240,6 +253,25 @@ fn describe(alert: &Alert) -> (u32, String) {
         Alert::MeetingFull { participant } => (
             VEIL_ALERT_MEETING_FULL,
             format!("join of {} refused: the meeting is full", who(participant)),
+        ),
+        Alert::PqRequired { participant } => (
+            VEIL_ALERT_PQ_REQUIRED,
+            format!(
+                "join of {} refused: post-quantum key delivery required and it has no ML-KEM key",
+                who(participant)
+            ),
+        ),
+        Alert::ClassicalKeyRefused { mk_seq } => (
+            VEIL_ALERT_CLASSICAL_KEY_REFUSED,
+            format!("key {mk_seq} came in a classical box where the hybrid was due: refused"),
+        ),
+        Alert::WeakPqPolicy { leader, policy } => (
+            VEIL_ALERT_WEAK_PQ_POLICY,
+            format!(
+                "leader {} has post-quantum policy {}, weaker than required: its keys are refused",
+                who(leader),
+                policy.as_str()
+            ),
         ),
         other => (VEIL_ALERT_OTHER, format!("{other:?}")),
     }

@@ -259,6 +259,10 @@ impl From<MeetingError> for veil_result {
             | E::TooManyPending
             | E::NotMember
             | E::KeyRequestTooSoon => Self::NotPermitted,
+            // Issue 16: refusals by the post-quantum policy, the meeting's (a join without an
+            // ML-KEM key) or this participant's (a classical box where the hybrid was
+            // possible, a leader weaker than required); the alert event says which.
+            E::PqRequired | E::Downgrade | E::WeakPqPolicy => Self::NotPermitted,
             E::UnknownLeader | E::UnknownParticipant => Self::UnknownParticipant,
             E::SeqMismatch
             | E::HeartbeatChain
@@ -297,6 +301,9 @@ mod tests {
             (E::TooManyPending, veil_result::NotPermitted),
             (E::NotMember, veil_result::NotPermitted),
             (E::KeyRequestTooSoon, veil_result::NotPermitted),
+            (E::PqRequired, veil_result::NotPermitted),
+            (E::Downgrade, veil_result::NotPermitted),
+            (E::WeakPqPolicy, veil_result::NotPermitted),
             (E::LplContinuity, veil_result::ChainMismatch),
             (
                 E::SupersededKey {

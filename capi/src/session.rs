@@ -11,7 +11,7 @@ use core::ffi::c_char;
 
 use dataplane::keyring::{Handoff, Millis, own_slot_in};
 use keyctl::crypto::SigningKey;
-use keyctl::meeting::{Config, Event, KeyUpdate, Session, Timings};
+use keyctl::meeting::{Config, Event, KeyDelivery, KeyUpdate, PqPolicy, Session, Timings};
 use keyctl::rng::OsRng;
 use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
 
@@ -28,6 +28,44 @@ const _: () = assert!(VEIL_SECURITY_CODE_SIZE == keyctl::crypto::SECURITY_CODE_D
 
 /// Length of an Ed25519 identity seed.
 pub const VEIL_IDENTITY_SEED_LEN: usize = 32;
+
+/// `veil_session_params.pq`: an ML-KEM-768 key, and as leader the hybrid box (X25519 +
+/// ML-KEM-768, whitepaper v4.6) for every participant that has one, the classical box for the
+/// others. Zero, so a zero-initialized `pq` is the default.
+pub const VEIL_PQ_PREFERRED: u32 = 0;
+/// `veil_session_params.pq`: as leader, refuse joiners without an ML-KEM-768 key (an alert),
+/// so every key goes in the hybrid box; as participant, take keys only from such a leader.
+pub const VEIL_PQ_REQUIRED: u32 = 1;
+/// `veil_session_params.pq`: no ML-KEM-768 key, classical box only (refused by `required`
+/// meetings).
+pub const VEIL_PQ_OFF: u32 = 2;
+
+/// `veil_session_key_delivery`: this session has not seen the member's binding.
+pub const VEIL_KEY_DELIVERY_UNKNOWN: u32 = 0;
+/// `veil_session_key_delivery`: the member is the leader; it makes the key.
+pub const VEIL_KEY_DELIVERY_LEADER: u32 = 1;
+/// `veil_session_key_delivery`: the member gets the key in the hybrid box.
+pub const VEIL_KEY_DELIVERY_HYBRID: u32 = 2;
+/// `veil_session_key_delivery`: the member gets the key in the classical box (X25519 only):
+/// readable by a recording adversary once X25519 falls.
+pub const VEIL_KEY_DELIVERY_CLASSICAL: u32 = 3;
+
+fn pq_from_c(pq: u32) -> Result<PqPolicy, veil_result> {
+    match pq {
+        VEIL_PQ_PREFERRED => Ok(PqPolicy::Preferred),
+        VEIL_PQ_REQUIRED => Ok(PqPolicy::Required),
+        VEIL_PQ_OFF => Ok(PqPolicy::Off),
+        _ => Err(veil_result::InvalidArgument),
+    }
+}
+
+fn pq_to_c(pq: PqPolicy) -> u32 {
+    match pq {
+        PqPolicy::Preferred => VEIL_PQ_PREFERRED,
+        PqPolicy::Required => VEIL_PQ_REQUIRED,
+        PqPolicy::Off => VEIL_PQ_OFF,
+    }
+}
 
 /// What the server tells a participant when it joins. Every ID is a byte string of at most
 /// `VEIL_MAX_ID_LEN` bytes, given as a pointer and its length.
@@ -64,6 +102,11 @@ pub struct veil_session_params {
     pub leader_device_id: *const u8,
     /// Length of `leader_device_id`.
     pub leader_device_id_len: usize,
+    /// Post-quantum key delivery: `VEIL_PQ_PREFERRED` (0, the default), `VEIL_PQ_REQUIRED` or
+    /// `VEIL_PQ_OFF`; any other value is `VEIL_RESULT_INVALID_ARGUMENT`. As leader this is the
+    /// meeting's policy. Added in 0.1 with issue 16: the struct grew by this field, so hosts
+    /// recompile against this header (a zero-filled initializer keeps the default).
+    pub pq: u32,
 }
 
 /// Messages accepted and refused by one session.
@@ -137,6 +180,7 @@ unsafe fn config_from(params: &veil_session_params) -> Result<Config, veil_resul
         invite: None,
         host_secret: None,
         timings: Timings::default(),
+        pq: pq_from_c(params.pq)?,
     })
 }
 
@@ -542,6 +586,66 @@ pub unsafe extern "C" fn veil_session_get_counters(
         check_out(out)?;
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { write_out(out, session.counters) };
+        Ok(())
+    })
+}
+
+/// Writes the meeting's post-quantum policy, as the current leader's signed binding states it
+/// (`VEIL_PQ_*`), to `*out`. `VEIL_RESULT_EMPTY` while the leader's binding is unknown.
+///
+/// # Safety
+/// `session` NULL or live; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn veil_session_pq_policy(
+    session: *const veil_session,
+    out: *mut u32,
+) -> veil_result {
+    boundary(|| {
+        // SAFETY: the caller's contract.
+        let session = unsafe { try_ref(session)? };
+        check_out(out)?;
+        let policy = session.session.pq_policy().ok_or(veil_result::Empty)?;
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out, pq_to_c(policy)) };
+        Ok(())
+    })
+}
+
+/// Writes how the present member in sender slot `slot` gets the meeting key
+/// (`VEIL_KEY_DELIVERY_*`) to `*out`, read from the signed bindings the certified participant
+/// list names: every participant can see which of its peers got the key classically.
+/// `VEIL_RESULT_UNKNOWN_PARTICIPANT` if no present member holds `slot`.
+///
+/// # Safety
+/// `session` NULL or live; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn veil_session_key_delivery(
+    session: *const veil_session,
+    slot: u32,
+    out: *mut u32,
+) -> veil_result {
+    boundary(|| {
+        // SAFETY: the caller's contract.
+        let session = unsafe { try_ref(session)? };
+        check_out(out)?;
+        let (Some(view), Some(delivery)) =
+            (session.session.roster(), session.session.key_delivery())
+        else {
+            return Err(veil_result::SessionEnded);
+        };
+        let member = view
+            .entries
+            .iter()
+            .find(|e| e.slot == slot && e.state == keyctl::wire::MemberState::Present)
+            .ok_or(veil_result::UnknownParticipant)?;
+        let code = match delivery.get(&member.participant) {
+            Some(KeyDelivery::Leader) => VEIL_KEY_DELIVERY_LEADER,
+            Some(KeyDelivery::Hybrid) => VEIL_KEY_DELIVERY_HYBRID,
+            Some(KeyDelivery::Classical) => VEIL_KEY_DELIVERY_CLASSICAL,
+            Some(KeyDelivery::Unknown) | None => VEIL_KEY_DELIVERY_UNKNOWN,
+        };
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { write_out(out, code) };
         Ok(())
     })
 }

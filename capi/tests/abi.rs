@@ -370,6 +370,7 @@ fn session(meeting_id: &[u8], user: &[u8]) -> *mut veil_session {
         leader_user_id_len: 4,
         leader_device_id: b"d".as_ptr(),
         leader_device_id_len: 1,
+        pq: VEIL_PQ_PREFERRED,
     };
     let mut s = ptr::null_mut();
     // SAFETY: every buffer in `params` outlives the call; a valid out-pointer.

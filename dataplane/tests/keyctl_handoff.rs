@@ -60,6 +60,7 @@ fn meeting() -> Meeting {
         invite: None,
         host_secret: None,
         timings: Timings::default(),
+        pq: keyctl::wire::PqPolicy::default(),
     };
     let mut now = Millis(1_700_000_000_000);
     let mut leader = Session::new(

@@ -92,6 +92,7 @@ fn genuine() -> &'static [Vec<u8>] {
                     invite: None,
                     host_secret: None,
                     timings: Timings::default(),
+                    pq: keyctl::wire::PqPolicy::default(),
                 };
                 let key = SigningKey::generate(&mut rng).expect("key");
                 Session::new(cfg, key, now, &mut rng).expect("session")
@@ -130,11 +131,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(script) = Script::arbitrary(&mut Unstructured::new(data)) else {
         return;
     };
-    let tamper = match script.tamper % 5 {
+    let tamper = match script.tamper % 6 {
         0 => None,
         1 => Some(Tamper::SwapKey),
         2 => Some(Tamper::ReplayInstance),
         3 => Some(Tamper::WithholdHeartbeats),
+        4 => Some(Tamper::StripPq),
         _ => Some(Tamper::Partition),
     };
     let genuine = genuine();

@@ -1,7 +1,8 @@
 //! Coverage-guided exploration of keyctl meetings under an adversarial board: the input is
 //! a byte string of actions for keyctl-adversary's world (deliver, drop, delay, reorder,
-//! replay, foreign-instance replay, server notices, mallory's rejoin, host commands, time),
-//! and every invariant of that crate (I1-I6) is checked after every step. A violation
+//! replay, foreign-instance replay, server notices, mallory's rejoin, host commands, time,
+//! announcements stripped of their ML-KEM key), and every invariant of that crate (I1-I7) is
+//! checked after every step. A violation
 //! panics with the minimized action list, printed as Rust.
 //!
 //! By default the invariants in `keyctl_adversary::KNOWN_OPEN` (open findings F1-F5) are

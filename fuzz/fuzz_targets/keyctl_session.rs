@@ -101,6 +101,7 @@ impl World {
                 invite: None,
                 host_secret: None,
                 timings: Timings::default(),
+                pq: keyctl::wire::PqPolicy::default(),
             };
             let key = SigningKey::generate(&mut rng).ok()?;
             let session = Session::new(config, key, now, &mut rng).ok()?;

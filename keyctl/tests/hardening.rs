@@ -317,6 +317,7 @@ fn a_refused_forged_announcement_changes_nothing() {
         participant: pid("p1"),
         ivk: attacker.verifying_key(),
         pk: [9; 32],
+        pq: None,
     };
     let forged = KeyAnnouncement {
         sig: binding.sign(&attacker),
@@ -350,6 +351,7 @@ fn pending_announcements_are_bounded() {
             participant: pid(&name),
             ivk: key.verifying_key(),
             pk: [7; 32],
+            pq: None,
         };
         let ann = KeyAnnouncement {
             sig: binding.sign(&key),
@@ -386,6 +388,7 @@ fn a_key_request_to_a_participant_is_ignored() {
         invite: None,
         host_secret: None,
         timings: sim.timings,
+        pq: keyctl::wire::PqPolicy::default(),
     };
     let mut s = Session::new(cfg, identity("a"), Millis(1), &mut rng).unwrap();
     while s.poll_transmit().is_some() {}
@@ -454,6 +457,7 @@ fn an_observed_invite_proof_cannot_be_replayed_under_another_key() {
             participant: participant.clone(),
             ivk: mallory.verifying_key(),
             pk: [8; 32],
+            pq: None,
         };
         let replay = KeyAnnouncement {
             sig: binding.sign(&mallory),

@@ -542,6 +542,7 @@ fn leader_change_to_a_substituted_binding_is_flagged() {
         participant: pid("p1"),
         ivk: evil.verifying_key(),
         pk: *evil_box.public(),
+        pq: None,
     };
     let ann = keyctl::wire::KeyAnnouncement {
         sig: binding.sign(&evil),
@@ -621,6 +622,7 @@ fn substituting_the_current_leaders_binding_is_refused() {
         participant: pid("p0"),
         ivk: evil.verifying_key(),
         pk: [5; 32],
+        pq: None,
     };
     let ann = keyctl::wire::KeyAnnouncement {
         sig: binding.sign(&evil),
@@ -718,6 +720,7 @@ fn new_leader_keys_only_bindings_the_previous_list_certified() {
         participant: pid("p3"),
         ivk: evil.verifying_key(),
         pk: [6; 32],
+        pq: None,
     };
     let ann = keyctl::wire::KeyAnnouncement {
         sig: binding.sign(&evil),

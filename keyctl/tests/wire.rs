@@ -21,18 +21,48 @@ fn name() -> impl Strategy<Value = Id> {
     id().prop_map(|n| Id::new(Field::DisplayName, &n).unwrap())
 }
 
+/// A canonical ML-KEM-768 encapsulation key: coefficients below q (here all `c`), then `rho`.
+fn mlkem_key(c: u16, rho: [u8; 32]) -> Box<[u8; 1184]> {
+    let c = c % 3329;
+    let mut ek = Box::new([0u8; 1184]);
+    for chunk in ek[..1152].chunks_exact_mut(3) {
+        chunk[0] = (c & 0xff) as u8;
+        chunk[1] = ((c >> 8) | ((c & 0x0f) << 4)) as u8;
+        chunk[2] = (c >> 4) as u8;
+    }
+    ek[1152..].copy_from_slice(&rho);
+    ek
+}
+
+fn pq_key() -> impl Strategy<Value = Option<PqKey>> {
+    prop_oneof![
+        Just(None),
+        (
+            prop_oneof![Just(PqPolicy::Preferred), Just(PqPolicy::Required)],
+            any::<u16>(),
+            any::<[u8; 32]>()
+        )
+            .prop_map(|(policy, c, rho)| Some(PqKey {
+                policy,
+                mlkem: mlkem_key(c, rho),
+            })),
+    ]
+}
+
 fn binding() -> impl Strategy<Value = Binding> {
     (
         meeting(),
         participant(),
         any::<[u8; 32]>(),
         any::<[u8; 32]>(),
+        pq_key(),
     )
-        .prop_map(|(meeting, participant, ivk, pk)| Binding {
+        .prop_map(|(meeting, participant, ivk, pk, pq)| Binding {
             meeting,
             participant,
             ivk,
             pk,
+            pq,
         })
 }
 
@@ -144,19 +174,21 @@ fn message() -> impl Strategy<Value = Message> {
                 })
             }),
         (
+            prop_oneof![Just(BoxKind::Classical), Just(BoxKind::Hybrid)],
             any::<u32>(),
             participant(),
             any::<[u8; 24]>(),
             vec(any::<u8>(), 0..200)
         )
-            .prop_map(
-                |(mk_seq, recipient, recipient_nonce, ciphertext)| Message::Rekey(Rekey {
+            .prop_map(|(boxed, mk_seq, recipient, recipient_nonce, ciphertext)| {
+                Message::Rekey(Rekey {
+                    boxed,
                     mk_seq,
                     recipient,
                     recipient_nonce,
-                    ciphertext
+                    ciphertext,
                 })
-            ),
+            }),
         (
             any::<[u8; 32]>(),
             any::<u64>(),
@@ -279,6 +311,7 @@ fn sample_binding() -> Binding {
         participant: ParticipantId::new(b"alice", b"laptop").unwrap(),
         ivk: [1; 32],
         pk: [2; 32],
+        pq: None,
     }
 }
 
@@ -292,6 +325,98 @@ fn binding_bytes_are_exact() {
     expect.extend_from_slice(&[1; 32]);
     expect.extend_from_slice(&[2; 32]);
     assert_eq!(b.to_bytes(), expect);
+}
+
+/// Revision 3: the hybrid binding is kind 0x0A, the classical body, the policy byte and `ek`.
+#[test]
+fn hybrid_binding_bytes_are_exact_and_checked() {
+    let mut b = sample_binding();
+    let classical = b.to_bytes();
+    b.pq = Some(PqKey {
+        policy: PqPolicy::Required,
+        mlkem: mlkem_key(3328, [9; 32]),
+    });
+    let bytes = b.to_bytes();
+    let mut expect = classical.clone();
+    expect[1] = 0x0A;
+    expect.push(2);
+    expect.extend_from_slice(&b.pq.as_ref().unwrap().mlkem[..]);
+    assert_eq!(bytes, expect);
+    assert_eq!(bytes.len(), classical.len() + 1 + 1184);
+    // docs/PROTOCOL.md's example: 87 bytes, 1,272 with the key.
+    assert_eq!((classical.len(), bytes.len()), (87, 1272));
+    assert_eq!(Binding::from_bytes(&bytes).unwrap(), b);
+    assert_ne!(b.hash(), sample_binding().hash());
+    // The policy byte is 1 or 2.
+    for bad in [0, 3, 0xff] {
+        let mut x = bytes.clone();
+        x[classical.len()] = bad;
+        assert_eq!(
+            Binding::from_bytes(&x),
+            Err(WireError::UnknownPqPolicy(bad))
+        );
+    }
+    // The key passes FIPS 203 7.2's modulus check: a coefficient of q is refused.
+    let mut x = bytes.clone();
+    let ek = classical.len() + 1;
+    x[ek] = 0x01; // 0xd01 = 3329 in the first 12 bits
+    x[ek + 1] = (x[ek + 1] & 0xf0) | 0x0d;
+    assert_eq!(Binding::from_bytes(&x), Err(WireError::BadMlKemKey));
+    // A key cut short, or the classical body under the hybrid kind, is truncated.
+    assert!(matches!(
+        Binding::from_bytes(&bytes[..bytes.len() - 1]),
+        Err(WireError::Truncated { .. })
+    ));
+    let mut x = classical.clone();
+    x[1] = 0x0A;
+    assert!(matches!(
+        Binding::from_bytes(&x),
+        Err(WireError::Truncated { .. })
+    ));
+    // The classical binding with the key appended is not canonical.
+    let mut x = bytes.clone();
+    x[1] = 0x01;
+    assert_eq!(
+        Binding::from_bytes(&x),
+        Err(WireError::TrailingBytes { extra: 1185 })
+    );
+}
+
+/// Revision 3: a hybrid rekey is kind 0x19 and may carry the 1,088-byte KEM ciphertext more.
+#[test]
+fn hybrid_rekey_kind_and_bound() {
+    let mut rk = Rekey {
+        boxed: BoxKind::Hybrid,
+        mk_seq: 1,
+        recipient: ParticipantId::new(b"a", b"b").unwrap(),
+        recipient_nonce: [0; 24],
+        ciphertext: vec![0; MAX_HYBRID_BOX_LEN],
+    };
+    let bytes = rk.to_bytes();
+    assert_eq!(bytes[1], 0x19);
+    assert_eq!(Message::from_bytes(&bytes), Ok(Message::Rekey(rk.clone())));
+    rk.ciphertext.push(0);
+    assert_eq!(
+        Rekey::from_bytes(&rk.to_bytes()),
+        Err(WireError::FieldTooLong {
+            field: Field::BoxCiphertext,
+            len: MAX_HYBRID_BOX_LEN + 1,
+            max: MAX_HYBRID_BOX_LEN
+        })
+    );
+    // The same ciphertext under the classical kind is over its bound.
+    rk.ciphertext.pop();
+    rk.boxed = BoxKind::Classical;
+    assert_eq!(rk.to_bytes()[1], 0x11);
+    assert_eq!(
+        Rekey::from_bytes(&rk.to_bytes()),
+        Err(WireError::FieldTooLong {
+            field: Field::BoxCiphertext,
+            len: MAX_HYBRID_BOX_LEN,
+            max: MAX_BOX_LEN
+        })
+    );
+    assert_eq!(MAX_HYBRID_BOX_LEN, MAX_BOX_LEN + 1088);
 }
 
 #[test]
@@ -341,6 +466,7 @@ fn over_long_fields_are_rejected() {
         })
     );
     let rk = Rekey {
+        boxed: BoxKind::Classical,
         mk_seq: 1,
         recipient: ParticipantId::new(b"a", b"b").unwrap(),
         recipient_nonce: [0; 24],

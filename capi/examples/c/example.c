@@ -32,6 +32,7 @@ static int packets(void) {
       (const uint8_t *)meeting_id, strlen(meeting_id), (const uint8_t *)meeting_uuid, strlen(meeting_uuid),
       (const uint8_t *)user, strlen(user), (const uint8_t *)device, strlen(device),
       (const uint8_t *)"Ada", 3, (const uint8_t *)user, strlen(user), (const uint8_t *)device, strlen(device),
+      VEIL_PQ_PREFERRED, /* the hybrid box (X25519 + ML-KEM-768) wherever both sides can */
   };
   uint64_t now = wall_clock_ms();
   veil_session *session = NULL;

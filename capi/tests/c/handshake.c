@@ -42,6 +42,7 @@ static void join(struct participant *p, const struct participant *leader, uint64
       (const uint8_t *)p->user, strlen(p->user),
       (const uint8_t *)leader->user, strlen(leader->user),
       (const uint8_t *)leader->device, strlen(leader->device),
+      VEIL_PQ_REQUIRED, /* every key in the hybrid box (X25519 + ML-KEM-768) */
   };
   CHECK_OK(veil_session_new(&params, NULL, 0, now, &p->session));
   CHECK_OK(veil_protector_new(VEIL_MODE_DATAGRAM, 5, (const uint8_t *)MEETING_ID, strlen(MEETING_ID),
@@ -186,6 +187,24 @@ int main(void) {
   CHECK_OK(veil_session_security_code(member.session, member_code, sizeof member_code, &code_len));
   CHECK(strcmp(leader_code, member_code) == 0);
   printf("both show security code %s\n", member_code);
+
+  /* Post-quantum key delivery: the leader's policy is the meeting's, and the member's key came
+   * in the hybrid box, as both see it. */
+  uint32_t policy = 99, delivery = 99;
+  CHECK_OK(veil_session_pq_policy(member.session, &policy));
+  CHECK(policy == VEIL_PQ_REQUIRED);
+  for (int i = 0; i < 2; i++) {
+    /* Slots 0 and 1: one is the leader's, the other the member's, keyed by the hybrid. */
+    int leaders = 0, hybrids = 0;
+    for (uint32_t slot = 0; slot < 2; slot++) {
+      CHECK_OK(veil_session_key_delivery(all[i]->session, slot, &delivery));
+      leaders += delivery == VEIL_KEY_DELIVERY_LEADER;
+      hybrids += delivery == VEIL_KEY_DELIVERY_HYBRID;
+    }
+    CHECK(leaders == 1 && hybrids == 1);
+  }
+  CHECK_RESULT(veil_session_key_delivery(member.session, 77, &delivery), VEIL_RESULT_UNKNOWN_PARTICIPANT);
+  printf("the member's key came in the hybrid box (policy required)\n");
 
   check_media(&member, &leader, now);
   check_media(&leader, &member, now);

@@ -156,7 +156,7 @@ static void protector_misuse(void) {
 static void session_misuse(void) {
   veil_session_params params = {
       (const uint8_t *)"m", 1, (const uint8_t *)"u", 1, (const uint8_t *)"alice", 5, (const uint8_t *)"d", 1,
-      (const uint8_t *)"Alice", 5, (const uint8_t *)"bob", 3, (const uint8_t *)"d", 1,
+      (const uint8_t *)"Alice", 5, (const uint8_t *)"bob", 3, (const uint8_t *)"d", 1, VEIL_PQ_PREFERRED,
   };
   veil_session *s = NULL;
   CHECK_RESULT(veil_session_new(NULL, NULL, 0, NOW, &s), VEIL_RESULT_NULL_POINTER);
@@ -170,6 +170,9 @@ static void session_misuse(void) {
   bad = params;
   bad.meeting_id = long_id;
   bad.meeting_id_len = sizeof long_id;
+  CHECK_RESULT(veil_session_new(&bad, NULL, 0, NOW, &s), VEIL_RESULT_INVALID_ARGUMENT);
+  bad = params;
+  bad.pq = 3; /* not a VEIL_PQ_* value */
   CHECK_RESULT(veil_session_new(&bad, NULL, 0, NOW, &s), VEIL_RESULT_INVALID_ARGUMENT);
   CHECK(s == NULL);
   veil_session_free(NULL);

@@ -39,6 +39,10 @@ impl Kind {
 /// activation delay to past the 10 s bound of I4.
 pub const ADVANCE_MS: [u64; 8] = [50, 150, 400, 1_000, 2_500, 4_000, 6_000, 12_000];
 
+/// The opcode byte of [`Action::StripPq`]: one value taken out of the modulo below, so the
+/// byte strings of earlier corpora keep (almost all of) their meaning.
+const STRIP_PQ_OPCODE: u8 = 0xff;
+
 /// One step of the exploration. Participant indices are taken modulo
 /// [`crate::PARTIES`]; index 0 is the host the server first names leader, 1 and 2 are
 /// honest participants, 3 is the adversary's own participant ("mallory").
@@ -121,6 +125,13 @@ pub enum Action {
     /// The board announces a fresh identity of its own (a Sybil: a valid self-signed
     /// binding and a liveness nonce for this meeting, from a session it then abandons).
     InjectIdentity,
+    /// The board delivers to `to` the next pending key announcement whose binding carries an
+    /// ML-KEM-768 key, with the key stripped (so a leader would box that participant's keys
+    /// classically; issue 16). Nothing when none is pending.
+    StripPq {
+        /// Recipient.
+        to: u8,
+    },
     /// Virtual time passes by [`ADVANCE_MS`]`[step]`, firing every due timer; when
     /// `deliver`, the board delivers everything pending after each timer (a fair board
     /// for that stretch).
@@ -145,40 +156,10 @@ impl Action {
                 bytes = rest;
                 Some(b)
             };
-            let action = match op % 15 {
-                0 => arg().and_then(|to| Some(Self::Deliver { to, pick: arg()? })),
-                1 => arg().map(|to| Self::Flush { to }),
-                2 => Some(Self::FlushAll),
-                3 => arg().and_then(|to| {
-                    Some(Self::Drop {
-                        to,
-                        kind: Kind::from_byte(arg()?),
-                    })
-                }),
-                4 => arg().and_then(|to| {
-                    Some(Self::Replay {
-                        to,
-                        index: u16::from_le_bytes([arg()?, arg()?]),
-                    })
-                }),
-                5 => arg().and_then(|to| {
-                    Some(Self::ReplayForeign {
-                        to,
-                        index: u16::from_le_bytes([arg()?, arg()?]),
-                    })
-                }),
-                6 => arg().map(|who| Self::NoticeLeave { who }),
-                7 => arg().map(|who| Self::NoticeLeaderChange { who }),
-                8 => Some(Self::MalloryRejoin),
-                9 => arg().and_then(|by| Some(Self::Kick { by, who: arg()? })),
-                10 => arg().map(|who| Self::Leave { who }),
-                11 => arg().map(|by| Self::Lock { by }),
-                12 => arg().map(|by| Self::Unlock { by }),
-                14 => Some(Self::InjectIdentity),
-                _ => arg().map(|b| Self::Advance {
-                    step: b >> 1,
-                    deliver: b & 1 == 1,
-                }),
+            let action = if op == STRIP_PQ_OPCODE {
+                arg().map(|to| Self::StripPq { to })
+            } else {
+                Self::decode_one(op, &mut arg)
             };
             match action {
                 Some(a) => out.push(a),
@@ -186,6 +167,46 @@ impl Action {
             }
         }
         out
+    }
+
+    /// Decodes an action of any opcode but [`STRIP_PQ_OPCODE`], taking its parameters from
+    /// `arg`.
+    fn decode_one(op: u8, arg: &mut impl FnMut() -> Option<u8>) -> Option<Self> {
+        match op % 15 {
+            0 => arg().and_then(|to| Some(Self::Deliver { to, pick: arg()? })),
+            1 => arg().map(|to| Self::Flush { to }),
+            2 => Some(Self::FlushAll),
+            3 => arg().and_then(|to| {
+                Some(Self::Drop {
+                    to,
+                    kind: Kind::from_byte(arg()?),
+                })
+            }),
+            4 => arg().and_then(|to| {
+                Some(Self::Replay {
+                    to,
+                    index: u16::from_le_bytes([arg()?, arg()?]),
+                })
+            }),
+            5 => arg().and_then(|to| {
+                Some(Self::ReplayForeign {
+                    to,
+                    index: u16::from_le_bytes([arg()?, arg()?]),
+                })
+            }),
+            6 => arg().map(|who| Self::NoticeLeave { who }),
+            7 => arg().map(|who| Self::NoticeLeaderChange { who }),
+            8 => Some(Self::MalloryRejoin),
+            9 => arg().and_then(|by| Some(Self::Kick { by, who: arg()? })),
+            10 => arg().map(|who| Self::Leave { who }),
+            11 => arg().map(|by| Self::Lock { by }),
+            12 => arg().map(|by| Self::Unlock { by }),
+            14 => Some(Self::InjectIdentity),
+            _ => arg().map(|b| Self::Advance {
+                step: b >> 1,
+                deliver: b & 1 == 1,
+            }),
+        }
     }
 
     /// The inverse of [`Action::decode`] for one action (used to write seeds).
@@ -217,6 +238,7 @@ impl Action {
                 out.extend([13, (step << 1) | u8::from(deliver)]);
             }
             Self::InjectIdentity => out.push(14),
+            Self::StripPq { to } => out.extend([STRIP_PQ_OPCODE, to]),
         }
     }
 }
@@ -262,6 +284,7 @@ mod tests {
                 deliver: true,
             },
             Action::InjectIdentity,
+            Action::StripPq { to: 0 },
         ];
         let mut bytes = Vec::new();
         for a in &all {

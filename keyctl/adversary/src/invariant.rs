@@ -32,13 +32,17 @@ pub enum Invariant {
     /// I6, the participant cap: no roster lists more than [`crate::MEETING_CAP`]
     /// identities, whatever the board announces.
     I6RosterCap,
+    /// I7 (issue 16): every session of the world has an ML-KEM-768 key (`pq = preferred`), so
+    /// no meeting key travels in a classical box: no leader posts one and no session takes one,
+    /// whatever the board strips from the announcements ([`crate::Action::StripPq`]).
+    I7NoClassicalBox,
     /// The world could not be built (not an invariant of keyctl; a harness failure).
     Setup,
 }
 
 impl Invariant {
     /// Every invariant of keyctl (not [`Invariant::Setup`], which is always enabled).
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::I1RemovedGetsNoNewKey,
         Self::I2NoStaleSending,
         Self::I3HeartbeatsKeepAlive,
@@ -46,6 +50,7 @@ impl Invariant {
         Self::I5KickedStaysOut,
         Self::I6StateBound,
         Self::I6RosterCap,
+        Self::I7NoClassicalBox,
     ];
 }
 

@@ -10,7 +10,7 @@ use keyctl::meeting::{
     Config, Event, LeftReason, Millis, ROSTER_PER_PARTICIPANT, Role, Session, Timings,
 };
 use keyctl::wire::{
-    Field, Id, LeaderChange, Leave, MeetingRef, MemberState, Message, ParticipantId,
+    BoxKind, Field, Id, LeaderChange, Leave, MeetingRef, MemberState, Message, ParticipantId, Rekey,
 };
 
 use crate::action::{ADVANCE_MS, Action, Kind};
@@ -323,6 +323,7 @@ impl World {
             invite: None,
             host_secret: None,
             timings: self.timings,
+            pq: keyctl::wire::PqPolicy::default(),
         };
         Session::new(cfg, identity(i)?, self.now, &mut self.rng)
             .map_err(|e| Violation::setup(format!("session: {e}")))
@@ -499,6 +500,7 @@ impl World {
                 );
             }
             Action::MalloryRejoin => self.rejoin(MALLORY)?,
+            Action::StripPq { to } => self.strip_pq(pick(to))?,
             Action::InjectIdentity => self.inject_identity()?,
             Action::Kick { by, who } => {
                 let (by, who) = (pick(by), pick(who));
@@ -630,6 +632,7 @@ impl World {
             invite: None,
             host_secret: None,
             timings: self.timings,
+            pq: keyctl::wire::PqPolicy::default(),
         };
         let key = SigningKey::generate(&mut TestRng::new(&format!("adversary-sybil-{n}")))
             .map_err(|e| Violation::setup(format!("sybil key: {e}")))?;
@@ -639,6 +642,24 @@ impl World {
             self.post(Poster::Server, None, msg);
         }
         Ok(())
+    }
+
+    /// [`Action::StripPq`]: the next pending announcement for `to` that carries an
+    /// ML-KEM-768 key is delivered without it (the signature left as it was).
+    fn strip_pq(&mut self, to: usize) -> Result<(), Violation> {
+        let stripped = self.pending(to).into_iter().find_map(|k| {
+            match Message::from_bytes(&self.board[k].bytes) {
+                Ok(Message::KeyAnnouncement(mut a)) if a.binding.pq.is_some() => {
+                    a.binding.pq = None;
+                    Some((k, Message::KeyAnnouncement(a).to_bytes()))
+                }
+                _ => None,
+            }
+        });
+        match stripped {
+            Some((k, bytes)) => self.deliver_bytes(to, &bytes, Some(k)),
+            None => Ok(()),
+        }
     }
 
     fn rejoin(&mut self, i: usize) -> Result<(), Violation> {
@@ -722,13 +743,29 @@ impl World {
         let now = self.now;
         let p = &mut self.parties[to];
         let was_participant = p.session.role() == Some(Role::Participant);
+        let held = p.session.mk_seq();
         let result = p.session.handle(now, bytes, &mut self.rng);
+        let took_classical = p.session.mk_seq() > held
+            && matches!(
+                Message::from_bytes(bytes),
+                Ok(Message::Rekey(Rekey {
+                    boxed: BoxKind::Classical,
+                    ..
+                }))
+            );
         if let Err(e) = &result {
             if p.refusals.len() == KEEP_REFUSALS {
                 p.refusals.remove(0);
             }
             p.refusals.push(format!("t={} {e}", now.0));
         }
+        if took_classical {
+            self.fail(
+                Invariant::I7NoClassicalBox,
+                format!("party {to} took a meeting key from a classical box"),
+            )?;
+        }
+        let p = &mut self.parties[to];
         let poster = k
             .and_then(|k| self.board.get(k))
             .and_then(|post| post.from_instance);
@@ -829,6 +866,17 @@ impl World {
         let mut transmits = 0;
         while let Some(msg) = self.parties[i].session.poll_transmit() {
             transmits += 1;
+            if let Message::Rekey(r) = &msg
+                && r.boxed == BoxKind::Classical
+            {
+                self.fail(
+                    Invariant::I7NoClassicalBox,
+                    format!(
+                        "party {i} boxed key {} classically for {:?}",
+                        r.mk_seq, r.recipient
+                    ),
+                )?;
+            }
             if let Message::KeyAnnouncement(a) = &msg
                 && a.binding.participant == self.ids[i]
             {

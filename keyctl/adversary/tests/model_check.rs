@@ -18,7 +18,7 @@ use stateright::{Checker, HasDiscoveries, Model, Property};
 /// The actions the search branches over: one of each kind of move, with the parameters
 /// that matter for four parties (fair and unfair time, a withheld rekey and heartbeat,
 /// reordering, notices naming an honest participant and mallory, mallory's rejoin, the
-/// host's commands, a foreign replay).
+/// host's commands, a foreign replay, an announcement stripped of its ML-KEM key).
 fn alphabet() -> Vec<Action> {
     vec![
         Action::FlushAll,
@@ -52,6 +52,7 @@ fn alphabet() -> Vec<Action> {
         Action::Lock { by: 0 },
         Action::ReplayForeign { to: 1, index: 3 },
         Action::InjectIdentity,
+        Action::StripPq { to: 0 },
     ]
 }
 

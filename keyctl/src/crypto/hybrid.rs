@@ -15,7 +15,8 @@
 //! 8. `C' = XChaCha20-Poly1305-IETF(M, ad = D, N, K)`;
 //! 9. `C = C' || N || C_kem`.
 //!
-//! Not yet used by the meeting protocol (issue 16 part 1).
+//! The meeting key box wherever the leader and the member both have an ML-KEM-768 key (keyctl
+//! revision 3; docs/PROTOCOL.md, "Post-quantum key delivery").
 
 use core::fmt;
 
@@ -173,7 +174,7 @@ impl BoxSecret {
 
 /// FIPS 203 7.2's encapsulation key check: 1,184 bytes whose 1,152 first encode 768 12-bit
 /// coefficients each below `q` (`ByteEncode_12(ByteDecode_12(ek)) = ek`).
-fn check_encapsulation_key(ek: &[u8]) -> Result<(), CryptoError> {
+pub(crate) fn check_encapsulation_key(ek: &[u8]) -> Result<(), CryptoError> {
     if ek.len() != ML_KEM_768_EK_LEN {
         return Err(CryptoError::BadMlKemKey);
     }

@@ -3,7 +3,7 @@
 use super::error::MeetingError;
 use super::invite::{Invite, InviteSecret};
 use super::limits::MAX_PARTICIPANTS;
-use crate::wire::{Id, MeetingRef, ParticipantId};
+use crate::wire::{Id, MeetingRef, ParticipantId, PqPolicy};
 
 /// Timing rules of the protocol, in milliseconds. The defaults are the whitepaper's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,4 +94,8 @@ pub struct Config {
     pub host_secret: Option<InviteSecret>,
     /// Timing rules.
     pub timings: Timings,
+    /// Post-quantum key delivery (v4.6 hybrid box, issue 16): unless `Off`, the session
+    /// makes an ML-KEM-768 key and its binding carries it. As leader this is the meeting's
+    /// policy; as participant, `Required` takes keys only from a `Required` leader.
+    pub pq: PqPolicy,
 }

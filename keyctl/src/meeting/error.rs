@@ -115,4 +115,17 @@ pub enum MeetingError {
     /// A member asked for a key again sooner than the leader answers.
     #[error("key request too soon after the last one")]
     KeyRequestTooSoon,
+    /// A join without an ML-KEM-768 key in a meeting whose policy is post-quantum
+    /// `required` (issue 16).
+    #[error("post-quantum key required")]
+    PqRequired,
+    /// A classically boxed key for a participant whose binding carries an ML-KEM-768 key,
+    /// from a leader whose binding does too (or when this participant requires the hybrid):
+    /// a downgrade, refused with its contents dropped (issue 16).
+    #[error("classical box refused: downgrade from the hybrid")]
+    Downgrade,
+    /// A key from a leader whose binding states a weaker post-quantum policy than this
+    /// participant requires (issue 16).
+    #[error("leader's post-quantum policy is weaker than required")]
+    WeakPqPolicy,
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 use crate::time::Millis;
-use crate::wire::ParticipantId;
+use crate::wire::{ParticipantId, PqPolicy};
 
 /// A 32-byte meeting key `MK`; zeroized on drop, redacted in Debug.
 #[derive(Clone, PartialEq, Eq)]
@@ -145,6 +145,58 @@ pub enum Alert {
         /// Who tried.
         participant: ParticipantId,
     },
+    /// A join was refused because the meeting's policy is post-quantum `required` and the
+    /// joiner's binding carries no ML-KEM-768 key (issue 16).
+    PqRequired {
+        /// Who tried.
+        participant: ParticipantId,
+    },
+    /// A meeting key boxed classically was refused: this participant's binding carries an
+    /// ML-KEM-768 key, and the leader's does too (or this participant requires the hybrid),
+    /// so the classical box is a downgrade (issue 16).
+    ClassicalKeyRefused {
+        /// The refused key's `mkSeqNum`.
+        mk_seq: u32,
+    },
+    /// This participant requires post-quantum key delivery and the leader's signed binding
+    /// states a weaker policy: its key was refused and the session leaves
+    /// ([`LeftReason::WeakPqPolicy`]; issue 16).
+    WeakPqPolicy {
+        /// The leader.
+        leader: ParticipantId,
+        /// The policy its binding states.
+        policy: PqPolicy,
+    },
+}
+
+/// How one member of the certified list gets the meeting key, as this session sees it
+/// ([`super::Session::key_delivery`]): from the signed bindings the list's binding hashes
+/// name, so a board can neither hide a classical delivery nor invent one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyDelivery {
+    /// The leader: it makes the key.
+    Leader,
+    /// Boxed with the v4.6 hybrid (X25519 + ML-KEM-768): both its binding and the leader's
+    /// carry an ML-KEM-768 key.
+    Hybrid,
+    /// Boxed classically (X25519 only): its binding or the leader's has no ML-KEM-768 key. A
+    /// recording quantum adversary that later breaks X25519 recovers the meeting key from
+    /// this member's box.
+    Classical,
+    /// This session has not seen the binding the list certifies for the member.
+    Unknown,
+}
+
+impl KeyDelivery {
+    /// The name used in status output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Leader => "leader",
+            Self::Hybrid => "hybrid",
+            Self::Classical => "classical",
+            Self::Unknown => "unknown",
+        }
+    }
 }
 
 /// Why a session ended.
@@ -168,4 +220,8 @@ pub enum LeftReason {
     /// A verified heartbeat certified a key that never arrived, also after asking the
     /// leader for it, for the whole heartbeat timeout; the driver may rejoin.
     KeyWithheld,
+    /// This participant requires post-quantum key delivery and the leader keyed it under a
+    /// weaker policy (its signed binding says `preferred` or `off`): the key was refused and the
+    /// session left (issue 16). Rejoining would meet the same leader; the driver stays out.
+    WeakPqPolicy,
 }

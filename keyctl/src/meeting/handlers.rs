@@ -10,11 +10,12 @@ use super::keys::Certification;
 use super::limits::MAX_PENDING;
 use super::lpl::Applied;
 use super::session::{KeyChase, Live, Outbox, Peer, fill};
-use crate::crypto::{self, BoxKey, CTX_CIPHER_MEETING_SEED, CTX_KDF_MEETING_SEED};
+use crate::crypto::{self, BoxKey, CTX_CIPHER_MEETING_SEED, CTX_KDF_MEETING_SEED, hybrid};
 use crate::time::Millis;
 use crate::wire::{
-    Binding, Heartbeat, KeyAnnouncement, KeyRequest, KeyRequestBody, LIVENESS_NONCE_LEN,
-    LeaderChange, Leave, LinkPost, LplOp, Message, Meta, MkPayload, NonceBody, NoncePost, Rekey,
+    Binding, BoxKind, Heartbeat, KeyAnnouncement, KeyRequest, KeyRequestBody, Kind,
+    LIVENESS_NONCE_LEN, LeaderChange, Leave, LinkPost, LplOp, Message, Meta, MkPayload, NonceBody,
+    NoncePost, PqPolicy, Rekey, WireError,
 };
 
 impl Live {
@@ -213,6 +214,7 @@ impl Live {
         self.peers.insert(
             p.clone(),
             Peer {
+                binding_hash: a.binding.hash(),
                 binding: a.binding.clone(),
                 display_name: a.display_name.clone(),
                 invite_proof: a.invite_proof,
@@ -271,18 +273,20 @@ impl Live {
         {
             return Err(MeetingError::StaleNonce);
         }
-        let leader_pk = self.leader_binding()?.pk;
-        if self.leader_key.is_none() {
-            self.leader_key = Some(BoxKey::derive(
-                self.box_pair.secret(),
-                &leader_pk,
-                CTX_KDF_MEETING_SEED,
-            )?);
+        let leader = self.leader_binding()?;
+        // Issue 16: a participant that requires the hybrid takes keys only from a leader whose
+        // signed binding requires it too, so nobody in the list got this key classically.
+        // It leaves at once: every key of this leader would be refused (the policy is in its
+        // signed binding, which a board cannot change), and waiting would only end the
+        // session as a withheld key the driver rejoins after.
+        if self.cfg.pq == PqPolicy::Required && leader.pq_policy() != PqPolicy::Required {
+            out.alert(Alert::WeakPqPolicy {
+                leader: self.leader.clone(),
+                policy: leader.pq_policy(),
+            });
+            self.end = Some(LeftReason::WeakPqPolicy);
+            return Err(MeetingError::WeakPqPolicy);
         }
-        let key = self
-            .leader_key
-            .as_ref()
-            .ok_or(MeetingError::UnknownLeader)?;
         // 3.7.5 steps 9-12: Meta, contexts, Box.Dec.
         let meta = Meta {
             meeting: self.cfg.meeting.clone(),
@@ -290,8 +294,59 @@ impl Live {
             participant: self.cfg.me.clone(),
             recipient_nonce: r.recipient_nonce,
         };
-        let plain =
-            Zeroizing::new(key.open(CTX_CIPHER_MEETING_SEED, &meta.to_bytes(), &r.ciphertext)?);
+        let plain = match r.boxed {
+            BoxKind::Hybrid => {
+                // v4.6 meetings.tex, Authenticated Public-Key Encryption: Box.Dec with both
+                // halves of both parties' keys (the leader's from its signed binding).
+                let (Some(secret), Some(leader_public)) = (&self.pq_secret, leader.box_public())
+                else {
+                    return Err(WireError::UnexpectedKind(Kind::HybridRekey as u8).into());
+                };
+                Zeroizing::new(hybrid::decrypt(
+                    secret,
+                    &self.binding.ivk,
+                    &leader_public,
+                    &leader.ivk,
+                    CTX_KDF_MEETING_SEED,
+                    CTX_CIPHER_MEETING_SEED,
+                    &meta.to_bytes(),
+                    &r.ciphertext,
+                )?)
+            }
+            BoxKind::Classical => {
+                // Issue 16: with an ML-KEM-768 key of our own, a classical box is a downgrade
+                // when the leader could have used the hybrid (its binding has a key too) or
+                // when we require the hybrid.
+                let downgrade = self.binding.pq.is_some()
+                    && (leader.pq.is_some() || self.cfg.pq == PqPolicy::Required);
+                let leader_pk = leader.pk;
+                if self.leader_key.is_none() {
+                    self.leader_key = Some(BoxKey::derive(
+                        self.box_pair.secret(),
+                        &leader_pk,
+                        CTX_KDF_MEETING_SEED,
+                    )?);
+                }
+                let key = self
+                    .leader_key
+                    .as_ref()
+                    .ok_or(MeetingError::UnknownLeader)?;
+                let plain = Zeroizing::new(key.open(
+                    CTX_CIPHER_MEETING_SEED,
+                    &meta.to_bytes(),
+                    &r.ciphertext,
+                )?);
+                if downgrade {
+                    // Opened only to tell a forgery (any board can post one: a plain BadTag
+                    // above, no alert) from a box made with the leader's X25519 key (by the
+                    // leader, or by whoever recovered that key): the latter is refused with an
+                    // alert, its contents dropped (zeroized) and nothing changed.
+                    out.alert(Alert::ClassicalKeyRefused { mk_seq: r.mk_seq });
+                    return Err(MeetingError::Downgrade);
+                }
+                plain
+            }
+        };
         let payload = MkPayload::from_bytes(&plain)?;
         if payload.mk_seq != r.mk_seq {
             return Err(MeetingError::SeqMismatch);

@@ -112,6 +112,7 @@ mod tests {
             participant: ParticipantId::new(b"alice", b"d").unwrap(),
             ivk: [ivk; 32],
             pk: [2; 32],
+            pq: None,
         }
     }
 

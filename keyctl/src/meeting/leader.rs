@@ -14,18 +14,36 @@ use super::keys::Certification;
 use super::limits::{KEY_REQUEST_MIN_GAP_MS, ROSTER_PER_PARTICIPANT};
 use super::lpl::add_op;
 use super::session::{Live, Outbox, fill};
+use crate::crypto::hybrid::{self, BoxPublic};
 use crate::crypto::{BOX_NONCE_LEN, BoxKey, CTX_CIPHER_MEETING_SEED, CTX_KDF_MEETING_SEED};
 use crate::time::Millis;
 use crate::wire::{
-    Binding, KeyRequest, LinkPost, LockRequest, LplOp, MemberState, Message, Meta, MkPayload,
-    ParticipantId, Rekey,
+    Binding, BoxKind, KeyRequest, LinkPost, LockRequest, LplOp, MemberState, Message, Meta,
+    MkPayload, ParticipantId, PqPolicy, Rekey,
 };
+
+/// How the leader boxes the meeting key for one member (issue 16).
+enum Boxer {
+    /// Whitepaper 3.5.2's box: `K` derived once at admission and cached (v4.6: "K may be
+    /// cached for this key pair and context").
+    Classical(BoxKey),
+    /// v4.6's hybrid box, for a member whose binding carries an ML-KEM-768 key when the
+    /// leader's does too. Nothing is cached: every box encapsulates anew, so `C_kem`, `K_kem`
+    /// and the `K` derived from them (with `Meta` as salt) are fresh each time
+    /// (v4.6 meetings.tex, Authenticated Public-Key Encryption).
+    Hybrid {
+        /// The member's `(pk, ek)`.
+        public: BoxPublic,
+        /// The member's IVK, `vk_R` in `CAD`.
+        ivk: [u8; 32],
+    },
+}
 
 /// A participant the leader has admitted and sends keys to.
 struct Member {
     slot: u32,
-    /// `K` shared with this member, derived once at admission (v4.6: "K may be cached").
-    key: BoxKey,
+    /// How this member's keys are boxed, fixed at admission by the two bindings.
+    key: Boxer,
     /// When the leader last answered this member's key request.
     last_key_request: Option<Millis>,
 }
@@ -35,7 +53,7 @@ struct Member {
 /// a key for a list naming someone who does not hold it (v4.6: heartbeats certify "the
 /// list of participants for whom mkSeqNum is accessible").
 struct Joining {
-    key: BoxKey,
+    key: Boxer,
     binding_hash: [u8; 32],
 }
 
@@ -146,18 +164,18 @@ impl Live {
                     // the binding the previous leader certified, to a holder of a nonce.
                     // Whoever cannot be keyed is recorded as gone, so the certified list
                     // stays exactly the list of key holders (v4.6 3.7.7).
+                    // A leader whose policy is post-quantum `required` keys nobody without an
+                    // ML-KEM-768 key (issue 16).
+                    let required = self.cfg.pq == PqPolicy::Required;
                     let keyable = self.peers.get(&p).filter(|peer| {
                         peer.nonce.is_some()
                             && self.lpl.entry(&p).map(|e| e.binding_hash)
                                 == Some(peer.binding.hash())
+                            && !(required && peer.binding.pq.is_none())
                     });
                     match keyable {
                         Some(peer) => {
-                            let key = BoxKey::derive(
-                                self.box_pair.secret(),
-                                &peer.binding.pk,
-                                CTX_KDF_MEETING_SEED,
-                            )?;
+                            let key = self.boxer(&peer.binding)?;
                             self.lead_mut()?.members.insert(
                                 p,
                                 Member {
@@ -266,6 +284,14 @@ impl Live {
             });
             return Err(MeetingError::InviteRejected);
         }
+        // Issue 16: a meeting whose policy is post-quantum `required` delivers every key with
+        // the hybrid box, so a joiner without an ML-KEM-768 key cannot be keyed.
+        if self.cfg.pq == PqPolicy::Required && binding.pq.is_none() {
+            out.alert(Alert::PqRequired {
+                participant: p.clone(),
+            });
+            return Err(MeetingError::PqRequired);
+        }
         let cap = self.cfg.timings.max_participants;
         // Joiners waiting for the batched rekey hold seats too.
         let present = self.lpl.present().filter(|e| &e.participant != p).count()
@@ -308,11 +334,7 @@ impl Live {
         }
         // The list, the lock and the bans may have moved since the announcement was stored.
         self.admission_check(out, p, &peer.binding, peer.invite_proof)?;
-        let key = BoxKey::derive(
-            self.box_pair.secret(),
-            &peer.binding.pk,
-            CTX_KDF_MEETING_SEED,
-        )?;
+        let key = self.boxer(&peer.binding)?;
         // A present member back with a new binding (a restart) left first: its binding
         // hash in the list never changes while present (3.7.7).
         if let Some(e) = self
@@ -507,7 +529,7 @@ impl Live {
     fn box_key<R: TryCryptoRng + ?Sized>(
         &self,
         p: &ParticipantId,
-        key: &BoxKey,
+        key: &Boxer,
         mk_seq: u32,
         mk: &[u8; 32],
         recipient_nonce: [u8; crate::wire::LIVENESS_NONCE_LEN],
@@ -520,19 +542,59 @@ impl Live {
             participant: p.clone(),
             recipient_nonce,
         };
-        let nonce = fill::<R, BOX_NONCE_LEN>(rng)?;
-        let ciphertext = key.seal(
-            CTX_CIPHER_MEETING_SEED,
-            &meta.to_bytes(),
-            &payload.to_bytes(),
-            &nonce,
-        )?;
+        let (boxed, ciphertext) = match key {
+            Boxer::Classical(key) => {
+                let nonce = fill::<R, BOX_NONCE_LEN>(rng)?;
+                let c = key.seal(
+                    CTX_CIPHER_MEETING_SEED,
+                    &meta.to_bytes(),
+                    &payload.to_bytes(),
+                    &nonce,
+                )?;
+                (BoxKind::Classical, c)
+            }
+            Boxer::Hybrid { public, ivk } => {
+                // v4.6 meetings.tex, Authenticated Public-Key Encryption: the same contexts
+                // and Meta as the classical box, the leader's and member's IVKs in CAD.
+                let sender = self.pq_secret.as_ref().ok_or(MeetingError::NotLeader)?;
+                let c = hybrid::encrypt(
+                    sender,
+                    &self.binding.ivk,
+                    public,
+                    ivk,
+                    CTX_KDF_MEETING_SEED,
+                    CTX_CIPHER_MEETING_SEED,
+                    &meta.to_bytes(),
+                    &payload.to_bytes(),
+                    rng,
+                )?;
+                (BoxKind::Hybrid, c)
+            }
+        };
         Ok(Rekey {
+            boxed,
             mk_seq,
             recipient: p.clone(),
             recipient_nonce,
             ciphertext,
         })
+    }
+
+    /// How to box keys for the holder of `binding`: the hybrid when both this leader's
+    /// binding and theirs carry an ML-KEM-768 key, the classical box otherwise (issue 16,
+    /// policy `preferred`; `required` admitted nobody without one).
+    fn boxer(&self, binding: &Binding) -> Result<Boxer, MeetingError> {
+        match (&self.pq_secret, binding.box_public()) {
+            (Some(_), Some(public)) => Ok(Boxer::Hybrid {
+                public,
+                ivk: binding.ivk,
+            }),
+            _ => Ok(Boxer::Classical(BoxKey::derive(
+                self.box_pair.secret(),
+                &binding.pk,
+                CTX_KDF_MEETING_SEED,
+            )?)),
+        }
     }
 
     /// A co-host's lock request: from a listed co-host present in the LPL, signed with

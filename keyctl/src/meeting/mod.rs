@@ -24,7 +24,7 @@
 //!
 //! ```
 //! use keyctl::crypto::SigningKey;
-//! use keyctl::meeting::{Config, Event, Millis, Session, Timings};
+//! use keyctl::meeting::{Config, Event, Millis, PqPolicy, Session, Timings};
 //! use keyctl::rng::OsRng;
 //! use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
 //!
@@ -40,6 +40,7 @@
 //!     invite: None,
 //!     host_secret: None,
 //!     timings: Timings::default(),
+//!     pq: PqPolicy::Required,
 //! };
 //! let mut now = Millis(1_700_000_000_000);
 //! let mut leader = Session::new(config(&host), SigningKey::generate(&mut rng)?, now, &mut rng)?;
@@ -64,6 +65,9 @@
 //! assert_eq!(update.mk_seq, 2);
 //! assert_eq!(update.roster.len(), 2);
 //! assert_eq!(member.leader_security_code(), leader.leader_security_code());
+//! // Both bindings carry an ML-KEM-768 key: the key came in the v4.6 hybrid box.
+//! assert_eq!(member.pq_policy(), Some(PqPolicy::Required));
+//! assert_eq!(member.key_delivery().unwrap()[&guest], keyctl::meeting::KeyDelivery::Hybrid);
 //! # Ok(())
 //! # }
 //! ```
@@ -82,7 +86,7 @@ mod session;
 
 pub use config::{Config, Timings};
 pub use error::MeetingError;
-pub use events::{Alert, Event, KeyUpdate, LeftReason, MeetingKey};
+pub use events::{Alert, Event, KeyDelivery, KeyUpdate, LeftReason, MeetingKey};
 pub use invite::{Invite, InviteSecret, invite_id};
 pub use limits::{
     KEY_REQUEST_MIN_GAP_MS, MAX_PARTICIPANTS, MAX_PENDING, MAX_ROSTER, MAX_SLOT,
@@ -92,3 +96,4 @@ pub use lpl::RosterView;
 pub use session::{Role, Session};
 
 pub use crate::time::Millis;
+pub use crate::wire::{BoxKind, PqPolicy};

@@ -6,17 +6,18 @@ use rand_core::TryCryptoRng;
 
 use super::config::Config;
 use super::error::MeetingError;
-use super::events::{Alert, Event, KeyUpdate, LeftReason, MeetingKey};
+use super::events::{Alert, Event, KeyDelivery, KeyUpdate, LeftReason, MeetingKey};
 use super::heartbeat::Chain;
 use super::invite::Invite;
 use super::keys::{HeldKeys, Ready};
 use super::leader::LeaderState;
 use super::lpl::{Lpl, RosterView};
+use crate::crypto::hybrid::BoxSecret;
 use crate::crypto::{self, BoxKey, BoxKeyPair, CryptoError, SigningKey};
 use crate::time::Millis;
 use crate::wire::{
     Binding, KeyAnnouncement, LIVENESS_NONCE_LEN, Leave, LockRequest, LockRequestBody, Message,
-    ParticipantId,
+    ParticipantId, PqKey, PqPolicy,
 };
 
 /// Which role a session plays now; the server can move the leader role at any time.
@@ -60,6 +61,9 @@ impl Outbox {
 #[derive(Debug, Clone)]
 pub(crate) struct Peer {
     pub(crate) binding: Binding,
+    /// `SHA256(binding)`, kept so that comparing with the list's binding hashes (for every
+    /// member, at every status refresh: [`Session::key_delivery`]) hashes nothing.
+    pub(crate) binding_hash: [u8; 32],
     pub(crate) display_name: crate::wire::Id,
     /// The proof of an invite the announcement carried.
     pub(crate) invite_proof: Option<[u8; 32]>,
@@ -87,6 +91,9 @@ pub(crate) struct Live {
     pub(crate) cfg: Config,
     pub(crate) isk: SigningKey,
     pub(crate) box_pair: BoxKeyPair,
+    /// The hybrid key pair whose X25519 half is `box_pair`, unless the local policy is `Off`
+    /// (v4.6 `Box.KeyGen`); zeroized on drop.
+    pub(crate) pq_secret: Option<BoxSecret>,
     pub(crate) binding: Binding,
     pub(crate) leader: ParticipantId,
     pub(crate) peers: BTreeMap<ParticipantId, Peer>,
@@ -151,14 +158,42 @@ impl Session {
         rng: &mut R,
     ) -> Result<Self, MeetingError> {
         cfg.timings.validate()?;
-        // 3.7.2 step 1: a fresh ephemeral key pair, kept for the meeting only.
-        let box_pair = BoxKeyPair::generate(rng)?;
-        // step 3: Binding_i = meetingID || meetingUUID || i || deviceID || IVK_i || pk_i
+        // 3.7.2 step 1: a fresh ephemeral key pair, kept for the meeting only; unless the
+        // local policy is off, v4.6's hybrid pair (X25519, ML-KEM-768), whose X25519 half is
+        // the binding's pk (v4.6 meetings.tex, Authenticated Public-Key Encryption).
+        let (box_pair, pq_secret) = match cfg.pq {
+            PqPolicy::Off => (BoxKeyPair::generate(rng)?, None),
+            PqPolicy::Preferred | PqPolicy::Required => {
+                let secret = BoxSecret::generate(rng)?;
+                (
+                    BoxKeyPair::from_secret(secret.x25519_secret())?,
+                    Some(secret),
+                )
+            }
+        };
+        let pq = match &pq_secret {
+            Some(secret) => {
+                let mlkem = secret
+                    .public()
+                    .mlkem
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| CryptoError::BadMlKemKey)?;
+                Some(PqKey {
+                    policy: cfg.pq,
+                    mlkem: Box::new(mlkem),
+                })
+            }
+            None => None,
+        };
+        // step 3: Binding_i = meetingID || meetingUUID || i || deviceID || IVK_i || pk_i,
+        // with the policy and ek appended when there is one (revision 3).
         let binding = Binding {
             meeting: cfg.meeting.clone(),
             participant: cfg.me.clone(),
             ivk: isk.verifying_key(),
             pk: *box_pair.public(),
+            pq,
         };
         // steps 4-5: Sig_i over the binding.
         let sig = binding.sign(&isk);
@@ -178,6 +213,7 @@ impl Session {
         peers.insert(
             me.clone(),
             Peer {
+                binding_hash: binding.hash(),
                 binding: binding.clone(),
                 display_name: cfg.display_name.clone(),
                 invite_proof,
@@ -190,6 +226,7 @@ impl Session {
             cfg,
             isk,
             box_pair,
+            pq_secret,
             binding,
             peers,
             leader_key: None,
@@ -247,6 +284,46 @@ impl Session {
     /// The participant list as the LPL says.
     pub fn roster(&self) -> Option<RosterView> {
         self.live.as_ref().map(|l| l.lpl.view())
+    }
+
+    /// This session's own post-quantum setting ([`Config::pq`]).
+    pub fn local_pq(&self) -> Option<PqPolicy> {
+        self.live.as_ref().map(|l| l.cfg.pq)
+    }
+
+    /// The meeting's post-quantum policy: what the current leader's signed binding states,
+    /// once this session holds it (a board cannot change it; issue 16).
+    pub fn pq_policy(&self) -> Option<PqPolicy> {
+        let live = self.live.as_ref()?;
+        live.peers.get(&live.leader).map(|p| p.binding.pq_policy())
+    }
+
+    /// How each member present in the LPL gets the meeting key: hybrid or classical, read
+    /// from the bindings whose hashes the signed list records (issue 16: every participant
+    /// can see which of its peers got the key classically). `None` once the session ended.
+    pub fn key_delivery(&self) -> Option<BTreeMap<ParticipantId, KeyDelivery>> {
+        let live = self.live.as_ref()?;
+        let leader_pq = live.peers.get(&live.leader).map(|p| p.binding.pq.is_some());
+        let out = live
+            .lpl
+            .present()
+            .map(|e| {
+                let binding = live
+                    .peers
+                    .get(&e.participant)
+                    .filter(|p| p.binding_hash == e.binding_hash)
+                    .map(|p| &p.binding);
+                let delivery = match (leader_pq, binding) {
+                    _ if e.participant == live.leader => KeyDelivery::Leader,
+                    (Some(false), _) => KeyDelivery::Classical,
+                    (Some(true), Some(b)) if b.pq.is_some() => KeyDelivery::Hybrid,
+                    (Some(true), Some(_)) => KeyDelivery::Classical,
+                    (None, _) | (Some(true), None) => KeyDelivery::Unknown,
+                };
+                (e.participant.clone(), delivery)
+            })
+            .collect();
+        Some(out)
     }
 
     /// The highest `mkSeqNum` this session holds (0 before the first key).

@@ -111,7 +111,9 @@ impl Message {
             k if k == Kind::KeyAnnouncement as u8 => {
                 Self::KeyAnnouncement(KeyAnnouncement::from_bytes(bytes)?)
             }
-            k if k == Kind::Rekey as u8 => Self::Rekey(Rekey::from_bytes(bytes)?),
+            k if k == Kind::Rekey as u8 || k == Kind::HybridRekey as u8 => {
+                Self::Rekey(Rekey::from_bytes(bytes)?)
+            }
             k if k == Kind::Heartbeat as u8 => Self::Heartbeat(Heartbeat::from_bytes(bytes)?),
             k if k == Kind::NoncePost as u8 => Self::NoncePost(NoncePost::from_bytes(bytes)?),
             k if k == Kind::Leave as u8 => Self::Leave(Leave::from_bytes(bytes)?),

@@ -19,7 +19,7 @@ mod lpl;
 mod message;
 mod rekey;
 
-pub use binding::{Binding, KeyAnnouncement};
+pub use binding::{Binding, KeyAnnouncement, PqKey, PqPolicy};
 pub use heartbeat::{Heartbeat, HeartbeatInput};
 pub use ids::{Id, MAX_ID_LEN, MeetingRef, ParticipantId};
 pub use keyreq::{KeyRequest, KeyRequestBody};
@@ -27,7 +27,7 @@ pub use liveness::{LIVENESS_NONCE_LEN, NonceBody, NoncePost};
 pub use lock::{LockRequest, LockRequestBody};
 pub use lpl::{LinkPost, LplLink, LplOp, MAX_NAME_LEN, MemberState, RosterEntry};
 pub use message::{LeaderChange, Leave, Message};
-pub use rekey::{MAX_BOX_LEN, Meta, MkPayload, Rekey};
+pub use rekey::{BoxKind, MAX_BOX_LEN, MAX_HYBRID_BOX_LEN, Meta, MkPayload, Rekey};
 
 use thiserror::Error;
 
@@ -57,6 +57,10 @@ pub enum Kind {
     IdentityFile = 0x08,
     /// [`KeyRequestBody`], signed by a participant asking for a certified key.
     KeyRequestBody = 0x09,
+    /// [`Binding`] carrying an ML-KEM-768 encapsulation key (revision 3, v4.6 hybrid box),
+    /// signed by the participant. Its own kind, so a signature over a hybrid binding can
+    /// never verify for the classical one a board would make by stripping the key.
+    HybridBinding = 0x0A,
     /// [`KeyAnnouncement`] board message.
     KeyAnnouncement = 0x10,
     /// [`Rekey`] board message.
@@ -75,6 +79,8 @@ pub enum Kind {
     LockRequest = 0x17,
     /// [`KeyRequest`] board message.
     KeyRequest = 0x18,
+    /// [`Rekey`] board message whose box is the v4.6 hybrid (revision 3).
+    HybridRekey = 0x19,
 }
 
 /// A variable-length field, for naming it in errors.
@@ -149,15 +155,27 @@ pub enum WireError {
     /// A member state byte is unknown.
     #[error("unknown member state {0}")]
     UnknownState(u8),
+    /// A hybrid binding's post-quantum policy byte is neither 1 (preferred) nor 2
+    /// (required).
+    #[error("unknown post-quantum policy {0}")]
+    UnknownPqPolicy(u8),
+    /// An ML-KEM-768 encapsulation key fails FIPS 203 7.2's modulus check.
+    #[error("ML-KEM-768 encapsulation key is not canonical")]
+    BadMlKemKey,
 }
 
-/// Reads and checks the version and kind bytes.
-pub(crate) fn parse_header(r: &mut codec::Reader<'_>, kind: Kind) -> Result<(), WireError> {
+/// Reads and checks the version byte; returns the kind byte, unchecked.
+pub(crate) fn parse_version(r: &mut codec::Reader<'_>) -> Result<u8, WireError> {
     let v = r.u8()?;
     if v != VERSION {
         return Err(WireError::UnknownVersion(v));
     }
-    let k = r.u8()?;
+    r.u8()
+}
+
+/// Reads and checks the version and kind bytes.
+pub(crate) fn parse_header(r: &mut codec::Reader<'_>, kind: Kind) -> Result<(), WireError> {
+    let k = parse_version(r)?;
     if k != kind as u8 {
         return Err(WireError::UnexpectedKind(k));
     }

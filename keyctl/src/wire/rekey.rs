@@ -8,10 +8,52 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use super::codec::{Reader, Writer};
 use super::ids::{MeetingRef, ParticipantId};
 use super::liveness::LIVENESS_NONCE_LEN;
-use super::{Field, Kind, VERSION, WireError, encoding, parse_header};
+use super::{Field, Kind, VERSION, WireError, encoding, parse_header, parse_version};
+use crate::crypto::hybrid::ML_KEM_768_CT_LEN;
 
-/// Longest box ciphertext accepted in a [`Rekey`].
+/// Longest box ciphertext accepted in a classical [`Rekey`].
 pub const MAX_BOX_LEN: usize = 1024;
+
+/// Longest box ciphertext accepted in a hybrid [`Rekey`]: the classical bound plus the
+/// 1,088-byte ML-KEM-768 ciphertext the hybrid box appends (its tag and nonce are the
+/// classical box's). The meeting key payload boxes to 1,166 bytes.
+pub const MAX_HYBRID_BOX_LEN: usize = MAX_BOX_LEN + ML_KEM_768_CT_LEN;
+
+/// Which box a [`Rekey`] carries; its kind byte says so (0x11 classical, 0x19 hybrid), so a
+/// recipient with an ML-KEM-768 key can refuse a classical one before opening it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BoxKind {
+    /// Whitepaper 3.5.2's X25519 box (v2.3).
+    Classical,
+    /// Whitepaper v4.6's X25519 + ML-KEM-768 box (`crate::crypto::hybrid`).
+    Hybrid,
+}
+
+impl BoxKind {
+    /// The message kind of a rekey carrying this box.
+    pub fn kind(self) -> Kind {
+        match self {
+            Self::Classical => Kind::Rekey,
+            Self::Hybrid => Kind::HybridRekey,
+        }
+    }
+
+    /// Longest ciphertext a rekey of this box may carry.
+    pub fn max_len(self) -> usize {
+        match self {
+            Self::Classical => MAX_BOX_LEN,
+            Self::Hybrid => MAX_HYBRID_BOX_LEN,
+        }
+    }
+
+    /// The name used in status output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Classical => "classical",
+            Self::Hybrid => "hybrid",
+        }
+    }
+}
 
 /// `Meta = meetingID || meetingUUID || leader || participant` (whitepaper 3.7.4 step 7),
 /// extended with the recipient's latest liveness nonce (v4.6 meetings: liveness), so the
@@ -95,31 +137,47 @@ impl fmt::Debug for MkPayload {
 /// 3.7.6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rekey {
+    /// Which box `ciphertext` is: the message's kind byte.
+    pub boxed: BoxKind,
     /// The `mkSeqNum` inside, in clear so stale keys can be dropped before decrypting.
     pub mk_seq: u32,
     /// The recipient.
     pub recipient: ParticipantId,
     /// The recipient nonce put in [`Meta`].
     pub recipient_nonce: [u8; LIVENESS_NONCE_LEN],
-    /// `C = Box.Enc(sk_leader, pk_i, ..., Meta, MkPayload)`.
+    /// `C = Box.Enc(sk_leader, pk_i, ..., Meta, MkPayload)`, the classical or the hybrid
+    /// box as `boxed` says.
     pub ciphertext: Vec<u8>,
 }
 
 impl Rekey {
-    pub(crate) fn emit_body(&self, w: &mut Vec<u8>) {
+    /// The canonical encoding: version, kind (by [`Rekey::boxed`]), body.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = vec![VERSION, self.boxed.kind() as u8];
         w.u32(self.mk_seq);
-        self.recipient.emit(w);
+        self.recipient.emit(&mut w);
         w.bytes(&self.recipient_nonce);
         w.lp(&self.ciphertext);
+        w
     }
 
-    pub(crate) fn parse_body(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(Self {
+    /// Parses the canonical encoding of either kind; the ciphertext is bounded by its box's
+    /// maximum ([`BoxKind::max_len`], `FieldTooLong`).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(bytes);
+        let boxed = match parse_version(&mut r)? {
+            k if k == Kind::Rekey as u8 => BoxKind::Classical,
+            k if k == Kind::HybridRekey as u8 => BoxKind::Hybrid,
+            other => return Err(WireError::UnexpectedKind(other)),
+        };
+        let rekey = Self {
+            boxed,
             mk_seq: r.u32()?,
-            recipient: ParticipantId::parse(r)?,
+            recipient: ParticipantId::parse(&mut r)?,
             recipient_nonce: r.array()?,
-            ciphertext: r.lp(Field::BoxCiphertext, MAX_BOX_LEN)?.to_vec(),
-        })
+            ciphertext: r.lp(Field::BoxCiphertext, boxed.max_len())?.to_vec(),
+        };
+        r.finish()?;
+        Ok(rekey)
     }
 }
-encoding!(Rekey, Kind::Rekey);

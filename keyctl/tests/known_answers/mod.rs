@@ -151,6 +151,7 @@ pub(crate) fn invite_and_proof_match() {
             participant,
             ivk: arr(case, "ivk"),
             pk: arr(case, "pk"),
+            pq: None,
         };
         assert_eq!(invite.proof(&binding), arr::<32>(case, "proof"));
     }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 use keyctl::crypto::SigningKey;
 use keyctl::meeting::{
     Alert, Config, Event, Invite, InviteSecret, KeyUpdate, LeftReason, MeetingError, Millis,
-    Session, Timings,
+    PqPolicy, Session, Timings,
 };
 pub use keyctl::test_rng::TestRng;
 use keyctl::wire::{Field, Id, LeaderChange, LplOp, MeetingRef, Message, ParticipantId};
@@ -56,6 +56,8 @@ pub struct Sim {
     pub timings: Timings,
     pub tamper: Option<Tamper>,
     pub host_secret: Option<InviteSecret>,
+    /// The post-quantum setting of the next participant to join.
+    pub pq: PqPolicy,
     /// Every message posted, with its poster, for inspection.
     pub log: Vec<(usize, Message)>,
     history_ann: BTreeMap<ParticipantId, Message>,
@@ -91,6 +93,7 @@ impl Sim {
             timings: Timings::default(),
             tamper: None,
             host_secret: None,
+            pq: PqPolicy::default(),
             log: Vec::new(),
             history_ann: BTreeMap::new(),
             history_nonce: BTreeMap::new(),
@@ -136,6 +139,7 @@ impl Sim {
                 None
             },
             timings: self.timings,
+            pq: self.pq,
         };
         let session = Session::new(cfg, key, self.now, &mut self.rng).unwrap();
         let idx = self.nodes.len();
@@ -238,6 +242,12 @@ impl Sim {
                 self.queue.push_back((j, msg.clone()));
             }
         }
+    }
+
+    /// The board hands `msg` to node `to` alone, then delivers what follows.
+    pub fn deliver(&mut self, to: usize, msg: Message) {
+        self.queue.push_back((to, msg));
+        self.pump();
     }
 
     /// Delivers until nothing is in flight.

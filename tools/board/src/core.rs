@@ -63,8 +63,10 @@ pub struct BoardLimits {
     /// (/work/shared/DESIGN.md). A hello beyond it is refused ([`ErrorReason::MeetingFull`]).
     pub max_participants: usize,
     /// Bytes queued for one connection and not yet taken by its socket. A late joiner of a
-    /// 1,000-participant meeting is sent up to about 5 MiB at once (the roster, every announcement
-    /// and nonce, the list links), so 16 MiB leaves room for a leader's snapshot on top; a
+    /// 1,000-participant meeting is sent up to about 7 MiB at once (the roster, every announcement
+    /// and nonce, the list links; revision 3's hybrid announcements, 1,185 bytes longer, make
+    /// the announcements up to 2.7 MB of it), so 16 MiB leaves room for a leader's snapshot on
+    /// top (`the_largest_meeting_with_hybrid_keys_fits_the_bounds` checks the sum); a
     /// connection that does not read past it is closed ([`ErrorReason::SlowConsumer`]). It
     /// must be at least one frame ([`MAX_FRAME`]) or large frames close their recipients.
     pub max_pending_out: usize,
@@ -960,6 +962,7 @@ mod tests {
                 participant: who.clone(),
                 ivk: [1; 32],
                 pk: [2; 32],
+                pq: None,
             },
             sig: [3; 64],
             display_name: Id::new(Field::DisplayName, b"x").unwrap(),
@@ -1037,6 +1040,7 @@ mod tests {
 
     fn rekey(to: &ParticipantId) -> Message {
         Message::Rekey(Rekey {
+            boxed: keyctl::wire::BoxKind::Classical,
             mk_seq: 2,
             recipient: to.clone(),
             recipient_nonce: [0; 24],
@@ -1226,6 +1230,50 @@ mod tests {
         assert_eq!(leaves.count(), 2, "one Leave to each of alice and bob");
     }
 
+    /// Revision 3's hybrid announcements carry a 1,185-byte ML-KEM-768 key and policy byte
+    /// more, and hybrid rekeys a 1,088-byte KEM ciphertext more. A late joiner of the largest
+    /// meeting, every ID, name and invite proof at its longest, is still sent less than
+    /// `max_pending_out`: the welcome (at most one frame), every present participant's
+    /// announcement and nonce, and the list links the backlog holds at most.
+    #[test]
+    fn the_largest_meeting_with_hybrid_keys_fits_the_bounds() {
+        use keyctl::crypto::hybrid::ML_KEM_768_EK_LEN;
+        use keyctl::wire::{BoxKind, MAX_HYBRID_BOX_LEN, MAX_ID_LEN, PqKey, PqPolicy};
+        let long = [b'x'; MAX_ID_LEN];
+        let meeting = MeetingRef::new(&long, &long).unwrap();
+        let who = ParticipantId::new(&long, &long).unwrap();
+        let Message::KeyAnnouncement(mut ann) = announcement(&meeting, &who) else {
+            unreachable!()
+        };
+        ann.binding.pq = Some(PqKey {
+            policy: PqPolicy::Required,
+            mlkem: Box::new([0; ML_KEM_768_EK_LEN]),
+        });
+        ann.display_name = Id::new(Field::DisplayName, &long).unwrap();
+        ann.invite_proof = Some([9; 32]);
+        let frame = |m: &Message| ServerFrame::Deliver(&m.to_bytes()).encode().len();
+        let ann_frame = frame(&Message::KeyAnnouncement(ann));
+        let nonce_frame = frame(&nonce(&meeting, &who));
+        let limits = BoardLimits::default();
+        let late_joiner = MAX_FRAME
+            + limits.max_participants * (ann_frame + nonce_frame)
+            + MAX_BACKLOG_LINK_BYTES;
+        assert!(
+            late_joiner <= limits.max_pending_out,
+            "{late_joiner} bytes for a late joiner, bound {}",
+            limits.max_pending_out
+        );
+        let rekey = Message::Rekey(Rekey {
+            boxed: BoxKind::Hybrid,
+            mk_seq: 1,
+            recipient: who,
+            recipient_nonce: [0; 24],
+            ciphertext: vec![0; MAX_HYBRID_BOX_LEN],
+        });
+        assert!(frame(&rekey) <= MAX_FRAME);
+        assert!(ann_frame <= MAX_FRAME);
+    }
+
     #[test]
     fn the_backlog_holds_one_announcement_and_nonce_per_present_participant() {
         let mut core = BoardCore::new(policy_for(None), [0; 16]);
@@ -1319,6 +1367,7 @@ mod tests {
         assert_eq!(wb.leader, wa.me);
         assert_eq!(wa.meeting, wb.meeting);
         let rekey = Message::Rekey(Rekey {
+            boxed: keyctl::wire::BoxKind::Classical,
             mk_seq: 2,
             recipient: wb.me.clone(),
             recipient_nonce: [0; 24],
@@ -1453,6 +1502,7 @@ mod tests {
         for tamper in [
             None,
             Some(Tamper::SwapKey),
+            Some(Tamper::StripPq),
             Some(Tamper::ReplayInstance),
             Some(Tamper::WithholdHeartbeats),
             Some(Tamper::Partition),
@@ -1485,6 +1535,7 @@ mod tests {
                     }
                     5 => {
                         let rekey = Message::Rekey(Rekey {
+                            boxed: keyctl::wire::BoxKind::Classical,
                             mk_seq: 1,
                             recipient: ParticipantId::new(b"p1", b"d").unwrap(),
                             recipient_nonce: [0; 24],

@@ -23,6 +23,10 @@ pub enum Tamper {
     ReplayInstance,
     /// Drop every heartbeat (whitepaper 3.7.7: participants leave after ten missed).
     WithholdHeartbeats,
+    /// Strip the ML-KEM-768 key from every KeyAnnouncement delivered to others, so the leader
+    /// would box that participant's keys classically (a downgrade to what a recording quantum
+    /// adversary can read later; issue 16). The binding signature covers the key, so it fails.
+    StripPq,
     /// Once a meeting has four participants, split it by join order (1st, 3rd | 2nd, 4th;
     /// later joiners alternate): each half is told the other left, the half without the
     /// leader is given a leader of its own, and neither sees the other's posts from then on.
@@ -48,7 +52,7 @@ impl Policy for Tamper {
     }
 
     fn rewrites(&self) -> bool {
-        *self == Self::SwapKey
+        matches!(self, Self::SwapKey | Self::StripPq)
     }
 
     fn rewrite(&self, msg: &Message) -> Option<Vec<u8>> {
@@ -58,6 +62,11 @@ impl Policy for Tamper {
                 // The adversary's own key in place of the participant's (any other key
                 // breaks the binding signature just the same).
                 a.binding.pk = sha256(&a.binding.pk);
+                Some(Message::KeyAnnouncement(a).to_bytes())
+            }
+            (Self::StripPq, Message::KeyAnnouncement(a)) if a.binding.pq.is_some() => {
+                let mut a = a.clone();
+                a.binding.pq = None;
                 Some(Message::KeyAnnouncement(a).to_bytes())
             }
             _ => None,

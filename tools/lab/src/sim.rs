@@ -237,6 +237,7 @@ impl Sim {
             invite: None,
             host_secret: None,
             timings: self.timings,
+            pq: keyctl::wire::PqPolicy::default(),
         };
         let mut session =
             Session::new(config, identity, self.now, &mut self.rng).map_err(|error| {

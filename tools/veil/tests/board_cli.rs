@@ -55,6 +55,7 @@ fn help_names_every_flag_and_scenario() {
         "--admin",
         "--tamper",
         "swap-key",
+        "strip-pq",
         "replay-instance",
         "withhold-heartbeats",
         "partition",

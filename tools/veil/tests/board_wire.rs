@@ -373,6 +373,7 @@ fn a_participant_that_does_not_read_is_closed_at_the_queue_cap() {
             participant: wb.me.clone(),
             ivk: [1; 32],
             pk: [2; 32],
+            pq: None,
         },
         sig: [3; 64],
         display_name: Id::new(Field::DisplayName, &[b'b'; 200]).unwrap(),

@@ -39,3 +39,28 @@ fn the_demo_meeting_passes_its_own_checks() {
     );
     assert!(!dave_from_alice.contains("nothing"), "{dave_from_alice}");
 }
+
+/// `veil demo --pq required`: every meeting key is delivered by the hybrid box, and the demo
+/// checks it from every participant's `/status`.
+#[test]
+fn the_demo_with_pq_required_delivers_every_key_hybrid() {
+    let out = Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(["demo", "--duration", "8", "--pq", "required"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "veil demo failed:\n{stdout}");
+    assert!(
+        stdout.contains("every meeting key delivered by the hybrid box"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    for name in ["alice", "carol", "dave"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name) && l.contains("meeting policy"))
+            .unwrap();
+        assert!(line.contains("meeting policy required"), "{line}");
+        assert!(line.contains("keyed classically: nobody"), "{line}");
+    }
+}

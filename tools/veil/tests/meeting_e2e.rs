@@ -165,6 +165,99 @@ fn a_locked_meeting_refuses_a_newcomer() {
     );
 }
 
+/// The key box each present member got, as `status` reports it (`roster[].key_delivery`).
+fn key_boxes(status: &Value) -> Vec<(String, String)> {
+    status["roster"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["state"] == "present")
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_owned(),
+                e["key_delivery"].as_str().unwrap_or("none").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `--pq required` on the host: a sidecar without an ML-KEM key (`--pq off`) is refused with an
+/// alert and gets no key; every member's key is boxed hybrid, as every `/status` shows.
+#[test]
+fn a_pq_required_meeting_refuses_a_classical_sidecar() {
+    let net = Net::start("pq-required", None);
+    let a = net.join_with("m", "alice", &["--host", "--pq", "required"]);
+    let b = net.join("m", "bob");
+    let seq = converge(&[&a, &b], 2, 1);
+    let mallory = net.join_with("m", "mallory", &["--pq", "off"]);
+    a.wait(LIMIT, "the refusal alert", |s| {
+        alerts(s).contains("PqRequired")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let status = mallory.status().unwrap();
+    assert!(!has_key(&status), "a classical joiner got a key: {status}");
+    assert_eq!(Sidecar::mk_seq(&a.status().unwrap()), seq);
+    for s in [&a, &b] {
+        let status = s.status().unwrap();
+        assert_eq!(status["pq_policy"], "required", "{status}");
+        assert_eq!(status["classical"], serde_json::json!([]), "{status}");
+        assert_eq!(
+            key_boxes(&status),
+            [
+                ("alice".into(), "leader".into()),
+                ("bob".into(), "hybrid".into())
+            ],
+            "{status}"
+        );
+    }
+}
+
+/// `--pq required` on a participant in a meeting whose host is `preferred`: the leader's key is
+/// refused with an alert, the session ends with `WeakPqPolicy`, and the sidecar stays out (a
+/// rejoin would meet the same leader) without any key.
+#[test]
+fn a_required_sidecar_leaves_a_weaker_meeting_and_stays_out() {
+    let net = Net::start("pq-weak-leader", None);
+    let _a = net.join_with("m", "alice", &["--host"]);
+    let b = net.join_with("m", "bob", &["--pq", "required"]);
+    b.wait(LIMIT, "leaving a weaker meeting", |s| {
+        s["ended"] == "WeakPqPolicy"
+    });
+    holds(&b, Duration::from_secs(2), |s| {
+        s["ended"] == "WeakPqPolicy"
+            && alerts(s).contains("WeakPqPolicy")
+            && count(s, "rejoin_attempts") == 0
+            && !has_key(s)
+    });
+    assert!(!b.proc.log().contains("rejoining the meeting"));
+}
+
+/// `--pq preferred` (the default): a member without an ML-KEM key is keyed classically, and
+/// every other member sees it named in `/status`.
+#[test]
+fn a_preferred_meeting_shows_who_got_the_key_classically() {
+    let net = Net::start("pq-preferred", None);
+    let a = net.join_with("m", "alice", &["--host"]);
+    let b = net.join("m", "bob");
+    let c = net.join_with("m", "carol", &["--pq", "off"]);
+    converge(&[&a, &b, &c], 3, 1);
+    for s in [&a, &b, &c] {
+        let status = s.wait(LIMIT, "carol listed as classical", |st| {
+            st["classical"].to_string().contains("carol")
+        });
+        assert_eq!(status["pq_policy"], "preferred", "{status}");
+        assert_eq!(
+            key_boxes(&status),
+            [
+                ("alice".into(), "leader".into()),
+                ("bob".into(), "hybrid".into()),
+                ("carol".into(), "classical".into())
+            ],
+            "{status}"
+        );
+    }
+}
+
 #[test]
 fn heartbeat_loss_ends_the_session_and_drops_the_keys() {
     let net = Net::start("heartbeats", None);
@@ -196,9 +289,10 @@ fn heartbeat_loss_ends_the_session_and_drops_the_keys() {
     media_flows(&mut b, &[&a, &c]);
 }
 
-#[test]
-fn tamper_swap_key_is_detected() {
-    let net = Net::start("swap-key", Some("swap-key"));
+/// A board `--tamper SCENARIO` that rewrites bob's announcement: the leader's binding check
+/// refuses it with an alert, and bob is never keyed nor listed.
+fn rewritten_announcement_is_refused(scenario: &str) {
+    let net = Net::start(scenario, Some(scenario));
     let a = net.join_with("m", "alice", &["--host"]);
     let b = net.join("m", "bob");
     a.wait(LIMIT, "the bad binding alert", |s| {
@@ -208,13 +302,25 @@ fn tamper_swap_key_is_detected() {
     let status = b.status().unwrap();
     assert!(
         !has_key(&status),
-        "bob got a key through a swapped binding: {status}"
+        "bob got a key through a {scenario} binding: {status}"
     );
     assert_eq!(
         roster_len(&a.status().unwrap()),
         1,
-        "the leader keyed a swapped binding"
+        "the leader keyed a {scenario} binding"
     );
+}
+
+/// `--tamper strip-pq`: the board strips bob's ML-KEM key so the leader would box his key
+/// classically; the binding signature covers the key, so the downgrade is caught.
+#[test]
+fn tamper_strip_pq_is_detected() {
+    rewritten_announcement_is_refused("strip-pq");
+}
+
+#[test]
+fn tamper_swap_key_is_detected() {
+    rewritten_announcement_is_refused("swap-key");
 }
 
 #[test]

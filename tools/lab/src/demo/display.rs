@@ -22,6 +22,8 @@ pub(crate) struct Row {
     pub(crate) opened: u64,
     /// The leader's security code as this participant computed it.
     pub(crate) code: Option<String>,
+    /// How its meeting key reached it: `hybrid`, `classical`, `leader` (it made it).
+    pub(crate) key_box: Option<String>,
 }
 
 /// Draws rows, in place on a terminal.
@@ -57,15 +59,23 @@ impl Display {
         };
         let _ = writeln!(
             out,
-            "{clear}t={elapsed_s:>3}s  participant  role     slot  mkSeqNum  rotations    sealed    opened  security code ({agree})"
+            "{clear}t={elapsed_s:>3}s  participant  role     slot  mkSeqNum  rotations  key box      sealed    opened  security code ({agree})"
         );
         for row in rows {
             let slot = row.slot.map_or("-".to_owned(), |s| s.to_string());
             let code = row.code.as_deref().map_or("-".to_owned(), group_digits);
+            let key_box = row.key_box.as_deref().unwrap_or("-");
             let _ = writeln!(
                 out,
-                "{clear}        {:<11}  {:<7} {:>5}  {:>8}  {:>9}  {:>8}  {:>8}  {code}",
-                row.name, row.role, slot, row.mk_seq, row.rotations, row.sealed, row.opened
+                "{clear}        {:<11}  {:<7} {:>5}  {:>8}  {:>9}  {:<9}  {:>8}  {:>8}  {code}",
+                row.name,
+                row.role,
+                slot,
+                row.mk_seq,
+                row.rotations,
+                key_box,
+                row.sealed,
+                row.opened
             );
         }
         if !self.terminal {

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use display::{Display, Row};
 use procs::{Proc, free_tcp, free_udp, status};
@@ -33,6 +33,34 @@ pub struct DemoArgs {
     /// Participants at the start (a further one joins during the run).
     #[arg(long, value_name = "N", default_value_t = 3)]
     participants: u8,
+    /// Post-quantum key delivery, passed to every sidecar (`veil sidecar --pq`): `required`
+    /// delivers every meeting key with the v4.6 hybrid box (X25519 + ML-KEM-768) and the demo
+    /// fails if any key went classically; `preferred` uses it wherever both sides have an
+    /// ML-KEM key; `off` is classical only. The table's `key box` column shows how each
+    /// participant got its key.
+    #[arg(long, value_enum, value_name = "POLICY", default_value = "preferred")]
+    pq: Pq,
+}
+
+/// `--pq` values.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pq {
+    /// Every key by the hybrid box; the demo checks it.
+    Required,
+    /// The hybrid box wherever both sides have an ML-KEM key.
+    Preferred,
+    /// Classical X25519 box only.
+    Off,
+}
+
+impl Pq {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::Preferred => "preferred",
+            Self::Off => "off",
+        }
+    }
 }
 
 /// Why the demo could not run.
@@ -90,6 +118,7 @@ impl Member {
         index: u8,
         board: SocketAddr,
         relay: SocketAddr,
+        pq: Pq,
     ) -> Result<Self, DemoError> {
         let name = NAMES
             .get(usize::from(index))
@@ -119,6 +148,8 @@ impl Member {
             "--rtp",
             "--workers",
             "1",
+            "--pq",
+            pq.as_str(),
         ]
         .map(str::to_owned)
         .to_vec();
@@ -211,8 +242,22 @@ impl Member {
                 .and_then(|x| x.get("security_code"))
                 .and_then(serde_json::Value::as_str)
                 .map(str::to_owned),
+            key_box: s.and_then(own_key_delivery).map(str::to_owned),
         }
     }
+}
+
+/// How a participant's own meeting key reached it, from its `/status`: its roster entry's
+/// `key_delivery` (`leader`, `hybrid`, `classical` or `unknown`).
+fn own_key_delivery(status: &serde_json::Value) -> Option<&str> {
+    let me = status.get("me")?.as_str()?;
+    status
+        .get("roster")?
+        .as_array()?
+        .iter()
+        .find(|e| e.get("participant").and_then(serde_json::Value::as_str) == Some(me))?
+        .get("key_delivery")?
+        .as_str()
 }
 
 /// Runs the demo and prints its progress and summary on stdout.
@@ -225,8 +270,9 @@ pub fn run(args: DemoArgs) -> Result<DemoOutcome, DemoError> {
     }
     let dir = procs::log_dir()?;
     println!(
-        "veil demo: a board, a relay and {} sidecars on loopback (logs in {})",
+        "veil demo: a board, a relay and {} sidecars on loopback, post-quantum key delivery {} (logs in {})",
         args.participants,
+        args.pq.as_str(),
         dir.display()
     );
     // The board issues relay tickets under this key and the relay checks them (the board
@@ -266,7 +312,7 @@ pub fn run(args: DemoArgs) -> Result<DemoOutcome, DemoError> {
     );
     let mut members = Vec::new();
     for index in 0..args.participants {
-        members.push(Member::start(&dir, index, board_addr, relay_addr)?);
+        members.push(Member::start(&dir, index, board_addr, relay_addr, args.pq)?);
     }
     let start = Instant::now();
     let duration = Duration::from_secs(args.duration);
@@ -283,6 +329,7 @@ pub fn run(args: DemoArgs) -> Result<DemoOutcome, DemoError> {
                 args.participants,
                 board_addr,
                 relay_addr,
+                args.pq,
             )?);
         }
         if !left && start.elapsed() >= leave_at {
@@ -318,7 +365,7 @@ pub fn run(args: DemoArgs) -> Result<DemoOutcome, DemoError> {
     for member in members.iter_mut().filter(|m| m.left.is_none()) {
         member.leave(false);
     }
-    let passed = summary::report(&members);
+    let passed = summary::report(&members, args.pq);
     let relay_clean = relay.stop(Duration::from_secs(5));
     let board_clean = board.stop(Duration::from_secs(5));
     if !(relay_clean && board_clean) {

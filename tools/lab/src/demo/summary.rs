@@ -1,7 +1,7 @@
 //! The demo's verdict: per receiver and sender, which packets arrived, and every check.
 
-use super::Member;
 use super::display::group_digits;
+use super::{Member, Pq};
 
 /// Overlap (seconds) after which two participants must have exchanged media.
 const MIN_OVERLAP_S: f64 = 5.0;
@@ -28,7 +28,7 @@ fn overlap_s(a: &Member, b: &Member) -> f64 {
 }
 
 /// Prints the summary; true if every check passed.
-pub(super) fn report(members: &[Member]) -> bool {
+pub(super) fn report(members: &[Member], pq: Pq) -> bool {
     let mut failures: Vec<String> = Vec::new();
     println!("\nwhat each receiver got from each sender (packet numbers of the sender's source):");
     for receiver in members {
@@ -121,10 +121,16 @@ pub(super) fn report(members: &[Member]) -> bool {
         }
         _ => failures.push("the participants' security codes differ or are missing".into()),
     }
+    pq_report(members, pq, &mut failures);
     if failures.is_empty() {
         println!(
             "PASS: every receiver got every packet sent while it held the key, nothing failed \
-             authentication, all codes equal"
+             authentication, all codes equal{}",
+            if pq == Pq::Required {
+                ", every meeting key delivered by the hybrid box"
+            } else {
+                ""
+            }
         );
         true
     } else {
@@ -132,5 +138,46 @@ pub(super) fn report(members: &[Member]) -> bool {
             println!("FAIL: {f}");
         }
         false
+    }
+}
+
+/// Post-quantum key delivery as each participant last reported it: the meeting's policy, and
+/// the members it saw keyed classically. Under `--pq required` every stayed participant must
+/// report the policy `required` and nobody keyed classically.
+fn pq_report(members: &[Member], pq: Pq, failures: &mut Vec<String>) {
+    println!("\npost-quantum key delivery (--pq {}):", pq.as_str());
+    for member in members.iter().filter(|m| m.stayed) {
+        let s = member.last.as_ref();
+        let policy = s
+            .and_then(|x| x.get("pq_policy"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("unknown");
+        let classical: Vec<&str> = s
+            .and_then(|x| x.get("classical"))
+            .and_then(serde_json::Value::as_array)
+            .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default();
+        let own = s.and_then(super::own_key_delivery).unwrap_or("unknown");
+        println!(
+            "  {:<16} meeting policy {policy}, its own key {own}, keyed classically: {}",
+            member.name,
+            if classical.is_empty() {
+                "nobody".to_owned()
+            } else {
+                classical.join(", ")
+            }
+        );
+        if pq == Pq::Required {
+            if policy != "required" {
+                failures.push(format!("{}: meeting policy {policy}", member.name));
+            }
+            if !classical.is_empty() || !matches!(own, "hybrid" | "leader") {
+                failures.push(format!(
+                    "{}: a key was delivered classically ({own}; {})",
+                    member.name,
+                    classical.join(", ")
+                ));
+            }
+        }
     }
 }

@@ -28,7 +28,7 @@ use keyctl::meeting::{
 };
 use keyctl::rng::OsRng;
 pub use keyctl::time::{Clock, SystemClock};
-use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
+use keyctl::wire::{Field, Id, MeetingRef, ParticipantId, PqPolicy};
 use thiserror::Error;
 
 use veil_board::BoardError;
@@ -45,6 +45,9 @@ pub struct ParticipantOptions {
     pub identity: SigningKey,
     /// keyctl's timing rules (the whitepaper's by default).
     pub timings: Timings,
+    /// Post-quantum key delivery (`--pq`): whether the session makes an ML-KEM-768 key, and,
+    /// as leader, the meeting's policy (keyctl `Config::pq`).
+    pub pq: PqPolicy,
     /// The time the session is told ([`SystemClock`] outside simulations).
     pub clock: Arc<dyn Clock>,
 }
@@ -146,6 +149,7 @@ impl Participant {
             mut join,
             identity,
             timings,
+            pq,
             clock,
         } = opts;
         timings.validate()?;
@@ -162,6 +166,7 @@ impl Participant {
             invite: None,
             host_secret: None,
             timings,
+            pq,
         };
         let mut session = Session::new(cfg, identity, clock.now(), &mut rng)?;
         session.set_cohosts(welcome.cohosts.iter().cloned())?;

@@ -39,8 +39,9 @@ pub const MAX_DELAY: Duration = Duration::from_secs(5);
 /// names a new one to those who join), and when the leader's list records this device as gone
 /// (keyctl: "the driver may rejoin"), and when a certified key never arrived (a board that
 /// withheld one participant's rekey: a new admission gets a fresh box). No after a kick or a requested leave (the user or the
-/// leader decided), and none after the board named a leader outside a locked meeting's list
-/// (v4.6 locked meetings: an alarm, not an outage).
+/// leader decided), none after the board named a leader outside a locked meeting's list
+/// (v4.6 locked meetings: an alarm, not an outage), and none after this device (`--pq
+/// required`) refused a leader with a weaker post-quantum policy (it would meet it again).
 pub fn rejoins_after(event: &ParticipantEvent) -> bool {
     match event {
         ParticipantEvent::BoardLost(_) => true,
@@ -49,7 +50,10 @@ pub fn rejoins_after(event: &ParticipantEvent) -> bool {
             LeftReason::HeartbeatsMissed | LeftReason::ListedAsLeft | LeftReason::KeyWithheld => {
                 true
             }
-            LeftReason::Requested | LeftReason::Kicked | LeftReason::LeaderNotInLockedList => false,
+            LeftReason::Requested
+            | LeftReason::Kicked
+            | LeftReason::LeaderNotInLockedList
+            | LeftReason::WeakPqPolicy => false,
         },
         ParticipantEvent::Key(_) | ParticipantEvent::Retire { .. } | ParticipantEvent::Alert(_) => {
             false
@@ -119,6 +123,7 @@ pub struct Rejoiner {
     join: Join,
     identity: SigningKey,
     timings: Timings,
+    pq: keyctl::wire::PqPolicy,
     clock: std::sync::Arc<dyn super::Clock>,
     backoff: Backoff,
     dial: Dial,
@@ -133,6 +138,7 @@ impl Rejoiner {
             join: opts.join,
             identity: opts.identity,
             timings: opts.timings,
+            pq: opts.pq,
             clock: opts.clock,
             backoff: Backoff::default(),
             dial: Dial::Idle,
@@ -148,6 +154,7 @@ impl Rejoiner {
             join: self.join.clone(),
             identity,
             timings: self.timings,
+            pq: self.pq,
             clock: std::sync::Arc::clone(&self.clock),
         })
     }
@@ -284,6 +291,7 @@ mod tests {
             ParticipantEvent::Left(LeftReason::Kicked),
             ParticipantEvent::Left(LeftReason::Requested),
             ParticipantEvent::Left(LeftReason::LeaderNotInLockedList),
+            ParticipantEvent::Left(LeftReason::WeakPqPolicy),
             ParticipantEvent::Retire {
                 mk_seq: 1,
                 at: keyctl::meeting::Millis(0),

@@ -1,6 +1,8 @@
 //! The participant's status snapshot, as the sidecar's admin endpoint serves it.
 
-use keyctl::meeting::{RosterView, Session};
+use std::collections::BTreeMap;
+
+use keyctl::meeting::{KeyDelivery, RosterView, Session};
 use keyctl::wire::{MemberState, ParticipantId};
 use serde::Serialize;
 
@@ -17,6 +19,9 @@ pub struct RosterEntry {
     pub name: String,
     /// `present`, `left` or `kicked`.
     pub state: String,
+    /// For a present member: how it gets the meeting key, `leader`, `hybrid` (X25519 +
+    /// ML-KEM-768), `classical` (X25519 only) or `unknown` (its binding not seen).
+    pub key_delivery: Option<String>,
 }
 
 /// A cheap copy of what a participant knows; holds no key.
@@ -36,6 +41,13 @@ pub struct ParticipantStatus {
     pub roster: Vec<RosterEntry>,
     /// Whether the LPL says the meeting is locked.
     pub locked: bool,
+    /// This participant's post-quantum setting (`--pq`): `required`, `preferred` or `off`.
+    pub pq_local: String,
+    /// The meeting's post-quantum policy, as the leader's signed binding states it, once known.
+    pub pq_policy: Option<String>,
+    /// Present members whose meeting key is boxed classically (X25519 only): what a recording
+    /// quantum adversary could read once X25519 falls.
+    pub classical: Vec<String>,
     /// The highest `mkSeqNum` held.
     pub mk_seq: u32,
     /// Joins the board announced.
@@ -69,7 +81,7 @@ fn state_name(s: MemberState) -> &'static str {
     }
 }
 
-fn roster(view: &RosterView) -> Vec<RosterEntry> {
+fn roster(view: &RosterView, delivery: &BTreeMap<ParticipantId, KeyDelivery>) -> Vec<RosterEntry> {
     view.entries
         .iter()
         .map(|e| RosterEntry {
@@ -77,6 +89,7 @@ fn roster(view: &RosterView) -> Vec<RosterEntry> {
             participant: display(&e.participant),
             name: String::from_utf8_lossy(e.display_name.as_bytes()).into_owned(),
             state: state_name(e.state).to_owned(),
+            key_delivery: delivery.get(&e.participant).map(|d| d.as_str().to_owned()),
         })
         .collect()
 }
@@ -103,10 +116,20 @@ impl ParticipantStatus {
             self.is_leader = leader == session.me();
         }
         self.security_code = session.leader_security_code();
+        let delivery = session.key_delivery().unwrap_or_default();
         if let Some(view) = session.roster() {
-            self.roster = roster(&view);
+            self.roster = roster(&view, &delivery);
             self.locked = view.locked;
         }
+        if let Some(pq) = session.local_pq() {
+            self.pq_local = pq.as_str().to_owned();
+        }
+        self.pq_policy = session.pq_policy().map(|p| p.as_str().to_owned());
+        self.classical = delivery
+            .iter()
+            .filter(|(_, d)| **d == KeyDelivery::Classical)
+            .map(|(p, _)| display(p))
+            .collect();
         self.mk_seq = self.mk_seq.max(session.mk_seq());
     }
 }

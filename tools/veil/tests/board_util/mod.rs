@@ -225,6 +225,7 @@ pub fn spawn_over(
         },
         identity: key,
         timings: fast_timings(),
+        pq: keyctl::wire::PqPolicy::default(),
         clock: std::sync::Arc::new(veil_cli::meeting::SystemClock),
     })
 }

@@ -27,7 +27,7 @@ use clap::{Args, ValueEnum};
 use dataplane::keyring::Handoff;
 use dataplane::sframe::CipherSuite;
 use keyctl::crypto::SigningKey;
-use keyctl::meeting::Timings;
+use keyctl::meeting::{PqPolicy, Timings};
 use keyctl::rng::OsRng;
 use serde_json::json;
 use signal_hook::consts::SIGHUP;
@@ -100,6 +100,48 @@ pub(crate) struct MeetingArgs {
     /// rejoins with the same identity, backing off from 250 ms to 5 s between attempts.
     #[arg(long, requires = "board")]
     no_rejoin: bool,
+    /// Post-quantum key delivery: whitepaper v4.6's hybrid box, X25519 + ML-KEM-768.
+    ///
+    /// Unless `off`, this device makes an ML-KEM-768 key and its signed binding carries it, so
+    /// a meeting key boxed to it stays secret from an adversary who records the board today and
+    /// breaks X25519 later. The leader's (host's) setting is the meeting's policy; /status shows
+    /// it (`pq_policy`) and the members that got the key classically (`classical`,
+    /// `roster[].key_delivery`).
+    ///
+    /// A device with an ML-KEM key refuses a classical box from a leader that has one too (a
+    /// downgrade; an alert). Authentication stays classical (Ed25519): this protects recorded
+    /// meetings, not against a quantum adversary acting during the meeting.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "POLICY",
+        default_value = "preferred",
+        requires = "board"
+    )]
+    pq: PqArg,
+}
+
+/// `--pq` values (keyctl `PqPolicy`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PqArg {
+    /// As leader, refuse joiners without an ML-KEM key (every key by the hybrid box); as
+    /// participant, take keys only from a `required` leader: keyed by a weaker one, refuse the
+    /// key and leave, without rejoining (the reason is in /status).
+    Required,
+    /// The hybrid box wherever both sides have an ML-KEM key, the classical box for the others.
+    Preferred,
+    /// Classical X25519 box only, no ML-KEM key; refused by `required` meetings.
+    Off,
+}
+
+impl From<PqArg> for PqPolicy {
+    fn from(p: PqArg) -> Self {
+        match p {
+            PqArg::Required => Self::Required,
+            PqArg::Preferred => Self::Preferred,
+            PqArg::Off => Self::Off,
+        }
+    }
 }
 
 /// `--test-timings` values.
@@ -201,6 +243,7 @@ pub(super) fn run(args: &SidecarArgs) -> Result<(), SidecarError> {
         },
         identity: identity(margs)?,
         timings,
+        pq: margs.pq.into(),
         clock: std::sync::Arc::new(crate::meeting::SystemClock),
     });
     // The first join fails the start (a wrong address or trust is the user's to fix); only
