@@ -10,6 +10,7 @@
 //! invite       = 64 hex digits                       the host's invite for this participant
 //! relay        = host ":" port                       the relay's WebTransport listener
 //! relay_sha256 = 64 hex digits                       the relay certificate's SHA-256
+//! pq           = "required" / "preferred" / "off"     post-quantum key delivery (default preferred)
 //! unreserved   = ALPHA / DIGIT / "-" / "." / "_" / "~"   (RFC 3986 2.3)
 //! host         = 1*253 of unreserved, or "[" IPv6 "]"
 //! ```
@@ -18,7 +19,7 @@
 //! missing `veil1` or `board` or `meeting`) is refused with a [`LinkError`] naming it: a link
 //! is either exactly understood or not used.
 
-use keyctl::meeting::Invite;
+use keyctl::meeting::{Invite, PqPolicy};
 use zeroize::Zeroizing;
 
 /// The version tag every link starts with.
@@ -68,6 +69,9 @@ pub struct MeetingLink {
     pub relay: Option<String>,
     /// The relay certificate's SHA-256.
     pub relay_sha256: Option<[u8; 32]>,
+    /// Post-quantum key delivery for this participant (issue 16; v4.6 hybrid box): `Required`
+    /// takes keys only from a leader that requires it too.
+    pub pq: PqPolicy,
 }
 
 impl core::fmt::Debug for MeetingLink {
@@ -130,6 +134,7 @@ impl MeetingLink {
         }
         let (mut board, mut meeting, mut board_sha256) = (None, None, None);
         let (mut invite, mut relay, mut relay_sha256) = (None, None, None);
+        let mut pq = None;
         for field in fields {
             let (key, value) = field
                 .split_once('=')
@@ -164,6 +169,15 @@ impl MeetingLink {
                         hex32(value, "relay_sha256")?,
                     )?;
                 }
+                "pq" => {
+                    let policy = match value {
+                        "required" => PqPolicy::Required,
+                        "preferred" => PqPolicy::Preferred,
+                        "off" => PqPolicy::Off,
+                        _ => return Err(LinkError::BadValue("pq")),
+                    };
+                    once(&mut pq, "pq", policy)?;
+                }
                 other => return Err(LinkError::UnknownField(other.chars().take(32).collect())),
             }
         }
@@ -174,6 +188,7 @@ impl MeetingLink {
             invite,
             relay,
             relay_sha256,
+            pq: pq.unwrap_or_default(),
         })
     }
 
@@ -197,6 +212,11 @@ impl MeetingLink {
         if let Some(sha) = &self.relay_sha256 {
             out.push_str(&format!("&relay_sha256={}", hex::encode(sha)));
         }
+        match self.pq {
+            PqPolicy::Preferred => {}
+            PqPolicy::Required => out.push_str("&pq=required"),
+            PqPolicy::Off => out.push_str("&pq=off"),
+        }
         out
     }
 }
@@ -209,7 +229,7 @@ mod tests {
     #[test]
     fn a_full_link_round_trips() {
         let text = format!(
-            "#veil1&board=board.example:7701&meeting=standup-42&board_sha256={}&invite={}&relay=[::1]:4433&relay_sha256={}",
+            "#veil1&board=board.example:7701&meeting=standup-42&board_sha256={}&invite={}&relay=[::1]:4433&relay_sha256={}&pq=required",
             "ab".repeat(32),
             "01".repeat(32),
             "cd".repeat(32)
@@ -220,6 +240,7 @@ mod tests {
         assert_eq!(link.board_sha256, Some([0xab; 32]));
         assert_eq!(link.invite, Some(Invite::new([1; 32])));
         assert_eq!(link.relay.as_deref(), Some("[::1]:4433"));
+        assert_eq!(link.pq, PqPolicy::Required);
         assert_eq!(MeetingLink::parse(&link.to_fragment()).unwrap(), link);
         // The invite never shows in a debug print.
         assert!(!format!("{link:?}").contains("0101"));
@@ -228,7 +249,7 @@ mod tests {
     #[test]
     fn anything_not_exactly_understood_is_refused() {
         let ok = "veil1&board=b:1&meeting=m";
-        assert!(MeetingLink::parse(ok).is_ok());
+        assert_eq!(MeetingLink::parse(ok).unwrap().pq, PqPolicy::Preferred);
         let cases: &[(&str, LinkError)] = &[
             ("veil2&board=b:1&meeting=m", LinkError::NotVeil),
             ("board=b:1&meeting=m", LinkError::NotVeil),

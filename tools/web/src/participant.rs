@@ -243,6 +243,7 @@ impl WebParticipant {
                     invite: self.link.invite.clone(),
                     host_secret: None,
                     timings: Timings::default(),
+                    pq: self.link.pq,
                 };
                 // Fails only if the random source does (the default timings are valid); the
                 // identity is then gone and the next welcome is refused as Ended.

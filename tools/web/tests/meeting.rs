@@ -17,12 +17,21 @@ struct World {
     board: BoardCore,
     people: BTreeMap<ConnId, WebParticipant>,
     events: BTreeMap<ConnId, Vec<WebEvent>>,
+    /// Board messages a participant refused (normal under a policy or an adversary).
+    refused: BTreeMap<ConnId, Vec<String>>,
     rng: TestRng,
     next: ConnId,
 }
 
 fn link(meeting: &str) -> MeetingLink {
     MeetingLink::parse(&format!("veil1&board=127.0.0.1:7701&meeting={meeting}")).unwrap()
+}
+
+fn link_pq(meeting: &str, pq: &str) -> MeetingLink {
+    MeetingLink::parse(&format!(
+        "veil1&board=127.0.0.1:7701&meeting={meeting}&pq={pq}"
+    ))
+    .unwrap()
 }
 
 impl World {
@@ -32,15 +41,20 @@ impl World {
             board: BoardCore::new(Box::new(Honest), [7; 16]),
             people: BTreeMap::new(),
             events: BTreeMap::new(),
+            refused: BTreeMap::new(),
             rng: TestRng::new(seed),
             next: 1,
         }
     }
 
     fn join(&mut self, meeting: &str, name: &str) -> ConnId {
+        self.join_with(link(meeting), name)
+    }
+
+    fn join_with(&mut self, link: MeetingLink, name: &str) -> ConnId {
         let conn = self.next;
         self.next += 1;
-        let p = WebParticipant::new(link(meeting), name, &mut self.rng).unwrap();
+        let p = WebParticipant::new(link, name, &mut self.rng).unwrap();
         self.board.connected(conn, self.now);
         self.people.insert(conn, p);
         self.pump();
@@ -65,8 +79,10 @@ impl World {
                 moved = true;
                 match out {
                     Output::Send { to, frame } => {
-                        if let Some(p) = self.people.get_mut(&to) {
-                            p.handle_board(&frame, self.now, &mut self.rng).unwrap();
+                        if let Some(p) = self.people.get_mut(&to)
+                            && let Err(e) = p.handle_board(&frame, self.now, &mut self.rng)
+                        {
+                            self.refused.entry(to).or_default().push(e.to_string());
                         }
                     }
                     Output::Close(conn) => {
@@ -118,6 +134,7 @@ fn browser_participants_converge_and_exchange_media() {
     let b = w.join("m1", "bob");
     let c = w.join("m1", "carol");
     w.advance(5_000);
+    assert!(w.refused.is_empty(), "{:?}", w.refused);
     let roster = |w: &World, conn| w.people[&conn].roster().unwrap().entries.len();
     assert_eq!((roster(&w, a), roster(&w, b), roster(&w, c)), (3, 3, 3));
     let code = w.people[&a].security_code().unwrap();
@@ -255,4 +272,27 @@ fn nothing_seals_before_the_welcome_and_a_refused_join_ends_cleanly() {
         WebParticipant::new(link("m4"), "", &mut rng),
         Err(WebError::Name)
     ));
+}
+
+/// Issue 16 in the browser: a meeting whose links say `pq=required` keys everyone through the
+/// hybrid box, and a browser whose link says `pq=off` is refused by that leader (it stays
+/// unkeyed) while the others go on.
+#[test]
+fn a_required_meeting_keys_browsers_post_quantum_and_leaves_a_classical_one_out() {
+    let mut w = World::new("web-pq");
+    let a = w.join_with(link_pq("m5", "required"), "alice");
+    let b = w.join_with(link_pq("m5", "required"), "bob");
+    let c = w.join_with(link_pq("m5", "off"), "carol");
+    w.advance(5_000);
+    assert_eq!(w.people[&a].roster().unwrap().entries.len(), 2);
+    assert!(!w.keyed(b).is_empty());
+    assert!(
+        w.keyed(c).is_empty(),
+        "the classical browser got a key: {:?}",
+        w.keyed(c)
+    );
+    let now = w.now;
+    let sealed = w.p(a).seal(now, b"pq").unwrap();
+    assert_eq!(w.p(b).open(now, &sealed).unwrap(), b"pq");
+    assert!(w.p(c).seal(now, b"x").is_err());
 }
