@@ -60,8 +60,10 @@ pub struct MeetingLink {
     pub board: String,
     /// The meeting ID.
     pub meeting: String,
-    /// The board certificate's SHA-256, to pin (`serverCertificateHashes` does the same for
-    /// the relay's WebTransport).
+    /// The board certificate's SHA-256, for clients that can pin it (a native one). A
+    /// browser's WebSocket cannot: it checks the board's certificate against the Web PKI, so a
+    /// board browsers reach needs a certificate they trust. (The relay's WebTransport can pin,
+    /// through `serverCertificateHashes`: [`Self::relay_sha256`].)
     pub board_sha256: Option<[u8; 32]>,
     /// The host's invite for this participant (a secret: zeroized on drop).
     pub invite: Option<Invite>,
@@ -98,7 +100,11 @@ fn host_port(value: &str, field: &'static str) -> Result<String, LinkError> {
         Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
         None => !host.is_empty() && host.len() <= MAX_HOST && host.chars().all(unreserved),
     };
-    let port_ok = !port.starts_with('0') && port.parse::<u16>().is_ok_and(|p| p > 0);
+    // Digits only: `u16::from_str` would also take a leading `+`, which no URL allows.
+    let port_ok = !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && !port.starts_with('0')
+        && port.parse::<u16>().is_ok_and(|p| p > 0);
     if host_ok && port_ok {
         Ok(value.to_owned())
     } else {
@@ -136,9 +142,17 @@ impl MeetingLink {
         let (mut invite, mut relay, mut relay_sha256) = (None, None, None);
         let mut pq = None;
         for field in fields {
-            let (key, value) = field
-                .split_once('=')
-                .ok_or_else(|| LinkError::Malformed(field.chars().take(32).collect()))?;
+            // A field without '=' may be a secret whose '=' got lost (`invite0123...`): name
+            // only its leading lowercase run, never its value.
+            let (key, value) = field.split_once('=').ok_or_else(|| {
+                LinkError::Malformed(
+                    field
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .take(16)
+                        .collect(),
+                )
+            })?;
             match key {
                 "board" => once(&mut board, "board", host_port(value, "board")?)?,
                 "meeting" => {
@@ -193,8 +207,13 @@ impl MeetingLink {
     }
 
     /// The fragment (without `#`) that [`Self::parse`] reads back: the host hands this out.
+    /// Written into one allocation big enough for every field, so no reallocation leaves a
+    /// copy of the invite behind in freed memory.
     pub fn to_fragment(&self) -> Zeroizing<String> {
-        let mut out = Zeroizing::new(format!(
+        let mut out = Zeroizing::new(String::with_capacity(
+            TAG.len() + self.board.len() + self.meeting.len() + 2 * MAX_HOST + 4 * 64 + 128,
+        ));
+        out.push_str(&format!(
             "{TAG}&board={}&meeting={}",
             self.board, self.meeting
         ));
@@ -267,6 +286,7 @@ mod tests {
                 "veil1&board=b:1&meeting=m&flag",
                 LinkError::Malformed("flag".into()),
             ),
+            ("veil1&board=b:+80&meeting=m", LinkError::BadValue("board")),
             ("veil1&board=b&meeting=m", LinkError::BadValue("board")),
             ("veil1&board=b:0&meeting=m", LinkError::BadValue("board")),
             (
@@ -293,6 +313,12 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(&MeetingLink::parse(text).unwrap_err(), want, "{text}");
         }
+        // A secret whose '=' was lost is not echoed.
+        let lost = format!("veil1&board=b:1&meeting=m&invite{}", "01".repeat(32));
+        assert_eq!(
+            MeetingLink::parse(&lost).unwrap_err(),
+            LinkError::Malformed("invite".into())
+        );
         let long = format!("veil1&board=b:1&meeting={}", "m".repeat(257));
         assert_eq!(
             MeetingLink::parse(&long).unwrap_err(),

@@ -274,9 +274,11 @@ impl WebParticipant {
                 Err(WebError::Unexpected("a second welcome"))
             }
             (State::Joined(j), ServerFrame::Deliver(bytes)) => {
-                j.session.handle(now, bytes, rng)?;
+                // keyctl raises its alerts (a changed IVK, a bad chain, a refused downgrade)
+                // and may end the session before it returns the refusal: deliver those first.
+                let handled = j.session.handle(now, bytes, rng);
                 self.pump(now);
-                Ok(())
+                handled.map_err(WebError::from)
             }
             (State::Joined(j), ServerFrame::Cohosts(list)) => {
                 let _ = j.session.set_cohosts(list);
@@ -311,9 +313,9 @@ impl WebParticipant {
         let State::Joined(j) = &mut self.state else {
             return Ok(());
         };
-        j.session.handle_timeout(now, rng)?;
+        let handled = j.session.handle_timeout(now, rng);
         self.pump(now);
-        Ok(())
+        handled.map_err(WebError::from)
     }
 
     /// Leaves the meeting: the signed Leave goes to the board, then every key is erased.

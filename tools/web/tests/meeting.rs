@@ -296,3 +296,33 @@ fn a_required_meeting_keys_browsers_post_quantum_and_leaves_a_classical_one_out(
     assert_eq!(w.p(b).open(now, &sealed).unwrap(), b"pq");
     assert!(w.p(c).seal(now, b"x").is_err());
 }
+
+/// A refusal keyctl raises an alert for, or ends the session with, reaches the page: a
+/// `pq=required` browser keyed by a `preferred` leader gets the WeakPqPolicy alert and the
+/// Left event, and seals nothing afterwards (its keys erased), though the board message that
+/// ended it was itself a refusal.
+#[test]
+fn a_session_that_ends_on_a_refusal_reaches_the_page_and_erases_its_keys() {
+    use keyctl::meeting::Alert;
+    let mut w = World::new("web-weak-pq");
+    let _a = w.join("m6", "alice");
+    let b = w.join_with(link_pq("m6", "required"), "bob");
+    w.advance(5_000);
+    let events = &w.events[&b];
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, WebEvent::Alert(Alert::WeakPqPolicy { .. }))),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&WebEvent::Left(LeftReason::WeakPqPolicy)),
+        "{events:?}"
+    );
+    assert!(
+        !w.refused[&b].is_empty(),
+        "the refusal itself is reported too"
+    );
+    let now = w.now;
+    assert!(matches!(w.p(b).seal(now, b"x"), Err(WebError::NotJoined)));
+}
