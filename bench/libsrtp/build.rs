@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 use std::path::Path;
+use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/shim.c");
@@ -17,6 +18,21 @@ fn main() {
         );
         return;
     };
+    // 2.3 added the header checks (CSRC count, extension length against the packet length)
+    // that the wrapper's SAFETY argument for srtp_unprotect relies on.
+    match Command::new("pkg-config")
+        .args(["--atleast-version=2.3.0", "libsrtp2"])
+        .status()
+    {
+        Ok(status) if status.success() => {}
+        Ok(_) => {
+            println!("cargo:warning=libsrtp2 older than 2.3: the comparison leaves it out");
+            return;
+        }
+        Err(_) => println!(
+            "cargo:warning=no pkg-config: libsrtp2's version (2.3 or later needed) unchecked"
+        ),
+    }
     cc::Build::new()
         .file("src/shim.c")
         .include(include)

@@ -160,8 +160,10 @@ impl Session {
 
     #[cfg(veil_libsrtp)]
     fn call_unprotect(&mut self, buf: &mut [u8], len: &mut i32) -> Result<(), Error> {
-        // SAFETY: `self.raw` is a live session; libsrtp reads and rewrites at most `*len`
-        // bytes of `buf` (checked by `c_len` to lie within it), and the pointer is aligned.
+        // SAFETY: `self.raw` is a live session; libsrtp (2.3 or later, which build.rs requires)
+        // checks the header's CSRC count and extension length against `*len`, and reads and
+        // rewrites at most `*len` bytes of `buf` (checked by `c_len` to lie within it); the
+        // pointer is aligned.
         #[allow(unsafe_code)]
         status(unsafe { ffi::veil_srtp_unprotect(self.raw, buf.as_mut_ptr(), len) })
     }

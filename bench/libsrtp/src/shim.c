@@ -30,7 +30,7 @@ int veil_srtp_new(const uint8_t *key, size_t key_len, int inbound, void **out) {
   policy.next = NULL;
   status = srtp_create(&session, &policy);
   /* srtp_create expands the key into the session; the copy is not needed after it. */
-  memset(key_copy, 0, sizeof(key_copy));
+  explicit_bzero(key_copy, sizeof(key_copy));
   if (status != srtp_err_status_ok)
     return (int)status;
   *out = session;

@@ -139,6 +139,17 @@ enum Transport {
     Ws(Box<tungstenite::WebSocket<Stream>>),
 }
 
+impl Drop for Transport {
+    /// A WebSocket says goodbye with a Close frame, so the board sees a disconnect rather than
+    /// a reset (best effort: the socket may be gone).
+    fn drop(&mut self) {
+        if let Self::Ws(ws) = self {
+            let _ = ws.close(None);
+            let _ = ws.flush();
+        }
+    }
+}
+
 impl Transport {
     fn socket(&self) -> &TcpStream {
         match self {

@@ -493,14 +493,12 @@ impl BoardServer {
                     }
                     tracing::debug!(conn, %peer, websocket, "connection accepted");
                     let link = if websocket {
-                        let io = match tls {
-                            None => WsIo::Plain(sock),
-                            Some(tls) => WsIo::Tls(Box::new(rustls::StreamOwned::new(tls, sock))),
-                        };
-                        match WsLink::accept(io) {
+                        match WsLink::accept(WsIo::new(sock, tls)) {
                             Ok(link) => Link::Ws(Box::new(link)),
+                            // Closed before a byte: a probe, not a refusal. The socket is
+                            // closed (and so out of the poll) already.
+                            Err(ErrorReason::Io) => continue,
                             Err(reason) => {
-                                // The socket is closed (and so out of the poll) already.
                                 self.core.count_error(reason);
                                 continue;
                             }

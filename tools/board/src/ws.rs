@@ -15,6 +15,8 @@
 
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mio::net::TcpStream;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response, ServerHandshake};
@@ -35,43 +37,123 @@ const FRAME_HEADER: usize = 4;
 /// connections (its default, 128 KiB, is allocated up front per connection).
 const READ_BUFFER: usize = 16 * 1024;
 
-/// The socket under a WebSocket: plaintext (loopback only) or TLS.
-pub(crate) enum WsIo {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+/// The socket under a WebSocket: plaintext (loopback only) or TLS, driven by hand rather than
+/// through `rustls::StreamOwned`, whose `write` on a non-blocking socket returns `Ok(0)` once
+/// TLS's buffer is full (tungstenite takes that as a reset): here a full buffer is
+/// `WouldBlock`, and bytes TLS still holds count as output waiting ([`Self::tls_pending`]).
+pub(crate) struct WsIo {
+    sock: TcpStream,
+    tls: Option<Box<rustls::ServerConnection>>,
+    /// Whether the peer ever sent a byte: a connection closed before that (a port probe, a
+    /// health check) is a disconnect, not a failed handshake. Shared with the link, since a
+    /// failed handshake drops the stream.
+    heard: Arc<AtomicBool>,
 }
 
 impl WsIo {
-    pub(crate) fn socket_mut(&mut self) -> &mut TcpStream {
-        match self {
-            Self::Plain(s) => s,
-            Self::Tls(s) => &mut s.sock,
+    pub(crate) fn new(sock: TcpStream, tls: Option<rustls::ServerConnection>) -> Self {
+        Self {
+            sock,
+            tls: tls.map(Box::new),
+            heard: Arc::new(AtomicBool::new(false)),
         }
     }
+
+    pub(crate) fn socket_mut(&mut self) -> &mut TcpStream {
+        &mut self.sock
+    }
+
+    /// Whether TLS holds records for the socket.
+    fn tls_pending(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.wants_write())
+    }
+
+    /// Hands TLS's records to the socket until it would block or none are left.
+    fn write_tls(&mut self) -> io::Result<()> {
+        let Some(tls) = self.tls.as_mut() else {
+            return Ok(());
+        };
+        while tls.wants_write() {
+            match tls.write_tls(&mut self.sock) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == ErrorKind::WouldBlock
 }
 
 impl Read for WsIo {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.read(buf),
-            Self::Tls(s) => s.read(buf),
+        if self.tls.is_none() {
+            let n = self.sock.read(buf)?;
+            if n > 0 {
+                self.heard.store(true, Ordering::Relaxed);
+            }
+            return Ok(n);
+        }
+        loop {
+            {
+                let tls = self.tls.as_mut().ok_or(ErrorKind::NotConnected)?;
+                match tls.reader().read(buf) {
+                    // Ok(0) here is the peer's close_notify.
+                    Ok(n) => return Ok(n),
+                    Err(e) if would_block(&e) => {}
+                    Err(e) => return Err(e),
+                }
+                // Nothing decrypted yet: one read from the socket (WouldBlock ends the call).
+                if tls.read_tls(&mut self.sock)? == 0 {
+                    return Ok(0);
+                }
+                self.heard.store(true, Ordering::Relaxed);
+                tls.process_new_packets()
+                    .map_err(|e| io::Error::new(ErrorKind::InvalidData, e))?;
+            }
+            // Handshake replies and alerts go out as soon as they exist.
+            match self.write_tls() {
+                Ok(()) => {}
+                Err(e) if would_block(&e) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 }
 
 impl Write for WsIo {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.write(buf),
-            Self::Tls(s) => s.write(buf),
+        if self.tls.is_none() {
+            return self.sock.write(buf);
+        }
+        // Records already queued go first; then as much plaintext as TLS's window takes.
+        match self.write_tls() {
+            Ok(()) => {}
+            Err(e) if would_block(&e) => {}
+            Err(e) => return Err(e),
+        }
+        let Some(tls) = self.tls.as_mut() else {
+            return Err(ErrorKind::NotConnected.into());
+        };
+        let n = tls.writer().write(buf)?;
+        if n == 0 && !buf.is_empty() {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        match self.write_tls() {
+            Ok(()) => Ok(n),
+            Err(e) if would_block(&e) => Ok(n),
+            Err(e) => Err(e),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Self::Plain(s) => s.flush(),
-            Self::Tls(s) => s.flush(),
+        if self.tls.is_none() {
+            return self.sock.flush();
         }
+        self.write_tls()
     }
 }
 
@@ -127,24 +209,31 @@ pub(crate) struct WsLink {
     out_bytes: usize,
     /// The last flush would have blocked: tungstenite holds bytes for the socket.
     blocked: bool,
+    /// Whether the peer sent anything (see [`WsIo`]).
+    heard: Arc<AtomicBool>,
 }
 
 impl WsLink {
     /// Starts the server handshake on a freshly accepted socket. A handshake that fails at
     /// once (the whole request was already there) has closed the socket, so no event will
     /// come for it: the caller counts the reason and keeps no connection.
+    /// `Err(ErrorReason::Io)` is a peer that closed before saying anything: not a refusal.
     pub(crate) fn accept(io: WsIo) -> Result<Self, ErrorReason> {
+        let heard = Arc::clone(&io.heard);
         let start = ServerHandshake::start(io, check_path as Check, Some(config()));
         let state = match start.handshake() {
             Ok(ws) => State::Open(Box::new(ws)),
             Err(HandshakeError::Interrupted(mid)) => State::Handshaking(Box::new(mid)),
-            Err(HandshakeError::Failure(e)) => return Err(handshake_failure(&e)),
+            Err(HandshakeError::Failure(e)) => {
+                return Err(handshake_failure(&e, heard.load(Ordering::Relaxed)));
+            }
         };
         Ok(Self {
             state,
             out: VecDeque::new(),
             out_bytes: 0,
             blocked: false,
+            heard,
         })
     }
 
@@ -157,11 +246,17 @@ impl WsLink {
         }
     }
 
-    /// Bytes waiting to be written: queued frames, or tungstenite's buffer after a blocked
-    /// flush (counted as one byte: it is bounded by the config, and only its existence
-    /// matters to the writable interest).
+    /// Bytes waiting to be written: queued frames, plus one for anything else that waits for
+    /// the socket (tungstenite's buffer after a blocked flush, records TLS holds, a handshake
+    /// in progress, which may be waiting to write its reply): only its existence matters to
+    /// the writable interest, and each is bounded by its own config.
     pub(crate) fn pending_out(&self) -> usize {
-        self.out_bytes + usize::from(self.blocked)
+        let waiting = match &self.state {
+            State::Handshaking(_) => true,
+            State::Open(ws) => self.blocked || ws.get_ref().tls_pending(),
+            State::Gone => false,
+        };
+        self.out_bytes + usize::from(waiting)
     }
 
     /// The next frame from the socket, completing the handshake first. A message that is not
@@ -181,7 +276,12 @@ impl WsLink {
                         self.state = State::Handshaking(Box::new(mid));
                         return Ok(WsEvent::WouldBlock);
                     }
-                    Err(HandshakeError::Failure(e)) => return Err(handshake_failure(&e)),
+                    Err(HandshakeError::Failure(e)) => {
+                        return match handshake_failure(&e, self.heard.load(Ordering::Relaxed)) {
+                            ErrorReason::Io => Ok(WsEvent::Closed),
+                            reason => Err(reason),
+                        };
+                    }
                 },
                 State::Open(mut ws) => {
                     let message = ws.read();
@@ -200,7 +300,16 @@ impl WsLink {
                             let _ = self.flush();
                             return Ok(WsEvent::Closed);
                         }
-                        Err(e) => return classify(e),
+                        Err(e) => {
+                            let event = classify(e)?;
+                            if let WsEvent::WouldBlock = event {
+                                // A pong tungstenite could not write while reading waits in
+                                // its buffer: push it now, or mark the link blocked.
+                                self.blocked = true;
+                                self.flush()?;
+                            }
+                            return Ok(event);
+                        }
                     }
                 }
             }
@@ -221,12 +330,29 @@ impl WsLink {
         Ok(())
     }
 
-    /// Writes what the socket takes now. Frames queued during the handshake wait for it.
+    /// Writes what the socket takes now. A handshake in progress is driven on (its reply may
+    /// have been waiting for the socket); frames queued during it wait for it to finish.
     pub(crate) fn flush(&mut self) -> Result<(), ErrorReason> {
+        if let State::Handshaking(_) = self.state {
+            let State::Handshaking(mid) = core::mem::replace(&mut self.state, State::Gone) else {
+                return Ok(());
+            };
+            match (*mid).handshake() {
+                Ok(ws) => self.state = State::Open(Box::new(ws)),
+                Err(HandshakeError::Interrupted(mid)) => {
+                    self.state = State::Handshaking(Box::new(mid));
+                    return Ok(());
+                }
+                Err(HandshakeError::Failure(e)) => {
+                    return Err(handshake_failure(&e, self.heard.load(Ordering::Relaxed)));
+                }
+            }
+        }
         let State::Open(ws) = &mut self.state else {
             return Ok(());
         };
-        if self.blocked {
+        // Pongs and close replies tungstenite queued, and records TLS holds, go out too.
+        if self.blocked || ws.get_ref().tls_pending() {
             match ws.flush() {
                 Ok(()) => self.blocked = false,
                 Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
@@ -278,8 +404,18 @@ fn one_frame(message: &[u8]) -> Result<core::ops::Range<usize>, ErrorReason> {
 }
 
 /// Why a handshake failed, as the board counts it: TLS (a plaintext client on wss, a bad
-/// record) or the WebSocket upgrade itself (another path, not HTTP, a malformed request).
-fn handshake_failure(error: &tungstenite::Error) -> ErrorReason {
+/// record) or the WebSocket upgrade itself (another path, not HTTP, a malformed request). A
+/// peer that closed before sending a byte (`heard` false: a port probe, a health check) is
+/// `Io`, which the callers treat as a plain disconnect rather than a refusal.
+fn handshake_failure(error: &tungstenite::Error, heard: bool) -> ErrorReason {
+    let closed_early = matches!(
+        error,
+        tungstenite::Error::Protocol(tungstenite::error::ProtocolError::HandshakeIncomplete)
+            | tungstenite::Error::ConnectionClosed
+    ) || matches!(error, tungstenite::Error::Io(e) if e.kind() == ErrorKind::UnexpectedEof);
+    if !heard && closed_early {
+        return ErrorReason::Io;
+    }
     let tls = match error {
         tungstenite::Error::Tls(_) => true,
         tungstenite::Error::Io(e) => e
@@ -299,7 +435,14 @@ fn classify(error: tungstenite::Error) -> Result<WsEvent, ErrorReason> {
     use tungstenite::Error as E;
     match error {
         E::Io(e) if e.kind() == ErrorKind::WouldBlock => Ok(WsEvent::WouldBlock),
-        E::ConnectionClosed | E::AlreadyClosed => Ok(WsEvent::Closed),
+        // A peer that drops the socket without a Close frame (a closed tab), or wss without
+        // close_notify: a disconnect, as on the stream, not a refusal.
+        E::ConnectionClosed
+        | E::AlreadyClosed
+        | E::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
+            Ok(WsEvent::Closed)
+        }
+        E::Io(e) if e.kind() == ErrorKind::UnexpectedEof => Ok(WsEvent::Closed),
         E::Io(_) => Err(ErrorReason::Io),
         E::Tls(_) => Err(ErrorReason::Tls),
         E::Capacity(_) => Err(ErrorReason::Oversize),
