@@ -36,10 +36,17 @@ impl Participant {
             .map_err(thrown)
     }
 
-    /// The `wss://` address of the board, for `new WebSocket(...)`.
+    /// The board's address for `new WebSocket(...)`: `wss://`, or `ws://` for a board on this
+    /// machine's loopback (the only place a board may run without TLS, and a secure context
+    /// to browsers).
     #[wasm_bindgen(js_name = boardUrl)]
     pub fn board_url(&self) -> String {
-        format!("wss://{}/board", self.0.link().board)
+        let board = &self.0.link().board;
+        let loopback = ["127.0.0.1:", "localhost:", "[::1]:"]
+            .iter()
+            .any(|prefix| board.starts_with(prefix));
+        let scheme = if loopback { "ws" } else { "wss" };
+        format!("{scheme}://{board}/board")
     }
 
     /// The next binary message for the board's WebSocket, or `undefined`.
