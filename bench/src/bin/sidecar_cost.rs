@@ -47,8 +47,9 @@ usage: sidecar_cost [--veil PATH] [--rates 10000,20000,100000,250000] [--size N]
                   through each pair, and the sidecar pair's over the naive pair's
   --samples N     packets per latency series (default 3000)
   --meeting       meeting mode: the sidecars are keyed by the handshake through a `veil board`
-                  and send through a `veil relay` (neither is counted; the naive pair goes
-                  direct), instead of a pre-shared key file and each other
+                  and send through a `veil relay`, and the naive pair through a plain
+                  forwarding process (none of these counted), instead of a pre-shared key file
+                  and each other
 
 Both pairs run for the whole harness on loopback; each load is measured for the sidecars,
 then for the naive pair, after a half-second warm-up. Pin nothing: the kernel places the
@@ -411,7 +412,10 @@ fn addr(a: SocketAddr) -> String {
     a.to_string()
 }
 
-fn naive_pair(sink: SocketAddr) -> Result<Pair> {
+/// The naive pair; with `hop`, the sealer sends through a plain forwarding process (not
+/// counted), as the sidecars send through the relay in meeting mode, so both paths wake the
+/// same number of processes per packet.
+fn naive_pair(sink: SocketAddr, hop: bool) -> Result<(Pair, Vec<Proc>)> {
     let me = std::env::current_exe()?;
     let (seal_listen, open_listen) = (free_addr()?, free_addr()?);
     let spawn = |name: &str, op: &str, listen: SocketAddr, to: SocketAddr| {
@@ -426,12 +430,20 @@ fn naive_pair(sink: SocketAddr) -> Result<Pair> {
         })
     };
     let opener = spawn("naive opener", "open", open_listen, sink)?;
-    let sealer = spawn("naive sealer", "seal", seal_listen, open_listen)?;
-    Ok(Pair {
+    let (to_opener, extra) = if hop {
+        let hop_listen = free_addr()?;
+        let forwarder = spawn("naive hop", "forward", hop_listen, open_listen)?;
+        (hop_listen, vec![forwarder])
+    } else {
+        (open_listen, Vec::new())
+    };
+    let sealer = spawn("naive sealer", "seal", seal_listen, to_opener)?;
+    let pair = Pair {
         name: "naive pair",
         procs: vec![sealer, opener],
         entry: seal_listen,
-    })
+    };
+    Ok((pair, extra))
 }
 
 /// The naive proxy: per datagram one recv, one AES-256-GCM seal or open, one send. Sealed
@@ -445,6 +457,10 @@ fn run_naive(op: &str, listen: &str, to: &str) -> Result<()> {
     loop {
         let (n, _) = socket.recv_from(&mut buf[8..])?;
         match op {
+            "forward" => {
+                // The hop in meeting mode's place of the relay: a byte-for-byte forwarder.
+                socket.send_to(&buf[8..8 + n], to)?;
+            }
             "seal" => {
                 counter += 1;
                 let mut nonce = [0u8; 12];
@@ -711,8 +727,10 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("naive") {
         return match args.as_slice() {
-            [_, op, listen, to] if op == "seal" || op == "open" => run_naive(op, listen, to),
-            _ => Err("usage: sidecar_cost naive seal|open LISTEN TO".into()),
+            [_, op, listen, to] if ["seal", "open", "forward"].contains(&op.as_str()) => {
+                run_naive(op, listen, to)
+            }
+            _ => Err("usage: sidecar_cost naive seal|open|forward LISTEN TO".into()),
         };
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -754,8 +772,10 @@ fn main() -> Result<()> {
         })
     };
     let client: SocketAddr = CLIENT.parse()?;
-    let (sidecars, servers) = sidecar_pair(&o, &dir, client, sink_addr)?;
-    let pairs = [sidecars, naive_pair(sink_addr)?];
+    let (sidecars, mut servers) = sidecar_pair(&o, &dir, client, sink_addr)?;
+    let (naive, hop) = naive_pair(sink_addr, o.meeting)?;
+    servers.extend(hop);
+    let pairs = [sidecars, naive];
     thread::sleep(Duration::from_millis(800));
     for p in pairs.iter().flat_map(|pair| &pair.procs).chain(&servers) {
         if !Path::new(&format!("/proc/{}", p.pid())).exists() {
