@@ -70,6 +70,24 @@ struct Options {
     meeting: bool,
 }
 
+impl Options {
+    /// The setup, as the first line of every table says it.
+    fn describe(&self) -> String {
+        format!(
+            "size {} B, {} mode, {}, engine {}, {} worker(s) per sidecar",
+            self.size,
+            if self.rtp { "RTP" } else { "datagram" },
+            if self.meeting {
+                "meeting mode (board + relay)"
+            } else {
+                "pre-shared key"
+            },
+            self.engine,
+            self.workers
+        )
+    }
+}
+
 fn parse_options(args: &[String]) -> Result<Options> {
     let here = std::env::current_exe()?;
     let mut o = Options {
@@ -672,19 +690,7 @@ fn latency_tables(
     clock: Instant,
     arrivals: &mpsc::Receiver<u64>,
 ) -> Result<()> {
-    println!(
-        "size {} B, {} mode, {}, engine {}, {} worker(s) per sidecar, {} packets per series",
-        o.size,
-        if o.rtp { "RTP" } else { "datagram" },
-        if o.meeting {
-            "meeting mode (board + relay)"
-        } else {
-            "pre-shared key"
-        },
-        o.engine,
-        o.workers,
-        o.samples
-    );
+    println!("{}, {} packets per series", o.describe(), o.samples);
     println!(
         "| flush | pair | p50 us | p99 us | missing | sidecar / naive p50 | sidecar / naive p99 |"
     );
@@ -785,36 +791,30 @@ fn main() -> Result<()> {
     for pair in &pairs {
         wait_for_media(pair, &received, o.rtp)?;
     }
-    if o.latency {
-        latency_tables(&o, &pairs, clock, &arrivals)?;
-        done.store(true, Ordering::Relaxed);
-        let _ = sink_thread.join();
-        drop(pairs);
-        drop(servers);
-        let _ = fs::remove_dir_all(&dir);
-        return Ok(());
-    }
-    println!(
-        "size {} B, {} mode, {}, engine {}, {} worker(s) per sidecar, {} s per window",
-        o.size,
-        if o.rtp { "RTP" } else { "datagram" },
-        if o.meeting {
-            "meeting mode (board + relay)"
-        } else {
-            "pre-shared key"
-        },
-        o.engine,
-        o.workers,
-        o.seconds
-    );
+    let run = if o.latency {
+        latency_tables(&o, &pairs, clock, &arrivals)
+    } else {
+        cpu_tables(&o, &pairs, &received)
+    };
+    done.store(true, Ordering::Relaxed);
+    let _ = sink_thread.join();
+    drop(pairs);
+    drop(servers);
+    let _ = fs::remove_dir_all(&dir);
+    run
+}
+
+/// One table row per load and pair: CPU, system calls and wakeups per delivered packet.
+fn cpu_tables(o: &Options, pairs: &[Pair; 2], received: &AtomicU64) -> Result<()> {
+    println!("{}, {} s per window", o.describe(), o.seconds);
     println!(
         "| offered pkt/s | pair | delivered | lost | CPU us/pkt | syscalls/pkt | voluntary cs/pkt | involuntary cs/pkt | naive / sidecar CPU |"
     );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for &rate in &o.rates {
         let windows = [
-            measure(&o, &pairs[0], rate, &received)?,
-            measure(&o, &pairs[1], rate, &received)?,
+            measure(o, &pairs[0], rate, received)?,
+            measure(o, &pairs[1], rate, received)?,
         ];
         let per = |w: &Window, v: u64| v as f64 / w.delivered.max(1) as f64;
         let cpu = |w: &Window| per(w, w.usage.cpu_ns) / 1000.0;
@@ -840,10 +840,5 @@ fn main() -> Result<()> {
             );
         }
     }
-    done.store(true, Ordering::Relaxed);
-    let _ = sink_thread.join();
-    drop(pairs);
-    drop(servers);
-    let _ = fs::remove_dir_all(&dir);
     Ok(())
 }
