@@ -221,13 +221,7 @@ impl WsLink {
     pub(crate) fn accept(io: WsIo) -> Result<Self, ErrorReason> {
         let heard = Arc::clone(&io.heard);
         let start = ServerHandshake::start(io, check_path as Check, Some(config()));
-        let state = match start.handshake() {
-            Ok(ws) => State::Open(Box::new(ws)),
-            Err(HandshakeError::Interrupted(mid)) => State::Handshaking(Box::new(mid)),
-            Err(HandshakeError::Failure(e)) => {
-                return Err(handshake_failure(&e, heard.load(Ordering::Relaxed)));
-            }
-        };
+        let state = advance(start.handshake(), &heard)?;
         Ok(Self {
             state,
             out: VecDeque::new(),
@@ -265,23 +259,20 @@ impl WsLink {
         loop {
             match core::mem::replace(&mut self.state, State::Gone) {
                 State::Gone => return Ok(WsEvent::Closed),
-                State::Handshaking(mid) => match (*mid).handshake() {
-                    Ok(ws) => {
-                        self.state = State::Open(Box::new(ws));
+                State::Handshaking(mid) => match advance((*mid).handshake(), &self.heard) {
+                    Ok(state) => {
+                        let open = matches!(state, State::Open(_));
+                        self.state = state;
+                        if !open {
+                            return Ok(WsEvent::WouldBlock);
+                        }
                         // Frames the core queued during the handshake (none before a hello,
                         // but a Refused may be) go out now.
                         self.flush()?;
                     }
-                    Err(HandshakeError::Interrupted(mid)) => {
-                        self.state = State::Handshaking(Box::new(mid));
-                        return Ok(WsEvent::WouldBlock);
-                    }
-                    Err(HandshakeError::Failure(e)) => {
-                        return match handshake_failure(&e, self.heard.load(Ordering::Relaxed)) {
-                            ErrorReason::Io => Ok(WsEvent::Closed),
-                            reason => Err(reason),
-                        };
-                    }
+                    // Closed before a byte: a disconnect, not a refusal.
+                    Err(ErrorReason::Io) => return Ok(WsEvent::Closed),
+                    Err(reason) => return Err(reason),
                 },
                 State::Open(mut ws) => {
                     let message = ws.read();
@@ -337,16 +328,7 @@ impl WsLink {
             let State::Handshaking(mid) = core::mem::replace(&mut self.state, State::Gone) else {
                 return Ok(());
             };
-            match (*mid).handshake() {
-                Ok(ws) => self.state = State::Open(Box::new(ws)),
-                Err(HandshakeError::Interrupted(mid)) => {
-                    self.state = State::Handshaking(Box::new(mid));
-                    return Ok(());
-                }
-                Err(HandshakeError::Failure(e)) => {
-                    return Err(handshake_failure(&e, self.heard.load(Ordering::Relaxed)));
-                }
-            }
+            self.state = advance((*mid).handshake(), &self.heard)?;
         }
         let State::Open(ws) = &mut self.state else {
             return Ok(());
@@ -400,6 +382,21 @@ fn one_frame(message: &[u8]) -> Result<core::ops::Range<usize>, ErrorReason> {
         core::cmp::Ordering::Equal => Ok(FRAME_HEADER..message.len()),
         core::cmp::Ordering::Less => Err(ErrorReason::Trailing),
         core::cmp::Ordering::Greater => Err(ErrorReason::Truncated),
+    }
+}
+
+/// The state one step of the handshake leaves: open, still under way, or failed (counted as
+/// [`handshake_failure`] says; `Io` is a peer that closed before a byte).
+fn advance(
+    step: Result<WebSocket<WsIo>, HandshakeError<ServerHandshake<WsIo, Check>>>,
+    heard: &AtomicBool,
+) -> Result<State, ErrorReason> {
+    match step {
+        Ok(ws) => Ok(State::Open(Box::new(ws))),
+        Err(HandshakeError::Interrupted(mid)) => Ok(State::Handshaking(Box::new(mid))),
+        Err(HandshakeError::Failure(e)) => {
+            Err(handshake_failure(&e, heard.load(Ordering::Relaxed)))
+        }
     }
 }
 
