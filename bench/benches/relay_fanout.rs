@@ -39,7 +39,7 @@ fn addr(meeting: usize, i: usize) -> SocketAddr {
 }
 
 /// Two meetings of `members`; a batch of `DATAGRAMS` from the first `SENDERS` of meeting 0.
-fn setup(members: usize, now: Instant) -> (Table, Batch, Vec<Option<MeetingKey>>) {
+fn setup(members: usize, now: Instant) -> (Table, Batch, Vec<Option<(MeetingKey, SocketAddr)>>) {
     let mut table = Table::new(
         Duration::from_secs(60),
         Limits {
@@ -65,7 +65,7 @@ fn setup(members: usize, now: Instant) -> (Table, Batch, Vec<Option<MeetingKey>>
     for d in 0..DATAGRAMS {
         let from = addr(0, d % SENDERS);
         batch.push_wire(&[u8::try_from(d).unwrap() | 0x80; LEN], Some(from));
-        keys.push(table.destinations(from, now).map(|(k, _)| k));
+        keys.push(table.destinations(from, now).map(|(k, _)| (k, from)));
     }
     (table, batch, keys)
 }

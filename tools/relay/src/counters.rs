@@ -14,8 +14,12 @@ pub enum RelayDrop {
     NoPeers,
     /// It was longer than a batch slot.
     Truncated,
-    /// The kernel refused a send of it.
+    /// The kernel refused a send of it, or its WebTransport session was gone.
     SendFailed,
+    /// Larger than a WebTransport member's path takes in one datagram (the QUIC path MTU).
+    WebTooLarge,
+    /// From a WebTransport session while the queue to the relay's loop was full.
+    WebQueueFull,
 }
 
 /// Why a well-formed registration was refused (nothing changed; docs/PROTOCOL.md).
@@ -70,11 +74,13 @@ impl Refusal {
 
 impl RelayDrop {
     /// Every reason, in counter order.
-    pub const ALL: [RelayDrop; 4] = [
+    pub const ALL: [RelayDrop; 6] = [
         Self::Unregistered,
         Self::NoPeers,
         Self::Truncated,
         Self::SendFailed,
+        Self::WebTooLarge,
+        Self::WebQueueFull,
     ];
 
     /// A short stable name, for metrics labels.
@@ -84,6 +90,8 @@ impl RelayDrop {
             Self::NoPeers => "no_peers",
             Self::Truncated => "truncated",
             Self::SendFailed => "send_failed",
+            Self::WebTooLarge => "web_too_large",
+            Self::WebQueueFull => "web_queue_full",
         }
     }
 }
@@ -119,6 +127,11 @@ pub struct RelayCounters {
     pub registered: AtomicU64,
     /// Meetings with a registered address now.
     pub meetings: AtomicU64,
+    /// WebTransport sessions accepted.
+    pub web_sessions: AtomicU64,
+    /// WebTransport sessions refused: handshake failed or too slow, wrong path, or
+    /// `--max-web-sessions` reached.
+    pub web_refused: AtomicU64,
 }
 
 impl RelayCounters {
@@ -228,6 +241,15 @@ impl RelayCounters {
             "counter",
             "Cookie challenges sent to registering addresses",
             &one(&self.challenges),
+        );
+        metric(
+            "web_sessions",
+            "counter",
+            "WebTransport sessions by outcome",
+            &[
+                ("{outcome=\"accepted\"}".into(), load(&self.web_sessions)),
+                ("{outcome=\"refused\"}".into(), load(&self.web_refused)),
+            ],
         );
         metric(
             "registered",

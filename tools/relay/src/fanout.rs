@@ -7,11 +7,9 @@
 //! per copy is one comparison and the copy itself (finding 19.1: the loop before compared whole
 //! member lists and searched a served list per copy, so its cost grew with the meeting).
 
-use std::net::SocketAddr;
-
 use dataplane::batch::Batch;
 
-use super::table::{MeetingKey, Table};
+use super::table::{MeetingKey, Peer, Table};
 
 /// Reused buffers of the routing step.
 #[derive(Debug)]
@@ -36,21 +34,21 @@ impl Fanout {
     }
 
     /// Calls `send(destination, datagrams)` once per member of each meeting in `batch` that
-    /// has something to receive. `meetings[i]` is the meeting of datagram `i` if it is to be
-    /// forwarded, else `None`.
-    pub fn route(
+    /// has something to receive. `media[i]` is the meeting and the sender of datagram `i` if
+    /// it is to be forwarded, else `None`; the sender gets no copy of its own datagram.
+    pub fn route<P: Peer>(
         &mut self,
         batch: &Batch,
-        meetings: &[Option<MeetingKey>],
-        table: &Table,
-        mut send: impl FnMut(SocketAddr, &Batch),
+        media: &[Option<(MeetingKey, P)>],
+        table: &Table<P>,
+        mut send: impl FnMut(P, &Batch),
     ) {
         self.order.clear();
         self.order.extend(
-            meetings
+            media
                 .iter()
                 .enumerate()
-                .filter_map(|(i, key)| key.map(|k| (k, i))),
+                .filter_map(|(i, m)| m.map(|(k, _)| (k, i))),
         );
         // By meeting, then by arrival: each meeting's datagrams leave in the order they came.
         self.order.sort_unstable();
@@ -62,7 +60,8 @@ impl Fanout {
             for &dest in table.members_of(key) {
                 self.out.clear();
                 for &(_, j) in group {
-                    if batch.addr(j) != Some(dest) {
+                    let sender = media.get(j).copied().flatten().map(|(_, p)| p);
+                    if sender != Some(dest) {
                         self.out.push_wire(batch.packet(j), None);
                     }
                 }

@@ -24,6 +24,8 @@ pub mod registration;
 mod server;
 pub mod table;
 pub mod ticket;
+#[cfg(feature = "net")]
+pub mod web;
 
 #[cfg(feature = "net")]
 pub use counters::{Refusal, RelayCounters, RelayDrop};

@@ -12,7 +12,9 @@ use dataplane_udp::bind_reuseport;
 use veil_admin::{AdminAccess, AdminConfig, AdminServer, Response};
 
 use crate::counters::RelayCounters;
-use crate::{forward, table, ticket};
+use crate::forward::{self, WebSide};
+use crate::web::{self, Certificate, Wake, WebListener};
+use crate::{table, ticket};
 
 /// Flags of `veil relay`.
 #[derive(Args, Debug)]
@@ -23,6 +25,8 @@ Examples:
                                                             # curl 127.0.0.1:9200/metrics
   veil sidecar ... --remote RELAY:6100 --board ...          # meeting mode registers by itself
   veil relay ... --ticket-key relay-ticket.key --open       # also for PSK sidecars (no ticket)
+  veil relay ... --web-listen 127.0.0.1:6101               # browsers too, over WebTransport;
+                                                            # prints the certificate's SHA-256
   veil sidecar ... --remote RELAY:6100 --relay --key-file meeting.toml --sender-slot 0
 
 A registration is one clear datagram from the participant's media address (magic 00 56 52 47
@@ -71,6 +75,28 @@ pub struct RelayArgs {
     /// Tickets presented are still checked, and cookies always are.
     #[arg(long)]
     open: bool,
+    /// Accept browser members over WebTransport (HTTP/3 datagrams, https://ADDR/veil) on this
+    /// UDP address. They register with the same datagram, ticket and cookie as UDP members
+    /// and share their meetings; the first line on stdout gives the certificate's SHA-256,
+    /// which the meeting link carries as relay_sha256.
+    #[arg(long, value_name = "ADDR")]
+    web_listen: Option<SocketAddr>,
+    /// The WebTransport certificate chain (PEM). Without it a self-signed ECDSA P-256
+    /// certificate valid 13 days is made at start, which pages pin by hash (browsers allow
+    /// pinning only for certificates valid at most two weeks: restart the relay within 13
+    /// days, or give a certificate here).
+    #[arg(long, value_name = "PATH", requires_all = ["web_key", "web_listen"])]
+    web_cert: Option<std::path::PathBuf>,
+    /// The private key of --web-cert (PEM).
+    #[arg(long, value_name = "PATH", requires = "web_cert")]
+    web_key: Option<std::path::PathBuf>,
+    /// Names the self-signed certificate is for (hostnames or IP addresses); default: the
+    /// --web-listen IP (or localhost for an unspecified address).
+    #[arg(long, value_name = "NAME", requires = "web_listen")]
+    web_name: Vec<String>,
+    /// Most WebTransport sessions at once; more are answered 429.
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    max_web_sessions: usize,
 }
 
 /// Why the relay could not run.
@@ -94,6 +120,9 @@ pub enum RelayError {
     /// The ticket key file.
     #[error(transparent)]
     TicketKey(#[from] ticket::TicketKeyError),
+    /// The WebTransport listener.
+    #[error(transparent)]
+    Web(#[from] web::WebError),
 }
 
 fn io_error(what: &'static str) -> impl FnOnce(std::io::Error) -> RelayError {
@@ -105,9 +134,14 @@ pub fn run(args: RelayArgs) -> Result<(), RelayError> {
     if args.registration_ttl == 0 {
         return Err(RelayError::Usage("--registration-ttl must be at least 1"));
     }
-    if args.max_registrations == 0 || args.max_meeting_members == 0 || args.max_per_source == 0 {
+    if args.max_registrations == 0
+        || args.max_meeting_members == 0
+        || args.max_per_source == 0
+        || args.max_web_sessions == 0
+    {
         return Err(RelayError::Usage(
-            "--max-registrations, --max-meeting-members and --max-per-source must be at least 1",
+            "--max-registrations, --max-meeting-members, --max-per-source and \
+             --max-web-sessions must be at least 1",
         ));
     }
     if let Some(addr) = args.admin {
@@ -141,11 +175,45 @@ pub fn run(args: RelayArgs) -> Result<(), RelayError> {
         }
         None => None,
     };
+    let poll = mio::Poll::new().map_err(io_error("poll"))?;
+    let listener = match args.web_listen {
+        Some(addr) => {
+            let waker = mio::Waker::new(poll.registry(), forward::WEB).map_err(io_error("poll"))?;
+            let wake = Arc::new(Wake {
+                pending: AtomicBool::new(false),
+                waker,
+            });
+            let certificate = match (&args.web_cert, &args.web_key) {
+                (Some(cert), Some(key)) => Certificate::Files {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                },
+                _ => Certificate::SelfSigned(self_signed_names(addr, &args.web_name)),
+            };
+            let listener = WebListener::start(
+                addr,
+                &certificate,
+                args.max_web_sessions,
+                counters.clone(),
+                wake.clone(),
+            )?;
+            Some((listener, wake))
+        }
+        None => None,
+    };
     // One machine-readable line, so scripts and tests using port 0 learn the ports.
-    match &admin {
-        Some(admin) => println!("veil relay: media {media} admin {}", admin.local_addr()),
-        None => println!("veil relay: media {media}"),
+    let mut line = format!("veil relay: media {media}");
+    if let Some(admin) = &admin {
+        line += &format!(" admin {}", admin.local_addr());
     }
+    if let Some((listener, _)) = &listener {
+        line += &format!(
+            " web {} sha256 {}",
+            listener.local_addr,
+            hex::encode(listener.certificate_sha256)
+        );
+    }
+    println!("{line}");
     if let Some(path) = admin.as_ref().and_then(AdminServer::token_file) {
         println!("admin token file: {}", path.display());
     }
@@ -162,9 +230,27 @@ pub fn run(args: RelayArgs) -> Result<(), RelayError> {
         key,
         open: args.open,
     };
-    forward::Relay::new(&socket, table, admission, &counters)
-        .run(&stop)
+    let web = listener.as_ref().map(|(listener, wake)| WebSide {
+        events: &listener.events,
+        wake,
+        sessions: Default::default(),
+    });
+    forward::Relay::new(&socket, table, admission, &counters, web)
+        .run(poll, &stop)
         .map_err(io_error("forwarding"))?;
     tracing::info!("relay stopped");
     Ok(())
+}
+
+/// The self-signed certificate's names: those given, else the listening IP (or localhost when
+/// it listens on every address).
+fn self_signed_names(addr: SocketAddr, given: &[String]) -> Vec<String> {
+    if !given.is_empty() {
+        return given.to_vec();
+    }
+    if addr.ip().is_unspecified() {
+        vec!["localhost".to_owned()]
+    } else {
+        vec![addr.ip().to_string()]
+    }
 }

@@ -1,7 +1,8 @@
 //! Who is in which meeting: the relay's registrations, sans-IO (time comes in as an argument).
 //!
-//! A registration maps a source address to a meeting; the relay forwards a datagram from a
-//! registered address to every other address of its meeting. An entry lives for the TTL after
+//! A registration maps a source address (or, in the server, a WebTransport session: any
+//! [`Peer`]) to a meeting; the relay forwards a datagram from a registered address to every
+//! other address of its meeting. An entry lives for the TTL after
 //! its last refresh. The same (meeting, token) from a new address replaces the old address (a
 //! NAT rebinding or a restarted sidecar), and an address that registers for another meeting
 //! moves there. Only verified registrations reach the table (ticket and cookie checked by the
@@ -15,6 +16,8 @@
 //! cannot fill a meeting with its own ports).
 
 use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -57,6 +60,19 @@ pub struct Limits {
     pub per_source: usize,
 }
 
+/// What the table registers: a UDP source address, or (in the server) a WebTransport session.
+/// Its source IP is what `--max-per-source` counts.
+pub trait Peer: Copy + Eq + Hash + fmt::Debug {
+    /// The IP the per-source limit counts this peer under.
+    fn source_ip(&self) -> IpAddr;
+}
+
+impl Peer for SocketAddr {
+    fn source_ip(&self) -> IpAddr {
+        self.ip()
+    }
+}
+
 /// A meeting's slot: stable while the meeting has members, so the forwarding loop can group a
 /// batch's datagrams by it.
 pub type MeetingKey = u32;
@@ -71,10 +87,10 @@ struct Member {
 }
 
 #[derive(Debug)]
-struct Meeting {
+struct Meeting<P> {
     id: Vec<u8>,
-    addrs: Vec<SocketAddr>,
-    tokens: HashMap<String, SocketAddr>,
+    addrs: Vec<P>,
+    tokens: HashMap<String, P>,
 }
 
 /// A registration the caller verified.
@@ -90,17 +106,17 @@ pub struct Request<'a> {
 
 /// Registrations by address, and each meeting's addresses.
 #[derive(Debug)]
-pub struct Table {
+pub struct Table<P = SocketAddr> {
     ttl: Duration,
     limits: Limits,
-    members: HashMap<SocketAddr, Member>,
-    slots: Vec<Option<Meeting>>,
+    members: HashMap<P, Member>,
+    slots: Vec<Option<Meeting<P>>>,
     free: Vec<MeetingKey>,
     by_id: HashMap<Vec<u8>, MeetingKey>,
     per_source: HashMap<IpAddr, usize>,
 }
 
-impl Table {
+impl<P: Peer> Table<P> {
     /// An empty table whose entries live `ttl` after their last refresh, within `limits`.
     pub fn new(ttl: Duration, limits: Limits) -> Self {
         Self {
@@ -115,7 +131,7 @@ impl Table {
     }
 
     /// Applies a verified registration that came from `from`.
-    pub fn apply(&mut self, request: Request<'_>, from: SocketAddr, now: Instant) -> Applied {
+    pub fn apply(&mut self, request: Request<'_>, from: P, now: Instant) -> Applied {
         if request.kind == Kind::Leave {
             return if self.remove(from) {
                 Applied::Left
@@ -162,18 +178,13 @@ impl Table {
                 position,
             },
         );
-        *self.per_source.entry(from.ip()).or_default() += 1;
+        *self.per_source.entry(from.source_ip()).or_default() += 1;
         Applied::Joined
     }
 
     /// Which limit joining `from` to `meeting_id` would break, counting the addresses the
     /// join removes first (`from` itself, and `moved`, the token's old address).
-    fn refusal(
-        &self,
-        meeting_id: &[u8],
-        from: SocketAddr,
-        moved: Option<SocketAddr>,
-    ) -> Option<Limit> {
+    fn refusal(&self, meeting_id: &[u8], from: P, moved: Option<P>) -> Option<Limit> {
         let current = self.members.get(&from);
         let leaving = usize::from(current.is_some()) + usize::from(moved.is_some());
         if self.members.len().saturating_sub(leaving) >= self.limits.total {
@@ -188,10 +199,10 @@ impl Table {
         if in_meeting.saturating_sub(leaving_meeting) >= self.limits.per_meeting {
             return Some(Limit::Meeting);
         }
-        let ip = from.ip();
+        let ip = from.source_ip();
         let from_ip = self.per_source.get(&ip).copied().unwrap_or(0);
-        let leaving_ip =
-            usize::from(current.is_some()) + usize::from(moved.is_some_and(|m| m.ip() == ip));
+        let leaving_ip = usize::from(current.is_some())
+            + usize::from(moved.is_some_and(|m| m.source_ip() == ip));
         if from_ip.saturating_sub(leaving_ip) >= self.limits.per_source {
             return Some(Limit::Source);
         }
@@ -222,17 +233,13 @@ impl Table {
         key
     }
 
-    fn meeting(&self, key: MeetingKey) -> Option<&Meeting> {
+    fn meeting(&self, key: MeetingKey) -> Option<&Meeting<P>> {
         self.slots.get(key as usize).and_then(Option::as_ref)
     }
 
     /// The meeting of `from` and its addresses (including `from`), or `None` if `from` is not
     /// registered (or its entry expired).
-    pub fn destinations(
-        &self,
-        from: SocketAddr,
-        now: Instant,
-    ) -> Option<(MeetingKey, &[SocketAddr])> {
+    pub fn destinations(&self, from: P, now: Instant) -> Option<(MeetingKey, &[P])> {
         let member = self.members.get(&from)?;
         if member.expires <= now {
             return None;
@@ -242,13 +249,18 @@ impl Table {
     }
 
     /// The addresses of the meeting in slot `key`.
-    pub fn members_of(&self, key: MeetingKey) -> &[SocketAddr] {
+    pub fn members_of(&self, key: MeetingKey) -> &[P] {
         self.meeting(key).map_or(&[], |m| m.addrs.as_slice())
+    }
+
+    /// Forgets `peer`'s registration (its session ended); whether it had one.
+    pub fn forget(&mut self, peer: P) -> bool {
+        self.remove(peer)
     }
 
     /// Drops the entries whose TTL passed; returns how many.
     pub fn expire(&mut self, now: Instant) -> usize {
-        let stale: Vec<SocketAddr> = self
+        let stale: Vec<P> = self
             .members
             .iter()
             .filter(|(_, m)| m.expires <= now)
@@ -275,14 +287,14 @@ impl Table {
         self.by_id.len()
     }
 
-    fn remove(&mut self, addr: SocketAddr) -> bool {
+    fn remove(&mut self, addr: P) -> bool {
         let Some(member) = self.members.remove(&addr) else {
             return false;
         };
-        if let Some(count) = self.per_source.get_mut(&addr.ip()) {
+        if let Some(count) = self.per_source.get_mut(&addr.source_ip()) {
             *count -= 1;
             if *count == 0 {
-                self.per_source.remove(&addr.ip());
+                self.per_source.remove(&addr.source_ip());
             }
         }
         let key = member.meeting;

@@ -250,6 +250,13 @@ fn holds_no_keys_and_never_sees_plaintext() {
             "--max-per-source",
             "--ticket-key",
             "--open",
+            // WebTransport for browsers: a TLS certificate and its key, which authenticate
+            // the relay to pages and decrypt no media (tests/relay_web.rs).
+            "--web-listen",
+            "--web-cert",
+            "--web-key",
+            "--web-name",
+            "--max-web-sessions",
             "--help"
         ]
     );

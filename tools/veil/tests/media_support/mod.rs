@@ -126,6 +126,8 @@ pub struct Relay {
     pub proc: Proc,
     pub media: SocketAddr,
     pub admin: SocketAddr,
+    /// With `--web-listen`: the WebTransport address and its certificate's SHA-256.
+    pub web: Option<(SocketAddr, [u8; 32])>,
 }
 
 impl Relay {
@@ -144,12 +146,21 @@ impl Relay {
             .args(extra);
         let mut proc = Proc::spawn(cmd, dir, "relay");
         let line = proc.line();
-        // "veil relay: media ADDR admin ADDR"
+        // "veil relay: media ADDR admin ADDR [web ADDR sha256 HEX]"
         let words: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(words.get(2), Some(&"media"), "relay said {line:?}");
         let media = words[3].parse().unwrap();
         let admin = words[5].parse().unwrap();
-        Self { proc, media, admin }
+        let web = (words.get(6) == Some(&"web")).then(|| {
+            let hash = hex::decode(words[9]).unwrap().try_into().unwrap();
+            (words[7].parse().unwrap(), hash)
+        });
+        Self {
+            proc,
+            media,
+            admin,
+            web,
+        }
     }
 
     /// The relay's counters, by full sample name (labels included).
