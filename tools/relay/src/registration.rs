@@ -149,6 +149,44 @@ pub fn is_registration(datagram: &[u8]) -> bool {
     datagram.starts_with(&MAGIC)
 }
 
+/// A participant's side of registration, sans-IO: what it registers as, and the ticket and
+/// cookie it presents. The sidecar's registrar (UDP) and the browser's (WebTransport) keep
+/// their timers and sockets around one of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registrant {
+    /// The meeting whose media it exchanges.
+    pub meeting_id: Vec<u8>,
+    /// Its token within the meeting.
+    pub token: String,
+    /// The board's ticket, or `None` for an `--open` relay.
+    pub ticket: Option<TicketMac>,
+    /// The cookie of the relay's last challenge, once one came.
+    pub cookie: Option<[u8; COOKIE_LEN]>,
+}
+
+impl Registrant {
+    /// The register (`Kind::Register`) or leave datagram as things stand.
+    pub fn datagram(&self, kind: Kind) -> Result<Vec<u8>, RegistrationError> {
+        Registration {
+            kind,
+            meeting_id: self.meeting_id.clone(),
+            token: self.token.clone(),
+            ticket: self.ticket,
+            cookie: self.cookie,
+        }
+        .emit()
+    }
+
+    /// If `datagram` is the relay's challenge, keeps its cookie and says so.
+    pub fn take_challenge(&mut self, datagram: &[u8]) -> bool {
+        let cookie = parse_challenge(datagram);
+        if cookie.is_some() {
+            self.cookie = cookie;
+        }
+        cookie.is_some()
+    }
+}
+
 /// The relay's challenge carrying `cookie`, to be echoed in the next registration.
 pub fn emit_challenge(cookie: &[u8; COOKIE_LEN]) -> Vec<u8> {
     let mut out = Vec::with_capacity(MAGIC.len() + 2 + COOKIE_LEN);

@@ -45,6 +45,10 @@ pub enum WebError {
     /// A name the board would refuse (empty, or over 256 bytes).
     #[error("a name must be 1 to 256 bytes")]
     Name,
+    /// A datagram from the relay that starts like a registration but is not a challenge
+    /// for a participant registered there (the relay sends participants nothing else).
+    #[error("a relay datagram that is neither media nor a challenge")]
+    RelayDatagram,
     /// A payload larger than a datagram can carry sealed.
     #[error("a payload of {0} bytes is larger than a sealed datagram may be")]
     TooLarge(usize),

@@ -11,6 +11,8 @@
 //! - **The meeting link carries what the page needs** ([`MeetingLink`], in the URL fragment,
 //!   which browsers never send to a server): the board, the meeting, the host's invite, the
 //!   certificate hashes to pin.
+//! - **Media through the relay** ([`WebParticipant::handle_relay`], [`WebParticipant::poll_relay_transmit`]):
+//!   the same registration datagrams a sidecar sends, over the relay's WebTransport session.
 //! - **Every key is erased on leave and on drop**: keyctl's session zeroizes its keys, the
 //!   keyring's handoff erases every epoch, the identity key is zeroized.
 #![forbid(unsafe_code)]
@@ -18,6 +20,7 @@
 mod error;
 mod link;
 mod participant;
+mod relay;
 
 pub use error::WebError;
 pub use link::{LinkError, MeetingLink};

@@ -13,10 +13,11 @@ use keyctl::meeting::{
 use keyctl::rand_core::TryCryptoRng;
 use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
 use veil_board::frame::{ClientFrame, Hello, MAX_TEXT, ServerFrame};
-use veil_relay::registration::TicketMac;
+use veil_relay::registration::{TicketMac, is_registration};
 
 use super::error::WebError;
 use super::link::MeetingLink;
+use super::relay::Registrar;
 
 /// A frame's length prefix.
 const FRAME_HEADER: usize = 4;
@@ -62,6 +63,8 @@ pub struct Counters {
     pub media_opened: u64,
     /// Datagrams sealed.
     pub media_sealed: u64,
+    /// Datagrams from the relay that start like a registration but are not its challenge.
+    pub relay_refused: u64,
 }
 
 enum State {
@@ -79,6 +82,8 @@ struct Joined {
     handoff: Handoff,
     worker: WorkerKeys,
     relay_ticket: Option<TicketMac>,
+    /// The registration at the relay, when the link names one.
+    registrar: Option<Registrar>,
 }
 
 /// A browser participant (see the crate docs).
@@ -89,6 +94,9 @@ pub struct WebParticipant {
     identity: Option<SigningKey>,
     state: State,
     transmit: VecDeque<Vec<u8>>,
+    /// The one registration datagram waiting for the relay session: a newer one replaces it
+    /// (it carries the current ticket and cookie), so forged challenges cannot queue up.
+    relay_transmit: Option<Vec<u8>>,
     events: VecDeque<WebEvent>,
     counters: Counters,
 }
@@ -128,6 +136,7 @@ impl WebParticipant {
             identity: Some(identity),
             state: State::Greeting,
             transmit: VecDeque::from([hello]),
+            relay_transmit: None,
             events: VecDeque::new(),
             counters: Counters::default(),
         })
@@ -138,6 +147,12 @@ impl WebParticipant {
         self.transmit.pop_front()
     }
 
+    /// The next datagram to send on the relay's WebTransport session (a registration, a
+    /// refresh or the answer to a challenge; media is what [`Self::seal`] returns).
+    pub fn poll_relay_transmit(&mut self) -> Option<Vec<u8>> {
+        self.relay_transmit.take()
+    }
+
     /// The next event for the page.
     pub fn poll_event(&mut self) -> Option<WebEvent> {
         self.events.pop_front()
@@ -146,7 +161,13 @@ impl WebParticipant {
     /// When [`Self::handle_timeout`] wants to run next.
     pub fn poll_timeout(&self) -> Option<Millis> {
         match &self.state {
-            State::Joined(j) => j.session.poll_timeout(),
+            State::Joined(j) => {
+                let refresh = j.registrar.as_ref().map(Registrar::next_refresh);
+                match (j.session.poll_timeout(), refresh) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             State::Greeting | State::Ended => None,
         }
     }
@@ -255,12 +276,19 @@ impl WebParticipant {
                     me: w.me.clone(),
                     leader: w.leader.clone(),
                 });
+                let mut registrar = self
+                    .link
+                    .relay
+                    .as_ref()
+                    .map(|_| Registrar::new(&w.meeting, &w.me, w.relay_ticket, now));
+                self.relay_transmit = registrar.as_mut().and_then(|r| r.due(now));
                 self.state = State::Joined(Box::new(Joined {
                     meeting: w.meeting,
                     session,
                     handoff,
                     worker: WorkerKeys::new(Mode::Datagram),
                     relay_ticket: w.relay_ticket,
+                    registrar,
                 }));
                 self.pump(now);
                 Ok(())
@@ -291,6 +319,9 @@ impl WebParticipant {
             }
             (State::Joined(j), ServerFrame::RelayTicket(ticket)) => {
                 j.relay_ticket = Some(ticket);
+                if let Some(registrar) = &mut j.registrar {
+                    registrar.renew(ticket);
+                }
                 Ok(())
             }
             (State::Joined(_), ServerFrame::Refused(reason)) => {
@@ -313,6 +344,9 @@ impl WebParticipant {
         let State::Joined(j) = &mut self.state else {
             return Ok(());
         };
+        if let Some(refresh) = j.registrar.as_mut().and_then(|r| r.due(now)) {
+            self.relay_transmit = Some(refresh);
+        }
         let handled = j.session.handle_timeout(now, rng);
         self.pump(now);
         handled.map_err(WebError::from)
@@ -347,6 +381,32 @@ impl WebParticipant {
             .seal(&snapshot, now, 0, &mut buf, HEADROOM, payload.len())?;
         self.counters.media_sealed += 1;
         Ok(buf[range].to_vec())
+    }
+
+    /// One datagram from the relay's session: the plaintext of media, `None` for the relay's
+    /// challenge (answered through [`Self::poll_relay_transmit`]), or a typed refusal
+    /// (counted).
+    pub fn handle_relay(
+        &mut self,
+        now: Millis,
+        datagram: &[u8],
+    ) -> Result<Option<Vec<u8>>, WebError> {
+        if !is_registration(datagram) {
+            return self.open(now, datagram).map(Some);
+        }
+        let State::Joined(j) = &mut self.state else {
+            return Err(WebError::NotJoined);
+        };
+        match j.registrar.as_mut().and_then(|r| r.challenge(datagram)) {
+            Some(answer) => {
+                self.relay_transmit = Some(answer);
+                Ok(None)
+            }
+            None => {
+                self.counters.relay_refused += 1;
+                Err(WebError::RelayDatagram)
+            }
+        }
     }
 
     /// Opens a received datagram: its plaintext, or a typed refusal (counted).
@@ -404,6 +464,8 @@ impl WebParticipant {
     fn end(&mut self, event: WebEvent) {
         if let State::Joined(j) = &self.state {
             j.handoff.erase();
+            // Out of the relay's fan-out at once rather than at the registration's expiry.
+            self.relay_transmit = j.registrar.as_ref().and_then(Registrar::leave);
         }
         self.identity = None;
         self.state = State::Ended;

@@ -18,9 +18,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use veil_relay::registration::{
-    COOKIE_LEN, Kind, REFRESH_INTERVAL, Registration, RegistrationError, TicketMac, parse_challenge,
-};
+use veil_relay::registration::{Kind, REFRESH_INTERVAL, Registrant, RegistrationError, TicketMac};
 
 /// How long a probe waits for the relay's challenge.
 pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -30,10 +28,7 @@ pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 pub(crate) struct Registrar {
     socket: UdpSocket,
     relay: SocketAddr,
-    meeting_id: Vec<u8>,
-    token: String,
-    ticket: Option<TicketMac>,
-    cookie: Option<[u8; COOKIE_LEN]>,
+    me: Registrant,
     probe: Option<(UdpSocket, Instant)>,
     /// Unix seconds when the current ticket arrived: renewal is due half way to its expiry.
     ticket_since: u64,
@@ -54,16 +49,18 @@ impl Registrar {
         let registrar = Self {
             socket,
             relay,
-            meeting_id: meeting_id.to_vec(),
-            token: token.to_owned(),
-            ticket,
-            cookie: None,
+            me: Registrant {
+                meeting_id: meeting_id.to_vec(),
+                token: token.to_owned(),
+                ticket,
+                cookie: None,
+            },
             probe: None,
             ticket_since: veil_relay::ticket::unix_now(),
             next: Instant::now(),
             failures: 0,
         };
-        registrar.message(Kind::Register)?;
+        registrar.me.datagram(Kind::Register)?;
         Ok(registrar)
     }
 
@@ -76,16 +73,14 @@ impl Registrar {
         meeting_id: &[u8],
         ticket: Option<TicketMac>,
     ) -> Result<(), RegistrationError> {
-        let old = (
-            std::mem::replace(&mut self.meeting_id, meeting_id.to_vec()),
-            self.ticket,
-        );
-        self.ticket = ticket;
-        if let Err(error) = self.message(Kind::Register) {
-            (self.meeting_id, self.ticket) = old;
-            return Err(error);
-        }
-        self.cookie = None;
+        let moved = Registrant {
+            meeting_id: meeting_id.to_vec(),
+            ticket,
+            cookie: None,
+            ..self.me.clone()
+        };
+        moved.datagram(Kind::Register)?;
+        self.me = moved;
         self.ticket_since = veil_relay::ticket::unix_now();
         self.next = Instant::now();
         Ok(())
@@ -94,8 +89,8 @@ impl Registrar {
     /// Presents `ticket` from the next refresh on (a renewal within the session; the cookie
     /// stays good, it does not cover the ticket).
     pub(crate) fn renew(&mut self, ticket: TicketMac) {
-        if self.ticket != Some(ticket) {
-            self.ticket = Some(ticket);
+        if self.me.ticket != Some(ticket) {
+            self.me.ticket = Some(ticket);
             self.ticket_since = veil_relay::ticket::unix_now();
             tracing::debug!(expiry = ticket.expiry, "relay ticket renewed");
         }
@@ -104,21 +99,10 @@ impl Registrar {
     /// Whether the ticket is past half its lifetime (as this sidecar saw it), so a fresh one
     /// should be asked for.
     pub(crate) fn renewal_due(&self, unix_now: u64) -> bool {
-        self.ticket.is_some_and(|t| {
+        self.me.ticket.is_some_and(|t| {
             let half = t.expiry.saturating_sub(self.ticket_since) / 2;
             unix_now >= self.ticket_since.saturating_add(half)
         })
-    }
-
-    fn message(&self, kind: Kind) -> Result<Vec<u8>, RegistrationError> {
-        Registration {
-            kind,
-            meeting_id: self.meeting_id.clone(),
-            token: self.token.clone(),
-            ticket: self.ticket,
-            cookie: self.cookie,
-        }
-        .emit()
     }
 
     /// Reads the probe, then sends the registration if it is due.
@@ -128,10 +112,10 @@ impl Registrar {
             return;
         }
         self.next = now + REFRESH_INTERVAL;
-        let Ok(register) = self.message(Kind::Register) else {
+        let Ok(register) = self.me.datagram(Kind::Register) else {
             return;
         };
-        let sent = if self.cookie.is_none() {
+        let sent = if self.me.cookie.is_none() {
             self.open_probe(now)
                 .and_then(|probe| probe.send(&register).map(drop))
         } else {
@@ -162,21 +146,20 @@ impl Registrar {
             return;
         };
         let mut buf = [0u8; 64];
-        let mut cookie = None;
+        let mut challenged = false;
         // Bounded: at most a batch per tick, the rest waits for the next.
         for _ in 0..64 {
             match probe.recv(&mut buf) {
                 Ok(n) => {
-                    if let Some(c) = buf.get(..n).and_then(parse_challenge) {
-                        cookie = Some(c);
+                    if buf.get(..n).is_some_and(|d| self.me.take_challenge(d)) {
+                        challenged = true;
                         break;
                     }
                 }
                 Err(_) => break,
             }
         }
-        if let Some(cookie) = cookie {
-            self.cookie = Some(cookie);
+        if challenged {
             self.probe = None;
             // Echo it now, from the media address.
             self.next = now;
@@ -189,7 +172,7 @@ impl Registrar {
 
     /// Tells the relay this address is gone (best effort: the entry expires anyway).
     pub(crate) fn leave(&self) {
-        let Ok(leave) = self.message(Kind::Leave) else {
+        let Ok(leave) = self.me.datagram(Kind::Leave) else {
             return;
         };
         if let Err(error) = self.socket.send_to(&leave, self.relay) {
@@ -203,6 +186,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use veil_relay::registration::Registration;
 
     fn ticket(expiry: u64) -> TicketMac {
         TicketMac {
@@ -222,7 +206,8 @@ mod tests {
         assert!(!registrar.renewal_due(now + 299));
         assert!(registrar.renewal_due(now + 300));
         registrar.renew(ticket(now + 1200));
-        let register = Registration::parse(&registrar.message(Kind::Register).unwrap()).unwrap();
+        let register =
+            Registration::parse(&registrar.me.datagram(Kind::Register).unwrap()).unwrap();
         assert_eq!(register.ticket, Some(ticket(now + 1200)));
         assert!(!registrar.renewal_due(now + 300));
         assert!(registrar.renewal_due(now + 600));

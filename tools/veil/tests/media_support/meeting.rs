@@ -31,6 +31,9 @@ pub struct Net {
     /// the fingerprint the sidecars pinned).
     pem: Option<(PathBuf, PathBuf)>,
     tamper: Option<String>,
+    /// With [`Net::with_web`]: the board's plaintext WebSocket listener (loopback), where a
+    /// browser participant connects; the sidecars then reach the board in plaintext too.
+    pub ws_addr: Option<SocketAddr>,
 }
 
 impl Net {
@@ -54,9 +57,31 @@ impl Net {
         Self::launch(dir, Some(pem), None)
     }
 
+    /// A plaintext board on loopback with a WebSocket listener, and a relay with a
+    /// WebTransport listener: what a browser participant needs beside the sidecars.
+    pub fn with_web(name: &str) -> Self {
+        let dir = scratch_dir(name);
+        let relay = Relay::start(&dir, &["--web-listen", "127.0.0.1:0"]);
+        let mut net = Self::with(dir, relay, None, None);
+        net.ws_addr = Some("127.0.0.1:0".parse().unwrap());
+        net.start_board();
+        net
+    }
+
     fn launch(dir: PathBuf, pem: Option<(PathBuf, PathBuf)>, tamper: Option<&str>) -> Self {
         let relay = Relay::start(&dir, &[]);
-        let mut net = Self {
+        let mut net = Self::with(dir, relay, pem, tamper);
+        net.start_board();
+        net
+    }
+
+    fn with(
+        dir: PathBuf,
+        relay: Relay,
+        pem: Option<(PathBuf, PathBuf)>,
+        tamper: Option<&str>,
+    ) -> Self {
+        Self {
             dir,
             board: None,
             board_addr: "127.0.0.1:0".parse().unwrap(),
@@ -64,9 +89,8 @@ impl Net {
             relay,
             pem,
             tamper: tamper.map(str::to_owned),
-        };
-        net.start_board();
-        net
+            ws_addr: None,
+        }
     }
 
     /// Starts the board on `board_addr` (an ephemeral port the first time).
@@ -81,10 +105,15 @@ impl Net {
         if let Some(scenario) = &self.tamper {
             cmd.args(["--tamper", scenario]);
         }
+        if let Some(ws) = self.ws_addr {
+            cmd.args(["--insecure-plaintext", "--ws-listen", &ws.to_string()]);
+        }
         let mut board = Proc::spawn(cmd, &self.dir, "board");
         let mut board_addr = None;
-        let mut fingerprint = None;
-        while board_addr.is_none() || fingerprint.is_none() {
+        // A plaintext board prints no fingerprint; a TLS one no WebSocket line unless asked.
+        let mut fingerprint = self.ws_addr.map(|_| String::new());
+        let mut ws_addr = self.ws_addr.map(|_| None).unwrap_or(Some(None));
+        while board_addr.is_none() || fingerprint.is_none() || ws_addr.is_none() {
             let line = board.line();
             assert!(!line.is_empty(), "the board exited: {}", board.log());
             if let Some(rest) = line.split_once("listening on ") {
@@ -93,9 +122,18 @@ impl Net {
             if let Some(rest) = line.split_once("fingerprint: ") {
                 fingerprint = Some(rest.1.trim().to_owned());
             }
+            if let Some(rest) = line.split_once("websocket on ws://") {
+                ws_addr = Some(
+                    rest.1
+                        .trim()
+                        .strip_suffix("/board")
+                        .map(|a| a.parse().unwrap()),
+                );
+            }
         }
         self.board_addr = board_addr.unwrap();
         self.fingerprint = fingerprint.unwrap();
+        self.ws_addr = ws_addr.unwrap();
         self.board = Some(board);
     }
 
@@ -144,9 +182,13 @@ impl Net {
         let client = UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut cmd = veil();
         cmd.arg("sidecar")
-            .args(["--board", &self.board_addr.to_string()])
-            .args(["--board-fingerprint", &self.fingerprint])
-            .args(["--meeting", meeting, "--name", name])
+            .args(["--board", &self.board_addr.to_string()]);
+        if self.ws_addr.is_some() {
+            cmd.arg("--board-insecure-plaintext");
+        } else {
+            cmd.args(["--board-fingerprint", &self.fingerprint]);
+        }
+        cmd.args(["--meeting", meeting, "--name", name])
             .args(["--test-timings", "fast"])
             .args(["--local-listen", &listen.to_string()])
             .args(["--local-deliver", &deliver.to_string()])

@@ -1,0 +1,199 @@
+//! A browser participant's core (`veil-web`) and a native `veil sidecar` in meeting mode hold
+//! one meeting through `veil board` (the browser over WebSocket) and carry media both ways
+//! through `veil relay` (the browser over WebTransport, the sidecar over UDP): the browser
+//! registers at the relay with the board's ticket and the relay's cookie, what it seals the
+//! sidecar delivers to its client, what the sidecar's client sends the browser opens, and the
+//! relay forwards without a key (no plaintext marker in what it carried to the browser). The
+//! page's JavaScript pumps the same calls; here the test does, with a WebSocket and a
+//! `wtransport` client in place of the browser's.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod media_support;
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use keyctl::meeting::Millis;
+use media_support::meeting::{LIMIT, Net, Sidecar, converge};
+use tungstenite::Message;
+use veil_web::{MeetingLink, WebEvent, WebParticipant};
+use wtransport::tls::Sha256Digest;
+use wtransport::{ClientConfig, Connection, Endpoint};
+
+const MARKER: &[u8] = b"BROWSER-PLAINTEXT-MARKER";
+
+fn now() -> Millis {
+    Millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+    )
+}
+
+/// The browser: the wasm core's Rust twin, its board WebSocket and its relay session.
+struct Browser {
+    core: WebParticipant,
+    rng: keyctl::rng::OsRng,
+    ws: tungstenite::WebSocket<TcpStream>,
+    runtime: tokio::runtime::Runtime,
+    relay: Connection,
+    keyed: Option<u32>,
+    opened: Vec<Vec<u8>>,
+    /// Every datagram the relay delivered, as it arrived (sealed).
+    wire: Vec<Vec<u8>>,
+}
+
+impl Browser {
+    fn join(net: &Net, meeting: &str) -> Self {
+        let ws_addr = net.ws_addr.unwrap();
+        let (relay_addr, hash) = net.relay.web.unwrap();
+        let link = MeetingLink::parse(&format!(
+            "veil1&board={ws_addr}&meeting={meeting}&relay={relay_addr}&relay_sha256={}",
+            hex::encode(hash)
+        ))
+        .unwrap();
+        let mut rng = keyctl::rng::OsRng::new();
+        let core = WebParticipant::new(link, "browser", &mut rng).unwrap();
+        let stream = TcpStream::connect(ws_addr).unwrap();
+        let (ws, _) = tungstenite::client(format!("ws://{ws_addr}/board"), stream).unwrap();
+        ws.get_ref()
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        // A worker of its own, so QUIC makes progress while the test thread pumps the board.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let relay = runtime.block_on(async {
+            let config = ClientConfig::builder()
+                .with_bind_default()
+                .with_server_certificate_hashes([Sha256Digest::new(hash)])
+                .build();
+            let endpoint = Endpoint::client(config).unwrap();
+            endpoint
+                .connect(format!("https://{relay_addr}/veil"))
+                .await
+                .unwrap()
+        });
+        Self {
+            core,
+            rng,
+            ws,
+            runtime,
+            relay,
+            keyed: None,
+            opened: Vec::new(),
+            wire: Vec::new(),
+        }
+    }
+
+    /// One round of what the page's event loop does.
+    fn pump(&mut self) {
+        while let Some(message) = self.core.poll_transmit() {
+            self.ws.send(Message::Binary(message.into())).unwrap();
+        }
+        match self.ws.read() {
+            Ok(Message::Binary(b)) => {
+                let _ = self.core.handle_board(&b, now(), &mut self.rng);
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("websocket: {e}"),
+        }
+        if self.core.poll_timeout().is_some_and(|t| t <= now()) {
+            let _ = self.core.handle_timeout(now(), &mut self.rng);
+        }
+        while let Some(datagram) = self.core.poll_relay_transmit() {
+            self.relay.send_datagram(datagram).unwrap();
+        }
+        loop {
+            let received = self.runtime.block_on(async {
+                tokio::time::timeout(Duration::from_millis(1), self.relay.receive_datagram()).await
+            });
+            let Ok(Ok(datagram)) = received else {
+                break;
+            };
+            self.wire.push(datagram.to_vec());
+            if let Ok(Some(plain)) = self.core.handle_relay(now(), &datagram) {
+                self.opened.push(plain);
+            }
+        }
+        while let Some(event) = self.core.poll_event() {
+            if let WebEvent::Keyed { mk_seq } = event {
+                self.keyed = Some(mk_seq);
+            }
+        }
+    }
+
+    /// Pumps until `done` holds, at most [`LIMIT`].
+    fn until(&mut self, what: &str, mut done: impl FnMut(&mut Self) -> bool) {
+        let deadline = Instant::now() + LIMIT;
+        while !done(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            self.pump();
+        }
+    }
+}
+
+#[test]
+fn a_browser_and_a_sidecar_exchange_media_through_the_relay_over_webtransport() {
+    let net = Net::with_web("web-media");
+    let mut alice = net.join("web-media", "alice");
+    converge(&[&alice], 1, 1);
+    let mut browser = Browser::join(&net, "web-media");
+    browser.until(
+        "a common key, two registrations, and the browser sealing",
+        |b| {
+            let alice_seq = alice
+                .status()
+                .filter(|s| media_support::meeting::roster_len(s) == 2)
+                .map(|s| Sidecar::mk_seq(&s));
+            alice_seq.is_some_and(|s| Some(s) == b.keyed.map(u64::from))
+                && net.relay.metric("veil_relay_registered") == 2.0
+                && b.core.seal(now(), b"probe").is_ok()
+        },
+    );
+    assert_eq!(
+        browser.core.security_code().as_deref(),
+        alice.status().unwrap()["security_code"].as_str(),
+        "one security code"
+    );
+
+    // Browser to sidecar: alice's client receives exactly what the browser sealed.
+    alice.sink.take(Duration::from_millis(50));
+    let sent: Vec<Vec<u8>> = (0..20u8)
+        .map(|i| [MARKER, &[i; 300][..]].concat())
+        .collect();
+    for payload in &sent {
+        let sealed = browser.core.seal(now(), payload).unwrap();
+        assert!(!sealed.windows(MARKER.len()).any(|w| w == MARKER));
+        browser.relay.send_datagram(sealed).unwrap();
+    }
+    let got = alice.sink.take(Duration::from_millis(500));
+    assert_eq!(
+        got, sent,
+        "alice's client gets the browser's payloads, in order"
+    );
+
+    // Sidecar to browser: what alice's client sends, the browser opens.
+    browser.opened.clear();
+    browser.wire.clear();
+    let from_alice = alice.send(20);
+    browser.until("alice's 20 packets", |b| b.opened.len() >= 20);
+    assert_eq!(browser.opened, from_alice);
+    assert!(
+        browser
+            .wire
+            .iter()
+            .all(|d| !d.windows(5).any(|w| w == b"alice")),
+        "the relay carried only ciphertext"
+    );
+    assert_eq!(browser.core.counters().media_opened, 20);
+}

@@ -1,0 +1,142 @@
+//! The browser's registration at the relay, sans-IO: what to send on the WebTransport session
+//! and when (docs/PROTOCOL.md, "Relay registration" and "Browser members").
+//!
+//! The same datagrams a sidecar sends over UDP: a register carrying the board's ticket, the
+//! relay's challenge answered by the same register with the cookie echoed, a refresh every
+//! [`REFRESH_INTERVAL`], a leave (with the cookie) when the participant ends. The relay is
+//! untrusted: a forged challenge can only make the next refresh carry a wrong cookie, which the
+//! relay answers with a challenge again, and media never depends on the relay for integrity.
+
+use keyctl::meeting::Millis;
+use keyctl::wire::{MeetingRef, ParticipantId};
+use veil_relay::registration::{Kind, REFRESH_INTERVAL, Registrant, TicketMac};
+use veil_relay::ticket::{relay_meeting, relay_token};
+
+/// Where a participant stands with the relay.
+#[derive(Debug)]
+pub(crate) struct Registrar {
+    me: Registrant,
+    next_refresh: Millis,
+}
+
+/// Milliseconds between refreshes.
+fn refresh_ms() -> u64 {
+    u64::try_from(REFRESH_INTERVAL.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Registrar {
+    /// Registers `me` for `meeting`'s media under the board's `ticket` (none for an open
+    /// relay); the first register is due at once.
+    pub(crate) fn new(
+        meeting: &MeetingRef,
+        me: &ParticipantId,
+        ticket: Option<TicketMac>,
+        now: Millis,
+    ) -> Self {
+        Self {
+            me: Registrant {
+                meeting_id: relay_meeting(meeting),
+                token: relay_token(me),
+                ticket,
+                cookie: None,
+            },
+            next_refresh: now,
+        }
+    }
+
+    /// A renewed ticket, presented from the next refresh on (the cookie does not cover it).
+    pub(crate) fn renew(&mut self, ticket: TicketMac) {
+        self.me.ticket = Some(ticket);
+    }
+
+    /// When the next refresh is due.
+    pub(crate) fn next_refresh(&self) -> Millis {
+        self.next_refresh
+    }
+
+    /// The register (or refresh) datagram if one is due at `now`, scheduling the next.
+    pub(crate) fn due(&mut self, now: Millis) -> Option<Vec<u8>> {
+        if now < self.next_refresh {
+            return None;
+        }
+        self.next_refresh = now.after(refresh_ms());
+        self.datagram(Kind::Register)
+    }
+
+    /// If `datagram` is the relay's challenge: takes its cookie and returns the register that
+    /// echoes it, to send at once. `None` for anything else.
+    pub(crate) fn challenge(&mut self, datagram: &[u8]) -> Option<Vec<u8>> {
+        if !self.me.take_challenge(datagram) {
+            return None;
+        }
+        self.datagram(Kind::Register)
+    }
+
+    /// The leave, if the relay ever verified this participant (a leave without the cookie is
+    /// refused anyway).
+    pub(crate) fn leave(&self) -> Option<Vec<u8>> {
+        self.me.cookie.and(self.datagram(Kind::Leave))
+    }
+
+    fn datagram(&self, kind: Kind) -> Option<Vec<u8>> {
+        // relay_meeting and relay_token keep within the format's lengths, and a meeting ID
+        // and device ID are never empty, so this encodes.
+        self.me.datagram(kind).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use keyctl::wire::{Field, Id};
+    use veil_relay::registration::{Registration, emit_challenge};
+
+    use super::*;
+
+    fn registrar(now: Millis) -> Registrar {
+        let meeting = MeetingRef {
+            meeting_id: Id::new(Field::MeetingId, b"m").unwrap(),
+            meeting_uuid: Id::new(Field::MeetingUuid, b"u").unwrap(),
+        };
+        let me = ParticipantId {
+            user: Id::new(Field::UserId, b"guest").unwrap(),
+            device: Id::new(Field::DeviceId, &[0xab; 16]).unwrap(),
+        };
+        let ticket = TicketMac {
+            expiry: 99,
+            mac: [5; 32],
+        };
+        Registrar::new(&meeting, &me, Some(ticket), now)
+    }
+
+    #[test]
+    fn registers_at_once_then_every_refresh_interval() {
+        let mut r = registrar(Millis(1_000));
+        let first = Registration::parse(&r.due(Millis(1_000)).unwrap()).unwrap();
+        assert_eq!(first.kind, Kind::Register);
+        assert_eq!(first.meeting_id, b"m/u");
+        assert_eq!(first.token, "ab".repeat(16));
+        assert_eq!(first.ticket.unwrap().expiry, 99);
+        assert_eq!(first.cookie, None);
+        assert!(r.due(Millis(2_999)).is_none());
+        assert_eq!(r.next_refresh(), Millis(3_000));
+        assert!(r.due(Millis(3_000)).is_some());
+    }
+
+    #[test]
+    fn a_challenge_is_answered_with_its_cookie_and_kept() {
+        let mut r = registrar(Millis(0));
+        assert!(r.leave().is_none(), "no leave before the relay verified us");
+        assert!(
+            r.challenge(&[0x80; 24]).is_none(),
+            "media is not a challenge"
+        );
+        let answer = Registration::parse(&r.challenge(&emit_challenge(&[7; 16])).unwrap());
+        assert_eq!(answer.unwrap().cookie, Some([7; 16]));
+        let refresh = Registration::parse(&r.due(Millis(0)).unwrap()).unwrap();
+        assert_eq!(refresh.cookie, Some([7; 16]));
+        let leave = Registration::parse(&r.leave().unwrap()).unwrap();
+        assert_eq!((leave.kind, leave.cookie), (Kind::Leave, Some([7; 16])));
+    }
+}
