@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use keyctl::meeting::Millis;
 use media_support::meeting::{LIMIT, Net, Sidecar, converge};
 use tungstenite::Message;
-use veil_web::{MeetingLink, WebEvent, WebParticipant};
+use veil_relay::registration::{Kind, Registration, emit_challenge};
+use veil_web::{MeetingLink, WebError, WebEvent, WebParticipant};
 use wtransport::tls::Sha256Digest;
 use wtransport::{ClientConfig, Connection, Endpoint};
 
@@ -196,4 +197,50 @@ fn a_browser_and_a_sidecar_exchange_media_through_the_relay_over_webtransport() 
         "the relay carried only ciphertext"
     );
     assert_eq!(browser.core.counters().media_opened, 20);
+
+    // A forged challenge (the relay, or anyone who can inject into the session) makes the
+    // next refresh carry a wrong cookie: the relay refuses that refresh, challenges again,
+    // and the browser stays registered and keeps receiving.
+    let unverified = || {
+        net.relay
+            .metric("veil_relay_refused_registrations_total{reason=\"unverified\"}")
+    };
+    let before = unverified();
+    assert_eq!(
+        browser
+            .core
+            .handle_relay(now(), &emit_challenge(&[9; 16]))
+            .unwrap(),
+        None
+    );
+    browser.until("the refresh with the wrong cookie refused", |_| {
+        unverified() > before
+    });
+    let refreshed = || {
+        net.relay
+            .metric("veil_relay_registrations_total{outcome=\"refreshed\"}")
+    };
+    let after_refusal = refreshed();
+    browser.until("a refresh with the relay's cookie again", |_| {
+        refreshed() > after_refusal
+    });
+    browser.opened.clear();
+    let again = alice.send(5);
+    browser.until("media after the forged challenge", |b| b.opened.len() >= 5);
+    assert_eq!(browser.opened, again);
+    // Anything else with the registration magic is refused and counted, not opened.
+    let stray = Registration {
+        kind: Kind::Register,
+        meeting_id: b"m".to_vec(),
+        token: "t".to_owned(),
+        ticket: None,
+        cookie: None,
+    }
+    .emit()
+    .unwrap();
+    assert!(matches!(
+        browser.core.handle_relay(now(), &stray),
+        Err(WebError::RelayDatagram)
+    ));
+    assert_eq!(browser.core.counters().relay_refused, 1);
 }
