@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use media_support::ffmpeg::rtp_port as free_rtp_port;
 use media_support::meeting::{Net, converge};
 use media_support::{
     Collector, Proc, Relay, count_at_offsets, free_udp, psk_key_file, psk_sidecar,
@@ -47,19 +48,6 @@ fn ffmpeg_available() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-/// A free UDP port whose next port is free too (ffmpeg's RTP receiver binds port + 1 for RTCP).
-fn free_rtp_port() -> u16 {
-    loop {
-        let port = free_udp().port();
-        if port.is_multiple_of(2)
-            && port < u16::MAX
-            && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
-        {
-            return port;
-        }
-    }
 }
 
 /// Starts an ffmpeg that receives H.264 over RTP on `port` and writes one MD5 line per decoded

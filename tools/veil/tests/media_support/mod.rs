@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod ffmpeg;
 pub mod meeting;
 
 /// A free loopback UDP address (bound then released: the OS will not hand it out again soon).
