@@ -21,6 +21,7 @@ mod error;
 mod link;
 mod participant;
 mod relay;
+pub mod speed;
 pub mod vp8;
 
 pub use error::WebError;

@@ -14,6 +14,8 @@ use keyctl::rng::OsRng;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod bindings;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod speed;
 
 /// The system random source through getrandom: `crypto.getRandomValues` in a browser.
 #[derive(Debug)]
