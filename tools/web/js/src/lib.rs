@@ -16,6 +16,8 @@ use keyctl::rng::OsRng;
 mod bindings;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod speed;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod video;
 
 /// The system random source through getrandom: `crypto.getRandomValues` in a browser.
 #[derive(Debug)]
