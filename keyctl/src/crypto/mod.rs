@@ -7,6 +7,8 @@
 //!   (`crypto_box_beforenm`), HKDF-SHA256 and XChaCha20-Poly1305-IETF.
 //! - [`hybrid`]: the v4.6 hybrid box (whitepaper v4.6, "Authenticated Public-Key
 //!   Encryption"), X25519 + ML-KEM-768 combined with SHA3-256, for the meeting key.
+//! - [`hybrid_sig`]: hybrid identities, Ed25519 + ML-DSA-65 (FIPS 204) over the same input as
+//!   [`sign`] (issue 16 part 2; not yet on the wire).
 //! - [`security_code`]: the meeting leader security code (3.8).
 //! - [`cte1`]: the CtE1 committing AEAD used to wrap long-term keys (3.11).
 //!
@@ -19,6 +21,7 @@ mod context;
 pub mod cte1;
 mod error;
 pub mod hybrid;
+pub mod hybrid_sig;
 mod keys;
 mod security_code;
 mod sign;
