@@ -57,3 +57,9 @@ fn hybrid_matches_independent_implementation() {
     rust_crypto();
     known_answers::hybrid_matches_independent_implementation();
 }
+
+#[test]
+fn hybrid_sig_matches_independent_implementation() {
+    rust_crypto();
+    known_answers::hybrid_sig_matches_independent_implementation();
+}
