@@ -55,3 +55,8 @@ fn hybrid_matches_independent_implementation() {
 fn hybrid_sig_matches_independent_implementation() {
     known_answers::hybrid_sig_matches_independent_implementation();
 }
+
+#[test]
+fn security_code_hybrid_matches() {
+    known_answers::security_code_hybrid_matches();
+}

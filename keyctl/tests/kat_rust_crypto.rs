@@ -63,3 +63,9 @@ fn hybrid_sig_matches_independent_implementation() {
     rust_crypto();
     known_answers::hybrid_sig_matches_independent_implementation();
 }
+
+#[test]
+fn security_code_hybrid_matches() {
+    rust_crypto();
+    known_answers::security_code_hybrid_matches();
+}

@@ -19,7 +19,13 @@ Writes JSON (stdout, or --out): "parties" (ed25519_seed, ivk, mldsa_seed, mldsa_
 "sign" (party index, context, msg, m, m_prime, rnd, sig_ed, sig_pq, sig), "reject" (party,
 context, msg, sig, and fails: "ed25519", "ml_dsa" or "both", the halves libsodium and
 dilithium-py refuse: a bit flipped in either signature, a message or context changed by one
-bit, another party's key). Byte strings are lower-case hex.
+bit, another party's key), and "security_code_hybrid" (below). Byte strings are lower-case hex.
+
+  security_code_hybrid: Digits(SHA256(SHA256("Veil-1-MAC-HybridSecurityCode") || SHA256(IVK)
+                        || SHA256(pk_ML-DSA))), the hash read as a big-endian integer mod
+                        10^39, 39 zero-padded digits (docs/PROTOCOL.md, "Hybrid signatures").
+                        Fields: ivk, mldsa_pk, code; one case per party and one with a key
+                        whose Ed25519 half is alice's and ML-DSA half bob's.
 
 Usage:  pip install pynacl dilithium-py==1.5.1
         python3 tools/kat/gen_hybrid_sig_kat.py --out keyctl/tests/data/hybrid-sig-kat.json
@@ -39,6 +45,7 @@ from gen_keyctl_kat import emit, fixed, sha256  # noqa: E402, the same labels-to
 
 CTX_BINDING = b"Zoombase-1-ClientOnly-Sig-EncryptionKeyAnnouncement"
 CTX_LPL = b"Zoombase1-ClientOnly-Sig-LeaderParticipantList"
+CTX_SECURITY_CODE_HYBRID = b"Veil-1-MAC-HybridSecurityCode"
 
 
 def party(name: str) -> dict:
@@ -114,6 +121,12 @@ def reject_cases(parties, signed: dict) -> list:
     return out
 
 
+def security_code_hybrid(ivk: bytes, pk: bytes) -> dict:
+    h = sha256(sha256(CTX_SECURITY_CODE_HYBRID) + sha256(ivk) + sha256(pk))
+    code = str(int.from_bytes(h, "big") % 10**39).zfill(39)
+    return {"ivk": ivk.hex(), "mldsa_pk": pk.hex(), "code": code}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", help="write here instead of stdout")
@@ -134,6 +147,11 @@ def main() -> None:
                     for p in parties],
         "sign": signed,
         "reject": [r for s in signed[:2] for r in reject_cases(parties, s)],
+        "security_code_hybrid": [
+            security_code_hybrid(parties[0]["ivk"], parties[0]["mldsa_pk"]),
+            security_code_hybrid(parties[1]["ivk"], parties[1]["mldsa_pk"]),
+            security_code_hybrid(parties[0]["ivk"], parties[1]["mldsa_pk"]),
+        ],
     }
     emit(doc, args.out)
 

@@ -325,3 +325,28 @@ pub(crate) fn hybrid_sig_matches_independent_implementation() {
         );
     }
 }
+
+/// The hybrid security code over both verification keys, against the generator's (hashlib):
+/// 39 digits, grouped in 13, different from the classical code of the same Ed25519 key, and
+/// changed by the ML-DSA half alone.
+pub(crate) fn security_code_hybrid_matches() {
+    use keyctl::crypto::hybrid_sig::HybridVerifyingKey;
+    let text = include_str!("../data/hybrid-sig-kat.json");
+    let doc: Value = serde_json::from_str(text).expect("valid json");
+    let mut seen = Vec::new();
+    for case in cases(&doc, "security_code_hybrid") {
+        let ivk: [u8; 32] = arr(case, "ivk");
+        let key = HybridVerifyingKey::new(ivk, &bytes(case, "mldsa_pk")).unwrap();
+        let code = crypto::security_code_hybrid(&key);
+        assert_eq!(code, case["code"].as_str().unwrap());
+        assert_eq!(code.len(), crypto::SECURITY_CODE_DIGITS);
+        let grouped = crypto::security_code_hybrid_grouped(&key);
+        assert_eq!(grouped.split(' ').count(), 13);
+        assert_eq!(grouped.replace(' ', ""), code);
+        assert_ne!(code, crypto::security_code(&ivk));
+        seen.push((ivk, code));
+    }
+    // The generator's third key has the first's Ed25519 half and another ML-DSA half.
+    assert_eq!(seen[0].0, seen[2].0);
+    assert_ne!(seen[0].1, seen[2].1);
+}
