@@ -107,8 +107,8 @@ fn mixing_halves_of_two_identities_is_refused() {
 }
 
 /// The Ed25519 half signs exactly what the classical `sign` signs (whitepaper 3.5.1), so it
-/// verifies on its own as a classical signature of the same (context, msg); hybrid structures
-/// must therefore differ from classical ones in `msg` (their own kind byte).
+/// verifies on its own as a classical signature of the same (context, msg); what is signed
+/// hybrid must therefore differ from what is signed classically (its own kind byte or context).
 #[test]
 fn the_ed25519_half_is_the_classical_signature() {
     let (k, mut rng) = key("classical-half");

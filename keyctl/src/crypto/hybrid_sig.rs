@@ -20,9 +20,10 @@
 //! 1.19, the default provider, signs and verifies only with the empty context, and the
 //! domain separation is already in `m`, whose first half is `SHA256(context)`, the same
 //! whitepaper context strings the classical signatures use. Because the Ed25519 half is a
-//! valid classical signature over the same `(context, msg)`, a hybrid structure must differ
-//! from every classical one in `msg` itself (a kind byte of its own, as the hybrid binding
-//! 0x0A does), so that a stripped Ed25519 half verifies only as what it is.
+//! valid classical signature over the same `(context, msg)`, what is signed hybrid must differ
+//! from everything signed classically, in `msg` (a kind byte of its own, as the hybrid
+//! binding 0x0A does) or in `context` (one of its own), so that a stripped Ed25519 half
+//! verifies only as what it is.
 //!
 //! Keys come from two 32-byte seeds: the Ed25519 seed (RFC 8032 5.1.5) and the ML-DSA seed
 //! `xi` (`ML-DSA.KeyGen_internal(xi)`, FIPS 204 algorithm 6), so an identity is stored as 64
