@@ -42,11 +42,10 @@ use super::CryptoError;
 use super::HexBytes;
 use super::keys::SigningKey;
 use super::sign::{SIGNATURE_LEN, signed_message, verify};
+/// The ML-DSA context string `ctx` of FIPS 204 algorithms 2 and 3: empty (see the module docs).
+pub use crate::provider::ML_DSA_CONTEXT;
 use crate::provider::{CryptoProvider, MlDsa65SigningKey, ProviderError};
 pub use crate::provider::{ML_DSA_65_PK_LEN, ML_DSA_65_SIG_LEN, ML_DSA_SEED_LEN};
-
-/// The ML-DSA context string `ctx` of FIPS 204 algorithms 2 and 3: empty (see the module docs).
-pub const ML_DSA_CONTEXT: &[u8] = b"";
 
 /// Length of an encoded [`HybridVerifyingKey`]: the Ed25519 key, then the ML-DSA-65 key.
 pub const HYBRID_PUBLIC_KEY_LEN: usize = 32 + ML_DSA_65_PK_LEN;

@@ -422,6 +422,9 @@ impl MlKem768 for MlKem768_ {
 #[derive(Debug)]
 struct MlDsa65_;
 
+// aws-lc-rs 1.19 has no context parameter: what it signs and verifies is ML-DSA with ctx = "".
+const _: () = assert!(super::ML_DSA_CONTEXT.is_empty());
+
 /// aws-lc frees the key with `EVP_PKEY_free`, which cleanses the secret (`OPENSSL_free`).
 struct AwsMlDsaKey(signature::PqdsaKeyPair);
 

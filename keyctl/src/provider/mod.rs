@@ -314,6 +314,9 @@ pub const ML_DSA_65_PK_LEN: usize = 1952;
 pub const ML_DSA_65_SIG_LEN: usize = 3309;
 /// Length of the seed `xi` of `ML-DSA.KeyGen_internal` (FIPS 204 algorithm 6).
 pub const ML_DSA_SEED_LEN: usize = 32;
+/// The ML-DSA context string `ctx` of FIPS 204 algorithms 2 and 3 that every provider signs
+/// and verifies with: the empty string, the only one aws-lc-rs 1.19's API takes.
+pub const ML_DSA_CONTEXT: &[u8] = b"";
 
 /// ML-DSA-65 (FIPS 204), pure (not pre-hashed), with the empty context string.
 ///

@@ -21,8 +21,8 @@ use super::salsa::{
 use super::{
     AeadKey, AesCtr, AesGcm, CryptoProvider, CtrKey, Ed25519, Ed25519SigningKey, FillRandom,
     GcmKey, GcmKeyInner, HashAlg, Hkdf, Hmac, HmacKey, HmacTag, ML_DSA_65_PK_LEN,
-    ML_DSA_65_SIG_LEN, ML_DSA_SEED_LEN, MlDsa65, MlDsa65SigningKey, MlKem768, Prk, ProviderError,
-    SecureRandom, X25519,
+    ML_DSA_65_SIG_LEN, ML_DSA_CONTEXT, ML_DSA_SEED_LEN, MlDsa65, MlDsa65SigningKey, MlKem768, Prk,
+    ProviderError, SecureRandom, X25519,
 };
 
 /// The RustCrypto and dalek crates (see the module docs).
@@ -415,7 +415,11 @@ impl MlDsa65 for MlDsa65_ {
         let Ok(sig) = ml_dsa::Signature::<ml_dsa::MlDsa65>::try_from(sig) else {
             return false;
         };
-        ml_dsa::VerifyingKey::<ml_dsa::MlDsa65>::decode(&pk).verify_with_context(msg, &[], &sig)
+        ml_dsa::VerifyingKey::<ml_dsa::MlDsa65>::decode(&pk).verify_with_context(
+            msg,
+            ML_DSA_CONTEXT,
+            &sig,
+        )
     }
 }
 
@@ -457,7 +461,7 @@ impl MlDsa65SigningKey for RustMlDsaKey {
         // ML-DSA.Sign(sk, M, ctx = ""): M' = 0x00 || 0x00 || M (FIPS 204 algorithm 2).
         let sig = self
             .key
-            .sign_randomized(msg, &[], &mut Rnd(Some(rnd)))
+            .sign_randomized(msg, ML_DSA_CONTEXT, &mut Rnd(Some(rnd)))
             .map_err(|_| ProviderError::Random)?;
         Ok(sig.encode().to_vec())
     }
