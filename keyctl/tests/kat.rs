@@ -50,3 +50,13 @@ fn runs_under_the_built_in_default() {
 fn hybrid_matches_independent_implementation() {
     known_answers::hybrid_matches_independent_implementation();
 }
+
+#[test]
+fn hybrid_sig_matches_independent_implementation() {
+    known_answers::hybrid_sig_matches_independent_implementation();
+}
+
+#[test]
+fn security_code_hybrid_matches() {
+    known_answers::security_code_hybrid_matches();
+}

@@ -57,3 +57,15 @@ fn hybrid_matches_independent_implementation() {
     rust_crypto();
     known_answers::hybrid_matches_independent_implementation();
 }
+
+#[test]
+fn hybrid_sig_matches_independent_implementation() {
+    rust_crypto();
+    known_answers::hybrid_sig_matches_independent_implementation();
+}
+
+#[test]
+fn security_code_hybrid_matches() {
+    rust_crypto();
+    known_answers::security_code_hybrid_matches();
+}

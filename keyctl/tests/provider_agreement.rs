@@ -411,3 +411,50 @@ fn ml_kem_768_each_way() {
         }
     }
 }
+
+/// ML-DSA-65 (FIPS 204): both providers derive the same public key from the same seed `xi`
+/// (`ML-DSA.KeyGen_internal`), each verifies what the other signed (both with the empty
+/// context), and a changed signature, message or key fails under both. RustCrypto's signing
+/// draws exactly its 32-byte `rnd` from the caller; aws-lc's draws none.
+#[test]
+fn ml_dsa_65_each_way() {
+    use keyctl::provider::{ML_DSA_65_PK_LEN, ML_DSA_65_SIG_LEN};
+    let mut seed = [0u8; 32];
+    for round in 0u8..3 {
+        system_fill(&mut seed).unwrap();
+        let (aws, rust) = (
+            AWS.ml_dsa_65.signing_key(&seed).unwrap(),
+            RUST.ml_dsa_65.signing_key(&seed).unwrap(),
+        );
+        assert_eq!(aws.public_key(), rust.public_key());
+        assert_eq!(aws.public_key().len(), ML_DSA_65_PK_LEN);
+        let pk = aws.public_key().to_vec();
+        let msg = [round; 64];
+        for (name, key) in [("aws-lc-rs", &aws), ("rust-crypto", &rust)] {
+            let mut drawn = 0;
+            let sig = key
+                .sign(&msg, &mut |buf: &mut [u8]| {
+                    drawn += buf.len();
+                    system_fill(buf)
+                })
+                .unwrap();
+            assert_eq!(drawn, if name == "aws-lc-rs" { 0 } else { 32 }, "{name}");
+            assert_eq!(sig.len(), ML_DSA_65_SIG_LEN);
+            for p in [AWS, RUST] {
+                assert!(p.ml_dsa_65.verify(&pk, &msg, &sig), "{name} by {}", p.name);
+                let mut bad = sig.clone();
+                bad[usize::from(round) * 1000] ^= 0x01;
+                assert!(!p.ml_dsa_65.verify(&pk, &msg, &bad), "{}", p.name);
+                assert!(!p.ml_dsa_65.verify(&pk, &msg[1..], &sig), "{}", p.name);
+                let mut other_pk = pk.clone();
+                other_pk[40] ^= 0x01;
+                assert!(!p.ml_dsa_65.verify(&other_pk, &msg, &sig), "{}", p.name);
+                assert!(!p.ml_dsa_65.verify(&pk[1..], &msg, &sig), "{}", p.name);
+                assert!(!p.ml_dsa_65.verify(&pk, &msg, &sig[1..]), "{}", p.name);
+            }
+        }
+        // A failing rng is a failed signature under RustCrypto, which needs it.
+        let failed = rust.sign(&msg, &mut |_: &mut [u8]| Err(ProviderError::Random));
+        assert_eq!(failed.map(|_| ()), Err(ProviderError::Random));
+    }
+}

@@ -30,7 +30,6 @@ Usage:  pip install pynacl kyber-py==1.2.0
 import argparse
 import hashlib
 import hmac
-import json
 import sys
 from importlib.metadata import version
 
@@ -39,7 +38,7 @@ from nacl import bindings as b
 from kyber_py.ml_kem import ML_KEM_768
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
-from gen_keyctl_kat import fixed, lp, sha256  # noqa: E402, the same labels-to-bytes and lp
+from gen_keyctl_kat import emit, fixed, lp, sha256  # noqa: E402, the same labels-to-bytes and lp
 
 COMBINER_CONTEXT = b"Zoombase-1-ClientOnly-KDF-HybridCombiner"
 
@@ -114,12 +113,7 @@ def main() -> None:
         "parties": [{k: v.hex() for k, v in p.items()} for p in parties],
         "cases": cases,
     }
-    text = json.dumps(doc, indent=1) + "\n"
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    else:
-        sys.stdout.write(text)
+    emit(doc, args.out)
 
 
 if __name__ == "__main__":

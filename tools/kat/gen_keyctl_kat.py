@@ -53,6 +53,16 @@ def fixed(label: str, n: int) -> bytes:
     return out[:n]
 
 
+def emit(doc: dict, out) -> None:
+    """Writes doc as indented JSON to the path out, or to stdout when out is None."""
+    text = json.dumps(doc, indent=1) + "\n"
+    if out:
+        with open(out, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+
+
 def hkdf_sha256(ikm: bytes, info: bytes, length: int) -> bytes:
     prk = hmac.new(b"\x00" * 32, ikm, hashlib.sha256).digest()  # empty salt = 32 zeros
     okm, t, i = b"", b"", 1
@@ -212,12 +222,7 @@ def main() -> None:
         "sign": sign, "verify": verify_cases(), "box": boxes, "security_code": codes,
         "cte1": cte1, "invite": invites,
     }
-    text = json.dumps(doc, indent=1) + "\n"
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    else:
-        sys.stdout.write(text)
+    emit(doc, args.out)
 
 
 if __name__ == "__main__":

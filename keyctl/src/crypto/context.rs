@@ -11,6 +11,9 @@ pub const CTX_CIPHER_MEETING_SEED: &[u8] = b"Zoombase-1-ClientOnly-Sig-Encryptio
 pub const CTX_SIG_LPL: &[u8] = b"Zoombase1-ClientOnly-Sig-LeaderParticipantList";
 /// Context of the meeting leader security code (whitepaper 3.8).
 pub const CTX_MAC_SECURITY_CODE: &[u8] = b"Zoombase-1-ClientOnly-MAC-SecurityCode";
+/// Context of the security code of a hybrid (Ed25519 + ML-DSA-65) leader identity (Veil;
+/// issue 16 part 2, docs/PROTOCOL.md "Hybrid signatures").
+pub const CTX_MAC_HYBRID_SECURITY_CODE: &[u8] = b"Veil-1-MAC-HybridSecurityCode";
 /// CtE1 associated data when wrapping a long-term secret key (whitepaper 3.11 step 2).
 pub const CTX_KDF_SECRET_STORE: &[u8] = b"Zoombase-1-ClientOnly-KDF-SecretStore";
 /// Context of a participant's signed liveness nonce post (Veil; v4.6 meetings: liveness).

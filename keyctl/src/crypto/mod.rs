@@ -7,7 +7,10 @@
 //!   (`crypto_box_beforenm`), HKDF-SHA256 and XChaCha20-Poly1305-IETF.
 //! - [`hybrid`]: the v4.6 hybrid box (whitepaper v4.6, "Authenticated Public-Key
 //!   Encryption"), X25519 + ML-KEM-768 combined with SHA3-256, for the meeting key.
-//! - [`security_code`]: the meeting leader security code (3.8).
+//! - [`hybrid_sig`]: hybrid identities, Ed25519 + ML-DSA-65 (FIPS 204) over the same input as
+//!   [`sign`] (issue 16 part 2; not yet on the wire).
+//! - [`security_code`]: the meeting leader security code (3.8), and
+//!   [`security_code_hybrid`] over both keys of a hybrid identity.
 //! - [`cte1`]: the CtE1 committing AEAD used to wrap long-term keys (3.11).
 //!
 //! The primitives come from the process default [`CryptoProvider`] at the moment each
@@ -19,6 +22,7 @@ mod context;
 pub mod cte1;
 mod error;
 pub mod hybrid;
+pub mod hybrid_sig;
 mod keys;
 mod security_code;
 mod sign;
@@ -31,7 +35,10 @@ pub use context::*;
 pub use error::CryptoError;
 pub(crate) use keys::HexBytes;
 pub use keys::{BoxKeyPair, SigningKey};
-pub use security_code::{SECURITY_CODE_DIGITS, security_code, security_code_grouped};
+pub use security_code::{
+    SECURITY_CODE_DIGITS, security_code, security_code_grouped, security_code_hybrid,
+    security_code_hybrid_grouped,
+};
 pub use sign::{SIGNATURE_LEN, sign, verify};
 
 use crate::provider::CryptoProvider;

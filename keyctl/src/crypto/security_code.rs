@@ -1,6 +1,8 @@
-//! The meeting leader security code (whitepaper 3.8).
+//! The meeting leader security code (whitepaper 3.8), and its form over both keys of a hybrid
+//! identity (issue 16 part 2).
 
-use super::context::CTX_MAC_SECURITY_CODE;
+use super::context::{CTX_MAC_HYBRID_SECURITY_CODE, CTX_MAC_SECURITY_CODE};
+use super::hybrid_sig::HybridVerifyingKey;
 use super::sha256;
 
 /// Number of decimal digits in a security code.
@@ -21,7 +23,32 @@ pub fn security_code(ivk: &[u8; 32]) -> String {
 /// The security code in groups of three digits separated by spaces, for reading aloud
 /// (`"012 345 ... 678"`, 13 groups).
 pub fn security_code_grouped(ivk: &[u8; 32]) -> String {
-    let code = security_code(ivk);
+    grouped(&security_code(ivk))
+}
+
+/// The leader security code of a hybrid identity `key`: 39 decimal digits over both of its
+/// verification keys, so that a person comparing codes notices a change of either.
+///
+/// `Digits(SHA256(SHA256("Veil-1-MAC-HybridSecurityCode") || SHA256(IVK) ||
+/// SHA256(pk_ML-DSA)))`: 96 bytes hashed, `IVK` the 32-byte Ed25519 key and `pk_ML-DSA` the
+/// 1,952-byte ML-DSA-65 key (FIPS 204 `pkEncode`), `Digits` as in [`security_code`]
+/// (docs/PROTOCOL.md, "Hybrid signatures"). Another context and 96 bytes instead of 64: the
+/// hybrid code of a key is unrelated to the classical code of its Ed25519 half.
+pub fn security_code_hybrid(key: &HybridVerifyingKey) -> String {
+    let mut input = [0u8; 96];
+    input[..32].copy_from_slice(&sha256(CTX_MAC_HYBRID_SECURITY_CODE));
+    input[32..64].copy_from_slice(&sha256(key.ed25519()));
+    input[64..].copy_from_slice(&sha256(key.ml_dsa()));
+    digits(sha256(&input))
+}
+
+/// [`security_code_hybrid`] in 13 groups of three digits separated by spaces.
+pub fn security_code_hybrid_grouped(key: &HybridVerifyingKey) -> String {
+    grouped(&security_code_hybrid(key))
+}
+
+/// `code` in groups of three digits separated by spaces.
+fn grouped(code: &str) -> String {
     let mut out = String::with_capacity(SECURITY_CODE_DIGITS + SECURITY_CODE_DIGITS / 3);
     for (i, ch) in code.chars().enumerate() {
         if i > 0 && i % 3 == 0 {

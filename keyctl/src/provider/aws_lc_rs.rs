@@ -7,8 +7,8 @@ use zeroize::Zeroizing;
 use super::salsa::{RustCryptoHSalsa20, XCHACHA20_POLY1305};
 use super::{
     AeadKey, AesCtr, AesGcm, CryptoProvider, CtrKey, Ed25519, Ed25519SigningKey, FillRandom,
-    GcmKey, GcmKeyInner, HashAlg, Hkdf, Hmac, HmacKey, HmacTag, MlKem768, OneShotAead, Prk,
-    ProviderError, SecureRandom, X25519,
+    GcmKey, GcmKeyInner, HashAlg, Hkdf, Hmac, HmacKey, HmacTag, ML_DSA_65_SIG_LEN, ML_DSA_SEED_LEN,
+    MlDsa65, MlDsa65SigningKey, MlKem768, OneShotAead, Prk, ProviderError, SecureRandom, X25519,
 };
 
 /// aws-lc through aws-lc-rs (see the module docs).
@@ -23,6 +23,7 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
     chacha20_poly1305: &ChaCha20Poly1305,
     xchacha20_poly1305: &XCHACHA20_POLY1305,
     ml_kem_768: &MlKem768_,
+    ml_dsa_65: &MlDsa65_,
     aes_gcm: &AesGcm_,
     aes_ctr: &AesCtr_,
     secure_random: &SystemRandom,
@@ -412,5 +413,56 @@ impl MlKem768 for MlKem768_ {
             .try_into()
             .map_err(|_| ProviderError::InvalidLength)?;
         Ok(Zeroizing::new(shared))
+    }
+}
+
+/// aws-lc's ML-DSA-65 (`signature::ML_DSA_65_SIGNING`, stable since aws-lc-rs 1.18). Its API
+/// signs with the empty context and hedges with aws-lc's own DRBG: `rng` is not called (see
+/// [`MlDsa65`]).
+#[derive(Debug)]
+struct MlDsa65_;
+
+// aws-lc-rs 1.19 has no context parameter: what it signs and verifies is ML-DSA with ctx = "".
+const _: () = assert!(super::ML_DSA_CONTEXT.is_empty());
+
+/// aws-lc frees the key with `EVP_PKEY_free`, which cleanses the secret (`OPENSSL_free`).
+struct AwsMlDsaKey(signature::PqdsaKeyPair);
+
+impl MlDsa65 for MlDsa65_ {
+    fn signing_key(
+        &self,
+        seed: &[u8; ML_DSA_SEED_LEN],
+    ) -> Result<Box<dyn MlDsa65SigningKey>, ProviderError> {
+        let pair = signature::PqdsaKeyPair::from_seed(&signature::ML_DSA_65_SIGNING, seed)
+            .map_err(|_| ProviderError::KeyRejected)?;
+        Ok(Box::new(AwsMlDsaKey(pair)))
+    }
+
+    fn verify(&self, public_key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+        if public_key.len() != super::ML_DSA_65_PK_LEN || sig.len() != ML_DSA_65_SIG_LEN {
+            return false;
+        }
+        signature::UnparsedPublicKey::new(&signature::ML_DSA_65, public_key)
+            .verify(msg, sig)
+            .is_ok()
+    }
+}
+
+impl MlDsa65SigningKey for AwsMlDsaKey {
+    fn public_key(&self) -> &[u8] {
+        use signature::KeyPair as _;
+        self.0.public_key().as_ref()
+    }
+
+    fn sign(&self, msg: &[u8], _rng: &mut FillRandom<'_>) -> Result<Vec<u8>, ProviderError> {
+        let mut sig = vec![0u8; ML_DSA_65_SIG_LEN];
+        let len = self
+            .0
+            .sign(msg, &mut sig)
+            .map_err(|_| ProviderError::KeyRejected)?;
+        if len != ML_DSA_65_SIG_LEN {
+            return Err(ProviderError::InvalidLength);
+        }
+        Ok(sig)
     }
 }

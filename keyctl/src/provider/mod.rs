@@ -308,6 +308,53 @@ pub trait MlKem768: Send + Sync + Debug {
     ) -> Result<Zeroizing<[u8; 32]>, ProviderError>;
 }
 
+/// Length of an ML-DSA-65 public key, `pkEncode(rho, t1)` (FIPS 204 table 2).
+pub const ML_DSA_65_PK_LEN: usize = 1952;
+/// Length of an ML-DSA-65 signature, `sigEncode(c~, z, h)` (FIPS 204 table 2).
+pub const ML_DSA_65_SIG_LEN: usize = 3309;
+/// Length of the seed `xi` of `ML-DSA.KeyGen_internal` (FIPS 204 algorithm 6).
+pub const ML_DSA_SEED_LEN: usize = 32;
+/// The ML-DSA context string `ctx` of FIPS 204 algorithms 2 and 3 that every provider signs
+/// and verifies with: the empty string, the only one aws-lc-rs 1.19's API takes.
+pub const ML_DSA_CONTEXT: &[u8] = b"";
+
+/// ML-DSA-65 (FIPS 204), pure (not pre-hashed), with the empty context string.
+///
+/// Signing is `ML-DSA.Sign(sk, M, ctx = "")` (FIPS 204 algorithm 2), so what is signed is
+/// `M' = 0x00 || 0x00 || M` (the domain byte of pure ML-DSA, then `|ctx| = 0`); verification is
+/// `ML-DSA.Verify(pk, M, sigma, ctx = "")` (algorithm 3). The empty context is the only one
+/// aws-lc-rs 1.19's API signs and verifies with; keyctl separates its uses inside `M` instead
+/// (`crypto::hybrid_sig`). Keys are made from the 32-byte seed `xi` by `ML-DSA.KeyGen_internal`
+/// (algorithm 6), which both built-in providers take, so an identity is stored as its seed.
+///
+/// Randomness: signing is hedged. A provider that can take it (RustCrypto) draws the 32-byte
+/// `rnd` of algorithm 2 from `rng`, so a fixed `rng` gives `ML-DSA.Sign_internal` (algorithm 7)
+/// and a known answer byte for byte; aws-lc-rs's API takes no caller randomness, and it draws
+/// `rnd` from aws-lc's own DRBG and leaves `rng` untouched.
+pub trait MlDsa65: Send + Sync + Debug {
+    /// The signing key whose seed is `seed` (`ML-DSA.KeyGen_internal(xi)`, FIPS 204
+    /// algorithm 6).
+    fn signing_key(
+        &self,
+        seed: &[u8; ML_DSA_SEED_LEN],
+    ) -> Result<Box<dyn MlDsa65SigningKey>, ProviderError>;
+
+    /// `ML-DSA.Verify(pk, msg, sig, ctx = "")` (FIPS 204 algorithm 3). A public key or
+    /// signature of the wrong length, or a signature that does not decode (a malformed hint,
+    /// algorithm 27), is `false`.
+    fn verify(&self, public_key: &[u8], msg: &[u8], sig: &[u8]) -> bool;
+}
+
+/// A prepared ML-DSA-65 signing key; its secret is wiped on drop.
+pub trait MlDsa65SigningKey: Send + Sync {
+    /// The public key, [`ML_DSA_65_PK_LEN`] bytes (`pkEncode`, FIPS 204 algorithm 22).
+    fn public_key(&self) -> &[u8];
+
+    /// `ML-DSA.Sign(sk, msg, ctx = "")` (FIPS 204 algorithm 2), [`ML_DSA_65_SIG_LEN`] bytes;
+    /// `rnd` from `rng` where the provider takes it (see [`MlDsa65`]).
+    fn sign(&self, msg: &[u8], rng: &mut FillRandom<'_>) -> Result<Vec<u8>, ProviderError>;
+}
+
 /// AES-GCM (NIST SP 800-38D) with 12-byte nonces and 16-byte tags.
 pub trait AesGcm: Send + Sync + Debug {
     /// A prepared AES-128-GCM (16-byte `key`) or AES-256-GCM (32-byte `key`) key.
@@ -472,6 +519,8 @@ pub struct CryptoProvider {
     pub xchacha20_poly1305: &'static dyn OneShotAead<24>,
     /// ML-KEM-768 (the v4.6 hybrid box).
     pub ml_kem_768: &'static dyn MlKem768,
+    /// ML-DSA-65 (hybrid identities, `crypto::hybrid_sig`).
+    pub ml_dsa_65: &'static dyn MlDsa65,
     /// AES-GCM (SFrame suites 0x0004 and 0x0005).
     pub aes_gcm: &'static dyn AesGcm,
     /// AES-CTR (the CTR+HMAC SFrame suites).

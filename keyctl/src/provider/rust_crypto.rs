@@ -1,5 +1,5 @@
 //! The pure-Rust provider: the RustCrypto crates (`sha2`, `hmac`, `hkdf`, `aes`, `ctr`,
-//! `aes-gcm`, `chacha20poly1305`, `salsa20`, `sha3`, `ml-kem`) and the dalek crates (`ed25519-dalek`,
+//! `aes-gcm`, `chacha20poly1305`, `salsa20`, `sha3`, `ml-kem`, `ml-dsa`) and the dalek crates (`ed25519-dalek`,
 //! `x25519-dalek`). No C, so it builds for `wasm32-unknown-unknown`.
 //!
 //! Its random source is `getrandom` on every target but `wasm32-unknown-unknown`, where
@@ -20,8 +20,9 @@ use super::salsa::{
 };
 use super::{
     AeadKey, AesCtr, AesGcm, CryptoProvider, CtrKey, Ed25519, Ed25519SigningKey, FillRandom,
-    GcmKey, GcmKeyInner, HashAlg, Hkdf, Hmac, HmacKey, HmacTag, MlKem768, Prk, ProviderError,
-    SecureRandom, X25519,
+    GcmKey, GcmKeyInner, HashAlg, Hkdf, Hmac, HmacKey, HmacTag, ML_DSA_65_PK_LEN,
+    ML_DSA_65_SIG_LEN, ML_DSA_CONTEXT, ML_DSA_SEED_LEN, MlDsa65, MlDsa65SigningKey, MlKem768, Prk,
+    ProviderError, SecureRandom, X25519,
 };
 
 /// The RustCrypto and dalek crates (see the module docs).
@@ -36,6 +37,7 @@ pub static PROVIDER: CryptoProvider = CryptoProvider {
     chacha20_poly1305: &CHACHA20_POLY1305,
     xchacha20_poly1305: &XCHACHA20_POLY1305,
     ml_kem_768: &MlKem768_,
+    ml_dsa_65: &MlDsa65_,
     aes_gcm: &AesGcm_,
     aes_ctr: &AesCtr_,
     secure_random: &OsRandom,
@@ -376,5 +378,91 @@ impl MlKem768 for MlKem768_ {
         let out = Zeroizing::new(shared.into());
         shared.zeroize();
         Ok(out)
+    }
+}
+
+/// RustCrypto's `ml-dsa`: keys from the seed `xi` (FIPS 204 algorithm 6) and hedged signing
+/// with `rnd` drawn from `rng` (algorithm 2), so a fixed `rng` reproduces known answers.
+#[derive(Debug)]
+struct MlDsa65_;
+
+/// The expanded signing key (wiped on drop, `zeroize` feature of ml-dsa) and the encoded
+/// public key.
+struct RustMlDsaKey {
+    key: ml_dsa::ExpandedSigningKey<ml_dsa::MlDsa65>,
+    public: Vec<u8>,
+}
+
+impl MlDsa65 for MlDsa65_ {
+    fn signing_key(
+        &self,
+        seed: &[u8; ML_DSA_SEED_LEN],
+    ) -> Result<Box<dyn MlDsa65SigningKey>, ProviderError> {
+        let mut xi = ml_dsa::Seed::from(*seed);
+        let key = ml_dsa::ExpandedSigningKey::<ml_dsa::MlDsa65>::from_seed(&xi);
+        xi.zeroize();
+        let public = key.verifying_key().encode().to_vec();
+        Ok(Box::new(RustMlDsaKey { key, public }))
+    }
+
+    fn verify(&self, public_key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+        if public_key.len() != ML_DSA_65_PK_LEN || sig.len() != ML_DSA_65_SIG_LEN {
+            return false;
+        }
+        let Ok(pk) = ml_dsa::EncodedVerifyingKey::<ml_dsa::MlDsa65>::try_from(public_key) else {
+            return false;
+        };
+        let Ok(sig) = ml_dsa::Signature::<ml_dsa::MlDsa65>::try_from(sig) else {
+            return false;
+        };
+        ml_dsa::VerifyingKey::<ml_dsa::MlDsa65>::decode(&pk).verify_with_context(
+            msg,
+            ML_DSA_CONTEXT,
+            &sig,
+        )
+    }
+}
+
+/// Hands ml-dsa the 32-byte `rnd` drawn beforehand from the caller's `rng`, once.
+struct Rnd(Option<Zeroizing<[u8; 32]>>);
+
+impl rand_core::TryRng for Rnd {
+    type Error = ProviderError;
+
+    fn try_next_u32(&mut self) -> Result<u32, ProviderError> {
+        Err(ProviderError::Random)
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, ProviderError> {
+        Err(ProviderError::Random)
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), ProviderError> {
+        match self.0.take() {
+            Some(rnd) if dst.len() == rnd.len() => {
+                dst.copy_from_slice(rnd.as_ref());
+                Ok(())
+            }
+            _ => Err(ProviderError::Random),
+        }
+    }
+}
+
+impl rand_core::TryCryptoRng for Rnd {}
+
+impl MlDsa65SigningKey for RustMlDsaKey {
+    fn public_key(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn sign(&self, msg: &[u8], rng: &mut FillRandom<'_>) -> Result<Vec<u8>, ProviderError> {
+        let mut rnd = Zeroizing::new([0u8; 32]);
+        rng(rnd.as_mut())?;
+        // ML-DSA.Sign(sk, M, ctx = ""): M' = 0x00 || 0x00 || M (FIPS 204 algorithm 2).
+        let sig = self
+            .key
+            .sign_randomized(msg, ML_DSA_CONTEXT, &mut Rnd(Some(rnd)))
+            .map_err(|_| ProviderError::Random)?;
+        Ok(sig.encode().to_vec())
     }
 }

@@ -256,3 +256,97 @@ pub(crate) fn hybrid_matches_independent_implementation() {
         assert_eq!(reopened.unwrap(), msg);
     }
 }
+
+/// Hybrid identities (Ed25519 + ML-DSA-65) against tools/kat/gen_hybrid_sig_kat.py (libsodium,
+/// dilithium-py): keys from the generator's two seeds give its public keys; both halves sign
+/// exactly `SHA256(context) || SHA256(msg)` (ML-DSA with the empty context, so `M'` is
+/// `0x00 0x00 || m`), as the generator's signatures verify; every signature of the generator
+/// verifies, and each it refuses (a bit flipped in either half, a message or context changed by
+/// one bit, another party's key) is refused here with the half it names. Under the RustCrypto
+/// provider, whose ML-DSA takes the caller's `rnd`, signing reproduces the signature byte for
+/// byte; aws-lc-rs draws `rnd` itself, so there its signature only has to verify.
+pub(crate) fn hybrid_sig_matches_independent_implementation() {
+    use keyctl::crypto::hybrid_sig::{
+        self, HybridSigError, HybridSignature, HybridSigningKey, HybridVerifyingKey,
+    };
+    let text = include_str!("../data/hybrid-sig-kat.json");
+    let doc: Value = serde_json::from_str(text).expect("valid json");
+    let keys: Vec<HybridSigningKey> = cases(&doc, "parties")
+        .iter()
+        .map(|p| {
+            let key = HybridSigningKey::from_seeds(&arr(p, "ed25519_seed"), &arr(p, "mldsa_seed"))
+                .unwrap();
+            let vk = key.verifying_key();
+            assert_eq!(*vk.ed25519(), arr::<32>(p, "ivk"));
+            assert_eq!(hex::encode(vk.ml_dsa()), hex::encode(bytes(p, "mldsa_pk")));
+            key
+        })
+        .collect();
+    let key_of = |case: &Value| &keys[case["party"].as_u64().expect("party") as usize];
+    let deterministic = CryptoProvider::get_default().name == "rust-crypto";
+    for case in cases(&doc, "sign") {
+        let key = key_of(case);
+        let (ctx, msg, m) = (bytes(case, "context"), bytes(case, "msg"), bytes(case, "m"));
+        assert_eq!(hybrid_sig::signed_input(&ctx, &msg)[..], m[..]);
+        assert_eq!(bytes(case, "m_prime"), [&[0u8, 0][..], &m].concat());
+        let sig = HybridSignature::from_bytes(&bytes(case, "sig")).unwrap();
+        assert_eq!(key.verifying_key().verify(&sig, &ctx, &msg), Ok(()));
+        assert_eq!(
+            *sig.ed25519(),
+            crypto::sign(key.ed25519().seed(), &ctx, &msg)
+        );
+        let rnd = bytes(case, "rnd");
+        let mut rng = ReplayRng(rnd.clone());
+        let ours = key.sign(&ctx, &msg, &mut rng).unwrap();
+        if deterministic {
+            assert_eq!(hex::encode(ours.to_bytes()), hex::encode(sig.to_bytes()));
+            assert!(rng.0.is_empty(), "rnd drawn");
+        } else {
+            assert_eq!(ours.ed25519(), sig.ed25519());
+            assert_eq!(rng.0, rnd, "aws-lc-rs draws rnd itself");
+        }
+        assert_eq!(key.verifying_key().verify(&ours, &ctx, &msg), Ok(()));
+    }
+    for case in cases(&doc, "reject") {
+        let vk = HybridVerifyingKey::from_bytes(&key_of(case).verifying_key().to_bytes()).unwrap();
+        let sig = HybridSignature::from_bytes(&bytes(case, "sig")).unwrap();
+        let expected = match case["fails"].as_str().expect("fails") {
+            "ed25519" => Some(HybridSigError::Ed25519),
+            "ml_dsa" => Some(HybridSigError::MlDsa),
+            "both" => Some(HybridSigError::Both),
+            _ => None,
+        }
+        .expect("a known verdict");
+        assert_eq!(
+            vk.verify(&sig, &bytes(case, "context"), &bytes(case, "msg")),
+            Err(expected),
+            "{}",
+            case["what"]
+        );
+    }
+}
+
+/// The hybrid security code over both verification keys, against the generator's (hashlib):
+/// 39 digits, grouped in 13, different from the classical code of the same Ed25519 key, and
+/// changed by the ML-DSA half alone.
+pub(crate) fn security_code_hybrid_matches() {
+    use keyctl::crypto::hybrid_sig::HybridVerifyingKey;
+    let text = include_str!("../data/hybrid-sig-kat.json");
+    let doc: Value = serde_json::from_str(text).expect("valid json");
+    let mut seen = Vec::new();
+    for case in cases(&doc, "security_code_hybrid") {
+        let ivk: [u8; 32] = arr(case, "ivk");
+        let key = HybridVerifyingKey::new(ivk, &bytes(case, "mldsa_pk")).unwrap();
+        let code = crypto::security_code_hybrid(&key);
+        assert_eq!(code, case["code"].as_str().unwrap());
+        assert_eq!(code.len(), crypto::SECURITY_CODE_DIGITS);
+        let grouped = crypto::security_code_hybrid_grouped(&key);
+        assert_eq!(grouped.split(' ').count(), 13);
+        assert_eq!(grouped.replace(' ', ""), code);
+        assert_ne!(code, crypto::security_code(&ivk));
+        seen.push((ivk, code));
+    }
+    // The generator's third key has the first's Ed25519 half and another ML-DSA half.
+    assert_eq!(seen[0].0, seen[2].0);
+    assert_ne!(seen[0].1, seen[2].1);
+}
