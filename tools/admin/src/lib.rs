@@ -251,6 +251,8 @@ pub struct Request {
     pub method: String,
     /// The path without the query string.
     pub path: String,
+    /// The query string (after `?`, undecoded), if the target had one.
+    pub query: Option<String>,
 }
 
 /// An answer.
@@ -554,6 +556,7 @@ fn serve<H: Fn(&Request) -> Response>(
 struct Head {
     method: String,
     path: String,
+    query: Option<String>,
     http_1_1: bool,
     host: Option<String>,
     origin: Option<String>,
@@ -600,6 +603,7 @@ fn read_request<H>(
     Ok(Request {
         method: head.method,
         path: head.path,
+        query: head.query,
     })
 }
 
@@ -660,6 +664,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Refusal> {
     let mut head = Head {
         method: method.to_owned(),
         path: target.split('?').next().unwrap_or_default().to_owned(),
+        query: target.split_once('?').map(|(_, q)| q.to_owned()),
         http_1_1: version == 1,
         host: None,
         origin: None,

@@ -45,6 +45,9 @@ pub enum WebError {
     /// A name the board would refuse (empty, or over 256 bytes).
     #[error("a name must be 1 to 256 bytes")]
     Name,
+    /// A name other than the `user` the link (and its invite) is for.
+    #[error("the link is for another user: join under the link's user")]
+    NotLinkUser,
     /// A payload larger than a datagram can carry sealed.
     #[error("a payload of {0} bytes is larger than a sealed datagram may be")]
     TooLarge(usize),

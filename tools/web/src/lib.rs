@@ -20,5 +20,5 @@ mod link;
 mod participant;
 
 pub use error::WebError;
-pub use link::{LinkError, MeetingLink};
+pub use link::{LinkError, MAX_USER, MeetingLink, valid_user};
 pub use participant::{Counters, MAX_PAYLOAD, WebEvent, WebParticipant};

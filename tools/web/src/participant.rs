@@ -105,26 +105,33 @@ impl core::fmt::Debug for WebParticipant {
 
 impl WebParticipant {
     /// A participant for `link` under `name`, with a fresh Ed25519 identity from `rng`; its
-    /// hello to the board is the first message [`Self::poll_transmit`] gives.
+    /// hello to the board is the first message [`Self::poll_transmit`] gives. A link that
+    /// names its `user` (the userID its invite was made for) joins under that name: `name`
+    /// must then be it or empty ([`WebError::NotLinkUser`] otherwise).
     pub fn new<R: TryCryptoRng + ?Sized>(
         link: MeetingLink,
         name: &str,
         rng: &mut R,
     ) -> Result<Self, WebError> {
+        let name = match &link.user {
+            Some(user) if name.is_empty() || name == user => user.clone(),
+            Some(_) => return Err(WebError::NotLinkUser),
+            None => name.to_owned(),
+        };
         if name.is_empty() || name.len() > MAX_TEXT {
             return Err(WebError::Name);
         }
         let identity = SigningKey::generate(rng).map_err(MeetingError::from)?;
         let hello = ClientFrame::Hello(Hello {
             meeting_id: &link.meeting,
-            name,
+            name: &name,
             host: false,
             ivk: identity.verifying_key(),
         })
         .encode();
         Ok(Self {
             link,
-            name: name.to_owned(),
+            name,
             identity: Some(identity),
             state: State::Greeting,
             transmit: VecDeque::from([hello]),
@@ -154,6 +161,11 @@ impl WebParticipant {
     /// The refusals counted so far.
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// The name this participant joins under (the board's userID for it).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The link this participant joined with.

@@ -274,6 +274,27 @@ fn nothing_seals_before_the_welcome_and_a_refused_join_ends_cleanly() {
     ));
 }
 
+/// A link that names its `user` joins under it (the userID its invite was made for): an
+/// empty name takes it, another name is refused before anything is sent.
+#[test]
+fn a_link_with_a_user_joins_under_that_user_only() {
+    let mut rng = TestRng::new("web-user");
+    let with_user =
+        || MeetingLink::parse("veil1&board=127.0.0.1:7701&meeting=m7&user=alice").unwrap();
+    let p = WebParticipant::new(with_user(), "", &mut rng).unwrap();
+    assert_eq!(p.name(), "alice");
+    assert_eq!(
+        WebParticipant::new(with_user(), "alice", &mut rng)
+            .unwrap()
+            .name(),
+        "alice"
+    );
+    assert!(matches!(
+        WebParticipant::new(with_user(), "mallory", &mut rng),
+        Err(WebError::NotLinkUser)
+    ));
+}
+
 /// Issue 16 in the browser: a meeting whose links say `pq=required` keys everyone through the
 /// hybrid box, and a browser whose link says `pq=off` is refused by that leader (it stays
 /// unkeyed) while the others go on.

@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 
 use keyctl::crypto::SigningKey;
 use keyctl::meeting::{
-    Alert, Config, KeyUpdate, LeftReason, MeetingError, Millis, Session, Timings,
+    Alert, Config, InviteSecret, KeyUpdate, LeftReason, MeetingError, Millis, Session, Timings,
 };
 use keyctl::rng::OsRng;
 pub use keyctl::time::{Clock, SystemClock};
@@ -50,6 +50,11 @@ pub struct ParticipantOptions {
     pub pq: PqPolicy,
     /// The time the session is told ([`SystemClock`] outside simulations).
     pub clock: Arc<dyn Clock>,
+    /// The host's per-meeting invite secret (`veil sidecar --host --invites`): as leader the
+    /// session admits only joiners proving an invite made with it (keyctl
+    /// `Config::host_secret`, and the meeting becomes invite-only), and a kick bans the
+    /// kicked user's invite too.
+    pub host_secret: Option<InviteSecret>,
 }
 
 /// What the participant reports, in order.
@@ -151,6 +156,7 @@ impl Participant {
             timings,
             pq,
             clock,
+            host_secret,
         } = opts;
         timings.validate()?;
         join.ivk = identity.verifying_key();
@@ -164,7 +170,7 @@ impl Participant {
             display_name,
             leader: welcome.leader.clone(),
             invite: None,
-            host_secret: None,
+            host_secret: host_secret.clone(),
             timings,
             pq,
         };
@@ -183,6 +189,8 @@ impl Participant {
             status: Arc::clone(&status),
             relay_ticket: Arc::clone(&relay_ticket),
             clock,
+            host_secret,
+            meeting: welcome.meeting.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("participant-{}", display(&welcome.me)))

@@ -125,6 +125,7 @@ pub struct Rejoiner {
     timings: Timings,
     pq: keyctl::wire::PqPolicy,
     clock: std::sync::Arc<dyn super::Clock>,
+    host_secret: Option<keyctl::meeting::InviteSecret>,
     backoff: Backoff,
     dial: Dial,
     attempts: u64,
@@ -140,6 +141,7 @@ impl Rejoiner {
             timings: opts.timings,
             pq: opts.pq,
             clock: opts.clock,
+            host_secret: opts.host_secret,
             backoff: Backoff::default(),
             dial: Dial::Idle,
             attempts: 0,
@@ -156,6 +158,7 @@ impl Rejoiner {
             timings: self.timings,
             pq: self.pq,
             clock: std::sync::Arc::clone(&self.clock),
+            host_secret: self.host_secret.clone(),
         })
     }
 

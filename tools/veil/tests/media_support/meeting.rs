@@ -31,6 +31,10 @@ pub struct Net {
     /// the fingerprint the sidecars pinned).
     pem: Option<(PathBuf, PathBuf)>,
     tamper: Option<String>,
+    /// A plaintext loopback board with a WebSocket listener (for browser participants):
+    /// its `--ws-listen` address once started.
+    pub ws_addr: Option<SocketAddr>,
+    websocket: bool,
 }
 
 impl Net {
@@ -54,7 +58,22 @@ impl Net {
         Self::launch(dir, Some(pem), None)
     }
 
+    /// A plaintext loopback board that also listens for WebSocket participants (`--ws-listen`,
+    /// at [`Net::ws_addr`]), as browsers (`veil-web`) join; the sidecars talk plaintext to it.
+    pub fn with_websocket(name: &str) -> Self {
+        Self::launch_as(scratch_dir(name), None, None, true)
+    }
+
     fn launch(dir: PathBuf, pem: Option<(PathBuf, PathBuf)>, tamper: Option<&str>) -> Self {
+        Self::launch_as(dir, pem, tamper, false)
+    }
+
+    fn launch_as(
+        dir: PathBuf,
+        pem: Option<(PathBuf, PathBuf)>,
+        tamper: Option<&str>,
+        websocket: bool,
+    ) -> Self {
         let relay = Relay::start(&dir, &[]);
         let mut net = Self {
             dir,
@@ -64,6 +83,8 @@ impl Net {
             relay,
             pem,
             tamper: tamper.map(str::to_owned),
+            ws_addr: None,
+            websocket,
         };
         net.start_board();
         net
@@ -81,10 +102,17 @@ impl Net {
         if let Some(scenario) = &self.tamper {
             cmd.args(["--tamper", scenario]);
         }
+        if self.websocket {
+            cmd.args(["--insecure-plaintext", "--ws-listen", "127.0.0.1:0"]);
+        }
         let mut board = Proc::spawn(cmd, &self.dir, "board");
         let mut board_addr = None;
         let mut fingerprint = None;
-        while board_addr.is_none() || fingerprint.is_none() {
+        let mut ws_addr = None;
+        while board_addr.is_none()
+            || (fingerprint.is_none() && !self.websocket)
+            || (self.websocket && ws_addr.is_none())
+        {
             let line = board.line();
             assert!(!line.is_empty(), "the board exited: {}", board.log());
             if let Some(rest) = line.split_once("listening on ") {
@@ -93,9 +121,14 @@ impl Net {
             if let Some(rest) = line.split_once("fingerprint: ") {
                 fingerprint = Some(rest.1.trim().to_owned());
             }
+            // "websocket on ws://ADDR/board"
+            if let Some(rest) = line.split_once("websocket on ws://") {
+                ws_addr = rest.1.split('/').next().map(|a| a.parse().unwrap());
+            }
         }
         self.board_addr = board_addr.unwrap();
-        self.fingerprint = fingerprint.unwrap();
+        self.fingerprint = fingerprint.unwrap_or_default();
+        self.ws_addr = ws_addr;
         self.board = Some(board);
     }
 
@@ -145,7 +178,6 @@ impl Net {
         let mut cmd = veil();
         cmd.arg("sidecar")
             .args(["--board", &self.board_addr.to_string()])
-            .args(["--board-fingerprint", &self.fingerprint])
             .args(["--meeting", meeting, "--name", name])
             .args(["--test-timings", "fast"])
             .args(["--local-listen", &listen.to_string()])
@@ -157,6 +189,11 @@ impl Net {
             .arg(&token_file)
             .args(["--engine", "mio", "--workers", "1"])
             .args(extra);
+        if self.websocket {
+            cmd.arg("--board-insecure-plaintext");
+        } else {
+            cmd.args(["--board-fingerprint", &self.fingerprint]);
+        }
         // Finding 19.4: the sidecar seals only its client's exact address.
         if !extra.contains(&"--local-client") {
             cmd.args(["--local-client", &client.local_addr().unwrap().to_string()]);
