@@ -806,8 +806,12 @@ fn encode(response: &Response) -> Vec<u8> {
 
 /// Hands the answer to the kernel within [`WRITE_DEADLINE`], however slowly the client reads.
 fn write_response(stream: &mut TcpStream, response: &Response) -> io::Result<()> {
-    let deadline = Instant::now() + WRITE_DEADLINE;
-    let bytes = encode(response);
+    write_by(stream, &encode(response), Instant::now() + WRITE_DEADLINE)
+}
+
+/// Hands `bytes` to the kernel unless `deadline` passes first, however slowly the peer reads,
+/// then closes the sending side (also `veil web`'s, for its page).
+pub fn write_by(stream: &mut TcpStream, bytes: &[u8], deadline: Instant) -> io::Result<()> {
     let mut sent = 0;
     while let Some(rest) = bytes.get(sent..).filter(|r| !r.is_empty()) {
         let remaining = deadline.saturating_duration_since(Instant::now());
