@@ -174,12 +174,20 @@ fn admitted(host: &Sidecar, url: &str) -> Browser {
             .is_some_and(|k| u64::from(*k) == Sidecar::mk_seq(&host.status().unwrap()))
     });
     assert!(ok, "not keyed: {:?}; host {:?}", b.events, host.status());
-    assert_eq!(
-        b.p.security_code(),
-        host.status().unwrap()["security_code"]
-            .as_str()
-            .map(str::to_owned)
-    );
+    // What the page's window.veilStatus() returns agrees with the host.
+    let status: Value = serde_json::from_str(&b.p.status().to_json()).unwrap();
+    let host_status = host.status().unwrap();
+    assert_eq!(status["securityCode"], host_status["security_code"]);
+    assert_eq!(status["mkSeqNum"], host_status["mk_seq"]);
+    let present = |s: &Value, name: &str, state: &str| {
+        s["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == name && e["state"] == state)
+    };
+    assert!(present(&status, "alice", "present"), "{status}");
+    assert!(present(&status, b.p.name(), "present"), "{status}");
     b
 }
 
@@ -261,6 +269,8 @@ fn a_kicked_invitee_cannot_come_back_with_the_same_invite_but_a_new_one_works() 
         "{:?}",
         carol.events
     );
+    let status: Value = serde_json::from_str(&carol.p.status().to_json()).unwrap();
+    assert_eq!(status["ended"], "Kicked");
     // A reloaded page: a fresh identity with the same link. keyctl's ban of the kicked
     // identity does not reach it; the banned invite does.
     refused(&host, &link);

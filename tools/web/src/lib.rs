@@ -21,4 +21,6 @@ mod participant;
 
 pub use error::WebError;
 pub use link::{LinkError, MAX_USER, MeetingLink, valid_user};
-pub use participant::{Counters, MAX_PAYLOAD, WebEvent, WebParticipant};
+pub use participant::{
+    Counters, MAX_ALERTS, MAX_PAYLOAD, Member, WebEvent, WebParticipant, WebStatus,
+};

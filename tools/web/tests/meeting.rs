@@ -347,3 +347,51 @@ fn a_session_that_ends_on_a_refusal_reaches_the_page_and_erases_its_keys() {
     let now = w.now;
     assert!(matches!(w.p(b).seal(now, b"x"), Err(WebError::NotJoined)));
 }
+
+/// What the page shows (`window.veilStatus()`) comes from the verified session: one security
+/// code, the signed list's names and states, the latest key, the packet counters, the end.
+#[test]
+fn the_status_shows_the_signed_list_the_code_the_key_and_the_end() {
+    let mut w = World::new("web-status");
+    let a = w.join("m8", "alice");
+    let b = w.join("m8", "bob");
+    let c = w.join("m8", "carol");
+    w.advance(5_000);
+    let status = w.people[&a].status();
+    let code = status.security_code.clone().unwrap();
+    assert!(code.len() == 39 && code.bytes().all(|d| d.is_ascii_digit()));
+    assert_eq!(w.people[&b].status().security_code, Some(code));
+    let names: Vec<(&str, &str)> = status
+        .participants
+        .iter()
+        .map(|m| (m.name.as_str(), m.state))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("alice", "present"),
+            ("bob", "present"),
+            ("carol", "present")
+        ]
+    );
+    assert_eq!(status.mk_seq, w.keyed(a).last().copied());
+    assert_eq!(w.people[&b].status().mk_seq, status.mk_seq);
+    let now = w.now;
+    let sealed = w.p(a).seal(now, b"x").unwrap();
+    w.p(b).open(now, &sealed).unwrap();
+    assert!(w.p(b).open(now, &sealed).is_err(), "a replay");
+    assert_eq!(w.people[&a].status().packets_sealed, 1);
+    let bob = w.people[&b].status();
+    assert_eq!((bob.packets_opened, bob.packets_refused), (1, 1));
+    assert_eq!(bob.ended, None);
+    w.p(c).leave(now).unwrap();
+    w.advance(2_000);
+    assert_eq!(w.people[&c].status().ended.as_deref(), Some("Requested"));
+    assert!(
+        w.people[&a]
+            .status()
+            .participants
+            .iter()
+            .any(|m| m.name == "carol" && m.state == "left")
+    );
+}
