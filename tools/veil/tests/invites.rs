@@ -320,3 +320,59 @@ fn invite_requests_are_refused_with_a_typed_error() {
         (409, "not_invite_host".into())
     );
 }
+
+/// A native invitee: a sidecar given its invite in $VEIL_INVITE joins the invite-only meeting
+/// beside a browser, and media flows between it and the host; a sidecar without one, or with
+/// another user's, is refused by the leader; a malformed one stops the sidecar at start.
+#[test]
+fn a_sidecar_invitee_joins_with_veil_invite_and_one_without_is_refused() {
+    let (net, mut host) = invite_host("invite-sidecar", "http://127.0.0.1:8080/");
+    let bob_invite = invite(&host, "bob")["invite"].as_str().unwrap().to_owned();
+    let bob = net.join_env("m", "bob", None, &[], &[("VEIL_INVITE", &bob_invite)]);
+    let web = invite(&host, "carol")["link"].as_str().unwrap().to_owned();
+    let _carol = admitted(&host, &web);
+    media_support::meeting::converge(&[&host, &bob], 3, 1);
+    media_support::meeting::media_flows(&mut host, &[&bob]);
+
+    let before = rejected(&host);
+    let eve = net.join("m", "eve");
+    host.wait(LIMIT, "eve refused", |_| rejected(&host) > before);
+    let mallory = net.join_env("m", "mallory", None, &[], &[("VEIL_INVITE", &bob_invite)]);
+    host.wait(LIMIT, "mallory refused", |_| rejected(&host) > before + 1);
+    std::thread::sleep(Duration::from_millis(500));
+    for s in [&eve, &mallory] {
+        assert!(
+            !media_support::meeting::has_key(&s.status().unwrap()),
+            "{}",
+            s.name
+        );
+    }
+
+    let bad = media_support::veil()
+        .args(["sidecar", "--board", &net.board_addr.to_string()])
+        .args([
+            "--board-insecure-plaintext",
+            "--meeting",
+            "m",
+            "--name",
+            "x",
+        ])
+        .args([
+            "--local-listen",
+            "127.0.0.1:0",
+            "--local-deliver",
+            "127.0.0.1:9",
+        ])
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--remote",
+            &net.relay.media.to_string(),
+        ])
+        .env("VEIL_INVITE", "00")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("VEIL_INVITE must be"), "{stderr}");
+}

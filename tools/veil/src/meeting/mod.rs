@@ -24,7 +24,8 @@ use std::thread::JoinHandle;
 
 use keyctl::crypto::SigningKey;
 use keyctl::meeting::{
-    Alert, Config, InviteSecret, KeyUpdate, LeftReason, MeetingError, Millis, Session, Timings,
+    Alert, Config, Invite, InviteSecret, KeyUpdate, LeftReason, MeetingError, Millis, Session,
+    Timings,
 };
 use keyctl::rng::OsRng;
 pub use keyctl::time::{Clock, SystemClock};
@@ -55,6 +56,9 @@ pub struct ParticipantOptions {
     /// `Config::host_secret`, and the meeting becomes invite-only), and a kick bans the
     /// kicked user's invite too.
     pub host_secret: Option<InviteSecret>,
+    /// This participant's invite, in an invite-only meeting (`$VEIL_INVITE`): the session
+    /// proves it holds it, bound to its own binding; the invite never crosses the board.
+    pub invite: Option<Invite>,
 }
 
 /// What the participant reports, in order.
@@ -157,6 +161,7 @@ impl Participant {
             pq,
             clock,
             host_secret,
+            invite,
         } = opts;
         timings.validate()?;
         join.ivk = identity.verifying_key();
@@ -169,7 +174,7 @@ impl Participant {
             me: welcome.me.clone(),
             display_name,
             leader: welcome.leader.clone(),
-            invite: None,
+            invite,
             host_secret: host_secret.clone(),
             timings,
             pq,

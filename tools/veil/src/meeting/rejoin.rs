@@ -126,6 +126,7 @@ pub struct Rejoiner {
     pq: keyctl::wire::PqPolicy,
     clock: std::sync::Arc<dyn super::Clock>,
     host_secret: Option<keyctl::meeting::InviteSecret>,
+    invite: Option<keyctl::meeting::Invite>,
     backoff: Backoff,
     dial: Dial,
     attempts: u64,
@@ -142,6 +143,7 @@ impl Rejoiner {
             pq: opts.pq,
             clock: opts.clock,
             host_secret: opts.host_secret,
+            invite: opts.invite,
             backoff: Backoff::default(),
             dial: Dial::Idle,
             attempts: 0,
@@ -159,6 +161,7 @@ impl Rejoiner {
             pq: self.pq,
             clock: std::sync::Arc::clone(&self.clock),
             host_secret: self.host_secret.clone(),
+            invite: self.invite.clone(),
         })
     }
 

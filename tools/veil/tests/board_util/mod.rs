@@ -228,6 +228,7 @@ pub fn spawn_over(
         pq: keyctl::wire::PqPolicy::default(),
         clock: std::sync::Arc::new(veil_cli::meeting::SystemClock),
         host_secret: None,
+        invite: None,
     })
 }
 

@@ -169,6 +169,18 @@ impl Net {
         deliver: Option<SocketAddr>,
         extra: &[&str],
     ) -> Sidecar {
+        self.join_env(meeting, name, deliver, extra, &[])
+    }
+
+    /// [`Net::join_to`] with environment variables set for the sidecar.
+    pub fn join_env(
+        &self,
+        meeting: &str,
+        name: &str,
+        deliver: Option<SocketAddr>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Sidecar {
         let sink = Collector::new();
         let deliver = deliver.unwrap_or(sink.addr());
         let listen = free_udp();
@@ -188,7 +200,8 @@ impl Net {
             .arg("--admin-token-file")
             .arg(&token_file)
             .args(["--engine", "mio", "--workers", "1"])
-            .args(extra);
+            .args(extra)
+            .envs(env.iter().copied());
         if self.websocket {
             cmd.arg("--board-insecure-plaintext");
         } else {

@@ -27,7 +27,7 @@ use clap::{Args, ValueEnum};
 use dataplane::keyring::Handoff;
 use dataplane::sframe::CipherSuite;
 use keyctl::crypto::SigningKey;
-use keyctl::meeting::{InviteSecret, PqPolicy, Timings};
+use keyctl::meeting::{Invite, InviteSecret, PqPolicy, Timings};
 use keyctl::rng::OsRng;
 use serde_json::json;
 use signal_hook::consts::SIGHUP;
@@ -67,7 +67,9 @@ pub(crate) struct MeetingArgs {
     /// it, and `POST /invite?user=NAME` on the admin address (with the admin token, as /kick)
     /// answers `{"user", "invite", "link"}`: hand the invite (or the link) to NAME out of band.
     /// An invite admits only its own user; a kick bans the kicked user's invite too, so
-    /// invite someone again under another name. Every invite dies with this process.
+    /// invite someone again under another name. Every invite dies with this process. A
+    /// sidecar invitee gives its invite in $VEIL_INVITE (64 hex digits) and joins with --name
+    /// USER, the user the invite was made for.
     #[arg(long, requires = "host")]
     invites: bool,
     /// With --invites: the page browsers join from (`veil web --listen`), for example
@@ -211,6 +213,11 @@ pub enum MeetingModeError {
     /// --web-url is not an http(s) URL without a fragment.
     #[error("--web-url {0:?}: give an http:// or https:// URL without '#', spaces or quotes")]
     WebUrl(String),
+    /// $VEIL_INVITE is not 64 hex digits.
+    #[error(
+        "${INVITE_ENV} must be the invite's 64 hex digits (as POST /invite on the host's sidecar answers)"
+    )]
+    Invite,
     /// --board-ws or --meeting cannot go into a meeting link.
     #[error("the meeting link cannot carry --board-ws or --meeting: {0}")]
     Link(veil_web::LinkError),
@@ -251,6 +258,24 @@ fn page_link(args: &MeetingArgs, meeting: &str) -> Result<Option<PageLink>, Meet
         web_url: web_url.clone(),
         board_ws: board_ws.clone(),
     }))
+}
+
+/// Where a sidecar invitee's invite comes from (not a flag: the command line is visible to
+/// every local user).
+pub(super) const INVITE_ENV: &str = "VEIL_INVITE";
+
+/// This sidecar's invite, from $VEIL_INVITE when set.
+fn own_invite() -> Result<Option<Invite>, MeetingModeError> {
+    let Some(text) = std::env::var_os(INVITE_ENV) else {
+        return Ok(None);
+    };
+    let text = Zeroizing::new(text.into_string().map_err(|_| MeetingModeError::Invite)?);
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    if text.trim().len() != 64 {
+        return Err(MeetingModeError::Invite);
+    }
+    hex::decode_to_slice(text.trim(), &mut bytes[..]).map_err(|_| MeetingModeError::Invite)?;
+    Ok(Some(Invite::new(*bytes)))
 }
 
 /// A fresh invite secret from the OS's random source (`--invites`).
@@ -307,6 +332,7 @@ pub(super) fn run(args: &SidecarArgs) -> Result<(), SidecarError> {
         pq: margs.pq.into(),
         clock: std::sync::Arc::new(crate::meeting::SystemClock),
         host_secret: host_secret.clone(),
+        invite: own_invite()?,
     });
     // The first join fails the start (a wrong address or trust is the user's to fix); only
     // a session that was running is rejoined.
