@@ -251,6 +251,8 @@ pub struct Request {
     pub method: String,
     /// The path without the query string.
     pub path: String,
+    /// The query string (after `?`, undecoded), if the target had one.
+    pub query: Option<String>,
 }
 
 /// An answer.
@@ -554,6 +556,7 @@ fn serve<H: Fn(&Request) -> Response>(
 struct Head {
     method: String,
     path: String,
+    query: Option<String>,
     http_1_1: bool,
     host: Option<String>,
     origin: Option<String>,
@@ -600,6 +603,7 @@ fn read_request<H>(
     Ok(Request {
         method: head.method,
         path: head.path,
+        query: head.query,
     })
 }
 
@@ -660,6 +664,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Refusal> {
     let mut head = Head {
         method: method.to_owned(),
         path: target.split('?').next().unwrap_or_default().to_owned(),
+        query: target.split_once('?').map(|(_, q)| q.to_owned()),
         http_1_1: version == 1,
         host: None,
         origin: None,
@@ -801,8 +806,12 @@ fn encode(response: &Response) -> Vec<u8> {
 
 /// Hands the answer to the kernel within [`WRITE_DEADLINE`], however slowly the client reads.
 fn write_response(stream: &mut TcpStream, response: &Response) -> io::Result<()> {
-    let deadline = Instant::now() + WRITE_DEADLINE;
-    let bytes = encode(response);
+    write_by(stream, &encode(response), Instant::now() + WRITE_DEADLINE)
+}
+
+/// Hands `bytes` to the kernel unless `deadline` passes first, however slowly the peer reads,
+/// then closes the sending side (also `veil web`'s, for its page).
+pub fn write_by(stream: &mut TcpStream, bytes: &[u8], deadline: Instant) -> io::Result<()> {
     let mut sent = 0;
     while let Some(rest) = bytes.get(sent..).filter(|r| !r.is_empty()) {
         let remaining = deadline.saturating_duration_since(Instant::now());

@@ -11,3 +11,4 @@ pub mod inspect;
 pub mod keygen;
 pub mod meeting;
 pub mod sidecar;
+pub mod web;

@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use veil_board as board;
-use veil_cli::{inspect, keygen, sidecar};
+use veil_cli::{inspect, keygen, sidecar, web};
 use veil_lab::demo;
 use veil_relay as relay;
 
@@ -74,6 +74,12 @@ enum Command {
     /// SHA-256 fingerprint is printed for clients to pin, or --cert/--key). It stores nothing
     /// secret and never sees a meeting key. SIGINT or SIGTERM end every meeting and exit.
     Board(board::BoardArgs),
+    /// Serve the browser participant's page (index.html, app.js and the wasm, built into this
+    /// binary) over HTTP, with a strict Content-Security-Policy and nothing else. The meeting
+    /// link rides in the URL fragment (#veil1&board=...&meeting=...&invite=...&user=...),
+    /// which browsers never send to this server. Prints `veil web: page http://ADDR/` on
+    /// stdout once listening. Needs a veil built with the page (tools/web/js/build-page).
+    Web(web::WebArgs),
 }
 
 fn init_logs() {
@@ -130,6 +136,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Web(args) => match web::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("veil web: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Inspect { hex, rtp } => match inspect::inspect(&hex, rtp) {
             Ok(report) => {
                 println!("{report}");

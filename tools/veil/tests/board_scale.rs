@@ -75,6 +75,8 @@ fn two_hundred_in_one_meeting_and_fifty_meetings_at_once() {
                 timings: Timings::default(),
                 pq: keyctl::wire::PqPolicy::default(),
                 clock: std::sync::Arc::new(veil_cli::meeting::SystemClock),
+                host_secret: None,
+                invite: None,
             })
             .unwrap();
             tx.send(Joined {

@@ -145,7 +145,7 @@ impl Browser {
 
 #[test]
 fn a_browser_and_a_sidecar_exchange_media_through_the_relay_over_webtransport() {
-    let net = Net::with_web("web-media");
+    let net = Net::with_websocket("web-media");
     let mut alice = net.join("web-media", "alice");
     converge(&[&alice], 1, 1);
     let mut browser = Browser::join(&net, "web-media");

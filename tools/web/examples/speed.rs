@@ -3,7 +3,7 @@
 //! native default), and with `--features rust-crypto -- --rust-crypto` on the RustCrypto
 //! provider the browser uses. Pin it with `taskset -c 1` for less noise. Prints one line per
 //! size and operation: median ns per packet over rounds of bursts, and packets per second.
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::panic)]
 
 use std::time::Instant;
 

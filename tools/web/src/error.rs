@@ -49,6 +49,9 @@ pub enum WebError {
     /// for a participant registered there (the relay sends participants nothing else).
     #[error("a relay datagram that is neither media nor a challenge")]
     RelayDatagram,
+    /// A name other than the `user` the link (and its invite) is for.
+    #[error("the link is for another user: join under the link's user")]
+    NotLinkUser,
     /// A payload larger than a datagram can carry sealed.
     #[error("a payload of {0} bytes is larger than a sealed datagram may be")]
     TooLarge(usize),

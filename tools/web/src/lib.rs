@@ -25,5 +25,7 @@ pub mod speed;
 pub mod vp8;
 
 pub use error::WebError;
-pub use link::{LinkError, MeetingLink};
-pub use participant::{Counters, MAX_PAYLOAD, WebEvent, WebParticipant};
+pub use link::{LinkError, MAX_USER, MeetingLink, valid_user};
+pub use participant::{
+    Counters, MAX_ALERTS, MAX_PAYLOAD, Member, WebEvent, WebParticipant, WebStatus,
+};

@@ -8,6 +8,7 @@
 //! meeting      = 1*256 unreserved                    required: the meeting ID
 //! board_sha256 = 64 hex digits                       the board certificate's SHA-256, pinned
 //! invite       = 64 hex digits                       the host's invite for this participant
+//! user         = 1*64 unreserved                     the userID the page joins under (the invite's)
 //! relay        = host ":" port                       the relay's WebTransport listener
 //! relay_sha256 = 64 hex digits                       the relay certificate's SHA-256
 //! pq           = "required" / "preferred" / "off"     post-quantum key delivery (default preferred)
@@ -28,6 +29,8 @@ const TAG: &str = "veil1";
 const MAX_MEETING: usize = 256;
 /// Longest host name (RFC 1035).
 const MAX_HOST: usize = 253;
+/// Longest user ID in a link (and in a host's `POST /invite`).
+pub const MAX_USER: usize = 64;
 
 /// Why a link was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +70,9 @@ pub struct MeetingLink {
     pub board_sha256: Option<[u8; 32]>,
     /// The host's invite for this participant (a secret: zeroized on drop).
     pub invite: Option<Invite>,
+    /// The userID to join under: the one the invite was made for (an invite admits only its
+    /// own userID), and the name the others see. A page without it picks a name itself.
+    pub user: Option<String>,
     /// The relay's WebTransport listener, `host:port`.
     pub relay: Option<String>,
     /// The relay certificate's SHA-256.
@@ -82,6 +88,7 @@ impl core::fmt::Debug for MeetingLink {
             .field("board", &self.board)
             .field("meeting", &self.meeting)
             .field("invite", &self.invite.as_ref().map(|_| "<redacted>"))
+            .field("user", &self.user)
             .field("relay", &self.relay)
             .finish_non_exhaustive()
     }
@@ -89,6 +96,12 @@ impl core::fmt::Debug for MeetingLink {
 
 fn unreserved(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
+}
+
+/// Whether `user` is a userID a link may carry: 1 to [`MAX_USER`] unreserved characters
+/// (RFC 3986 2.3), so it needs no escaping in a URL and shows as itself.
+pub fn valid_user(user: &str) -> bool {
+    !user.is_empty() && user.len() <= MAX_USER && user.chars().all(unreserved)
 }
 
 /// `host:port` with a host of unreserved characters or a bracketed IPv6 address, and a port of
@@ -140,7 +153,7 @@ impl MeetingLink {
         }
         let (mut board, mut meeting, mut board_sha256) = (None, None, None);
         let (mut invite, mut relay, mut relay_sha256) = (None, None, None);
-        let mut pq = None;
+        let (mut pq, mut user) = (None, None);
         for field in fields {
             // A field without '=' may be a secret whose '=' got lost (`invite0123...`): name
             // only its leading lowercase run, never its value.
@@ -175,6 +188,12 @@ impl MeetingLink {
                     let bytes = Zeroizing::new(hex32(value, "invite")?);
                     once(&mut invite, "invite", Invite::new(*bytes))?;
                 }
+                "user" => {
+                    if !valid_user(value) {
+                        return Err(LinkError::BadValue("user"));
+                    }
+                    once(&mut user, "user", value.to_owned())?;
+                }
                 "relay" => once(&mut relay, "relay", host_port(value, "relay")?)?,
                 "relay_sha256" => {
                     once(
@@ -200,6 +219,7 @@ impl MeetingLink {
             meeting: meeting.ok_or(LinkError::Missing("meeting"))?,
             board_sha256,
             invite,
+            user,
             relay,
             relay_sha256,
             pq: pq.unwrap_or_default(),
@@ -211,7 +231,7 @@ impl MeetingLink {
     /// copy of the invite behind in freed memory.
     pub fn to_fragment(&self) -> Zeroizing<String> {
         let mut out = Zeroizing::new(String::with_capacity(
-            TAG.len() + self.board.len() + self.meeting.len() + 2 * MAX_HOST + 4 * 64 + 128,
+            TAG.len() + self.board.len() + self.meeting.len() + 2 * MAX_HOST + 5 * 64 + 128,
         ));
         out.push_str(&format!(
             "{TAG}&board={}&meeting={}",
@@ -224,6 +244,9 @@ impl MeetingLink {
             let hex = Zeroizing::new(hex::encode(invite.expose_secret()));
             out.push_str("&invite=");
             out.push_str(&hex);
+        }
+        if let Some(user) = &self.user {
+            out.push_str(&format!("&user={user}"));
         }
         if let Some(relay) = &self.relay {
             out.push_str(&format!("&relay={relay}"));
@@ -248,7 +271,7 @@ mod tests {
     #[test]
     fn a_full_link_round_trips() {
         let text = format!(
-            "#veil1&board=board.example:7701&meeting=standup-42&board_sha256={}&invite={}&relay=[::1]:4433&relay_sha256={}&pq=required",
+            "#veil1&board=board.example:7701&meeting=standup-42&board_sha256={}&invite={}&user=alice_1&relay=[::1]:4433&relay_sha256={}&pq=required",
             "ab".repeat(32),
             "01".repeat(32),
             "cd".repeat(32)
@@ -258,6 +281,7 @@ mod tests {
         assert_eq!(link.meeting, "standup-42");
         assert_eq!(link.board_sha256, Some([0xab; 32]));
         assert_eq!(link.invite, Some(Invite::new([1; 32])));
+        assert_eq!(link.user.as_deref(), Some("alice_1"));
         assert_eq!(link.relay.as_deref(), Some("[::1]:4433"));
         assert_eq!(link.pq, PqPolicy::Required);
         assert_eq!(MeetingLink::parse(&link.to_fragment()).unwrap(), link);
@@ -306,6 +330,18 @@ mod tests {
                 LinkError::BadValue("invite"),
             ),
             (
+                "veil1&board=b:1&meeting=m&user=",
+                LinkError::BadValue("user"),
+            ),
+            (
+                "veil1&board=b:1&meeting=m&user=a%20b",
+                LinkError::BadValue("user"),
+            ),
+            (
+                "veil1&board=b:1&meeting=m&user=a&user=b",
+                LinkError::Repeated("user"),
+            ),
+            (
                 "veil1&board=b:1&meeting=m&board_sha256=+1",
                 LinkError::BadValue("board_sha256"),
             ),
@@ -323,6 +359,12 @@ mod tests {
         assert_eq!(
             MeetingLink::parse(&long).unwrap_err(),
             LinkError::BadValue("meeting")
+        );
+        let user = |n| format!("veil1&board=b:1&meeting=m&user={}", "u".repeat(n));
+        assert!(MeetingLink::parse(&user(MAX_USER)).is_ok());
+        assert_eq!(
+            MeetingLink::parse(&user(MAX_USER + 1)).unwrap_err(),
+            LinkError::BadValue("user")
         );
     }
 }

@@ -11,7 +11,7 @@ use keyctl::meeting::{
     Alert, Config, Event, LeftReason, MeetingError, Millis, RosterView, Session, Timings,
 };
 use keyctl::rand_core::TryCryptoRng;
-use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
+use keyctl::wire::{Field, Id, MeetingRef, MemberState, ParticipantId};
 use veil_board::frame::{ClientFrame, Hello, MAX_TEXT, ServerFrame};
 use veil_relay::registration::{TicketMac, is_registration};
 
@@ -25,6 +25,8 @@ const FRAME_HEADER: usize = 4;
 pub const MAX_PAYLOAD: usize = 1200;
 /// Bytes after a payload for the tag.
 const TAG_ROOM: usize = 16;
+/// Alerts kept for [`WebParticipant::status`] (the latest; every one is also an event).
+pub const MAX_ALERTS: usize = 64;
 
 /// What happened, for the page to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +69,106 @@ pub struct Counters {
     pub relay_refused: u64,
 }
 
+/// One entry of the leader's signed participant list, as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The sender slot the leader assigned.
+    pub slot: u32,
+    /// The display name the member announced (signed by its identity key).
+    pub name: String,
+    /// `present`, `left` or `kicked`.
+    pub state: &'static str,
+}
+
+/// What the page shows of this participant (`window.veilStatus()`): everything from the
+/// verified session, nothing the board said on its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebStatus {
+    /// The leader's 39-digit security code (whitepaper 3.10), once keyed.
+    pub security_code: Option<String>,
+    /// The leader's signed list, as verified.
+    pub participants: Vec<Member>,
+    /// The `mkSeqNum` of the latest meeting key installed.
+    pub mk_seq: Option<u32>,
+    /// Datagrams sealed.
+    pub packets_sealed: u64,
+    /// Datagrams opened.
+    pub packets_opened: u64,
+    /// Datagrams refused.
+    pub packets_refused: u64,
+    /// Board messages refused.
+    pub board_refused: u64,
+    /// The latest alerts (at most [`MAX_ALERTS`]), oldest first.
+    pub alerts: Vec<String>,
+    /// Why this participant is out of the meeting, once it is (every key erased).
+    pub ended: Option<String>,
+}
+
+impl WebStatus {
+    /// The status as the page's `window.veilStatus()` returns it: a JSON object with
+    /// `securityCode`, `participants` (`slot`, `name`, `state`), `mkSeqNum`, `packetsSealed`,
+    /// `packetsOpened`, `packetsRefused`, `boardRefused`, `alerts` and `ended` (absent values
+    /// are `null`).
+    pub fn to_json(&self) -> String {
+        let text = |t: Option<&str>| t.map_or_else(|| "null".to_owned(), json_string);
+        let participants: Vec<String> = self
+            .participants
+            .iter()
+            .map(|m| {
+                format!(
+                    "{{\"slot\":{},\"name\":{},\"state\":{}}}",
+                    m.slot,
+                    json_string(&m.name),
+                    json_string(m.state)
+                )
+            })
+            .collect();
+        let alerts: Vec<String> = self.alerts.iter().map(|a| json_string(a)).collect();
+        format!(
+            "{{\"securityCode\":{},\"participants\":[{}],\"mkSeqNum\":{},\"packetsSealed\":{},\
+             \"packetsOpened\":{},\"packetsRefused\":{},\"boardRefused\":{},\"alerts\":[{}],\
+             \"ended\":{}}}",
+            text(self.security_code.as_deref()),
+            participants.join(","),
+            self.mk_seq
+                .map_or_else(|| "null".to_owned(), |k| k.to_string()),
+            self.packets_sealed,
+            self.packets_opened,
+            self.packets_refused,
+            self.board_refused,
+            alerts.join(","),
+            text(self.ended.as_deref()),
+        )
+    }
+}
+
+/// `text` as a JSON string: quotes, backslashes and control characters escaped (a display
+/// name is whatever its owner signed).
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn state_name(state: MemberState) -> &'static str {
+    match state {
+        MemberState::Present => "present",
+        MemberState::Left => "left",
+        MemberState::Kicked => "kicked",
+    }
+}
+
 enum State {
     /// Hello sent, waiting for the welcome.
     Greeting,
@@ -99,6 +201,12 @@ pub struct WebParticipant {
     relay_transmit: Option<Vec<u8>>,
     events: VecDeque<WebEvent>,
     counters: Counters,
+    /// The latest key installed.
+    mk_seq: Option<u32>,
+    /// The latest alerts, for [`Self::status`].
+    alerts: VecDeque<String>,
+    /// Why the participant ended.
+    ended: Option<String>,
 }
 
 impl core::fmt::Debug for WebParticipant {
@@ -113,32 +221,42 @@ impl core::fmt::Debug for WebParticipant {
 
 impl WebParticipant {
     /// A participant for `link` under `name`, with a fresh Ed25519 identity from `rng`; its
-    /// hello to the board is the first message [`Self::poll_transmit`] gives.
+    /// hello to the board is the first message [`Self::poll_transmit`] gives. A link that
+    /// names its `user` (the userID its invite was made for) joins under that name: `name`
+    /// must then be it or empty ([`WebError::NotLinkUser`] otherwise).
     pub fn new<R: TryCryptoRng + ?Sized>(
         link: MeetingLink,
         name: &str,
         rng: &mut R,
     ) -> Result<Self, WebError> {
+        let name = match &link.user {
+            Some(user) if name.is_empty() || name == user => user.clone(),
+            Some(_) => return Err(WebError::NotLinkUser),
+            None => name.to_owned(),
+        };
         if name.is_empty() || name.len() > MAX_TEXT {
             return Err(WebError::Name);
         }
         let identity = SigningKey::generate(rng).map_err(MeetingError::from)?;
         let hello = ClientFrame::Hello(Hello {
             meeting_id: &link.meeting,
-            name,
+            name: &name,
             host: false,
             ivk: identity.verifying_key(),
         })
         .encode();
         Ok(Self {
             link,
-            name: name.to_owned(),
+            name,
             identity: Some(identity),
             state: State::Greeting,
             transmit: VecDeque::from([hello]),
             relay_transmit: None,
             events: VecDeque::new(),
             counters: Counters::default(),
+            mk_seq: None,
+            alerts: VecDeque::new(),
+            ended: None,
         })
     }
 
@@ -177,6 +295,11 @@ impl WebParticipant {
         self.counters
     }
 
+    /// The name this participant joins under (the board's userID for it).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The link this participant joined with.
     pub fn link(&self) -> &MeetingLink {
         &self.link
@@ -195,6 +318,32 @@ impl WebParticipant {
         match &self.state {
             State::Joined(j) => j.session.roster(),
             State::Greeting | State::Ended => None,
+        }
+    }
+
+    /// What the page shows: the security code, the signed list, the key, the counters, the
+    /// alerts and the end.
+    pub fn status(&self) -> WebStatus {
+        let participants = self.roster().map_or_else(Vec::new, |r| {
+            r.entries
+                .iter()
+                .map(|e| Member {
+                    slot: e.slot,
+                    name: String::from_utf8_lossy(e.display_name.as_bytes()).into_owned(),
+                    state: state_name(e.state),
+                })
+                .collect()
+        });
+        WebStatus {
+            security_code: self.security_code(),
+            participants,
+            mk_seq: self.mk_seq,
+            packets_sealed: self.counters.media_sealed,
+            packets_opened: self.counters.media_opened,
+            packets_refused: self.counters.media_refused,
+            board_refused: self.counters.board_refused,
+            alerts: self.alerts.iter().cloned().collect(),
+            ended: self.ended.clone(),
         }
     }
 
@@ -445,12 +594,19 @@ impl WebParticipant {
             let installed = j.handoff.handle(&j.meeting, &event, now).is_ok();
             match event {
                 Event::KeyUpdate(update) if installed => {
+                    self.mk_seq = Some(update.mk_seq);
                     self.events.push_back(WebEvent::Keyed {
                         mk_seq: update.mk_seq,
                     });
                 }
                 Event::KeyUpdate(_) | Event::RetireEpoch { .. } => {}
-                Event::Alert(alert) => self.events.push_back(WebEvent::Alert(alert)),
+                Event::Alert(alert) => {
+                    if self.alerts.len() == MAX_ALERTS {
+                        self.alerts.pop_front();
+                    }
+                    self.alerts.push_back(format!("{alert:?}"));
+                    self.events.push_back(WebEvent::Alert(alert));
+                }
                 Event::Left(reason) => left = Some(reason),
             }
         }
@@ -469,6 +625,11 @@ impl WebParticipant {
         }
         self.identity = None;
         self.state = State::Ended;
+        self.ended = Some(match &event {
+            WebEvent::Left(reason) => format!("{reason:?}"),
+            WebEvent::BoardEnded(why) => format!("board: {why}"),
+            other => format!("{other:?}"),
+        });
         self.events.push_back(event);
     }
 }
@@ -479,5 +640,31 @@ impl Drop for WebParticipant {
         if let State::Joined(j) = &self.state {
             j.handoff.erase();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_json_escapes_what_a_name_may_hold() {
+        assert_eq!(
+            json_string("a\"b\\c\n\u{1}\u{2028}é"),
+            r#""a\"b\\c\u000a\u0001\u2028é""#
+        );
+        let status = WebStatus {
+            participants: vec![Member {
+                slot: 2,
+                name: "</script>\"".into(),
+                state: "kicked",
+            }],
+            alerts: vec!["A".into()],
+            ..WebStatus::default()
+        };
+        assert_eq!(
+            status.to_json(),
+            r#"{"securityCode":null,"participants":[{"slot":2,"name":"</script>\"","state":"kicked"}],"mkSeqNum":null,"packetsSealed":0,"packetsOpened":0,"packetsRefused":0,"boardRefused":0,"alerts":["A"],"ended":null}"#
+        );
     }
 }

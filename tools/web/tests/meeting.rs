@@ -274,6 +274,27 @@ fn nothing_seals_before_the_welcome_and_a_refused_join_ends_cleanly() {
     ));
 }
 
+/// A link that names its `user` joins under it (the userID its invite was made for): an
+/// empty name takes it, another name is refused before anything is sent.
+#[test]
+fn a_link_with_a_user_joins_under_that_user_only() {
+    let mut rng = TestRng::new("web-user");
+    let with_user =
+        || MeetingLink::parse("veil1&board=127.0.0.1:7701&meeting=m7&user=alice").unwrap();
+    let p = WebParticipant::new(with_user(), "", &mut rng).unwrap();
+    assert_eq!(p.name(), "alice");
+    assert_eq!(
+        WebParticipant::new(with_user(), "alice", &mut rng)
+            .unwrap()
+            .name(),
+        "alice"
+    );
+    assert!(matches!(
+        WebParticipant::new(with_user(), "mallory", &mut rng),
+        Err(WebError::NotLinkUser)
+    ));
+}
+
 /// Issue 16 in the browser: a meeting whose links say `pq=required` keys everyone through the
 /// hybrid box, and a browser whose link says `pq=off` is refused by that leader (it stays
 /// unkeyed) while the others go on.
@@ -325,4 +346,52 @@ fn a_session_that_ends_on_a_refusal_reaches_the_page_and_erases_its_keys() {
     );
     let now = w.now;
     assert!(matches!(w.p(b).seal(now, b"x"), Err(WebError::NotJoined)));
+}
+
+/// What the page shows (`window.veilStatus()`) comes from the verified session: one security
+/// code, the signed list's names and states, the latest key, the packet counters, the end.
+#[test]
+fn the_status_shows_the_signed_list_the_code_the_key_and_the_end() {
+    let mut w = World::new("web-status");
+    let a = w.join("m8", "alice");
+    let b = w.join("m8", "bob");
+    let c = w.join("m8", "carol");
+    w.advance(5_000);
+    let status = w.people[&a].status();
+    let code = status.security_code.clone().unwrap();
+    assert!(code.len() == 39 && code.bytes().all(|d| d.is_ascii_digit()));
+    assert_eq!(w.people[&b].status().security_code, Some(code));
+    let names: Vec<(&str, &str)> = status
+        .participants
+        .iter()
+        .map(|m| (m.name.as_str(), m.state))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("alice", "present"),
+            ("bob", "present"),
+            ("carol", "present")
+        ]
+    );
+    assert_eq!(status.mk_seq, w.keyed(a).last().copied());
+    assert_eq!(w.people[&b].status().mk_seq, status.mk_seq);
+    let now = w.now;
+    let sealed = w.p(a).seal(now, b"x").unwrap();
+    w.p(b).open(now, &sealed).unwrap();
+    assert!(w.p(b).open(now, &sealed).is_err(), "a replay");
+    assert_eq!(w.people[&a].status().packets_sealed, 1);
+    let bob = w.people[&b].status();
+    assert_eq!((bob.packets_opened, bob.packets_refused), (1, 1));
+    assert_eq!(bob.ended, None);
+    w.p(c).leave(now).unwrap();
+    w.advance(2_000);
+    assert_eq!(w.people[&c].status().ended.as_deref(), Some("Requested"));
+    assert!(
+        w.people[&a]
+            .status()
+            .participants
+            .iter()
+            .any(|m| m.name == "carol" && m.state == "left")
+    );
 }

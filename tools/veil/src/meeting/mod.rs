@@ -24,7 +24,8 @@ use std::thread::JoinHandle;
 
 use keyctl::crypto::SigningKey;
 use keyctl::meeting::{
-    Alert, Config, KeyUpdate, LeftReason, MeetingError, Millis, Session, Timings,
+    Alert, Config, Invite, InviteSecret, KeyUpdate, LeftReason, MeetingError, Millis, Session,
+    Timings,
 };
 use keyctl::rng::OsRng;
 pub use keyctl::time::{Clock, SystemClock};
@@ -50,6 +51,14 @@ pub struct ParticipantOptions {
     pub pq: PqPolicy,
     /// The time the session is told ([`SystemClock`] outside simulations).
     pub clock: Arc<dyn Clock>,
+    /// The host's per-meeting invite secret (`veil sidecar --host --invites`): as leader the
+    /// session admits only joiners proving an invite made with it (keyctl
+    /// `Config::host_secret`, and the meeting becomes invite-only), and a kick bans the
+    /// kicked user's invite too.
+    pub host_secret: Option<InviteSecret>,
+    /// This participant's invite, in an invite-only meeting (`$VEIL_INVITE`): the session
+    /// proves it holds it, bound to its own binding; the invite never crosses the board.
+    pub invite: Option<Invite>,
 }
 
 /// What the participant reports, in order.
@@ -151,6 +160,8 @@ impl Participant {
             timings,
             pq,
             clock,
+            host_secret,
+            invite,
         } = opts;
         timings.validate()?;
         join.ivk = identity.verifying_key();
@@ -163,8 +174,8 @@ impl Participant {
             me: welcome.me.clone(),
             display_name,
             leader: welcome.leader.clone(),
-            invite: None,
-            host_secret: None,
+            invite,
+            host_secret: host_secret.clone(),
             timings,
             pq,
         };
@@ -183,6 +194,8 @@ impl Participant {
             status: Arc::clone(&status),
             relay_ticket: Arc::clone(&relay_ticket),
             clock,
+            host_secret,
+            meeting: welcome.meeting.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("participant-{}", display(&welcome.me)))

@@ -4,8 +4,9 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use keyctl::meeting::{Event, LeftReason, Session};
+use keyctl::meeting::{Event, InviteSecret, LeftReason, Session, invite_id};
 use keyctl::rng::OsRng;
+use keyctl::wire::MeetingRef;
 
 use super::status::ParticipantStatus;
 use super::{BoardLost, Command, ParticipantEvent};
@@ -34,6 +35,10 @@ pub(crate) struct Pump {
     pub(crate) status: Arc<Mutex<ParticipantStatus>>,
     pub(crate) relay_ticket: super::SharedTicket,
     pub(crate) clock: Arc<dyn super::Clock>,
+    /// The host's invite secret, when this participant issues invites.
+    pub(crate) host_secret: Option<InviteSecret>,
+    /// The meeting instance (its meetingID is in every invite).
+    pub(crate) meeting: MeetingRef,
 }
 
 impl Pump {
@@ -111,7 +116,19 @@ impl Pump {
     fn command(&mut self, cmd: Command) -> Option<Stop> {
         let now = self.clock.now();
         let result = match cmd {
-            Command::Kick(who) => self.session.kick(now, &who, &mut self.rng),
+            Command::Kick(who) => {
+                let kicked = self.session.kick(now, &who, &mut self.rng);
+                // keyctl bans the kicked identity (its participant ID and IVK); a browser
+                // makes a fresh identity per page load, so its invite is banned too: the
+                // same link no longer admits anyone (a new userID's invite does).
+                match (&kicked, &self.host_secret) {
+                    (Ok(()), Some(secret)) => {
+                        let invite = invite_id(secret, &self.meeting, &who.user);
+                        self.session.ban_invite(now, &invite, &mut self.rng)
+                    }
+                    _ => kicked,
+                }
+            }
             Command::Lock => self.session.lock(),
             Command::Unlock => self.session.unlock(),
             Command::RequestLock(locked) => self.session.request_lock(locked),

@@ -125,6 +125,8 @@ pub struct Rejoiner {
     timings: Timings,
     pq: keyctl::wire::PqPolicy,
     clock: std::sync::Arc<dyn super::Clock>,
+    host_secret: Option<keyctl::meeting::InviteSecret>,
+    invite: Option<keyctl::meeting::Invite>,
     backoff: Backoff,
     dial: Dial,
     attempts: u64,
@@ -140,6 +142,8 @@ impl Rejoiner {
             timings: opts.timings,
             pq: opts.pq,
             clock: opts.clock,
+            host_secret: opts.host_secret,
+            invite: opts.invite,
             backoff: Backoff::default(),
             dial: Dial::Idle,
             attempts: 0,
@@ -156,6 +160,8 @@ impl Rejoiner {
             timings: self.timings,
             pq: self.pq,
             clock: std::sync::Arc::clone(&self.clock),
+            host_secret: self.host_secret.clone(),
+            invite: self.invite.clone(),
         })
     }
 

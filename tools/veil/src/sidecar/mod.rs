@@ -46,6 +46,11 @@ Examples:
   curl 127.0.0.1:9100/status            # participants, leader, security code, mkSeqNum, alerts
   # commands need the run's admin token (path in the start log; --admin-token-file sets it)
   curl -X POST -H \"Authorization: Bearer $(cat TOKEN_FILE)\" 127.0.0.1:9100/kick/2   # the leader removes slot 2
+  # invite-only meeting: the host's sidecar issues invites (browsers join from `veil web`)
+  veil sidecar ... --host --invites --web-url http://127.0.0.1:8080/ --board-ws 127.0.0.1:7701
+  curl -X POST -H \"Authorization: Bearer $(cat TOKEN_FILE)\" '127.0.0.1:9100/invite?user=bob'
+  #   {\"user\":\"bob\",\"invite\":\"64 hex\",\"link\":\"http://127.0.0.1:8080/#veil1&...\"}
+  VEIL_INVITE=HEX veil sidecar ... --name bob   # a sidecar invitee: the invite for its --name
   # a lost board or leader: the sidecar rejoins by itself (--no-rejoin: it stays out, keyless)
   # post-quantum key delivery (default --pq preferred); the host decides for the meeting:
   #   --pq required   every meeting key in the hybrid box, joiners without ML-KEM refused

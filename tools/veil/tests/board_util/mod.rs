@@ -227,6 +227,8 @@ pub fn spawn_over(
         timings: fast_timings(),
         pq: keyctl::wire::PqPolicy::default(),
         clock: std::sync::Arc::new(veil_cli::meeting::SystemClock),
+        host_secret: None,
+        invite: None,
     })
 }
 

@@ -31,9 +31,10 @@ pub struct Net {
     /// the fingerprint the sidecars pinned).
     pem: Option<(PathBuf, PathBuf)>,
     tamper: Option<String>,
-    /// With [`Net::with_web`]: the board's plaintext WebSocket listener (loopback), where a
-    /// browser participant connects; the sidecars then reach the board in plaintext too.
+    /// A plaintext loopback board with a WebSocket listener (for browser participants):
+    /// its `--ws-listen` address once started.
     pub ws_addr: Option<SocketAddr>,
+    websocket: bool,
 }
 
 impl Net {
@@ -57,31 +58,30 @@ impl Net {
         Self::launch(dir, Some(pem), None)
     }
 
-    /// A plaintext board on loopback with a WebSocket listener, and a relay with a
-    /// WebTransport listener: what a browser participant needs beside the sidecars.
-    pub fn with_web(name: &str) -> Self {
-        let dir = scratch_dir(name);
-        let relay = Relay::start(&dir, &["--web-listen", "127.0.0.1:0"]);
-        let mut net = Self::with(dir, relay, None, None);
-        net.ws_addr = Some("127.0.0.1:0".parse().unwrap());
-        net.start_board();
-        net
+    /// What a browser participant needs beside the sidecars: a plaintext loopback board that
+    /// also listens for WebSocket participants (`--ws-listen`, at [`Net::ws_addr`]; the sidecars
+    /// talk plaintext to it), and a relay that also takes WebTransport sessions
+    /// (`--web-listen`, at `relay.web`).
+    pub fn with_websocket(name: &str) -> Self {
+        Self::launch_as(scratch_dir(name), None, None, true)
     }
 
     fn launch(dir: PathBuf, pem: Option<(PathBuf, PathBuf)>, tamper: Option<&str>) -> Self {
-        let relay = Relay::start(&dir, &[]);
-        let mut net = Self::with(dir, relay, pem, tamper);
-        net.start_board();
-        net
+        Self::launch_as(dir, pem, tamper, false)
     }
 
-    fn with(
+    fn launch_as(
         dir: PathBuf,
-        relay: Relay,
         pem: Option<(PathBuf, PathBuf)>,
         tamper: Option<&str>,
+        websocket: bool,
     ) -> Self {
-        Self {
+        let relay = if websocket {
+            Relay::start(&dir, &["--web-listen", "127.0.0.1:0"])
+        } else {
+            Relay::start(&dir, &[])
+        };
+        let mut net = Self {
             dir,
             board: None,
             board_addr: "127.0.0.1:0".parse().unwrap(),
@@ -90,7 +90,10 @@ impl Net {
             pem,
             tamper: tamper.map(str::to_owned),
             ws_addr: None,
-        }
+            websocket,
+        };
+        net.start_board();
+        net
     }
 
     /// Starts the board on `board_addr` (an ephemeral port the first time).
@@ -105,15 +108,17 @@ impl Net {
         if let Some(scenario) = &self.tamper {
             cmd.args(["--tamper", scenario]);
         }
-        if let Some(ws) = self.ws_addr {
-            cmd.args(["--insecure-plaintext", "--ws-listen", &ws.to_string()]);
+        if self.websocket {
+            cmd.args(["--insecure-plaintext", "--ws-listen", "127.0.0.1:0"]);
         }
         let mut board = Proc::spawn(cmd, &self.dir, "board");
         let mut board_addr = None;
-        // A plaintext board prints no fingerprint; a TLS one no WebSocket line unless asked.
-        let mut fingerprint = self.ws_addr.map(|_| String::new());
-        let mut ws_addr = self.ws_addr.map(|_| None).unwrap_or(Some(None));
-        while board_addr.is_none() || fingerprint.is_none() || ws_addr.is_none() {
+        let mut fingerprint = None;
+        let mut ws_addr = None;
+        while board_addr.is_none()
+            || (fingerprint.is_none() && !self.websocket)
+            || (self.websocket && ws_addr.is_none())
+        {
             let line = board.line();
             assert!(!line.is_empty(), "the board exited: {}", board.log());
             if let Some(rest) = line.split_once("listening on ") {
@@ -122,18 +127,14 @@ impl Net {
             if let Some(rest) = line.split_once("fingerprint: ") {
                 fingerprint = Some(rest.1.trim().to_owned());
             }
+            // "websocket on ws://ADDR/board"
             if let Some(rest) = line.split_once("websocket on ws://") {
-                ws_addr = Some(
-                    rest.1
-                        .trim()
-                        .strip_suffix("/board")
-                        .map(|a| a.parse().unwrap()),
-                );
+                ws_addr = rest.1.split('/').next().map(|a| a.parse().unwrap());
             }
         }
         self.board_addr = board_addr.unwrap();
-        self.fingerprint = fingerprint.unwrap();
-        self.ws_addr = ws_addr.unwrap();
+        self.fingerprint = fingerprint.unwrap_or_default();
+        self.ws_addr = ws_addr;
         self.board = Some(board);
     }
 
@@ -174,6 +175,18 @@ impl Net {
         deliver: Option<SocketAddr>,
         extra: &[&str],
     ) -> Sidecar {
+        self.join_env(meeting, name, deliver, extra, &[])
+    }
+
+    /// [`Net::join_to`] with environment variables set for the sidecar.
+    pub fn join_env(
+        &self,
+        meeting: &str,
+        name: &str,
+        deliver: Option<SocketAddr>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Sidecar {
         let sink = Collector::new();
         let deliver = deliver.unwrap_or(sink.addr());
         let listen = free_udp();
@@ -182,13 +195,8 @@ impl Net {
         let client = UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut cmd = veil();
         cmd.arg("sidecar")
-            .args(["--board", &self.board_addr.to_string()]);
-        if self.ws_addr.is_some() {
-            cmd.arg("--board-insecure-plaintext");
-        } else {
-            cmd.args(["--board-fingerprint", &self.fingerprint]);
-        }
-        cmd.args(["--meeting", meeting, "--name", name])
+            .args(["--board", &self.board_addr.to_string()])
+            .args(["--meeting", meeting, "--name", name])
             .args(["--test-timings", "fast"])
             .args(["--local-listen", &listen.to_string()])
             .args(["--local-deliver", &deliver.to_string()])
@@ -198,7 +206,13 @@ impl Net {
             .arg("--admin-token-file")
             .arg(&token_file)
             .args(["--engine", "mio", "--workers", "1"])
-            .args(extra);
+            .args(extra)
+            .envs(env.iter().copied());
+        if self.websocket {
+            cmd.arg("--board-insecure-plaintext");
+        } else {
+            cmd.args(["--board-fingerprint", &self.fingerprint]);
+        }
         // Finding 19.4: the sidecar seals only its client's exact address.
         if !extra.contains(&"--local-client") {
             cmd.args(["--local-client", &client.local_addr().unwrap().to_string()]);

@@ -25,12 +25,19 @@ pub struct Participant(WebParticipant);
 
 #[wasm_bindgen]
 impl Participant {
-    /// Joins the meeting `fragment` names (`location.hash`) as `name`, with a fresh identity.
+    /// Joins the meeting `fragment` names (`location.hash`) with a fresh identity: as the
+    /// link's `user` when it names one (the user its invite is for; `name` must then be empty
+    /// or that user), else as `name` (`guest` if empty).
     #[wasm_bindgen(constructor)]
     pub fn new(fragment: &str, name: &str) -> Result<Participant, JsError> {
         // The same provider again is fine; another one cannot have been installed here.
         let _ = install_provider();
         let link = MeetingLink::parse(fragment).map_err(thrown)?;
+        let name = if name.is_empty() && link.user.is_none() {
+            "guest"
+        } else {
+            name
+        };
         WebParticipant::new(link, name, &mut page_rng())
             .map(Self)
             .map_err(thrown)
@@ -90,6 +97,19 @@ impl Participant {
             WebEvent::BoardEnded(why) => format!("ended {why}"),
             other => format!("{other:?}"),
         })
+    }
+
+    /// The name this participant joined under.
+    pub fn name(&self) -> String {
+        self.0.name().to_owned()
+    }
+
+    /// What the page shows, as JSON text: `securityCode`, `participants` (`slot`, `name`,
+    /// `state` from the leader's signed list), `mkSeqNum`, `packetsSealed`, `packetsOpened`,
+    /// `packetsRefused`, `boardRefused`, `alerts`, `ended` (veil-web's `WebStatus::to_json`).
+    #[wasm_bindgen(js_name = statusJson)]
+    pub fn status_json(&self) -> String {
+        self.0.status().to_json()
     }
 
     /// The leader's 39-digit security code, to read out to the others.

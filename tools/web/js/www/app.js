@@ -1,7 +1,10 @@
-// The browser participant's page: pumps veil-web's core (wasm) over a WebSocket to the board.
+// The browser participant's page: pumps veil-web's core (wasm) over a WebSocket to the board,
+// and shows the leader's security code, the signed participant list and the alerts.
+// `window.veilStatus(i = 0)` returns participant i's status as JSON text (the page's own is 0).
 // With `&selftest=2` in the fragment it runs two participants in this page, waits for both to
-// hold one key, seals a packet with one and opens it with the other, and writes the outcome to
-// #result (what tools/web/js/browser-test reads).
+// hold one key, seals a packet with one and opens it with the other, compares the two
+// veilStatus() answers, and writes the outcome to #result (what tools/web/js/browser-test
+// reads).
 import init, { Participant } from './pkg/veil_web_js.js';
 
 // A test harness reads the outcome from the page's own server log: the page reports it with a
@@ -15,6 +18,46 @@ const result = (text) => {
   document.getElementById('result').textContent = text;
   report('result', text);
 };
+
+// The participants of this page: the page's own first.
+const people = [];
+
+// Participant i's status as JSON text, or null before it exists: `securityCode` (the 39
+// digits), `participants` (`slot`, `name`, `state` from the leader's signed list), `mkSeqNum`,
+// `packetsSealed`, `packetsOpened`, `packetsRefused`, `boardRefused`, `alerts`, `ended`, all
+// from the wasm core, plus `name` and `framesDecoded`.
+window.veilStatus = (i = 0) => {
+  const person = people[i];
+  if (!person) return null;
+  const status = JSON.parse(person.p.statusJson());
+  status.name = person.p.name();
+  // No video is decoded yet: media over WebTransport and WebCodecs come later, so this stays
+  // 0 until then.
+  status.framesDecoded = 0;
+  return JSON.stringify(status);
+};
+
+const item = (text, className) => {
+  const li = document.createElement('li');
+  li.textContent = text; // never markup: names are whatever their owners signed
+  if (className) li.className = className;
+  return li;
+};
+
+function render() {
+  const text = window.veilStatus(0);
+  if (text === null) return;
+  const s = JSON.parse(text);
+  document.getElementById('code').textContent = s.securityCode ?? 'none yet';
+  document.getElementById('participants').replaceChildren(...s.participants.map((m) =>
+    item(`${m.name} (slot ${m.slot})${m.state === 'present' ? '' : `: ${m.state}`}`, m.state)));
+  document.getElementById('alerts').replaceChildren(...s.alerts.map((a) => item(a)));
+  document.getElementById('state').textContent = s.ended !== null
+    ? `out of the meeting (${s.ended}); every key is erased`
+    : s.mkSeqNum === null
+      ? `joining as ${s.name}`
+      : `in the meeting as ${s.name}, key ${s.mkSeqNum}; sealed ${s.packetsSealed}, opened ${s.packetsOpened}`;
+}
 
 function pump(name, p, ws, state) {
   const now = () => Date.now();
@@ -52,15 +95,19 @@ async function main() {
   const fragment = location.hash;
   const selftest = /[&#]selftest=2/.test(fragment);
   const link = fragment.replace(/&selftest=2/, '').replace(/&report=1/, '');
-  const names = selftest ? ['web-a', 'web-b'] : ['web'];
-  const people = names.map((name) => {
+  // The page's own participant joins as the link's user (its invite's), or as a guest.
+  const names = selftest ? ['web-a', 'web-b'] : [''];
+  for (const name of names) {
     const p = new Participant(link, name);
     const ws = new WebSocket(p.boardUrl());
     const state = { keyed: 0, ended: null };
-    pump(name, p, ws, state);
-    return { name, p, state };
-  });
+    pump(p.name(), p, ws, state);
+    people.push({ name: p.name(), p, state });
+  }
+  render();
+  setInterval(render, 250);
   if (!selftest) return;
+  document.getElementById('result').textContent = 'running';
   const deadline = Date.now() + 20000;
   const timer = setInterval(() => {
     const [a, b] = people;
@@ -83,14 +130,34 @@ async function main() {
     const mk = new DataView(sealed.buffer, sealed.byteOffset).getUint32(0);
     if (mk !== b.state.keyed) return;
     clearInterval(timer);
+    let opened;
     try {
-      const opened = new TextDecoder().decode(b.p.open(Date.now(), sealed));
-      const code = a.p.securityCode();
-      const same = code !== undefined && code === b.p.securityCode();
-      result(`PASS keyed ${a.state.keyed} code ${same ? 'same' : 'DIFFERENT'} opened "${opened}"`);
+      opened = new TextDecoder().decode(b.p.open(Date.now(), sealed));
     } catch (err) {
       result(`FAIL open: ${err.message}`);
+      return;
     }
+    // What window.veilStatus() tells of each must agree: one 39-digit code, one key, the
+    // same signed list, the packet each sealed and opened.
+    const [sa, sb] = [0, 1].map((i) => window.veilStatus(i));
+    log(`status ${sa}`);
+    log(`status ${sb}`);
+    const [ja, jb] = [JSON.parse(sa), JSON.parse(sb)];
+    const names = (s) => s.participants.map((m) => `${m.name}:${m.state}`).join(',');
+    const problems = [];
+    if (!/^[0-9]{39}$/.test(ja.securityCode ?? '')) problems.push('code not 39 digits');
+    if (ja.securityCode !== jb.securityCode) problems.push('codes differ');
+    if (ja.mkSeqNum !== a.state.keyed || jb.mkSeqNum !== a.state.keyed) problems.push('mkSeqNum');
+    if (names(ja) !== names(jb) || ja.participants.length !== 2) problems.push('lists differ');
+    if (ja.packetsSealed < 1 || jb.packetsOpened !== 1) problems.push('packet counters');
+    if (ja.ended !== null || jb.ended !== null || ja.framesDecoded !== 0) problems.push('ended');
+    if (problems.length) {
+      result(`FAIL status: ${problems.join(', ')}`);
+      return;
+    }
+    // Give the status log lines a moment to reach the server before the result.
+    setTimeout(() => result(
+      `PASS keyed ${a.state.keyed} code same status agrees opened "${opened}"`), 300);
   }, 50);
 }
 

@@ -1,11 +1,15 @@
 //! The admin endpoint of meeting mode: `GET /status` (the JSON the main loop keeps current),
-//! `GET /metrics`, and the leader's commands, which go to the main loop over a channel.
+//! `GET /metrics`, the leader's commands, which go to the main loop over a channel, and the
+//! host's `POST /invite?user=NAME`, answered here from the host's invite secret.
 
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use keyctl::wire::ParticipantId;
+use keyctl::meeting::{InviteSecret, invite_id};
+use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
 use serde_json::json;
+use veil_web::MeetingLink;
+use zeroize::Zeroizing;
 
 use crate::meeting::{Participant, ParticipantStatus};
 use crate::sidecar::metrics::{self, Exposed};
@@ -93,15 +97,132 @@ pub(super) fn status_json(
     value
 }
 
+/// What the host's sidecar (`--host --invites`) issues invites with.
+pub(super) struct Invites {
+    /// Drawn from the OS's random source at start, never written anywhere; zeroized on drop.
+    pub(super) secret: InviteSecret,
+    /// The meeting (only its meetingID enters an invite, so a rejoin's new instance keeps
+    /// every invite valid).
+    pub(super) meeting: MeetingRef,
+    /// Where links point, when `--web-url` and `--board-ws` are given.
+    pub(super) page: Option<PageLink>,
+}
+
+/// The parts of a meeting link that are the same for every invitee.
+pub(super) struct PageLink {
+    /// `--web-url`: the page (`veil web`), without a fragment.
+    pub(super) web_url: String,
+    /// `--board-ws`: the board's WebSocket listener, `host:port`.
+    pub(super) board_ws: String,
+}
+
+/// Why `POST /invite` was refused: a stable code (the JSON's `error`) and a sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum InviteRefusal {
+    /// This sidecar holds no host secret (not `--host --invites`).
+    NotInviteHost,
+    /// No `user=NAME` in the query, or more than one.
+    NoUser,
+    /// A user ID outside 1 to 64 unreserved characters.
+    BadUser,
+}
+
+impl InviteRefusal {
+    fn status(self) -> &'static str {
+        match self {
+            Self::NotInviteHost => "409 Conflict",
+            Self::NoUser | Self::BadUser => "400 Bad Request",
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Self::NotInviteHost => "not_invite_host",
+            Self::NoUser => "no_user",
+            Self::BadUser => "bad_user",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Self::NotInviteHost => {
+                "this sidecar issues no invites: only the host's sidecar started with --host \
+                 --invites holds the meeting's invite secret"
+            }
+            Self::NoUser => "POST /invite?user=NAME (exactly one user)",
+            Self::BadUser => {
+                "user must be 1 to 64 characters of A-Z a-z 0-9 - . _ ~ (it goes into the link)"
+            }
+        }
+    }
+
+    fn response(self) -> Response {
+        let body = json!({"error": self.code(), "message": self.message()}).to_string() + "\n";
+        let mut response = Response::text(self.status(), body);
+        response.content_type = "application/json";
+        response
+    }
+}
+
+/// The user a `POST /invite` query names: exactly one `user=NAME`, NAME as a link carries it.
+fn invitee(query: Option<&str>) -> Result<&str, InviteRefusal> {
+    let mut users = query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("user="));
+    let (Some(user), None) = (users.next(), users.next()) else {
+        return Err(InviteRefusal::NoUser);
+    };
+    if veil_web::valid_user(user) {
+        Ok(user)
+    } else {
+        Err(InviteRefusal::BadUser)
+    }
+}
+
+/// `POST /invite?user=NAME`: `{"user", "invite", "link"}`, `link` when the page is configured.
+pub(super) fn invite(query: Option<&str>, invites: Option<&Invites>) -> Response {
+    let Some(invites) = invites else {
+        return InviteRefusal::NotInviteHost.response();
+    };
+    let user = match invitee(query) {
+        Ok(user) => user,
+        Err(refusal) => return refusal.response(),
+    };
+    let Ok(id) = Id::new(Field::UserId, user.as_bytes()) else {
+        return InviteRefusal::BadUser.response();
+    };
+    let invite = invite_id(&invites.secret, &invites.meeting, &id);
+    let hex = Zeroizing::new(hex::encode(invite.expose_secret()));
+    let mut body = json!({"user": user, "invite": hex.as_str()});
+    if let Some(page) = &invites.page {
+        let link = MeetingLink {
+            board: page.board_ws.clone(),
+            meeting: String::from_utf8_lossy(invites.meeting.meeting_id.as_bytes()).into_owned(),
+            board_sha256: None,
+            invite: Some(invite),
+            user: Some(user.to_owned()),
+            relay: None,
+            relay_sha256: None,
+            pq: keyctl::meeting::PqPolicy::default(),
+        };
+        body["link"] = json!(format!("{}#{}", page.web_url, link.to_fragment().as_str()));
+    }
+    tracing::info!(user, "invite issued");
+    Response::ok("application/json", body.to_string() + "\n")
+}
+
 /// Answers one admin request.
 pub(super) fn admin(
     request: &Request,
     exposed: &Exposed,
     status: &SharedStatus,
     commands: &Sender<AdminCommand>,
+    invites: Option<&Invites>,
 ) -> Response {
     let path = request.path.as_str();
     let command = match (request.method.as_str(), path) {
+        ("POST", "/invite") => return invite(request.query.as_deref(), invites),
         ("GET", "/metrics") => return metrics::metrics_response(exposed),
         ("GET", "/status") => {
             let body = status
@@ -121,7 +242,8 @@ pub(super) fn admin(
         _ => {
             return Response::text(
                 "404 Not Found",
-                "GET /status, GET /metrics, POST /kick/SLOT, POST /lock, POST /unlock\n",
+                "GET /status, GET /metrics, POST /kick/SLOT, POST /lock, POST /unlock, \
+                 POST /invite?user=NAME\n",
             );
         }
     };

@@ -27,7 +27,7 @@ use clap::{Args, ValueEnum};
 use dataplane::keyring::Handoff;
 use dataplane::sframe::CipherSuite;
 use keyctl::crypto::SigningKey;
-use keyctl::meeting::{PqPolicy, Timings};
+use keyctl::meeting::{Invite, InviteSecret, PqPolicy, Timings};
 use keyctl::rng::OsRng;
 use serde_json::json;
 use signal_hook::consts::SIGHUP;
@@ -36,11 +36,12 @@ use super::identity::{IdentityFileError, load_or_create};
 use super::registrar::Registrar;
 use super::{Plumbing, SidecarArgs, SidecarError, spawn_admin};
 use crate::meeting::{MeetingDriverError, ParticipantOptions, Rejoiner};
-use admin::{SharedStatus, admin};
+use admin::{Invites, PageLink, SharedStatus, admin};
 use membership::{Membership, relay_meeting};
 use veil_board::BoardError;
 use veil_board::client::{ClientOptions, ClientTls, Join};
 use veil_board::tls::parse_fingerprint;
+use zeroize::Zeroizing;
 
 /// Flags of meeting mode.
 #[derive(Args, Debug)]
@@ -60,6 +61,27 @@ pub(crate) struct MeetingArgs {
     /// Claim the host role: the board makes the host the leader when present.
     #[arg(long, requires = "board")]
     host: bool,
+    /// Invite-only meeting, with this host issuing the invites (needs --host). The sidecar
+    /// draws a fresh invite secret from the OS's random source at start (never written
+    /// anywhere, erased at exit); as leader it admits only joiners proving an invite made with
+    /// it, and `POST /invite?user=NAME` on the admin address (with the admin token, as /kick)
+    /// answers `{"user", "invite", "link"}`: hand the invite (or the link) to NAME out of band.
+    /// An invite admits only its own user; a kick bans the kicked user's invite too, so
+    /// invite someone again under another name. Every invite dies with this process. A
+    /// sidecar invitee gives its invite in $VEIL_INVITE (64 hex digits) and joins with --name
+    /// USER, the user the invite was made for.
+    #[arg(long, requires = "host")]
+    invites: bool,
+    /// With --invites: the page browsers join from (`veil web --listen`), for example
+    /// https://meet.example/ or http://127.0.0.1:8080/. /invite then adds a `link`: this URL
+    /// with the meeting, the invite and the user in its fragment, which browsers never send
+    /// to a server. Needs --board-ws.
+    #[arg(long, value_name = "URL", requires_all = ["invites", "board_ws"])]
+    web_url: Option<String>,
+    /// With --web-url: the board's WebSocket listener (its --ws-listen) as browsers reach it,
+    /// HOST:PORT. Browsers use wss:// to it, or ws:// on loopback.
+    #[arg(long, value_name = "HOST:PORT", requires = "web_url")]
+    board_ws: Option<String>,
     /// The device identity (a keyctl identity file, mode 0600), created if missing. Its
     /// key-wrapping key (KWK) comes from $VEIL_IDENTITY_KWK (64 hex digits) if set, else from
     /// the file PATH.kwk BESIDE the identity (created 0600 with a fresh identity; a warning is
@@ -188,6 +210,17 @@ pub enum MeetingModeError {
     /// Joining failed.
     #[error("joining the meeting: {0}")]
     Join(#[from] MeetingDriverError),
+    /// --web-url is not an http(s) URL without a fragment.
+    #[error("--web-url {0:?}: give an http:// or https:// URL without '#', spaces or quotes")]
+    WebUrl(String),
+    /// $VEIL_INVITE is not 64 hex digits.
+    #[error(
+        "${INVITE_ENV} must be the invite's 64 hex digits (as POST /invite on the host's sidecar answers)"
+    )]
+    Invite,
+    /// --board-ws or --meeting cannot go into a meeting link.
+    #[error("the meeting link cannot carry --board-ws or --meeting: {0}")]
+    Link(veil_web::LinkError),
 }
 
 fn client_tls(args: &MeetingArgs) -> Result<ClientTls, MeetingModeError> {
@@ -203,6 +236,53 @@ fn client_tls(args: &MeetingArgs) -> Result<ClientTls, MeetingModeError> {
         return Ok(ClientTls::Plaintext);
     }
     Err(MeetingModeError::NoBoardTrust)
+}
+
+/// The page's part of every invite link, checked before anything joins: the URL is http(s)
+/// without a fragment, and a link with `--board-ws` and `--meeting` parses back.
+fn page_link(args: &MeetingArgs, meeting: &str) -> Result<Option<PageLink>, MeetingModeError> {
+    let (Some(web_url), Some(board_ws)) = (&args.web_url, &args.board_ws) else {
+        return Ok(None);
+    };
+    let url_ok = (web_url.starts_with("https://") || web_url.starts_with("http://"))
+        && web_url.len() <= 2048
+        && !web_url
+            .chars()
+            .any(|c| c == '#' || c == '"' || c.is_whitespace() || c.is_control());
+    if !url_ok {
+        return Err(MeetingModeError::WebUrl(web_url.clone()));
+    }
+    let probe = format!("veil1&board={board_ws}&meeting={meeting}");
+    veil_web::MeetingLink::parse(&probe).map_err(MeetingModeError::Link)?;
+    Ok(Some(PageLink {
+        web_url: web_url.clone(),
+        board_ws: board_ws.clone(),
+    }))
+}
+
+/// Where a sidecar invitee's invite comes from (not a flag: the command line is visible to
+/// every local user).
+pub(super) const INVITE_ENV: &str = "VEIL_INVITE";
+
+/// This sidecar's invite, from $VEIL_INVITE when set.
+fn own_invite() -> Result<Option<Invite>, MeetingModeError> {
+    let Some(text) = std::env::var_os(INVITE_ENV) else {
+        return Ok(None);
+    };
+    let text = Zeroizing::new(text.into_string().map_err(|_| MeetingModeError::Invite)?);
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    if text.trim().len() != 64 {
+        return Err(MeetingModeError::Invite);
+    }
+    hex::decode_to_slice(text.trim(), &mut bytes[..]).map_err(|_| MeetingModeError::Invite)?;
+    Ok(Some(Invite::new(*bytes)))
+}
+
+/// A fresh invite secret from the OS's random source (`--invites`).
+fn invite_secret() -> Result<InviteSecret, MeetingModeError> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    aws_lc_rs::rand::fill(&mut bytes[..]).map_err(|_| MeetingModeError::Rng)?;
+    Ok(InviteSecret::new(*bytes))
 }
 
 fn identity(args: &MeetingArgs) -> Result<SigningKey, MeetingModeError> {
@@ -227,6 +307,12 @@ pub(super) fn run(args: &SidecarArgs) -> Result<(), SidecarError> {
     if let Some(seconds) = margs.test_rotation_interval {
         timings.rotation_interval_ms = seconds * 1_000;
     }
+    let page = page_link(margs, meeting)?;
+    let host_secret = if margs.invites {
+        Some(invite_secret()?)
+    } else {
+        None
+    };
     let (mut plumbing, reason) = Plumbing::bind(args)?;
     let rejoiner = Rejoiner::new(ParticipantOptions {
         board: ClientOptions {
@@ -245,11 +331,18 @@ pub(super) fn run(args: &SidecarArgs) -> Result<(), SidecarError> {
         timings,
         pq: margs.pq.into(),
         clock: std::sync::Arc::new(crate::meeting::SystemClock),
+        host_secret: host_secret.clone(),
+        invite: own_invite()?,
     });
     // The first join fails the start (a wrong address or trust is the user's to fix); only
     // a session that was running is rejoined.
     let participant = rejoiner.join().map_err(MeetingModeError::from)?;
     let first = participant.status();
+    let invites = host_secret.map(|secret| Invites {
+        secret,
+        meeting: participant.meeting().clone(),
+        page,
+    });
     let handoff = Handoff::new(
         participant.me().clone(),
         participant.meeting(),
@@ -270,7 +363,13 @@ pub(super) fn run(args: &SidecarArgs) -> Result<(), SidecarError> {
     let admin_status = status.clone();
     let exposed = plumbing.exposed();
     let _admin = spawn_admin(args, true, move |request| {
-        admin(request, &exposed, &admin_status, &commands_tx)
+        admin(
+            request,
+            &exposed,
+            &admin_status,
+            &commands_tx,
+            invites.as_ref(),
+        )
     })?;
     plumbing.log_started(args, &reason);
     tracing::info!(meeting = %first.meeting, me = %first.me, "joined the meeting");
