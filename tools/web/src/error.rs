@@ -52,6 +52,9 @@ pub enum WebError {
     /// A name other than the `user` the link (and its invite) is for.
     #[error("the link is for another user: join under the link's user")]
     NotLinkUser,
+    /// In an RTP-mode meeting (`media=rtp`), a payload that is not an RTP packet.
+    #[error("the meeting's media is RTP, and this payload is not an RTP packet")]
+    NotRtp,
     /// A payload larger than a datagram can carry sealed.
     #[error("a payload of {0} bytes is larger than a sealed datagram may be")]
     TooLarge(usize),

@@ -12,6 +12,7 @@
 //! relay        = host ":" port                       the relay's WebTransport listener
 //! relay_sha256 = 64 hex digits                       the relay certificate's SHA-256
 //! pq           = "required" / "preferred" / "off"     post-quantum key delivery (default preferred)
+//! media        = "rtp" / "datagram"                  how the meeting's media is sealed (default datagram)
 //! unreserved   = ALPHA / DIGIT / "-" / "." / "_" / "~"   (RFC 3986 2.3)
 //! host         = 1*253 of unreserved, or "[" IPv6 "]"
 //! ```
@@ -20,6 +21,7 @@
 //! missing `veil1` or `board` or `meeting`) is refused with a [`LinkError`] naming it: a link
 //! is either exactly understood or not used.
 
+use dataplane::packet::Mode;
 use keyctl::meeting::{Invite, PqPolicy};
 use zeroize::Zeroizing;
 
@@ -80,6 +82,9 @@ pub struct MeetingLink {
     /// Post-quantum key delivery for this participant (issue 16; v4.6 hybrid box): `Required`
     /// takes keys only from a leader that requires it too.
     pub pq: PqPolicy,
+    /// How the meeting's media is sealed: RTP mode (the RTP header clear, what the sidecars
+    /// run with `--rtp`, and what the page's video is) or datagram mode.
+    pub media: Mode,
 }
 
 impl core::fmt::Debug for MeetingLink {
@@ -153,7 +158,7 @@ impl MeetingLink {
         }
         let (mut board, mut meeting, mut board_sha256) = (None, None, None);
         let (mut invite, mut relay, mut relay_sha256) = (None, None, None);
-        let (mut pq, mut user) = (None, None);
+        let (mut pq, mut user, mut media) = (None, None, None);
         for field in fields {
             // A field without '=' may be a secret whose '=' got lost (`invite0123...`): name
             // only its leading lowercase run, never its value.
@@ -211,6 +216,14 @@ impl MeetingLink {
                     };
                     once(&mut pq, "pq", policy)?;
                 }
+                "media" => {
+                    let mode = match value {
+                        "rtp" => Mode::Rtp,
+                        "datagram" => Mode::Datagram,
+                        _ => return Err(LinkError::BadValue("media")),
+                    };
+                    once(&mut media, "media", mode)?;
+                }
                 other => return Err(LinkError::UnknownField(other.chars().take(32).collect())),
             }
         }
@@ -223,6 +236,7 @@ impl MeetingLink {
             relay,
             relay_sha256,
             pq: pq.unwrap_or_default(),
+            media: media.unwrap_or(Mode::Datagram),
         })
     }
 
@@ -259,6 +273,10 @@ impl MeetingLink {
             PqPolicy::Required => out.push_str("&pq=required"),
             PqPolicy::Off => out.push_str("&pq=off"),
         }
+        match self.media {
+            Mode::Datagram => {}
+            Mode::Rtp => out.push_str("&media=rtp"),
+        }
         out
     }
 }
@@ -271,7 +289,7 @@ mod tests {
     #[test]
     fn a_full_link_round_trips() {
         let text = format!(
-            "#veil1&board=board.example:7701&meeting=standup-42&board_sha256={}&invite={}&user=alice_1&relay=[::1]:4433&relay_sha256={}&pq=required",
+            "#veil1&board=board.example:7701&meeting=standup-42&board_sha256={}&invite={}&user=alice_1&relay=[::1]:4433&relay_sha256={}&pq=required&media=rtp",
             "ab".repeat(32),
             "01".repeat(32),
             "cd".repeat(32)
@@ -284,6 +302,7 @@ mod tests {
         assert_eq!(link.user.as_deref(), Some("alice_1"));
         assert_eq!(link.relay.as_deref(), Some("[::1]:4433"));
         assert_eq!(link.pq, PqPolicy::Required);
+        assert_eq!(link.media, Mode::Rtp);
         assert_eq!(MeetingLink::parse(&link.to_fragment()).unwrap(), link);
         // The invite never shows in a debug print.
         assert!(!format!("{link:?}").contains("0101"));
@@ -293,6 +312,7 @@ mod tests {
     fn anything_not_exactly_understood_is_refused() {
         let ok = "veil1&board=b:1&meeting=m";
         assert_eq!(MeetingLink::parse(ok).unwrap().pq, PqPolicy::Preferred);
+        assert_eq!(MeetingLink::parse(ok).unwrap().media, Mode::Datagram);
         let cases: &[(&str, LinkError)] = &[
             ("veil2&board=b:1&meeting=m", LinkError::NotVeil),
             ("board=b:1&meeting=m", LinkError::NotVeil),
@@ -340,6 +360,14 @@ mod tests {
             (
                 "veil1&board=b:1&meeting=m&user=a&user=b",
                 LinkError::Repeated("user"),
+            ),
+            (
+                "veil1&board=b:1&meeting=m&media=srtp",
+                LinkError::BadValue("media"),
+            ),
+            (
+                "veil1&board=b:1&meeting=m&media=rtp&media=rtp",
+                LinkError::Repeated("media"),
             ),
             (
                 "veil1&board=b:1&meeting=m&board_sha256=+1",

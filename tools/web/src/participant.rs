@@ -3,8 +3,9 @@
 
 use std::collections::VecDeque;
 
+use dataplane::batch::stream_index;
 use dataplane::keyring::{Handoff, WorkerKeys};
-use dataplane::packet::{HEADROOM, Mode};
+use dataplane::packet::HEADROOM;
 use dataplane::sframe::CipherSuite;
 use keyctl::crypto::SigningKey;
 use keyctl::meeting::{
@@ -435,7 +436,7 @@ impl WebParticipant {
                     meeting: w.meeting,
                     session,
                     handoff,
-                    worker: WorkerKeys::new(Mode::Datagram),
+                    worker: WorkerKeys::new(self.link.media),
                     relay_ticket: w.relay_ticket,
                     registrar,
                 }));
@@ -522,12 +523,15 @@ impl WebParticipant {
         if payload.len() > MAX_PAYLOAD {
             return Err(WebError::TooLarge(payload.len()));
         }
+        // Datagram mode: stream 0. RTP mode: the SSRC's low byte (the sidecars' rule,
+        // dataplane::batch::stream_index), and the payload must be an RTP packet.
+        let stream = stream_index(self.link.media, payload).ok_or(WebError::NotRtp)?;
         let mut buf = vec![0u8; HEADROOM + payload.len() + TAG_ROOM];
         buf[HEADROOM..HEADROOM + payload.len()].copy_from_slice(payload);
         let snapshot = j.handoff.keyring().load_full();
         let range = j
             .worker
-            .seal(&snapshot, now, 0, &mut buf, HEADROOM, payload.len())?;
+            .seal(&snapshot, now, stream, &mut buf, HEADROOM, payload.len())?;
         self.counters.media_sealed += 1;
         Ok(buf[range].to_vec())
     }

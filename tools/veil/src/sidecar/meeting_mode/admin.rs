@@ -114,6 +114,14 @@ pub(super) struct PageLink {
     pub(super) web_url: String,
     /// `--board-ws`: the board's WebSocket listener, `host:port`.
     pub(super) board_ws: String,
+    /// `--web-relay`: the relay's WebTransport listener, `host:port`.
+    pub(super) relay: Option<String>,
+    /// `--web-relay-sha256`: its certificate's SHA-256.
+    pub(super) relay_sha256: Option<[u8; 32]>,
+    /// How this sidecar's media is sealed (`--rtp`), which a browser must match.
+    pub(super) media: dataplane::packet::Mode,
+    /// This meeting's post-quantum policy (`--pq`).
+    pub(super) pq: keyctl::meeting::PqPolicy,
 }
 
 /// Why `POST /invite` was refused: a stable code (the JSON's `error`) and a sentence.
@@ -202,9 +210,10 @@ pub(super) fn invite(query: Option<&str>, invites: Option<&Invites>) -> Response
             board_sha256: None,
             invite: Some(invite),
             user: Some(user.to_owned()),
-            relay: None,
-            relay_sha256: None,
-            pq: keyctl::meeting::PqPolicy::default(),
+            relay: page.relay.clone(),
+            relay_sha256: page.relay_sha256,
+            pq: page.pq,
+            media: page.media,
         };
         body["link"] = json!(format!("{}#{}", page.web_url, link.to_fragment().as_str()));
     }

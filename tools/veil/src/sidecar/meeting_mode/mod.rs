@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use dataplane::keyring::Handoff;
+use dataplane::packet::Mode;
 use dataplane::sframe::CipherSuite;
 use keyctl::crypto::SigningKey;
 use keyctl::meeting::{Invite, InviteSecret, PqPolicy, Timings};
@@ -82,6 +83,14 @@ pub(crate) struct MeetingArgs {
     /// HOST:PORT. Browsers use wss:// to it, or ws:// on loopback.
     #[arg(long, value_name = "HOST:PORT", requires = "web_url")]
     board_ws: Option<String>,
+    /// With --web-url: the relay's WebTransport listener (its --web-listen) as browsers reach
+    /// it, HOST:PORT, so links carry media too. Needs --web-relay-sha256.
+    #[arg(long, value_name = "HOST:PORT", requires_all = ["web_url", "web_relay_sha256"])]
+    web_relay: Option<String>,
+    /// The relay's WebTransport certificate SHA-256, as `veil relay --web-listen` prints it
+    /// (64 hex digits): browsers pin it (serverCertificateHashes).
+    #[arg(long, value_name = "HEX", requires = "web_relay")]
+    web_relay_sha256: Option<String>,
     /// The device identity (a keyctl identity file, mode 0600), created if missing. Its
     /// key-wrapping key (KWK) comes from $VEIL_IDENTITY_KWK (64 hex digits) if set, else from
     /// the file PATH.kwk BESIDE the identity (created 0600 with a fresh identity; a warning is
@@ -240,7 +249,11 @@ fn client_tls(args: &MeetingArgs) -> Result<ClientTls, MeetingModeError> {
 
 /// The page's part of every invite link, checked before anything joins: the URL is http(s)
 /// without a fragment, and a link with `--board-ws` and `--meeting` parses back.
-fn page_link(args: &MeetingArgs, meeting: &str) -> Result<Option<PageLink>, MeetingModeError> {
+fn page_link(
+    args: &MeetingArgs,
+    meeting: &str,
+    media: Mode,
+) -> Result<Option<PageLink>, MeetingModeError> {
     let (Some(web_url), Some(board_ws)) = (&args.web_url, &args.board_ws) else {
         return Ok(None);
     };
@@ -252,11 +265,18 @@ fn page_link(args: &MeetingArgs, meeting: &str) -> Result<Option<PageLink>, Meet
     if !url_ok {
         return Err(MeetingModeError::WebUrl(web_url.clone()));
     }
-    let probe = format!("veil1&board={board_ws}&meeting={meeting}");
-    veil_web::MeetingLink::parse(&probe).map_err(MeetingModeError::Link)?;
+    let mut probe = format!("veil1&board={board_ws}&meeting={meeting}");
+    if let (Some(relay), Some(sha)) = (&args.web_relay, &args.web_relay_sha256) {
+        probe.push_str(&format!("&relay={relay}&relay_sha256={sha}"));
+    }
+    let probe = veil_web::MeetingLink::parse(&probe).map_err(MeetingModeError::Link)?;
     Ok(Some(PageLink {
         web_url: web_url.clone(),
         board_ws: board_ws.clone(),
+        relay: probe.relay,
+        relay_sha256: probe.relay_sha256,
+        media,
+        pq: args.pq.into(),
     }))
 }
 
@@ -307,7 +327,8 @@ pub(super) fn run(args: &SidecarArgs) -> Result<(), SidecarError> {
     if let Some(seconds) = margs.test_rotation_interval {
         timings.rotation_interval_ms = seconds * 1_000;
     }
-    let page = page_link(margs, meeting)?;
+    let media = if args.rtp { Mode::Rtp } else { Mode::Datagram };
+    let page = page_link(margs, meeting, media)?;
     let host_secret = if margs.invites {
         Some(invite_secret()?)
     } else {
