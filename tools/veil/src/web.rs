@@ -39,7 +39,7 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// report) and to WebSocket boards, which the link names so the page cannot list them ahead;
 /// WebTransport to the relay will add `https:`. No frames, forms, plugins or base rewrites.
 pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
-    connect-src 'self' ws: wss:; style-src 'self'; img-src 'self'; media-src 'self' blob:; \
+    connect-src 'self' ws: wss: https:; style-src 'self'; img-src 'self'; media-src 'self' blob:; \
     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// Flags of `veil web`.
@@ -90,6 +90,8 @@ pub struct Assets {
     pub index: &'static str,
     /// `app.js`.
     pub app: &'static str,
+    /// `media.js` (camera, WebCodecs, the relay's datagrams).
+    pub media: &'static str,
     /// `style.css`.
     pub style: &'static str,
     /// wasm-bindgen's `veil_web_js.js` and `veil_web_js_bg.wasm`, when built in.
@@ -102,6 +104,7 @@ impl Assets {
         Self {
             index: include_str!("../../web/js/www/index.html"),
             app: include_str!("../../web/js/www/app.js"),
+            media: include_str!("../../web/js/www/media.js"),
             style: include_str!("../../web/js/www/style.css"),
             pkg: built_in_pkg(),
         }
@@ -113,6 +116,7 @@ impl Assets {
         Some(match path {
             "/" | "/index.html" => ("text/html; charset=utf-8", self.index.as_bytes()),
             "/app.js" => ("text/javascript; charset=utf-8", self.app.as_bytes()),
+            "/media.js" => ("text/javascript; charset=utf-8", self.media.as_bytes()),
             "/style.css" => ("text/css; charset=utf-8", self.style.as_bytes()),
             "/pkg/veil_web_js.js" => ("text/javascript; charset=utf-8", js.as_bytes()),
             "/pkg/veil_web_js_bg.wasm" => ("application/wasm", wasm),
@@ -332,6 +336,7 @@ mod tests {
     const FAKE: Assets = Assets {
         index: "<!doctype html>",
         app: "import x",
+        media: "export y",
         style: "body{}",
         pkg: Some(("export default", b"\0asm")),
     };

@@ -128,17 +128,6 @@ fn token(s: &Sidecar) -> String {
         .to_owned()
 }
 
-/// `POST /invite?user=USER` on the host: the JSON answer.
-fn invite(host: &Sidecar, user: &str) -> Value {
-    let (code, body) = post(
-        host.admin,
-        &format!("/invite?user={user}"),
-        Some(&token(host)),
-    );
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
-}
-
 /// The number of invite refusals the host (the leader) has alerted on.
 fn rejected(host: &Sidecar) -> usize {
     host.status().unwrap()["alerts"]
@@ -214,7 +203,7 @@ fn an_invite_from_the_hosts_sidecar_admits_a_browser_and_only_its_own_user() {
     let (net, host) = invite_host("invites", "http://127.0.0.1:8080/");
     let ws = net.ws_addr.unwrap().to_string();
 
-    let carol = invite(&host, "carol");
+    let carol = host.invite("carol");
     assert_eq!(carol["user"], "carol");
     let hex = carol["invite"].as_str().unwrap();
     assert!(hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -224,7 +213,7 @@ fn an_invite_from_the_hosts_sidecar_admits_a_browser_and_only_its_own_user() {
         format!("http://127.0.0.1:8080/#veil1&board={ws}&meeting=m&invite={hex}&user=carol")
     );
     // The same user's invite again is the same (HMAC of the meetingID and the userID).
-    assert_eq!(invite(&host, "carol")["invite"], hex);
+    assert_eq!(host.invite("carol")["invite"], hex);
     let browser = admitted(&host, link);
     assert_eq!(browser.p.name(), "carol");
     let roster = host.status().unwrap()["roster"].clone();
@@ -241,7 +230,7 @@ fn an_invite_from_the_hosts_sidecar_admits_a_browser_and_only_its_own_user() {
     // someone else (the invite admits only its own userID).
     refused(&host, &format!("veil1&board={ws}&meeting=m&user=dave"));
     refused(&host, &link.replace("user=carol", "user=erin"));
-    let mut wrong = invite(&host, "frank")["link"].as_str().unwrap().to_owned();
+    let mut wrong = host.invite("frank")["link"].as_str().unwrap().to_owned();
     wrong = wrong.replace("user=frank", "user=carol2");
     refused(&host, &wrong);
 }
@@ -249,7 +238,7 @@ fn an_invite_from_the_hosts_sidecar_admits_a_browser_and_only_its_own_user() {
 #[test]
 fn a_kicked_invitee_cannot_come_back_with_the_same_invite_but_a_new_one_works() {
     let (_net, host) = invite_host("invite-kick", "https://meet.example/");
-    let link = invite(&host, "carol")["link"].as_str().unwrap().to_owned();
+    let link = host.invite("carol")["link"].as_str().unwrap().to_owned();
     let mut carol = admitted(&host, &link);
     let status = host.status().unwrap();
     let carol_slot = status["roster"]
@@ -275,10 +264,7 @@ fn a_kicked_invitee_cannot_come_back_with_the_same_invite_but_a_new_one_works() 
     // identity does not reach it; the banned invite does.
     refused(&host, &link);
     // A new invite (under another userID: an invite is a function of the userID) works.
-    let again = invite(&host, "carol-2")["link"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let again = host.invite("carol-2")["link"].as_str().unwrap().to_owned();
     admitted(&host, &again);
 }
 
@@ -327,9 +313,9 @@ fn invite_requests_are_refused_with_a_typed_error() {
 #[test]
 fn a_sidecar_invitee_joins_with_veil_invite_and_one_without_is_refused() {
     let (net, mut host) = invite_host("invite-sidecar", "http://127.0.0.1:8080/");
-    let bob_invite = invite(&host, "bob")["invite"].as_str().unwrap().to_owned();
+    let bob_invite = host.invite("bob")["invite"].as_str().unwrap().to_owned();
     let bob = net.join_env("m", "bob", None, &[], &[("VEIL_INVITE", &bob_invite)]);
-    let web = invite(&host, "carol")["link"].as_str().unwrap().to_owned();
+    let web = host.invite("carol")["link"].as_str().unwrap().to_owned();
     let _carol = admitted(&host, &web);
     media_support::meeting::converge(&[&host, &bob], 3, 1);
     media_support::meeting::media_flows(&mut host, &[&bob]);

@@ -75,7 +75,7 @@ fn secure(headers: &[(String, String)]) {
 fn the_page_is_served_with_its_types_and_security_headers_and_nothing_else_is() {
     let addr = server();
     let built = Assets::built_in();
-    let cases: [(&str, &str, &[u8]); 6] = [
+    let cases: [(&str, &str, &[u8]); 7] = [
         ("/", "text/html; charset=utf-8", built.index.as_bytes()),
         (
             "/index.html",
@@ -86,6 +86,11 @@ fn the_page_is_served_with_its_types_and_security_headers_and_nothing_else_is() 
             "/app.js",
             "text/javascript; charset=utf-8",
             built.app.as_bytes(),
+        ),
+        (
+            "/media.js",
+            "text/javascript; charset=utf-8",
+            built.media.as_bytes(),
         ),
         (
             "/style.css",
@@ -121,7 +126,7 @@ fn the_page_is_served_with_its_types_and_security_headers_and_nothing_else_is() 
     // The CSP allows no script but this origin's, and no connection but this origin and
     // WebSocket boards.
     assert!(CSP.contains("script-src 'self' 'wasm-unsafe-eval';"));
-    assert!(CSP.contains("connect-src 'self' ws: wss:;"));
+    assert!(CSP.contains("connect-src 'self' ws: wss: https:;"));
     assert!(CSP.starts_with("default-src 'none';"));
     // The index links only this origin's files.
     assert!(!built.index.contains("://"), "{}", built.index);

@@ -284,6 +284,20 @@ impl Sidecar {
         );
     }
 
+    /// `POST /invite?user=USER` on a host (`--host --invites`): its JSON answer (`user`,
+    /// `invite`, and `link` when the host knows the page).
+    pub fn invite(&self, user: &str) -> Value {
+        let token = std::fs::read_to_string(&self.token_file).unwrap();
+        let body = http_with_token(
+            self.admin,
+            "POST",
+            &format!("/invite?user={user}"),
+            Some(token.trim()),
+        )
+        .unwrap_or_else(|| panic!("{}: POST /invite refused", self.name));
+        serde_json::from_str(&body).unwrap()
+    }
+
     /// Sends `n` numbered packets from this participant's client through its sidecar.
     pub fn send(&mut self, n: u32) -> Vec<Vec<u8>> {
         let mut sent = Vec::new();

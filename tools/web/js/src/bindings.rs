@@ -135,7 +135,50 @@ impl Participant {
         })
     }
 
-    /// Seals one media payload (datagram mode).
+    /// The relay's WebTransport URL (`https://HOST:PORT/veil`), or `undefined` if the link
+    /// names no relay.
+    #[wasm_bindgen(js_name = relayUrl)]
+    pub fn relay_url(&self) -> Option<String> {
+        self.0
+            .link()
+            .relay
+            .as_ref()
+            .map(|relay| format!("https://{relay}/veil"))
+    }
+
+    /// The relay certificate's SHA-256 for `serverCertificateHashes`, or `undefined`.
+    #[wasm_bindgen(js_name = relayCertificateHash)]
+    pub fn relay_certificate_hash(&self) -> Option<Vec<u8>> {
+        self.0.link().relay_sha256.map(|h| h.to_vec())
+    }
+
+    /// Whether the meeting's media is RTP (`media=rtp` in the link): the page then sends
+    /// RTP packets (its video).
+    #[wasm_bindgen(js_name = rtpMedia)]
+    pub fn rtp_media(&self) -> bool {
+        self.0.link().media == dataplane::packet::Mode::Rtp
+    }
+
+    /// The next datagram for the relay's session (registration, refresh, the answer to a
+    /// challenge), or `undefined`.
+    #[wasm_bindgen(js_name = pollRelayTransmit)]
+    pub fn poll_relay_transmit(&mut self) -> Option<Vec<u8>> {
+        self.0.poll_relay_transmit()
+    }
+
+    /// One datagram from the relay's session: the opened media, or `undefined` for the
+    /// relay's challenge (answer it with `pollRelayTransmit`). Throws for a refused one.
+    #[wasm_bindgen(js_name = handleRelay)]
+    pub fn handle_relay(
+        &mut self,
+        now_ms: f64,
+        datagram: &[u8],
+    ) -> Result<Option<Vec<u8>>, JsError> {
+        self.0.handle_relay(now(now_ms), datagram).map_err(thrown)
+    }
+
+    /// Seals one media payload: in datagram mode any bytes, in RTP mode an RTP packet (its
+    /// header stays clear, its SSRC picks the stream).
     pub fn seal(&mut self, now_ms: f64, payload: &[u8]) -> Result<Vec<u8>, JsError> {
         self.0.seal(now(now_ms), payload).map_err(thrown)
     }

@@ -6,6 +6,7 @@
 // veilStatus() answers, and writes the outcome to #result (what tools/web/js/browser-test
 // reads).
 import init, { Participant } from './pkg/veil_web_js.js';
+import { receive, sendCamera } from './media.js';
 
 // A test harness reads the outcome from the page's own server log: the page reports it with a
 // GET to its origin (the only place its CSP lets it connect to besides the board).
@@ -26,16 +27,62 @@ const people = [];
 // digits), `participants` (`slot`, `name`, `state` from the leader's signed list), `mkSeqNum`,
 // `packetsSealed`, `packetsOpened`, `packetsRefused`, `boardRefused`, `alerts`, `ended`, all
 // from the wasm core, plus `name` and `framesDecoded`.
+// Beyond those the issue names, the page adds what its test compares with ffmpeg: `relay`
+// (the WebTransport session's state), `framesSent`, `framesReceived`, and the SHA-256 of every
+// frame sent and received (`sentFrameHashes`, `receivedFrameHashes`), in order.
 window.veilStatus = (i = 0) => {
   const person = people[i];
   if (!person) return null;
   const status = JSON.parse(person.p.statusJson());
   status.name = person.p.name();
-  // No video is decoded yet: media over WebTransport and WebCodecs come later, so this stays
-  // 0 until then.
-  status.framesDecoded = 0;
+  status.relay = person.relay;
+  status.framesDecoded = person.stats.framesDecoded;
+  status.framesSent = person.stats.framesSent;
+  status.framesReceived = person.stats.framesReceived;
+  status.sentFrameHashes = person.stats.sentHashes;
+  status.receivedFrameHashes = person.stats.receivedHashes;
   return JSON.stringify(status);
 };
+
+const newStats = () => ({
+  framesSent: 0, framesDecoded: 0, framesReceived: 0, sentHashes: [], receivedHashes: [],
+  sendErrors: 0, openRefused: 0, rtpRefused: 0,
+});
+
+// Media through the relay, once the board welcomed us (the core then holds its relay ticket
+// and has queued its registration): a WebTransport session pinned to the relay's certificate
+// hash, the registration and its refreshes from `pollRelayTransmit`, what arrives into
+// `handleRelay`; and, in an RTP meeting, the camera out and the others' video on the canvas.
+async function connectRelay(person) {
+  const { p } = person;
+  const url = p.relayUrl();
+  if (url === undefined) return;
+  person.relay = 'connecting';
+  const wt = new WebTransport(url, {
+    serverCertificateHashes: [{ algorithm: 'sha-256', value: p.relayCertificateHash() }],
+  });
+  await wt.ready;
+  person.relay = 'connected';
+  wt.closed.then(() => { person.relay = 'closed'; }, () => { person.relay = 'failed'; });
+  const writer = wt.datagrams.writable.getWriter();
+  person.flushRelay = () => {
+    for (let d = p.pollRelayTransmit(); d !== undefined; d = p.pollRelayTransmit()) {
+      writer.write(d).catch(() => {});
+    }
+  };
+  person.flushRelay();
+  const { stats } = person;
+  receive({
+    participant: p, datagrams: wt.datagrams, canvas: document.getElementById('remote'), stats, log,
+    flush: person.flushRelay,
+  }).catch((err) => log(`relay: ${err.message}`));
+  if (p.rtpMedia()) {
+    person.stopCamera = await sendCamera({
+      participant: p, writer, video: document.getElementById('local'), stats, log,
+    });
+  }
+  person.wt = wt;
+}
 
 const item = (text, className) => {
   const li = document.createElement('li');
@@ -59,9 +106,10 @@ function render() {
       : `in the meeting as ${s.name}, key ${s.mkSeqNum}; sealed ${s.packetsSealed}, opened ${s.packetsOpened}`;
 }
 
-function pump(name, p, ws, state) {
+function pump(name, p, ws, state, person) {
   const now = () => Date.now();
   const flush = () => {
+    person?.flushRelay?.();
     // Only once open: a send while connecting throws, and the message would be lost.
     while (ws.readyState === WebSocket.OPEN) {
       const m = p.pollTransmit();
@@ -71,6 +119,9 @@ function pump(name, p, ws, state) {
     for (let e = p.pollEvent(); e !== undefined; e = p.pollEvent()) {
       log(`${name}: ${e}`);
       if (e.startsWith('keyed ')) state.keyed = Number(e.slice(6));
+      if (e === 'joined' && person && !person.relay) {
+        connectRelay(person).catch((err) => { person.relay = `failed: ${err.message}`; log(`relay: ${err.message}`); });
+      }
       if (e.startsWith('left') || e.startsWith('ended')) state.ended = e;
     }
   };
@@ -101,9 +152,27 @@ async function main() {
     const p = new Participant(link, name);
     const ws = new WebSocket(p.boardUrl());
     const state = { keyed: 0, ended: null };
-    pump(p.name(), p, ws, state);
-    people.push({ name: p.name(), p, state });
+    // Only the page's own participant uses the relay (the self-test's pair stays off it).
+    const person = { name: p.name(), p, state, ws, stats: newStats(), relay: null };
+    pump(p.name(), p, ws, state, selftest ? null : person);
+    people.push(person);
   }
+  // Page unload: leave (the signed Leave and the relay's leave go out if they can), then free
+  // the core, which erases every key; nothing was ever written to storage.
+  window.addEventListener('pagehide', () => {
+    for (const person of people) {
+      try { person.p.leave(Date.now()); } catch (err) { /* not joined, or gone already */ }
+      while (person.ws.readyState === WebSocket.OPEN) {
+        const m = person.p.pollTransmit();
+        if (m === undefined) break;
+        person.ws.send(m);
+      }
+      person.flushRelay?.();
+      person.stopCamera?.();
+      person.wt?.close();
+      person.p.free();
+    }
+  });
   render();
   setInterval(render, 250);
   if (!selftest) return;

@@ -23,8 +23,9 @@ function recordHash(list, bytes) {
   crypto.subtle.digest('SHA-256', bytes).then((d) => { list[at] = hex(new Uint8Array(d)); });
 }
 
-// Sends the camera: returns a function that stops it.
-export async function sendCamera({ participant, datagrams, video, stats, log }) {
+// Sends the camera through `writer` (the relay session's datagram writer): returns a function
+// that stops it.
+export async function sendCamera({ participant, writer, video, stats, log }) {
   const stream = await navigator.mediaDevices.getUserMedia({
     video: { width: WIDTH, height: HEIGHT, frameRate: FPS },
     audio: false,
@@ -33,7 +34,6 @@ export async function sendCamera({ participant, datagrams, video, stats, log }) 
   if (video) video.srcObject = stream;
   const ssrc = crypto.getRandomValues(new Uint32Array(1))[0];
   const packetizer = new RtpPacketizer(ssrc, PAYLOAD_TYPE);
-  const writer = datagrams.writable.getWriter();
   let encoded = 0;
   const encoder = new VideoEncoder({
     output: (chunk) => {
