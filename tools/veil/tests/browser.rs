@@ -28,9 +28,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder};
-use media_support::ffmpeg::{self, Receiver, ivf_frames};
+use media_support::ffmpeg::{self, Receiver, decoded_frames, ivf_frames};
 use media_support::meeting::{LIMIT, Net, Sidecar};
-use media_support::{Proc, free_tcp};
+use media_support::{Proc, count_at_offsets, free_tcp, relay_tap, wait_for};
 use serde_json::{Value, json};
 use veil_cli::web::{Assets, PageServer};
 
@@ -239,14 +239,22 @@ async fn call(net: &Net, alice: &Sidecar, link: &str, ffmpeg_out: u16, ffmpeg_in
 
     // The browser's camera to ffmpeg behind the sidecar: every frame ffmpeg wrote is one the
     // browser sent, in order.
-    let receiver = Receiver::start(&net.dir, ffmpeg_in, 20);
+    // 40 frames hold a keyframe (the page asks for one every 30), so ffmpeg decodes from it on.
+    let receiver = Receiver::start(&net.dir, ffmpeg_in, 40);
+    let ivf = receiver.ivf.clone();
     let received = tokio::task::spawn_blocking(move || receiver.finish(Duration::from_secs(20)))
         .await
         .unwrap();
     assert_eq!(
         received.len(),
-        20,
-        "ffmpeg decoded 20 of the browser's frames"
+        40,
+        "ffmpeg received 40 of the browser's frames"
+    );
+    let first_key = received.iter().position(|f| f[0] & 1 == 0).unwrap();
+    assert_eq!(
+        decoded_frames(&ivf),
+        40 - first_key,
+        "ffmpeg decodes every frame from the first keyframe on"
     );
     let sent = status(&page).await["sentFrameHashes"].clone();
     let received: Vec<String> = received.iter().map(|f| sha256_hex(f)).collect();
@@ -256,6 +264,14 @@ async fn call(net: &Net, alice: &Sidecar, link: &str, ffmpeg_out: u16, ffmpeg_in
     );
 
     // ffmpeg to the browser: its frames arrive and are decoded.
+    // A third member at the relay records everything it forwards to the meeting (registered
+    // now: it does not refresh, and a registration lives 10 s).
+    let instance = host["meeting"].as_str().unwrap().to_owned();
+    let ticket_key = net.dir.join("ticket.key");
+    let tap = relay_tap(&net.relay, instance.as_bytes(), Some(&ticket_key));
+    wait_for(LIMIT, "the tap registered", || {
+        net.relay.metric("veil_relay_registered") == 3.0
+    });
     let sent_ivf = net.dir.join("ffmpeg-sent.ivf");
     let ivf = sent_ivf.clone();
     let to = alice.listen;
@@ -276,6 +292,22 @@ async fn call(net: &Net, alice: &Sidecar, link: &str, ffmpeg_out: u16, ffmpeg_in
         s["framesDecoded"].as_u64() >= Some(frames.len() as u64),
         "{s}"
     );
+    // What the relay forwarded meanwhile holds none of ffmpeg's frames in the clear: no
+    // 16-byte run from anywhere in any of them.
+    // (The camera keeps sending: take what arrived so far, not what arrives until a pause.)
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let forwarded: Vec<u8> = tap.take(Duration::ZERO).concat();
+    assert!(forwarded.len() > 10_000, "the tap saw the media");
+    for frame in ivf_frames(&sent_ivf) {
+        for at in [0, frame.len() / 3, frame.len() * 2 / 3, frame.len() - 16] {
+            let marker = &frame[at..at + 16];
+            assert_eq!(
+                count_at_offsets(&forwarded, marker),
+                0,
+                "plaintext at the relay"
+            );
+        }
+    }
     let shot = page.screenshot().await.unwrap();
     std::fs::write(
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("../browser-call.png"),

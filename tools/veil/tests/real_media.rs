@@ -27,8 +27,8 @@ use std::time::Duration;
 use media_support::ffmpeg::rtp_port as free_rtp_port;
 use media_support::meeting::{Net, converge};
 use media_support::{
-    Collector, Proc, Relay, count_at_offsets, free_udp, psk_key_file, psk_sidecar,
-    register_verified, scratch_dir, wait_for,
+    Proc, Relay, count_at_offsets, free_udp, psk_key_file, psk_sidecar, relay_tap, scratch_dir,
+    wait_for,
 };
 
 /// Frames the receiver decodes and compares.
@@ -270,21 +270,6 @@ fn check(mode: &str, through_veil: &[String], relayed: &[Vec<u8>]) {
         (observed as f64) <= bound,
         "{mode}: {observed} H.264 start codes in the relayed ciphertext; chance allows {bound:.2}"
     );
-}
-
-/// A member of `meeting` at the relay that receives every datagram the relay forwards.
-/// A third member of `meeting` at the relay. In meeting mode the relay is closed, so the
-/// tap mints its own ticket from the key file board and relay share (as a test may).
-fn relay_tap(relay: &Relay, meeting: &[u8], ticket_key: Option<&std::path::Path>) -> Collector {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let tap = Collector::on(socket.try_clone().unwrap());
-    let ticket = ticket_key.map(|path| {
-        let key = veil_relay::ticket::TicketKey::load_or_create(path).unwrap();
-        let t = key.issue(meeting, "tap", veil_relay::ticket::unix_now() + 600);
-        (t.expiry, t.mac)
-    });
-    register_verified(&socket, &tap, relay.media, meeting, b"tap", ticket);
-    tap
 }
 
 #[test]

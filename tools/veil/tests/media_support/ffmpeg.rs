@@ -138,6 +138,21 @@ impl Drop for Receiver {
     }
 }
 
+/// How many frames ffmpeg's VP8 decoder decodes from an IVF file (it skips, with an error,
+/// frames before the first keyframe: a receiver that started mid-stream).
+pub fn decoded_frames(ivf: &Path) -> usize {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "quiet", "-nostdin", "-i"])
+        .arg(ivf)
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .count()
+}
+
 /// The frames of an IVF file (a 32-byte file header, then per frame a 12-byte header: u32 LE
 /// size, u64 LE timestamp).
 pub fn ivf_frames(path: &Path) -> Vec<Vec<u8>> {

@@ -445,3 +445,17 @@ pub fn psk_sidecar(
     }
     (Proc::spawn(cmd, dir, &format!("sidecar-{slot}")), listen)
 }
+
+/// A third member of `meeting` at the relay. In meeting mode the relay is closed, so the
+/// tap mints its own ticket from the key file board and relay share (as a test may).
+pub fn relay_tap(relay: &Relay, meeting: &[u8], ticket_key: Option<&std::path::Path>) -> Collector {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tap = Collector::on(socket.try_clone().unwrap());
+    let ticket = ticket_key.map(|path| {
+        let key = veil_relay::ticket::TicketKey::load_or_create(path).unwrap();
+        let t = key.issue(meeting, "tap", veil_relay::ticket::unix_now() + 600);
+        (t.expiry, t.mac)
+    });
+    register_verified(&socket, &tap, relay.media, meeting, b"tap", ticket);
+    tap
+}
