@@ -308,6 +308,17 @@ async fn call(net: &Net, alice: &Sidecar, link: &str, ffmpeg_out: u16, ffmpeg_in
             );
         }
     }
+    // Nothing kept: no storage, no cookie, no IndexedDB database.
+    let kept = page
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             indexedDB.databases().then((dbs) => done(
+               [localStorage.length, sessionStorage.length, document.cookie.length, dbs.length]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept, json!([0, 0, 0, 0]), "the page stored something");
     let shot = page.screenshot().await.unwrap();
     std::fs::write(
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("../browser-call.png"),
