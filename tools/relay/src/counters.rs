@@ -132,6 +132,8 @@ pub struct RelayCounters {
     /// WebTransport sessions refused: handshake failed or too slow, wrong path, or
     /// `--max-web-sessions` reached.
     pub web_refused: AtomicU64,
+    /// WebTransport sessions the relay closed because they did not register in time.
+    pub web_unregistered: AtomicU64,
 }
 
 impl RelayCounters {
@@ -249,6 +251,10 @@ impl RelayCounters {
             &[
                 ("{outcome=\"accepted\"}".into(), load(&self.web_sessions)),
                 ("{outcome=\"refused\"}".into(), load(&self.web_refused)),
+                (
+                    "{outcome=\"closed_unregistered\"}".into(),
+                    load(&self.web_unregistered),
+                ),
             ],
         );
         metric(

@@ -31,10 +31,13 @@ use super::fanout::Fanout;
 use super::registration::{Kind, Registration, emit_challenge, is_registration};
 use super::table::{Applied, Limit, MeetingKey, Request, Table};
 use super::ticket::{TicketKey, cookie_matches, unix_now};
-use super::web::{Member, Wake, WebEvent};
+use super::web::{Member, REGISTER_DEADLINE, Wake, WebEvent};
 
 /// How often an idle loop looks at its stop flag and expires registrations.
 const IDLE_POLL: Duration = Duration::from_millis(100);
+/// Batches read from the UDP socket before the WebTransport queue gets its turn: a socket that
+/// never empties (a busy relay, a flood) must not starve the browsers.
+const UDP_BATCHES_PER_TURN: usize = 16;
 
 /// How the relay checks a registration before it touches the table.
 #[derive(Debug)]
@@ -68,15 +71,19 @@ pub(crate) struct WebSide<'a> {
     pub(crate) events: &'a Receiver<WebEvent>,
     /// How it wakes the loop.
     pub(crate) wake: &'a Wake,
-    /// The open sessions, to send to. Bounded by `--max-web-sessions` (the listener opens no
-    /// more), emptied of closed ones by their `Closed` event or the sweep.
-    pub(crate) sessions: HashMap<u64, Connection>,
+    /// The open sessions, to send to, and when each opened. Bounded by `--max-web-sessions`
+    /// (the listener opens no more), emptied of closed ones by their `Closed` event or the
+    /// sweep.
+    pub(crate) sessions: HashMap<u64, (Connection, Instant)>,
+    /// Sessions whose `Closed` event came in the batch being drained: forgotten after that
+    /// batch, whose datagrams (a last refresh) came before it.
+    pub(crate) closed: Vec<u64>,
 }
 
 impl WebSide<'_> {
     /// Forgets session `session` and its registration.
     fn close(&mut self, table: &mut Table<Member>, session: u64) {
-        if let Some(connection) = self.sessions.remove(&session) {
+        if let Some((connection, _)) = self.sessions.remove(&session) {
             let remote = connection.remote_address();
             table.forget(Member::Web { session, remote });
         }
@@ -120,20 +127,28 @@ impl<'a> Relay<'a> {
             .register(&mut SourceFd(&fd), SOCKET, Interest::READABLE)?;
         let mut events = Events::with_capacity(4);
         let mut next_sweep = Instant::now();
+        // The socket was left unread (its turn ended first): no readiness edge will say so.
+        let mut udp_left = false;
         while !stop.load(Ordering::Relaxed) {
-            if let Err(e) = poll.poll(&mut events, Some(IDLE_POLL))
+            let wait = if udp_left { Duration::ZERO } else { IDLE_POLL };
+            if let Err(e) = poll.poll(&mut events, Some(wait))
                 && e.kind() != io::ErrorKind::Interrupted
             {
                 return Err(e);
             }
-            // Edge-triggered: read until the socket says it is empty.
-            loop {
+            // Edge-triggered: read until the socket says it is empty, or the turn ends.
+            udp_left = true;
+            for _ in 0..UDP_BATCHES_PER_TURN {
                 match self.io.recv(self.socket, &mut self.batch, 0) {
                     Ok(_) => self.handle_udp_batch(Instant::now()),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        udp_left = false;
+                        break;
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
                         tracing::debug!(error = %e, "receive failed");
+                        udp_left = false;
                         break;
                     }
                 }
@@ -146,7 +161,7 @@ impl<'a> Relay<'a> {
                 next_sweep = now + IDLE_POLL;
                 let expired = self.table.expire(now);
                 RelayCounters::add(&self.counters.expired, expired as u64);
-                self.sweep_sessions();
+                self.sweep_sessions(now);
             }
             self.publish_gauges();
         }
@@ -193,9 +208,9 @@ impl<'a> Relay<'a> {
                         session,
                         connection,
                     } => {
-                        web.sessions.insert(session, connection);
+                        web.sessions.insert(session, (connection, Instant::now()));
                     }
-                    WebEvent::Closed { session } => web.close(&mut self.table, session),
+                    WebEvent::Closed { session } => web.closed.push(session),
                     WebEvent::Datagram {
                         session,
                         remote,
@@ -209,26 +224,45 @@ impl<'a> Relay<'a> {
                     }
                 }
             }
-            if self.batch.is_empty() {
+            if !self.batch.is_empty() {
+                self.handle_batch(Instant::now());
+            }
+            let Some(web) = &mut self.web else {
+                return;
+            };
+            let done = self.batch.is_empty();
+            for session in std::mem::take(&mut web.closed) {
+                web.close(&mut self.table, session);
+            }
+            if done {
                 return;
             }
-            self.handle_batch(Instant::now());
         }
     }
 
     /// Forgets sessions that ended without their `Closed` event reaching the loop (the queue
-    /// was full), and their registrations.
-    fn sweep_sessions(&mut self) {
+    /// was full), and their registrations; closes sessions that did not register within
+    /// [`REGISTER_DEADLINE`] (a session holds a place of `--max-web-sessions`, and one that
+    /// never registers would hold it for nothing).
+    fn sweep_sessions(&mut self, now: Instant) {
         let Some(web) = &mut self.web else {
             return;
         };
-        let closed: Vec<u64> = web
-            .sessions
-            .iter()
-            .filter(|(_, c)| c.quic_connection().close_reason().is_some())
-            .map(|(session, _)| *session)
-            .collect();
-        for session in closed {
+        let table = &self.table;
+        let mut ended = Vec::new();
+        for (&session, (connection, opened)) in &web.sessions {
+            let remote = connection.remote_address();
+            if connection.quic_connection().close_reason().is_some() {
+                ended.push(session);
+            } else if now.duration_since(*opened) > REGISTER_DEADLINE
+                && !table.contains(&Member::Web { session, remote })
+            {
+                connection.close(2u32.into(), b"not registered");
+                RelayCounters::add(&self.counters.web_unregistered, 1);
+                ended.push(session);
+            }
+        }
+        for session in ended {
             web.close(&mut self.table, session);
         }
     }
@@ -253,7 +287,7 @@ impl<'a> Relay<'a> {
                 let (sent, too_large) = match dest {
                     Member::Udp(addr) => (send_udp(io, socket, out, addr), 0),
                     Member::Web { session, .. } => {
-                        send_web(sessions.and_then(|s| s.get(&session)), out)
+                        send_web(sessions.and_then(|s| s.get(&session)).map(|(c, _)| c), out)
                     }
                 };
                 let bytes: u64 = out
@@ -388,6 +422,7 @@ impl<'a> Relay<'a> {
                 .web
                 .as_ref()
                 .and_then(|w| w.sessions.get(&session))
+                .map(|(c, _)| c)
                 .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
                 .and_then(|c| c.send_datagram(challenge).map_err(io::Error::other)),
         };

@@ -234,6 +234,7 @@ pub fn run(args: RelayArgs) -> Result<(), RelayError> {
         events: &listener.events,
         wake,
         sessions: Default::default(),
+        closed: Vec::new(),
     });
     forward::Relay::new(&socket, table, admission, &counters, web)
         .run(poll, &stop)

@@ -253,6 +253,11 @@ impl<P: Peer> Table<P> {
         self.meeting(key).map_or(&[], |m| m.addrs.as_slice())
     }
 
+    /// Whether `peer` is registered (expired or not).
+    pub fn contains(&self, peer: &P) -> bool {
+        self.members.contains_key(peer)
+    }
+
     /// Forgets `peer`'s registration (its session ended); whether it had one.
     pub fn forget(&mut self, peer: P) -> bool {
         self.remove(peer)

@@ -15,16 +15,22 @@
 //! weeks, ECDSA secp256r1). The relay prints its SHA-256, which the meeting link carries as
 //! `relay_sha256`.
 //!
-//! Bounds: at most `--max-web-sessions` sessions at once (more are answered 429), a session
-//! must finish its handshake within [`HANDSHAKE_TIMEOUT`], an idle one closes after
-//! [`IDLE_TIMEOUT`], and the queue to the loop holds [`QUEUE`] events: a datagram that finds
-//! it full is dropped and counted (`web_queue_full`), never waited for.
+//! Bounds: a session takes one of the `--max-web-sessions` places only once its QUIC handshake
+//! is done (the address answered, so a spoofed Initial holds nothing), at most
+//! [`SESSIONS_PER_IP`] per remote IP (more are answered 429, as past the cap); it must finish
+//! its handshake within [`HANDSHAKE_TIMEOUT`], register within [`REGISTER_DEADLINE`] (the
+//! relay's loop closes one that does not), and closes after [`IDLE_TIMEOUT`] of silence. QUIC
+//! keeps at most [`SEND_BUFFER`] of datagrams waiting for one session (quinn drops the oldest
+//! beyond it, uncounted: the session's own path is what is slow). The queue to the loop holds
+//! [`QUEUE`] events: a datagram that finds it full is dropped and counted (`web_queue_full`),
+//! never waited for.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use wtransport::endpoint::IncomingSession;
@@ -43,6 +49,13 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A session that sends nothing for this long is closed (the page refreshes its registration
 /// every 2 s, so a live one never gets near it).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Sessions one remote IP may hold at once.
+pub const SESSIONS_PER_IP: usize = 64;
+/// How long a session may stay without a registration in the table before the relay's loop
+/// closes it.
+pub const REGISTER_DEADLINE: Duration = Duration::from_secs(10);
+/// Bytes of datagrams QUIC keeps waiting to be sent on one session.
+pub const SEND_BUFFER: usize = 64 * 1024;
 /// Validity of the self-signed certificate: under the two weeks a pinned hash allows.
 const SELF_SIGNED_DAYS: u32 = 13;
 
@@ -191,9 +204,11 @@ impl WebListener {
             .first()
             .map(|leaf| keyctl::crypto::sha256(leaf.der()))
             .ok_or(WebError::NoCertificate)?;
+        let mut transport = wtransport::config::QuicTransportConfig::default();
+        transport.datagram_send_buffer_size(SEND_BUFFER);
         let config = ServerConfig::builder()
             .with_bind_address(addr)
-            .with_identity(identity)
+            .with_custom_transport(identity, transport)
             .max_idle_timeout(Some(IDLE_TIMEOUT))
             .map_err(|_| std::io::Error::other("idle timeout out of range"))?
             // A session is keyed by the address it came from (its cookie, its per-source
@@ -211,8 +226,10 @@ impl WebListener {
             sender,
             counters,
             wake,
-            sessions: Arc::new(AtomicUsize::new(0)),
-            max_sessions,
+            places: Arc::new(Places {
+                max: max_sessions,
+                held: Mutex::new((0, HashMap::new())),
+            }),
             next_session: 0,
         };
         let thread_stop = stop.clone();
@@ -258,8 +275,7 @@ struct Accept {
     sender: SyncSender<WebEvent>,
     counters: Arc<RelayCounters>,
     wake: Arc<Wake>,
-    sessions: Arc<AtomicUsize>,
-    max_sessions: usize,
+    places: Arc<Places>,
     next_session: u64,
 }
 
@@ -279,31 +295,57 @@ impl Accept {
                 counters: self.counters.clone(),
                 wake: self.wake.clone(),
             };
-            let slot = Slot::take(&self.sessions, self.max_sessions);
-            tokio::spawn(link.serve(incoming, slot));
+            tokio::spawn(link.serve(incoming, self.places.clone()));
         }
         endpoint.close(0u32.into(), b"relay stopping");
     }
 }
 
-/// One of the `--max-web-sessions` places; given back when the session ends.
-struct Slot(Option<Arc<AtomicUsize>>);
+/// The `--max-web-sessions` places, and how many each remote IP holds.
+struct Places {
+    max: usize,
+    /// Sessions held in all, and per IP (an IP leaves the map with its last session).
+    held: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
 
-impl Slot {
-    fn take(sessions: &Arc<AtomicUsize>, max: usize) -> Self {
-        let taken = sessions
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .is_ok();
-        Self(taken.then(|| sessions.clone()))
+/// One place, given back when the session ends (dropped).
+struct Slot {
+    places: Arc<Places>,
+    ip: IpAddr,
+}
+
+impl Places {
+    /// A place for a session from `ip`, if there is one within both bounds.
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let (total, per_ip) = &mut *held;
+        let from_ip = per_ip.get(&ip).copied().unwrap_or(0);
+        if *total >= self.max || from_ip >= SESSIONS_PER_IP {
+            return None;
+        }
+        *total += 1;
+        per_ip.insert(ip, from_ip + 1);
+        Some(Slot {
+            places: self.clone(),
+            ip,
+        })
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Some(sessions) = &self.0 {
-            sessions.fetch_sub(1, Ordering::AcqRel);
+        let mut held = self
+            .places
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (total, per_ip) = &mut *held;
+        *total = total.saturating_sub(1);
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
         }
     }
 }
@@ -317,17 +359,17 @@ struct Link {
 }
 
 impl Link {
-    async fn serve(self, incoming: IncomingSession, slot: Slot) {
-        let Ok(connection) = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.accept(incoming, &slot))
-            .await
-            .unwrap_or_else(|_| {
-                RelayCounters::add(&self.counters.web_refused, 1);
-                Err(())
-            })
+    async fn serve(self, incoming: IncomingSession, places: Arc<Places>) {
+        let Ok((connection, slot)) =
+            tokio::time::timeout(HANDSHAKE_TIMEOUT, self.accept(incoming, &places))
+                .await
+                .unwrap_or_else(|_| {
+                    RelayCounters::add(&self.counters.web_refused, 1);
+                    Err(())
+                })
         else {
             return;
         };
-        RelayCounters::add(&self.counters.web_sessions, 1);
         let remote = connection.remote_address();
         tracing::debug!(session = self.session, %remote, "web session");
         // Opened must reach the loop before any datagram does, or there is nothing to answer.
@@ -335,9 +377,11 @@ impl Link {
             session: self.session,
             connection: connection.clone(),
         }) {
+            RelayCounters::add(&self.counters.web_refused, 1);
             connection.close(1u32.into(), b"relay busy");
             return;
         }
+        RelayCounters::add(&self.counters.web_sessions, 1);
         while let Ok(payload) = connection.receive_datagram().await {
             let datagram = WebEvent::Datagram {
                 session: self.session,
@@ -355,20 +399,30 @@ impl Link {
         drop(slot);
     }
 
-    async fn accept(&self, incoming: IncomingSession, slot: &Slot) -> Result<Connection, ()> {
+    /// The QUIC handshake, then a place (only now: the remote address answered), then the
+    /// WebTransport request.
+    async fn accept(
+        &self,
+        incoming: IncomingSession,
+        places: &Arc<Places>,
+    ) -> Result<(Connection, Slot), ()> {
         let refused = |counters: &RelayCounters| RelayCounters::add(&counters.web_refused, 1);
         let request = incoming.await.map_err(|_| refused(&self.counters))?;
-        if slot.0.is_none() {
+        let Some(slot) = places.take(request.remote_address().ip()) else {
             refused(&self.counters);
             request.too_many_requests().await;
             return Err(());
-        }
+        };
         if request.path() != PATH {
             refused(&self.counters);
             request.not_found().await;
             return Err(());
         }
-        request.accept().await.map_err(|_| refused(&self.counters))
+        let connection = request
+            .accept()
+            .await
+            .map_err(|_| refused(&self.counters))?;
+        Ok((connection, slot))
     }
 
     fn send(&self, event: WebEvent) -> bool {

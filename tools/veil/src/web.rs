@@ -8,9 +8,9 @@
 //! The meeting link rides in the URL fragment, which browsers never send: this server learns
 //! which page was loaded, never the board, meeting, invite or user.
 //!
-//! HTTP/1.1, one request per connection, GET and HEAD only (405 otherwise), the four paths of
-//! the page (404 otherwise). Every answer carries a strict Content-Security-Policy (this
-//! origin's script and wasm only, sockets only to this origin and WebSocket boards),
+//! HTTP/1.1, one request per connection, GET and HEAD only (405 otherwise), the paths of the
+//! page (404 otherwise). Every answer carries a strict Content-Security-Policy (this origin's
+//! script and wasm only; connections to this origin, WebSocket boards and HTTPS relays),
 //! `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer` and
 //! `Cache-Control: no-store`. The request head is at most [`MAX_HEAD`] bytes and must arrive
 //! within [`READ_DEADLINE`]; the answer must leave within [`WRITE_DEADLINE`]; at most
@@ -36,8 +36,8 @@ pub const MAX_CONNECTIONS: usize = 64;
 
 /// The page's Content-Security-Policy: scripts and wasm from this origin only (no inline
 /// script, no eval beyond compiling wasm), sockets to this origin (the wasm fetch, the test
-/// report) and to WebSocket boards, which the link names so the page cannot list them ahead;
-/// WebTransport to the relay will add `https:`. No frames, forms, plugins or base rewrites.
+/// report), to WebSocket boards and to relays over WebTransport (an `https:` URL), which the
+/// link names so the page cannot list them ahead. No frames, forms, plugins or base rewrites.
 pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
     connect-src 'self' ws: wss: https:; style-src 'self'; img-src 'self'; media-src 'self' blob:; \
     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";

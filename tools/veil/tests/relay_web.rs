@@ -40,6 +40,8 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// A browser member: one WebTransport session to the relay.
 struct Browser {
+    /// The cookie the relay's challenge carried, once registered.
+    cookie: Option<[u8; 16]>,
     runtime: tokio::runtime::Runtime,
     endpoint: Endpoint<wtransport::endpoint::endpoint_side::Client>,
     connection: Connection,
@@ -64,6 +66,7 @@ impl Browser {
             Ok::<_, String>((endpoint, connection))
         })?;
         Ok(Self {
+            cookie: None,
             runtime,
             endpoint,
             connection,
@@ -127,10 +130,12 @@ fn pair(dir: &Path, relay: &Relay) -> (std::net::UdpSocket, Collector, Browser) 
     let inbox = Collector::on(udp.try_clone().unwrap());
     let native = ticket(dir, "m", "native");
     register_verified(&udp, &inbox, relay.media, b"m", b"native", Some(native));
-    let browser = Browser::connect(relay);
-    browser
-        .register("m", "browser", Some(ticket(dir, "m", "browser")))
-        .expect("a challenge");
+    let mut browser = Browser::connect(relay);
+    browser.cookie = Some(
+        browser
+            .register("m", "browser", Some(ticket(dir, "m", "browser")))
+            .expect("a challenge"),
+    );
     wait_registered(relay, 2.0);
     (udp, inbox, browser)
 }
@@ -211,8 +216,42 @@ fn a_closed_session_leaves_its_meeting_at_once() {
     // A TTL far beyond the test: only the session's end can remove it.
     let relay = start(&dir, &["--registration-ttl", "600"]);
     let (_udp, _inbox, browser) = pair(&dir, &relay);
+    // A last refresh right before the close: the relay must not register it again after it
+    // learned of the close (both can reach its loop in one drain).
+    let cookie = browser.cookie.unwrap();
+    let t = ticket(&dir, "m", "browser");
+    browser.send(&registration_with(
+        1,
+        b"m",
+        b"browser",
+        Some(t),
+        Some(cookie),
+    ));
     browser.close();
     wait_registered(&relay, 1.0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        relay.metric("veil_relay_registered"),
+        1.0,
+        "registered again"
+    );
+}
+
+/// A session that never registers gives its place back: the relay closes it after 10 s.
+#[test]
+fn a_session_that_never_registers_is_closed() {
+    let dir = scratch_dir("web-unregistered");
+    let relay = start(&dir, &["--max-web-sessions", "1"]);
+    let idle = Browser::connect(&relay);
+    wait_for(Duration::from_secs(15), "the idle session closed", || {
+        relay.metric("veil_relay_web_sessions_total{outcome=\"closed_unregistered\"}") == 1.0
+    });
+    let closed = idle.runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(2), idle.connection.closed()).await
+    });
+    assert!(closed.is_ok(), "the relay closed it");
+    // Its place is free again.
+    assert!(Browser::try_connect(&relay, "/veil").is_ok());
 }
 
 #[test]
@@ -233,7 +272,7 @@ fn a_datagram_larger_than_the_browsers_path_is_counted_not_lost_silently() {
 }
 
 #[test]
-fn sessions_beyond_the_cap_and_other_paths_are_refused() {
+fn sessions_beyond_the_cap_are_refused_until_a_place_is_free() {
     let dir = scratch_dir("web-cap");
     let relay = start(&dir, &["--max-web-sessions", "1"]);
     let refused = || relay.metric("veil_relay_web_sessions_total{outcome=\"refused\"}");
@@ -244,8 +283,28 @@ fn sessions_beyond_the_cap_and_other_paths_are_refused() {
     );
     wait_for(Duration::from_secs(5), "refused", || refused() == 1.0);
     first.close();
-    wait_for(Duration::from_secs(5), "slot back", || {
-        Browser::try_connect(&relay, "/elsewhere").is_err() && refused() == 2.0
+    // The place comes back with the close.
+    wait_for(Duration::from_secs(5), "the place back", || {
+        Browser::try_connect(&relay, "/veil").is_ok()
     });
+}
+
+/// Only /veil is a session; with places to spare, any other path is refused (404) and
+/// counted.
+#[test]
+fn another_path_is_refused() {
+    let dir = scratch_dir("web-path");
+    let relay = start(&dir, &[]);
+    let refused = || relay.metric("veil_relay_web_sessions_total{outcome=\"refused\"}");
+    for path in ["/", "/elsewhere", "/veil/x"] {
+        let before = refused();
+        assert!(
+            Browser::try_connect(&relay, path).is_err(),
+            "{path} accepted"
+        );
+        wait_for(Duration::from_secs(5), "counted", || {
+            refused() == before + 1.0
+        });
+    }
     assert!(Browser::try_connect(&relay, "/veil").is_ok());
 }

@@ -515,7 +515,9 @@ impl WebParticipant {
         Ok(())
     }
 
-    /// Seals `payload` (datagram mode) under the key that sends at `now`.
+    /// Seals `payload` under the key that sends at `now`: in datagram mode any bytes, in RTP
+    /// mode (`media=rtp`) an RTP packet, whose header stays clear and whose SSRC picks the
+    /// stream.
     pub fn seal(&mut self, now: Millis, payload: &[u8]) -> Result<Vec<u8>, WebError> {
         let State::Joined(j) = &mut self.state else {
             return Err(WebError::NotJoined);
