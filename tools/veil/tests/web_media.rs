@@ -196,6 +196,9 @@ fn a_browser_and_a_sidecar_exchange_media_through_the_relay_over_webtransport() 
     let from_alice = alice.send(20);
     browser.until("alice's 20 packets", |b| b.opened.len() >= 20);
     assert_eq!(browser.opened, from_alice);
+    // The core says who sent them (the roster slot in the authenticated KID): alice, the leader.
+    let alice_slot = alice.status().unwrap()["sender_slot"].as_u64().unwrap();
+    assert_eq!(browser.core.last_sender().map(u64::from), Some(alice_slot));
     assert!(
         browser
             .wire

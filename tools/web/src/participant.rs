@@ -5,8 +5,9 @@ use std::collections::VecDeque;
 
 use dataplane::batch::stream_index;
 use dataplane::keyring::{Handoff, WorkerKeys};
-use dataplane::packet::HEADROOM;
+use dataplane::packet::{HEADROOM, Protected};
 use dataplane::sframe::CipherSuite;
+use dataplane::stream_key::StreamId;
 use keyctl::crypto::SigningKey;
 use keyctl::meeting::{
     Alert, Config, Event, LeftReason, MeetingError, Millis, RosterView, Session, Timings,
@@ -200,6 +201,8 @@ pub struct WebParticipant {
     /// The one registration datagram waiting for the relay session: a newer one replaces it
     /// (it carries the current ticket and cookie), so forged challenges cannot queue up.
     relay_transmit: Option<Vec<u8>>,
+    /// The sender slot of the last datagram opened.
+    last_sender: Option<u32>,
     events: VecDeque<WebEvent>,
     counters: Counters,
     /// The latest key installed.
@@ -253,6 +256,7 @@ impl WebParticipant {
             state: State::Greeting,
             transmit: VecDeque::from([hello]),
             relay_transmit: None,
+            last_sender: None,
             events: VecDeque::new(),
             counters: Counters::default(),
             mk_seq: None,
@@ -564,6 +568,12 @@ impl WebParticipant {
         }
     }
 
+    /// The roster slot of the sender of the last datagram that opened (authenticated: its key
+    /// is that sender's), so a page can keep one decoder per sender.
+    pub fn last_sender(&self) -> Option<u32> {
+        self.last_sender
+    }
+
     /// Opens a received datagram: its plaintext, or a typed refusal (counted).
     pub fn open(&mut self, now: Millis, datagram: &[u8]) -> Result<Vec<u8>, WebError> {
         let State::Joined(j) = &mut self.state else {
@@ -571,9 +581,15 @@ impl WebParticipant {
         };
         let mut buf = datagram.to_vec();
         let snapshot = j.handoff.keyring().load_full();
+        // The sender's roster slot is in the KID (RFC 9605 4.3, docs/PROTOCOL.md "Stream keys
+        // and KIDs"); it is the sender's only once the packet authenticated, below.
+        let sender = Protected::parse(self.link.media, datagram)
+            .ok()
+            .map(|p| StreamId::from_kid(p.header.kid).sender_slot);
         match j.worker.open(&snapshot, now, &mut buf) {
             Ok(range) => {
                 self.counters.media_opened += 1;
+                self.last_sender = sender;
                 Ok(buf[range].to_vec())
             }
             Err(e) => {

@@ -9,8 +9,9 @@
 //! S=1 and PID=0 on a frame's first packet, the RTP marker on its last. The depacketizer takes
 //! any descriptor RFC 7741 4.2 allows (the optional I, L, T and K fields), any CSRC count,
 //! header extension and padding, and gives a frame only when every packet from its start to
-//! its marker arrived in sequence; a gap drops the frame (and the decoder then waits for a
-//! keyframe: [`Frame::keyframe`]). Nothing it is given can make it hold more than
+//! its marker arrived in sequence; a gap drops the frame, and the next frame given says that
+//! packets were lost before it ([`Frame::follows_loss`], also for a whole frame lost between
+//! two), so the decoder waits for a keyframe. Nothing it is given can make it hold more than
 //! [`MAX_FRAME`] bytes.
 
 /// The RTP clock of video (RFC 7741 4.1: 90 kHz).
@@ -31,6 +32,10 @@ pub struct Frame {
     pub timestamp: u32,
     /// Whether it is a keyframe (RFC 7741 4.3: the P bit of the VP8 payload header is 0).
     pub keyframe: bool,
+    /// Whether packets were lost between the previous frame given and this one (its sequence
+    /// numbers do not continue the previous frame's): a delta frame after a loss refers to
+    /// something the decoder never got, so a decoder should wait for a keyframe.
+    pub follows_loss: bool,
 }
 
 /// Why an RTP packet was not taken.
@@ -130,6 +135,10 @@ pub struct Depacketizer {
     payload_type: u8,
     /// The frame in progress: its timestamp, its bytes so far, the next sequence expected.
     current: Option<(u32, Vec<u8>, u16)>,
+    /// The sequence number after the last frame given (or dropped), once there was one.
+    next_frame: Option<u16>,
+    /// Packets were lost since the last frame given.
+    lost: bool,
 }
 
 /// An RTP packet's fields the depacketizer needs.
@@ -208,6 +217,8 @@ impl Depacketizer {
         Self {
             payload_type: payload_type & 0x7f,
             current: None,
+            next_frame: None,
+            lost: false,
         }
     }
 
@@ -217,6 +228,7 @@ impl Depacketizer {
         let result = self.take(packet);
         if result.is_err() {
             self.current = None;
+            self.lost = true;
         }
         result
     }
@@ -229,7 +241,11 @@ impl Depacketizer {
         let (descriptor, starts_frame) = parse_descriptor(rtp.payload)?;
         let data = &rtp.payload[descriptor..];
         if starts_frame {
-            // A new frame begins; one left unfinished had lost its end.
+            // A new frame begins; one left unfinished had lost its end, and one that does not
+            // follow the last frame given means whole packets went missing in between.
+            if self.current.is_some() || self.next_frame.is_some_and(|n| n != rtp.sequence) {
+                self.lost = true;
+            }
             self.current = Some((rtp.timestamp, Vec::new(), rtp.sequence));
         }
         let Some((timestamp, bytes, expected)) = &mut self.current else {
@@ -246,15 +262,17 @@ impl Depacketizer {
         if !rtp.marker {
             return Ok(None);
         }
-        let Some((timestamp, data, _)) = self.current.take() else {
+        let Some((timestamp, data, next)) = self.current.take() else {
             return Ok(None);
         };
+        self.next_frame = Some(next);
         // RFC 7741 4.3: the first byte of the VP8 payload header; P (bit 0) is 0 on keyframes.
         let keyframe = data.first().is_some_and(|b| b & 0x01 == 0);
         Ok(Some(Frame {
             data,
             timestamp,
             keyframe,
+            follows_loss: std::mem::take(&mut self.lost),
         }))
     }
 }
@@ -289,6 +307,7 @@ mod tests {
                 }
                 let got = d.push(last).unwrap().unwrap();
                 assert_eq!((got.data, got.timestamp, got.keyframe), (f, ts, true));
+                assert!(!got.follows_loss);
             }
         }
     }
@@ -310,7 +329,38 @@ mod tests {
         for packet in &second {
             got = d.push(packet).unwrap();
         }
-        assert_eq!(got.unwrap().data, frame(500, 2));
+        let got = got.unwrap();
+        assert_eq!(got.data, frame(500, 2));
+        assert!(got.follows_loss, "the frame after a dropped one says so");
+    }
+
+    #[test]
+    fn a_whole_frame_lost_between_two_is_reported() {
+        let mut p = Packetizer::new(1, 96, 65_534);
+        let mut d = Depacketizer::new(96);
+        let frames: Vec<Vec<Vec<u8>>> = (0..3u8)
+            .map(|i| {
+                p.packetize(&frame(300, i), 3_000 * u32::from(i), 200)
+                    .unwrap()
+            })
+            .collect();
+        let mut given = Vec::new();
+        for (i, packets) in frames.iter().enumerate() {
+            if i == 1 {
+                continue; // every packet of the middle frame lost
+            }
+            for packet in packets {
+                if let Some(f) = d.push(packet).unwrap() {
+                    given.push(f);
+                }
+            }
+        }
+        assert_eq!(given.len(), 2);
+        assert!(!given[0].follows_loss);
+        assert!(
+            given[1].follows_loss,
+            "no gap inside it, but a frame missing before it"
+        );
     }
 
     #[test]

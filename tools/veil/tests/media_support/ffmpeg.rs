@@ -13,12 +13,23 @@ use std::time::{Duration, Instant};
 /// The RTP payload type the tests use for VP8.
 pub const PAYLOAD_TYPE: u8 = 96;
 
-/// Whether ffmpeg with libvpx is here (the tests that need it say so and stop otherwise).
+/// Set (by .ci/run, which installs them) when a test must not skip for want of ffmpeg,
+/// chromium, chromedriver or wasm-bindgen: without it such a test says what is missing and
+/// passes without checking anything.
+pub const REQUIRE: &str = "VEIL_REQUIRE_MEDIA_TOOLS";
+
+/// Whether ffmpeg with libvpx is here (the tests that need it say so and stop otherwise);
+/// panics if it is not and [`REQUIRE`] is set.
 pub fn available() -> bool {
-    Command::new("ffmpeg")
+    let here = Command::new("ffmpeg")
         .args(["-hide_banner", "-encoders"])
         .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("libvpx"))
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("libvpx"));
+    assert!(
+        here || std::env::var_os(REQUIRE).is_none(),
+        "${REQUIRE} is set, and ffmpeg with libvpx is not installed"
+    );
+    here
 }
 
 /// A free UDP port whose next port is free too (ffmpeg's RTP receiver binds port + 1 for RTCP).
@@ -106,8 +117,13 @@ impl Receiver {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // ffmpeg opens its socket after reading the SDP.
-        std::thread::sleep(Duration::from_millis(500));
+        // ffmpeg opens its sockets (the port, and the next for RTCP) after reading the SDP: wait
+        // until they are taken, or the first packets (a keyframe) would go nowhere.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            assert!(Instant::now() < deadline, "ffmpeg did not open port {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Self { child, ivf }
     }
 

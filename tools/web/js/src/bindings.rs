@@ -166,6 +166,13 @@ impl Participant {
         self.0.poll_relay_transmit()
     }
 
+    /// The roster slot of the sender of the last datagram that opened (authenticated), or
+    /// `undefined`: one decoder per sender.
+    #[wasm_bindgen(js_name = lastSender)]
+    pub fn last_sender(&self) -> Option<u32> {
+        self.0.last_sender()
+    }
+
     /// One datagram from the relay's session: the opened media, or `undefined` for the
     /// relay's challenge (answer it with `pollRelayTransmit`). Throws for a refused one.
     #[wasm_bindgen(js_name = handleRelay)]

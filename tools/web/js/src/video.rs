@@ -60,8 +60,8 @@ impl RtpPacketizer {
 #[wasm_bindgen]
 pub struct RtpDepacketizer {
     depacketizer: Depacketizer,
-    /// The last frame's keyframe flag and timestamp.
-    last: (bool, u32),
+    /// The last frame's keyframe flag, timestamp, and whether packets were lost before it.
+    last: (bool, u32, bool),
 }
 
 #[wasm_bindgen]
@@ -71,7 +71,7 @@ impl RtpDepacketizer {
     pub fn new(payload_type: u8) -> RtpDepacketizer {
         Self {
             depacketizer: Depacketizer::new(payload_type),
-            last: (false, 0),
+            last: (false, 0, false),
         }
     }
 
@@ -80,7 +80,7 @@ impl RtpDepacketizer {
     pub fn push(&mut self, packet: &[u8]) -> Result<Option<Vec<u8>>, JsError> {
         let frame = self.depacketizer.push(packet).map_err(thrown)?;
         Ok(frame.map(|f| {
-            self.last = (f.keyframe, f.timestamp);
+            self.last = (f.keyframe, f.timestamp, f.follows_loss);
             f.data
         }))
     }
@@ -93,5 +93,12 @@ impl RtpDepacketizer {
     /// The last frame's RTP timestamp (90 kHz).
     pub fn timestamp(&self) -> u32 {
         self.last.1
+    }
+
+    /// Whether packets were lost before the last frame (a delta frame after a loss cannot be
+    /// decoded right: wait for a keyframe).
+    #[wasm_bindgen(js_name = followsLoss)]
+    pub fn follows_loss(&self) -> bool {
+        self.last.2
     }
 }

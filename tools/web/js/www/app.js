@@ -11,8 +11,13 @@ import { receive, sendCamera } from './media.js';
 // A test harness reads the outcome from the page's own server log: the page reports it with a
 // GET to its origin (the only place its CSP lets it connect to besides the board).
 const report = (kind, text) => fetch(`/${kind}?${encodeURIComponent(text)}`).catch(() => {});
+// The page's log keeps its last LOG_LINES lines.
+const LOG_LINES = 200;
+const logLines = [];
 const log = (line) => {
-  document.getElementById('log').textContent += line + '\n';
+  logLines.push(line);
+  if (logLines.length > LOG_LINES) logLines.shift();
+  document.getElementById('log').textContent = logLines.join('\n');
   if (/[&#]report=1/.test(location.hash)) report('log', line);
 };
 const result = (text) => {
@@ -46,7 +51,7 @@ window.veilStatus = (i = 0) => {
 
 const newStats = () => ({
   framesSent: 0, framesDecoded: 0, framesReceived: 0, sentHashes: [], receivedHashes: [],
-  sendErrors: 0, openRefused: 0, rtpRefused: 0,
+  sendErrors: 0, openRefused: 0, rtpRefused: 0, hashChain: Promise.resolve(),
 });
 
 // Media through the relay, once the board welcomed us (the core then holds its relay ticket
@@ -58,10 +63,13 @@ async function connectRelay(person) {
   const url = p.relayUrl();
   if (url === undefined) return;
   person.relay = 'connecting';
-  const wt = new WebTransport(url, {
-    serverCertificateHashes: [{ algorithm: 'sha-256', value: p.relayCertificateHash() }],
-  });
+  // A relay with a certificate browsers trust needs no pin; a self-signed one is pinned.
+  const hash = p.relayCertificateHash();
+  const wt = new WebTransport(url, hash === undefined
+    ? {}
+    : { serverCertificateHashes: [{ algorithm: 'sha-256', value: hash }] });
   await wt.ready;
+  person.wt = wt;
   person.relay = 'connected';
   wt.closed.then(() => { person.relay = 'closed'; }, () => { person.relay = 'failed'; });
   const writer = wt.datagrams.writable.getWriter();
@@ -73,7 +81,7 @@ async function connectRelay(person) {
   person.flushRelay();
   const { stats } = person;
   receive({
-    participant: p, datagrams: wt.datagrams, canvas: document.getElementById('remote'), stats, log,
+    participant: p, datagrams: wt.datagrams, remotes: document.getElementById('remotes'), stats, log,
     flush: person.flushRelay,
   }).catch((err) => log(`relay: ${err.message}`));
   if (p.rtpMedia()) {
@@ -81,7 +89,11 @@ async function connectRelay(person) {
       participant: p, writer, video: document.getElementById('local'), stats, log,
     });
   }
-  person.wt = wt;
+  // Ended while the camera was starting: stop now.
+  if (person.state.ended) {
+    person.stopCamera?.();
+    wt.close();
+  }
 }
 
 const item = (text, className) => {
@@ -122,7 +134,15 @@ function pump(name, p, ws, state, person) {
       if (e === 'joined' && person && !person.relay) {
         connectRelay(person).catch((err) => { person.relay = `failed: ${err.message}`; log(`relay: ${err.message}`); });
       }
-      if (e.startsWith('left') || e.startsWith('ended')) state.ended = e;
+      if (e.startsWith('left') || e.startsWith('ended')) {
+        state.ended = e;
+        // Out of the meeting: the keys are gone; so go the camera and the relay session.
+        if (person) {
+          person.flushRelay?.();
+          person.stopCamera?.();
+          person.wt?.close();
+        }
+      }
     }
   };
   ws.binaryType = 'arraybuffer';

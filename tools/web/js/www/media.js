@@ -17,10 +17,17 @@ const KEYFRAME_EVERY = 30;
 // Hex of a byte array, for the frame checksums a test compares with ffmpeg's.
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
-// Records the SHA-256 of `bytes` at the next place of `list`, in the order of the calls.
-function recordHash(list, bytes) {
-  const at = list.push(null) - 1;
-  crypto.subtle.digest('SHA-256', bytes).then((d) => { list[at] = hex(new Uint8Array(d)); });
+// Most frame hashes kept per direction: enough for a test's comparison, bounded for a long call.
+const HASHES_KEPT = 1024;
+
+// Appends the SHA-256 of `bytes` to `list`, in the order of the calls (each digest waits for
+// the one before), keeping the last HASHES_KEPT.
+function recordHash(stats, list, bytes) {
+  const copy = bytes.slice();
+  stats.hashChain = stats.hashChain.then(async () => {
+    list.push(hex(new Uint8Array(await crypto.subtle.digest('SHA-256', copy))));
+    if (list.length > HASHES_KEPT) list.splice(0, list.length - HASHES_KEPT);
+  });
 }
 
 // Sends the camera through `writer` (the relay session's datagram writer): returns a function
@@ -47,7 +54,7 @@ export async function sendCamera({ participant, writer, video, stats, log }) {
           writer.write(participant.seal(Date.now(), p)).catch(() => {});
         }
         stats.framesSent += 1;
-        recordHash(stats.sentHashes, data);
+        recordHash(stats, stats.sentHashes, data);
       } catch (err) {
         stats.sendErrors += 1;
         log(`send: ${err.message}`);
@@ -83,22 +90,38 @@ export async function sendCamera({ participant, writer, video, stats, log }) {
   };
 }
 
-// Receives: reads the relay's datagrams until the session closes. Media is opened by the core
-// (`handleRelay`), reassembled, decoded and drawn on `canvas`; the relay's challenges are
-// answered through `pollRelayTransmit`, which the caller flushes.
-export async function receive({ participant, datagrams, canvas, stats, log, flush }) {
+// One sender's video: its depacketizer, its decoder and its canvas. A decoder that failed
+// (WebCodecs closes it on an error) is replaced, and waits for a keyframe again.
+function remoteVideo(slot, remotes, stats, log) {
+  const canvas = document.createElement('canvas');
+  canvas.width = WIDTH;
+  canvas.height = HEIGHT;
+  canvas.title = `slot ${slot}`;
+  remotes.append(canvas);
   const context = canvas.getContext('2d');
-  const depacketizer = new RtpDepacketizer(PAYLOAD_TYPE);
-  let keyed = false;
-  const decoder = new VideoDecoder({
-    output: (frame) => {
-      context.drawImage(frame, 0, 0, canvas.width, canvas.height);
-      frame.close();
-      stats.framesDecoded += 1;
-    },
-    error: (err) => log(`decoder: ${err.message}`),
-  });
-  decoder.configure({ codec: 'vp8' });
+  const video = { depacketizer: new RtpDepacketizer(PAYLOAD_TYPE), keyed: false, decoder: null };
+  video.newDecoder = () => {
+    video.keyed = false;
+    video.decoder = new VideoDecoder({
+      output: (frame) => {
+        context.drawImage(frame, 0, 0, canvas.width, canvas.height);
+        frame.close();
+        stats.framesDecoded += 1;
+      },
+      error: (err) => log(`decoder (slot ${slot}): ${err.message}`),
+    });
+    video.decoder.configure({ codec: 'vp8' });
+  };
+  video.newDecoder();
+  return video;
+}
+
+// Receives: reads the relay's datagrams until the session closes. Media is opened by the core
+// (`handleRelay`), reassembled per sender (the core says which roster slot sent it, once the
+// packet authenticated), decoded and drawn on that sender's canvas in `remotes`; the relay's
+// challenges are answered through `pollRelayTransmit`, which the caller flushes.
+export async function receive({ participant, datagrams, remotes, stats, log, flush }) {
+  const senders = new Map();
   const reader = datagrams.readable.getReader();
   for (;;) {
     const { value, done } = await reader.read();
@@ -112,25 +135,36 @@ export async function receive({ participant, datagrams, canvas, stats, log, flus
     }
     flush();
     if (rtp === undefined) continue;
+    const slot = participant.lastSender();
+    // Bounded by the roster: a slot is the leader's to give, one per participant.
+    if (!senders.has(slot)) senders.set(slot, remoteVideo(slot, remotes, stats, log));
+    const video = senders.get(slot);
     let frame;
     try {
-      frame = depacketizer.push(rtp);
+      frame = video.depacketizer.push(rtp);
     } catch (err) {
-      // A gap: that frame is gone, and deltas after it would decode wrong.
+      // A gap: that frame is gone (the next one says it follows a loss).
       stats.rtpRefused += 1;
-      keyed = false;
       continue;
     }
     if (frame === undefined) continue;
-    // A decoder starts at a keyframe, and after a lost frame waits for the next one.
-    keyed = keyed || depacketizer.keyframe();
-    if (!keyed) continue;
+    const keyframe = video.depacketizer.keyframe();
+    if (video.decoder.state === 'closed') video.newDecoder();
+    // A decoder starts at a keyframe, and after a loss waits for the next one.
+    if (video.depacketizer.followsLoss() && !keyframe) video.keyed = false;
+    video.keyed = video.keyed || keyframe;
+    if (!video.keyed) continue;
     stats.framesReceived += 1;
-    recordHash(stats.receivedHashes, frame);
-    decoder.decode(new EncodedVideoChunk({
-      type: depacketizer.keyframe() ? 'key' : 'delta',
-      timestamp: Math.round((depacketizer.timestamp() * 100) / 9),
-      data: frame,
-    }));
+    recordHash(stats, stats.receivedHashes, frame);
+    try {
+      video.decoder.decode(new EncodedVideoChunk({
+        type: keyframe ? 'key' : 'delta',
+        timestamp: Math.round((video.depacketizer.timestamp() * 100) / 9),
+        data: frame,
+      }));
+    } catch (err) {
+      log(`decode (slot ${slot}): ${err.message}`);
+      video.newDecoder();
+    }
   }
 }

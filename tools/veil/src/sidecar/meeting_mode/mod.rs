@@ -84,8 +84,9 @@ pub(crate) struct MeetingArgs {
     #[arg(long, value_name = "HOST:PORT", requires = "web_url")]
     board_ws: Option<String>,
     /// With --web-url: the relay's WebTransport listener (its --web-listen) as browsers reach
-    /// it, HOST:PORT, so links carry media too. Needs --web-relay-sha256.
-    #[arg(long, value_name = "HOST:PORT", requires_all = ["web_url", "web_relay_sha256"])]
+    /// it, HOST:PORT, so links carry media too. With its self-signed certificate, also give
+    /// --web-relay-sha256; a relay with --web-cert from a CA browsers trust needs none.
+    #[arg(long, value_name = "HOST:PORT", requires = "web_url")]
     web_relay: Option<String>,
     /// The relay's WebTransport certificate SHA-256, as `veil relay --web-listen` prints it
     /// (64 hex digits): browsers pin it (serverCertificateHashes).
@@ -266,8 +267,11 @@ fn page_link(
         return Err(MeetingModeError::WebUrl(web_url.clone()));
     }
     let mut probe = format!("veil1&board={board_ws}&meeting={meeting}");
-    if let (Some(relay), Some(sha)) = (&args.web_relay, &args.web_relay_sha256) {
-        probe.push_str(&format!("&relay={relay}&relay_sha256={sha}"));
+    if let Some(relay) = &args.web_relay {
+        probe.push_str(&format!("&relay={relay}"));
+    }
+    if let Some(sha) = &args.web_relay_sha256 {
+        probe.push_str(&format!("&relay_sha256={sha}"));
     }
     let probe = veil_web::MeetingLink::parse(&probe).map_err(MeetingModeError::Link)?;
     Ok(Some(PageLink {
