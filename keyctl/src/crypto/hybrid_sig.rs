@@ -29,8 +29,9 @@
 //! `xi` (`ML-DSA.KeyGen_internal(xi)`, FIPS 204 algorithm 6), so an identity is stored as 64
 //! secret bytes. Sizes: public key 32 + 1,952 = 1,984 bytes, signature 64 + 3,309 = 3,373.
 //!
-//! Not yet on the wire: bindings, list links and heartbeats still carry Ed25519 only
-//! (docs/PROTOCOL.md, "Hybrid signatures").
+//! On the wire since revision 4: a binding of kind 0x0B carries the ML-DSA-65 key, and its
+//! holder's board messages carry hybrid signatures ([`crate::wire::Hybrid`];
+//! docs/PROTOCOL.md, "Hybrid signatures on the wire").
 
 use core::fmt;
 
@@ -200,6 +201,14 @@ impl HybridSignature {
             ed25519,
             ml_dsa: fixed("ML-DSA-65 signature", ml_dsa)?,
         })
+    }
+
+    /// The signature of two halves already of the right lengths.
+    pub(crate) fn from_parts(
+        ed25519: [u8; SIGNATURE_LEN],
+        ml_dsa: Box<[u8; ML_DSA_65_SIG_LEN]>,
+    ) -> Self {
+        Self { ed25519, ml_dsa }
     }
 
     /// Decodes `ed25519 [64] || ml_dsa [3309]` ([`Self::to_bytes`]).

@@ -1248,6 +1248,7 @@ mod tests {
         ann.binding.pq = Some(PqKey {
             policy: PqPolicy::Required,
             mlkem: Box::new([0; ML_KEM_768_EK_LEN]),
+            ml_dsa: None,
         });
         ann.display_name = Id::new(Field::DisplayName, &long).unwrap();
         ann.invite_proof = Some([9; 32]);
