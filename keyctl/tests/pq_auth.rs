@@ -472,3 +472,17 @@ fn hybrid_encodings_round_trip_and_differ_from_classical() {
     assert_eq!(<Heartbeat as Signed>::HYBRID_KIND, Kind::HybridHeartbeat);
     let _ = PqKey::clone(b.pq.as_ref().unwrap());
 }
+
+/// A stored Ed25519 identity (kind 0x08 file) yields its hybrid identity: the same IVK, and the
+/// ML-DSA seed `SHA256("Veil-1-KDF-HybridIdentity" || seed)`, the same at every load.
+#[test]
+fn the_hybrid_identity_of_a_stored_ed25519_seed() {
+    let seed = [42u8; 32];
+    let h = keyctl::crypto::hybrid_sig::HybridSigningKey::from_ed25519_seed(&seed).unwrap();
+    let classical = SigningKey::from_seed(&seed).unwrap();
+    assert_eq!(h.verifying_key().ed25519(), &classical.verifying_key());
+    let xi = crypto::sha256(&[&b"Veil-1-KDF-HybridIdentity"[..], &seed[..]].concat());
+    assert_eq!(h.ml_dsa_seed(), &xi);
+    let again = keyctl::crypto::hybrid_sig::HybridSigningKey::from_ed25519_seed(&seed).unwrap();
+    assert_eq!(again.verifying_key(), h.verifying_key());
+}

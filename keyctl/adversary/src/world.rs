@@ -247,15 +247,7 @@ fn identity(i: usize) -> Result<HybridSigningKey, Violation> {
 /// A hybrid-signed message as the classical message it carries (for classifying posts and
 /// the oracles, which look at the fields, not the signature).
 fn inner(msg: Message) -> Message {
-    match msg {
-        Message::HybridKeyAnnouncement(h) => Message::KeyAnnouncement(h.msg),
-        Message::HybridLinkPost(h) => Message::LinkPost(h.msg),
-        Message::HybridHeartbeat(h) => Message::Heartbeat(h.msg),
-        Message::HybridNoncePost(h) => Message::NoncePost(h.msg),
-        Message::HybridLockRequest(h) => Message::LockRequest(h.msg),
-        Message::HybridKeyRequest(h) => Message::KeyRequest(h.msg),
-        other => other,
-    }
+    msg.into_classical()
 }
 
 /// The classical message a board makes of a hybrid-signed one by dropping its ML-DSA half;

@@ -48,6 +48,9 @@ pub use crate::provider::ML_DSA_CONTEXT;
 use crate::provider::{CryptoProvider, MlDsa65SigningKey, ProviderError};
 pub use crate::provider::{ML_DSA_65_PK_LEN, ML_DSA_65_SIG_LEN, ML_DSA_SEED_LEN};
 
+/// The prefix of [`HybridSigningKey::from_ed25519_seed`]'s ML-DSA seed derivation.
+pub const HYBRID_IDENTITY_KDF: &[u8] = b"Veil-1-KDF-HybridIdentity";
+
 /// Length of an encoded [`HybridVerifyingKey`]: the Ed25519 key, then the ML-DSA-65 key.
 pub const HYBRID_PUBLIC_KEY_LEN: usize = 32 + ML_DSA_65_PK_LEN;
 
@@ -277,6 +280,20 @@ impl HybridSigningKey {
             public,
             provider,
         })
+    }
+
+    /// The hybrid identity of a stored Ed25519 identity: its Ed25519 key is the one of
+    /// `ed25519_seed`, and its ML-DSA-65 seed is `xi = SHA256("Veil-1-KDF-HybridIdentity" ||
+    /// ed25519_seed)`. So an identity file of kind 0x08 (32 secret bytes) serves both kinds of
+    /// session with the same `IVK`; the ML-DSA key stays secret from whoever recovers the
+    /// Ed25519 scalar from `IVK` (a quantum adversary), since the scalar is a hash of the seed,
+    /// not the seed.
+    pub fn from_ed25519_seed(ed25519_seed: &[u8; 32]) -> Result<Self, CryptoError> {
+        let mut input = Zeroizing::new(Vec::with_capacity(HYBRID_IDENTITY_KDF.len() + 32));
+        input.extend_from_slice(HYBRID_IDENTITY_KDF);
+        input.extend_from_slice(ed25519_seed);
+        let xi = Zeroizing::new(CryptoProvider::get_default().hash.sha256(&input));
+        Self::from_seeds(ed25519_seed, &xi)
     }
 
     /// A fresh key from the caller's randomness: the Ed25519 seed, then the ML-DSA seed `xi`

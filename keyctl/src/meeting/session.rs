@@ -404,6 +404,12 @@ impl Session {
         self.live.as_ref()?.leader_code()
     }
 
+    /// Whether this session's own identity is hybrid (Ed25519 + ML-DSA-65: a 0x0B binding,
+    /// hybrid signatures; [`Session::new_hybrid`]). `None` once the session ended.
+    pub fn hybrid_identity(&self) -> Option<bool> {
+        self.live.as_ref().map(|l| l.binding.hybrid_auth())
+    }
+
     /// Whether the current leader signs hybrid (Ed25519 + ML-DSA-65): its signed binding is a
     /// hybrid identity (kind 0x0B), so its links and heartbeats are accepted only with both
     /// signatures. `None` until this session holds the leader's binding.

@@ -111,6 +111,21 @@ impl Message {
         }
     }
 
+    /// The message with any ML-DSA half dropped: a hybrid-signed message (revision 4) as the
+    /// classical kind it carries, anything else unchanged. What a board routes and stores by
+    /// (it checks no signature); a verifier refuses the result from a hybrid signer.
+    pub fn into_classical(self) -> Self {
+        match self {
+            Self::HybridKeyAnnouncement(h) => Self::KeyAnnouncement(h.msg),
+            Self::HybridLinkPost(h) => Self::LinkPost(h.msg),
+            Self::HybridHeartbeat(h) => Self::Heartbeat(h.msg),
+            Self::HybridNoncePost(h) => Self::NoncePost(h.msg),
+            Self::HybridLockRequest(h) => Self::LockRequest(h.msg),
+            Self::HybridKeyRequest(h) => Self::KeyRequest(h.msg),
+            other => other,
+        }
+    }
+
     /// Parses any board message.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
         let version = *bytes.first().ok_or(WireError::Truncated {

@@ -48,7 +48,9 @@ Examples:
   curl -X POST -H \"Authorization: Bearer $(cat TOKEN_FILE)\" 127.0.0.1:9100/kick/2   # the leader removes slot 2
   # a lost board or leader: the sidecar rejoins by itself (--no-rejoin: it stays out, keyless)
   # post-quantum key delivery (default --pq preferred); the host decides for the meeting:
-  #   --pq required   every meeting key in the hybrid box, joiners without ML-KEM refused
+  #   --pq required   every meeting key in the hybrid box and every signature hybrid
+  #                   (Ed25519 + ML-DSA-65); joiners without both refused
+  #   --pq off        Ed25519 identities and the classical box only
 
   # pre-shared key mode: every sidecar of the meeting gets the same key file
   veil keygen --psk --meeting demo --slots 2 > meeting.toml
