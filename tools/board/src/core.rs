@@ -1563,6 +1563,7 @@ mod tests {
             None,
             Some(Tamper::SwapKey),
             Some(Tamper::StripPq),
+            Some(Tamper::StripPqSig),
             Some(Tamper::ReplayInstance),
             Some(Tamper::WithholdHeartbeats),
             Some(Tamper::Partition),
