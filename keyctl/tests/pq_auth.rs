@@ -486,3 +486,38 @@ fn the_hybrid_identity_of_a_stored_ed25519_seed() {
     let again = keyctl::crypto::hybrid_sig::HybridSigningKey::from_ed25519_seed(&seed).unwrap();
     assert_eq!(again.verifying_key(), h.verifying_key());
 }
+
+/// A hybrid co-host's lock request is hybrid-signed and applied; the same request stripped of
+/// its ML-DSA half is refused with the alert, and the meeting stays unlocked.
+#[test]
+fn a_lock_request_stripped_of_its_ml_dsa_half_is_refused() {
+    for strip in [true, false] {
+        let mut sim = hybrid_meeting("pq-auth-lock", 2, PqPolicy::Preferred);
+        let p0 = sim.index("p0");
+        let p1 = sim.index("p1");
+        sim.nodes[p0].session.set_cohosts([pid("p1")]).unwrap();
+        if strip {
+            sim.tamper = Some(Box::new(move |i, m| {
+                if i == p0
+                    && let Message::HybridLockRequest(h) = m
+                {
+                    *m = Message::LockRequest(h.strip());
+                }
+                Verdict::Deliver
+            }));
+        }
+        sim.nodes[p1].session.request_lock(true).unwrap();
+        sim.pump();
+        assert!(
+            sim.log
+                .iter()
+                .any(|(i, m)| *i == p1 && matches!(m, Message::HybridLockRequest(_)))
+        );
+        let n = &sim.nodes[p0];
+        assert_eq!(n.session.roster().unwrap().locked, !strip);
+        if strip {
+            assert_eq!(n.errors.last(), Some(&MeetingError::SignatureDowngrade));
+            assert!(signer_alert(&n.alerts, "p1"));
+        }
+    }
+}

@@ -629,8 +629,10 @@ impl Live {
         if !self.cohosts.contains(&b.requester) || entry.state != MemberState::Present {
             return Err(MeetingError::NotCohost);
         }
-        // The binding the list certified for the co-host says how it signs (revision 4);
-        // without it, only a classical signature by the listed IVK.
+        // The binding the list certified for the co-host says how it signs (revision 4).
+        // Without it, a classical leader takes a classical signature by the listed IVK, as
+        // before; a hybrid leader takes nothing (the co-host may be a hybrid identity, whose
+        // classical signature would be a downgrade).
         let certified = self
             .peers
             .get(&b.requester)
@@ -640,7 +642,7 @@ impl Live {
                 let signed = b.to_bytes();
                 Self::check_signed(out, &b.requester, &peer.binding, &signed, req, ml_dsa)?;
             }
-            None if ml_dsa.is_none() && req.verify(&entry.ivk) => {}
+            None if ml_dsa.is_none() && !self.binding.hybrid_auth() && req.verify(&entry.ivk) => {}
             None => return Err(MeetingError::BadSignature),
         }
         if b.lpl_head != self.lpl.head() {
