@@ -262,7 +262,9 @@ impl From<MeetingError> for veil_result {
             // Issue 16: refusals by the post-quantum policy, the meeting's (a join without an
             // ML-KEM key) or this participant's (a classical box where the hybrid was
             // possible, a leader weaker than required); the alert event says which.
-            E::PqRequired | E::Downgrade | E::WeakPqPolicy => Self::NotPermitted,
+            E::PqRequired | E::Downgrade | E::WeakPqPolicy | E::SignatureDowngrade => {
+                Self::NotPermitted
+            }
             E::UnknownLeader | E::UnknownParticipant => Self::UnknownParticipant,
             E::SeqMismatch
             | E::HeartbeatChain
@@ -304,6 +306,7 @@ mod tests {
             (E::PqRequired, veil_result::NotPermitted),
             (E::Downgrade, veil_result::NotPermitted),
             (E::WeakPqPolicy, veil_result::NotPermitted),
+            (E::SignatureDowngrade, veil_result::NotPermitted),
             (E::LplContinuity, veil_result::ChainMismatch),
             (
                 E::SupersededKey {

@@ -60,3 +60,8 @@ fn hybrid_sig_matches_independent_implementation() {
 fn security_code_hybrid_matches() {
     known_answers::security_code_hybrid_matches();
 }
+
+#[test]
+fn pq_auth_matches_independent_implementation() {
+    known_answers::pq_auth_matches_independent_implementation();
+}

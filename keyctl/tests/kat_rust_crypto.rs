@@ -69,3 +69,9 @@ fn security_code_hybrid_matches() {
     rust_crypto();
     known_answers::security_code_hybrid_matches();
 }
+
+#[test]
+fn pq_auth_matches_independent_implementation() {
+    rust_crypto();
+    known_answers::pq_auth_matches_independent_implementation();
+}

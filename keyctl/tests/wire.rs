@@ -45,6 +45,7 @@ fn pq_key() -> impl Strategy<Value = Option<PqKey>> {
             .prop_map(|(policy, c, rho)| Some(PqKey {
                 policy,
                 mlkem: mlkem_key(c, rho),
+                ml_dsa: None,
             })),
     ]
 }
@@ -335,6 +336,7 @@ fn hybrid_binding_bytes_are_exact_and_checked() {
     b.pq = Some(PqKey {
         policy: PqPolicy::Required,
         mlkem: mlkem_key(3328, [9; 32]),
+        ml_dsa: None,
     });
     let bytes = b.to_bytes();
     let mut expect = classical.clone();

@@ -43,6 +43,10 @@ pub const ADVANCE_MS: [u64; 8] = [50, 150, 400, 1_000, 2_500, 4_000, 6_000, 12_0
 /// byte strings of earlier corpora keep (almost all of) their meaning.
 const STRIP_PQ_OPCODE: u8 = 0xff;
 
+/// The opcode byte of [`Action::StripPqSig`], taken out of the modulo like
+/// [`STRIP_PQ_OPCODE`] (it was an [`Action::InjectIdentity`]).
+const STRIP_PQ_SIG_OPCODE: u8 = 0xfe;
+
 /// One step of the exploration. Participant indices are taken modulo
 /// [`crate::PARTIES`]; index 0 is the host the server first names leader, 1 and 2 are
 /// honest participants, 3 is the adversary's own participant ("mallory").
@@ -132,6 +136,13 @@ pub enum Action {
         /// Recipient.
         to: u8,
     },
+    /// The board delivers to `to` the next pending hybrid-signed post (revision 4) as the
+    /// classical message it gets by dropping the ML-DSA half (issue 16 part 2). Nothing when
+    /// none is pending.
+    StripPqSig {
+        /// Recipient.
+        to: u8,
+    },
     /// Virtual time passes by [`ADVANCE_MS`]`[step]`, firing every due timer; when
     /// `deliver`, the board delivers everything pending after each timer (a fair board
     /// for that stretch).
@@ -158,6 +169,8 @@ impl Action {
             };
             let action = if op == STRIP_PQ_OPCODE {
                 arg().map(|to| Self::StripPq { to })
+            } else if op == STRIP_PQ_SIG_OPCODE {
+                arg().map(|to| Self::StripPqSig { to })
             } else {
                 Self::decode_one(op, &mut arg)
             };
@@ -169,7 +182,7 @@ impl Action {
         out
     }
 
-    /// Decodes an action of any opcode but [`STRIP_PQ_OPCODE`], taking its parameters from
+    /// Decodes an action of any opcode but [`STRIP_PQ_OPCODE`] and [`STRIP_PQ_SIG_OPCODE`], taking its parameters from
     /// `arg`.
     fn decode_one(op: u8, arg: &mut impl FnMut() -> Option<u8>) -> Option<Self> {
         match op % 15 {
@@ -239,6 +252,7 @@ impl Action {
             }
             Self::InjectIdentity => out.push(14),
             Self::StripPq { to } => out.extend([STRIP_PQ_OPCODE, to]),
+            Self::StripPqSig { to } => out.extend([STRIP_PQ_SIG_OPCODE, to]),
         }
     }
 }
@@ -285,6 +299,7 @@ mod tests {
             },
             Action::InjectIdentity,
             Action::StripPq { to: 0 },
+            Action::StripPqSig { to: 1 },
         ];
         let mut bytes = Vec::new();
         for a in &all {

@@ -36,13 +36,18 @@ pub enum Invariant {
     /// no meeting key travels in a classical box: no leader posts one and no session takes one,
     /// whatever the board strips from the announcements ([`crate::Action::StripPq`]).
     I7NoClassicalBox,
+    /// I8 (issue 16 part 2): the parties have hybrid identities (Ed25519 + ML-DSA-65), so a
+    /// post of theirs the board strips of its ML-DSA half ([`crate::Action::StripPqSig`]) is
+    /// refused by whoever reads it: no session takes a classical signature from a hybrid
+    /// signer.
+    I8NoStrippedSignature,
     /// The world could not be built (not an invariant of keyctl; a harness failure).
     Setup,
 }
 
 impl Invariant {
     /// Every invariant of keyctl (not [`Invariant::Setup`], which is always enabled).
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::I1RemovedGetsNoNewKey,
         Self::I2NoStaleSending,
         Self::I3HeartbeatsKeepAlive,
@@ -51,6 +56,7 @@ impl Invariant {
         Self::I6StateBound,
         Self::I6RosterCap,
         Self::I7NoClassicalBox,
+        Self::I8NoStrippedSignature,
     ];
 }
 

@@ -5,9 +5,11 @@
 //! post, virtual time and a seeded RNG. Each [`Action`] is a move of the adversary (deliver,
 //! drop, delay, reorder, duplicate or replay any post, also posts recorded from another
 //! instance of the meeting; post `Leave` and `LeaderChange` notices; rejoin with its own
-//! identity; announce fresh identities of its own; strip an announcement's ML-KEM-768 key),
-//! of a host (kick, leave, lock, unlock) or of time. After every action, and at
-//! every timer that fires inside a time step, the world checks invariants I1-I7
+//! identity; announce fresh identities of its own; strip an announcement's ML-KEM-768 key;
+//! strip the ML-DSA half off a hybrid-signed post), of a host (kick, leave, lock, unlock) or
+//! of time. The parties have hybrid identities (Ed25519 + ML-DSA-65, keyctl revision 4); the
+//! board's Sybils are classical. After every action, and at
+//! every timer that fires inside a time step, the world checks invariants I1-I8
 //! ([`Invariant`]) from the outside, through keyctl's public API only.
 //!
 //! A byte string chooses the actions ([`Action::decode`]), so the same world is driven by

@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
+use keyctl::crypto::hybrid_sig::HybridSigningKey;
 use keyctl::crypto::{SigningKey, sha256};
 use keyctl::meeting::{
-    Config, Event, LeftReason, Millis, ROSTER_PER_PARTICIPANT, Role, Session, Timings,
+    Config, Event, LeftReason, MeetingError, Millis, ROSTER_PER_PARTICIPANT, Role, Session, Timings,
 };
 use keyctl::wire::{
     BoxKind, Field, Id, LeaderChange, Leave, MeetingRef, MemberState, Message, ParticipantId, Rekey,
@@ -217,6 +218,8 @@ pub struct World {
     saturated: bool,
     /// Identities the board injected so far.
     injected: u32,
+    /// What the last delivery's `Session::handle` returned (I8).
+    last_result: Option<Result<(), MeetingError>>,
 }
 
 fn pid(i: usize) -> ParticipantId {
@@ -233,13 +236,29 @@ fn pid(i: usize) -> ParticipantId {
     }
 }
 
-fn identity(i: usize) -> Result<SigningKey, Violation> {
-    SigningKey::generate(&mut TestRng::new(&format!("adversary-identity-{i}")))
+/// The parties' identities are hybrid (Ed25519 + ML-DSA-65, revision 4), so every post of
+/// theirs is hybrid-signed and [`Action::StripPqSig`] has something to strip; the board's
+/// Sybils stay classical, so meetings mix the two.
+fn identity(i: usize) -> Result<HybridSigningKey, Violation> {
+    HybridSigningKey::generate(&mut TestRng::new(&format!("adversary-identity-{i}")))
         .map_err(|e| Violation::setup(format!("identity key: {e}")))
 }
 
+/// A hybrid-signed message as the classical message it carries (for classifying posts and
+/// the oracles, which look at the fields, not the signature).
+fn inner(msg: Message) -> Message {
+    msg.into_classical()
+}
+
+/// The classical message a board makes of a hybrid-signed one by dropping its ML-DSA half;
+/// `None` for anything else.
+fn strip_sig(msg: &Message) -> Option<Message> {
+    let inner = inner(msg.clone());
+    (inner != *msg).then_some(inner)
+}
+
 fn classify(msg: &Message) -> (Kind, Option<ParticipantId>) {
-    match msg {
+    match &inner(msg.clone()) {
         Message::Rekey(r) => (Kind::Rekey, Some(r.recipient.clone())),
         Message::Heartbeat(_) => (Kind::Heartbeat, None),
         Message::LinkPost(_) => (Kind::Link, None),
@@ -283,6 +302,7 @@ impl World {
             enabled: Invariant::ALL.into_iter().collect(),
             saturated: false,
             injected: 0,
+            last_result: None,
         };
         for i in 0..PARTIES {
             let session = w.start_session(i)?;
@@ -325,7 +345,7 @@ impl World {
             timings: self.timings,
             pq: keyctl::wire::PqPolicy::default(),
         };
-        Session::new(cfg, identity(i)?, self.now, &mut self.rng)
+        Session::new_hybrid(cfg, identity(i)?, self.now, &mut self.rng)
             .map_err(|e| Violation::setup(format!("session: {e}")))
     }
 
@@ -501,6 +521,7 @@ impl World {
             }
             Action::MalloryRejoin => self.rejoin(MALLORY)?,
             Action::StripPq { to } => self.strip_pq(pick(to))?,
+            Action::StripPqSig { to } => self.strip_pq_sig(pick(to))?,
             Action::InjectIdentity => self.inject_identity()?,
             Action::Kick { by, who } => {
                 let (by, who) = (pick(by), pick(who));
@@ -648,7 +669,7 @@ impl World {
     /// ML-KEM-768 key is delivered without it (the signature left as it was).
     fn strip_pq(&mut self, to: usize) -> Result<(), Violation> {
         let stripped = self.pending(to).into_iter().find_map(|k| {
-            match Message::from_bytes(&self.board[k].bytes) {
+            match Message::from_bytes(&self.board[k].bytes).map(inner) {
                 Ok(Message::KeyAnnouncement(mut a)) if a.binding.pq.is_some() => {
                     a.binding.pq = None;
                     Some((k, Message::KeyAnnouncement(a).to_bytes()))
@@ -660,6 +681,43 @@ impl World {
             Some((k, bytes)) => self.deliver_bytes(to, &bytes, Some(k)),
             None => Ok(()),
         }
+    }
+
+    /// [`Action::StripPqSig`]: the next pending hybrid-signed post for `to` is delivered as
+    /// the classical message the board makes by dropping its ML-DSA half. I8: `to` refuses
+    /// it, unless its role ignores that message unread (a leader: links and heartbeats; a
+    /// participant: lock and key requests).
+    fn strip_pq_sig(&mut self, to: usize) -> Result<(), Violation> {
+        let stripped = self.pending(to).into_iter().find_map(|k| {
+            let msg = Message::from_bytes(&self.board[k].bytes).ok()?;
+            strip_sig(&msg).map(|m| (k, m))
+        });
+        let Some((k, msg)) = stripped else {
+            return Ok(());
+        };
+        let role = self.parties[to].session.role();
+        let ignored = matches!(
+            (&msg, role),
+            (
+                Message::LinkPost(_) | Message::Heartbeat(_),
+                Some(Role::Leader)
+            ) | (
+                Message::LockRequest(_) | Message::KeyRequest(_),
+                Some(Role::Participant)
+            ) | (_, None)
+        );
+        self.last_result = None;
+        self.deliver_bytes(to, &msg.to_bytes(), Some(k))?;
+        if !ignored && matches!(self.last_result, Some(Ok(()))) {
+            self.fail(
+                Invariant::I8NoStrippedSignature,
+                format!(
+                    "party {to} took a post of kind {:#04x} stripped of its ML-DSA half",
+                    msg.to_bytes()[1]
+                ),
+            )?;
+        }
+        Ok(())
     }
 
     fn rejoin(&mut self, i: usize) -> Result<(), Violation> {
@@ -745,6 +803,7 @@ impl World {
         let was_participant = p.session.role() == Some(Role::Participant);
         let held = p.session.mk_seq();
         let result = p.session.handle(now, bytes, &mut self.rng);
+        self.last_result = Some(result.clone());
         let took_classical = p.session.mk_seq() > held
             && matches!(
                 Message::from_bytes(bytes),
@@ -773,7 +832,7 @@ impl World {
         // its chain (whitepaper 3.7.7, v4.6 heartbeats).
         if result.is_ok()
             && was_participant
-            && let Ok(Message::Heartbeat(hb)) = Message::from_bytes(bytes)
+            && let Ok(Message::Heartbeat(hb)) = Message::from_bytes(bytes).map(inner)
         {
             p.hb_reference = now;
             p.certified.entry(hb.mk_seq).or_insert(now);
@@ -877,7 +936,7 @@ impl World {
                     ),
                 )?;
             }
-            if let Message::KeyAnnouncement(a) = &msg
+            if let Message::KeyAnnouncement(a) = &inner(msg.clone())
                 && a.binding.participant == self.ids[i]
             {
                 self.bindings.insert(a.binding.hash(), inst);

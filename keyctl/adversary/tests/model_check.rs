@@ -53,6 +53,7 @@ fn alphabet() -> Vec<Action> {
         Action::ReplayForeign { to: 1, index: 3 },
         Action::InjectIdentity,
         Action::StripPq { to: 0 },
+        Action::StripPqSig { to: 1 },
     ]
 }
 

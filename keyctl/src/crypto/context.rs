@@ -25,3 +25,16 @@ pub const CTX_SIG_LOCK_REQUEST: &[u8] = b"Veil-1-Sig-LockRequest";
 pub const CTX_MAC_INVITE_PROOF: &[u8] = b"Veil-1-MAC-InviteProof";
 /// Context of a participant's signed request for a certified key it did not receive (Veil).
 pub const CTX_SIG_KEY_REQUEST: &[u8] = b"Veil-1-Sig-KeyRequest";
+/// Context of a hybrid (Ed25519 + ML-DSA-65) signature over a binding of kind 0x0B
+/// (revision 4): the classical context with `Hybrid-` before its last word, so the Ed25519
+/// half of a hybrid signature never verifies as a classical signature of the same bytes.
+pub const CTX_SIG_HYBRID_KEY_ANNOUNCEMENT: &[u8] =
+    b"Zoombase-1-ClientOnly-Sig-Hybrid-EncryptionKeyAnnouncement";
+/// Context of a hybrid leader's signatures over LPL links and heartbeats (revision 4).
+pub const CTX_SIG_HYBRID_LPL: &[u8] = b"Zoombase1-ClientOnly-Sig-Hybrid-LeaderParticipantList";
+/// Context of a hybrid signature over a liveness nonce post (revision 4).
+pub const CTX_SIG_HYBRID_LIVENESS_NONCE: &[u8] = b"Veil-1-Sig-Hybrid-LivenessNonce";
+/// Context of a hybrid signature over a co-host's lock request (revision 4).
+pub const CTX_SIG_HYBRID_LOCK_REQUEST: &[u8] = b"Veil-1-Sig-Hybrid-LockRequest";
+/// Context of a hybrid signature over a key request (revision 4).
+pub const CTX_SIG_HYBRID_KEY_REQUEST: &[u8] = b"Veil-1-Sig-Hybrid-KeyRequest";

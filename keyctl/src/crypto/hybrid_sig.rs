@@ -29,8 +29,9 @@
 //! `xi` (`ML-DSA.KeyGen_internal(xi)`, FIPS 204 algorithm 6), so an identity is stored as 64
 //! secret bytes. Sizes: public key 32 + 1,952 = 1,984 bytes, signature 64 + 3,309 = 3,373.
 //!
-//! Not yet on the wire: bindings, list links and heartbeats still carry Ed25519 only
-//! (docs/PROTOCOL.md, "Hybrid signatures").
+//! On the wire since revision 4: a binding of kind 0x0B carries the ML-DSA-65 key, and its
+//! holder's board messages carry hybrid signatures ([`crate::wire::Hybrid`];
+//! docs/PROTOCOL.md, "Hybrid signatures on the wire").
 
 use core::fmt;
 
@@ -46,6 +47,9 @@ use super::sign::{SIGNATURE_LEN, signed_message, verify};
 pub use crate::provider::ML_DSA_CONTEXT;
 use crate::provider::{CryptoProvider, MlDsa65SigningKey, ProviderError};
 pub use crate::provider::{ML_DSA_65_PK_LEN, ML_DSA_65_SIG_LEN, ML_DSA_SEED_LEN};
+
+/// The prefix of [`HybridSigningKey::from_ed25519_seed`]'s ML-DSA seed derivation.
+pub const HYBRID_IDENTITY_KDF: &[u8] = b"Veil-1-KDF-HybridIdentity";
 
 /// Length of an encoded [`HybridVerifyingKey`]: the Ed25519 key, then the ML-DSA-65 key.
 pub const HYBRID_PUBLIC_KEY_LEN: usize = 32 + ML_DSA_65_PK_LEN;
@@ -202,6 +206,14 @@ impl HybridSignature {
         })
     }
 
+    /// The signature of two halves already of the right lengths.
+    pub(crate) fn from_parts(
+        ed25519: [u8; SIGNATURE_LEN],
+        ml_dsa: Box<[u8; ML_DSA_65_SIG_LEN]>,
+    ) -> Self {
+        Self { ed25519, ml_dsa }
+    }
+
     /// Decodes `ed25519 [64] || ml_dsa [3309]` ([`Self::to_bytes`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, HybridSigError> {
         let (ed25519, pq) = split("hybrid signature", bytes, HYBRID_SIGNATURE_LEN)?;
@@ -268,6 +280,20 @@ impl HybridSigningKey {
             public,
             provider,
         })
+    }
+
+    /// The hybrid identity of a stored Ed25519 identity: its Ed25519 key is the one of
+    /// `ed25519_seed`, and its ML-DSA-65 seed is `xi = SHA256("Veil-1-KDF-HybridIdentity" ||
+    /// ed25519_seed)`. So an identity file of kind 0x08 (32 secret bytes) serves both kinds of
+    /// session with the same `IVK`; the ML-DSA key stays secret from whoever recovers the
+    /// Ed25519 scalar from `IVK` (a quantum adversary), since the scalar is a hash of the seed,
+    /// not the seed.
+    pub fn from_ed25519_seed(ed25519_seed: &[u8; 32]) -> Result<Self, CryptoError> {
+        let mut input = Zeroizing::new(Vec::with_capacity(HYBRID_IDENTITY_KDF.len() + 32));
+        input.extend_from_slice(HYBRID_IDENTITY_KDF);
+        input.extend_from_slice(ed25519_seed);
+        let xi = Zeroizing::new(CryptoProvider::get_default().hash.sha256(&input));
+        Self::from_seeds(ed25519_seed, &xi)
     }
 
     /// A fresh key from the caller's randomness: the Ed25519 seed, then the ML-DSA seed `xi`

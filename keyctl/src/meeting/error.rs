@@ -128,4 +128,10 @@ pub enum MeetingError {
     /// participant requires (issue 16).
     #[error("leader's post-quantum policy is weaker than required")]
     WeakPqPolicy,
+    /// A classically signed message (binding, list link, heartbeat, nonce, lock or key
+    /// request) from a signer whose binding is a hybrid identity (kind 0x0B), signed by its
+    /// Ed25519 key: the ML-DSA half was stripped, or the signer downgraded; refused
+    /// (revision 4, issue 16 part 2).
+    #[error("classical signature from a hybrid identity refused")]
+    SignatureDowngrade,
 }

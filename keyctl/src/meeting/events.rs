@@ -167,6 +167,14 @@ pub enum Alert {
         /// The policy its binding states.
         policy: PqPolicy,
     },
+    /// A classically signed message by a signer whose binding is a hybrid identity was
+    /// refused ([`super::MeetingError::SignatureDowngrade`]): its Ed25519 signature is the
+    /// signer's, so the board stripped the ML-DSA half (or the signer downgraded; revision
+    /// 4, issue 16 part 2).
+    ClassicalSignatureRefused {
+        /// Whose signature.
+        signer: ParticipantId,
+    },
 }
 
 /// How one member of the certified list gets the meeting key, as this session sees it

@@ -14,8 +14,8 @@ use crate::crypto::{self, BoxKey, CTX_CIPHER_MEETING_SEED, CTX_KDF_MEETING_SEED,
 use crate::time::Millis;
 use crate::wire::{
     Binding, BoxKind, Heartbeat, KeyAnnouncement, KeyRequest, KeyRequestBody, Kind,
-    LIVENESS_NONCE_LEN, LeaderChange, Leave, LinkPost, LplOp, Message, Meta, MkPayload, NonceBody,
-    NoncePost, PqPolicy, Rekey, WireError,
+    LIVENESS_NONCE_LEN, LeaderChange, Leave, LinkPost, LplOp, Meta, MkPayload, NonceBody,
+    NoncePost, PqPolicy, Rekey, SigRefusal, Signed, WireError,
 };
 
 impl Live {
@@ -24,6 +24,43 @@ impl Live {
             .get(&self.leader)
             .map(|p| p.binding.ivk)
             .or_else(|| self.lpl.entry(&self.leader).map(|e| e.ivk))
+    }
+
+    /// The leader's security code (whitepaper 3.8): over both keys of a hybrid identity
+    /// (revision 4), else over its IVK (from the list when its binding is not held).
+    pub(crate) fn leader_code(&self) -> Option<String> {
+        if let Some(key) = self
+            .peers
+            .get(&self.leader)
+            .and_then(|p| p.binding.hybrid_key())
+        {
+            return Some(crypto::security_code_hybrid(&key));
+        }
+        self.leader_ivk().map(|ivk| crypto::security_code(&ivk))
+    }
+
+    /// Checks a signature of `M` by `signer`, whose binding is `binding`, over `signed`
+    /// (revision 4: both halves from a hybrid identity). A classical signature by a hybrid
+    /// identity's Ed25519 key is refused with [`Alert::ClassicalSignatureRefused`]; any other
+    /// failure is a plain [`MeetingError::BadSignature`] (anyone can post forgeries).
+    pub(crate) fn check_signed<M: Signed>(
+        out: &mut Outbox,
+        signer: &crate::wire::ParticipantId,
+        binding: &Binding,
+        signed: &[u8],
+        msg: &M,
+        ml_dsa: Option<&[u8]>,
+    ) -> Result<(), MeetingError> {
+        match binding.check_signed::<M>(signed, msg.ed25519_sig(), ml_dsa) {
+            Ok(()) => Ok(()),
+            Err(SigRefusal::Forged) => Err(MeetingError::BadSignature),
+            Err(SigRefusal::ClassicalFromHybrid) => {
+                out.alert(Alert::ClassicalSignatureRefused {
+                    signer: signer.clone(),
+                });
+                Err(MeetingError::SignatureDowngrade)
+            }
+        }
     }
 
     /// Refuses, with an alert, a message bound to another meeting instance (a replay by the
@@ -88,8 +125,10 @@ impl Live {
             participant: self.cfg.me.clone(),
             nonce,
         };
+        let signed = body.to_bytes();
+        let post = NoncePost { body, sig: [0; 64] };
         out.transmit
-            .push_back(Message::NoncePost(NoncePost::sign(body, &self.isk)));
+            .push_back(self.isk.sign(post, &signed, &mut self.hedge)?);
         self.next_nonce_at = now.after(self.cfg.timings.nonce_interval_ms);
         Ok(())
     }
@@ -149,8 +188,10 @@ impl Live {
                 mk_seq: chase.mk_seq,
                 nonce,
             };
+            let signed = body.to_bytes();
+            let req = KeyRequest { body, sig: [0; 64] };
             out.transmit
-                .push_back(Message::KeyRequest(KeyRequest::sign(body, &self.isk)));
+                .push_back(self.isk.sign(req, &signed, &mut self.hedge)?);
             chase.next_request = now.after(t.heartbeat_interval_ms);
         }
         self.chase = Some(chase);
@@ -162,15 +203,22 @@ impl Live {
         out: &mut Outbox,
         now: Millis,
         a: &KeyAnnouncement,
+        ml_dsa: Option<&[u8]>,
     ) -> Result<(), MeetingError> {
         let p = a.binding.participant.clone();
         self.same_meeting(out, &a.binding.meeting)?;
-        // 3.7.4 steps 5-6: verify Sig_i over Binding_i; abort this join on failure.
-        if !a.binding.verify(&a.sig) {
-            if self.lead.is_some() {
-                out.alert(Alert::BadBindingSignature { participant: p });
+        // 3.7.4 steps 5-6: verify Sig_i over Binding_i; abort this join on failure. A hybrid
+        // binding (0x0B) needs both halves (revision 4).
+        let signed = a.binding.to_bytes();
+        match Self::check_signed(out, &p, &a.binding, &signed, a, ml_dsa) {
+            Ok(()) => {}
+            Err(MeetingError::BadSignature) => {
+                if self.lead.is_some() {
+                    out.alert(Alert::BadBindingSignature { participant: p });
+                }
+                return Err(MeetingError::BadSignature);
             }
-            return Err(MeetingError::BadSignature);
+            Err(e) => return Err(e),
         }
         if p == self.cfg.me {
             return Ok(());
@@ -189,9 +237,14 @@ impl Live {
         // 3.7.7: the same (userID, deviceID) keeps its IVK for the meeting's life, whether
         // the list records it or it is still waiting to be admitted.
         let listed_ivk = self.lpl.entry(&p).map(|e| e.ivk);
-        if listed_ivk
-            .or(old.map(|o| o.binding.ivk))
-            .is_some_and(|ivk| ivk != a.binding.ivk)
+        // Revision 4: a hybrid identity is both keys; the same IVK with another ML-DSA key
+        // (or none) than the binding held is another identity.
+        let ml_dsa_of = |b: &Binding| b.pq.as_ref().and_then(|k| k.ml_dsa.clone());
+        let other_ml_dsa = old.is_some_and(|o| ml_dsa_of(&o.binding) != ml_dsa_of(&a.binding));
+        if other_ml_dsa
+            || listed_ivk
+                .or(old.map(|o| o.binding.ivk))
+                .is_some_and(|ivk| ivk != a.binding.ivk)
         {
             out.alert(Alert::IvkChanged { participant: p });
             return Err(MeetingError::IvkChanged);
@@ -232,6 +285,7 @@ impl Live {
         out: &mut Outbox,
         now: Millis,
         post: &NoncePost,
+        ml_dsa: Option<&[u8]>,
     ) -> Result<(), MeetingError> {
         self.same_meeting(out, &post.body.meeting)?;
         let p = post.body.participant.clone();
@@ -242,9 +296,8 @@ impl Live {
             .peers
             .get_mut(&p)
             .ok_or(MeetingError::UnknownParticipant)?;
-        if !post.verify(&peer.binding.ivk) {
-            return Err(MeetingError::BadSignature);
-        }
+        let signed = post.body.to_bytes();
+        Self::check_signed(out, &p, &peer.binding, &signed, post, ml_dsa)?;
         peer.nonce = Some(post.body.nonce);
         if self.lead.is_some() {
             self.admit(out, now, &p)?;
@@ -279,7 +332,11 @@ impl Live {
         // It leaves at once: every key of this leader would be refused (the policy is in its
         // signed binding, which a board cannot change), and waiting would only end the
         // session as a withheld key the driver rejoins after.
-        if self.cfg.pq == PqPolicy::Required && leader.pq_policy() != PqPolicy::Required {
+        // Revision 4: a hybrid identity that requires it takes keys only from a hybrid
+        // leader too, so every signature it follows is hybrid.
+        let weak = leader.pq_policy() != PqPolicy::Required
+            || (self.binding.hybrid_auth() && !leader.hybrid_auth());
+        if self.cfg.pq == PqPolicy::Required && weak {
             out.alert(Alert::WeakPqPolicy {
                 leader: self.leader.clone(),
                 policy: leader.pq_policy(),
@@ -378,6 +435,7 @@ impl Live {
         out: &mut Outbox,
         now: Millis,
         hb: &Heartbeat,
+        ml_dsa: Option<&[u8]>,
     ) -> Result<(), MeetingError> {
         if self.lead.is_some() {
             return Ok(());
@@ -388,7 +446,9 @@ impl Live {
             return Err(MeetingError::HeartbeatOrder);
         }
         let binding = self.leader_binding()?.clone();
-        let mk_seq = match self.chain.accept(hb, &binding, &self.lpl) {
+        let h = hb.input(&binding).hash();
+        Self::check_signed(out, &self.leader, &binding, &h, hb, ml_dsa)?;
+        let mk_seq = match self.chain.accept(hb, h, &self.lpl) {
             Ok(s) => s,
             Err(MeetingError::HeartbeatChain) => {
                 out.alert(Alert::HeartbeatChainMismatch);
@@ -435,15 +495,15 @@ impl Live {
         &mut self,
         out: &mut Outbox,
         post: &LinkPost,
+        ml_dsa: Option<&[u8]>,
     ) -> Result<(), MeetingError> {
         if self.lead.is_some() {
             return Ok(());
         }
         self.same_meeting(out, &post.link.meeting)?;
-        let ivk = self.leader_binding()?.ivk;
-        if !post.verify(&ivk) {
-            return Err(MeetingError::BadSignature);
-        }
+        let binding = self.leader_binding()?;
+        let signed = post.link.to_bytes();
+        Self::check_signed(out, &self.leader, binding, &signed, post, ml_dsa)?;
         let was_listed = self.listed();
         let leader = self.leader.clone();
         match self.lpl.apply(&post.link, &leader) {
@@ -548,10 +608,10 @@ impl Live {
         self.keys.drop_uncertified();
         self.chase = None;
         // 3.8: prompt everyone to check the new leader's security code.
-        if let Some(ivk) = self.leader_ivk() {
+        if let Some(code) = self.leader_code() {
             out.alert(Alert::VerifySecurityCode {
                 leader: c.leader.clone(),
-                code: crypto::security_code(&ivk),
+                code,
             });
         }
         if c.leader == self.cfg.me {

@@ -3,9 +3,9 @@
 
 use super::error::MeetingError;
 use super::lpl::Lpl;
-use crate::crypto::SigningKey;
+use super::session::{Identity, SigHedge};
 use crate::time::Millis;
-use crate::wire::{Binding, Heartbeat, HeartbeatInput};
+use crate::wire::{Binding, Heartbeat, HeartbeatInput, Message};
 
 /// The chain as a participant has accepted it; a new leader continues from it.
 #[derive(Debug, Clone, Default)]
@@ -19,15 +19,14 @@ pub(crate) struct Chain {
 }
 
 impl Chain {
-    /// Checks a heartbeat against the leader's binding, the LPL held and the chain, and
-    /// extends the chain with it. Returns the certified `mkSeqNum`.
+    /// Checks a heartbeat whose signature over `h` (its `H_i`) verified against the LPL held
+    /// and the chain, and extends the chain with it. Returns the certified `mkSeqNum`.
     pub(crate) fn accept(
         &mut self,
         hb: &Heartbeat,
-        leader: &Binding,
+        h: [u8; 32],
         lpl: &Lpl,
     ) -> Result<u32, MeetingError> {
-        let h = hb.verify(leader).ok_or(MeetingError::BadSignature)?;
         if let Some(last) = self.last {
             // v4.6: H_i covers H_{i-1}; a heartbeat that does not extend what we accepted
             // comes from a diverged history (a partition).
@@ -51,12 +50,13 @@ impl Chain {
     /// The leader's next heartbeat over the current LPL and `mk_seq`.
     pub(crate) fn next(
         &mut self,
-        isk: &SigningKey,
+        isk: &Identity,
+        hedge: &mut SigHedge,
         binding: &Binding,
         lpl: &Lpl,
         mk_seq: u32,
         now: Millis,
-    ) -> Heartbeat {
+    ) -> Result<Message, MeetingError> {
         let input = HeartbeatInput {
             leader_binding: binding.clone(),
             lpl_hash: lpl.head(),
@@ -67,10 +67,11 @@ impl Chain {
             // v4.6: a monotonically increasing leader timestamp.
             timestamp_ms: now.0.max(self.timestamp_ms + 1),
         };
-        let (hb, h) = Heartbeat::sign(&input, isk);
+        let (hb, h) = Heartbeat::sign(&input, isk.ed25519());
+        let hb = isk.sign(hb, &h, hedge)?;
         self.last = Some(h);
         self.t = input.t;
         self.timestamp_ms = input.timestamp_ms;
-        hb
+        Ok(hb)
     }
 }

@@ -171,7 +171,7 @@ impl Live {
                         peer.nonce.is_some()
                             && self.lpl.entry(&p).map(|e| e.binding_hash)
                                 == Some(peer.binding.hash())
-                            && !(required && peer.binding.pq.is_none())
+                            && (!required || self.meets_required(&peer.binding))
                     });
                     match keyable {
                         Some(peer) => {
@@ -213,16 +213,27 @@ impl Live {
         let me = self.cfg.me.clone();
         let applied = self.lpl.apply(&link, &me)?;
         self.react(out, applied, was_listed);
-        out.transmit
-            .push_back(Message::LinkPost(LinkPost::sign(link, &self.isk)));
+        out.transmit.push_back(self.sign_link(link)?);
         // 3.7.7: beyond 20 links the leader coalesces them into one.
         if self.lpl.links_since_snapshot() > self.cfg.timings.max_links {
             let link = self.lpl.next_link(self.lpl.snapshot());
             self.lpl.apply(&link, &me)?;
-            out.transmit
-                .push_back(Message::LinkPost(LinkPost::sign(link, &self.isk)));
+            out.transmit.push_back(self.sign_link(link)?);
         }
         Ok(())
+    }
+
+    /// Whether `binding` satisfies this leader's policy `required`: an ML-KEM-768 key, and,
+    /// when the leader is a hybrid identity, an ML-DSA-65 key too (revision 4).
+    pub(crate) fn meets_required(&self, binding: &Binding) -> bool {
+        binding.pq.is_some() && (!self.binding.hybrid_auth() || binding.hybrid_auth())
+    }
+
+    /// The link signed by the leader: hybrid for a hybrid identity (revision 4).
+    fn sign_link(&mut self, link: crate::wire::LplLink) -> Result<Message, MeetingError> {
+        let signed = link.to_bytes();
+        self.isk
+            .sign(LinkPost { link, sig: [0; 64] }, &signed, &mut self.hedge)
     }
 
     /// Whether the leader may admit `p` with `binding` (and `invite_proof`): not kicked,
@@ -286,7 +297,8 @@ impl Live {
         }
         // Issue 16: a meeting whose policy is post-quantum `required` delivers every key with
         // the hybrid box, so a joiner without an ML-KEM-768 key cannot be keyed.
-        if self.cfg.pq == PqPolicy::Required && binding.pq.is_none() {
+        // Revision 4: a hybrid leader's `required` asks for a hybrid identity too.
+        if self.cfg.pq == PqPolicy::Required && !self.meets_required(binding) {
             out.alert(Alert::PqRequired {
                 participant: p.clone(),
             });
@@ -472,6 +484,7 @@ impl Live {
         out: &mut Outbox,
         now: Millis,
         req: &KeyRequest,
+        ml_dsa: Option<&[u8]>,
         rng: &mut R,
     ) -> Result<(), MeetingError> {
         let Some(lead) = self.lead.as_ref() else {
@@ -493,9 +506,8 @@ impl Live {
         if !listed {
             return Err(MeetingError::NotMember);
         }
-        if !req.verify(&peer.binding.ivk) {
-            return Err(MeetingError::BadSignature);
-        }
+        let signed = b.to_bytes();
+        Self::check_signed(out, &b.participant, &peer.binding, &signed, req, ml_dsa)?;
         if member
             .last_key_request
             .is_some_and(|at| now < at.after(KEY_REQUEST_MIN_GAP_MS))
@@ -603,6 +615,7 @@ impl Live {
         &mut self,
         out: &mut Outbox,
         req: &LockRequest,
+        ml_dsa: Option<&[u8]>,
     ) -> Result<(), MeetingError> {
         if self.lead.is_none() {
             return Ok(());
@@ -616,8 +629,21 @@ impl Live {
         if !self.cohosts.contains(&b.requester) || entry.state != MemberState::Present {
             return Err(MeetingError::NotCohost);
         }
-        if !req.verify(&entry.ivk) {
-            return Err(MeetingError::BadSignature);
+        // The binding the list certified for the co-host says how it signs (revision 4).
+        // Without it, a classical leader takes a classical signature by the listed IVK, as
+        // before; a hybrid leader takes nothing (the co-host may be a hybrid identity, whose
+        // classical signature would be a downgrade).
+        let certified = self
+            .peers
+            .get(&b.requester)
+            .filter(|p| p.binding_hash == entry.binding_hash);
+        match certified {
+            Some(peer) => {
+                let signed = b.to_bytes();
+                Self::check_signed(out, &b.requester, &peer.binding, &signed, req, ml_dsa)?;
+            }
+            None if ml_dsa.is_none() && !self.binding.hybrid_auth() && req.verify(&entry.ivk) => {}
+            None => return Err(MeetingError::BadSignature),
         }
         if b.lpl_head != self.lpl.head() {
             return Err(MeetingError::StaleLockRequest);
@@ -772,10 +798,15 @@ impl Live {
     /// Sends the next heartbeat (3.7.7, v4.6).
     fn heartbeat(&mut self, out: &mut Outbox, now: Millis) -> Result<(), MeetingError> {
         let mk_seq = self.keys.highest();
-        let hb = self
-            .chain
-            .next(&self.isk, &self.binding, &self.lpl, mk_seq, now);
-        out.transmit.push_back(Message::Heartbeat(hb));
+        let hb = self.chain.next(
+            &self.isk,
+            &mut self.hedge,
+            &self.binding,
+            &self.lpl,
+            mk_seq,
+            now,
+        )?;
+        out.transmit.push_back(hb);
         let interval = self.cfg.timings.heartbeat_interval_ms;
         self.lead_mut()?.next_heartbeat = now.after(interval);
         Ok(())

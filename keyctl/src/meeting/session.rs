@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use rand_core::TryCryptoRng;
+use rand_core::{TryCryptoRng, TryRng};
+use zeroize::Zeroizing;
 
 use super::config::Config;
 use super::error::MeetingError;
@@ -13,12 +14,84 @@ use super::keys::{HeldKeys, Ready};
 use super::leader::LeaderState;
 use super::lpl::{Lpl, RosterView};
 use crate::crypto::hybrid::BoxSecret;
+use crate::crypto::hybrid_sig::HybridSigningKey;
 use crate::crypto::{self, BoxKey, BoxKeyPair, CryptoError, SigningKey};
 use crate::time::Millis;
 use crate::wire::{
-    Binding, KeyAnnouncement, LIVENESS_NONCE_LEN, Leave, LockRequest, LockRequestBody, Message,
-    ParticipantId, PqKey, PqPolicy,
+    Binding, Hybrid, KeyAnnouncement, LIVENESS_NONCE_LEN, Leave, LockRequest, LockRequestBody,
+    Message, ParticipantId, PqKey, PqPolicy, Signed,
 };
+
+/// The session's long-term identity: Ed25519, or Ed25519 + ML-DSA-65 (revision 4).
+pub(crate) enum Identity {
+    Classical(SigningKey),
+    Hybrid(HybridSigningKey),
+}
+
+impl Identity {
+    pub(crate) fn ed25519(&self) -> &SigningKey {
+        match self {
+            Self::Classical(k) => k,
+            Self::Hybrid(k) => k.ed25519(),
+        }
+    }
+
+    /// Signs `msg` over `signed` (the bytes its signature covers): classically under
+    /// `M::CONTEXT`, or, for a hybrid identity, both halves under `M::HYBRID_CONTEXT`, as the
+    /// message's hybrid kind.
+    pub(crate) fn sign<M: Signed>(
+        &self,
+        mut msg: M,
+        signed: &[u8],
+        hedge: &mut SigHedge,
+    ) -> Result<Message, MeetingError> {
+        Ok(match self {
+            Self::Classical(k) => {
+                msg.set_ed25519_sig(k.sign(M::CONTEXT, signed));
+                msg.into_message()
+            }
+            Self::Hybrid(k) => {
+                let sig = k.sign(M::HYBRID_CONTEXT, signed, hedge)?;
+                M::hybrid_message(Hybrid::new(msg, &sig))
+            }
+        })
+    }
+}
+
+/// The `rnd` of hedged ML-DSA signing (FIPS 204 algorithm 2) for a sans-IO session, which
+/// signs where no caller randomness reaches it (a lock, a leave): `SHA256(seed || counter)`,
+/// `seed` 32 bytes from the caller's generator when the session starts, zeroized on drop.
+/// (aws-lc-rs, the default provider, draws `rnd` from its own DRBG and ignores this.)
+pub(crate) struct SigHedge {
+    seed: Zeroizing<[u8; 32]>,
+    counter: u64,
+}
+
+impl TryRng for SigHedge {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        rand_core::utils::next_word_via_fill(self)
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        rand_core::utils::next_word_via_fill(self)
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(32) {
+            let mut input = Zeroizing::new([0u8; 40]);
+            input[..32].copy_from_slice(&self.seed[..]);
+            input[32..].copy_from_slice(&self.counter.to_be_bytes());
+            self.counter = self.counter.wrapping_add(1);
+            let block = Zeroizing::new(crypto::sha256(&input[..]));
+            chunk.copy_from_slice(&block[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for SigHedge {}
 
 /// Which role a session plays now; the server can move the leader role at any time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +162,8 @@ pub(crate) struct KeyChase {
 /// zeroizes every meeting key, derived key and the ephemeral secret key (3.7.8).
 pub(crate) struct Live {
     pub(crate) cfg: Config,
-    pub(crate) isk: SigningKey,
+    pub(crate) isk: Identity,
+    pub(crate) hedge: SigHedge,
     pub(crate) box_pair: BoxKeyPair,
     /// The hybrid key pair whose X25519 half is `box_pair`, unless the local policy is `Off`
     /// (v4.6 `Box.KeyGen`); zeroized on drop.
@@ -157,7 +231,35 @@ impl Session {
         now: Millis,
         rng: &mut R,
     ) -> Result<Self, MeetingError> {
+        Self::start(cfg, Identity::Classical(isk), now, rng)
+    }
+
+    /// Joins as [`Session::new`] does, with a hybrid identity (Ed25519 + ML-DSA-65; revision
+    /// 4, issue 16 part 2): the binding is of kind 0x0B, carrying the ML-DSA-65 key as well as
+    /// an ML-KEM-768 key (a local policy of `Off` counts as `Preferred`), and everything this
+    /// session signs is hybrid-signed. The policy then covers authentication too: as leader,
+    /// `Required` admits only hybrid identities; as participant, it takes keys only from a
+    /// hybrid leader whose binding says `Required`.
+    pub fn new_hybrid<R: TryCryptoRng + ?Sized>(
+        mut cfg: Config,
+        isk: HybridSigningKey,
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<Self, MeetingError> {
+        if cfg.pq == PqPolicy::Off {
+            cfg.pq = PqPolicy::Preferred;
+        }
+        Self::start(cfg, Identity::Hybrid(isk), now, rng)
+    }
+
+    fn start<R: TryCryptoRng + ?Sized>(
+        cfg: Config,
+        isk: Identity,
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<Self, MeetingError> {
         cfg.timings.validate()?;
+
         // 3.7.2 step 1: a fresh ephemeral key pair, kept for the meeting only; unless the
         // local policy is off, v4.6's hybrid pair (X25519, ML-KEM-768), whose X25519 half is
         // the binding's pk (v4.6 meetings.tex, Authenticated Public-Key Encryption).
@@ -179,36 +281,55 @@ impl Session {
                     .as_slice()
                     .try_into()
                     .map_err(|_| CryptoError::BadMlKemKey)?;
+                let ml_dsa = match &isk {
+                    Identity::Classical(_) => None,
+                    Identity::Hybrid(k) => Some(Box::new(
+                        k.verifying_key()
+                            .ml_dsa()
+                            .try_into()
+                            .map_err(|_| CryptoError::KeyRejected)?,
+                    )),
+                };
                 Some(PqKey {
                     policy: cfg.pq,
                     mlkem: Box::new(mlkem),
+                    ml_dsa,
                 })
             }
             None => None,
         };
+        // The ML-DSA hedge of a hybrid identity, drawn after the box keys (a classical
+        // session draws exactly what it drew before revision 4, and never uses it).
+        let mut hedge = SigHedge {
+            seed: Zeroizing::new([0; 32]),
+            counter: 0,
+        };
+        if let Identity::Hybrid(_) = isk {
+            hedge.seed = Zeroizing::new(fill::<R, 32>(rng)?);
+        }
         // step 3: Binding_i = meetingID || meetingUUID || i || deviceID || IVK_i || pk_i,
         // with the policy and ek appended when there is one (revision 3).
         let binding = Binding {
             meeting: cfg.meeting.clone(),
             participant: cfg.me.clone(),
-            ivk: isk.verifying_key(),
+            ivk: isk.ed25519().verifying_key(),
             pk: *box_pair.public(),
             pq,
         };
-        // steps 4-5: Sig_i over the binding.
-        let sig = binding.sign(&isk);
         // The invite stays here; the board sees a proof bound to this binding.
         let invite_proof = cfg.invite.as_ref().map(|i| i.proof(&binding));
         let me = cfg.me.clone();
         let mut out = Outbox::default();
         let ann = KeyAnnouncement {
             binding: binding.clone(),
-            sig,
+            sig: [0; 64],
             display_name: cfg.display_name.clone(),
             invite_proof,
         };
-        // step 7: post to the board.
-        out.transmit.push_back(Message::KeyAnnouncement(ann));
+        // steps 4-5 and 7: Sig_i over the binding (both halves for a hybrid identity), posted
+        // to the board.
+        let ann = isk.sign(ann, &binding.to_bytes(), &mut hedge)?;
+        out.transmit.push_back(ann);
         let mut peers = BTreeMap::new();
         peers.insert(
             me.clone(),
@@ -225,6 +346,7 @@ impl Session {
             lpl: Lpl::new(cfg.meeting.clone()),
             cfg,
             isk,
+            hedge,
             box_pair,
             pq_secret,
             binding,
@@ -275,10 +397,27 @@ impl Session {
 
     /// The 39-digit security code of the current leader (whitepaper 3.8), once its
     /// binding is known.
+    ///
+    /// For a leader whose binding is a hybrid identity (kind 0x0B) it is
+    /// [`crypto::security_code_hybrid`] over both keys (revision 4).
     pub fn leader_security_code(&self) -> Option<String> {
+        self.live.as_ref()?.leader_code()
+    }
+
+    /// Whether this session's own identity is hybrid (Ed25519 + ML-DSA-65: a 0x0B binding,
+    /// hybrid signatures; [`Session::new_hybrid`]). `None` once the session ended.
+    pub fn hybrid_identity(&self) -> Option<bool> {
+        self.live.as_ref().map(|l| l.binding.hybrid_auth())
+    }
+
+    /// Whether the current leader signs hybrid (Ed25519 + ML-DSA-65): its signed binding is a
+    /// hybrid identity (kind 0x0B), so its links and heartbeats are accepted only with both
+    /// signatures. `None` until this session holds the leader's binding.
+    pub fn leader_hybrid_auth(&self) -> Option<bool> {
         let live = self.live.as_ref()?;
-        let ivk = live.leader_ivk()?;
-        Some(crypto::security_code(&ivk))
+        live.peers
+            .get(&live.leader)
+            .map(|p| p.binding.hybrid_auth())
     }
 
     /// The participant list as the LPL says.
@@ -378,15 +517,25 @@ impl Session {
         let live = self.live.as_mut().ok_or(MeetingError::Ended)?;
         let out = &mut self.out;
         let r = match msg {
-            Message::KeyAnnouncement(a) => live.on_announcement(out, now, a),
-            Message::NoncePost(p) => live.on_nonce(out, now, p),
+            Message::KeyAnnouncement(a) => live.on_announcement(out, now, a, None),
+            Message::NoncePost(p) => live.on_nonce(out, now, p, None),
             Message::Rekey(r) => live.on_rekey(out, now, r),
-            Message::Heartbeat(h) => live.on_heartbeat(out, now, h),
-            Message::LinkPost(l) => live.on_link(out, l),
+            Message::Heartbeat(h) => live.on_heartbeat(out, now, h, None),
+            Message::LinkPost(l) => live.on_link(out, l, None),
             Message::Leave(l) => live.on_leave(out, now, l),
             Message::LeaderChange(c) => live.on_leader_change(out, now, c, rng),
-            Message::LockRequest(l) => live.on_lock_request(out, l),
-            Message::KeyRequest(k) => live.on_key_request(out, now, k, rng),
+            Message::LockRequest(l) => live.on_lock_request(out, l, None),
+            Message::KeyRequest(k) => live.on_key_request(out, now, k, None, rng),
+            Message::HybridKeyAnnouncement(h) => {
+                live.on_announcement(out, now, &h.msg, Some(&h.ml_dsa[..]))
+            }
+            Message::HybridNoncePost(h) => live.on_nonce(out, now, &h.msg, Some(&h.ml_dsa[..])),
+            Message::HybridHeartbeat(h) => live.on_heartbeat(out, now, &h.msg, Some(&h.ml_dsa[..])),
+            Message::HybridLinkPost(h) => live.on_link(out, &h.msg, Some(&h.ml_dsa[..])),
+            Message::HybridLockRequest(h) => live.on_lock_request(out, &h.msg, Some(&h.ml_dsa[..])),
+            Message::HybridKeyRequest(h) => {
+                live.on_key_request(out, now, &h.msg, Some(&h.ml_dsa[..]), rng)
+            }
         };
         self.finish();
         r
@@ -474,9 +623,10 @@ impl Session {
             lpl_head: live.lpl.head(),
             locked,
         };
-        self.out
-            .transmit
-            .push_back(Message::LockRequest(LockRequest::sign(body, &live.isk)));
+        let signed = body.to_bytes();
+        let req = LockRequest { body, sig: [0; 64] };
+        let msg = live.isk.sign(req, &signed, &mut live.hedge)?;
+        self.out.transmit.push_back(msg);
         Ok(())
     }
 

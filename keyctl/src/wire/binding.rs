@@ -1,9 +1,11 @@
 //! The signed key binding (whitepaper 3.7.2) and the announcement that carries it.
 
 use super::codec::{Reader, Writer};
+use super::hybrid::Signed;
 use super::ids::{Id, MAX_ID_LEN, MeetingRef, ParticipantId};
 use super::{Field, Kind, VERSION, WireError, encoding, parse_version};
 use crate::crypto::hybrid::{BoxPublic, ML_KEM_768_EK_LEN, check_encapsulation_key};
+use crate::crypto::hybrid_sig::{HybridSignature, HybridVerifyingKey, ML_DSA_65_PK_LEN};
 use crate::crypto::{self, CTX_SIG_KEY_ANNOUNCEMENT, SigningKey};
 
 /// Whether a meeting delivers its key with the v4.6 hybrid box (issue 16). A participant's
@@ -68,6 +70,10 @@ pub struct PqKey {
     pub policy: PqPolicy,
     /// The ML-KEM-768 encapsulation key `ek` (FIPS 203), 1,184 bytes.
     pub mlkem: Box<[u8; ML_KEM_768_EK_LEN]>,
+    /// The ML-DSA-65 public key (FIPS 204 `pkEncode`, 1,952 bytes) of a hybrid identity
+    /// (revision 4, binding kind 0x0B): its holder signs with Ed25519 and ML-DSA-65, and
+    /// the policy covers authentication too.
+    pub ml_dsa: Option<Box<[u8; ML_DSA_65_PK_LEN]>>,
 }
 
 impl core::fmt::Debug for PqKey {
@@ -75,6 +81,10 @@ impl core::fmt::Debug for PqKey {
         f.debug_struct("PqKey")
             .field("policy", &self.policy)
             .field("mlkem_head", &crypto::HexBytes(&self.mlkem[..8]))
+            .field(
+                "ml_dsa_head",
+                &self.ml_dsa.as_ref().map(|k| crypto::HexBytes(&k[..8])),
+            )
             .finish()
     }
 }
@@ -99,12 +109,15 @@ pub struct Binding {
 }
 
 impl Binding {
-    /// The kind byte: [`Kind::Binding`], or [`Kind::HybridBinding`] with an ML-KEM key.
+    /// The kind byte: [`Kind::Binding`], [`Kind::HybridBinding`] with an ML-KEM key, or
+    /// [`Kind::HybridAuthBinding`] with an ML-DSA key too.
     pub fn kind(&self) -> Kind {
-        if self.pq.is_some() {
-            Kind::HybridBinding
-        } else {
-            Kind::Binding
+        match &self.pq {
+            None => Kind::Binding,
+            Some(PqKey { ml_dsa: None, .. }) => Kind::HybridBinding,
+            Some(PqKey {
+                ml_dsa: Some(_), ..
+            }) => Kind::HybridAuthBinding,
         }
     }
 
@@ -118,6 +131,9 @@ impl Binding {
         if let Some(pq) = &self.pq {
             w.u8(pq.policy.to_byte());
             w.bytes(&pq.mlkem[..]);
+            if let Some(ml_dsa) = &pq.ml_dsa {
+                w.bytes(&ml_dsa[..]);
+            }
         }
         w
     }
@@ -135,9 +151,10 @@ impl Binding {
     /// (`BadMlKemKey`), so a binding that decodes is one the hybrid box accepts.
     pub(crate) fn parse_nested(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let kind = parse_version(r)?;
-        let hybrid = match kind {
-            k if k == Kind::Binding as u8 => false,
-            k if k == Kind::HybridBinding as u8 => true,
+        let (hybrid, auth) = match kind {
+            k if k == Kind::Binding as u8 => (false, false),
+            k if k == Kind::HybridBinding as u8 => (true, false),
+            k if k == Kind::HybridAuthBinding as u8 => (true, true),
             other => return Err(WireError::UnexpectedKind(other)),
         };
         let meeting = MeetingRef::parse(r)?;
@@ -148,9 +165,16 @@ impl Binding {
             let policy = PqPolicy::from_byte(r.u8()?)?;
             let mlkem: [u8; ML_KEM_768_EK_LEN] = r.array()?;
             check_encapsulation_key(&mlkem).map_err(|_| WireError::BadMlKemKey)?;
+            // Any 1,952 bytes decode as an ML-DSA-65 key (FIPS 204 algorithm 23).
+            let ml_dsa = if auth {
+                Some(Box::new(r.array()?))
+            } else {
+                None
+            };
             Some(PqKey {
                 policy,
                 mlkem: Box::new(mlkem),
+                ml_dsa,
             })
         } else {
             None
@@ -177,6 +201,59 @@ impl Binding {
         })
     }
 
+    /// The hybrid identity key `(IVK, pk_ML-DSA)` of a kind 0x0B binding (revision 4).
+    pub fn hybrid_key(&self) -> Option<HybridVerifyingKey> {
+        let ml_dsa = self.pq.as_ref()?.ml_dsa.as_ref()?;
+        HybridVerifyingKey::new(self.ivk, &ml_dsa[..]).ok()
+    }
+
+    /// Whether the binding's holder signs hybrid (a kind 0x0B binding).
+    pub fn hybrid_auth(&self) -> bool {
+        self.pq.as_ref().is_some_and(|k| k.ml_dsa.is_some())
+    }
+
+    /// Checks a signature by this binding's holder over `msg`, as message type `M` carries
+    /// it: `ed25519` its signature field and `ml_dsa` the ML-DSA-65 half when it came as
+    /// [`super::Hybrid`]. A holder whose binding is hybrid (0x0B) must sign hybrid, under
+    /// `M::HYBRID_CONTEXT`; any other holder classically, under `M::CONTEXT`.
+    ///
+    /// A message without its ML-DSA half from a hybrid holder is
+    /// [`SigRefusal::ClassicalFromHybrid`] when its Ed25519 signature is the holder's (under
+    /// either context: the ML-DSA half was stripped by the board, or the holder or whoever
+    /// broke its Ed25519 key signed classically), [`SigRefusal::Forged`] otherwise, as is
+    /// every signature that does not verify.
+    pub fn check_signed<M: Signed>(
+        &self,
+        msg: &[u8],
+        ed25519: &[u8; 64],
+        ml_dsa: Option<&[u8]>,
+    ) -> Result<(), SigRefusal> {
+        match (self.hybrid_key(), ml_dsa) {
+            (Some(key), Some(pq)) => {
+                let sig = HybridSignature::new(*ed25519, pq).map_err(|_| SigRefusal::Forged)?;
+                key.verify(&sig, M::HYBRID_CONTEXT, msg)
+                    .map_err(|_| SigRefusal::Forged)
+            }
+            (Some(_), None) => {
+                let holders = crypto::verify(&self.ivk, ed25519, M::HYBRID_CONTEXT, msg)
+                    || crypto::verify(&self.ivk, ed25519, M::CONTEXT, msg);
+                Err(if holders {
+                    SigRefusal::ClassicalFromHybrid
+                } else {
+                    SigRefusal::Forged
+                })
+            }
+            (None, Some(_)) => Err(SigRefusal::Forged),
+            (None, None) => {
+                if crypto::verify(&self.ivk, ed25519, M::CONTEXT, msg) {
+                    Ok(())
+                } else {
+                    Err(SigRefusal::Forged)
+                }
+            }
+        }
+    }
+
     /// `Sig_i = Sign.Sign(ISK_i, "Zoombase-1-ClientOnly-Sig-EncryptionKeyAnnouncement",
     /// Binding_i)` (whitepaper 3.7.2 steps 4-5).
     pub fn sign(&self, isk: &SigningKey) -> [u8; 64] {
@@ -192,6 +269,17 @@ impl Binding {
     pub fn hash(&self) -> [u8; 32] {
         crypto::sha256(&self.to_bytes())
     }
+}
+
+/// Why [`Binding::check_signed`] refused a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigRefusal {
+    /// The signature does not verify (anyone can post such bytes).
+    Forged,
+    /// A classical signature from a holder whose binding is hybrid: made by the holder's
+    /// Ed25519 key, so either a board stripped the ML-DSA half or the holder (or whoever broke
+    /// its Ed25519 key) signed classically. Refused: a downgrade.
+    ClassicalFromHybrid,
 }
 
 /// A participant's post to the board on joining (whitepaper 3.7.2 step 7): its binding,

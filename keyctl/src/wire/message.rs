@@ -3,6 +3,7 @@
 use super::binding::KeyAnnouncement;
 use super::codec::Reader;
 use super::heartbeat::Heartbeat;
+use super::hybrid::Hybrid;
 use super::ids::ParticipantId;
 use super::keyreq::KeyRequest;
 use super::liveness::NoncePost;
@@ -74,6 +75,18 @@ pub enum Message {
     LockRequest(LockRequest),
     /// A participant's request for a certified key it did not receive.
     KeyRequest(KeyRequest),
+    /// A hybrid identity's signed binding (revision 4).
+    HybridKeyAnnouncement(Hybrid<KeyAnnouncement>),
+    /// A hybrid leader's signed LPL link (revision 4).
+    HybridLinkPost(Hybrid<LinkPost>),
+    /// A hybrid leader's heartbeat (revision 4).
+    HybridHeartbeat(Hybrid<Heartbeat>),
+    /// A hybrid identity's liveness nonce (revision 4).
+    HybridNoncePost(Hybrid<NoncePost>),
+    /// A hybrid co-host's lock request (revision 4).
+    HybridLockRequest(Hybrid<LockRequest>),
+    /// A hybrid participant's key request (revision 4).
+    HybridKeyRequest(Hybrid<KeyRequest>),
 }
 
 impl Message {
@@ -89,6 +102,27 @@ impl Message {
             Self::LeaderChange(m) => m.to_bytes(),
             Self::LockRequest(m) => m.to_bytes(),
             Self::KeyRequest(m) => m.to_bytes(),
+            Self::HybridKeyAnnouncement(m) => m.to_bytes(),
+            Self::HybridLinkPost(m) => m.to_bytes(),
+            Self::HybridHeartbeat(m) => m.to_bytes(),
+            Self::HybridNoncePost(m) => m.to_bytes(),
+            Self::HybridLockRequest(m) => m.to_bytes(),
+            Self::HybridKeyRequest(m) => m.to_bytes(),
+        }
+    }
+
+    /// The message with any ML-DSA half dropped: a hybrid-signed message (revision 4) as the
+    /// classical kind it carries, anything else unchanged. What a board routes and stores by
+    /// (it checks no signature); a verifier refuses the result from a hybrid signer.
+    pub fn into_classical(self) -> Self {
+        match self {
+            Self::HybridKeyAnnouncement(h) => Self::KeyAnnouncement(h.msg),
+            Self::HybridLinkPost(h) => Self::LinkPost(h.msg),
+            Self::HybridHeartbeat(h) => Self::Heartbeat(h.msg),
+            Self::HybridNoncePost(h) => Self::NoncePost(h.msg),
+            Self::HybridLockRequest(h) => Self::LockRequest(h.msg),
+            Self::HybridKeyRequest(h) => Self::KeyRequest(h.msg),
+            other => other,
         }
     }
 
@@ -123,6 +157,24 @@ impl Message {
             }
             k if k == Kind::LockRequest as u8 => Self::LockRequest(LockRequest::from_bytes(bytes)?),
             k if k == Kind::KeyRequest as u8 => Self::KeyRequest(KeyRequest::from_bytes(bytes)?),
+            k if k == Kind::HybridKeyAnnouncement as u8 => {
+                Self::HybridKeyAnnouncement(Hybrid::from_bytes(bytes)?)
+            }
+            k if k == Kind::HybridLinkPost as u8 => {
+                Self::HybridLinkPost(Hybrid::from_bytes(bytes)?)
+            }
+            k if k == Kind::HybridHeartbeat as u8 => {
+                Self::HybridHeartbeat(Hybrid::from_bytes(bytes)?)
+            }
+            k if k == Kind::HybridNoncePost as u8 => {
+                Self::HybridNoncePost(Hybrid::from_bytes(bytes)?)
+            }
+            k if k == Kind::HybridLockRequest as u8 => {
+                Self::HybridLockRequest(Hybrid::from_bytes(bytes)?)
+            }
+            k if k == Kind::HybridKeyRequest as u8 => {
+                Self::HybridKeyRequest(Hybrid::from_bytes(bytes)?)
+            }
             other => return Err(WireError::UnexpectedKind(other)),
         })
     }

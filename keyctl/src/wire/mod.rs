@@ -11,6 +11,7 @@
 mod binding;
 pub(crate) mod codec;
 mod heartbeat;
+mod hybrid;
 mod ids;
 mod keyreq;
 mod liveness;
@@ -19,8 +20,9 @@ mod lpl;
 mod message;
 mod rekey;
 
-pub use binding::{Binding, KeyAnnouncement, PqKey, PqPolicy};
+pub use binding::{Binding, KeyAnnouncement, PqKey, PqPolicy, SigRefusal};
 pub use heartbeat::{Heartbeat, HeartbeatInput};
+pub use hybrid::{Hybrid, Signed};
 pub use ids::{Id, MAX_ID_LEN, MeetingRef, ParticipantId};
 pub use keyreq::{KeyRequest, KeyRequestBody};
 pub use liveness::{LIVENESS_NONCE_LEN, NonceBody, NoncePost};
@@ -61,6 +63,9 @@ pub enum Kind {
     /// signed by the participant. Its own kind, so a signature over a hybrid binding can
     /// never verify for the classical one a board would make by stripping the key.
     HybridBinding = 0x0A,
+    /// [`Binding`] carrying an ML-KEM-768 key and an ML-DSA-65 key (revision 4): a hybrid
+    /// identity, which signs with Ed25519 and ML-DSA-65.
+    HybridAuthBinding = 0x0B,
     /// [`KeyAnnouncement`] board message.
     KeyAnnouncement = 0x10,
     /// [`Rekey`] board message.
@@ -81,6 +86,18 @@ pub enum Kind {
     KeyRequest = 0x18,
     /// [`Rekey`] board message whose box is the v4.6 hybrid (revision 3).
     HybridRekey = 0x19,
+    /// [`KeyAnnouncement`] with a hybrid signature ([`Hybrid`], revision 4).
+    HybridKeyAnnouncement = 0x1A,
+    /// [`LinkPost`] with a hybrid signature (revision 4).
+    HybridLinkPost = 0x1B,
+    /// [`Heartbeat`] with a hybrid signature (revision 4).
+    HybridHeartbeat = 0x1C,
+    /// [`NoncePost`] with a hybrid signature (revision 4).
+    HybridNoncePost = 0x1D,
+    /// [`LockRequest`] with a hybrid signature (revision 4).
+    HybridLockRequest = 0x1E,
+    /// [`KeyRequest`] with a hybrid signature (revision 4).
+    HybridKeyRequest = 0x1F,
 }
 
 /// A variable-length field, for naming it in errors.

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use keyctl::crypto::SigningKey;
+use keyctl::crypto::hybrid_sig::HybridSigningKey;
 use keyctl::meeting::{
     Alert, Config, Event, Invite, InviteSecret, KeyUpdate, LeftReason, MeetingError, Millis,
     PqPolicy, Session, Timings,
@@ -142,6 +143,33 @@ impl Sim {
             pq: self.pq,
         };
         let session = Session::new(cfg, key, self.now, &mut self.rng).unwrap();
+        self.add_node(name, session)
+    }
+
+    /// The hybrid identity (Ed25519 + ML-DSA-65) of `name`, the same at every call.
+    pub fn hybrid_identity(name: &str) -> HybridSigningKey {
+        HybridSigningKey::generate(&mut TestRng::new(&format!("hid-{name}"))).unwrap()
+    }
+
+    /// A participant joins with its hybrid identity (revision 4); `leader` is whom the
+    /// server names.
+    pub fn join_hybrid(&mut self, name: &str, leader: &str) -> usize {
+        let cfg = Config {
+            meeting: self.meeting.clone(),
+            me: pid(name),
+            display_name: Id::new(Field::DisplayName, name.as_bytes()).unwrap(),
+            leader: pid(leader),
+            invite: None,
+            host_secret: None,
+            timings: self.timings,
+            pq: self.pq,
+        };
+        let key = Self::hybrid_identity(name);
+        let session = Session::new_hybrid(cfg, key, self.now, &mut self.rng).unwrap();
+        self.add_node(name, session)
+    }
+
+    fn add_node(&mut self, name: &str, session: Session) -> usize {
         let idx = self.nodes.len();
         self.nodes.push(Node {
             id: pid(name),
@@ -171,15 +199,17 @@ impl Sim {
 
     fn record(&mut self, from: usize, msg: &Message) {
         match msg {
-            Message::KeyAnnouncement(a) => {
+            Message::KeyAnnouncement(a)
+            | Message::HybridKeyAnnouncement(keyctl::wire::Hybrid { msg: a, .. }) => {
                 self.history_ann
                     .insert(a.binding.participant.clone(), msg.clone());
             }
-            Message::NoncePost(p) => {
+            Message::NoncePost(p)
+            | Message::HybridNoncePost(keyctl::wire::Hybrid { msg: p, .. }) => {
                 self.history_nonce
                     .insert(p.body.participant.clone(), msg.clone());
             }
-            Message::LinkPost(l) => {
+            Message::LinkPost(l) | Message::HybridLinkPost(keyctl::wire::Hybrid { msg: l, .. }) => {
                 if matches!(l.link.op, LplOp::Snapshot { .. }) {
                     self.history_links.clear();
                 }

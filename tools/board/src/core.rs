@@ -618,8 +618,10 @@ impl BoardCore {
     }
 
     fn post(&mut self, conn: ConnId, meeting_id: &str, bytes: &[u8], now: Millis) {
-        // The board parses only to route; it checks no signature (it is untrusted).
-        let Ok(msg) = Message::from_bytes(bytes) else {
+        // The board parses only to route; it checks no signature (it is untrusted). A
+        // hybrid-signed post (keyctl revision 4) is routed and kept as the classical kind it
+        // carries; its bytes go on unchanged.
+        let Ok(msg) = Message::from_bytes(bytes).map(Message::into_classical) else {
             return self.refuse(conn, ErrorReason::MalformedPost, now);
         };
         let Some(inst) = self.instances.get_mut(meeting_id) else {
@@ -709,7 +711,7 @@ impl BoardCore {
         let rewritten = if self.policy.rewrites() {
             Message::from_bytes(bytes)
                 .ok()
-                .and_then(|m| self.policy.rewrite(&m))
+                .and_then(|m| self.policy.rewrite(&m.into_classical()))
         } else {
             None
         };
@@ -1170,6 +1172,63 @@ mod tests {
         let _ = wa;
     }
 
+    /// Hybrid-signed posts (keyctl revision 4) are routed and kept as the classical kinds
+    /// they carry, their bytes unchanged: a participant's own announcement and nonce reach
+    /// the others and a late joiner; one about someone else is refused as impersonation; a
+    /// hybrid key request goes to the leader only.
+    #[test]
+    fn hybrid_posts_are_routed_and_vetted_as_their_classical_kinds() {
+        use keyctl::wire::Hybrid;
+        let hybrid = |m: Message| match m {
+            Message::KeyAnnouncement(a) => Message::HybridKeyAnnouncement(Hybrid {
+                msg: a,
+                ml_dsa: Box::new([5; 3309]),
+            }),
+            Message::NoncePost(n) => Message::HybridNoncePost(Hybrid {
+                msg: n,
+                ml_dsa: Box::new([5; 3309]),
+            }),
+            Message::KeyRequest(k) => Message::HybridKeyRequest(Hybrid {
+                msg: k,
+                ml_dsa: Box::new([5; 3309]),
+            }),
+            other => other,
+        };
+        let (mut core, wa, wm) = meeting_with_mallory();
+        let own = [
+            hybrid(announcement(&wm.meeting, &wm.me)),
+            hybrid(nonce(&wm.meeting, &wm.me)),
+        ];
+        for m in &own {
+            core.handle(3, &post(m), NOW);
+            let out = outputs(&mut core);
+            assert!(!closed(&out, 3));
+            assert!(
+                delivered(&out)
+                    .iter()
+                    .any(|(c, b)| *c == 1 && *b == m.to_bytes()),
+                "relayed unchanged to alice"
+            );
+        }
+        let seen = backlog_seen_by_newcomer(&mut core, 10);
+        for m in &own {
+            assert!(seen.contains(&m.to_bytes()), "kept for late joiners");
+        }
+        let request = hybrid(key_request(&wm.meeting, &wm.me));
+        core.handle(3, &post(&request), NOW);
+        let to: Vec<ConnId> = delivered(&outputs(&mut core))
+            .into_iter()
+            .filter(|(_, b)| *b == request.to_bytes())
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(to, vec![1], "only alice, the leader");
+        let forged = hybrid(announcement(&wa.meeting, &wa.me));
+        core.handle(3, &post(&forged), NOW);
+        let out = outputs(&mut core);
+        assert!(closed(&out, 3));
+        assert_eq!(core.stats().errors(ErrorReason::Impersonation), 1);
+    }
+
     #[test]
     fn a_post_naming_another_meeting_is_refused() {
         let (mut core, wa, wm) = meeting_with_mallory();
@@ -1248,6 +1307,7 @@ mod tests {
         ann.binding.pq = Some(PqKey {
             policy: PqPolicy::Required,
             mlkem: Box::new([0; ML_KEM_768_EK_LEN]),
+            ml_dsa: None,
         });
         ann.display_name = Id::new(Field::DisplayName, &long).unwrap();
         ann.invite_proof = Some([9; 32]);
@@ -1503,6 +1563,7 @@ mod tests {
             None,
             Some(Tamper::SwapKey),
             Some(Tamper::StripPq),
+            Some(Tamper::StripPqSig),
             Some(Tamper::ReplayInstance),
             Some(Tamper::WithholdHeartbeats),
             Some(Tamper::Partition),

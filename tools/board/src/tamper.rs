@@ -27,6 +27,12 @@ pub enum Tamper {
     /// would box that participant's keys classically (a downgrade to what a recording quantum
     /// adversary can read later; issue 16). The binding signature covers the key, so it fails.
     StripPq,
+    /// Deliver every hybrid-signed post (keyctl revision 4: announcements, nonces, list links,
+    /// heartbeats, lock and key requests of hybrid identities) to others as the classical
+    /// message it carries, its ML-DSA-65 half dropped (a downgrade to what a quantum adversary
+    /// acting during the meeting could forge; issue 16 part 2). Every reader whose signer is a
+    /// hybrid identity refuses it with a `ClassicalSignatureRefused` alert.
+    StripPqSig,
     /// Once a meeting has four participants, split it by join order (1st, 3rd | 2nd, 4th;
     /// later joiners alternate): each half is told the other left, the half without the
     /// leader is given a leader of its own, and neither sees the other's posts from then on.
@@ -52,7 +58,7 @@ impl Policy for Tamper {
     }
 
     fn rewrites(&self) -> bool {
-        matches!(self, Self::SwapKey | Self::StripPq)
+        matches!(self, Self::SwapKey | Self::StripPq | Self::StripPqSig)
     }
 
     fn rewrite(&self, msg: &Message) -> Option<Vec<u8>> {
@@ -69,6 +75,17 @@ impl Policy for Tamper {
                 a.binding.pq = None;
                 Some(Message::KeyAnnouncement(a).to_bytes())
             }
+            // The board routes by the classical kind a post carries, so `msg` is already the
+            // post without its ML-DSA half: deliver those bytes.
+            (
+                Self::StripPqSig,
+                Message::KeyAnnouncement(_)
+                | Message::NoncePost(_)
+                | Message::LinkPost(_)
+                | Message::Heartbeat(_)
+                | Message::LockRequest(_)
+                | Message::KeyRequest(_),
+            ) => Some(msg.to_bytes()),
             _ => None,
         }
     }

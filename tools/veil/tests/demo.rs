@@ -40,8 +40,9 @@ fn the_demo_meeting_passes_its_own_checks() {
     assert!(!dave_from_alice.contains("nothing"), "{dave_from_alice}");
 }
 
-/// `veil demo --pq required`: every meeting key is delivered by the hybrid box, and the demo
-/// checks it from every participant's `/status`.
+/// `veil demo --pq required`: every meeting key is delivered by the hybrid box and every
+/// signature is hybrid (hybrid identities, keyctl revision 4), and the demo checks both from
+/// every participant's `/status`.
 #[test]
 fn the_demo_with_pq_required_delivers_every_key_hybrid() {
     let out = Command::new(env!("CARGO_BIN_EXE_veil"))
@@ -51,7 +52,7 @@ fn the_demo_with_pq_required_delivers_every_key_hybrid() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "veil demo failed:\n{stdout}");
     assert!(
-        stdout.contains("every meeting key delivered by the hybrid box"),
+        stdout.contains("every meeting key delivered by the hybrid box, every signature hybrid"),
         "{stdout}"
     );
     assert!(!stdout.contains("FAIL"), "{stdout}");
@@ -62,5 +63,9 @@ fn the_demo_with_pq_required_delivers_every_key_hybrid() {
             .unwrap();
         assert!(line.contains("meeting policy required"), "{line}");
         assert!(line.contains("keyed classically: nobody"), "{line}");
+        assert!(
+            line.contains("identity hybrid, leader's signatures hybrid"),
+            "{line}"
+        );
     }
 }

@@ -318,6 +318,28 @@ fn tamper_strip_pq_is_detected() {
     rewritten_announcement_is_refused("strip-pq");
 }
 
+/// `--tamper strip-pq-sig` (issue 16 part 2): the board drops the ML-DSA half of every
+/// hybrid-signed post and delivers the classical message it carries. The leader refuses bob's
+/// stripped announcement (a classical signature from a hybrid identity) with an alert, and
+/// bob refuses alice's stripped links and heartbeats the same way: bob is never listed nor
+/// keyed.
+#[test]
+fn tamper_strip_pq_sig_is_detected() {
+    let net = Net::start("strip-pq-sig", Some("strip-pq-sig"));
+    let a = net.join_with("m", "alice", &["--host"]);
+    let b = net.join("m", "bob");
+    for s in [&a, &b] {
+        let status = s.wait(LIMIT, "the stripped-signature alert", |st| {
+            alerts(st).contains("ClassicalSignatureRefused")
+        });
+        assert_eq!(status["identity"], "hybrid", "{status}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let status = b.status().unwrap();
+    assert!(!has_key(&status), "bob got a key: {status}");
+    assert_eq!(roster_len(&a.status().unwrap()), 1, "the leader listed bob");
+}
+
 #[test]
 fn tamper_swap_key_is_detected() {
     rewritten_announcement_is_refused("swap-key");

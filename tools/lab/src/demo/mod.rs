@@ -34,8 +34,9 @@ pub struct DemoArgs {
     #[arg(long, value_name = "N", default_value_t = 3)]
     participants: u8,
     /// Post-quantum key delivery, passed to every sidecar (`veil sidecar --pq`): `required`
-    /// delivers every meeting key with the v4.6 hybrid box (X25519 + ML-KEM-768) and the demo
-    /// fails if any key went classically; `preferred` uses it wherever both sides have an
+    /// delivers every meeting key with the v4.6 hybrid box (X25519 + ML-KEM-768) and signs
+    /// everything hybrid (Ed25519 + ML-DSA-65 identities), and the demo fails if any key went
+    /// classically or any participant or its leader signed classically; `preferred` uses it wherever both sides have an
     /// ML-KEM key; `off` is classical only. The table's `key box` column shows how each
     /// participant got its key.
     #[arg(long, value_enum, value_name = "POLICY", default_value = "preferred")]

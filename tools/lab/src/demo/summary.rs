@@ -127,7 +127,7 @@ pub(super) fn report(members: &[Member], pq: Pq) -> bool {
             "PASS: every receiver got every packet sent while it held the key, nothing failed \
              authentication, all codes equal{}",
             if pq == Pq::Required {
-                ", every meeting key delivered by the hybrid box"
+                ", every meeting key delivered by the hybrid box, every signature hybrid"
             } else {
                 ""
             }
@@ -143,7 +143,8 @@ pub(super) fn report(members: &[Member], pq: Pq) -> bool {
 
 /// Post-quantum key delivery as each participant last reported it: the meeting's policy, and
 /// the members it saw keyed classically. Under `--pq required` every stayed participant must
-/// report the policy `required` and nobody keyed classically.
+/// report the policy `required` and nobody keyed classically, and, since keyctl revision 4, a
+/// hybrid identity of its own and a leader that signs hybrid (so every signature is hybrid).
 fn pq_report(members: &[Member], pq: Pq, failures: &mut Vec<String>) {
     println!("\npost-quantum key delivery (--pq {}):", pq.as_str());
     for member in members.iter().filter(|m| m.stayed) {
@@ -158,8 +159,16 @@ fn pq_report(members: &[Member], pq: Pq, failures: &mut Vec<String>) {
             .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
             .unwrap_or_default();
         let own = s.and_then(super::own_key_delivery).unwrap_or("unknown");
+        let field = |name: &str| {
+            s.and_then(|x| x.get(name))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("unknown")
+                .to_owned()
+        };
+        let (identity, authentication) = (field("identity"), field("authentication"));
         println!(
-            "  {:<16} meeting policy {policy}, its own key {own}, keyed classically: {}",
+            "  {:<16} meeting policy {policy}, its own key {own}, identity {identity}, \
+             leader's signatures {authentication}, keyed classically: {}",
             member.name,
             if classical.is_empty() {
                 "nobody".to_owned()
@@ -170,6 +179,12 @@ fn pq_report(members: &[Member], pq: Pq, failures: &mut Vec<String>) {
         if pq == Pq::Required {
             if policy != "required" {
                 failures.push(format!("{}: meeting policy {policy}", member.name));
+            }
+            if identity != "hybrid" || authentication != "hybrid" {
+                failures.push(format!(
+                    "{}: identity {identity}, leader's signatures {authentication}",
+                    member.name
+                ));
             }
             if !classical.is_empty() || !matches!(own, "hybrid" | "leader") {
                 failures.push(format!(

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use keyctl::crypto::SigningKey;
+use keyctl::crypto::hybrid_sig::HybridSigningKey;
 use keyctl::meeting::{
     Alert, Config, Invite, InviteSecret, KeyUpdate, LeftReason, MeetingError, Millis, Session,
     Timings,
@@ -42,7 +43,9 @@ pub struct ParticipantOptions {
     pub board: ClientOptions,
     /// The meeting and name. `join.ivk` is overwritten with `identity`'s key.
     pub join: Join,
-    /// The long-term identity key (from a keyctl identity file, or fresh).
+    /// The long-term identity key (from a keyctl identity file, or fresh). Unless
+    /// `pq = off`, the session's identity is the hybrid one derived from it
+    /// (`HybridSigningKey::from_ed25519_seed`: the same IVK, and an ML-DSA-65 key).
     pub identity: SigningKey,
     /// keyctl's timing rules (the whitepaper's by default).
     pub timings: Timings,
@@ -179,7 +182,17 @@ impl Participant {
             timings,
             pq,
         };
-        let mut session = Session::new(cfg, identity, clock.now(), &mut rng)?;
+        // Unless `--pq off`, the identity is hybrid (keyctl revision 4): the Ed25519 key and the
+        // ML-DSA-65 key derived from its seed, so every signature is hybrid, and a `required`
+        // leader admits only hybrid identities. Under `off`, Ed25519 alone, byte for byte as
+        // before.
+        let mut session = if pq != PqPolicy::Off {
+            let hybrid = HybridSigningKey::from_ed25519_seed(identity.seed())
+                .map_err(|e| MeetingDriverError::Session(e.into()))?;
+            Session::new_hybrid(cfg, hybrid, clock.now(), &mut rng)?
+        } else {
+            Session::new(cfg, identity, clock.now(), &mut rng)?
+        };
         session.set_cohosts(welcome.cohosts.iter().cloned())?;
         let status = Arc::new(Mutex::new(ParticipantStatus::new(&welcome)));
         let relay_ticket: SharedTicket = Arc::new(Mutex::new(welcome.relay_ticket));

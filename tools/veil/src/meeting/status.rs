@@ -45,6 +45,13 @@ pub struct ParticipantStatus {
     pub pq_local: String,
     /// The meeting's post-quantum policy, as the leader's signed binding states it, once known.
     pub pq_policy: Option<String>,
+    /// This participant's identity: `hybrid` (Ed25519 + ML-DSA-65, keyctl revision 4: under
+    /// `--pq required`) or `classical` (Ed25519).
+    pub identity: Option<String>,
+    /// How the leader authenticates the list, heartbeats and its binding, from its signed
+    /// binding once known: `hybrid` (every signature of the leader carries both halves, and a
+    /// classical one is refused) or `classical`.
+    pub authentication: Option<String>,
     /// Present members whose meeting key is boxed classically (X25519 only): what a recording
     /// quantum adversary could read once X25519 falls.
     pub classical: Vec<String>,
@@ -125,6 +132,9 @@ impl ParticipantStatus {
             self.pq_local = pq.as_str().to_owned();
         }
         self.pq_policy = session.pq_policy().map(|p| p.as_str().to_owned());
+        let kind = |hybrid: bool| if hybrid { "hybrid" } else { "classical" }.to_owned();
+        self.identity = session.hybrid_identity().map(kind);
+        self.authentication = session.leader_hybrid_auth().map(kind);
         self.classical = delivery
             .iter()
             .filter(|(_, d)| **d == KeyDelivery::Classical)

@@ -53,7 +53,9 @@ Examples:
   VEIL_INVITE=HEX veil sidecar ... --name bob   # a sidecar invitee: the invite for its --name
   # a lost board or leader: the sidecar rejoins by itself (--no-rejoin: it stays out, keyless)
   # post-quantum key delivery (default --pq preferred); the host decides for the meeting:
-  #   --pq required   every meeting key in the hybrid box, joiners without ML-KEM refused
+  #   --pq required   every meeting key in the hybrid box and every signature hybrid
+  #                   (Ed25519 + ML-DSA-65); joiners without both refused
+  #   --pq off        Ed25519 identities and the classical box only
 
   # pre-shared key mode: every sidecar of the meeting gets the same key file
   veil keygen --psk --meeting demo --slots 2 > meeting.toml

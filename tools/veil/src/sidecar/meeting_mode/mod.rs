@@ -141,8 +141,10 @@ pub(crate) struct MeetingArgs {
     /// `roster[].key_delivery`).
     ///
     /// A device with an ML-KEM key refuses a classical box from a leader that has one too (a
-    /// downgrade; an alert). Authentication stays classical (Ed25519): this protects recorded
-    /// meetings, not against a quantum adversary acting during the meeting.
+    /// downgrade; an alert). Unless `off`, the identity is hybrid too (Ed25519 + ML-DSA-65,
+    /// keyctl revision 4; its ML-DSA key derived from the Ed25519 seed): everything it signs
+    /// carries both signatures, and a `required` leader admits only hybrid identities. Under
+    /// `off` it is Ed25519 alone, as before revision 4.
     #[arg(
         long,
         value_enum,
@@ -156,13 +158,17 @@ pub(crate) struct MeetingArgs {
 /// `--pq` values (keyctl `PqPolicy`).
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PqArg {
-    /// As leader, refuse joiners without an ML-KEM key (every key by the hybrid box); as
-    /// participant, take keys only from a `required` leader: keyed by a weaker one, refuse the
-    /// key and leave, without rejoining (the reason is in /status).
+    /// A hybrid identity (every signature Ed25519 + ML-DSA-65). As leader, refuse joiners
+    /// without an ML-KEM key or a hybrid identity (every key by the hybrid box, every
+    /// signature hybrid); as participant, take keys only from a hybrid `required` leader:
+    /// keyed by a weaker one, refuse the key and leave, without rejoining (the reason is in
+    /// /status).
     Required,
-    /// The hybrid box wherever both sides have an ML-KEM key, the classical box for the others.
+    /// A hybrid identity; the hybrid box wherever both sides have an ML-KEM key, the classical
+    /// box for the others, and classical identities admitted.
     Preferred,
-    /// Classical X25519 box only, no ML-KEM key; refused by `required` meetings.
+    /// Classical X25519 box only, no ML-KEM key, an Ed25519 identity; refused by `required`
+    /// meetings.
     Off,
 }
 
