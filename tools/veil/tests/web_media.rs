@@ -338,3 +338,41 @@ fn vp8_from_ffmpeg_reaches_the_browser_and_the_browsers_reaches_ffmpeg() {
     assert_eq!(received.len(), frames.len());
     assert!(received == frames, "ffmpeg got the browser's frames");
 }
+
+/// A meeting whose host requires post-quantum authentication (`--pq required`: hybrid
+/// identities only) admits a browser, whose identity is hybrid unless its link says `pq=off`:
+/// one hybrid security code, its key boxed hybrid; a browser with a classical identity is
+/// refused and never keyed.
+#[test]
+fn a_browser_joins_a_meeting_that_requires_post_quantum_authentication() {
+    let net = Net::with_websocket("web-pq");
+    let alice = net.join_with("web-pq", "alice", &["--pq", "required"]);
+    converge(&[&alice], 1, 1);
+    let mut browser = Browser::join(&net, "web-pq", "&pq=required");
+    browser.converge(&net, &alice, b"probe");
+    let host = alice.status().unwrap();
+    assert_eq!(host["authentication"], "hybrid", "{host}");
+    assert_eq!(
+        browser.core.security_code().as_deref(),
+        host["security_code"].as_str(),
+        "one (hybrid) security code"
+    );
+    let browser_entry = host["roster"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "browser")
+        .cloned()
+        .unwrap();
+    assert_eq!(browser_entry["key_delivery"], "hybrid", "{browser_entry}");
+
+    let mut classical = Browser::join(&net, "web-pq", "&pq=off");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    classical.until("a while", |_| Instant::now() >= deadline);
+    assert!(classical.keyed.is_none(), "a classical browser was keyed");
+    assert_eq!(
+        media_support::meeting::roster_len(&alice.status().unwrap()),
+        2,
+        "the leader's list has alice and the hybrid browser only"
+    );
+}

@@ -11,7 +11,8 @@
 //! user         = 1*64 unreserved                     the userID the page joins under (the invite's)
 //! relay        = host ":" port                       the relay's WebTransport listener
 //! relay_sha256 = 64 hex digits                       the relay certificate's SHA-256
-//! pq           = "required" / "preferred" / "off"     post-quantum key delivery (default preferred)
+//! pq           = "required" / "preferred" / "off"     post-quantum key delivery, and a hybrid
+//!                                                    identity unless off (default preferred)
 //! media        = "rtp" / "datagram"                  how the meeting's media is sealed (default datagram)
 //! unreserved   = ALPHA / DIGIT / "-" / "." / "_" / "~"   (RFC 3986 2.3)
 //! host         = 1*253 of unreserved, or "[" IPv6 "]"

@@ -9,8 +9,9 @@ use dataplane::packet::{HEADROOM, Protected};
 use dataplane::sframe::CipherSuite;
 use dataplane::stream_key::StreamId;
 use keyctl::crypto::SigningKey;
+use keyctl::crypto::hybrid_sig::HybridSigningKey;
 use keyctl::meeting::{
-    Alert, Config, Event, LeftReason, MeetingError, Millis, RosterView, Session, Timings,
+    Alert, Config, Event, LeftReason, MeetingError, Millis, PqPolicy, RosterView, Session, Timings,
 };
 use keyctl::rand_core::TryCryptoRng;
 use keyctl::wire::{Field, Id, MeetingRef, MemberState, ParticipantId};
@@ -190,12 +191,31 @@ struct Joined {
     registrar: Option<Registrar>,
 }
 
+/// A page's identity for one meeting: hybrid (Ed25519 + ML-DSA-65, keyctl revision 4) unless
+/// the link says `pq=off`, as a sidecar's is unless `--pq off`, so a leader that requires
+/// post-quantum authentication admits browsers too.
+enum PageIdentity {
+    /// Ed25519 only (`pq=off`).
+    Classical(SigningKey),
+    /// Ed25519 + ML-DSA-65.
+    Hybrid(Box<HybridSigningKey>),
+}
+
+impl PageIdentity {
+    fn ivk(&self) -> [u8; 32] {
+        match self {
+            Self::Classical(key) => key.verifying_key(),
+            Self::Hybrid(key) => key.ed25519().verifying_key(),
+        }
+    }
+}
+
 /// A browser participant (see the crate docs).
 pub struct WebParticipant {
     link: MeetingLink,
     name: String,
     /// Made for this meeting and dropped with it (zeroized by keyctl on drop).
-    identity: Option<SigningKey>,
+    identity: Option<PageIdentity>,
     state: State,
     transmit: VecDeque<Vec<u8>>,
     /// The one registration datagram waiting for the relay session: a newer one replaces it
@@ -224,7 +244,8 @@ impl core::fmt::Debug for WebParticipant {
 }
 
 impl WebParticipant {
-    /// A participant for `link` under `name`, with a fresh Ed25519 identity from `rng`; its
+    /// A participant for `link` under `name`, with a fresh identity from `rng` (Ed25519 and
+    /// ML-DSA-65, or Ed25519 alone under `pq=off`); its
     /// hello to the board is the first message [`Self::poll_transmit`] gives. A link that
     /// names its `user` (the userID its invite was made for) joins under that name: `name`
     /// must then be it or empty ([`WebError::NotLinkUser`] otherwise).
@@ -241,12 +262,19 @@ impl WebParticipant {
         if name.is_empty() || name.len() > MAX_TEXT {
             return Err(WebError::Name);
         }
-        let identity = SigningKey::generate(rng).map_err(MeetingError::from)?;
+        let identity = match link.pq {
+            PqPolicy::Off => {
+                PageIdentity::Classical(SigningKey::generate(rng).map_err(MeetingError::from)?)
+            }
+            PqPolicy::Preferred | PqPolicy::Required => PageIdentity::Hybrid(Box::new(
+                HybridSigningKey::generate(rng).map_err(MeetingError::from)?,
+            )),
+        };
         let hello = ClientFrame::Hello(Hello {
             meeting_id: &link.meeting,
             name: &name,
             host: false,
-            ivk: identity.verifying_key(),
+            ivk: identity.ivk(),
         })
         .encode();
         Ok(Self {
@@ -422,7 +450,10 @@ impl WebParticipant {
                 };
                 // Fails only if the random source does (the default timings are valid); the
                 // identity is then gone and the next welcome is refused as Ended.
-                let mut session = Session::new(config, identity, now, rng)?;
+                let mut session = match identity {
+                    PageIdentity::Classical(key) => Session::new(config, key, now, rng)?,
+                    PageIdentity::Hybrid(key) => Session::new_hybrid(config, *key, now, rng)?,
+                };
                 let _ = session.set_cohosts(w.cohosts.iter().cloned());
                 let handoff =
                     Handoff::new(w.me.clone(), &w.meeting, CipherSuite::Aes256GcmSha512_128);
