@@ -988,7 +988,11 @@ const char *veil_result_str(uint32_t result);
  *
  * `identity_seed` is the 32-byte Ed25519 seed of this device's long-term identity key; pass
  * NULL and 0 to generate a fresh identity from the operating system's random source (which
- * also supplies every other random value the session needs). `now_ms` is the current time
+ * also supplies every other random value the session needs). Unless `params->pq` is
+ * `VEIL_PQ_OFF` the identity is hybrid (Ed25519 + ML-DSA-65, whose seed derives from the same
+ * 32 bytes: docs/PROTOCOL.md "Hybrid signatures on the wire"), and everything the session
+ * posts is hybrid-signed: messages of several kilobytes (an announcement is about 7 KB; size
+ * buffers with `VEIL_RESULT_BUFFER_TOO_SMALL`). `now_ms` is the current time
  * in milliseconds on any clock the host uses consistently for every call.
  *
  * # Safety

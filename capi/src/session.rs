@@ -11,9 +11,12 @@ use core::ffi::c_char;
 
 use dataplane::keyring::{Handoff, Millis, own_slot_in};
 use keyctl::crypto::SigningKey;
+use keyctl::crypto::hybrid_sig::HybridSigningKey;
 use keyctl::meeting::{Config, Event, KeyDelivery, KeyUpdate, PqPolicy, Session, Timings};
+use keyctl::rand_core::TryRng;
 use keyctl::rng::OsRng;
 use keyctl::wire::{Field, Id, MeetingRef, ParticipantId};
+use zeroize::Zeroizing;
 
 use crate::event::{VEIL_EVENT_KEY_UPDATE, VEIL_EVENT_RETIRE, veil_event};
 use crate::ffi::{boundary, boundary_void, check_out, free, give, try_mut, try_ref, try_slice};
@@ -248,7 +251,11 @@ impl veil_session {
 ///
 /// `identity_seed` is the 32-byte Ed25519 seed of this device's long-term identity key; pass
 /// NULL and 0 to generate a fresh identity from the operating system's random source (which
-/// also supplies every other random value the session needs). `now_ms` is the current time
+/// also supplies every other random value the session needs). Unless `params->pq` is
+/// `VEIL_PQ_OFF` the identity is hybrid (Ed25519 + ML-DSA-65, whose seed derives from the same
+/// 32 bytes: docs/PROTOCOL.md "Hybrid signatures on the wire"), and everything the session
+/// posts is hybrid-signed: messages of several kilobytes (an announcement is about 7 KB; size
+/// buffers with `VEIL_RESULT_BUFFER_TOO_SMALL`). `now_ms` is the current time
 /// in milliseconds on any clock the host uses consistently for every call.
 ///
 /// # Safety
@@ -274,17 +281,27 @@ pub unsafe extern "C" fn veil_session_new(
         // SAFETY: the caller's contract on the struct's buffers.
         let config = unsafe { config_from(params) }?;
         let mut rng = OsRng::new();
-        let identity = if seed.is_empty() {
-            SigningKey::generate(&mut rng)
+        let seed: Zeroizing<[u8; VEIL_IDENTITY_SEED_LEN]> = if seed.is_empty() {
+            let mut fresh = Zeroizing::new([0u8; VEIL_IDENTITY_SEED_LEN]);
+            rng.try_fill_bytes(fresh.as_mut())
+                .map_err(|_| veil_result::Crypto)?;
+            fresh
         } else {
-            let seed: &[u8; VEIL_IDENTITY_SEED_LEN] =
-                seed.try_into().map_err(|_| veil_result::InvalidArgument)?;
-            SigningKey::from_seed(seed)
-        }
-        .map_err(|_| veil_result::Crypto)?;
+            Zeroizing::new(seed.try_into().map_err(|_| veil_result::InvalidArgument)?)
+        };
         let meeting = config.meeting.clone();
         let now = Millis(now_ms);
-        let session = Session::new(config, identity, now, &mut rng)?;
+        // The identity is hybrid (Ed25519 + ML-DSA-65, keyctl revision 4; the ML-DSA seed
+        // derives from the same 32 bytes) unless `pq` is VEIL_PQ_OFF, as a sidecar's is unless
+        // --pq off: a leader that requires post-quantum authentication admits it.
+        let session = if config.pq == PqPolicy::Off {
+            let identity = SigningKey::from_seed(&seed).map_err(|_| veil_result::Crypto)?;
+            Session::new(config, identity, now, &mut rng)?
+        } else {
+            let identity =
+                HybridSigningKey::from_ed25519_seed(&seed).map_err(|_| veil_result::Crypto)?;
+            Session::new_hybrid(config, identity, now, &mut rng)?
+        };
         let handle = veil_session {
             session,
             rng,

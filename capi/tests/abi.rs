@@ -383,7 +383,7 @@ fn session(meeting_id: &[u8], user: &[u8]) -> *mut veil_session {
 fn a_message_from_another_meeting_is_refused_counted_and_alerted() {
     let host = session(b"one", b"host");
     let stranger = session(b"two", b"guest");
-    let mut message = vec![0u8; 4096];
+    let mut message = vec![0u8; 16_384];
     let mut len = 0;
     // SAFETY: live sessions, buffers of the lengths given, valid out-pointers; freed at the end.
     unsafe {

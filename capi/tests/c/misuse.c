@@ -179,7 +179,7 @@ static void session_misuse(void) {
 
   CHECK_OK(veil_session_new(&params, KEY, 32, NOW, &s));
   size_t len = SENTINEL;
-  uint8_t msg[4096];
+  uint8_t msg[16384]; /* a hybrid announcement is about 7 KB */
   /* Garbage from the board is refused and counted. */
   CHECK_RESULT(veil_session_handle_message(s, NOW, (const uint8_t *)"\x01\x02garbage", 9), VEIL_RESULT_MALFORMED_MESSAGE);
   CHECK_RESULT(veil_session_handle_message(s, NOW, NULL, 9), VEIL_RESULT_NULL_POINTER);
