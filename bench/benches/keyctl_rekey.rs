@@ -2,8 +2,10 @@
 //!
 //! One iteration is one periodic rotation (whitepaper 3.7.6): a fresh MK, boxed for all
 //! 999 other participants, plus the certifying heartbeat: classically (`pq = off`) with the
-//! pairwise keys cached at admission, and in the v4.6 hybrid box (`pq = required`), which
-//! encapsulates anew for every member. Setup (admitting the participants) is not measured.
+//! pairwise keys cached at admission, in the v4.6 hybrid box (`pq = required`), which
+//! encapsulates anew for every member, and with hybrid identities as well (keyctl revision 4:
+//! every signature Ed25519 + ML-DSA-65, as sidecars run by default). Setup (admitting the
+//! participants) is not measured.
 //!
 //! Run: `cargo bench -p veil-bench --bench keyctl_rekey`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -14,6 +16,7 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use keyctl::crypto::hybrid_sig::HybridSigningKey;
 use keyctl::crypto::{self, BoxKeyPair, SigningKey};
 use keyctl::meeting::{Config, MAX_PENDING, Millis, Session, Timings};
 use keyctl::rng::OsRng;
@@ -39,20 +42,33 @@ fn config(
     }
 }
 
+/// A session with a fresh identity: hybrid (Ed25519 + ML-DSA-65) or Ed25519 alone.
+fn session(cfg: Config, hybrid: bool, now: Millis, rng: &mut OsRng) -> Session {
+    if hybrid {
+        Session::new_hybrid(cfg, HybridSigningKey::generate(rng).unwrap(), now, rng).unwrap()
+    } else {
+        Session::new(cfg, SigningKey::generate(rng).unwrap(), now, rng).unwrap()
+    }
+}
+
 /// A leader that has admitted `PARTICIPANTS - 1` others and distributed the first keys.
-fn meeting(rng: &mut OsRng, pq: PqPolicy) -> (Session, Millis) {
+fn meeting(rng: &mut OsRng, pq: PqPolicy, hybrid: bool) -> (Session, Millis) {
     let meeting = MeetingRef::new(b"bench", b"bench-uuid").unwrap();
     let leader_id = ParticipantId::new(b"leader", b"dev").unwrap();
     let mut now = Millis(1_700_000_000_000);
-    let isk = SigningKey::generate(rng).unwrap();
-    let mut leader =
-        Session::new(config(&meeting, &leader_id, &leader_id, pq), isk, now, rng).unwrap();
+    let cfg = config(&meeting, &leader_id, &leader_id, pq);
+    let mut leader = session(cfg, hybrid, now, rng);
     for i in 1..PARTICIPANTS {
         let id = ParticipantId::new(format!("user-{i}").as_bytes(), b"dev").unwrap();
-        let isk = SigningKey::generate(rng).unwrap();
-        let mut p = Session::new(config(&meeting, &id, &leader_id, pq), isk, now, rng).unwrap();
+        let mut p = session(config(&meeting, &id, &leader_id, pq), hybrid, now, rng);
         while let Some(m) = p.poll_transmit() {
-            if matches!(m, Message::KeyAnnouncement(_) | Message::NoncePost(_)) {
+            if matches!(
+                m,
+                Message::KeyAnnouncement(_)
+                    | Message::NoncePost(_)
+                    | Message::HybridKeyAnnouncement(_)
+                    | Message::HybridNoncePost(_)
+            ) {
                 leader.handle_message(now, &m, rng).unwrap();
             }
         }
@@ -76,20 +92,30 @@ fn rotate(leader: &mut Session, now: Millis, rng: &mut OsRng) -> Millis {
 }
 
 fn rekey_1000(c: &mut Criterion) {
-    for (pq, name) in [
-        (PqPolicy::Off, "keyctl leader rekey, 1000 participants"),
+    for (pq, hybrid, name) in [
+        (
+            PqPolicy::Off,
+            false,
+            "keyctl leader rekey, 1000 participants",
+        ),
         (
             PqPolicy::Required,
+            false,
             "keyctl leader rekey, 1000 participants, hybrid box",
         ),
+        (
+            PqPolicy::Required,
+            true,
+            "keyctl leader rekey, 1000 participants, hybrid box and hybrid identities",
+        ),
     ] {
-        rekey_1000_with(c, pq, name);
+        rekey_1000_with(c, pq, hybrid, name);
     }
 }
 
-fn rekey_1000_with(c: &mut Criterion, pq: PqPolicy, name: &str) {
+fn rekey_1000_with(c: &mut Criterion, pq: PqPolicy, hybrid: bool, name: &str) {
     let mut rng = OsRng::new();
-    let (mut leader, mut now) = meeting(&mut rng, pq);
+    let (mut leader, mut now) = meeting(&mut rng, pq, hybrid);
     let rotation = Timings::default().rotation_interval_ms;
     c.bench_function(name, |b| {
         b.iter(|| {
