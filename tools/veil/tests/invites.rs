@@ -13,11 +13,11 @@ use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use keyctl::meeting::{LeftReason, Millis};
+use keyctl::meeting::LeftReason;
 use keyctl::rng::OsRng;
 use media_support::meeting::{LIMIT, Net, Sidecar, slot};
+use media_support::page::pump_board;
 use serde_json::Value;
-use tungstenite::Message;
 use veil_web::{MeetingLink, WebEvent, WebParticipant};
 
 /// One browser participant: the sans-IO core, its WebSocket, what it reported.
@@ -27,15 +27,6 @@ struct Browser {
     rng: OsRng,
     keyed: Vec<u32>,
     events: Vec<WebEvent>,
-}
-
-fn now() -> Millis {
-    Millis(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64,
-    )
 }
 
 impl Browser {
@@ -63,25 +54,7 @@ impl Browser {
 
     /// One round of what a page's event loop does.
     fn step(&mut self) {
-        while let Some(message) = self.p.poll_transmit() {
-            self.ws.send(Message::Binary(message.into())).unwrap();
-        }
-        match self.ws.read() {
-            // A refusal changes nothing (counted by the core); a page logs it and goes on.
-            Ok(Message::Binary(b)) => {
-                let _ = self.p.handle_board(&b, now(), &mut self.rng);
-            }
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("websocket: {e}"),
-        }
-        if self.p.poll_timeout().is_some_and(|t| t <= now()) {
-            let _ = self.p.handle_timeout(now(), &mut self.rng);
-        }
+        pump_board(&mut self.p, &mut self.ws, &mut self.rng);
         while let Some(e) = self.p.poll_event() {
             if let WebEvent::Keyed { mk_seq } = e {
                 self.keyed.push(mk_seq);

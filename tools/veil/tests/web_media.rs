@@ -14,24 +14,14 @@ mod media_support;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use keyctl::meeting::Millis;
 use media_support::meeting::{LIMIT, Net, Sidecar, converge};
-use tungstenite::Message;
+use media_support::page::{now, pump_board};
 use veil_relay::registration::{Kind, Registration, emit_challenge};
 use veil_web::{MeetingLink, WebError, WebEvent, WebParticipant};
 use wtransport::tls::Sha256Digest;
 use wtransport::{ClientConfig, Connection, Endpoint};
 
 const MARKER: &[u8] = b"BROWSER-PLAINTEXT-MARKER";
-
-fn now() -> Millis {
-    Millis(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64,
-    )
-}
 
 /// The browser: the wasm core's Rust twin, its board WebSocket and its relay session.
 struct Browser {
@@ -94,24 +84,7 @@ impl Browser {
 
     /// One round of what the page's event loop does.
     fn pump(&mut self) {
-        while let Some(message) = self.core.poll_transmit() {
-            self.ws.send(Message::Binary(message.into())).unwrap();
-        }
-        match self.ws.read() {
-            Ok(Message::Binary(b)) => {
-                let _ = self.core.handle_board(&b, now(), &mut self.rng);
-            }
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("websocket: {e}"),
-        }
-        if self.core.poll_timeout().is_some_and(|t| t <= now()) {
-            let _ = self.core.handle_timeout(now(), &mut self.rng);
-        }
+        pump_board(&mut self.core, &mut self.ws, &mut self.rng);
         while let Some(datagram) = self.core.poll_relay_transmit() {
             self.relay.send_datagram(datagram).unwrap();
         }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 pub mod ffmpeg;
 pub mod meeting;
+pub mod page;
 
 /// A free loopback UDP address (bound then released: the OS will not hand it out again soon).
 pub fn free_udp() -> SocketAddr {
