@@ -1,7 +1,9 @@
 //! What a sidecar's host pays per packet at the load it carries (issue 18, target 1): two
 //! `veil sidecar` processes in pre-shared key mode (A seals what a blaster sends, B opens it and
-//! delivers it to a sink) against a naive pair (a process that does recv, AES-256-GCM seal, send
-//! per packet, and one that does recv, open, send), at paced offered loads, in one run.
+//! delivers it to a sink) against a naive pair (per direction a thread that does recv,
+//! AES-256-GCM seal, send per packet, and one that does recv, open, send), at paced offered
+//! loads, in one run. With `--latency` the sink echoes every packet back through the pair (B
+//! seals, A opens and delivers to the client), and the client times the round trip (target 3).
 //!
 //! For each load the harness measures, over the same window for both pairs: packets delivered
 //! to the sink, the CPU time of the two proxy processes (every thread, from
@@ -43,8 +45,10 @@ usage: sidecar_cost [--veil PATH] [--rates 10000,20000,100000,250000] [--size N]
   --seconds S     measured seconds per load and pair (default 3)
   --syscalls      also count system calls with perf stat (needs perf and tracepoint access)
   --latency       instead of CPU: one packet per flush, back to back (the next leaves when the
-                  last arrived) and 1 ms apart; p50 and p99 one-way latency client -> sink
-                  through each pair, and the sidecar pair's over the naive pair's
+                  last came back) and 1 ms apart; the sink echoes each packet back through the
+                  pair, and the client times the round trip client -> A -> B -> sink -> B -> A
+                  -> client; p50 and p99 round trip (and one-way client -> sink) through each
+                  pair, and the sidecar pair's over the naive pair's
   --samples N     packets per latency series (default 3000)
   --meeting       meeting mode: the sidecars are keyed by the handshake through a `veil board`
                   and send through a `veil relay`, and the naive pair through a plain
@@ -268,7 +272,8 @@ fn sidecar_pair(
     } else {
         (Keying::Psk(psk_file(o, dir)?), Vec::new())
     };
-    let (a_listen, a_deliver, a_bind) = (free_addr()?, free_addr()?, free_addr()?);
+    // A delivers what B sealed back to the client: the round trip of `--latency`.
+    let (a_listen, a_deliver, a_bind) = (free_addr()?, client, free_addr()?);
     let (b_listen, b_bind) = (free_addr()?, free_addr()?);
     let spawn = |name: &str, slot: &str, listen, deliver, client: SocketAddr, bind, peer| {
         let mut cmd = Command::new(&o.veil);
@@ -430,15 +435,18 @@ fn addr(a: SocketAddr) -> String {
     a.to_string()
 }
 
-/// The naive pair; with `hop`, the sealer sends through a plain forwarding process (not
+/// The naive pair; with `hop`, each proxy sends through a plain forwarding process (not
 /// counted), as the sidecars send through the relay in meeting mode, so both paths wake the
-/// same number of processes per packet.
-fn naive_pair(sink: SocketAddr, hop: bool) -> Result<(Pair, Vec<Proc>)> {
+/// same number of processes per packet. Proxy A seals what the client sends and opens what B
+/// sealed back to the client; B opens for the sink and seals the sink's echo.
+fn naive_pair(client: SocketAddr, sink: SocketAddr, hop: bool) -> Result<(Pair, Vec<Proc>)> {
     let me = std::env::current_exe()?;
-    let (seal_listen, open_listen) = (free_addr()?, free_addr()?);
-    let spawn = |name: &str, op: &str, listen: SocketAddr, to: SocketAddr| {
+    let (a_listen, a_bind, b_listen, b_bind) =
+        (free_addr()?, free_addr()?, free_addr()?, free_addr()?);
+    let spawn = |name: &str, args: &[String]| {
         let child = Command::new(&me)
-            .args(["naive", op, &addr(listen), &addr(to)])
+            .arg("naive")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()?;
@@ -447,74 +455,128 @@ fn naive_pair(sink: SocketAddr, hop: bool) -> Result<(Pair, Vec<Proc>)> {
             name: name.to_owned(),
         })
     };
-    let opener = spawn("naive opener", "open", open_listen, sink)?;
-    let (to_opener, extra) = if hop {
+    let (a_peer, b_peer, extra) = if hop {
         let hop_listen = free_addr()?;
-        let forwarder = spawn("naive hop", "forward", hop_listen, open_listen)?;
-        (hop_listen, vec![forwarder])
+        let forwarder = spawn(
+            "naive hop",
+            &["forward", &addr(hop_listen), &addr(a_bind), &addr(b_bind)].map(str::to_owned),
+        )?;
+        (hop_listen, hop_listen, vec![forwarder])
     } else {
-        (open_listen, Vec::new())
+        (b_bind, a_bind, Vec::new())
     };
-    let sealer = spawn("naive sealer", "seal", seal_listen, to_opener)?;
+    // Each direction seals under its own nonce prefix (the proxy's index): one key, and never
+    // a nonce twice under it.
+    let proxy = |name, index: &str, listen, bind, peer, deliver| {
+        spawn(
+            name,
+            &[
+                "proxy".to_owned(),
+                index.to_owned(),
+                addr(listen),
+                addr(bind),
+                addr(peer),
+                addr(deliver),
+            ],
+        )
+    };
+    let a = proxy("naive A (seal)", "0", a_listen, a_bind, a_peer, client)?;
+    let b = proxy("naive B (open)", "1", b_listen, b_bind, b_peer, sink)?;
     let pair = Pair {
         name: "naive pair",
-        procs: vec![sealer, opener],
-        entry: seal_listen,
+        procs: vec![a, b],
+        entry: a_listen,
     };
     Ok((pair, extra))
 }
 
-/// The naive proxy: per datagram one recv, one AES-256-GCM seal or open, one send. Sealed
-/// packets carry their 8-byte counter (the nonce's last bytes) in front.
-fn run_naive(op: &str, listen: &str, to: &str) -> Result<()> {
-    let socket = UdpSocket::bind(listen)?;
-    let to: SocketAddr = to.parse()?;
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7; 32])?);
+/// The naive proxy: a thread per direction, per datagram one recv, one AES-256-GCM seal or
+/// open, one send. What arrives on `listen` is sealed and sent from `bind` to `peer`; what
+/// arrives on `bind` is opened and sent from `listen` to `deliver`. Sealed packets carry their
+/// 8-byte counter in front; the nonce is the 4-byte proxy index, then the counter.
+fn run_naive_proxy(index: &str, listen: &str, bind: &str, peer: &str, deliver: &str) -> Result<()> {
+    let index: u32 = index.parse()?;
+    let local = UdpSocket::bind(listen)?;
+    let network = UdpSocket::bind(bind)?;
+    let (peer, deliver): (SocketAddr, SocketAddr) = (peer.parse()?, deliver.parse()?);
+    let key = Arc::new(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7; 32])?));
+    let sealer = {
+        let (from, to, key) = (local.try_clone()?, network.try_clone()?, Arc::clone(&key));
+        thread::spawn(move || naive_seal(&from, &to, peer, &key, index).map_err(|e| e.to_string()))
+    };
+    // What arrives on `bind` was sealed by the other proxy, under its index.
+    naive_open(&network, &local, deliver, &key, 1 - index.min(1))?;
+    Ok(sealer.join().map_err(|_| "naive sealer panicked")??)
+}
+
+fn naive_seal(
+    from: &UdpSocket,
+    to: &UdpSocket,
+    peer: SocketAddr,
+    key: &LessSafeKey,
+    index: u32,
+) -> Result<()> {
     let mut buf = vec![0u8; 65536];
     let mut counter = 0u64;
     loop {
-        let (n, _) = socket.recv_from(&mut buf[8..])?;
-        match op {
-            "forward" => {
-                // The hop in meeting mode's place of the relay: a byte-for-byte forwarder.
-                socket.send_to(&buf[8..8 + n], to)?;
-            }
-            "seal" => {
-                counter += 1;
-                let mut nonce = [0u8; 12];
-                nonce[4..].copy_from_slice(&counter.to_be_bytes());
-                buf[..8].copy_from_slice(&counter.to_be_bytes());
-                let (head, rest) = buf.split_at_mut(8);
-                let tag = key.seal_in_place_separate_tag(
-                    Nonce::assume_unique_for_key(nonce),
-                    Aad::from(&head[..]),
-                    &mut rest[..n],
-                )?;
-                rest[n..n + 16].copy_from_slice(tag.as_ref());
-                socket.send_to(&buf[..8 + n + 16], to)?;
-            }
-            _ => {
-                // The datagram landed at 8: its counter, then ciphertext and tag.
-                if n < 24 {
-                    continue;
-                }
-                let mut nonce = [0u8; 12];
-                nonce[4..].copy_from_slice(&buf[8..16]);
-                let (head, rest) = buf[8..].split_at_mut(8);
-                let Ok(plain) = key.open_in_place(
-                    Nonce::assume_unique_for_key(nonce),
-                    Aad::from(&head[..]),
-                    &mut rest[..n - 8],
-                ) else {
-                    continue;
-                };
-                let len = plain.len();
-                socket.send_to(&rest[..len], to)?;
-            }
-        }
+        let (n, _) = from.recv_from(&mut buf[8..65536 - 16])?;
+        counter += 1;
+        let mut nonce = [0u8; 12];
+        nonce[..4].copy_from_slice(&index.to_be_bytes());
+        nonce[4..].copy_from_slice(&counter.to_be_bytes());
+        buf[..8].copy_from_slice(&counter.to_be_bytes());
+        let (head, rest) = buf.split_at_mut(8);
+        let tag = key.seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&head[..]),
+            &mut rest[..n],
+        )?;
+        rest[n..n + 16].copy_from_slice(tag.as_ref());
+        to.send_to(&buf[..8 + n + 16], peer)?;
     }
 }
 
+fn naive_open(
+    from: &UdpSocket,
+    to: &UdpSocket,
+    deliver: SocketAddr,
+    key: &LessSafeKey,
+    sender: u32,
+) -> Result<()> {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, _) = from.recv_from(&mut buf)?;
+        // The datagram: its counter, then ciphertext and tag.
+        if n < 24 {
+            continue;
+        }
+        let mut nonce = [0u8; 12];
+        nonce[..4].copy_from_slice(&sender.to_be_bytes());
+        nonce[4..].copy_from_slice(&buf[..8]);
+        let (head, rest) = buf.split_at_mut(8);
+        let Ok(plain) = key.open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&head[..]),
+            &mut rest[..n - 8],
+        ) else {
+            continue;
+        };
+        let len = plain.len();
+        to.send_to(&rest[..len], deliver)?;
+    }
+}
+
+/// The hop in meeting mode's place of the relay: forwards byte for byte what `a` sends to `b`,
+/// and anything else to `a`.
+fn run_naive_forward(listen: &str, a: &str, b: &str) -> Result<()> {
+    let socket = UdpSocket::bind(listen)?;
+    let (a, b): (SocketAddr, SocketAddr) = (a.parse()?, b.parse()?);
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, from) = socket.recv_from(&mut buf)?;
+        socket.send_to(&buf[..n], if from == a { b } else { a })?;
+    }
+}
 /// Sends `rate` packets per second from `socket` to `to` until `stop`, paced by sleeping to each
 /// packet's due time (no spinning: the blaster shares the machine with the proxies), counting
 /// what the kernel took in `offered`.
@@ -623,23 +685,77 @@ enum Flush {
     Every(Duration),
 }
 
-/// One latency series through `pair`: one-way delays in ns, sorted, and how many never came.
+/// One latency series through `pair`, delays in ns, sorted.
+struct Series {
+    /// Client -> A -> B -> sink -> B -> A -> client.
+    round_trip: Vec<u64>,
+    /// Client -> A -> B -> sink.
+    one_way: Vec<u64>,
+    /// Packets that never came back.
+    missing: usize,
+}
+
+/// The send time stamped into a packet that came back, if it is one of this series'.
+fn stamp_of(packet: &[u8], stamp_at: usize) -> Option<u64> {
+    let bytes = packet.get(stamp_at..stamp_at + 8)?;
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// Runs one series through `pair`: each packet is stamped with its send time (ns since
+/// `clock`); the sink reports the one-way delay on `arrivals` and echoes the packet, which the
+/// client receives back from sidecar (or proxy) A.
 fn series(
     o: &Options,
     pair: &Pair,
     flush: Flush,
     clock: Instant,
     arrivals: &mpsc::Receiver<u64>,
-) -> Result<(Vec<u64>, usize)> {
+) -> Result<Series> {
+    const WARM_UP: usize = 200;
     let client = UdpSocket::bind(CLIENT)?;
+    client.set_read_timeout(Some(Duration::from_millis(200)))?;
     let stamp_at = if o.rtp { 12 } else { 0 };
     let mut packet = vec![0x5au8; o.size.max(stamp_at + 8)];
     while arrivals.try_recv().is_ok() {}
-    let mut delays = Vec::with_capacity(o.samples);
+    let total = o.samples + WARM_UP;
+    // The first stamp of the recorded packets: the warm-up's (cold caches and wakeups) and
+    // any straggler of an earlier series are not recorded.
+    let first_recorded = Arc::new(AtomicU64::new(u64::MAX));
+    let sending = Arc::new(AtomicBool::new(true));
+    // 1 ms apart, a thread collects what comes back while the client keeps sending.
+    let collector = match flush {
+        Flush::BackToBack => None,
+        Flush::Every(_) => {
+            let (socket, first, sending) = (
+                client.try_clone()?,
+                Arc::clone(&first_recorded),
+                Arc::clone(&sending),
+            );
+            Some(thread::spawn(move || {
+                let mut got = Vec::new();
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    match socket.recv(&mut buf) {
+                        Ok(n) => {
+                            let now = clock.elapsed().as_nanos() as u64;
+                            if let Some(sent) = stamp_of(&buf[..n], stamp_at)
+                                && sent >= first.load(Ordering::Relaxed)
+                            {
+                                got.push(now.saturating_sub(sent));
+                            }
+                        }
+                        Err(_) if !sending.load(Ordering::Relaxed) => return got,
+                        Err(_) => {}
+                    }
+                }
+            }))
+        }
+    };
+    let mut round_trip = Vec::with_capacity(o.samples);
     let mut missing = 0;
+    let mut buf = vec![0u8; 65536];
     let started = Instant::now();
-    // A short warm-up series, not recorded, so both pairs start with warm caches and wakeups.
-    for i in 0..o.samples + 200 {
+    for i in 0..total {
         if let Flush::Every(gap) = flush {
             let due = started + gap * i as u32;
             let now = Instant::now();
@@ -651,29 +767,47 @@ fn series(
             let seq = (i as u16).to_be_bytes();
             packet[..12].copy_from_slice(&[0x80, 96, seq[0], seq[1], 0, 0, 0, 1, 0, 0, 0, 7]);
         }
-        let now = clock.elapsed().as_nanos() as u64;
-        packet[stamp_at..stamp_at + 8].copy_from_slice(&now.to_be_bytes());
+        let sent = clock.elapsed().as_nanos() as u64;
+        if i == WARM_UP {
+            first_recorded.store(sent, Ordering::Relaxed);
+        }
+        packet[stamp_at..stamp_at + 8].copy_from_slice(&sent.to_be_bytes());
         client.send_to(&packet, pair.entry)?;
         if let Flush::BackToBack = flush {
-            match arrivals.recv_timeout(Duration::from_millis(200)) {
-                Ok(d) if i >= 200 => delays.push(d),
-                Ok(_) => {}
-                Err(_) => missing += 1,
+            // The next leaves when this one came back (or was given up after 200 ms).
+            let back = loop {
+                match client.recv(&mut buf) {
+                    Ok(n) if stamp_of(&buf[..n], stamp_at) == Some(sent) => {
+                        break Some(clock.elapsed().as_nanos() as u64 - sent);
+                    }
+                    Ok(_) => {}
+                    Err(_) => break None,
+                }
+            };
+            match back {
+                Some(d) if i >= WARM_UP => round_trip.push(d),
+                Some(_) => {}
+                None => missing += 1,
             }
         }
     }
-    if let Flush::Every(_) = flush {
-        let deadline = Instant::now() + Duration::from_millis(300);
-        let mut got = Vec::new();
-        while let Ok(d) = arrivals.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            got.push(d);
-        }
-        missing = (o.samples + 200).saturating_sub(got.len());
-        delays = got.into_iter().skip(200).collect();
+    if let Some(collector) = collector {
+        thread::sleep(Duration::from_millis(300));
+        sending.store(false, Ordering::Relaxed);
+        round_trip = collector.join().map_err(|_| "collector panicked")?;
+        missing = o.samples.saturating_sub(round_trip.len());
     }
-    delays.sort_unstable();
-    Ok((delays, missing))
+    // The sink's one-way delays of the recorded packets: the last `samples` that arrived.
+    let mut one_way: Vec<u64> = arrivals.try_iter().collect();
+    let keep = one_way.len().min(o.samples);
+    one_way.drain(..one_way.len() - keep);
+    round_trip.sort_unstable();
+    one_way.sort_unstable();
+    Ok(Series {
+        round_trip,
+        one_way,
+        missing,
+    })
 }
 
 fn percentile_us(sorted: &[u64], p: f64) -> f64 {
@@ -692,9 +826,9 @@ fn latency_tables(
 ) -> Result<()> {
     println!("{}, {} packets per series", o.describe(), o.samples);
     println!(
-        "| flush | pair | p50 us | p99 us | missing | sidecar / naive p50 | sidecar / naive p99 |"
+        "| flush | pair | round trip p50 us | round trip p99 us | one-way p50 us | one-way p99 us | missing | sidecar / naive round trip p50 | p99 |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for (label, flush) in [
         ("back to back", Flush::BackToBack),
         ("1 ms apart", Flush::Every(Duration::from_millis(1))),
@@ -703,23 +837,26 @@ fn latency_tables(
             series(o, &pairs[0], flush, clock, arrivals)?,
             series(o, &pairs[1], flush, clock, arrivals)?,
         ];
-        let p = |r: &(Vec<u64>, usize), q| percentile_us(&r.0, q);
+        let p = |v: &[u64], q| percentile_us(v, q);
+        let naive = &results[1].round_trip;
         for (pair, r) in pairs.iter().zip(&results) {
             let ratios = if pair.name == "naive pair" {
                 " | ".to_owned()
             } else {
                 format!(
                     "{:.2}x | {:.2}x",
-                    p(r, 0.5) / p(&results[1], 0.5),
-                    p(r, 0.99) / p(&results[1], 0.99)
+                    p(&r.round_trip, 0.5) / p(naive, 0.5),
+                    p(&r.round_trip, 0.99) / p(naive, 0.99)
                 )
             };
             println!(
-                "| {label} | {} | {:.1} | {:.1} | {} | {ratios} |",
+                "| {label} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {ratios} |",
                 pair.name,
-                p(r, 0.5),
-                p(r, 0.99),
-                r.1
+                p(&r.round_trip, 0.5),
+                p(&r.round_trip, 0.99),
+                p(&r.one_way, 0.5),
+                p(&r.one_way, 0.99),
+                r.missing
             );
         }
     }
@@ -733,10 +870,15 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("naive") {
         return match args.as_slice() {
-            [_, op, listen, to] if ["seal", "open", "forward"].contains(&op.as_str()) => {
-                run_naive(op, listen, to)
+            [_, op, index, listen, bind, peer, deliver] if op == "proxy" => {
+                run_naive_proxy(index, listen, bind, peer, deliver)
             }
-            _ => Err("usage: sidecar_cost naive seal|open|forward LISTEN TO".into()),
+            [_, op, listen, a, b] if op == "forward" => run_naive_forward(listen, a, b),
+            _ => Err(
+                "usage: sidecar_cost naive proxy INDEX LISTEN BIND PEER DELIVER | \
+                      naive forward LISTEN A B"
+                    .into(),
+            ),
         };
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -761,11 +903,16 @@ fn main() -> Result<()> {
     let stamp_at = if o.rtp { 12 } else { 0 };
     let sink_thread = {
         let (received, done) = (Arc::clone(&received), Arc::clone(&done));
+        let echo = o.latency;
         thread::spawn(move || {
             let mut buf = vec![0u8; 65536];
             while !done.load(Ordering::Relaxed) {
-                if let Ok((n, _)) = sink.recv_from(&mut buf) {
+                if let Ok((n, from)) = sink.recv_from(&mut buf) {
                     received.fetch_add(1, Ordering::Relaxed);
+                    // The latency series' way back: to B, which seals what the sink sends.
+                    if echo {
+                        let _ = sink.send_to(&buf[..n], from);
+                    }
                     // The latency series stamp each packet with its send time (ns since
                     // `clock`); the receive side answers with the one-way delay.
                     if let Some(stamp) = buf[..n].get(stamp_at..stamp_at + 8) {
@@ -779,7 +926,7 @@ fn main() -> Result<()> {
     };
     let client: SocketAddr = CLIENT.parse()?;
     let (sidecars, mut servers) = sidecar_pair(&o, &dir, client, sink_addr)?;
-    let (naive, hop) = naive_pair(sink_addr, o.meeting)?;
+    let (naive, hop) = naive_pair(client, sink_addr, o.meeting)?;
     servers.extend(hop);
     let pairs = [sidecars, naive];
     thread::sleep(Duration::from_millis(800));
