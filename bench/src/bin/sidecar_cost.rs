@@ -242,6 +242,9 @@ struct Pair {
     procs: Vec<Proc>,
     /// Where the blaster sends.
     entry: SocketAddr,
+    /// The forwarding process between the two (meeting mode: the relay; the naive hop), not
+    /// counted in the pair's CPU but shown beside it.
+    hop: Option<u32>,
 }
 
 impl Pair {
@@ -334,6 +337,8 @@ fn sidecar_pair(
         name: "veil sidecar pair",
         procs: vec![a, b],
         entry: a_listen,
+        // meeting_servers starts the board, then the relay.
+        hop: servers.get(1).map(Proc::pid),
     };
     Ok((pair, servers))
 }
@@ -486,6 +491,7 @@ fn naive_pair(client: SocketAddr, sink: SocketAddr, hop: bool) -> Result<(Pair, 
         name: "naive pair",
         procs: vec![a, b],
         entry: a_listen,
+        hop: extra.first().map(Proc::pid),
     };
     Ok((pair, extra))
 }
@@ -616,6 +622,10 @@ struct Window {
     delivered: u64,
     usage: Usage,
     syscalls: Option<u64>,
+    /// CPU time of the pair's hop, if it has one.
+    hop_ns: Option<u64>,
+    /// CPU time of this process: the blaster and the sink (what the load itself costs).
+    harness_ns: u64,
 }
 
 fn measure(o: &Options, pair: &Pair, rate: u64, received: &AtomicU64) -> Result<Window> {
@@ -645,11 +655,14 @@ fn measure(o: &Options, pair: &Pair, rate: u64, received: &AtomicU64) -> Result<
     } else {
         None
     };
+    let cpu_of = |pid: Option<u32>| pid.map(usage).transpose().map(|u| u.map(|u| u.cpu_ns));
+    let (hop_before, harness_before) = (cpu_of(pair.hop)?, usage(std::process::id())?.cpu_ns);
     let before = usage_sum(&pids)?;
     let got_before = received.load(Ordering::Relaxed);
     let offered_before = offered.load(Ordering::Relaxed);
     thread::sleep(Duration::from_secs_f64(o.seconds));
     let after = usage_sum(&pids)?;
+    let (hop_after, harness_after) = (cpu_of(pair.hop)?, usage(std::process::id())?.cpu_ns);
     let got_after = received.load(Ordering::Relaxed);
     let offered_after = offered.load(Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
@@ -673,6 +686,8 @@ fn measure(o: &Options, pair: &Pair, rate: u64, received: &AtomicU64) -> Result<
             involuntary: after.involuntary - before.involuntary,
         },
         syscalls,
+        hop_ns: hop_after.zip(hop_before).map(|(a, b)| a - b),
+        harness_ns: harness_after - harness_before,
     })
 }
 
@@ -955,9 +970,9 @@ fn main() -> Result<()> {
 fn cpu_tables(o: &Options, pairs: &[Pair; 2], received: &AtomicU64) -> Result<()> {
     println!("{}, {} s per window", o.describe(), o.seconds);
     println!(
-        "| offered pkt/s | pair | delivered | lost | CPU us/pkt | syscalls/pkt | voluntary cs/pkt | involuntary cs/pkt | naive / sidecar CPU |"
+        "| offered pkt/s | pair | delivered | lost | CPU us/pkt | syscalls/pkt | voluntary cs/pkt | involuntary cs/pkt | naive / sidecar CPU | hop CPU us/pkt | blaster + sink CPU us/pkt |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &rate in &o.rates {
         let windows = [
             measure(o, &pairs[0], rate, received)?,
@@ -973,7 +988,7 @@ fn cpu_tables(o: &Options, pairs: &[Pair; 2], received: &AtomicU64) -> Result<()
                 format!("{:.2}x", cpu(&windows[1]) / cpu(w))
             };
             println!(
-                "| {} | {} | {} | {:.1}% | {:.2} | {} | {:.2} | {:.2} | {} |",
+                "| {} | {} | {} | {:.1}% | {:.2} | {} | {:.2} | {:.2} | {} | {} | {:.2} |",
                 rate,
                 pair.name,
                 w.delivered,
@@ -983,7 +998,10 @@ fn cpu_tables(o: &Options, pairs: &[Pair; 2], received: &AtomicU64) -> Result<()
                     .map_or("-".into(), |s| format!("{:.2}", per(w, s))),
                 per(w, w.usage.voluntary),
                 per(w, w.usage.involuntary),
-                ratio
+                ratio,
+                w.hop_ns
+                    .map_or("-".into(), |h| format!("{:.2}", per(w, h) / 1000.0)),
+                per(w, w.harness_ns) / 1000.0,
             );
         }
     }

@@ -63,10 +63,10 @@ pub struct BoardLimits {
     /// (/work/shared/DESIGN.md). A hello beyond it is refused ([`ErrorReason::MeetingFull`]).
     pub max_participants: usize,
     /// Bytes queued for one connection and not yet taken by its socket. A late joiner of a
-    /// 1,000-participant meeting is sent up to about 7 MiB at once (the roster, every announcement
-    /// and nonce, the list links; revision 3's hybrid announcements, 1,185 bytes longer, make
-    /// the announcements up to 2.7 MB of it), so 16 MiB leaves room for a leader's snapshot on
-    /// top (`the_largest_meeting_with_hybrid_keys_fits_the_bounds` checks the sum); a
+    /// 1,000-participant meeting is sent, at most, the welcome, every announcement and nonce
+    /// and the list links: with every participant on a revision-4 hybrid identity (ML-KEM and
+    /// ML-DSA keys, both signatures) and every ID at its longest, 15.5 MB, under the 16 MiB
+    /// (`the_largest_meeting_with_hybrid_keys_fits_the_bounds` checks the sum); a
     /// connection that does not read past it is closed ([`ErrorReason::SlowConsumer`]). It
     /// must be at least one frame ([`MAX_FRAME`]) or large frames close their recipients.
     pub max_pending_out: usize,
@@ -1290,14 +1290,17 @@ mod tests {
     }
 
     /// Revision 3's hybrid announcements carry a 1,185-byte ML-KEM-768 key and policy byte
-    /// more, and hybrid rekeys a 1,088-byte KEM ciphertext more. A late joiner of the largest
-    /// meeting, every ID, name and invite proof at its longest, is still sent less than
-    /// `max_pending_out`: the welcome (at most one frame), every present participant's
-    /// announcement and nonce, and the list links the backlog holds at most.
+    /// more, and hybrid rekeys a 1,088-byte KEM ciphertext more; revision 4's hybrid identities
+    /// add a 1,952-byte ML-DSA-65 key to the announcement and a 3,309-byte ML-DSA-65 signature
+    /// to the announcement and to the nonce. A late joiner of the largest meeting, every
+    /// participant hybrid and every ID, name and invite proof at its longest, is still sent
+    /// less than `max_pending_out`: the welcome (at most one frame), every present
+    /// participant's announcement and nonce, and the list links the backlog holds at most.
     #[test]
     fn the_largest_meeting_with_hybrid_keys_fits_the_bounds() {
         use keyctl::crypto::hybrid::ML_KEM_768_EK_LEN;
-        use keyctl::wire::{BoxKind, MAX_HYBRID_BOX_LEN, MAX_ID_LEN, PqKey, PqPolicy};
+        use keyctl::crypto::hybrid_sig::{ML_DSA_65_PK_LEN, ML_DSA_65_SIG_LEN};
+        use keyctl::wire::{BoxKind, Hybrid, MAX_HYBRID_BOX_LEN, MAX_ID_LEN, PqKey, PqPolicy};
         let long = [b'x'; MAX_ID_LEN];
         let meeting = MeetingRef::new(&long, &long).unwrap();
         let who = ParticipantId::new(&long, &long).unwrap();
@@ -1307,17 +1310,32 @@ mod tests {
         ann.binding.pq = Some(PqKey {
             policy: PqPolicy::Required,
             mlkem: Box::new([0; ML_KEM_768_EK_LEN]),
-            ml_dsa: None,
+            ml_dsa: Some(Box::new([0; ML_DSA_65_PK_LEN])),
         });
         ann.display_name = Id::new(Field::DisplayName, &long).unwrap();
         ann.invite_proof = Some([9; 32]);
         let frame = |m: &Message| ServerFrame::Deliver(&m.to_bytes()).encode().len();
-        let ann_frame = frame(&Message::KeyAnnouncement(ann));
-        let nonce_frame = frame(&nonce(&meeting, &who));
+        let ml_dsa = || Box::new([0; ML_DSA_65_SIG_LEN]);
+        let ann_frame = frame(&Message::HybridKeyAnnouncement(Hybrid {
+            msg: ann,
+            ml_dsa: ml_dsa(),
+        }));
+        let Message::NoncePost(nonce_post) = nonce(&meeting, &who) else {
+            unreachable!()
+        };
+        let nonce_frame = frame(&Message::HybridNoncePost(Hybrid {
+            msg: nonce_post,
+            ml_dsa: ml_dsa(),
+        }));
         let limits = BoardLimits::default();
         let late_joiner = MAX_FRAME
             + limits.max_participants * (ann_frame + nonce_frame)
             + MAX_BACKLOG_LINK_BYTES;
+        eprintln!(
+            "late joiner of the largest all-hybrid meeting: {late_joiner} bytes, bound {} \
+             (announcement frame {ann_frame} B, nonce frame {nonce_frame} B)",
+            limits.max_pending_out
+        );
         assert!(
             late_joiner <= limits.max_pending_out,
             "{late_joiner} bytes for a late joiner, bound {}",
