@@ -155,12 +155,14 @@ fn bytes_on_the_board_classical_against_hybrid() {
     for (name, get) in rows {
         println!("| {name} | {} | {} | {} |", get(&c), get(&b), get(&h));
     }
-    // What revision 4 adds is exactly the ML-DSA key and signature halves.
+    // What revision 4 adds is exactly the ML-DSA key and signature halves (and revision 5 the
+    // listed ML-DSA id).
     let sig = keyctl::crypto::hybrid_sig::ML_DSA_65_SIG_LEN;
     let pk = keyctl::crypto::hybrid_sig::ML_DSA_65_PK_LEN;
     assert_eq!(h.heartbeat, b.heartbeat + sig);
     assert_eq!(h.nonce, b.nonce + sig);
-    assert_eq!(h.link, b.link + sig);
+    // Revision 5: the hybrid member's `AddHybrid` records its 32-byte ML-DSA id too.
+    assert_eq!(h.link, b.link + sig + 32);
     assert_eq!(h.rekey, b.rekey);
     assert_eq!(h.announcement, b.announcement + pk + sig);
     assert_eq!(h.rotation, b.rotation + sig);

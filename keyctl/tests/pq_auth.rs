@@ -6,13 +6,14 @@
 
 mod sim;
 
+use keyctl::crypto::hybrid_sig::HybridSigningKey;
 use keyctl::crypto::{
     self, CTX_SIG_HYBRID_LPL, CTX_SIG_LPL, SigningKey, security_code, security_code_hybrid,
 };
-use keyctl::meeting::{Alert, LeftReason, MeetingError, PqPolicy};
+use keyctl::meeting::{Alert, LeftReason, MeetingError, PqPolicy, Role};
 use keyctl::wire::{
-    Binding, BoxKind, Heartbeat, Hybrid, KeyAnnouncement, Kind, LinkPost, Message, PqKey, Signed,
-    WireError,
+    Binding, BoxKind, Heartbeat, Hybrid, KeyAnnouncement, Kind, LinkPost, LplOp, Message, PqKey,
+    Signed, WireError,
 };
 use sim::{Sim, Verdict, pid};
 
@@ -68,6 +69,24 @@ fn strip_for(to: usize, kind: Kind) -> sim::Tamper {
         }
         Verdict::Deliver
     })
+}
+
+/// `p2` joins through `p0` while the board hands `p1` what `tamper` makes of the traffic;
+/// `p1` refuses with `error` and its list does not move. Returns `p1`.
+fn p2_joins_while_p1_refuses_links(
+    sim: &mut Sim,
+    tamper: sim::Tamper,
+    error: MeetingError,
+) -> &sim::Node {
+    let p1 = sim.index("p1");
+    let roster_before = sim.nodes[p1].session.roster().unwrap();
+    sim.tamper = Some(tamper);
+    sim.join_hybrid("p2", "p0");
+    sim.advance(3_000);
+    let n = &sim.nodes[p1];
+    assert!(n.errors.contains(&error), "{:?}", n.errors);
+    assert_eq!(n.session.roster().unwrap(), roster_before);
+    n
 }
 
 fn signer_alert(alerts: &[Alert], who: &str) -> bool {
@@ -130,18 +149,12 @@ fn a_link_stripped_of_its_ml_dsa_half_is_refused() {
     let mut sim = hybrid_meeting("pq-auth-strip-link", 2, PqPolicy::Preferred);
     sim.assert_converged();
     let p1 = sim.index("p1");
-    let roster_before = sim.nodes[p1].session.roster().unwrap();
-    sim.tamper = Some(strip_for(p1, Kind::HybridLinkPost));
-    sim.join_hybrid("p2", "p0");
-    sim.advance(3_000);
-    let n = &sim.nodes[p1];
-    assert!(
-        n.errors.contains(&MeetingError::SignatureDowngrade),
-        "{:?}",
-        n.errors
+    let n = p2_joins_while_p1_refuses_links(
+        &mut sim,
+        strip_for(p1, Kind::HybridLinkPost),
+        MeetingError::SignatureDowngrade,
     );
     assert!(signer_alert(&n.alerts, "p0"), "{:?}", n.alerts);
-    assert_eq!(n.session.roster().unwrap(), roster_before);
     // p0 and p2 moved on without it.
     let present = |n: &sim::Node| {
         n.session
@@ -520,4 +533,148 @@ fn a_lock_request_stripped_of_its_ml_dsa_half_is_refused() {
             assert!(signer_alert(&n.alerts, "p1"));
         }
     }
+}
+
+/// An adversary's way into the simulation: it joins, and says at which node index.
+type Forge = Box<dyn Fn(&mut Sim) -> usize>;
+
+/// `p2` (hybrid) leaves; `p3` joins after, and the board never hands it `p2`'s announcement,
+/// so `p3` knows `p2` only from the signed list; the meeting is locked; `p0` leaves and `p3`
+/// takes over. Returns the simulation with `p1` and `p3` (leading) live.
+fn takeover_after_a_hybrid_member_left(uuid: &str) -> Sim {
+    let mut sim = hybrid_meeting(uuid, 3, PqPolicy::Preferred);
+    sim.assert_converged();
+    let i2 = sim.index("p2");
+    sim.nodes[i2].session.leave().unwrap();
+    sim.pump();
+    sim.advance(11_000);
+    let newcomer = sim.nodes.len();
+    let p2 = pid("p2");
+    sim.tamper = Some(Box::new(move |i, m| {
+        let from_p2 = match m {
+            Message::HybridKeyAnnouncement(h) => h.msg.binding.participant == p2,
+            Message::HybridNoncePost(h) => h.msg.body.participant == p2,
+            _ => false,
+        };
+        if i == newcomer && from_p2 {
+            Verdict::Drop
+        } else {
+            Verdict::Deliver
+        }
+    }));
+    sim.join_hybrid("p3", "p0");
+    sim.advance(5_000);
+    sim.tamper = None;
+    let i0 = sim.index("p0");
+    sim.nodes[i0].session.lock().unwrap();
+    sim.pump();
+    sim.nodes[i0].session.leave().unwrap();
+    sim.pump();
+    sim.leader_change("p3", 0);
+    sim.advance(5_000);
+    assert_eq!(sim.node("p3").session.role(), Some(Role::Leader));
+    assert!(sim.node("p3").session.roster().unwrap().locked);
+    sim.assert_converged();
+    sim
+}
+
+/// RELIABILITY, "a quantum adversary recording today": whoever can forge Ed25519 signatures
+/// (a quantum adversary) is not re-admitted to a locked meeting as a departed hybrid member,
+/// even by a leader that knows the member only from the list (after a takeover). The list
+/// records the member's ML-DSA identity (`AddHybrid`, 0x09), so a classical binding under the
+/// member's `IVK`, or a hybrid one with another ML-DSA key, is refused with `IvkChanged` and an
+/// alert, and changes nothing; the member itself (same `IVK` and ML-DSA key, a fresh binding)
+/// comes back. Without the listed identity the leader admits and keys both forgeries (a
+/// locked meeting admits listed `IVK`s).
+#[test]
+fn a_departed_hybrid_member_is_not_readmitted_under_its_ivk_alone() {
+    let mut sim = takeover_after_a_hybrid_member_left("pq-auth-rejoin");
+    let ed25519_seed = *Sim::hybrid_identity("p2").ed25519().seed();
+    let forgeries: [(&str, Forge); 2] = [
+        (
+            "a classical binding under p2's IVK",
+            Box::new(move |sim: &mut Sim| {
+                let key = SigningKey::from_seed(&ed25519_seed).unwrap();
+                sim.join_with("p2", "p3", key, None)
+            }),
+        ),
+        (
+            "a hybrid binding under p2's IVK with another ML-DSA key",
+            Box::new(move |sim: &mut Sim| {
+                let key = HybridSigningKey::from_seeds(&ed25519_seed, &[7; 32]).unwrap();
+                sim.join_hybrid_with("p2", "p3", key)
+            }),
+        ),
+    ];
+    for (what, forge) in forgeries {
+        let state = |sim: &Sim| {
+            ["p1", "p3"].map(|name| {
+                let s = &sim.node(name).session;
+                (s.roster(), s.mk_seq(), s.key_delivery())
+            })
+        };
+        let before = state(&sim);
+        for name in ["p1", "p3"] {
+            let i = sim.index(name);
+            sim.nodes[i].errors.clear();
+            sim.nodes[i].alerts.clear();
+        }
+        let mallory = forge(&mut sim);
+        sim.advance(3_000);
+        assert!(sim.nodes[mallory].updates.is_empty(), "{what}: keyed");
+        let leader = sim.node("p3");
+        assert!(
+            leader.errors.contains(&MeetingError::IvkChanged),
+            "{what}: {:?}",
+            leader.errors
+        );
+        assert!(
+            leader.alerts.contains(&Alert::IvkChanged {
+                participant: pid("p2")
+            }),
+            "{what}: {:?}",
+            leader.alerts
+        );
+        assert_eq!(state(&sim), before, "{what}: the state moved");
+        // Mallory gives up (its leave changes nothing: it was never listed).
+        sim.nodes[mallory].session.leave().unwrap();
+        sim.pump();
+        assert_eq!(state(&sim), before, "{what}: its leave moved the state");
+    }
+    // The member itself, with a fresh binding, is admitted and keyed.
+    let back = sim.join_hybrid("p2", "p3");
+    sim.advance(3_000);
+    assert!(sim.nodes[back].latest().is_some());
+    sim.assert_converged();
+}
+
+/// The listed ML-DSA identity is what the leader signed: every participant reads it from the
+/// leader's signed `AddHybrid` (and `SnapshotHybrid`) link, never from the board. A board that
+/// swaps the id in a link breaks the link's signature (`BadSignature`), and the participant's
+/// list does not move; the honest list records `SHA256(pk_ML-DSA)` of the member's binding.
+#[test]
+fn a_board_that_swaps_a_listed_ml_dsa_id_breaks_the_link() {
+    let mut sim = hybrid_meeting("pq-auth-swap-id", 2, PqPolicy::Preferred);
+    sim.assert_converged();
+    let p1 = sim.index("p1");
+    let swap: sim::Tamper = Box::new(move |i, m| {
+        if i == p1
+            && let Message::HybridLinkPost(h) = m
+            && let LplOp::Add { ml_dsa_id, .. } = &mut h.msg.link.op
+        {
+            *ml_dsa_id = Some([7; 32]);
+        }
+        Verdict::Deliver
+    });
+    p2_joins_while_p1_refuses_links(&mut sim, swap, MeetingError::BadSignature);
+    let id = crypto::sha256(Sim::hybrid_identity("p2").verifying_key().ml_dsa());
+    for name in ["p0", "p2"] {
+        let roster = sim.node(name).session.roster().unwrap();
+        let entry = roster.entries.iter().find(|e| e.participant == pid("p2"));
+        assert_eq!(entry.and_then(|e| e.ml_dsa_id), Some(id), "{name}");
+    }
+    assert!(sim.log.iter().any(|(_, m)| matches!(
+        m,
+        Message::HybridLinkPost(h) if matches!(h.msg.link.op, LplOp::Add { ml_dsa_id: Some(_), .. })
+    )));
 }

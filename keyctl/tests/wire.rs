@@ -3,6 +3,7 @@
 
 use keyctl::wire::*;
 use proptest::collection::vec;
+use proptest::option;
 use proptest::prelude::*;
 
 fn id() -> impl Strategy<Value = Vec<u8>> {
@@ -93,16 +94,20 @@ fn entry() -> impl Strategy<Value = RosterEntry> {
         name(),
         state(),
         any::<u16>(),
+        option::of(any::<[u8; 32]>()),
     )
         .prop_map(
-            |(slot, participant, ivk, binding_hash, display_name, state, leaves)| RosterEntry {
-                slot,
-                participant,
-                ivk,
-                binding_hash,
-                display_name,
-                state,
-                leaves,
+            |(slot, participant, ivk, binding_hash, display_name, state, leaves, ml_dsa_id)| {
+                RosterEntry {
+                    slot,
+                    participant,
+                    ivk,
+                    binding_hash,
+                    display_name,
+                    state,
+                    leaves,
+                    ml_dsa_id,
+                }
             },
         )
 }
@@ -114,15 +119,17 @@ fn op() -> impl Strategy<Value = LplOp> {
             participant(),
             any::<[u8; 32]>(),
             any::<[u8; 32]>(),
-            name()
+            name(),
+            option::of(any::<[u8; 32]>())
         )
             .prop_map(
-                |(slot, participant, ivk, binding_hash, display_name)| LplOp::Add {
+                |(slot, participant, ivk, binding_hash, display_name, ml_dsa_id)| LplOp::Add {
                     slot,
                     participant,
                     ivk,
                     binding_hash,
-                    display_name
+                    display_name,
+                    ml_dsa_id
                 }
             ),
         (any::<u32>(), participant())
@@ -493,8 +500,8 @@ fn bad_tags_and_lengths_are_rejected() {
     };
     let mut bytes = link.to_bytes();
     let last = bytes.len() - 1;
-    bytes[last] = 9;
-    assert_eq!(LplLink::from_bytes(&bytes), Err(WireError::UnknownOp(9)));
+    bytes[last] = 11;
+    assert_eq!(LplLink::from_bytes(&bytes), Err(WireError::UnknownOp(11)));
     let ann = KeyAnnouncement {
         binding: sample_binding(),
         sig: [0; 64],
@@ -512,6 +519,100 @@ fn bad_tags_and_lengths_are_rejected() {
             len: 3
         })
     );
+}
+
+/// Revision 5: a hybrid member's list entry carries `SHA256(pk_ML-DSA)`. `AddHybrid` (tag 9)
+/// is `Add` (tag 1) plus the 32-byte id; `SnapshotHybrid` (tag 10) is `Snapshot` (tag 6) with
+/// a presence byte (and the id) after each entry, used only when some entry is hybrid, so a
+/// classical list keeps its revision 4 bytes. A `SnapshotHybrid` without a hybrid entry or
+/// with a presence byte other than 0 or 1 is refused (one encoding per list).
+#[test]
+fn hybrid_list_entries_bytes_are_exact() {
+    let link = |op| LplLink {
+        meeting: MeetingRef::new(b"m", b"u").unwrap(),
+        v: 1,
+        prev: [0; 32],
+        op,
+    };
+    let p = ParticipantId::new(b"p", b"d").unwrap();
+    let name = Id::new(Field::DisplayName, b"P").unwrap();
+    let add = |ml_dsa_id| LplOp::Add {
+        slot: 3,
+        participant: p.clone(),
+        ivk: [1; 32],
+        binding_hash: [2; 32],
+        display_name: name.clone(),
+        ml_dsa_id,
+    };
+    let classical = link(add(None)).to_bytes();
+    let hybrid = link(add(Some([9; 32]))).to_bytes();
+    // The op's tag follows the link header, where a Lock's only byte is.
+    let op_at = link(LplOp::Lock).to_bytes().len() - 1;
+    assert_eq!(classical[op_at], 1);
+    assert_eq!(hybrid[op_at], 9);
+    assert_eq!(hybrid[..op_at], classical[..op_at]);
+    assert_eq!(hybrid[op_at + 1..classical.len()], classical[op_at + 1..]);
+    assert_eq!(hybrid[classical.len()..], [9; 32]);
+    assert_eq!(
+        LplLink::from_bytes(&hybrid).unwrap(),
+        link(add(Some([9; 32])))
+    );
+
+    let entry = |ml_dsa_id| RosterEntry {
+        slot: 3,
+        participant: p.clone(),
+        ivk: [1; 32],
+        binding_hash: [0; 32],
+        display_name: name.clone(),
+        state: MemberState::Left,
+        leaves: 1,
+        ml_dsa_id,
+    };
+    let snapshot = |roster| LplOp::Snapshot {
+        locked: true,
+        invite_only: false,
+        next_slot: 4,
+        roster,
+    };
+    let classical = link(snapshot(vec![entry(None), entry(None)])).to_bytes();
+    let mixed = link(snapshot(vec![entry(None), entry(Some([9; 32]))])).to_bytes();
+    let at = op_at;
+    assert_eq!(classical[at], 6);
+    assert_eq!(mixed[at], 10);
+    let e = (classical.len() - at - 8) / 2;
+    // The classical bytes under tag 10, each entry followed by its presence byte and id.
+    let hybrid_form = |second: &[u8]| {
+        [
+            &classical[..at],
+            &[10],
+            &classical[at + 1..at + 8 + e],
+            &[0],
+            &classical[at + 8 + e..],
+            second,
+        ]
+        .concat()
+    };
+    assert_eq!(mixed, hybrid_form(&[&[1][..], &[9; 32]].concat()));
+    assert_eq!(
+        LplLink::from_bytes(&mixed).unwrap(),
+        link(snapshot(vec![entry(None), entry(Some([9; 32]))]))
+    );
+    // The classical list's entries in the hybrid form: not canonical.
+    assert_eq!(
+        LplLink::from_bytes(&hybrid_form(&[0])),
+        Err(WireError::NonCanonicalOp(10))
+    );
+    let mut bad_presence = mixed.clone();
+    bad_presence[at + 8 + e] = 2;
+    assert_eq!(
+        LplLink::from_bytes(&bad_presence),
+        Err(WireError::UnknownPresence(2))
+    );
+    // A truncated id is refused.
+    assert!(matches!(
+        LplLink::from_bytes(&hybrid[..hybrid.len() - 1]),
+        Err(WireError::Truncated { .. })
+    ));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Known answers for keyctl revision 4 (hybrid signatures on the wire), independently of the Rust code.
+"""Known answers for keyctl revisions 4 and 5 (hybrid signatures on the wire, the list's hybrid entries), independently of the Rust code.
 
 docs/PROTOCOL.md, "Hybrid signatures on the wire": a hybrid identity's binding (kind 0x0B),
 its hybrid-signed announcement (0x1A), a hybrid leader's list link (0x1B) and heartbeat
@@ -16,6 +16,11 @@ the seed, and the ML-DSA-65 pair of xi = SHA256("Veil-1-KDF-HybridIdentity" || s
 (ML-DSA.KeyGen_internal, dilithium-py key_derive). Also written: the announcement stripped of
 its ML-DSA half (kind 0x10, the same body), which a verifier must refuse as a classical
 signature from a hybrid identity, and the leader's hybrid security code.
+
+Revision 5 (docs/PROTOCOL.md, "LPL operations"): the leader's list records a hybrid member's
+ML-DSA identity, SHA256(pk_ML-DSA). Written: a hybrid link post of an `AddHybrid` (tag 0x09:
+the `Add` fields, then the 32-byte id) and of the `SnapshotHybrid` (tag 0x0A: each roster
+entry followed by a presence byte and, when 1, the id) that follows it in the same chain.
 
 Writes JSON (stdout, or --out), byte strings in lower-case hex.
 
@@ -99,11 +104,33 @@ def main() -> None:
     announcement = bytes([0x01, 0x1A]) + body + pq
     stripped = bytes([0x01, 0x10]) + body
 
+    def link_post(v: int, prev: bytes, op: bytes, label: str) -> dict:
+        """The LplLink (0x04) of op at v after prev, hybrid-signed by the leader (0x1B)."""
+        link = bytes([0x01, 0x04]) + meeting + u64(v) + prev + op
+        rnd = fixed(f"pq-auth/rnd/{label}", 32)
+        ed_l, pq_l = sign(keys, CTX_HYBRID_LPL, link, rnd)
+        return {"link": link.hex(), "rnd": rnd.hex(),
+                "bytes": (bytes([0x01, 0x1B]) + link + ed_l + pq_l).hex()}
+
     add = (bytes([0x01]) + u32(0) + participant + ivk + sha256(binding) + name)
-    link = bytes([0x01, 0x04]) + meeting + u64(1) + bytes(32) + add
-    rnd_link = fixed("pq-auth/rnd/link", 32)
-    ed_l, pq_l = sign(keys, CTX_HYBRID_LPL, link, rnd_link)
-    link_post = bytes([0x01, 0x1B]) + link + ed_l + pq_l
+    classical_add = link_post(1, bytes(32), add, "link")
+    link = bytes.fromhex(classical_add["link"])
+
+    # Revision 5: the same Add as the list records a hybrid member (tag 0x09), then a locked
+    # SnapshotHybrid (tag 0x0A) of alice (present, hybrid) and bob (left once, classical).
+    ml_dsa_id = sha256(pk_mldsa)
+    add_hybrid = link_post(1, bytes(32), bytes([0x09]) + add[1:] + ml_dsa_id, "add-hybrid")
+    bob = lp(b"bob") + lp(b"phone")
+    entries = [
+        (u32(0) + participant + ivk + sha256(binding) + name + bytes([1]) + struct.pack(">H", 0)
+         + bytes([1]) + ml_dsa_id),
+        (u32(1) + bob + fixed("pq-auth/bob-ivk", 32) + bytes(32) + lp(b"Bob") + bytes([2])
+         + struct.pack(">H", 1) + bytes([0])),
+    ]
+    snapshot = (bytes([0x0A, 0x01]) + u32(2) + struct.pack(">H", len(entries))
+                + b"".join(entries))
+    snapshot_hybrid = link_post(2, sha256(bytes.fromhex(add_hybrid["link"])), snapshot,
+                                "snapshot-hybrid")
 
     fields = sha256(link) + u64(1) + u64(1) + u32(1) + bytes(32) + u64(1_700_000_000_000)
     heartbeat_input = bytes([0x01, 0x05]) + binding + fields
@@ -122,9 +149,11 @@ def main() -> None:
         "binding": binding.hex(),
         "announcement": {"rnd": rnd_ann.hex(), "bytes": announcement.hex(),
                          "stripped": stripped.hex()},
-        "link_post": {"link": link.hex(), "rnd": rnd_link.hex(), "bytes": link_post.hex()},
+        "link_post": classical_add,
         "heartbeat": {"input": heartbeat_input.hex(), "h": h.hex(), "rnd": rnd_hb.hex(),
                       "bytes": heartbeat.hex()},
+        "add_hybrid": add_hybrid,
+        "snapshot_hybrid": snapshot_hybrid,
     }
     emit(doc, args.out)
 

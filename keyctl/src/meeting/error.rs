@@ -77,7 +77,8 @@ pub enum MeetingError {
     /// asks again.
     #[error("lock request over an outdated LPL head")]
     StaleLockRequest,
-    /// An LPL link changes the IVK of a known participant.
+    /// An LPL link or announcement changes the identity of a known participant: its IVK, or
+    /// (revision 5) the ML-DSA key of a hybrid one, which the list records as `ml_dsa_id`.
     #[error("LPL link changes a participant's IVK")]
     IvkChanged,
     /// A rekey older than the newest key a verified heartbeat certified: superseded, never

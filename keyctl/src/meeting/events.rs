@@ -88,7 +88,9 @@ pub enum Alert {
         /// How many leaves by this userID.
         count: u16,
     },
-    /// A participant came back with a different IVK; refused (whitepaper 3.7.7).
+    /// A participant came back with a different IVK, or (revision 5) with another ML-DSA key
+    /// than the hybrid identity the list or its held binding records, or none; refused
+    /// (whitepaper 3.7.7).
     IvkChanged {
         /// Who.
         participant: ParticipantId,

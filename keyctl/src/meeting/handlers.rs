@@ -238,13 +238,18 @@ impl Live {
         // the list records it or it is still waiting to be admitted.
         let listed_ivk = self.lpl.entry(&p).map(|e| e.ivk);
         // Revision 4: a hybrid identity is both keys; the same IVK with another ML-DSA key
-        // (or none) than the binding held is another identity.
+        // (or none) than the binding held is another identity. Revision 5: the list records
+        // both keys too, so a leader that no longer holds the binding (one that took over)
+        // still refuses a rejoin resting on the Ed25519 key alone.
         let ml_dsa_of = |b: &Binding| b.pq.as_ref().and_then(|k| k.ml_dsa.clone());
         let other_ml_dsa = old.is_some_and(|o| ml_dsa_of(&o.binding) != ml_dsa_of(&a.binding));
+        let listed_other =
+            !self
+                .lpl
+                .keeps_identity(&p, &a.binding.ivk, a.binding.ml_dsa_id().as_ref());
         if other_ml_dsa
-            || listed_ivk
-                .or(old.map(|o| o.binding.ivk))
-                .is_some_and(|ivk| ivk != a.binding.ivk)
+            || listed_other
+            || old.is_some_and(|o| listed_ivk.is_none() && o.binding.ivk != a.binding.ivk)
         {
             out.alert(Alert::IvkChanged { participant: p });
             return Err(MeetingError::IvkChanged);

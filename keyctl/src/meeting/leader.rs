@@ -105,7 +105,7 @@ impl Live {
                 let op = add_op(
                     slot,
                     &self.cfg.me,
-                    &self.binding.ivk,
+                    &self.binding,
                     self.binding.hash(),
                     &self.cfg.display_name,
                 );
@@ -144,7 +144,7 @@ impl Live {
                     let op = add_op(
                         slot,
                         &self.cfg.me,
-                        &self.binding.ivk,
+                        &self.binding,
                         self.binding.hash(),
                         &self.cfg.display_name,
                     );
@@ -253,6 +253,18 @@ impl Live {
             .is_some_and(|e| e.state == MemberState::Present && e.binding_hash == binding.hash())
         {
             return Ok(());
+        }
+        // Revision 5: a member the list records keeps both keys of its identity (checked on
+        // the announcement too; the list may have moved since it was stored).
+        if !self
+            .lpl
+            .keeps_identity(p, &binding.ivk, binding.ml_dsa_id().as_ref())
+            && known.is_some_and(|e| e.ivk == binding.ivk)
+        {
+            out.alert(Alert::IvkChanged {
+                participant: p.clone(),
+            });
+            return Err(MeetingError::IvkChanged);
         }
         // Finding 3: a kicked identity (its participant ID or its IVK) stays out for the
         // meeting's life, locked or not, unless the host lifts the ban.
@@ -416,9 +428,9 @@ impl Live {
         if let Some(j) = self.lead_mut()?.joining.remove(p) {
             // Kicked before its rekey: it never held a key. List it only to record the ban.
             let peer = self.peers.get(p).ok_or(MeetingError::UnknownParticipant)?;
-            let (ivk, name) = (peer.binding.ivk, peer.display_name.clone());
+            let (binding, name) = (peer.binding.clone(), peer.display_name.clone());
             let slot = self.lpl.next_slot().ok_or(MeetingError::MeetingFull)?;
-            self.post_link(out, add_op(slot, p, &ivk, j.binding_hash, &name))?;
+            self.post_link(out, add_op(slot, p, &binding, j.binding_hash, &name))?;
             return self.post_link(
                 out,
                 LplOp::Kick {
@@ -775,13 +787,7 @@ impl Live {
             let Some(slot) = self.lpl.next_slot() else {
                 continue;
             };
-            let op = add_op(
-                slot,
-                &p,
-                &peer.binding.ivk,
-                j.binding_hash,
-                &peer.display_name,
-            );
+            let op = add_op(slot, &p, &peer.binding, j.binding_hash, &peer.display_name);
             self.post_link(out, op)?;
             self.lead_mut()?.members.insert(
                 p,

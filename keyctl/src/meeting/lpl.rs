@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use super::error::MeetingError;
 use super::limits::{MAX_ROSTER, MAX_SLOT};
-use crate::wire::{Id, LplLink, LplOp, MeetingRef, MemberState, ParticipantId, RosterEntry};
+use crate::wire::{
+    Binding, Id, LplLink, LplOp, MeetingRef, MemberState, ParticipantId, RosterEntry,
+};
 
 /// A read-only view of the list, for user interfaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,12 +183,19 @@ impl Lpl {
         Ok(applied)
     }
 
-    fn check_ivk(&self, p: &ParticipantId, ivk: &[u8; 32]) -> Result<(), MeetingError> {
-        // 3.7.7: whoever rejoins with the same (userID, deviceID) must keep the same IVK.
-        match self.roster.get(p) {
-            Some(e) if &e.ivk != ivk => Err(MeetingError::IvkChanged),
-            _ => Ok(()),
-        }
+    /// Whether `ivk` and `ml_dsa_id` are the identity the list records for `p` (true for
+    /// someone it does not record). 3.7.7: whoever rejoins with the same (userID, deviceID)
+    /// keeps the same IVK; revision 5: a hybrid member also the same ML-DSA key, and a
+    /// classical one stays classical, so a rejoin cannot rest on the Ed25519 key alone.
+    pub(crate) fn keeps_identity(
+        &self,
+        p: &ParticipantId,
+        ivk: &[u8; 32],
+        ml_dsa_id: Option<&[u8; 32]>,
+    ) -> bool {
+        self.roster
+            .get(p)
+            .is_none_or(|e| &e.ivk == ivk && e.ml_dsa_id.as_ref() == ml_dsa_id)
     }
 
     fn apply_op(
@@ -202,8 +211,11 @@ impl Lpl {
                 ivk,
                 binding_hash,
                 display_name,
+                ml_dsa_id,
             } => {
-                self.check_ivk(participant, ivk)?;
+                if !self.keeps_identity(participant, ivk, ml_dsa_id.as_ref()) {
+                    return Err(MeetingError::IvkChanged);
+                }
                 // Continuity (3.7.7): a present member's binding hash stays stable (a rejoin
                 // is a Leave, then an Add); a kicked member comes back only after an Unban;
                 // slots are never reused.
@@ -230,6 +242,7 @@ impl Lpl {
                         display_name: display_name.clone(),
                         state: MemberState::Present,
                         leaves,
+                        ml_dsa_id: *ml_dsa_id,
                     },
                 );
                 self.next_slot = slot.saturating_add(1);
@@ -345,20 +358,22 @@ impl Lpl {
     }
 }
 
-/// An Add operation for an admitted participant.
+/// An Add operation for a participant admitted with `binding` (an `AddHybrid` for a hybrid
+/// identity, which the list then records, revision 5).
 pub(crate) fn add_op(
     slot: u32,
     participant: &ParticipantId,
-    ivk: &[u8; 32],
+    binding: &Binding,
     binding_hash: [u8; 32],
     display_name: &Id,
 ) -> LplOp {
     LplOp::Add {
         slot,
         participant: participant.clone(),
-        ivk: *ivk,
+        ivk: binding.ivk,
         binding_hash,
         display_name: display_name.clone(),
+        ml_dsa_id: binding.ml_dsa_id(),
     }
 }
 
@@ -379,10 +394,27 @@ mod tests {
         pid(b"a")
     }
 
+    /// A classical binding of `name` with IVK `[ivk; 32]`.
+    fn binding(name: &[u8], ivk: u8) -> Binding {
+        Binding {
+            meeting: meeting(),
+            participant: pid(name),
+            ivk: [ivk; 32],
+            pk: [ivk; 32],
+            pq: None,
+        }
+    }
+
     fn add(lpl: &Lpl, name: &[u8], ivk: u8) -> LplLink {
         let slot = lpl.next_slot().unwrap();
         let name_id = Id::new(crate::wire::Field::DisplayName, name).unwrap();
-        lpl.next_link(add_op(slot, &pid(name), &[ivk; 32], [ivk; 32], &name_id))
+        lpl.next_link(add_op(
+            slot,
+            &pid(name),
+            &binding(name, ivk),
+            [ivk; 32],
+            &name_id,
+        ))
     }
 
     /// A list led by `a` with `a` and `b` present.
@@ -447,6 +479,80 @@ mod tests {
             "new slot"
         );
         assert_eq!(lpl.leaves_of_user(&user), 1, "an Add keeps the leave count");
+    }
+
+    /// Revision 5: the list keeps a hybrid member's ML-DSA identity across its leave, so a
+    /// link that re-adds it under the same IVK with another ML-DSA id, or none (a classical
+    /// binding), is refused as another IVK is, and changes nothing; the same id is accepted.
+    #[test]
+    fn the_ml_dsa_identity_is_stable_for_a_participant() {
+        let mut lpl = two();
+        let b = pid(b"b");
+        let name = Id::new(crate::wire::Field::DisplayName, b"b").unwrap();
+        let add_b = |lpl: &Lpl, ml_dsa_id: Option<[u8; 32]>| {
+            let slot = lpl.next_slot().unwrap();
+            let op = LplOp::Add {
+                slot,
+                participant: b.clone(),
+                ivk: [2; 32],
+                binding_hash: [slot as u8; 32],
+                display_name: name.clone(),
+                ml_dsa_id,
+            };
+            lpl.next_link(op)
+        };
+        // b is classical: re-added classical fine; now make a hybrid "c" and leave it.
+        let c = pid(b"c");
+        let l = lpl.next_link(LplOp::Add {
+            slot: 2,
+            participant: c.clone(),
+            ivk: [3; 32],
+            binding_hash: [3; 32],
+            display_name: name.clone(),
+            ml_dsa_id: Some([5; 32]),
+        });
+        lpl.apply(&l, &a()).unwrap();
+        let leave = lpl.next_link(LplOp::Leave {
+            slot: 2,
+            participant: c.clone(),
+        });
+        lpl.apply(&leave, &a()).unwrap();
+        assert_eq!(lpl.entry(&c).and_then(|e| e.ml_dsa_id), Some([5; 32]));
+        let snapshot = lpl.next_link(lpl.snapshot());
+        lpl.apply(&snapshot, &a()).unwrap();
+        assert_eq!(lpl.entry(&c).and_then(|e| e.ml_dsa_id), Some([5; 32]));
+        let readd_c = |lpl: &Lpl, ml_dsa_id| {
+            lpl.next_link(LplOp::Add {
+                slot: lpl.next_slot().unwrap(),
+                participant: c.clone(),
+                ivk: [3; 32],
+                binding_hash: [4; 32],
+                display_name: name.clone(),
+                ml_dsa_id,
+            })
+        };
+        for (what, id) in [("none", None), ("another", Some([6; 32]))] {
+            let before = (lpl.v(), lpl.head(), lpl.view());
+            let link = readd_c(&lpl, id);
+            assert_eq!(
+                lpl.apply(&link, &a()),
+                Err(MeetingError::IvkChanged),
+                "{what}"
+            );
+            assert_eq!(before, (lpl.v(), lpl.head(), lpl.view()), "{what}");
+        }
+        let link = readd_c(&lpl, Some([5; 32]));
+        lpl.apply(&link, &a()).unwrap();
+        // A classical member stays classical: b left, then comes back hybrid.
+        let leave = lpl.next_link(LplOp::Leave {
+            slot: 1,
+            participant: b.clone(),
+        });
+        lpl.apply(&leave, &a()).unwrap();
+        let link = add_b(&lpl, Some([7; 32]));
+        assert_eq!(lpl.apply(&link, &a()), Err(MeetingError::IvkChanged));
+        let link = add_b(&lpl, None);
+        lpl.apply(&link, &a()).unwrap();
     }
 
     /// Finding 9 of the security review: a snapshot or add could rewrite a present member's
@@ -571,15 +677,15 @@ mod tests {
         let refused = [
             (
                 "re-adds a present member under a new binding",
-                add_op(2, &b, &[2; 32], [7; 32], &name),
+                add_op(2, &b, &binding(b"b", 2), [7; 32], &name),
             ),
             (
                 "reuses a slot",
-                add_op(0, &pid(b"c"), &[3; 32], [3; 32], &name),
+                add_op(0, &pid(b"c"), &binding(b"c", 3), [3; 32], &name),
             ),
             (
                 "assigns a slot past the KID's range",
-                add_op(MAX_SLOT + 1, &pid(b"c"), &[3; 32], [3; 32], &name),
+                add_op(MAX_SLOT + 1, &pid(b"c"), &binding(b"c", 3), [3; 32], &name),
             ),
             (
                 "removes with the wrong slot",

@@ -207,6 +207,13 @@ impl Binding {
         HybridVerifyingKey::new(self.ivk, &ml_dsa[..]).ok()
     }
 
+    /// `SHA256(pk_ML-DSA)` of a kind 0x0B binding: the hybrid identity's ML-DSA half as the
+    /// list records it (revision 5, `AddHybrid`); none for a classical identity.
+    pub fn ml_dsa_id(&self) -> Option<[u8; 32]> {
+        let key = self.pq.as_ref()?.ml_dsa.as_ref()?;
+        Some(crypto::sha256(&key[..]))
+    }
+
     /// Whether the binding's holder signs hybrid (a kind 0x0B binding).
     pub fn hybrid_auth(&self) -> bool {
         self.pq.as_ref().is_some_and(|k| k.ml_dsa.is_some())

@@ -9,6 +9,38 @@ use crate::crypto::{self, CTX_SIG_LPL, SigningKey};
 /// Longest display name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 256;
 
+/// The tag of [`LplOp::Add`] for a classical member (`ml_dsa_id` none).
+const TAG_ADD: u8 = 1;
+/// The tag of [`LplOp::Add`] for a hybrid member (revision 5: `AddHybrid`).
+const TAG_ADD_HYBRID: u8 = 9;
+/// The tag of [`LplOp::Snapshot`] when no roster entry is hybrid.
+const TAG_SNAPSHOT: u8 = 6;
+/// The tag of [`LplOp::Snapshot`] when some roster entry is hybrid (revision 5:
+/// `SnapshotHybrid`).
+const TAG_SNAPSHOT_HYBRID: u8 = 10;
+
+/// Writes a member's ML-DSA identity as `SnapshotHybrid` entries carry it: a presence byte,
+/// then the 32-byte id when present.
+fn emit_ml_dsa_id(w: &mut Vec<u8>, id: Option<&[u8; 32]>) {
+    match id {
+        None => w.u8(0),
+        Some(id) => {
+            w.u8(1);
+            w.bytes(id);
+        }
+    }
+}
+
+/// Reads what [`emit_ml_dsa_id`] writes; a presence byte other than 0 or 1 is refused, so the
+/// encoding stays canonical (links are signed and hashed as re-encoded).
+fn parse_ml_dsa_id(r: &mut Reader<'_>) -> Result<Option<[u8; 32]>, WireError> {
+    match r.u8()? {
+        0 => Ok(None),
+        1 => Ok(Some(r.array()?)),
+        other => Err(WireError::UnknownPresence(other)),
+    }
+}
+
 /// Whether a roster entry is in the meeting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -50,10 +82,14 @@ pub struct RosterEntry {
     pub state: MemberState,
     /// How many times the leader has seen them leave (alert at four, whitepaper 3.10).
     pub leaves: u16,
+    /// `SHA256(pk_ML-DSA)` of a hybrid member's identity, kept for the meeting's life like
+    /// the IVK (revision 5); none for a classical member.
+    pub ml_dsa_id: Option<[u8; 32]>,
 }
 
 impl RosterEntry {
-    fn emit(&self, w: &mut Vec<u8>) {
+    /// Writes the entry; `hybrid` (a `SnapshotHybrid`) appends the ML-DSA identity.
+    fn emit(&self, w: &mut Vec<u8>, hybrid: bool) {
         w.u32(self.slot);
         self.participant.emit(w);
         w.bytes(&self.ivk);
@@ -61,9 +97,12 @@ impl RosterEntry {
         self.display_name.emit(w);
         w.u8(self.state as u8);
         w.u16(self.leaves);
+        if hybrid {
+            emit_ml_dsa_id(w, self.ml_dsa_id.as_ref());
+        }
     }
 
-    fn parse(r: &mut Reader<'_>) -> Result<Self, WireError> {
+    fn parse(r: &mut Reader<'_>, hybrid: bool) -> Result<Self, WireError> {
         Ok(Self {
             slot: r.u32()?,
             participant: ParticipantId::parse(r)?,
@@ -72,6 +111,7 @@ impl RosterEntry {
             display_name: Id::parse(r, Field::DisplayName)?,
             state: MemberState::parse(r.u8()?)?,
             leaves: r.u16()?,
+            ml_dsa_id: if hybrid { parse_ml_dsa_id(r)? } else { None },
         })
     }
 }
@@ -79,7 +119,8 @@ impl RosterEntry {
 /// An operation recorded in the LPL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LplOp {
-    /// Tag 1: a participant was admitted and given `slot`.
+    /// Tag 1: a participant was admitted and given `slot`; tag 9 (`AddHybrid`, revision 5)
+    /// when it was admitted with a hybrid identity, which the list then records.
     Add {
         /// Sender slot, never reused in the meeting.
         slot: u32,
@@ -91,6 +132,9 @@ pub enum LplOp {
         binding_hash: [u8; 32],
         /// Display name.
         display_name: Id,
+        /// `SHA256(pk_ML-DSA)` of a hybrid identity (the binding's 1,952-byte ML-DSA-65
+        /// key): `Some` is encoded as tag 9 with these 32 bytes after the name, `None` as tag 1.
+        ml_dsa_id: Option<[u8; 32]>,
     },
     /// Tag 2: a participant left.
     Leave {
@@ -122,7 +166,9 @@ pub enum LplOp {
     /// (revision 2); a leader without the host's secret then admits no newcomer.
     InviteOnly,
     /// Tag 6: the whole list in one link: the start of a coalesced chain, written when
-    /// the chain grows past 20 links or when a new leader takes over (3.7.7).
+    /// the chain grows past 20 links or when a new leader takes over (3.7.7). Tag 10
+    /// (`SnapshotHybrid`, revision 5) when some entry has an `ml_dsa_id`: each entry then
+    /// ends with a presence byte and the id.
     Snapshot {
         /// Whether the meeting is locked (flags bit 0).
         locked: bool,
@@ -144,13 +190,21 @@ impl LplOp {
                 ivk,
                 binding_hash,
                 display_name,
+                ml_dsa_id,
             } => {
-                w.u8(1);
+                w.u8(if ml_dsa_id.is_some() {
+                    TAG_ADD_HYBRID
+                } else {
+                    TAG_ADD
+                });
                 w.u32(*slot);
                 participant.emit(w);
                 w.bytes(ivk);
                 w.bytes(binding_hash);
                 display_name.emit(w);
+                if let Some(id) = ml_dsa_id {
+                    w.bytes(id);
+                }
             }
             Self::Leave { slot, participant } => {
                 w.u8(2);
@@ -176,13 +230,20 @@ impl LplOp {
                 next_slot,
                 roster,
             } => {
-                w.u8(6);
+                let n = u16::try_from(roster.len()).unwrap_or(u16::MAX);
+                let entries = roster.iter().take(usize::from(n));
+                // Classical meetings keep the revision 4 bytes.
+                let hybrid = entries.clone().any(|e| e.ml_dsa_id.is_some());
+                w.u8(if hybrid {
+                    TAG_SNAPSHOT_HYBRID
+                } else {
+                    TAG_SNAPSHOT
+                });
                 w.u8(u8::from(*locked) | (u8::from(*invite_only) << 1));
                 w.u32(*next_slot);
-                let n = u16::try_from(roster.len()).unwrap_or(u16::MAX);
                 w.u16(n);
-                for e in roster.iter().take(usize::from(n)) {
-                    e.emit(w);
+                for e in entries {
+                    e.emit(w, hybrid);
                 }
             }
         }
@@ -190,12 +251,17 @@ impl LplOp {
 
     fn parse(r: &mut Reader<'_>) -> Result<Self, WireError> {
         Ok(match r.u8()? {
-            1 => Self::Add {
+            tag @ (TAG_ADD | TAG_ADD_HYBRID) => Self::Add {
                 slot: r.u32()?,
                 participant: ParticipantId::parse(r)?,
                 ivk: r.array()?,
                 binding_hash: r.array()?,
                 display_name: Id::parse(r, Field::DisplayName)?,
+                ml_dsa_id: if tag == TAG_ADD_HYBRID {
+                    Some(r.array()?)
+                } else {
+                    None
+                },
             },
             2 => Self::Leave {
                 slot: r.u32()?,
@@ -212,7 +278,8 @@ impl LplOp {
                 slot: r.u32()?,
                 participant: ParticipantId::parse(r)?,
             },
-            6 => {
+            tag @ (TAG_SNAPSHOT | TAG_SNAPSHOT_HYBRID) => {
+                let hybrid = tag == TAG_SNAPSHOT_HYBRID;
                 let flags = r.u8()?;
                 if flags > 0b11 {
                     return Err(WireError::UnknownState(flags));
@@ -222,7 +289,12 @@ impl LplOp {
                 let n = usize::from(r.u16()?);
                 let mut roster = Vec::with_capacity(n.min(1024));
                 for _ in 0..n {
-                    roster.push(RosterEntry::parse(r)?);
+                    roster.push(RosterEntry::parse(r, hybrid)?);
+                }
+                // One encoding per list: a SnapshotHybrid without a hybrid entry is the
+                // tag 6 snapshot's list (and would not re-encode to these bytes).
+                if hybrid && roster.iter().all(|e| e.ml_dsa_id.is_none()) {
+                    return Err(WireError::NonCanonicalOp(tag));
                 }
                 Self::Snapshot {
                     locked,

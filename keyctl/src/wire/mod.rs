@@ -172,6 +172,13 @@ pub enum WireError {
     /// A member state byte is unknown.
     #[error("unknown member state {0}")]
     UnknownState(u8),
+    /// A presence byte (of a `SnapshotHybrid` entry's ML-DSA identity) is neither 0 nor 1.
+    #[error("unknown presence byte {0}")]
+    UnknownPresence(u8),
+    /// An LPL operation in a form that has a shorter canonical one (a `SnapshotHybrid`
+    /// without a hybrid entry), which the signer would not have encoded.
+    #[error("LPL operation {0:#04x} is not in canonical form")]
+    NonCanonicalOp(u8),
     /// A hybrid binding's post-quantum policy byte is neither 1 (preferred) nor 2
     /// (required).
     #[error("unknown post-quantum policy {0}")]

@@ -351,6 +351,26 @@ pub(crate) fn security_code_hybrid_matches() {
     assert_ne!(seen[0].1, seen[2].1);
 }
 
+/// Under the RustCrypto provider (deterministic ML-DSA given `rnd`), signing `signed` with
+/// the generator's `rnd` reproduces the hybrid message `wire` byte for byte.
+fn resigned_matches<M: keyctl::wire::Signed + Clone>(
+    key: &keyctl::crypto::hybrid_sig::HybridSigningKey,
+    ctx: &[u8],
+    signed: &[u8],
+    rnd: Vec<u8>,
+    h: &keyctl::wire::Hybrid<M>,
+    wire: &[u8],
+) {
+    if CryptoProvider::get_default().name != "rust-crypto" {
+        return;
+    }
+    let sig = key.sign(ctx, signed, &mut ReplayRng(rnd)).unwrap();
+    assert_eq!(
+        hex::encode(keyctl::wire::Hybrid::new(h.msg.clone(), &sig).to_bytes()),
+        hex::encode(wire)
+    );
+}
+
 /// Revision 4 on the wire against tools/kat/gen_pq_auth_kat.py (the encodings written out
 /// from docs/PROTOCOL.md in Python, signed with libsodium and dilithium-py): the hybrid identity
 /// derived from an Ed25519 seed, the 0x0B binding, the hybrid announcement (0x1A), link post
@@ -361,8 +381,10 @@ pub(crate) fn security_code_hybrid_matches() {
 pub(crate) fn pq_auth_matches_independent_implementation() {
     use keyctl::crypto::hybrid_sig::HybridSigningKey;
     use keyctl::wire::{
-        Binding, Heartbeat, Hybrid, KeyAnnouncement, LinkPost, LplLink, Message, SigRefusal,
+        Binding, Field, Heartbeat, Id, KeyAnnouncement, LinkPost, LplLink, LplOp, MemberState,
+        Message, ParticipantId, RosterEntry, SigRefusal,
     };
+
     let text = include_str!("../data/pq-auth-kat.json");
     let doc: Value = serde_json::from_str(text).expect("valid json");
     let id = &doc["identity"];
@@ -381,11 +403,6 @@ pub(crate) fn pq_auth_matches_independent_implementation() {
         crypto::security_code_hybrid(key.verifying_key()),
         id["security_code"].as_str().unwrap()
     );
-    let deterministic = CryptoProvider::get_default().name == "rust-crypto";
-    let resign = |ctx: &[u8], msg: &[u8], rnd: Vec<u8>| {
-        let mut rng = ReplayRng(rnd);
-        key.sign(ctx, msg, &mut rng).unwrap()
-    };
 
     let ann = &doc["announcement"];
     let wire = bytes(ann, "bytes");
@@ -406,39 +423,118 @@ pub(crate) fn pq_auth_matches_independent_implementation() {
         binding.check_signed::<KeyAnnouncement>(&binding_bytes, &stripped.sig, None),
         Err(SigRefusal::ClassicalFromHybrid)
     );
-    if deterministic {
-        let sig = resign(
-            crypto::CTX_SIG_HYBRID_KEY_ANNOUNCEMENT,
-            &binding_bytes,
-            bytes(ann, "rnd"),
-        );
-        assert_eq!(
-            hex::encode(Hybrid::new(h.msg.clone(), &sig).to_bytes()),
-            hex::encode(&wire)
-        );
-    }
-
-    let lp = &doc["link_post"];
-    let link_bytes = bytes(lp, "link");
-    let link = LplLink::from_bytes(&link_bytes).unwrap();
-    assert_eq!(link.to_bytes(), link_bytes);
-    let wire = bytes(lp, "bytes");
-    let Message::HybridLinkPost(h) = Message::from_bytes(&wire).unwrap() else {
-        panic!("not a hybrid link post");
-    };
-    assert_eq!(h.to_bytes(), wire);
-    assert_eq!(h.msg.link, link);
-    assert_eq!(
-        binding.check_signed::<LinkPost>(&link_bytes, &h.msg.sig, Some(&h.ml_dsa[..])),
-        Ok(())
+    resigned_matches(
+        &key,
+        crypto::CTX_SIG_HYBRID_KEY_ANNOUNCEMENT,
+        &binding_bytes,
+        bytes(ann, "rnd"),
+        &h,
+        &wire,
     );
-    if deterministic {
-        let sig = resign(crypto::CTX_SIG_HYBRID_LPL, &link_bytes, bytes(lp, "rnd"));
+
+    // A hybrid link post: the link decodes and re-encodes, the post verifies with both halves
+    // under the leader's binding, and (RustCrypto) re-signing reproduces it.
+    let link_post = |section: &str| {
+        let lp = &doc[section];
+        let link_bytes = bytes(lp, "link");
+        let link = LplLink::from_bytes(&link_bytes).unwrap();
+        assert_eq!(link.to_bytes(), link_bytes, "{section}");
+        let wire = bytes(lp, "bytes");
+        let Message::HybridLinkPost(h) = Message::from_bytes(&wire).unwrap() else {
+            panic!("{section}: not a hybrid link post");
+        };
+        assert_eq!(h.to_bytes(), wire);
+        assert_eq!(h.msg.link, link);
         assert_eq!(
-            hex::encode(Hybrid::new(h.msg.clone(), &sig).to_bytes()),
-            hex::encode(&wire)
+            binding.check_signed::<LinkPost>(&link_bytes, &h.msg.sig, Some(&h.ml_dsa[..])),
+            Ok(())
         );
-    }
+        resigned_matches(
+            &key,
+            crypto::CTX_SIG_HYBRID_LPL,
+            &link_bytes,
+            bytes(lp, "rnd"),
+            &h,
+            &wire,
+        );
+        link
+    };
+    let link = link_post("link_post");
+
+    // Revision 5: the same member listed as hybrid (AddHybrid, 0x09), then a SnapshotHybrid
+    // (0x0A), each built here from its fields and compared with the generator's bytes.
+    let add_hybrid = link_post("add_hybrid");
+    let LplOp::Add {
+        slot,
+        participant,
+        ivk,
+        binding_hash,
+        display_name,
+        ml_dsa_id: None,
+    } = link.op.clone()
+    else {
+        panic!("the revision 4 link is a classical Add");
+    };
+    let ml_dsa_id = binding.ml_dsa_id();
+    assert_eq!(
+        ml_dsa_id,
+        Some(crypto::sha256(key.verifying_key().ml_dsa()))
+    );
+    let add = LplOp::Add {
+        slot,
+        participant: participant.clone(),
+        ivk,
+        binding_hash,
+        display_name: display_name.clone(),
+        ml_dsa_id,
+    };
+    assert_eq!(
+        hex::encode(
+            LplLink {
+                op: add,
+                ..link.clone()
+            }
+            .to_bytes()
+        ),
+        hex::encode(add_hybrid.to_bytes())
+    );
+    let snapshot = link_post("snapshot_hybrid");
+    let bob = RosterEntry {
+        slot: 1,
+        participant: ParticipantId::new(b"bob", b"phone").unwrap(),
+        // The generator's `fixed("pq-auth/bob-ivk", 32)`.
+        ivk: crypto::sha256(b"veil-kat/pq-auth/bob-ivk/0"),
+        binding_hash: [0; 32],
+        display_name: Id::new(Field::DisplayName, b"Bob").unwrap(),
+        state: MemberState::Left,
+        leaves: 1,
+        ml_dsa_id: None,
+    };
+    let alice = RosterEntry {
+        slot,
+        participant,
+        ivk,
+        binding_hash,
+        display_name,
+        state: MemberState::Present,
+        leaves: 0,
+        ml_dsa_id,
+    };
+    let expected = LplLink {
+        meeting: link.meeting.clone(),
+        v: 2,
+        prev: add_hybrid.hash(),
+        op: LplOp::Snapshot {
+            locked: true,
+            invite_only: false,
+            next_slot: 2,
+            roster: vec![alice, bob],
+        },
+    };
+    assert_eq!(
+        hex::encode(expected.to_bytes()),
+        hex::encode(snapshot.to_bytes())
+    );
 
     let hb = &doc["heartbeat"];
     let wire = bytes(hb, "bytes");
@@ -458,11 +554,12 @@ pub(crate) fn pq_auth_matches_independent_implementation() {
         binding.check_signed::<Heartbeat>(&hash, &h.msg.sig, Some(&h.ml_dsa[..])),
         Ok(())
     );
-    if deterministic {
-        let sig = resign(crypto::CTX_SIG_HYBRID_LPL, &hash, bytes(hb, "rnd"));
-        assert_eq!(
-            hex::encode(Hybrid::new(h.msg.clone(), &sig).to_bytes()),
-            hex::encode(&wire)
-        );
-    }
+    resigned_matches(
+        &key,
+        crypto::CTX_SIG_HYBRID_LPL,
+        &hash,
+        bytes(hb, "rnd"),
+        &h,
+        &wire,
+    );
 }

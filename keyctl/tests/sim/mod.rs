@@ -154,6 +154,11 @@ impl Sim {
     /// A participant joins with its hybrid identity (revision 4); `leader` is whom the
     /// server names.
     pub fn join_hybrid(&mut self, name: &str, leader: &str) -> usize {
+        self.join_hybrid_with(name, leader, Self::hybrid_identity(name))
+    }
+
+    /// A participant joins with the hybrid identity `key`.
+    pub fn join_hybrid_with(&mut self, name: &str, leader: &str, key: HybridSigningKey) -> usize {
         let cfg = Config {
             meeting: self.meeting.clone(),
             me: pid(name),
@@ -164,7 +169,6 @@ impl Sim {
             timings: self.timings,
             pq: self.pq,
         };
-        let key = Self::hybrid_identity(name);
         let session = Session::new_hybrid(cfg, key, self.now, &mut self.rng).unwrap();
         self.add_node(name, session)
     }
