@@ -22,6 +22,8 @@
 //! With GRO, a completion may hold many datagrams back to back in one 64 KiB buffer; they are
 //! copied into a batch slot each ([`split_segments`]): sealing grows every datagram by its
 //! header and tag, and back to back there is no room for either, so in place is impossible there.
+//! (Opening shrinks a datagram and could stay in the GRO buffer; not built.) GRO stays on by
+//! default wherever the kernel takes it; [`Config::gro`] turns it off.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::collections::VecDeque;
