@@ -20,6 +20,7 @@
 //! `-- --paced` measures only the paced latency, all variants in turn, round after round;
 //! `-- --only TEXT` keeps the variants whose name contains TEXT, beside the naive proxy;
 //! `-- --sink-gro` gives the throughput sink UDP GRO (see [`sink_gro`]);
+//! `-- --uring-no-gro` runs the io_uring workers without UDP GRO (see [`uring_no_gro`]);
 //! `-- --pin` pins threads for paced runs (see [`pin`]);
 //! `-- --size N` (repeatable) measures only these payload sizes (default 1200 and 200).
 //! `python3 bench/median.py RUNS -- target/release/loopback ...` gives the median over runs.
@@ -250,7 +251,10 @@ fn engine(
         let stop = stop.clone();
         threads.push(spawn_forwarder(index, move || {
             let result = match kind {
-                EngineKind::Uring => uring::run(&sockets, &mut forwarder, &stop),
+                EngineKind::Uring => {
+                    let config = uring::Config::default().with_gro(!uring_no_gro());
+                    uring::run_configured(&sockets, &mut forwarder, &stop, config).map(drop)
+                }
                 EngineKind::Mio => mio_engine::run(&sockets, &mut forwarder, &stop),
             };
             if let Err(e) = result {
@@ -286,6 +290,14 @@ fn start(variant: Variant, sink: SocketAddr) -> Result<Running, Error> {
 /// nothing from it. Off by default, so the headline figures assume a receiver without GRO.
 fn sink_gro() -> bool {
     std::env::args().any(|a| a == "--sink-gro")
+}
+
+/// `--uring-no-gro`: the io_uring workers receive without UDP GRO, so every datagram is sealed
+/// or opened in the buffer it landed in and sent from there (with GRO, the generator's GSO
+/// bursts arrive coalesced and each datagram is copied into a batch slot). The mio engine is
+/// unchanged.
+fn uring_no_gro() -> bool {
+    std::env::args().any(|a| a == "--uring-no-gro")
 }
 
 fn throughput(variant: Variant, size: usize) -> Result<(f64, f64), Error> {
@@ -525,7 +537,8 @@ fn paced_only(variants: &[Variant], sizes: &[usize], pacing: Pacing) -> Result<(
 const USAGE: &str = "\
 loopback: the dataplane engines against a naive recv_from/seal/send_to proxy over loopback
 
-usage: loopback [--paced] [--pin] [--flush N] [--gap US] [--sink-gro] [--only TEXT] [--size N]...
+usage: loopback [--paced] [--pin] [--flush N] [--gap US] [--sink-gro] [--uring-no-gro]
+                [--only TEXT] [--size N]...
 
   (no flag)      throughput (Mpps, CPU per packet) and paced latency of every variant
   --paced        paced latency only (one packet in flight), every variant in turn, 9 rounds
@@ -534,6 +547,8 @@ usage: loopback [--paced] [--pin] [--flush N] [--gap US] [--sink-gro] [--only TE
   --gap US       paced: wait US microseconds after each flush arrived (default 0: back to back,
                  one flush in flight; 1000 or more is media pacing, every flush wakes the forwarder)
   --sink-gro     the throughput sink receives with UDP GRO, as veil relay and sidecars do
+  --uring-no-gro the io_uring workers receive without UDP GRO: each datagram is sealed or opened
+                 where it landed, with no copy
   --only TEXT    only the variants whose name contains TEXT (the naive baselines always run)
   --size N       payload bytes, 16 to 1400, repeatable (default: 1200 and 200)
 
@@ -550,7 +565,7 @@ fn check_args(args: &[String]) {
     let mut rest = args.iter().skip(1);
     while let Some(arg) = rest.next() {
         match arg.as_str() {
-            "--paced" | "--pin" | "--sink-gro" => {}
+            "--paced" | "--pin" | "--sink-gro" | "--uring-no-gro" => {}
             "--only" | "--size" | "--flush" | "--gap" => {
                 if rest.next().is_none() {
                     refuse(format!("{arg} needs a value"));

@@ -5,7 +5,12 @@
 //! plaintext is received at [`HEADROOM`] into its slot so sealing can prepend the mkSeqNum and
 //! SFrame header in place; a protected packet is received at the slot's start and opened in place.
 //! The IO engines fill and drain slots; [`seal_batch`] and [`open_batch`] load the keyring once.
+//!
+//! A batch's slots need not be its own slab: [`Batch::with_memory`] makes one whose slots are an
+//! engine's receive buffers ([`SlotMemory`]), so packets are sealed or opened where the kernel
+//! wrote them and sent from there, with no copy (the io_uring engine without GRO does this).
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::ops::Range;
 
@@ -75,9 +80,33 @@ const EMPTY: Meta = Meta {
     dropped: false,
 };
 
-/// Up to [`BATCH_SIZE`] packets in one preallocated slab.
+/// Slot memory a batch does not own: an engine's receive buffers, which it lends slot by slot.
+///
+/// Slot `index` is [`SLOT_LEN`] bytes laid out as a slab's slot is (a plaintext at
+/// [`HEADROOM`], a protected packet at 0, [`TAG_ROOM`] free after either). The engine assigns
+/// a buffer to slot `len()` before [`Batch::commit`]ting it and takes the buffers back only
+/// after the batch's sends completed, clearing the batch. Every slot is exactly [`SLOT_LEN`]
+/// bytes long, one with no buffer assigned too (spare memory of the engine's).
+pub trait SlotMemory: Send + Sync {
+    /// Slot `index` (exactly [`SLOT_LEN`] bytes).
+    fn slot(&self, index: usize) -> &[u8];
+    /// Slot `index` (exactly [`SLOT_LEN`] bytes), to seal or open in.
+    fn slot_mut(&mut self, index: usize) -> &mut [u8];
+    /// The memory as its concrete type, for the engine that lent it.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// Where a batch's slots live.
+enum Store {
+    /// Its own slab of [`BATCH_SIZE`] slots.
+    Slab(Box<[u8]>),
+    /// An engine's buffers.
+    Lent(Box<dyn SlotMemory>),
+}
+
+/// Up to [`BATCH_SIZE`] packets in one preallocated slab (or in an engine's buffers).
 pub struct Batch {
-    slab: Box<[u8]>,
+    store: Store,
     meta: [Meta; BATCH_SIZE],
     len: usize,
 }
@@ -107,9 +136,33 @@ impl Batch {
     /// An empty batch; the only allocation it ever makes.
     pub fn new() -> Self {
         Self {
-            slab: vec![0u8; BATCH_SIZE * SLOT_LEN].into_boxed_slice(),
+            store: Store::Slab(vec![0u8; BATCH_SIZE * SLOT_LEN].into_boxed_slice()),
             meta: [EMPTY; BATCH_SIZE],
             len: 0,
+        }
+    }
+
+    /// An empty batch whose slots are `memory`'s (see [`SlotMemory`]).
+    pub fn with_memory(memory: Box<dyn SlotMemory>) -> Self {
+        Self {
+            store: Store::Lent(memory),
+            meta: [EMPTY; BATCH_SIZE],
+            len: 0,
+        }
+    }
+
+    /// The memory lent by [`Self::with_memory`], if any.
+    pub fn memory_mut(&mut self) -> Option<&mut dyn SlotMemory> {
+        match &mut self.store {
+            Store::Slab(_) => None,
+            Store::Lent(memory) => Some(memory.as_mut()),
+        }
+    }
+
+    fn slot(&self, index: usize) -> &[u8] {
+        match &self.store {
+            Store::Slab(slab) => &slab[index * SLOT_LEN..(index + 1) * SLOT_LEN],
+            Store::Lent(memory) => memory.slot(index),
         }
     }
 
@@ -135,12 +188,19 @@ impl Batch {
 
     /// The whole slot `index`, for an engine to receive into.
     pub fn slot_mut(&mut self, index: usize) -> &mut [u8] {
-        &mut self.slab[index * SLOT_LEN..(index + 1) * SLOT_LEN]
+        match &mut self.store {
+            Store::Slab(slab) => &mut slab[index * SLOT_LEN..(index + 1) * SLOT_LEN],
+            Store::Lent(memory) => memory.slot_mut(index),
+        }
     }
 
-    /// The slab and slot length, for engines that point iovecs at every slot at once.
-    pub fn slab_mut(&mut self) -> &mut [u8] {
-        &mut self.slab
+    /// The slab, for engines that point iovecs at every slot at once; `None` for a batch over
+    /// lent memory.
+    pub fn slab_mut(&mut self) -> Option<&mut [u8]> {
+        match &mut self.store {
+            Store::Slab(slab) => Some(slab),
+            Store::Lent(_) => None,
+        }
     }
 
     /// Records that slot `len()` now holds a packet at `range` of the slot, from `addr`.
@@ -188,7 +248,7 @@ impl Batch {
     /// Packet `index` as it now stands (sealed, opened, or as received).
     pub fn packet(&self, index: usize) -> &[u8] {
         let meta = &self.meta[index];
-        &self.slab[index * SLOT_LEN + meta.start..index * SLOT_LEN + meta.end]
+        &self.slot(index)[meta.start..meta.end]
     }
 
     /// The address packet `index` came from.
@@ -238,7 +298,7 @@ pub fn seal_batch(
             // counted, and never sealed or opened.
             continue;
         }
-        let slot = &mut batch.slab[index * SLOT_LEN..(index + 1) * SLOT_LEN];
+        let slot = batch.slot_mut(index);
         let outcome = match stream_index(mode, &slot[meta.start..meta.end]) {
             None => Err(SendDrop::BadInput),
             Some(stream) => keys
@@ -286,7 +346,7 @@ pub fn open_batch(
             // counted, and never sealed or opened.
             continue;
         }
-        let slot = &mut batch.slab[index * SLOT_LEN..(index + 1) * SLOT_LEN];
+        let slot = batch.slot_mut(index);
         let outcome = keys.open(&snapshot, now, &mut slot[meta.start..meta.end]);
         let meta = &mut batch.meta[index];
         match outcome {

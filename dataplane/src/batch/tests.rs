@@ -36,6 +36,14 @@ fn rtp(ssrc: u32, seq: u16, payload: &[u8]) -> Vec<u8> {
     p
 }
 
+/// Seals `batch` at 1 ms, none refused; returns how many were sealed.
+fn seal_all(tx: &mut WorkerKeys, ring: &Keyring, mode: Mode, batch: &mut Batch) -> u64 {
+    let mut send_drops = [0; SendDrop::ALL.len()];
+    let sealed = seal_batch(tx, ring, Millis(1), mode, batch, &mut send_drops);
+    assert_eq!(send_drops, [0, 0]);
+    sealed.packets
+}
+
 fn roundtrip(mode: Mode, packets: &[Vec<u8>]) -> (Vec<Vec<u8>>, DropCounters) {
     let (alice, bob) = (ring(1), ring(2));
     let (mut tx, mut rx) = (WorkerKeys::new(mode), WorkerKeys::new(mode));
@@ -43,17 +51,10 @@ fn roundtrip(mode: Mode, packets: &[Vec<u8>]) -> (Vec<Vec<u8>>, DropCounters) {
     for p in packets {
         assert!(batch.push_plain(p, None));
     }
-    let mut send_drops = [0; SendDrop::ALL.len()];
-    let sealed = seal_batch(
-        &mut tx,
-        &alice,
-        Millis(1),
-        mode,
-        &mut batch,
-        &mut send_drops,
+    assert_eq!(
+        seal_all(&mut tx, &alice, mode, &mut batch),
+        packets.len() as u64
     );
-    assert_eq!(sealed.packets as usize, packets.len());
-    assert_eq!(send_drops, [0, 0]);
     let mut wire = Batch::new();
     for p in batch.live() {
         assert!(wire.push_wire(p, None));
@@ -167,4 +168,70 @@ fn a_batch_refuses_what_does_not_fit() {
     assert!(!batch.push_wire(b"x", None));
     batch.clear();
     assert!(batch.is_empty());
+}
+
+/// Slots in memory the batch does not own (as an engine lends its receive buffers), in
+/// reverse order of the batch's indices, with a gap between them.
+struct Lent {
+    memory: Vec<u8>,
+}
+
+const LENT_STRIDE: usize = SLOT_LEN + 64;
+
+impl SlotMemory for Lent {
+    fn slot(&self, index: usize) -> &[u8] {
+        let at = (BATCH_SIZE - 1 - index) * LENT_STRIDE;
+        &self.memory[at..at + SLOT_LEN]
+    }
+
+    fn slot_mut(&mut self, index: usize) -> &mut [u8] {
+        let at = (BATCH_SIZE - 1 - index) * LENT_STRIDE;
+        &mut self.memory[at..at + SLOT_LEN]
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+#[test]
+fn a_batch_over_lent_memory_seals_and_opens_in_that_memory() {
+    let lent = || {
+        Batch::with_memory(Box::new(Lent {
+            memory: vec![0; BATCH_SIZE * LENT_STRIDE],
+        }))
+    };
+    let (alice, bob) = (ring(1), ring(2));
+    let mode = Mode::Datagram;
+    let (mut tx, mut rx) = (WorkerKeys::new(mode), WorkerKeys::new(mode));
+    let mut batch = lent();
+    assert!(batch.slab_mut().is_none());
+    for i in 0..3 {
+        assert!(batch.push_plain(&[i as u8; 100], None));
+    }
+    assert_eq!(seal_all(&mut tx, &alice, mode, &mut batch), 3);
+    // The sealed packets are in the lent memory, at the slots it lent.
+    let sealed_first = batch.packet(0).to_vec();
+    let memory = batch
+        .memory_mut()
+        .unwrap()
+        .as_any_mut()
+        .downcast_mut::<Lent>()
+        .unwrap();
+    let at = (BATCH_SIZE - 1) * LENT_STRIDE;
+    assert!(
+        memory.memory[at..at + SLOT_LEN]
+            .windows(sealed_first.len())
+            .any(|w| w == sealed_first)
+    );
+    let mut wire = lent();
+    for p in batch.live() {
+        assert!(wire.push_wire(p, None));
+    }
+    let mut drops = DropCounters::default();
+    let opened = open_batch(&mut rx, &bob, Millis(1), &mut wire, &mut drops);
+    assert_eq!((opened.packets, drops.total()), (3, 0));
+    for (i, p) in wire.live().enumerate() {
+        assert_eq!(p, &[i as u8; 100][..]);
+    }
 }

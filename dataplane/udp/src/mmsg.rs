@@ -187,7 +187,10 @@ impl Mmsg {
     ) -> io::Result<(usize, usize)> {
         batch.clear();
         let capacity = SLOT_LEN.saturating_sub(offset + TAG_ROOM);
-        let slab = batch.slab_mut();
+        // recvmmsg points at every slot at once: only a batch with its own slab will do.
+        let slab = batch
+            .slab_mut()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
         for i in 0..BATCH_SIZE {
             let slot = &mut slab[i * SLOT_LEN + offset..(i + 1) * SLOT_LEN];
             self.iovs[i] = libc::iovec {

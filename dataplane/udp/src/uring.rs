@@ -4,11 +4,26 @@
 //! both sockets registered as fixed files, and one provided buffer ring per socket. A multishot
 //! RecvMsg per socket keeps completing into those buffers with no submission per packet; when the
 //! kernel runs out of buffers it ends the multishot (ENOBUFS, no MORE flag) and we re-arm it after
-//! recycling (aquatic does the same). Received payloads are copied into a [`Batch`] slot (so the
-//! pipeline and sealing-in-place are the same as the mio engine's) and the buffer goes straight
-//! back to the ring. A batch's output goes out as SendMsg submissions, one per GSO run; they are
-//! submitted by the same `io_uring_enter` that waits for the next receive, and the batch they
-//! point into is not refilled until they completed (two batches alternate).
+//! recycling (aquatic does the same). A batch's output goes out as SendMsg submissions, one per
+//! GSO run; they are submitted by the same `io_uring_enter` that waits for the next receive, and
+//! the batch they point into is not refilled until they completed (two batches alternate).
+//!
+//! Without GRO, a datagram is sealed or opened where it landed and sent from there: the batch
+//! is a view over the provided buffers ([`RingSlots`]). Each buffer is laid out so that the
+//! payload, after the kernel's `io_uring_recvmsg_out` header and the name room, sits at its
+//! side's [`Side::recv_offset`] of a [`SLOT_LEN`] window: the 44 bytes in front of it hold the
+//! mkSeqNum and the longest SFrame header once the name was read out, and the window keeps
+//! [`TAG_ROOM`] after the longest accepted payload for the tag. A buffer goes back to the ring
+//! only once its batch's sends completed (forged or refused packets included), so the kernel
+//! never writes into a buffer a send still reads. Pre-posting one plain RecvMsg per slot (as
+//! recvmmsg does) was the other way; it costs a submission per datagram, where the multishot
+//! receive costs none under load, so the provided buffers stay.
+//!
+//! With GRO, a completion may hold many datagrams back to back in one 64 KiB buffer; they are
+//! copied into a batch slot each ([`split_segments`]): sealing grows every datagram by its
+//! header and tag, and back to back there is no room for either, so in place is impossible there.
+//! (Opening shrinks a datagram and could stay in the GRO buffer; not built.) GRO stays on by
+//! default wherever the kernel takes it; [`Config::gro`] turns it off.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::collections::VecDeque;
@@ -30,7 +45,8 @@ use crate::gro::{enable_gro, gro_segment, split_segments};
 use crate::mio_engine::DRAIN_LIMIT;
 use crate::mmsg::{Mmsg, gso_supported, socket_addr};
 use crate::{IoDrop, Pipeline, Side, WorkerSockets, now};
-use dataplane::batch::{BATCH_SIZE, Batch, SLOT_LEN};
+use dataplane::batch::{BATCH_SIZE, Batch, SLOT_LEN, SlotMemory, TAG_ROOM};
+use dataplane::packet::HEADROOM;
 
 const RING_ENTRIES: u32 = 256;
 /// Provided buffers per socket (a power of two, as the buffer ring requires). The kernel hands
@@ -41,8 +57,14 @@ const BUFFERS: u16 = 256;
 const NAME_LEN: usize = size_of::<libc::sockaddr_in6>();
 /// Room for the `UDP_GRO` cmsg (CMSG_SPACE(sizeof(int)) is 24 on 64-bit Linux).
 const CONTROL_LEN: usize = 32;
+/// Where the payload lands in a buffer without GRO: after the kernel's `io_uring_recvmsg_out`
+/// header (16 bytes) and the name room (no control room is asked for).
+const PAYLOAD_AT: usize = 16 + NAME_LEN;
 /// Each buffer: the kernel's `io_uring_recvmsg_out` header, the name, then the payload.
-const BUF_LEN: usize = 16 + NAME_LEN + SLOT_LEN;
+const BUF_LEN: usize = PAYLOAD_AT + SLOT_LEN;
+// A slot window puts the payload at its side's receive offset (0, or HEADROOM for a plaintext),
+// so it starts at most PAYLOAD_AT into the buffer and must end inside it.
+const _: () = assert!(HEADROOM <= PAYLOAD_AT && PAYLOAD_AT + SLOT_LEN <= BUF_LEN);
 /// With GRO: header, name, the cmsg, and a coalesced datagram of up to 64 KiB.
 const GRO_BUF_LEN: usize = 16 + NAME_LEN + CONTROL_LEN + (1 << 16);
 /// Provided buffers per GRO socket: each holds up to 64 datagrams, so 8 hold 512, several
@@ -71,8 +93,8 @@ const IDLE_WAIT: Duration = Duration::from_millis(50);
 ///
 /// The kernel writes into the buffers whenever a receive completes, concurrently with this
 /// thread, so they are held as a raw allocation and never as a Rust slice or reference:
-/// [`Self::buffer`] makes a slice of one buffer only between its completion (the kernel handed
-/// it over) and [`Self::push`] (handing it back). Freed only once no operation of the ring can
+/// [`Self::buffer`] (and a [`RingSlots`] view) makes a slice of one buffer only between its
+/// completion (the kernel handed it over) and [`Self::push`] (handing it back). Freed only once no operation of the ring can
 /// write any more: the engine cancels and reaps every operation first ([`Engine::shutdown`]).
 struct BufRing {
     entries: NonNull<BufRingEntry>,
@@ -209,6 +231,136 @@ impl Drop for BufRing {
     }
 }
 
+/// A batch's slots lent from the provided buffers of sockets without GRO ([`SlotMemory`]).
+///
+/// Slot `i` (below `count`) is the [`SLOT_LEN`] window of buffer `bids[i]` of side `side`'s ring
+/// that starts `PAYLOAD_AT - recv_offset` into it, so the received payload sits at the side's
+/// receive offset. The engine assigns a buffer only after its completion handed it over, and
+/// gives it back to the kernel ([`Self::take`]) only once the batch's sends completed; every
+/// slice of a buffer comes from `&self` or `&mut self`, so none is left when `take` (which
+/// needs `&mut self`) returns the buffers.
+struct RingSlots {
+    /// Per side: the start of its buffer allocation and its buffers' length and count, for a
+    /// side without GRO (address arithmetic only; the [`BufRing`] owns the memory and outlives
+    /// this, both being fields of the engine, freed only after its teardown reaped everything).
+    rings: [Option<(NonNull<u8>, usize, u16)>; 2],
+    /// The side whose buffers the slots are.
+    side: usize,
+    bids: [u16; BATCH_SIZE],
+    count: usize,
+    /// What a slot no buffer is assigned to reads (zeros) and writes.
+    spare: Box<[u8]>,
+}
+
+// SAFETY: the pointers are addresses of buffers the engine owns; the type is used on the
+// engine's thread only, and `Batch` asks for Send + Sync solely so that batches over owned slabs
+// keep them. Access goes through &self / &mut self, so it is no more shared than a slab would be.
+unsafe impl Send for RingSlots {}
+// SAFETY: as for Send; `slot(&self)` only reads.
+unsafe impl Sync for RingSlots {}
+
+impl RingSlots {
+    fn new(bufs: &[BufRing; 2], gro: [bool; 2]) -> Self {
+        let ring = |side: usize| {
+            (!gro[side]).then(|| (bufs[side].bufs, bufs[side].buf_len, bufs[side].count))
+        };
+        Self {
+            rings: [ring(0), ring(1)],
+            side: 0,
+            bids: [0; BATCH_SIZE],
+            count: 0,
+            spare: vec![0; SLOT_LEN].into_boxed_slice(),
+        }
+    }
+
+    /// Where slot `index` starts, if a buffer is assigned to it.
+    fn window(&self, index: usize) -> Option<*mut u8> {
+        let (base, buf_len, count) = self.rings[self.side]?;
+        if index >= self.count {
+            return None;
+        }
+        let bid = usize::from(self.bids[index] & (count - 1));
+        let side = if self.side == 0 {
+            Side::Local
+        } else {
+            Side::Network
+        };
+        let start = bid * buf_len + PAYLOAD_AT - side.recv_offset();
+        // Address arithmetic only, inside the allocation (bid < count; see the const assert on
+        // BUF_LEN for the window's end).
+        Some(base.as_ptr().wrapping_add(start))
+    }
+
+    /// Starts a fill from `side`: the slots must be empty ([`Self::take`]).
+    fn begin(&mut self, side: Side) {
+        debug_assert_eq!(self.count, 0);
+        self.side = side as usize;
+    }
+
+    /// Assigns buffer `bid`, which a completion just handed over, to slot `index` (the batch's
+    /// next), forgetting any slot from `index` on. False (nothing assigned) if out of range.
+    fn assign(&mut self, index: usize, bid: u16) -> bool {
+        if index >= BATCH_SIZE || index > self.count || self.rings[self.side].is_none() {
+            return false;
+        }
+        self.bids[index] = bid;
+        self.count = index + 1;
+        true
+    }
+
+    /// Forgets the slots from `len` on (their buffers are the caller's to give back).
+    fn truncate(&mut self, len: usize) {
+        self.count = self.count.min(len);
+    }
+
+    /// The side and buffers of the slots, which are empty afterwards: the caller hands the
+    /// buffers back to the kernel.
+    fn take(&mut self) -> (usize, &[u16]) {
+        let count = std::mem::take(&mut self.count);
+        (self.side, &self.bids[..count])
+    }
+}
+
+impl SlotMemory for RingSlots {
+    fn slot(&self, index: usize) -> &[u8] {
+        match self.window(index) {
+            // SAFETY: the window lies inside the side's buffer allocation (see `window`); the
+            // buffer was handed over by its completion and is given back to the kernel only by
+            // `take`, which needs `&mut self` and so outlives no slice from here; no other slot
+            // holds the same buffer (the kernel hands a buffer out once until it is given back).
+            Some(start) => unsafe { std::slice::from_raw_parts(start, SLOT_LEN) },
+            None => &self.spare,
+        }
+    }
+
+    fn slot_mut(&mut self, index: usize) -> &mut [u8] {
+        match self.window(index) {
+            // SAFETY: as in `slot`; `&mut self` makes this the only slice of the buffer.
+            Some(start) => unsafe { std::slice::from_raw_parts_mut(start, SLOT_LEN) },
+            None => &mut self.spare,
+        }
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+/// The sender address in a received name area.
+fn name_addr(name: &[u8]) -> Option<std::net::SocketAddr> {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+    // SAFETY: copies at most size_of::<sockaddr_storage>() bytes into it, from a live slice.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            name.as_ptr(),
+            (&raw mut storage).cast::<u8>(),
+            name.len().min(size_of::<libc::sockaddr_storage>()),
+        );
+    }
+    socket_addr(&storage)
+}
+
 fn build_ring() -> io::Result<(IoUring, &'static str)> {
     if let Ok(ring) = IoUring::builder()
         .setup_single_issuer()
@@ -235,13 +387,43 @@ fn recv_msghdr(gro: bool) -> Box<libc::msghdr> {
 
 /// A batch and the send scratch whose pointers its in-flight sends carry.
 struct Slot {
+    /// The batch datagrams are copied into (from GRO buffers).
     batch: Batch,
+    /// The batch over provided buffers ([`RingSlots`]) datagrams are sealed or opened in where
+    /// they landed (sockets without GRO).
+    view: Batch,
+    /// Whether `view` is the batch in use.
+    in_place: bool,
     /// Send scratch per destination side.
     send: [Mmsg; 2],
     /// Where this slot's sends go.
     to: Side,
     /// Sends submitted and not yet completed; the slot is reused only at zero.
     outstanding: usize,
+}
+
+impl Slot {
+    fn batch(&self) -> &Batch {
+        if self.in_place {
+            &self.view
+        } else {
+            &self.batch
+        }
+    }
+
+    fn batch_mut(&mut self) -> &mut Batch {
+        if self.in_place {
+            &mut self.view
+        } else {
+            &mut self.batch
+        }
+    }
+
+    fn ring_slots(&mut self) -> Option<&mut RingSlots> {
+        self.view
+            .memory_mut()
+            .and_then(|memory| memory.as_any_mut().downcast_mut::<RingSlots>())
+    }
 }
 
 fn other(side: Side) -> Side {
@@ -257,6 +439,10 @@ struct Engine {
     // and reaped its last completion; closing the ring is not relied on to cancel anything.
     ring: IoUring,
     bufs: [BufRing; 2],
+    /// Per side: whether it receives with GRO (and so copies datagrams into batch slots).
+    gro: [bool; 2],
+    /// Datagrams copied into a batch slot (GRO segments); none without GRO.
+    copied: u64,
     /// Per side: the msghdr its multishot receive was armed with.
     msghdr: [Box<libc::msghdr>; 2],
     /// Destinations by side sent to: `[deliver, remote]`.
@@ -313,10 +499,11 @@ impl Engine {
         loop {
             // SAFETY: every pointer an entry carries stays valid until its completion is reaped:
             // the recv msghdr, the destination addresses and the tick's timespec (which the
-            // kernel reads only at submission) are boxed in `self`; a slot's
-            // batch and send scratch (boxed too) are not touched until its outstanding sends
-            // reach zero; and `shutdown` ends every operation (receives, tick, sends) and reaps
-            // its final completion before the engine is dropped (or leaks it all if it cannot).
+            // kernel reads only at submission) are boxed in `self`; a slot's batch and send
+            // scratch (boxed too), and the provided buffers its view batch holds, are not
+            // touched or given back until its outstanding sends reach zero; and `shutdown` ends
+            // every operation (receives, tick, sends) and reaps its final completion before the
+            // engine is dropped (or leaks it all if it cannot).
             let pushed = unsafe { self.ring.submission().push(entry) };
             if pushed.is_ok() {
                 return Ok(());
@@ -520,8 +707,8 @@ impl Engine {
             let to = self.slots[slot_index].to;
             let mut index = first;
             let mut queued = 0;
-            while queued < count && index < self.slots[slot_index].batch.len() {
-                let batch = &self.slots[slot_index].batch;
+            while queued < count && index < self.slots[slot_index].batch().len() {
+                let batch = self.slots[slot_index].batch();
                 if !batch.is_dropped(index) {
                     let packet = batch.packet(index);
                     let dest = &self.dests[to as usize];
@@ -560,16 +747,116 @@ impl Engine {
         Ok(())
     }
 
-    /// Fills the current slot from `side`'s pending receives, recycling each buffer at once. A
-    /// GRO buffer is split into one slot per segment; one that no longer fits waits for the next
-    /// batch.
+    /// Hands the buffers of every slot whose sends all completed back to the kernel, and
+    /// empties its batch: a batch over provided buffers holds them until then, dropped packets
+    /// included. Runs before each re-arm, so a receive that ran out of buffers finds them again.
+    fn recycle(&mut self) {
+        for index in 0..self.slots.len() {
+            let slot = &mut self.slots[index];
+            if slot.outstanding > 0 {
+                continue;
+            }
+            let Some(memory) = slot.ring_slots() else {
+                continue;
+            };
+            let (side, bids) = memory.take();
+            if bids.is_empty() {
+                continue;
+            }
+            let ring = &mut self.bufs[side];
+            for &bid in bids {
+                ring.push(bid);
+            }
+            ring.publish();
+            slot.view.clear();
+        }
+    }
+
+    /// Fills the current slot from `side`'s pending receives: in place over the buffers
+    /// without GRO, else copied (see the module docs).
     fn fill(&mut self, side: Side, pipeline: &mut impl Pipeline) {
+        if self.gro[side as usize] {
+            self.fill_copied(side, pipeline);
+        } else {
+            self.fill_in_place(side, pipeline);
+        }
+    }
+
+    /// Makes the current slot's view batch the datagrams of `side`'s pending receives where
+    /// they landed; each buffer stays out of the ring until the batch's sends completed
+    /// ([`Self::recycle`]). Its sends must have completed ([`Self::free_current`]).
+    fn fill_in_place(&mut self, side: Side, pipeline: &mut impl Pipeline) {
+        self.recycle();
+        let offset = side.recv_offset();
+        let capacity = SLOT_LEN - offset - TAG_ROOM;
+        let mut truncated = 0;
+        let bufs = &mut self.bufs[side as usize];
+        let msghdr = &self.msghdr[side as usize];
+        let pending = &mut self.pending[side as usize];
+        let slot = &mut self.slots[self.current];
+        slot.in_place = true;
+        slot.view.clear();
+        let Some(memory) = slot.ring_slots() else {
+            return;
+        };
+        memory.begin(side);
+        while !slot.view.is_full() {
+            let Some((bid, result)) = pending.pop_front() else {
+                break;
+            };
+            let len = usize::try_from(result).unwrap_or(0);
+            let buffer = bufs.buffer(bid, len);
+            let parsed = RecvMsgOut::parse(buffer, msghdr)
+                .ok()
+                .filter(|msg| !msg.is_payload_truncated())
+                .map(|msg| {
+                    let at = (msg.payload_data().as_ptr() as usize)
+                        .wrapping_sub(buffer.as_ptr() as usize);
+                    (at, msg.payload_data().len(), name_addr(msg.name_data()))
+                });
+            let Some((PAYLOAD_AT, len, addr)) = parsed.filter(|&(_, len, _)| len <= capacity)
+            else {
+                // Cut short, longer than a slot seals in place, or (not with this kernel ABI)
+                // laid out elsewhere: refused and counted, and the buffer goes back at once.
+                if result >= 0 {
+                    truncated += 1;
+                }
+                bufs.push(bid);
+                continue;
+            };
+            // Slot i of the batch is buffer i of the slots: both grow together.
+            let index = slot.view.len();
+            let assigned = slot
+                .ring_slots()
+                .is_some_and(|memory| memory.assign(index, bid));
+            if !assigned || !slot.view.commit(offset..offset + len, addr) {
+                // Cannot happen (the loop stops at a full batch, and the range fits a slot):
+                // refused and counted, and the buffer, no slot's any more, goes back.
+                if let Some(memory) = slot.ring_slots() {
+                    memory.truncate(index);
+                }
+                truncated += 1;
+                bufs.push(bid);
+            }
+        }
+        bufs.publish();
+        if truncated > 0 {
+            pipeline.io_drop(side, IoDrop::Truncated, truncated);
+        }
+    }
+
+    /// Fills the current slot from `side`'s pending receives, copying each datagram into its
+    /// batch slot and recycling each buffer at once. A GRO buffer is split into one slot per
+    /// segment; one that no longer fits waits for the next batch.
+    fn fill_copied(&mut self, side: Side, pipeline: &mut impl Pipeline) {
         let offset = side.recv_offset();
         let mut truncated = 0;
         let bufs = &mut self.bufs[side as usize];
         let msghdr = &self.msghdr[side as usize];
         let pending = &mut self.pending[side as usize];
-        let batch = &mut self.slots[self.current].batch;
+        let slot = &mut self.slots[self.current];
+        slot.in_place = false;
+        let batch = &mut slot.batch;
         batch.clear();
         while !batch.is_full() {
             let Some((bid, result)) = pending.pop_front() else {
@@ -594,19 +881,10 @@ impl Engine {
                 pending.push_front((bid, result));
                 break;
             }
-            // SAFETY: all-zero is a valid sockaddr_storage.
-            let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
-            let name = msg.name_data();
-            // SAFETY: copies at most size_of::<sockaddr_storage>() bytes into it.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    name.as_ptr(),
-                    (&raw mut storage).cast::<u8>(),
-                    name.len().min(size_of::<libc::sockaddr_storage>()),
-                );
-            }
-            let addr = socket_addr(&storage);
+            let addr = name_addr(msg.name_data());
+            let before = batch.len();
             let (_, dropped) = split_segments(payload, segment, batch, offset, addr);
+            self.copied += (batch.len() - before) as u64;
             truncated += dropped as u64;
             bufs.push(bid);
         }
@@ -622,7 +900,12 @@ impl Engine {
         let current = self.current;
         let slot = &mut self.slots[current];
         slot.to = to;
-        let (messages, _) = slot.send[to as usize].build(&slot.batch, 0, &self.dests[to as usize]);
+        let batch = if slot.in_place {
+            &slot.view
+        } else {
+            &slot.batch
+        };
+        let (messages, _) = slot.send[to as usize].build(batch, 0, &self.dests[to as usize]);
         slot.outstanding = messages;
         for m in 0..messages {
             let slot = &self.slots[current];
@@ -633,7 +916,7 @@ impl Engine {
                 // destination: the kernel skips importing a msghdr and its iovec array, which
                 // a paced packet would otherwise pay on its way out.
                 (first, 1) => {
-                    let packet = slot.batch.packet(first);
+                    let packet = slot.batch().packet(first);
                     let dest = &self.dests[to as usize];
                     opcode::Send::new(Fixed(to as u32), packet.as_ptr(), packet.len() as u32)
                         .dest_addr(dest.as_ptr().cast())
@@ -698,6 +981,38 @@ pub fn run_with_buffers(
     run_reporting(sockets, pipeline, stop, buffers).map(|report| report.rearms)
 }
 
+/// How a worker runs ([`run_configured`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Provided buffers per socket (a power of two; with GRO, at most 8 are used).
+    pub buffers: u16,
+    /// Whether to turn UDP GRO on for both sockets (if the kernel lets us). Without it every
+    /// datagram is sealed or opened in the buffer it landed in and sent from there.
+    pub gro: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            buffers: BUFFERS,
+            gro: true,
+        }
+    }
+}
+
+impl Config {
+    /// With `buffers` provided buffers per socket.
+    pub fn with_buffers(self, buffers: u16) -> Self {
+        Self { buffers, ..self }
+    }
+
+    /// With GRO on (if the kernel lets us) or off.
+    pub fn with_gro(self, gro: bool) -> Self {
+        Self { gro, ..self }
+    }
+}
+
 /// What one run of the engine did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -707,6 +1022,9 @@ pub struct RunReport {
     /// Operations in flight when the teardown began (armed receives, the idle tick, sends),
     /// each cancelled and its final completion reaped before any buffer was freed.
     pub cancelled_at_teardown: usize,
+    /// Datagrams copied from a receive buffer into a batch slot (GRO segments); without GRO
+    /// none is: they are sealed or opened where they landed.
+    pub copied: u64,
 }
 
 /// [`run_with_buffers`], reporting how the run went and what its teardown cancelled.
@@ -716,10 +1034,30 @@ pub fn run_reporting(
     stop: &AtomicBool,
     buffers: u16,
 ) -> io::Result<RunReport> {
+    run_configured(
+        sockets,
+        pipeline,
+        stop,
+        Config::default().with_buffers(buffers),
+    )
+}
+
+/// [`run_reporting`] as `config` says.
+pub fn run_configured(
+    sockets: &WorkerSockets,
+    pipeline: &mut impl Pipeline,
+    stop: &AtomicBool,
+    config: Config,
+) -> io::Result<RunReport> {
+    let buffers = config.buffers;
     let (ring, flags) = build_ring()?;
     ring.submitter()
         .register_files(&[sockets.local.as_raw_fd(), sockets.network.as_raw_fd()])?;
-    let gro = [enable_gro(&sockets.local), enable_gro(&sockets.network)];
+    let gro = if config.gro {
+        [enable_gro(&sockets.local), enable_gro(&sockets.network)]
+    } else {
+        [false; 2]
+    };
     let ring_for = |side: usize| {
         if gro[side] {
             BufRing::new(&ring, side as u16, buffers.min(GRO_BUFFERS), GRO_BUF_LEN)
@@ -728,8 +1066,10 @@ pub fn run_reporting(
         }
     };
     let bufs = [ring_for(0)?, ring_for(1)?];
-    let slot = || Slot {
+    let slot = |bufs: &[BufRing; 2]| Slot {
         batch: Batch::new(),
+        view: Batch::with_memory(Box::new(RingSlots::new(bufs, gro))),
+        in_place: false,
         send: [
             Mmsg::new(gso_supported(&sockets.local)),
             Mmsg::new(gso_supported(&sockets.network)),
@@ -737,9 +1077,14 @@ pub fn run_reporting(
         to: Side::Network,
         outstanding: 0,
     };
+    // The slots' views hold the buffers' addresses (not borrows): the buffer rings move into
+    // the engine, their allocations do not.
+    let slots = [slot(&bufs), slot(&bufs)];
     let mut engine = Engine {
         ring,
         bufs,
+        gro,
+        copied: 0,
         msghdr: [recv_msghdr(gro[0]), recv_msghdr(gro[1])],
         dests: Box::new([
             SockAddr::from(sockets.deliver),
@@ -751,7 +1096,7 @@ pub fn run_reporting(
         ],
         rearm: [true, true],
         rearms: 0,
-        slots: [slot(), slot()],
+        slots,
         current: 0,
         sent: [0; 2],
         failed: [0; 2],
@@ -773,6 +1118,7 @@ pub fn run_reporting(
         Ok(cancelled) => served.map(|()| RunReport {
             rearms: engine.rearms,
             cancelled_at_teardown: cancelled,
+            copied: engine.copied,
         }),
         Err(error) => {
             // Operations may still complete into the buffers, msghdrs and slots: leak them
@@ -805,6 +1151,8 @@ impl Engine {
             engine.wait(idle && drain_until.is_none())?;
             engine.reap();
             engine.flush_resends()?;
+            // Buffers whose sends completed go back before anything re-arms.
+            engine.recycle();
             // The idle tick (or an idle wait's timeout) wakes the loop at least every IDLE_WAIT:
             // retired keys go within that bound even when no packet comes to sync the caches.
             let clock = Instant::now();
@@ -829,7 +1177,7 @@ impl Engine {
                 }
                 engine.free_current()?;
                 engine.fill(side, pipeline);
-                pipeline.process(side, now(), &mut engine.slots[engine.current].batch);
+                pipeline.process(side, now(), engine.slots[engine.current].batch_mut());
                 engine.queue_sends(other(side))?;
             }
             // Publishes the pipeline's counts for what was just processed, and the sends reaped.
@@ -997,3 +1345,37 @@ impl ProbeCompletions {
 /// user_data of the probe's two operations.
 const RECV_PROBE: u64 = 7;
 const SEND_PROBE: u64 = 8;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A view's slot is the window of the very buffer the kernel wrote, with the payload at the
+    /// side's receive offset: sealing there is sealing where the datagram landed.
+    #[test]
+    fn a_slot_of_the_view_is_the_buffer_the_kernel_wrote() {
+        let bufs = [
+            BufRing::alloc(4, BUF_LEN).unwrap(),
+            BufRing::alloc(4, BUF_LEN).unwrap(),
+        ];
+        let mut slots = RingSlots::new(&bufs, [false, false]);
+        for side in [Side::Local, Side::Network] {
+            let ring = &bufs[side as usize];
+            slots.begin(side);
+            assert!(slots.assign(0, 2));
+            let payload_at = ring.bufs.as_ptr() as usize + 2 * BUF_LEN + PAYLOAD_AT;
+            let slot = slots.slot(0);
+            assert_eq!(slot.len(), SLOT_LEN);
+            assert_eq!(slot.as_ptr() as usize + side.recv_offset(), payload_at);
+            assert_eq!(slots.take(), (side as usize, &[2u16][..]));
+            // Given back: the slot is no buffer any more.
+            assert_eq!(slots.slot(0).as_ptr(), slots.spare.as_ptr());
+        }
+        // A side with GRO lends nothing.
+        let mut slots = RingSlots::new(&bufs, [true, false]);
+        slots.begin(Side::Local);
+        assert!(!slots.assign(0, 0));
+    }
+}

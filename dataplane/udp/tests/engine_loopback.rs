@@ -46,7 +46,7 @@ struct Side {
 }
 
 fn run(engine: EngineKind, mode: Mode, packets: usize, size: usize) {
-    assert_eq!(run_with(engine, mode, packets, size, 0), 0);
+    run_with(engine, mode, packets, size, 0);
 }
 
 const SMALL_RING: u16 = 64;
@@ -63,6 +63,27 @@ fn payload(mode: Mode, n: usize, size: usize) -> Vec<u8> {
 /// `early` packets go from side 0 to side 1 before the workers start: a burst larger than a
 /// provided buffer ring makes the io_uring engine re-arm after ENOBUFS.
 fn run_with(engine: EngineKind, mode: Mode, packets: usize, size: usize, early: usize) -> u64 {
+    let config = if early > 0 {
+        uring::Config::default().with_buffers(SMALL_RING)
+    } else {
+        uring::Config::default()
+    };
+    let reports = run_full(engine, mode, packets, size, early, 0, config);
+    reports.iter().map(|r| r.rearms).sum()
+}
+
+/// [`run_with`] with `forged` datagrams (garbage, which the pipeline refuses) sent to side 1's
+/// network socket before the workers start, and the io_uring engine run as `config` says.
+/// Returns each worker's report (defaults for mio).
+fn run_full(
+    engine: EngineKind,
+    mode: Mode,
+    packets: usize,
+    size: usize,
+    early: usize,
+    forged: usize,
+    config: uring::Config,
+) -> Vec<uring::RunReport> {
     let stop = Arc::new(AtomicBool::new(false));
     let nets = [
         bind_reuseport(any()).unwrap(),
@@ -93,6 +114,11 @@ fn run_with(engine: EngineKind, mode: Mode, packets: usize, size: usize, early: 
     }
     let client = UdpSocket::bind(any()).unwrap();
     let mut client_io = BatchIo::new(&client);
+    for n in 0..forged {
+        client
+            .send_to(&[(n % 251) as u8; 300], net_addrs[1])
+            .unwrap();
+    }
     for n in 0..early {
         client
             .send_to(&payload(mode, n, size), sides[0].local)
@@ -103,14 +129,11 @@ fn run_with(engine: EngineKind, mode: Mode, packets: usize, size: usize, early: 
         let stop = stop.clone();
         workers.push(thread::spawn(move || match engine {
             EngineKind::Mio => mio_engine::run(&sockets, &mut forwarder, &stop)
-                .map(|()| 0)
+                .map(|()| uring::RunReport::default())
                 .unwrap(),
-            EngineKind::Uring if early > 0 => {
-                uring::run_with_buffers(&sockets, &mut forwarder, &stop, SMALL_RING).unwrap()
+            EngineKind::Uring => {
+                uring::run_configured(&sockets, &mut forwarder, &stop, config).unwrap()
             }
-            EngineKind::Uring => uring::run(&sockets, &mut forwarder, &stop)
-                .map(|()| 0)
-                .unwrap(),
         }));
     }
     let mut buf = vec![0u8; 4096];
@@ -153,15 +176,15 @@ fn run_with(engine: EngineKind, mode: Mode, packets: usize, size: usize, early: 
         }
     }
     stop.store(true, Ordering::SeqCst);
-    let rearms = workers.into_iter().map(|w| w.join().unwrap()).sum();
-    for side in &sides {
+    let reports = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    for (i, side) in sides.iter().enumerate() {
         let c = side.counters.read();
-        assert_eq!(c.drops.total(), 0);
+        assert_eq!(c.drops.total(), if i == 1 { forged as u64 } else { 0 });
         assert_eq!(c.send_drops, [0, 0]);
         assert_eq!(c.packets[0] + c.packets[1], (2 * packets + early) as u64);
         assert_eq!(c.sent, c.packets);
     }
-    rearms
+    reports
 }
 
 #[test]
@@ -191,6 +214,49 @@ fn uring_rearms_after_running_out_of_buffers() {
         rearms > 0,
         "the burst never exhausted the {SMALL_RING}-buffer ring"
     );
+}
+
+/// Without GRO the io_uring engine seals and opens every datagram in the provided buffer the
+/// kernel wrote it into, and sends it from there: it copies none into a batch slot.
+#[test]
+fn uring_without_gro_copies_no_datagram() {
+    for (mode, size) in [(Mode::Datagram, 1200), (Mode::Rtp, 200)] {
+        let config = uring::Config::default().with_gro(false);
+        let reports = run_full(EngineKind::Uring, mode, 5000, size, 0, 0, config);
+        for report in reports {
+            assert_eq!(report.copied, 0, "{report:?}");
+        }
+    }
+    // With GRO the coalesced bursts are split by copying: the counter sees copies.
+    let reports = run_full(
+        EngineKind::Uring,
+        Mode::Datagram,
+        1000,
+        1200,
+        0,
+        0,
+        uring::Config::default(),
+    );
+    assert!(reports.iter().any(|r| r.copied > 0), "{reports:?}");
+}
+
+/// A buffer whose datagram the pipeline refused (forged) goes back to the ring like one that
+/// was sent: far more forged datagrams than the ring has buffers, then traffic, all delivered.
+#[test]
+fn uring_without_gro_returns_the_buffers_of_forged_packets() {
+    let config = uring::Config::default()
+        .with_gro(false)
+        .with_buffers(SMALL_RING);
+    let reports = run_full(
+        EngineKind::Uring,
+        Mode::Datagram,
+        2000,
+        1200,
+        500,
+        20 * usize::from(SMALL_RING),
+        config,
+    );
+    assert!(reports.iter().all(|r| r.copied == 0), "{reports:?}");
 }
 
 #[test]
