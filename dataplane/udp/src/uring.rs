@@ -9,7 +9,7 @@
 //! the batch they point into is not refilled until they completed (two batches alternate).
 //!
 //! Without GRO, a datagram is sealed or opened where it landed and sent from there: the batch
-//! is a view over the provided buffers ([`RingSlots`]). Each buffer is laid out so that the
+//! is a view over the provided buffers (`RingSlots`). Each buffer is laid out so that the
 //! payload, after the kernel's `io_uring_recvmsg_out` header and the name room, sits at its
 //! side's [`Side::recv_offset`] of a [`SLOT_LEN`] window: the 44 bytes in front of it hold the
 //! mkSeqNum and the longest SFrame header once the name was read out, and the window keeps
@@ -20,7 +20,7 @@
 //! receive costs none under load, so the provided buffers stay.
 //!
 //! With GRO, a completion may hold many datagrams back to back in one 64 KiB buffer; they are
-//! copied into a batch slot each ([`split_segments`]): sealing grows every datagram by its
+//! copied into a batch slot each (`split_segments`): sealing grows every datagram by its
 //! header and tag, and back to back there is no room for either, so in place is impossible there.
 //! (Opening shrinks a datagram and could stay in the GRO buffer; not built.) GRO stays on by
 //! default wherever the kernel takes it; [`Config::gro`] turns it off.
@@ -389,7 +389,7 @@ fn recv_msghdr(gro: bool) -> Box<libc::msghdr> {
 struct Slot {
     /// The batch datagrams are copied into (from GRO buffers).
     batch: Batch,
-    /// The batch over provided buffers ([`RingSlots`]) datagrams are sealed or opened in where
+    /// The batch over provided buffers (`RingSlots`) datagrams are sealed or opened in where
     /// they landed (sockets without GRO).
     view: Batch,
     /// Whether `view` is the batch in use.
