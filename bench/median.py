@@ -34,10 +34,12 @@ def tables(text):
 
 
 def number(cell):
+    """The cell's value and unit suffix: "1.23x" is (1.23, "x"), "0.7%" (0.7, "%"), "42" (42, "")."""
+    suffix = cell[-1:] if cell[-1:] in ("x", "%") else ""
     try:
-        return float(cell)
+        return float(cell[: len(cell) - len(suffix)]), suffix
     except ValueError:
-        return None
+        return None, ""
 
 
 def main(argv):
@@ -47,6 +49,8 @@ def main(argv):
     runs, command = int(argv[1]), argv[3:]
     # (table index) -> header; (table index, variant, size) -> column -> values
     headers, cells, order = {}, {}, []
+    # (table index, column) -> the unit suffix its cells carry ("x" for ratios, "%")
+    suffixes = {}
     for run in range(runs):
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
@@ -64,9 +68,11 @@ def main(argv):
                     cells[key] = {}
                     order.append(key)
                 for column, cell in enumerate(row[2:], start=2):
-                    value = number(cell)
+                    value, suffix = number(cell)
                     if value is not None:
                         cells[key].setdefault(column, []).append(value)
+                        if suffix:
+                            suffixes[(t, column)] = suffix
         print(f"run {run + 1} of {runs} done", file=sys.stderr)
     last = None
     for key in order:
@@ -84,9 +90,11 @@ def main(argv):
                 out.append("-")
                 continue
             median = statistics.median(values)
+            suffix = suffixes.get((t, column), "")
             digits = 3 if median < 1 and "Mpps" in header[column] else (0 if median >= 100 else 2)
-            text = f"{median:.{digits}f}"
-            if "x naive" in header[column] and len(values) > 1:
+            text = f"{median:.{digits}f}{suffix}"
+            # A ratio (a column named "x naive", or whose cells end in "x") also shows its range.
+            if ("x naive" in header[column] or suffix == "x") and len(values) > 1:
                 text += f" ({min(values):.2f}-{max(values):.2f})"
             out.append(text)
         print("| " + " | ".join(out) + " |")
