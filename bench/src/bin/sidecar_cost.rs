@@ -935,8 +935,7 @@ fn main() -> Result<()> {
                 }
                 // The latency series stamp each packet with its send time (ns since
                 // `clock`); the receive side answers with the one-way delay.
-                if let Some(stamp) = packet.get(stamp_at..stamp_at + 8) {
-                    let sent = u64::from_be_bytes(stamp.try_into().unwrap_or_default());
+                if let Some(sent) = stamp_of(packet, stamp_at) {
                     let now = clock.elapsed().as_nanos() as u64;
                     let _ = arrivals_tx.send(now.saturating_sub(sent));
                 }
