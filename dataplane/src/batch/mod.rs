@@ -8,7 +8,8 @@
 //!
 //! A batch's slots need not be its own slab: [`Batch::with_memory`] makes one whose slots are an
 //! engine's receive buffers ([`SlotMemory`]), so packets are sealed or opened where the kernel
-//! wrote them and sent from there, with no copy (the io_uring engine without GRO does this).
+//! wrote them and sent from there, with no copy (the io_uring engine does this without GRO,
+//! and behind GRO for the packets it opens, each slot then a window onto one segment).
 
 use std::any::Any;
 use std::net::SocketAddr;
