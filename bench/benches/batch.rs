@@ -7,8 +7,11 @@
 //! - `in_place`: the datagrams already lie in their batch slots, where a receive put them
 //!   (recvmmsg into the slots, as the mio engine does); the keyring snapshot, KID and counter
 //!   handout, framing and AEAD.
-//! - `copied`: as `in_place`, plus copying each datagram into its slot first, as the io_uring
-//!   engine does from its provided buffers and both engines do from a GRO buffer.
+//! - `copied`: as `in_place`, plus copying each datagram into its slot first, as both engines
+//!   do for a GRO buffer's segments on the side they seal (and mio on the side it opens).
+//! - `in_gro_buffer` (open only): the datagrams back to back in one buffer, as a GRO receive
+//!   leaves them, each slot a window onto exactly its datagram ([`SlotMemory`]): how the
+//!   io_uring engine opens the network side's GRO segments, with no copy.
 //!
 //! Open takes fresh sealed packets each iteration (prepared untimed), so the replay window never
 //! refuses one. `python3 bench/ratios.py` prints the ratios.
@@ -22,7 +25,10 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use dataplane::batch::{BATCH_SIZE, Batch, SendDrop, open_batch, seal_batch};
+use std::any::Any;
+use std::ops::Range;
+
+use dataplane::batch::{BATCH_SIZE, Batch, SendDrop, SlotMemory, open_batch, seal_batch};
 use dataplane::keyring::{EpochKey, Keyring, MeetingConfig, Millis, WorkerKeys};
 use dataplane::packet::{DropCounters, HEADROOM, Mode};
 use dataplane::sframe::CipherSuite;
@@ -66,6 +72,50 @@ fn raw_slab(len: usize) -> Batch {
         batch.commit(HEADROOM..HEADROOM + len, None);
     }
     batch
+}
+
+/// Datagrams back to back in one buffer, as a GRO receive leaves them; slot `i` is exactly
+/// datagram `i`'s bytes.
+struct GroBuffer {
+    bytes: Vec<u8>,
+    windows: Vec<Range<usize>>,
+}
+
+impl GroBuffer {
+    /// A batch over `packets` laid back to back, each committed as its whole slot.
+    fn batch(packets: &Batch) -> Batch {
+        let mut bytes = Vec::with_capacity(1 << 16);
+        let mut windows = Vec::with_capacity(BATCH_SIZE);
+        for packet in packets.live() {
+            windows.push(bytes.len()..bytes.len() + packet.len());
+            bytes.extend_from_slice(packet);
+        }
+        let lens: Vec<usize> = windows.iter().map(Range::len).collect();
+        let mut batch = Batch::with_memory(Box::new(Self { bytes, windows }));
+        for len in lens {
+            assert!(batch.commit(0..len, None));
+        }
+        batch
+    }
+}
+
+impl SlotMemory for GroBuffer {
+    fn slot(&self, index: usize) -> &[u8] {
+        self.windows
+            .get(index)
+            .map_or(&[][..], |window| &self.bytes[window.clone()])
+    }
+
+    fn slot_mut(&mut self, index: usize) -> &mut [u8] {
+        match self.windows.get(index) {
+            Some(window) => &mut self.bytes[window.clone()],
+            None => &mut [],
+        }
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
 }
 
 fn seal(c: &mut Criterion) {
@@ -187,6 +237,13 @@ fn open(c: &mut Criterion) {
                     }
                     black_box(open_batch(&mut rx, &bob, Millis(1), &mut wire, &mut drops))
                 },
+                BatchSize::LargeInput,
+            )
+        });
+        group.bench_function("in_gro_buffer", |b| {
+            b.iter_batched_ref(
+                || GroBuffer::batch(&sealed()),
+                |wire| black_box(open_batch(&mut rx, &bob, Millis(1), wire, &mut drops)),
                 BatchSize::LargeInput,
             )
         });

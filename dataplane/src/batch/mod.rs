@@ -8,7 +8,8 @@
 //!
 //! A batch's slots need not be its own slab: [`Batch::with_memory`] makes one whose slots are an
 //! engine's receive buffers ([`SlotMemory`]), so packets are sealed or opened where the kernel
-//! wrote them and sent from there, with no copy (the io_uring engine without GRO does this).
+//! wrote them and sent from there, with no copy (the io_uring engine does this without GRO,
+//! and behind GRO for the packets it opens, each slot then a window onto one segment).
 
 use std::any::Any;
 use std::net::SocketAddr;
@@ -82,15 +83,23 @@ const EMPTY: Meta = Meta {
 
 /// Slot memory a batch does not own: an engine's receive buffers, which it lends slot by slot.
 ///
-/// Slot `index` is [`SLOT_LEN`] bytes laid out as a slab's slot is (a plaintext at
-/// [`HEADROOM`], a protected packet at 0, [`TAG_ROOM`] free after either). The engine assigns
-/// a buffer to slot `len()` before [`Batch::commit`]ting it and takes the buffers back only
-/// after the batch's sends completed, clearing the batch. Every slot is exactly [`SLOT_LEN`]
-/// bytes long, one with no buffer assigned too (spare memory of the engine's).
+/// Slot `index` is at most [`SLOT_LEN`] bytes. A full slot is laid out as a slab's slot is (a
+/// plaintext at [`HEADROOM`], a protected packet at 0, [`TAG_ROOM`] free after either), and
+/// a packet can be sealed or opened in it. A shorter slot is a window onto just the bytes a
+/// packet arrived in (one segment of a coalesced receive, its neighbours right before and
+/// after it): a packet there can be opened in place, since [`open_batch`] writes only within
+/// the packet's range, but not sealed, since sealing needs the headroom and tag room the slot
+/// lacks ([`seal_batch`] refuses it as [`SendDrop::BadInput`] and writes nothing). A batch
+/// reads each slot's length from the slot itself: [`Batch::commit`] refuses a range beyond
+/// it, so no step of the batch reaches past a slot into its neighbour.
+///
+/// The engine assigns a buffer to slot `len()` before [`Batch::commit`]ting it and takes the
+/// buffers back only after the batch's sends completed, clearing the batch. A slot with no
+/// buffer assigned is still a slot (spare memory of the engine's).
 pub trait SlotMemory: Send + Sync {
-    /// Slot `index` (exactly [`SLOT_LEN`] bytes).
+    /// Slot `index` (at most [`SLOT_LEN`] bytes).
     fn slot(&self, index: usize) -> &[u8];
-    /// Slot `index` (exactly [`SLOT_LEN`] bytes), to seal or open in.
+    /// Slot `index` (as long as [`Self::slot`] says), to seal or open in.
     fn slot_mut(&mut self, index: usize) -> &mut [u8];
     /// The memory as its concrete type, for the engine that lent it.
     fn as_any_mut(&mut self) -> &mut dyn Any;
@@ -204,9 +213,10 @@ impl Batch {
     }
 
     /// Records that slot `len()` now holds a packet at `range` of the slot, from `addr`.
-    /// Returns false (and records nothing) if the batch is full or the range is not in a slot.
+    /// Returns false (and records nothing) if the batch is full or the range is not inside
+    /// the slot (which a lent slot may make shorter than [`SLOT_LEN`]: see [`SlotMemory`]).
     pub fn commit(&mut self, range: Range<usize>, addr: Option<SocketAddr>) -> bool {
-        if self.is_full() || range.start > range.end || range.end > SLOT_LEN {
+        if self.is_full() || range.start > range.end || range.end > self.slot(self.len).len() {
             return false;
         }
         self.meta[self.len] = Meta {
@@ -237,7 +247,7 @@ impl Batch {
     }
 
     fn push_at(&mut self, at: usize, bytes: &[u8], addr: Option<SocketAddr>) -> bool {
-        if self.is_full() || at + bytes.len() + TAG_ROOM > SLOT_LEN {
+        if self.is_full() || at + bytes.len() + TAG_ROOM > self.slot(self.len).len() {
             return false;
         }
         let index = self.len;

@@ -235,3 +235,121 @@ fn a_batch_over_lent_memory_seals_and_opens_in_that_memory() {
         assert_eq!(p, &[i as u8; 100][..]);
     }
 }
+
+/// Lent memory as a coalesced (GRO) receive lends it: one buffer holding packets back to back,
+/// each slot a window onto exactly one packet's bytes, shorter than [`SLOT_LEN`].
+struct Segments {
+    buffer: Vec<u8>,
+    /// Per slot: where its window starts in `buffer`, and its length.
+    windows: Vec<(usize, usize)>,
+}
+
+impl SlotMemory for Segments {
+    fn slot(&self, index: usize) -> &[u8] {
+        let (at, len) = self.windows.get(index).copied().unwrap_or((0, 0));
+        &self.buffer[at..at + len]
+    }
+
+    fn slot_mut(&mut self, index: usize) -> &mut [u8] {
+        let (at, len) = self.windows.get(index).copied().unwrap_or((0, 0));
+        &mut self.buffer[at..at + len]
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// A slot may be shorter than SLOT_LEN: a packet that fills it exactly opens in place without
+/// touching its neighbours (which sit right before and after it), a range beyond it is refused
+/// at commit, and sealing there is refused without writing anything.
+#[test]
+fn a_short_lent_slot_opens_in_place_and_touches_nothing_beyond_it() {
+    let (alice, bob) = (ring(1), ring(2));
+    let mode = Mode::Datagram;
+    let (mut tx, mut rx) = (WorkerKeys::new(mode), WorkerKeys::new(mode));
+    let mut sealed = Batch::new();
+    for i in 0..5 {
+        assert!(sealed.push_plain(&[i as u8; 300], None));
+    }
+    assert_eq!(seal_all(&mut tx, &alice, mode, &mut sealed), 5);
+    // Back to back, as GRO delivers them, between guard bytes; packet 2 is forged.
+    let mut buffer = vec![0xa5u8; 8];
+    let mut windows = Vec::new();
+    for (i, packet) in sealed.live().enumerate() {
+        windows.push((buffer.len(), packet.len()));
+        buffer.extend_from_slice(packet);
+        if i == 2 {
+            *buffer.last_mut().unwrap() ^= 1;
+        }
+    }
+    buffer.extend_from_slice(&[0xa5; 8]);
+    let before = buffer.clone();
+    let mut batch = Batch::with_memory(Box::new(Segments {
+        buffer,
+        windows: windows.clone(),
+    }));
+    for &(_, len) in &windows {
+        // One byte more than the slot holds is refused; the slot's own length is taken.
+        assert!(!batch.commit(0..len + 1, None));
+        assert!(batch.commit(0..len, None));
+    }
+    let mut drops = DropCounters::default();
+    let opened = open_batch(&mut rx, &bob, Millis(1), &mut batch, &mut drops);
+    assert_eq!((opened.packets, drops.total()), (4, 1));
+    assert_eq!(drops.get(DropReason::AuthFailure), 1);
+    let memory = batch.memory_mut().unwrap().as_any_mut();
+    let base = memory.downcast_mut::<Segments>().unwrap().buffer.as_ptr() as usize;
+    // Where each plaintext now lies in the buffer: all that opening may have changed.
+    let mut written = Vec::new();
+    for i in [0, 1, 3, 4] {
+        assert!(!batch.is_dropped(i));
+        assert_eq!(batch.packet(i), &[i as u8; 300][..]);
+        let at = batch.packet(i).as_ptr() as usize - base;
+        assert!(windows[i].0 <= at && at + 300 <= windows[i].0 + windows[i].1);
+        written.push(at..at + 300);
+    }
+    // The forged packet's own bytes (a provider may scribble on a failed open's ciphertext).
+    let (forged_at, forged_len) = windows[2];
+    written.push(forged_at..forged_at + forged_len);
+    let memory = batch.memory_mut().unwrap().as_any_mut();
+    let after = &memory.downcast_mut::<Segments>().unwrap().buffer;
+    // Every other byte (headers, tags, the guards) is as it was: nothing wrote past a packet.
+    for (at, (a, b)) in after.iter().zip(&before).enumerate() {
+        if !written.iter().any(|range| range.contains(&at)) {
+            assert_eq!(a, b, "byte {at} outside every packet's plaintext changed");
+        }
+    }
+
+    // Sealing needs headroom and tag room, which a short slot lacks: refused, nothing written.
+    let mut plain = Batch::with_memory(Box::new(Segments {
+        buffer: vec![0x11; 400],
+        windows: vec![(50, 300)],
+    }));
+    assert!(plain.commit(0..300, None));
+    assert!(
+        !plain.push_plain(&[0; 10], None),
+        "a slot of no bytes takes nothing"
+    );
+    let mut send_drops = [0; SendDrop::ALL.len()];
+    let tally = seal_batch(
+        &mut tx,
+        &alice,
+        Millis(1),
+        mode,
+        &mut plain,
+        &mut send_drops,
+    );
+    assert_eq!(tally.packets, 0);
+    assert_eq!(send_drops[SendDrop::BadInput as usize], 1);
+    let memory = plain.memory_mut().unwrap().as_any_mut();
+    assert!(
+        memory
+            .downcast_mut::<Segments>()
+            .unwrap()
+            .buffer
+            .iter()
+            .all(|&b| b == 0x11),
+        "sealing in a short slot wrote into the memory"
+    );
+}

@@ -19,11 +19,18 @@
 //! recvmmsg does) was the other way; it costs a submission per datagram, where the multishot
 //! receive costs none under load, so the provided buffers stay.
 //!
-//! With GRO, a completion may hold many datagrams back to back in one 64 KiB buffer; they are
-//! copied into a batch slot each (`split_segments`): sealing grows every datagram by its
-//! header and tag, and back to back there is no room for either, so in place is impossible there.
-//! (Opening shrinks a datagram and could stay in the GRO buffer; not built.) GRO stays on by
-//! default wherever the kernel takes it; [`Config::gro`] turns it off.
+//! With GRO, a completion may hold many datagrams back to back in one 64 KiB buffer. On the
+//! network side, whose datagrams are opened, each is opened where it landed and its plaintext
+//! sent from there: the batch's slot is a window onto exactly that segment's bytes (a slot
+//! shorter than [`SLOT_LEN`], which [`SlotMemory`] allows), opening writes only within the
+//! packet, and the plaintext, shorter than the packet, stays inside it; several slots then
+//! share one buffer, which goes back to the ring once, after the batch's sends completed. A
+//! buffer whose segments no longer all fit the batch waits for the next batch. On the local
+//! side the datagrams are copied into a batch slot each (`split_segments`): sealing grows every
+//! datagram by its header and tag, and back to back there is no room for either. (Sealing in
+//! place there would need a send that gathers three pieces per packet: a header from a side
+//! array, the ciphertext where it landed, the tag from a side array; not built.) GRO stays on
+//! by default wherever the kernel takes it; [`Config::gro`] turns it off.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::collections::VecDeque;
@@ -231,23 +238,38 @@ impl Drop for BufRing {
     }
 }
 
-/// A batch's slots lent from the provided buffers of sockets without GRO ([`SlotMemory`]).
+/// A slot's window: `len` bytes from `start` of provided buffer `bid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    bid: u16,
+    start: usize,
+    len: usize,
+}
+
+/// A batch's slots lent from the provided buffers ([`SlotMemory`]).
 ///
-/// Slot `i` (below `count`) is the [`SLOT_LEN`] window of buffer `bids[i]` of side `side`'s ring
-/// that starts `PAYLOAD_AT - recv_offset` into it, so the received payload sits at the side's
-/// receive offset. The engine assigns a buffer only after its completion handed it over, and
-/// gives it back to the kernel ([`Self::take`]) only once the batch's sends completed; every
-/// slice of a buffer comes from `&self` or `&mut self`, so none is left when `take` (which
-/// needs `&mut self`) returns the buffers.
+/// Slot `i` (below `count`) is a window of a buffer of side `side`'s ring. Without GRO it is
+/// the [`SLOT_LEN`] window of its own buffer that starts `PAYLOAD_AT - recv_offset` into it, so
+/// the received payload sits at the side's receive offset. Behind GRO (the network side only,
+/// whose packets are opened) it is exactly one segment of a coalesced receive, shorter than
+/// [`SLOT_LEN`], and several slots share a buffer. The engine assigns a window only after its
+/// buffer's completion handed the buffer over, and gives the buffers back to the kernel
+/// ([`Self::take`]: each once, however many slots it holds) only once the batch's sends
+/// completed; every slice of a buffer comes from `&self` or `&mut self`, so none is left when
+/// `take` (which needs `&mut self`) returns the buffers.
 struct RingSlots {
-    /// Per side: the start of its buffer allocation and its buffers' length and count, for a
-    /// side without GRO (address arithmetic only; the [`BufRing`] owns the memory and outlives
-    /// this, both being fields of the engine, freed only after its teardown reaped everything).
-    rings: [Option<(NonNull<u8>, usize, u16)>; 2],
+    /// Per side: the start of its buffer allocation and its buffers' length and count
+    /// (address arithmetic only; the [`BufRing`] owns the memory and outlives this, both being
+    /// fields of the engine, freed only after its teardown reaped everything).
+    rings: [(NonNull<u8>, usize, u16); 2],
     /// The side whose buffers the slots are.
     side: usize,
-    bids: [u16; BATCH_SIZE],
+    windows: [Window; BATCH_SIZE],
     count: usize,
+    /// The buffers the windows lie in, each once: given back together by [`Self::take`].
+    /// Every window's buffer is here from its [`Self::assign`] on.
+    held: [u16; BATCH_SIZE],
+    held_count: usize,
     /// What a slot no buffer is assigned to reads (zeros) and writes.
     spare: Box<[u8]>,
 }
@@ -260,75 +282,101 @@ unsafe impl Send for RingSlots {}
 unsafe impl Sync for RingSlots {}
 
 impl RingSlots {
-    fn new(bufs: &[BufRing; 2], gro: [bool; 2]) -> Self {
-        let ring = |side: usize| {
-            (!gro[side]).then(|| (bufs[side].bufs, bufs[side].buf_len, bufs[side].count))
-        };
+    fn new(bufs: &[BufRing; 2]) -> Self {
+        let ring = |side: usize| (bufs[side].bufs, bufs[side].buf_len, bufs[side].count);
         Self {
             rings: [ring(0), ring(1)],
             side: 0,
-            bids: [0; BATCH_SIZE],
+            windows: [Window {
+                bid: 0,
+                start: 0,
+                len: 0,
+            }; BATCH_SIZE],
             count: 0,
+            held: [0; BATCH_SIZE],
+            held_count: 0,
             spare: vec![0; SLOT_LEN].into_boxed_slice(),
         }
     }
 
-    /// Where slot `index` starts, if a buffer is assigned to it.
-    fn window(&self, index: usize) -> Option<*mut u8> {
-        let (base, buf_len, count) = self.rings[self.side]?;
+    /// Where slot `index` starts and how long it is, if a window is assigned to it.
+    fn window(&self, index: usize) -> Option<(*mut u8, usize)> {
         if index >= self.count {
             return None;
         }
-        let bid = usize::from(self.bids[index] & (count - 1));
-        let side = if self.side == 0 {
-            Side::Local
-        } else {
-            Side::Network
-        };
-        let start = bid * buf_len + PAYLOAD_AT - side.recv_offset();
-        // Address arithmetic only, inside the allocation (bid < count; see the const assert on
-        // BUF_LEN for the window's end).
-        Some(base.as_ptr().wrapping_add(start))
+        let (base, buf_len, count) = self.rings[self.side];
+        let window = self.windows[index];
+        let bid = usize::from(window.bid & (count - 1));
+        // Address arithmetic only, inside the allocation: bid < count (`assign` masked it too),
+        // and `assign` checked that the window ends inside its buffer.
+        Some((
+            base.as_ptr().wrapping_add(bid * buf_len + window.start),
+            window.len,
+        ))
     }
 
     /// Starts a fill from `side`: the slots must be empty ([`Self::take`]).
     fn begin(&mut self, side: Side) {
-        debug_assert_eq!(self.count, 0);
+        debug_assert_eq!((self.count, self.held_count), (0, 0));
         self.side = side as usize;
     }
 
-    /// Assigns buffer `bid`, which a completion just handed over, to slot `index` (the batch's
-    /// next), forgetting any slot from `index` on. False (nothing assigned) if out of range.
-    fn assign(&mut self, index: usize, bid: u16) -> bool {
-        if index >= BATCH_SIZE || index > self.count || self.rings[self.side].is_none() {
+    /// Makes slot `index` (the batch's next) the `len` bytes at `start` of buffer `bid`, which
+    /// a completion just handed over, forgetting any slot from `index` on; the buffer is held
+    /// until [`Self::take`]. False (nothing assigned) if the slot or the window is out of
+    /// range, or `held` is full.
+    fn assign(&mut self, index: usize, bid: u16, start: usize, len: usize) -> bool {
+        let (_, buf_len, count) = self.rings[self.side];
+        let bid = bid & (count - 1);
+        if index >= BATCH_SIZE
+            || index > self.count
+            || len > SLOT_LEN
+            || start.checked_add(len).is_none_or(|end| end > buf_len)
+        {
             return false;
         }
-        self.bids[index] = bid;
+        if !self.holds(bid) {
+            if self.held_count == BATCH_SIZE {
+                return false;
+            }
+            self.held[self.held_count] = bid;
+            self.held_count += 1;
+        }
+        self.windows[index] = Window { bid, start, len };
         self.count = index + 1;
         true
     }
 
-    /// Forgets the slots from `len` on (their buffers are the caller's to give back).
+    /// Whether buffer `bid` is held: a window was assigned in it, so it must not go back to the
+    /// kernel before [`Self::take`].
+    fn holds(&self, bid: u16) -> bool {
+        let bid = bid & (self.rings[self.side].2 - 1);
+        self.held[..self.held_count].contains(&bid)
+    }
+
+    /// Forgets the slots from `len` on (their buffers stay held until [`Self::take`]).
     fn truncate(&mut self, len: usize) {
         self.count = self.count.min(len);
     }
 
-    /// The side and buffers of the slots, which are empty afterwards: the caller hands the
-    /// buffers back to the kernel.
+    /// The side and held buffers of the slots, which are empty afterwards: the caller hands
+    /// the buffers back to the kernel, each once.
     fn take(&mut self) -> (usize, &[u16]) {
-        let count = std::mem::take(&mut self.count);
-        (self.side, &self.bids[..count])
+        self.count = 0;
+        let held = std::mem::take(&mut self.held_count);
+        (self.side, &self.held[..held])
     }
 }
 
 impl SlotMemory for RingSlots {
     fn slot(&self, index: usize) -> &[u8] {
         match self.window(index) {
-            // SAFETY: the window lies inside the side's buffer allocation (see `window`); the
-            // buffer was handed over by its completion and is given back to the kernel only by
-            // `take`, which needs `&mut self` and so outlives no slice from here; no other slot
-            // holds the same buffer (the kernel hands a buffer out once until it is given back).
-            Some(start) => unsafe { std::slice::from_raw_parts(start, SLOT_LEN) },
+            // SAFETY: the window lies inside the side's buffer allocation (see `window`); its
+            // buffer was handed over by its completion and is held, given back to the kernel
+            // only by `take`, which needs `&mut self` and so outlives no slice from here; the
+            // kernel hands a buffer out once until it is given back. Slices from here coexist
+            // only with other shared ones: `slot_mut` needs `&mut self`.
+            Some((start, len)) => unsafe { std::slice::from_raw_parts(start, len) },
             None => &self.spare,
         }
     }
@@ -336,13 +384,48 @@ impl SlotMemory for RingSlots {
     fn slot_mut(&mut self, index: usize) -> &mut [u8] {
         match self.window(index) {
             // SAFETY: as in `slot`; `&mut self` makes this the only slice of the buffer.
-            Some(start) => unsafe { std::slice::from_raw_parts_mut(start, SLOT_LEN) },
+            Some((start, len)) => unsafe { std::slice::from_raw_parts_mut(start, len) },
             None => &mut self.spare,
         }
     }
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
+    }
+}
+
+/// A completed receive as it lies in its provided buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Received {
+    /// Where the payload starts in the buffer.
+    at: usize,
+    /// The payload's length: one datagram, or several back to back behind GRO.
+    len: usize,
+    /// The `UDP_GRO` segment size; the whole payload (at least 1) when it was not coalesced.
+    segment: usize,
+    /// The sender.
+    addr: Option<std::net::SocketAddr>,
+}
+
+impl Received {
+    /// The receive in `buffer` (the bytes its completion reported), as `msghdr` laid it out,
+    /// and its payload; `None` if it does not parse or its payload was cut short.
+    fn parse<'a>(buffer: &'a [u8], msghdr: &libc::msghdr) -> Option<(Self, &'a [u8])> {
+        let msg = RecvMsgOut::parse(buffer, msghdr).ok()?;
+        if msg.is_payload_truncated() {
+            return None;
+        }
+        let payload = msg.payload_data();
+        let received = Self {
+            at: (payload.as_ptr() as usize).wrapping_sub(buffer.as_ptr() as usize),
+            len: payload.len(),
+            segment: gro_segment(msg.control_data())
+                .filter(|&s| s > 0)
+                .unwrap_or(payload.len().max(1)),
+            addr: name_addr(msg.name_data()),
+        };
+        let payload = buffer.get(received.at..received.at.checked_add(received.len)?)?;
+        Some((received, payload))
     }
 }
 
@@ -390,7 +473,7 @@ struct Slot {
     /// The batch datagrams are copied into (from GRO buffers).
     batch: Batch,
     /// The batch over provided buffers (`RingSlots`) datagrams are sealed or opened in where
-    /// they landed (sockets without GRO).
+    /// they landed (sockets without GRO, and the network side's GRO segments, opened).
     view: Batch,
     /// Whether `view` is the batch in use.
     in_place: bool,
@@ -439,10 +522,14 @@ struct Engine {
     // and reaped its last completion; closing the ring is not relied on to cancel anything.
     ring: IoUring,
     bufs: [BufRing; 2],
-    /// Per side: whether it receives with GRO (and so copies datagrams into batch slots).
+    /// Per side: whether it receives with GRO (the local side then copies its datagrams into
+    /// batch slots; the network side opens them in their segments).
     gro: [bool; 2],
-    /// Datagrams copied into a batch slot (GRO segments); none without GRO.
-    copied: u64,
+    /// Per side: datagrams copied into a batch slot (GRO segments of the local side); none
+    /// without GRO.
+    copied: [u64; 2],
+    /// Per side: receives that brought more than one datagram (GRO coalesced them).
+    coalesced: [u64; 2],
     /// Per side: the msghdr its multishot receive was armed with.
     msghdr: [Box<libc::msghdr>; 2],
     /// Destinations by side sent to: `[deliver, remote]`.
@@ -773,22 +860,31 @@ impl Engine {
     }
 
     /// Fills the current slot from `side`'s pending receives: in place over the buffers
-    /// without GRO, else copied (see the module docs).
+    /// without GRO, and behind GRO on the network side (whose packets are opened, which shrinks
+    /// them); copied behind GRO on the local side, whose packets are sealed (see the module
+    /// docs). Its sends must have completed ([`Self::free_current`]).
     fn fill(&mut self, side: Side, pipeline: &mut impl Pipeline) {
-        if self.gro[side as usize] {
-            self.fill_copied(side, pipeline);
-        } else {
-            self.fill_in_place(side, pipeline);
+        // Whatever the fill, the buffers the slot's last batch held go back first.
+        self.recycle();
+        match (self.gro[side as usize], side) {
+            (false, _) | (true, Side::Network) => self.fill_in_place(side, pipeline),
+            // Sealing grows each datagram by its header and tag: back to back in a GRO buffer
+            // there is no room for either, so each is copied into a slot of its own.
+            (true, Side::Local) => self.fill_copied(side, pipeline),
         }
     }
 
     /// Makes the current slot's view batch the datagrams of `side`'s pending receives where
-    /// they landed; each buffer stays out of the ring until the batch's sends completed
-    /// ([`Self::recycle`]). Its sends must have completed ([`Self::free_current`]).
+    /// they landed. Without GRO a slot is its buffer's [`SLOT_LEN`] window that puts the
+    /// payload at the side's receive offset. Behind GRO (the network side: its datagrams are
+    /// opened) a slot is a window onto exactly one segment's bytes: opening writes only within
+    /// a packet ([`SlotMemory`]), so it never reaches the next segment, and the plaintext is
+    /// sent from where it was opened. A buffer, however many of its datagrams are slots, stays
+    /// out of the ring until the batch's sends completed ([`Self::recycle`]); a GRO buffer
+    /// whose segments no longer all fit the batch waits for the next batch.
     fn fill_in_place(&mut self, side: Side, pipeline: &mut impl Pipeline) {
-        self.recycle();
+        let gro = self.gro[side as usize];
         let offset = side.recv_offset();
-        let capacity = SLOT_LEN - offset - TAG_ROOM;
         let mut truncated = 0;
         let bufs = &mut self.bufs[side as usize];
         let msghdr = &self.msghdr[side as usize];
@@ -805,37 +901,63 @@ impl Engine {
                 break;
             };
             let len = usize::try_from(result).unwrap_or(0);
-            let buffer = bufs.buffer(bid, len);
-            let parsed = RecvMsgOut::parse(buffer, msghdr)
-                .ok()
-                .filter(|msg| !msg.is_payload_truncated())
-                .map(|msg| {
-                    let at = (msg.payload_data().as_ptr() as usize)
-                        .wrapping_sub(buffer.as_ptr() as usize);
-                    (at, msg.payload_data().len(), name_addr(msg.name_data()))
-                });
-            let Some((PAYLOAD_AT, len, addr)) = parsed.filter(|&(_, len, _)| len <= capacity)
+            // Without GRO a slot's window needs the payload right after the name room, where
+            // this kernel ABI puts it.
+            let Some(Received {
+                at,
+                len,
+                segment,
+                addr,
+            }) = Received::parse(bufs.buffer(bid, len), msghdr)
+                .map(|(received, _)| received)
+                .filter(|r| gro || r.at == PAYLOAD_AT)
             else {
-                // Cut short, longer than a slot seals in place, or (not with this kernel ABI)
-                // laid out elsewhere: refused and counted, and the buffer goes back at once.
                 if result >= 0 {
                     truncated += 1;
                 }
                 bufs.push(bid);
                 continue;
             };
-            // Slot i of the batch is buffer i of the slots: both grow together.
-            let index = slot.view.len();
-            let assigned = slot
-                .ring_slots()
-                .is_some_and(|memory| memory.assign(index, bid));
-            if !assigned || !slot.view.commit(offset..offset + len, addr) {
-                // Cannot happen (the loop stops at a full batch, and the range fits a slot):
-                // refused and counted, and the buffer, no slot's any more, goes back.
-                if let Some(memory) = slot.ring_slots() {
-                    memory.truncate(index);
+            let segments = if gro { len.div_ceil(segment) } else { 1 };
+            if slot.view.len() + segments > BATCH_SIZE && !slot.view.is_empty() {
+                pending.push_front((bid, result));
+                break;
+            }
+            if segments > 1 {
+                self.coalesced[side as usize] += 1;
+            }
+            for k in 0..segments {
+                let skip = k * segment;
+                let start = at + skip;
+                let len = segment.min(len - skip);
+                // The slot's window in the buffer, and where in it the datagram lies.
+                let (window, window_len, from) = if gro {
+                    (start, len, 0)
+                } else {
+                    (PAYLOAD_AT - offset, SLOT_LEN, offset)
+                };
+                if slot.view.is_full() || from + len + TAG_ROOM > SLOT_LEN {
+                    // Beyond a batch (the kernel coalesces up to 128 where a batch holds 64),
+                    // or longer than a slot takes with the tag's room: counted.
+                    truncated += 1;
+                    continue;
                 }
-                truncated += 1;
+                let index = slot.view.len();
+                let assigned = slot
+                    .ring_slots()
+                    .is_some_and(|memory| memory.assign(index, bid, window, window_len));
+                if !assigned || !slot.view.commit(from..from + len, addr) {
+                    // Cannot happen (the window lies in the buffer, the batch has room):
+                    // refused and counted.
+                    if let Some(memory) = slot.ring_slots() {
+                        memory.truncate(index);
+                    }
+                    truncated += 1;
+                }
+            }
+            // A buffer none of whose datagrams became a slot goes back at once; the others go
+            // back with the batch's.
+            if !slot.ring_slots().is_some_and(|memory| memory.holds(bid)) {
                 bufs.push(bid);
             }
         }
@@ -863,28 +985,25 @@ impl Engine {
                 break;
             };
             let len = usize::try_from(result).unwrap_or(0);
-            let Some(msg) = RecvMsgOut::parse(bufs.buffer(bid, len), msghdr)
-                .ok()
-                .filter(|msg| !msg.is_payload_truncated())
-            else {
+            let Some((received, payload)) = Received::parse(bufs.buffer(bid, len), msghdr) else {
                 if result >= 0 {
                     truncated += 1;
                 }
                 bufs.push(bid);
                 continue;
             };
-            let payload = msg.payload_data();
-            let segment = gro_segment(msg.control_data())
-                .filter(|&s| s > 0)
-                .unwrap_or(payload.len().max(1));
-            if batch.len() + payload.len().div_ceil(segment) > BATCH_SIZE && !batch.is_empty() {
+            let segments = received.len.div_ceil(received.segment);
+            if batch.len() + segments > BATCH_SIZE && !batch.is_empty() {
                 pending.push_front((bid, result));
                 break;
             }
-            let addr = name_addr(msg.name_data());
             let before = batch.len();
-            let (_, dropped) = split_segments(payload, segment, batch, offset, addr);
-            self.copied += (batch.len() - before) as u64;
+            let (_, dropped) =
+                split_segments(payload, received.segment, batch, offset, received.addr);
+            self.copied[side as usize] += (batch.len() - before) as u64;
+            if segments > 1 {
+                self.coalesced[side as usize] += 1;
+            }
             truncated += dropped as u64;
             bufs.push(bid);
         }
@@ -988,7 +1107,9 @@ pub struct Config {
     /// Provided buffers per socket (a power of two; with GRO, at most 8 are used).
     pub buffers: u16,
     /// Whether to turn UDP GRO on for both sockets (if the kernel lets us). Without it every
-    /// datagram is sealed or opened in the buffer it landed in and sent from there.
+    /// datagram is sealed or opened in the buffer it landed in and sent from there; with it
+    /// the network side's datagrams still are (each opened in its segment of the coalesced
+    /// buffer), and the local side's are copied into batch slots to be sealed.
     pub gro: bool,
 }
 
@@ -1022,9 +1143,23 @@ pub struct RunReport {
     /// Operations in flight when the teardown began (armed receives, the idle tick, sends),
     /// each cancelled and its final completion reaped before any buffer was freed.
     pub cancelled_at_teardown: usize,
-    /// Datagrams copied from a receive buffer into a batch slot (GRO segments); without GRO
-    /// none is: they are sealed or opened where they landed.
+    /// The local side's receives (plaintext from the client, sealed).
+    pub local: ReceiveReport,
+    /// The network side's receives (protected packets from the relay or peer, opened).
+    pub network: ReceiveReport,
+}
+
+/// What one side's receives did in a run ([`RunReport`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReceiveReport {
+    /// Datagrams copied from a receive buffer into a batch slot. Only GRO segments of the
+    /// local side are: sealing grows a datagram, and back to back in a GRO buffer there is no
+    /// room. The network side's datagrams are opened where they landed, with GRO or without,
+    /// and so are the local side's without GRO.
     pub copied: u64,
+    /// Receives that brought more than one datagram (GRO coalesced a burst).
+    pub coalesced: u64,
 }
 
 /// [`run_with_buffers`], reporting how the run went and what its teardown cancelled.
@@ -1068,7 +1203,7 @@ pub fn run_configured(
     let bufs = [ring_for(0)?, ring_for(1)?];
     let slot = |bufs: &[BufRing; 2]| Slot {
         batch: Batch::new(),
-        view: Batch::with_memory(Box::new(RingSlots::new(bufs, gro))),
+        view: Batch::with_memory(Box::new(RingSlots::new(bufs))),
         in_place: false,
         send: [
             Mmsg::new(gso_supported(&sockets.local)),
@@ -1084,7 +1219,8 @@ pub fn run_configured(
         ring,
         bufs,
         gro,
-        copied: 0,
+        copied: [0; 2],
+        coalesced: [0; 2],
         msghdr: [recv_msghdr(gro[0]), recv_msghdr(gro[1])],
         dests: Box::new([
             SockAddr::from(sockets.deliver),
@@ -1118,7 +1254,14 @@ pub fn run_configured(
         Ok(cancelled) => served.map(|()| RunReport {
             rearms: engine.rearms,
             cancelled_at_teardown: cancelled,
-            copied: engine.copied,
+            local: ReceiveReport {
+                copied: engine.copied[Side::Local as usize],
+                coalesced: engine.coalesced[Side::Local as usize],
+            },
+            network: ReceiveReport {
+                copied: engine.copied[Side::Network as usize],
+                coalesced: engine.coalesced[Side::Network as usize],
+            },
         }),
         Err(error) => {
             // Operations may still complete into the buffers, msghdrs and slots: leak them
@@ -1360,11 +1503,11 @@ mod tests {
             BufRing::alloc(4, BUF_LEN).unwrap(),
             BufRing::alloc(4, BUF_LEN).unwrap(),
         ];
-        let mut slots = RingSlots::new(&bufs, [false, false]);
+        let mut slots = RingSlots::new(&bufs);
         for side in [Side::Local, Side::Network] {
             let ring = &bufs[side as usize];
             slots.begin(side);
-            assert!(slots.assign(0, 2));
+            assert!(slots.assign(0, 2, PAYLOAD_AT - side.recv_offset(), SLOT_LEN));
             let payload_at = ring.bufs.as_ptr() as usize + 2 * BUF_LEN + PAYLOAD_AT;
             let slot = slots.slot(0);
             assert_eq!(slot.len(), SLOT_LEN);
@@ -1373,9 +1516,39 @@ mod tests {
             // Given back: the slot is no buffer any more.
             assert_eq!(slots.slot(0).as_ptr(), slots.spare.as_ptr());
         }
-        // A side with GRO lends nothing.
-        let mut slots = RingSlots::new(&bufs, [true, false]);
-        slots.begin(Side::Local);
-        assert!(!slots.assign(0, 0));
+    }
+
+    /// Behind GRO several slots are windows of one buffer, each exactly its segment; the
+    /// buffer is held once and given back once, and no window reaches past its buffer.
+    #[test]
+    fn segments_of_one_gro_buffer_share_it_and_it_goes_back_once() {
+        let bufs = [
+            BufRing::alloc(2, GRO_BUF_LEN).unwrap(),
+            BufRing::alloc(4, GRO_BUF_LEN).unwrap(),
+        ];
+        let mut slots = RingSlots::new(&bufs);
+        slots.begin(Side::Network);
+        let base = bufs[1].bufs.as_ptr() as usize;
+        // Three segments of 300 bytes in buffer 3 (the last one short), then one in buffer 1.
+        let payload_at = 16 + NAME_LEN + CONTROL_LEN;
+        let segments = [(0, 300), (300, 300), (600, 120)];
+        for (index, (start, len)) in segments.into_iter().enumerate() {
+            assert!(slots.assign(index, 3, payload_at + start, len));
+        }
+        assert!(slots.assign(3, 1, payload_at, 300));
+        assert!(slots.holds(3) && slots.holds(1) && !slots.holds(0));
+        for (index, (start, len)) in segments.into_iter().enumerate() {
+            let slot = slots.slot(index);
+            let at = 3 * GRO_BUF_LEN + payload_at + start;
+            assert_eq!((slot.as_ptr() as usize - base, slot.len()), (at, len));
+        }
+        // A window past its buffer's end, or longer than a slot, is refused.
+        assert!(!slots.assign(4, 2, GRO_BUF_LEN - 100, 101));
+        assert!(!slots.assign(4, 2, 0, SLOT_LEN + 1));
+        assert!(!slots.holds(2));
+        // Each buffer once, in the order first held.
+        assert_eq!(slots.take(), (Side::Network as usize, &[3u16, 1][..]));
+        assert!(!slots.holds(3));
+        assert_eq!(slots.slot(0).as_ptr(), slots.spare.as_ptr());
     }
 }

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use dataplane::batch::Batch;
-use dataplane::keyring::{EpochKey, Keyring, MeetingConfig, Millis};
-use dataplane::packet::Mode;
+use dataplane::batch::{Batch, SendDrop, seal_batch};
+use dataplane::keyring::{EpochKey, Keyring, MeetingConfig, Millis, WorkerKeys};
+use dataplane::packet::{DropReason, Mode};
 use dataplane::pipeline::{Counters, Forwarder};
 use dataplane::sframe::CipherSuite;
 use dataplane_udp::{BatchIo, EngineKind, WorkerSockets, bind_reuseport, mio_engine, uring};
@@ -73,7 +73,7 @@ fn run_with(engine: EngineKind, mode: Mode, packets: usize, size: usize, early: 
 }
 
 /// [`run_with`] with `forged` datagrams (garbage, which the pipeline refuses) sent to side 1's
-/// network socket before the workers start, and the io_uring engine run as `config` says.
+/// network socket in GSO bursts before the workers start, and the io_uring engine run as `config` says.
 /// Returns each worker's report (defaults for mio).
 fn run_full(
     engine: EngineKind,
@@ -114,10 +114,14 @@ fn run_full(
     }
     let client = UdpSocket::bind(any()).unwrap();
     let mut client_io = BatchIo::new(&client);
-    for n in 0..forged {
-        client
-            .send_to(&[(n % 251) as u8; 300], net_addrs[1])
-            .unwrap();
+    // In GSO bursts of up to 64, so that a GRO socket receives them coalesced.
+    for burst in (0..forged).step_by(64) {
+        let mut out = Batch::new();
+        for n in burst..(burst + 64).min(forged) {
+            assert!(out.push_wire(&[(n % 251) as u8; 300], None));
+        }
+        let sent = client_io.send(&client, &out, net_addrs[1]).unwrap();
+        assert_eq!(sent as usize, out.len());
     }
     for n in 0..early {
         client
@@ -224,7 +228,11 @@ fn uring_without_gro_copies_no_datagram() {
         let config = uring::Config::default().with_gro(false);
         let reports = run_full(EngineKind::Uring, mode, 5000, size, 0, 0, config);
         for report in reports {
-            assert_eq!(report.copied, 0, "{report:?}");
+            assert_eq!(
+                (report.local.copied, report.network.copied),
+                (0, 0),
+                "{report:?}"
+            );
         }
     }
     // With GRO the coalesced bursts are split by copying: the counter sees copies.
@@ -237,26 +245,79 @@ fn uring_without_gro_copies_no_datagram() {
         0,
         uring::Config::default(),
     );
-    assert!(reports.iter().any(|r| r.copied > 0), "{reports:?}");
+    assert!(reports.iter().any(|r| r.local.copied > 0), "{reports:?}");
 }
 
-/// A buffer whose datagram the pipeline refused (forged) goes back to the ring like one that
-/// was sent: far more forged datagrams than the ring has buffers, then traffic, all delivered.
-#[test]
-fn uring_without_gro_returns_the_buffers_of_forged_packets() {
+/// Far more forged datagrams than a ring of [`SMALL_RING`] buffers holds, then traffic, all
+/// delivered (`run_full` checks): so every buffer of a refused datagram came back to the ring.
+fn run_after_forgeries(gro: bool) -> Vec<uring::RunReport> {
     let config = uring::Config::default()
-        .with_gro(false)
+        .with_gro(gro)
         .with_buffers(SMALL_RING);
-    let reports = run_full(
+    let forged = 20 * usize::from(SMALL_RING);
+    run_full(
         EngineKind::Uring,
         Mode::Datagram,
         2000,
         1200,
         500,
-        20 * usize::from(SMALL_RING),
+        forged,
         config,
+    )
+}
+
+/// A buffer whose datagram the pipeline refused (forged) goes back to the ring like one that
+/// was sent.
+#[test]
+fn uring_without_gro_returns_the_buffers_of_forged_packets() {
+    let reports = run_after_forgeries(false);
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.local.copied == 0 && r.network.copied == 0),
+        "{reports:?}"
     );
-    assert!(reports.iter().all(|r| r.copied == 0), "{reports:?}");
+}
+
+/// With GRO the io_uring engine opens every segment of a coalesced receive where it landed
+/// in the GRO buffer and sends the plaintext from there: the network side copies nothing,
+/// while its receives were really coalesced (the peer engine sends GSO runs) and every packet
+/// arrives intact (`run_full` checks each and that nothing was counted as a drop). The local
+/// side, whose datagrams are sealed and so grow, still copies each GRO segment: the control.
+#[test]
+fn uring_with_gro_opens_in_place() {
+    for (mode, size) in [(Mode::Datagram, 1200), (Mode::Rtp, 200)] {
+        let reports = run_full(
+            EngineKind::Uring,
+            mode,
+            5000,
+            size,
+            0,
+            0,
+            uring::Config::default(),
+        );
+        for report in &reports {
+            assert_eq!(report.network.copied, 0, "{report:?}");
+        }
+        assert!(
+            reports.iter().all(|r| r.network.coalesced > 0),
+            "GRO never coalesced what a peer engine sent: {reports:?}"
+        );
+        assert!(
+            reports.iter().all(|r| r.local.copied > 0),
+            "the client's GSO bursts were not copied: {reports:?}"
+        );
+    }
+}
+
+/// Forged datagrams in coalesced bursts, far more than the GRO ring has buffers (8): each
+/// buffer, all of whose segments the pipeline refused, goes back to the ring, and the traffic
+/// behind them is delivered.
+#[test]
+fn uring_with_gro_returns_the_buffers_of_forged_packets() {
+    let reports = run_after_forgeries(true);
+    assert_eq!(reports[1].network.copied, 0, "{reports:?}");
+    assert!(reports[1].network.coalesced > 0, "{reports:?}");
 }
 
 #[test]
@@ -447,4 +508,93 @@ fn uring_teardown_cancels_and_reaps_every_operation_under_traffic() {
     thread::sleep(Duration::from_millis(50));
     let (_, report) = round(sockets, Duration::from_millis(200));
     assert_eq!(report.cancelled_at_teardown, 3, "{report:?}");
+}
+
+/// Genuine and forged packets of one size in the same GSO bursts, so that GRO coalesces them
+/// into the same buffers: the engine opens each genuine segment in place beside a forged one
+/// that failed, sends the plaintexts from the buffer (the forged slots skipped), counts each
+/// forgery, and every buffer comes back to the 8-buffer ring for the bursts behind.
+#[test]
+fn uring_with_gro_opens_genuine_packets_beside_forged_ones_in_a_burst() {
+    let mode = Mode::Datagram;
+    let relay = UdpSocket::bind(any()).unwrap();
+    let sink = bind_reuseport(any()).unwrap();
+    sink.set_nonblocking(false).unwrap();
+    sink.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let sockets = WorkerSockets {
+        local: bind_reuseport(any()).unwrap(),
+        network: bind_reuseport(any()).unwrap(),
+        deliver: sink.local_addr().unwrap(),
+        remote: relay.local_addr().unwrap(),
+    };
+    let network = sockets.network.local_addr().unwrap();
+    let counters = Arc::new(Counters::default());
+    let mut forwarder = Forwarder::new(keyring(1), mode, counters.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let config = uring::Config::default().with_buffers(SMALL_RING);
+    let worker = thread::spawn(move || {
+        uring::run_configured(&sockets, &mut forwarder, &flag, config).unwrap()
+    });
+    // The peer in slot 0, sealing as a sidecar would.
+    let peer = keyring(0);
+    let mut keys = WorkerKeys::new(mode);
+    let client = UdpSocket::bind(any()).unwrap();
+    let mut client_io = BatchIo::new(&client);
+    let (bursts, size) = (40, 1200);
+    let mut forged = 0;
+    let mut buf = vec![0u8; 4096];
+    for burst in 0..bursts {
+        let mut sealed = Batch::new();
+        for n in burst * 64..(burst + 1) * 64 {
+            assert!(sealed.push_plain(&payload(mode, n, size), None));
+        }
+        let mut send_drops = [0; SendDrop::ALL.len()];
+        seal_batch(
+            &mut keys,
+            &peer,
+            Millis(1),
+            mode,
+            &mut sealed,
+            &mut send_drops,
+        );
+        assert_eq!(send_drops, [0, 0]);
+        // Every fourth packet forged: its last byte (in the tag) flipped.
+        let mut wire = Batch::new();
+        let mut genuine = Vec::new();
+        for (i, packet) in sealed.live().enumerate() {
+            let mut packet = packet.to_vec();
+            if i % 4 == 1 {
+                *packet.last_mut().unwrap() ^= 1;
+                forged += 1;
+            } else {
+                genuine.push(burst * 64 + i);
+            }
+            assert!(wire.push_wire(&packet, None));
+        }
+        let sent = client_io.send(&client, &wire, network).unwrap();
+        assert_eq!(sent as usize, wire.len());
+        let mut delivered = Vec::new();
+        for _ in &genuine {
+            let len = sink.recv(&mut buf).expect("a genuine packet went missing");
+            assert_eq!(len, size);
+            let n = u32::from_be_bytes(buf[12..16].try_into().unwrap()) as usize;
+            assert!(
+                buf[16..len].iter().all(|&b| b == (n % 251) as u8),
+                "packet {n} altered"
+            );
+            delivered.push(n);
+        }
+        delivered.sort_unstable();
+        assert_eq!(delivered, genuine);
+    }
+    stop.store(true, Ordering::SeqCst);
+    let report = worker.join().unwrap();
+    let c = counters.read();
+    assert_eq!(c.drops.total(), forged);
+    assert_eq!(c.drops.get(DropReason::AuthFailure), forged);
+    assert_eq!(c.packets[0] + c.packets[1], 64 * bursts as u64 - forged);
+    assert_eq!(c.sent, c.packets);
+    assert_eq!(report.network.copied, 0, "{report:?}");
+    assert!(report.network.coalesced > 0, "{report:?}");
 }
