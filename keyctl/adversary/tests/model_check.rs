@@ -138,6 +138,8 @@ impl Model for Explore {
             Property::always("I5", |_, s| holds(s, Invariant::I5KickedStaysOut)),
             Property::always("I6", |_, s| holds(s, Invariant::I6StateBound)),
             Property::always("I6cap", |_, s| holds(s, Invariant::I6RosterCap)),
+            Property::always("I7", |_, s| holds(s, Invariant::I7NoClassicalBox)),
+            Property::always("I8", |_, s| holds(s, Invariant::I8NoStrippedSignature)),
             Property::always("setup", |_, s| holds(s, Invariant::Setup)),
         ]
     }
