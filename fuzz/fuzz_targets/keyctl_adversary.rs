@@ -1,14 +1,15 @@
 //! Coverage-guided exploration of keyctl meetings under an adversarial board: the input is
 //! a byte string of actions for keyctl-adversary's world (deliver, drop, delay, reorder,
 //! replay, foreign-instance replay, server notices, mallory's rejoin, host commands, time,
-//! announcements stripped of their ML-KEM key), and every invariant of that crate (I1-I7) is
-//! checked after every step. A violation
-//! panics with the minimized action list, printed as Rust.
+//! announcements stripped of their ML-KEM key, hybrid-signed posts stripped of their ML-DSA
+//! half, and a quantum adversary's rejoin under a party's IVK with a classical identity or
+//! another ML-DSA key), and every invariant of that crate (I1-I9) is checked after every
+//! step. A violation panics with the minimized action list, printed as Rust.
 //!
-//! By default the invariants in `keyctl_adversary::KNOWN_OPEN` (open findings F1-F5) are
-//! computed but not enforced, so the CI fuzz smoke stays green while their fixes land;
-//! `VEIL_ADVERSARY_INVARIANTS=all` enforces every one (a campaign after the fixes), and
-//! `VEIL_ADVERSARY_INVARIANTS=I2,I4` only those named.
+//! By default the invariants in `keyctl_adversary::KNOWN_OPEN` (open findings; none since
+//! keyctl revision 2 fixed F1-F5) are computed but not enforced, so the CI fuzz smoke stays
+//! green while a fix lands; `VEIL_ADVERSARY_INVARIANTS=all` enforces every one (a campaign
+//! after a fix), and `VEIL_ADVERSARY_INVARIANTS=I2,I4` only those named.
 #![no_main]
 #![forbid(unsafe_code)]
 

@@ -47,6 +47,10 @@ const STRIP_PQ_OPCODE: u8 = 0xff;
 /// [`STRIP_PQ_OPCODE`] (it was an [`Action::InjectIdentity`]).
 const STRIP_PQ_SIG_OPCODE: u8 = 0xfe;
 
+/// The opcode byte of [`Action::ForgeRejoin`], taken out of the modulo like
+/// [`STRIP_PQ_OPCODE`] (it was an [`Action::Advance`]).
+const FORGE_REJOIN_OPCODE: u8 = 0xfd;
+
 /// One step of the exploration. Participant indices are taken modulo
 /// [`crate::PARTIES`]; index 0 is the host the server first names leader, 1 and 2 are
 /// honest participants, 3 is the adversary's own participant ("mallory").
@@ -143,6 +147,24 @@ pub enum Action {
         /// Recipient.
         to: u8,
     },
+    /// Keyctl revision 5's threat: a quantum adversary, which can forge Ed25519 but not
+    /// ML-DSA-65, comes back as party `victim` (any party, whether it is present, left or
+    /// was kicked) under its `IVK`. The world grants the adversary `victim`'s Ed25519 seed
+    /// for this action only (the oracle of a quantum computer that recovered the secret
+    /// scalar), and the adversary starts a fresh session under `victim`'s participant ID
+    /// with it: a classical identity, or when `other_ml_dsa`, a hybrid identity whose
+    /// ML-DSA-65 key is another than `victim`'s. The board posts that session's
+    /// announcement and nonce (and whatever else it posts later) as the others' posts, to
+    /// be delivered by the other actions, and hands the session every post of the board as
+    /// soon as there is one (the board is on its side). The session replaces the previous
+    /// forgery, if any; at most [`crate::MAX_FORGED`] per run take effect. I9 says nobody
+    /// honest admits or keys it.
+    ForgeRejoin {
+        /// Whose identity (modulo [`crate::PARTIES`]).
+        victim: u8,
+        /// A hybrid identity with another ML-DSA-65 key instead of a classical one.
+        other_ml_dsa: bool,
+    },
     /// Virtual time passes by [`ADVANCE_MS`]`[step]`, firing every due timer; when
     /// `deliver`, the board delivers everything pending after each timer (a fair board
     /// for that stretch).
@@ -171,6 +193,13 @@ impl Action {
                 arg().map(|to| Self::StripPq { to })
             } else if op == STRIP_PQ_SIG_OPCODE {
                 arg().map(|to| Self::StripPqSig { to })
+            } else if op == FORGE_REJOIN_OPCODE {
+                arg().and_then(|victim| {
+                    Some(Self::ForgeRejoin {
+                        victim,
+                        other_ml_dsa: arg()? & 1 == 1,
+                    })
+                })
             } else {
                 Self::decode_one(op, &mut arg)
             };
@@ -182,8 +211,8 @@ impl Action {
         out
     }
 
-    /// Decodes an action of any opcode but [`STRIP_PQ_OPCODE`] and [`STRIP_PQ_SIG_OPCODE`], taking its parameters from
-    /// `arg`.
+    /// Decodes an action of any opcode but [`STRIP_PQ_OPCODE`], [`STRIP_PQ_SIG_OPCODE`] and
+    /// [`FORGE_REJOIN_OPCODE`], taking its parameters from `arg`.
     fn decode_one(op: u8, arg: &mut impl FnMut() -> Option<u8>) -> Option<Self> {
         match op % 15 {
             0 => arg().and_then(|to| Some(Self::Deliver { to, pick: arg()? })),
@@ -253,6 +282,10 @@ impl Action {
             Self::InjectIdentity => out.push(14),
             Self::StripPq { to } => out.extend([STRIP_PQ_OPCODE, to]),
             Self::StripPqSig { to } => out.extend([STRIP_PQ_SIG_OPCODE, to]),
+            Self::ForgeRejoin {
+                victim,
+                other_ml_dsa,
+            } => out.extend([FORGE_REJOIN_OPCODE, victim, u8::from(other_ml_dsa)]),
         }
     }
 }
@@ -300,6 +333,14 @@ mod tests {
             Action::InjectIdentity,
             Action::StripPq { to: 0 },
             Action::StripPqSig { to: 1 },
+            Action::ForgeRejoin {
+                victim: 2,
+                other_ml_dsa: false,
+            },
+            Action::ForgeRejoin {
+                victim: 200,
+                other_ml_dsa: true,
+            },
         ];
         let mut bytes = Vec::new();
         for a in &all {

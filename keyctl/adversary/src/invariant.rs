@@ -41,13 +41,23 @@ pub enum Invariant {
     /// refused by whoever reads it: no session takes a classical signature from a hybrid
     /// signer.
     I8NoStrippedSignature,
+    /// I9 (keyctl revision 5): a session the adversary forges under a party's `IVK`
+    /// ([`crate::Action::ForgeRejoin`]: a classical identity, or a hybrid one with another
+    /// ML-DSA-65 key) is never admitted or keyed by an honest party, whether the party it
+    /// poses as is present, left or was kicked: no honest session takes its announcement
+    /// (but the victim's own, which ignores its own ID), lists its binding or lets the list
+    /// record another identity for any party, boxes a key to its nonce, or takes a key it
+    /// made (when the server names the victim leader, the forgery leads); the forgery
+    /// takes no key an honest leader made; and an honest session that refuses a forged post
+    /// lists the same as before.
+    I9NoForgedRejoin,
     /// The world could not be built (not an invariant of keyctl; a harness failure).
     Setup,
 }
 
 impl Invariant {
     /// Every invariant of keyctl (not [`Invariant::Setup`], which is always enabled).
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::I1RemovedGetsNoNewKey,
         Self::I2NoStaleSending,
         Self::I3HeartbeatsKeepAlive,
@@ -57,6 +67,7 @@ impl Invariant {
         Self::I6RosterCap,
         Self::I7NoClassicalBox,
         Self::I8NoStrippedSignature,
+        Self::I9NoForgedRejoin,
     ];
 }
 

@@ -6,11 +6,19 @@
 //! drop, delay, reorder, duplicate or replay any post, also posts recorded from another
 //! instance of the meeting; post `Leave` and `LeaderChange` notices; rejoin with its own
 //! identity; announce fresh identities of its own; strip an announcement's ML-KEM-768 key;
-//! strip the ML-DSA half off a hybrid-signed post), of a host (kick, leave, lock, unlock) or
-//! of time. The parties have hybrid identities (Ed25519 + ML-DSA-65, keyctl revision 4); the
-//! board's Sybils are classical. After every action, and at
-//! every timer that fires inside a time step, the world checks invariants I1-I8
-//! ([`Invariant`]) from the outside, through keyctl's public API only.
+//! strip the ML-DSA half off a hybrid-signed post; as a quantum adversary that forges
+//! Ed25519, rejoin under another party's `IVK` with a classical identity or another
+//! ML-DSA-65 key), of a host (kick, leave, lock, unlock) or of time. The parties have hybrid
+//! identities (Ed25519 + ML-DSA-65, keyctl revision 4); the board's Sybils are classical.
+//! After every action, and at every timer that fires inside a time step, the world checks
+//! invariants I1-I9 ([`Invariant`]) from the outside, through keyctl's public API only.
+//!
+//! [`Action::ForgeRejoin`] is the one action that holds a secret of an honest party: the
+//! world hands the adversary the victim's Ed25519 seed for it (a quantum computer recovers
+//! the signing scalar from `IVK`; the ML-DSA-65 key stays out of reach), and I9
+//! ([`Invariant::I9NoForgedRejoin`]) says keyctl revision 5 keeps the forgery out: nobody
+//! honest lists it, keys it or takes a key from it, whether the victim is present, left or
+//! was kicked.
 //!
 //! A byte string chooses the actions ([`Action::decode`]), so the same world is driven by
 //! cargo-fuzz (fuzz/fuzz_targets/keyctl_adversary.rs), by a proptest in CI
@@ -34,6 +42,6 @@ pub use explore::{check, replay, run};
 pub use invariant::{Failure, Invariant, KNOWN_OPEN, Violation, enforced};
 pub use keyctl::test_rng::TestRng;
 pub use world::{
-    EVENT_BOUND, HONEST, Instance, MALLORY, MAX_IDENTITIES, MAX_INJECTED, MEETING_CAP,
+    EVENT_BOUND, HONEST, Instance, MALLORY, MAX_FORGED, MAX_IDENTITIES, MAX_INJECTED, MEETING_CAP,
     NEW_LEADER_KEY_MS, PARTIES, TRANSMIT_BOUND, World, i2_bound, i3_bound, timings,
 };

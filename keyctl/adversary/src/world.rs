@@ -8,10 +8,12 @@ use std::sync::OnceLock;
 use keyctl::crypto::hybrid_sig::HybridSigningKey;
 use keyctl::crypto::{SigningKey, sha256};
 use keyctl::meeting::{
-    Config, Event, LeftReason, MeetingError, Millis, ROSTER_PER_PARTICIPANT, Role, Session, Timings,
+    Alert, Config, Event, LeftReason, MeetingError, Millis, ROSTER_PER_PARTICIPANT, Role,
+    RosterView, Session, Timings,
 };
 use keyctl::wire::{
-    BoxKind, Field, Id, LeaderChange, Leave, MeetingRef, MemberState, Message, ParticipantId, Rekey,
+    BoxKind, Field, Id, LIVENESS_NONCE_LEN, LeaderChange, Leave, MeetingRef, MemberState, Message,
+    ParticipantId, Rekey,
 };
 
 use crate::action::{ADVANCE_MS, Action, Kind};
@@ -44,6 +46,9 @@ pub const MEETING_CAP: usize = 16;
 /// At most this many [`Action::InjectIdentity`] per run take effect (the world's own
 /// memory bound; above [`MEETING_CAP`], so a missing cap shows).
 pub const MAX_INJECTED: u32 = 24;
+/// At most this many [`Action::ForgeRejoin`] per run take effect (each forged session
+/// reads the whole board when it starts).
+pub const MAX_FORGED: u32 = 8;
 /// Every identity a world can hold: its parties and the most Sybils it lets the board
 /// announce.
 pub const MAX_IDENTITIES: usize = PARTIES + MAX_INJECTED as usize;
@@ -93,6 +98,9 @@ pub fn i3_bound(t: &Timings) -> u64 {
 enum Poster {
     Party(usize),
     Server,
+    /// The adversary's session forged under this party's identity key
+    /// ([`Action::ForgeRejoin`]).
+    Forger(usize),
 }
 
 /// One board post.
@@ -174,11 +182,42 @@ struct Party {
     removed: BTreeSet<Instance>,
     kicked: BTreeSet<usize>,
     /// The latest refusals (typed errors) of this instance, for [`World::describe`].
-    refusals: Vec<String>,
+    refusals: Vec<(Millis, MeetingError)>,
+    /// The latest alerts of this instance ([`World::alerts`]).
+    alerts: Vec<Alert>,
 }
 
 /// How many refusals per party [`World::describe`] keeps.
 const KEEP_REFUSALS: usize = 6;
+/// How many alerts per party the world keeps ([`World::alerts`]).
+const KEEP_ALERTS: usize = 16;
+
+/// Keeps the last `keep` items of `list`, then `item`.
+fn push_bounded<T>(list: &mut Vec<T>, keep: usize, item: T) {
+    if list.len() >= keep {
+        list.remove(0);
+    }
+    list.push(item);
+}
+
+/// What a party's identity key is, as the list should record it for the meeting's life
+/// (3.7.7, revision 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Listed {
+    ivk: [u8; 32],
+    ml_dsa_id: Option<[u8; 32]>,
+}
+
+/// The session the adversary forged under a party's Ed25519 key ([`Action::ForgeRejoin`]).
+struct Forger {
+    session: Session,
+    /// Whose participant ID and `IVK` it uses.
+    victim: usize,
+    other_ml_dsa: bool,
+    /// The board posts before this one have been handed to it.
+    cursor: usize,
+    left: Option<LeftReason>,
+}
 
 impl Party {
     fn live(&self) -> bool {
@@ -220,6 +259,17 @@ pub struct World {
     injected: u32,
     /// What the last delivery's `Session::handle` returned (I8).
     last_result: Option<Result<(), MeetingError>>,
+    /// What each party's identity is (I9).
+    listed: Vec<Listed>,
+    /// The current forged session, if any (I9).
+    forger: Option<Forger>,
+    /// Forged sessions started so far.
+    forged: u32,
+    /// Binding hashes and liveness nonces of every forged session (I9).
+    forged_bindings: BTreeSet<[u8; 32]>,
+    forged_nonces: BTreeSet<[u8; LIVENESS_NONCE_LEN]>,
+    /// Hashes of the keys a forged session made while it led (I9).
+    forged_keys: BTreeSet<[u8; 32]>,
 }
 
 fn pid(i: usize) -> ParticipantId {
@@ -242,6 +292,19 @@ fn pid(i: usize) -> ParticipantId {
 fn identity(i: usize) -> Result<HybridSigningKey, Violation> {
     HybridSigningKey::generate(&mut TestRng::new(&format!("adversary-identity-{i}")))
         .map_err(|e| Violation::setup(format!("identity key: {e}")))
+}
+
+/// What [`World::fingerprint`] covers of one session: role, leader, keys, heartbeat head
+/// and roster.
+fn session_state(s: &Session) -> String {
+    format!(
+        "{:?}:{:?}:{}:{:?}:{:?}",
+        s.role(),
+        s.leader(),
+        s.mk_seq(),
+        s.heartbeat_head(),
+        s.roster()
+    )
 }
 
 /// A hybrid-signed message as the classical message it carries (for classifying posts and
@@ -287,6 +350,16 @@ impl World {
     fn bare(uuid: &[u8], foreign: &'static [Vec<u8>]) -> Result<Self, Violation> {
         let meeting = MeetingRef::new(b"adversary-meeting", uuid)
             .map_err(|e| Violation::setup(format!("meeting: {e}")))?;
+        let listed = (0..PARTIES)
+            .map(|i| {
+                let key = identity(i)?;
+                let public = key.verifying_key();
+                Ok(Listed {
+                    ivk: *public.ed25519(),
+                    ml_dsa_id: Some(sha256(public.ml_dsa())),
+                })
+            })
+            .collect::<Result<_, Violation>>()?;
         let mut w = Self {
             meeting,
             ids: (0..PARTIES).map(pid).collect(),
@@ -303,6 +376,12 @@ impl World {
             saturated: false,
             injected: 0,
             last_result: None,
+            listed,
+            forger: None,
+            forged: 0,
+            forged_bindings: BTreeSet::new(),
+            forged_nonces: BTreeSet::new(),
+            forged_keys: BTreeSet::new(),
         };
         for i in 0..PARTIES {
             let session = w.start_session(i)?;
@@ -326,6 +405,7 @@ impl World {
                 removed: BTreeSet::new(),
                 kicked: BTreeSet::new(),
                 refusals: Vec::new(),
+                alerts: Vec::new(),
             });
             w.collect(i)?;
         }
@@ -333,8 +413,15 @@ impl World {
     }
 
     fn start_session(&mut self, i: usize) -> Result<Session, Violation> {
+        let cfg = self.config(i)?;
+        Session::new_hybrid(cfg, identity(i)?, self.now, &mut self.rng)
+            .map_err(|e| Violation::setup(format!("session: {e}")))
+    }
+
+    /// The configuration a session of party `i` (or one forged under its ID) joins with.
+    fn config(&self, i: usize) -> Result<Config, Violation> {
         let me = self.ids[i].clone();
-        let cfg = Config {
+        Ok(Config {
             meeting: self.meeting.clone(),
             display_name: Id::new(Field::DisplayName, me.user.as_bytes())
                 .map_err(|e| Violation::setup(format!("display name: {e}")))?,
@@ -344,9 +431,7 @@ impl World {
             host_secret: None,
             timings: self.timings,
             pq: keyctl::wire::PqPolicy::default(),
-        };
-        Session::new_hybrid(cfg, identity(i)?, self.now, &mut self.rng)
-            .map_err(|e| Violation::setup(format!("session: {e}")))
+        })
     }
 
     /// Forms the meeting with a fair board, so exploration starts from a keyed meeting.
@@ -378,9 +463,38 @@ impl World {
         self.parties.iter().map(|p| p.session.mk_seq()).collect()
     }
 
+    /// Party `i`'s current session's role (`None` once it ended, or for no such party).
+    pub fn role(&self, i: usize) -> Option<Role> {
+        self.parties.get(i).and_then(|p| p.session.role())
+    }
+
     /// The board's posts in the world's encoding (the recording another world replays).
     pub fn recording(&self) -> Vec<Vec<u8>> {
         self.board.iter().map(|p| p.bytes.clone()).collect()
+    }
+
+    /// The latest alerts (at most 16, oldest first) of party `i`'s current session.
+    pub fn alerts(&self, i: usize) -> &[Alert] {
+        self.parties.get(i).map_or(&[], |p| p.alerts.as_slice())
+    }
+
+    /// The latest refusals (at most 6, oldest first) of party `i`'s current session: when,
+    /// and the typed error `Session::handle` returned.
+    pub fn refusals(&self, i: usize) -> &[(Millis, MeetingError)] {
+        self.parties.get(i).map_or(&[], |p| p.refusals.as_slice())
+    }
+
+    /// How many forged sessions ([`Action::ForgeRejoin`]) started so far.
+    pub fn forgeries(&self) -> u32 {
+        self.forged
+    }
+
+    /// The current forged session's role, highest mkSeqNum (0 while it holds no key), and
+    /// whether it has ended; `None` before any [`Action::ForgeRejoin`].
+    pub fn forger_state(&self) -> Option<(Option<Role>, u32, bool)> {
+        self.forger
+            .as_ref()
+            .map(|f| (f.session.role(), f.session.mk_seq(), f.left.is_some()))
     }
 
     /// A digest of what the world shows from outside and what the oracle tracks: time,
@@ -397,20 +511,26 @@ impl World {
                 .map(|u| (u.mk_seq, u.activate_at))
                 .collect();
             s.push_str(&format!(
-                "|{}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}",
+                "|{}:{:?}:{}:{:?}:{:?}:{:?}:{:?}:{:?}:{:?}",
                 p.generation,
                 p.left,
-                p.session.role(),
-                p.session.leader(),
-                p.session.mk_seq(),
-                p.session.heartbeat_head(),
-                p.session.roster(),
+                session_state(&p.session),
                 sending,
                 p.fates,
                 p.hb_reference,
                 p.certified,
                 p.first_hb_of_leader,
                 p.starved_by,
+            ));
+        }
+        if let Some(f) = &self.forger {
+            s.push_str(&format!(
+                "|forger {}:{}:{}:{:?}:{}",
+                f.victim,
+                f.other_ml_dsa,
+                f.cursor,
+                f.left,
+                session_state(&f.session),
             ));
         }
         sha256(s.as_bytes())
@@ -445,7 +565,24 @@ impl World {
                     .and_then(|l| self.ids.iter().position(|id| id == l)),
                 p.session.mk_seq(),
                 p.left,
-                p.refusals,
+                p.refusals
+                    .iter()
+                    .map(|(t, e)| format!("t={} {e}", t.0))
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        if let Some(f) = &self.forger {
+            s.push_str(&format!(
+                "  forged as party {} ({}) {:?} mk_seq {} left {:?}\n",
+                f.victim,
+                if f.other_ml_dsa {
+                    "hybrid, another ML-DSA key"
+                } else {
+                    "classical"
+                },
+                f.session.role(),
+                f.session.mk_seq(),
+                f.left,
             ));
         }
         s
@@ -522,6 +659,10 @@ impl World {
             Action::MalloryRejoin => self.rejoin(MALLORY)?,
             Action::StripPq { to } => self.strip_pq(pick(to))?,
             Action::StripPqSig { to } => self.strip_pq_sig(pick(to))?,
+            Action::ForgeRejoin {
+                victim,
+                other_ml_dsa,
+            } => self.forge_rejoin(pick(victim), other_ml_dsa)?,
             Action::InjectIdentity => self.inject_identity()?,
             Action::Kick { by, who } => {
                 let (by, who) = (pick(by), pick(who));
@@ -551,6 +692,8 @@ impl World {
                 self.advance(ms, deliver)?;
             }
         }
+        // The board hands its own forged session everything as soon as it is posted.
+        self.feed_forger()?;
         self.check_state()
     }
 
@@ -580,12 +723,13 @@ impl World {
 
     fn flush_all(&mut self) -> Result<(), Violation> {
         for _ in 0..FLUSH_ROUNDS {
-            if (0..PARTIES).all(|i| self.pending(i).is_empty()) {
+            if (0..PARTIES).all(|i| self.pending(i).is_empty()) && !self.forger_pending() {
                 break;
             }
             for i in 0..PARTIES {
                 self.flush(i)?;
             }
+            self.feed_forger()?;
         }
         Ok(())
     }
@@ -599,11 +743,17 @@ impl World {
             self.flush_all()?;
         }
         loop {
+            let forger = self
+                .forger
+                .as_ref()
+                .filter(|f| f.left.is_none())
+                .and_then(|f| f.session.poll_timeout());
             let next = self
                 .parties
                 .iter()
                 .filter(|p| p.live())
                 .filter_map(|p| p.session.poll_timeout())
+                .chain(forger)
                 .min();
             match next {
                 Some(t) if t <= target => {
@@ -621,9 +771,18 @@ impl World {
                             self.collect(i)?;
                         }
                     }
+                    let now = self.now;
+                    if let Some(f) = self.forger.as_mut()
+                        && f.left.is_none()
+                        && f.session.poll_timeout().is_some_and(|d| d <= now)
+                    {
+                        let _refused = f.session.handle_timeout(now, &mut self.rng);
+                        self.collect_forger()?;
+                    }
                     if deliver {
                         self.flush_all()?;
                     }
+                    self.feed_forger()?;
                     // The invariants hold at every instant, not only at the end of a jump.
                     self.check_state()?;
                 }
@@ -686,7 +845,7 @@ impl World {
     /// [`Action::StripPqSig`]: the next pending hybrid-signed post for `to` is delivered as
     /// the classical message the board makes by dropping its ML-DSA half. I8: `to` refuses
     /// it, unless its role ignores that message unread (a leader: links and heartbeats; a
-    /// participant: lock and key requests).
+    /// participant: lock and key requests) or it is a post forged under `to`'s own ID.
     fn strip_pq_sig(&mut self, to: usize) -> Result<(), Violation> {
         let stripped = self.pending(to).into_iter().find_map(|k| {
             let msg = Message::from_bytes(&self.board[k].bytes).ok()?;
@@ -696,16 +855,20 @@ impl World {
             return Ok(());
         };
         let role = self.parties[to].session.role();
-        let ignored = matches!(
-            (&msg, role),
-            (
-                Message::LinkPost(_) | Message::Heartbeat(_),
-                Some(Role::Leader)
-            ) | (
-                Message::LockRequest(_) | Message::KeyRequest(_),
-                Some(Role::Participant)
-            ) | (_, None)
-        );
+        // A post forged under `to`'s own ID ([`Action::ForgeRejoin`]) is one it ignores
+        // unread, as it ignores its own.
+        let own = self.board.get(k).map(|p| p.from) == Some(Poster::Forger(to));
+        let ignored = own
+            || matches!(
+                (&msg, role),
+                (
+                    Message::LinkPost(_) | Message::Heartbeat(_),
+                    Some(Role::Leader)
+                ) | (
+                    Message::LockRequest(_) | Message::KeyRequest(_),
+                    Some(Role::Participant)
+                ) | (_, None)
+            );
         self.last_result = None;
         self.deliver_bytes(to, &msg.to_bytes(), Some(k))?;
         if !ignored && matches!(self.last_result, Some(Ok(()))) {
@@ -718,6 +881,160 @@ impl World {
             )?;
         }
         Ok(())
+    }
+
+    /// [`Action::ForgeRejoin`]: the adversary, granted `victim`'s Ed25519 seed (the oracle
+    /// of a quantum computer that recovered the secret scalar from `IVK`; it signs the
+    /// same), starts a session under `victim`'s participant ID, classical or with an
+    /// ML-DSA-65 key of its own, and the board posts what it queues.
+    fn forge_rejoin(&mut self, victim: usize, other_ml_dsa: bool) -> Result<(), Violation> {
+        if self.forged >= MAX_FORGED {
+            return Ok(());
+        }
+        self.forged += 1;
+        let seed = *identity(victim)?.ed25519().seed();
+        let cfg = self.config(victim)?;
+        let session = if other_ml_dsa {
+            let xi = sha256(format!("adversary-forged-ml-dsa-{}", self.forged).as_bytes());
+            let key = HybridSigningKey::from_seeds(&seed, &xi)
+                .map_err(|e| Violation::setup(format!("forged hybrid key: {e}")))?;
+            Session::new_hybrid(cfg, key, self.now, &mut self.rng)
+        } else {
+            let key = SigningKey::from_seed(&seed)
+                .map_err(|e| Violation::setup(format!("forged key: {e}")))?;
+            Session::new(cfg, key, self.now, &mut self.rng)
+        }
+        .map_err(|e| Violation::setup(format!("forged session: {e}")))?;
+        self.forger = Some(Forger {
+            session,
+            victim,
+            other_ml_dsa,
+            cursor: 0,
+            left: None,
+        });
+        self.collect_forger()
+    }
+
+    /// Whether the board holds a post the forged session has not been handed yet.
+    fn forger_pending(&self) -> bool {
+        self.forger.as_ref().is_some_and(|f| {
+            f.left.is_none()
+                && self
+                    .board
+                    .iter()
+                    .skip(f.cursor)
+                    .any(|p| !matches!(p.from, Poster::Forger(_)))
+        })
+    }
+
+    /// Hands the forged session every post it has not seen (but forged ones), in order.
+    fn feed_forger(&mut self) -> Result<(), Violation> {
+        loop {
+            let now = self.now;
+            let Some(f) = self.forger.as_mut() else {
+                return Ok(());
+            };
+            let Some(post) = self.board.get(f.cursor).filter(|_| f.left.is_none()) else {
+                return Ok(());
+            };
+            f.cursor += 1;
+            if matches!(post.from, Poster::Forger(_)) {
+                continue;
+            }
+            let _refused = f.session.handle(now, &post.bytes, &mut self.rng);
+            self.collect_forger()?;
+        }
+    }
+
+    /// Posts what the forged session queued, records its bindings, nonces and the keys it
+    /// made, and checks the keys it obtained (I9).
+    fn collect_forger(&mut self) -> Result<(), Violation> {
+        let Some(f) = self.forger.as_mut() else {
+            return Ok(());
+        };
+        let victim = f.victim;
+        let leading = f.session.role() == Some(Role::Leader);
+        let mut posts = Vec::new();
+        while let Some(msg) = f.session.poll_transmit() {
+            posts.push(msg);
+        }
+        let mut keys = Vec::new();
+        while let Some(ev) = f.session.poll_event() {
+            match ev {
+                Event::KeyUpdate(u) => {
+                    keys.push((u.mk_seq, sha256(u.meeting_key.expose_secret())));
+                }
+                Event::Left(reason) => f.left = Some(reason),
+                _ => {}
+            }
+        }
+        for msg in posts {
+            match inner(msg.clone()) {
+                Message::KeyAnnouncement(a) => {
+                    self.forged_bindings.insert(a.binding.hash());
+                }
+                Message::NoncePost(n) => {
+                    self.forged_nonces.insert(n.body.nonce);
+                }
+                Message::KeyRequest(r) => {
+                    self.forged_nonces.insert(r.body.nonce);
+                }
+                _ => {}
+            }
+            self.post(Poster::Forger(victim), None, msg);
+        }
+        for (mk_seq, key_hash) in keys {
+            if leading {
+                self.forged_keys.insert(key_hash);
+            } else if let Some(made) = self.made.get(&key_hash)
+                && made.by.0 < HONEST
+            {
+                self.fail(
+                    Invariant::I9NoForgedRejoin,
+                    format!(
+                        "the session forged under party {victim}'s IVK obtained key {mk_seq} \
+                         made by {:?}",
+                        made.by
+                    ),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// I9 on one post `bytes` forged under `victim`'s ID that honest party `to` read: a
+    /// refusal leaves its list as `before`, and an announcement is refused unless `to` is
+    /// `victim` itself (a session ignores posts under its own ID).
+    fn check_forged_input(
+        &self,
+        to: usize,
+        victim: usize,
+        bytes: &[u8],
+        result: &Result<(), MeetingError>,
+        before: Option<RosterView>,
+    ) -> Result<(), Violation> {
+        match result {
+            Err(e) if self.parties[to].session.roster() != before => self.fail(
+                Invariant::I9NoForgedRejoin,
+                format!(
+                    "party {to} refused a post forged under party {victim}'s IVK ({e}) but its \
+                     list moved"
+                ),
+            ),
+            Ok(())
+                if to != victim
+                    && matches!(
+                        Message::from_bytes(bytes).map(inner),
+                        Ok(Message::KeyAnnouncement(_))
+                    ) =>
+            {
+                self.fail(
+                    Invariant::I9NoForgedRejoin,
+                    format!("party {to} took an announcement forged under party {victim}'s IVK"),
+                )
+            }
+            _ => Ok(()),
+        }
     }
 
     fn rejoin(&mut self, i: usize) -> Result<(), Violation> {
@@ -749,6 +1066,7 @@ impl World {
         p.removed.clear();
         p.kicked.clear();
         p.refusals.clear();
+        p.alerts.clear();
         self.collect(i)
     }
 
@@ -799,7 +1117,17 @@ impl World {
             return Ok(());
         }
         let now = self.now;
+        // I9: which party's identity the post was forged under, and what an honest reader
+        // listed before reading it.
+        let forged_as = k
+            .and_then(|k| self.board.get(k))
+            .and_then(|post| match post.from {
+                Poster::Forger(victim) => Some(victim),
+                _ => None,
+            })
+            .filter(|_| to < HONEST);
         let p = &mut self.parties[to];
+        let before = forged_as.map(|_| p.session.roster());
         let was_participant = p.session.role() == Some(Role::Participant);
         let held = p.session.mk_seq();
         let result = p.session.handle(now, bytes, &mut self.rng);
@@ -813,10 +1141,10 @@ impl World {
                 }))
             );
         if let Err(e) = &result {
-            if p.refusals.len() == KEEP_REFUSALS {
-                p.refusals.remove(0);
-            }
-            p.refusals.push(format!("t={} {e}", now.0));
+            push_bounded(&mut p.refusals, KEEP_REFUSALS, (now, e.clone()));
+        }
+        if let (Some(victim), Some(before)) = (forged_as, before) {
+            self.check_forged_input(to, victim, bytes, &result, before)?;
         }
         if took_classical {
             self.fail(
@@ -898,6 +1226,26 @@ impl World {
                 let Some(who) = self.ids.iter().position(|id| id == &e.participant) else {
                     continue;
                 };
+                // I9: an honest list keeps each party's identity, and lists no forged binding.
+                let entry = Listed {
+                    ivk: e.ivk,
+                    ml_dsa_id: e.ml_dsa_id,
+                };
+                if i < HONEST && self.listed.get(who) != Some(&entry) {
+                    self.fail(
+                        Invariant::I9NoForgedRejoin,
+                        format!("party {i} lists another identity for party {who}: {entry:?}"),
+                    )?;
+                }
+                if i < HONEST && self.forged_bindings.contains(&e.binding_hash) {
+                    self.fail(
+                        Invariant::I9NoForgedRejoin,
+                        format!(
+                            "party {i} lists a binding forged under party {who}'s IVK as {:?}",
+                            e.state
+                        ),
+                    )?;
+                }
                 let prev = self.parties[i].roster.get(&who).copied();
                 if let Some((MemberState::Present, bh)) = prev
                     && e.state != MemberState::Present
@@ -925,6 +1273,18 @@ impl World {
         let mut transmits = 0;
         while let Some(msg) = self.parties[i].session.poll_transmit() {
             transmits += 1;
+            if i < HONEST
+                && let Message::Rekey(r) = &msg
+                && self.forged_nonces.contains(&r.recipient_nonce)
+            {
+                self.fail(
+                    Invariant::I9NoForgedRejoin,
+                    format!(
+                        "party {i} boxed key {} to a session forged under {:?}'s IVK",
+                        r.mk_seq, r.recipient
+                    ),
+                )?;
+            }
             if let Message::Rekey(r) = &msg
                 && r.boxed == BoxKind::Classical
             {
@@ -955,6 +1315,15 @@ impl World {
             match ev {
                 Event::KeyUpdate(u) => {
                     let key_hash = sha256(u.meeting_key.expose_secret());
+                    if i < HONEST && self.forged_keys.contains(&key_hash) {
+                        self.fail(
+                            Invariant::I9NoForgedRejoin,
+                            format!(
+                                "party {i} obtained key {} made by a forged session",
+                                u.mk_seq
+                            ),
+                        )?;
+                    }
                     let last = self.parties[i].updates.last().map_or(0, |l| l.mk_seq);
                     if u.mk_seq <= last {
                         self.fail(
@@ -1004,7 +1373,7 @@ impl World {
                     self.parties[i].retired.insert(mk_seq, at);
                 }
                 Event::Left(reason) => self.parties[i].left = Some(reason),
-                _ => {}
+                Event::Alert(a) => push_bounded(&mut self.parties[i].alerts, KEEP_ALERTS, a),
             }
         }
         if events > EVENT_BOUND {

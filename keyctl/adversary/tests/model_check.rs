@@ -18,7 +18,10 @@ use stateright::{Checker, HasDiscoveries, Model, Property};
 /// The actions the search branches over: one of each kind of move, with the parameters
 /// that matter for four parties (fair and unfair time, a withheld rekey and heartbeat,
 /// reordering, notices naming an honest participant and mallory, mallory's rejoin, the
-/// host's commands, a foreign replay, an announcement stripped of its ML-KEM key).
+/// host's commands, a foreign replay, an announcement stripped of its ML-KEM key, a post
+/// stripped of its ML-DSA half, and a rejoin forged under a party's `IVK`: classically under
+/// bob's, which `Leave { who: 2 }` makes a departed member's at depth 2, and with another
+/// ML-DSA key under the host's, while the host leads, so the forgery leads too).
 fn alphabet() -> Vec<Action> {
     vec![
         Action::FlushAll,
@@ -54,6 +57,14 @@ fn alphabet() -> Vec<Action> {
         Action::InjectIdentity,
         Action::StripPq { to: 0 },
         Action::StripPqSig { to: 1 },
+        Action::ForgeRejoin {
+            victim: 2,
+            other_ml_dsa: false,
+        },
+        Action::ForgeRejoin {
+            victim: 0,
+            other_ml_dsa: true,
+        },
     ]
 }
 
@@ -138,6 +149,9 @@ impl Model for Explore {
             Property::always("I5", |_, s| holds(s, Invariant::I5KickedStaysOut)),
             Property::always("I6", |_, s| holds(s, Invariant::I6StateBound)),
             Property::always("I6cap", |_, s| holds(s, Invariant::I6RosterCap)),
+            Property::always("I7", |_, s| holds(s, Invariant::I7NoClassicalBox)),
+            Property::always("I8", |_, s| holds(s, Invariant::I8NoStrippedSignature)),
+            Property::always("I9", |_, s| holds(s, Invariant::I9NoForgedRejoin)),
             Property::always("setup", |_, s| holds(s, Invariant::Setup)),
         ]
     }
