@@ -69,6 +69,10 @@ pub struct BoardLimits {
     /// (`the_largest_meeting_with_hybrid_keys_fits_the_bounds` checks the sum); a
     /// connection that does not read past it is closed ([`ErrorReason::SlowConsumer`]). It
     /// must be at least one frame ([`MAX_FRAME`]) or large frames close their recipients.
+    /// The queues share each frame with its other recipients (the event loop's `OutQueue`),
+    /// so this bounds how far one connection may fall behind, not a copy per connection: a
+    /// 1,000-member all-hybrid join storm peaks near 150 MiB for the whole board
+    /// (docs/BENCHMARKS.md, "Join storm").
     pub max_pending_out: usize,
 }
 

@@ -25,6 +25,8 @@ mod cli;
 pub mod client;
 mod core;
 pub mod frame;
+#[cfg(feature = "net")]
+mod out_queue;
 mod policy;
 #[cfg(feature = "net")]
 mod server;

@@ -2,7 +2,7 @@
 //! decisions are the core's; this file only moves bytes.
 
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +16,7 @@ use mio::{Events, Interest, Poll, Token};
 use super::BoardError;
 use super::core::{BoardCore, BoardLimits, ConnId, Output};
 use super::frame::FrameBuffer;
+use super::out_queue::OutQueue;
 use super::policy::policy_for;
 use super::stats::{ErrorReason, PublishedStats};
 use super::tamper::Tamper;
@@ -34,6 +35,10 @@ const TLS_WINDOW: usize = 256 << 10;
 /// so a connection's receive buffer holds at most one partial frame and one read:
 /// [`MAX_FRAME`](super::frame::MAX_FRAME) + 16 KiB, however fast the peer sends.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Frames handed to one write: small frames (a nonce post is 126 bytes) then share TLS
+/// records and system calls.
+const WRITE_SLICES: usize = 64;
 
 /// How often the loop checks for shutdown when idle.
 const TICK: Duration = Duration::from_millis(100);
@@ -71,7 +76,7 @@ impl Connection {
         }
     }
 
-    fn queue(&mut self, frame: &[u8], max: usize) -> Result<(), ErrorReason> {
+    fn queue(&mut self, frame: &Arc<[u8]>, max: usize) -> Result<(), ErrorReason> {
         match &mut self.link {
             Link::Stream(s) => s.queue(frame, max),
             Link::Ws(w) => w.queue(frame, max),
@@ -124,8 +129,8 @@ struct StreamLink {
     tls: Option<rustls::ServerConnection>,
     frames: FrameBuffer,
     /// Frames queued and not yet handed to the socket (or to TLS), at most
-    /// [`BoardLimits::max_pending_out`] bytes.
-    out: Vec<u8>,
+    /// [`BoardLimits::max_pending_out`] bytes, each shared with its other recipients.
+    out: OutQueue,
 }
 
 /// What one read from a connection gave.
@@ -193,14 +198,14 @@ impl StreamLink {
 
     /// Queues a frame; refuses it (the connection is then closed as a slow consumer) if the
     /// queue would pass `max` bytes even after writing what the socket takes now.
-    fn queue(&mut self, frame: &[u8], max: usize) -> Result<(), ErrorReason> {
+    fn queue(&mut self, frame: &Arc<[u8]>, max: usize) -> Result<(), ErrorReason> {
         if self.out.len() + frame.len() > max {
             self.flush()?;
             if self.out.len() + frame.len() > max {
                 return Err(ErrorReason::SlowConsumer);
             }
         }
-        self.out.extend_from_slice(frame);
+        self.out.push(Arc::clone(frame));
         Ok(())
     }
 
@@ -212,11 +217,11 @@ impl StreamLink {
                     if self.out.is_empty() {
                         return Ok(());
                     }
-                    match self.sock.write(&self.out) {
+                    let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+                    let n = self.out.io_slices(&mut slices);
+                    match self.sock.write_vectored(&slices[..n]) {
                         Ok(0) => return Err(ErrorReason::Io),
-                        Ok(n) => {
-                            self.out.drain(..n);
-                        }
+                        Ok(n) => self.out.consume(n),
                         Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                         Err(e) if e.kind() == ErrorKind::Interrupted => {}
                         Err(_) => return Err(ErrorReason::Io),
@@ -224,12 +229,19 @@ impl StreamLink {
                 }
                 Some(tls) => {
                     // Plaintext into TLS as far as its window allows, then records out.
-                    if !self.out.is_empty() {
+                    // Several frames per write, so small ones share full records.
+                    while !self.out.is_empty() {
+                        let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+                        let count = self.out.io_slices(&mut slices);
+                        let offered: usize = slices[..count].iter().map(|s| s.len()).sum();
                         let n = tls
                             .writer()
-                            .write(&self.out)
+                            .write_vectored(&slices[..count])
                             .map_err(|_| ErrorReason::Tls)?;
-                        self.out.drain(..n);
+                        self.out.consume(n);
+                        if n < offered {
+                            break;
+                        }
                     }
                     if !tls.wants_write() {
                         return Ok(());
@@ -508,7 +520,7 @@ impl BoardServer {
                             sock,
                             tls,
                             frames: FrameBuffer::default(),
-                            out: Vec::new(),
+                            out: OutQueue::default(),
                         }))
                     };
                     self.conns.insert(

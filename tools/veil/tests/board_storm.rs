@@ -13,7 +13,9 @@
 //! cargo test --release -p veil --test board_storm -- --ignored --nocapture
 //! ```
 //!
-//! `VEIL_STORM_N` sets N (default 1,000, the design's largest meeting).
+//! `VEIL_STORM_N` sets N (default 1,000, the design's largest meeting). `VEIL_STORM_BASELINE`
+//! names another build of `veil` (say, main before a board change): each storm then runs on
+//! it too, right after the same storm on this build, and the table gets its rows.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod board_util;
@@ -261,8 +263,11 @@ struct Storm {
     peak_rss: u64,
 }
 
-fn storm(kind: Kind, n: usize) -> Storm {
-    let board = BoardProcess::start(&[]);
+fn storm(kind: Kind, n: usize, veil: Option<&std::path::Path>) -> Storm {
+    let board = match veil {
+        Some(veil) => BoardProcess::start_from(veil, &[]),
+        None => BoardProcess::start(&[]),
+    };
     let pid = board.child.id();
     let (cpu_before, bytes_before, frames_before) = (
         cpu_time(pid),
@@ -327,9 +332,17 @@ fn a_thousand_join_one_meeting_at_once() {
         "| | announcement + nonce | last welcome | complete p50 | p99 | last | board CPU | board bytes out | frames out | board peak RSS |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let baseline = std::env::var_os("VEIL_STORM_BASELINE").map(std::path::PathBuf::from);
     let mut results = Vec::new();
-    for kind in [Kind::Classical, Kind::Hybrid] {
-        let s = storm(kind, n);
+    let builds: Vec<(&str, Option<&std::path::Path>)> = match &baseline {
+        Some(veil) => vec![("this build", None), ("baseline", Some(veil.as_path()))],
+        None => vec![("this build", None)],
+    };
+    let runs = [Kind::Classical, Kind::Hybrid]
+        .into_iter()
+        .flat_map(|kind| builds.iter().map(move |&(label, veil)| (kind, label, veil)));
+    for (kind, label, veil) in runs {
+        let s = storm(kind, n, veil);
         let mut complete: Vec<Duration> = s.runs.iter().map(|r| r.complete).collect();
         complete.sort_unstable();
         let last_welcome = s.runs.iter().map(|r| r.welcomed).max().unwrap();
@@ -341,7 +354,7 @@ fn a_thousand_join_one_meeting_at_once() {
             s.runs[0].kinds, s.runs[1].kinds
         );
         println!(
-            "| {kind:?} | {per_join} B | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} GB | {} | {} MiB |",
+            "| {kind:?}, {label} | {per_join} B | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} GB | {} | {} MiB |",
             last_welcome.as_secs_f64(),
             percentile(&complete, 0.5).as_secs_f64(),
             percentile(&complete, 0.99).as_secs_f64(),
@@ -360,9 +373,16 @@ fn a_thousand_join_one_meeting_at_once() {
             "{} bytes",
             s.bytes_out
         );
-        results.push(s);
+        results.push((kind, label, s));
     }
-    let (c, h) = (&results[0], &results[1]);
+    let pick = |kind: Kind| {
+        &results
+            .iter()
+            .find(|(k, label, _)| *k == kind && *label == "this build")
+            .unwrap()
+            .2
+    };
+    let (c, h) = (pick(Kind::Classical), pick(Kind::Hybrid));
     let last = |s: &Storm| {
         s.runs
             .iter()
@@ -377,4 +397,15 @@ fn a_thousand_join_one_meeting_at_once() {
         h.board_cpu.as_secs_f64() / c.board_cpu.as_secs_f64().max(0.01),
         last(h) / last(c),
     );
+    for (kind, label, s) in &results {
+        if *label == "baseline" {
+            let this = pick(*kind);
+            println!(
+                "{kind:?}, baseline / this build, same run: board CPU {:.2}x, peak RSS {:.1}x, time to the last complete client {:.2}x",
+                s.board_cpu.as_secs_f64() / this.board_cpu.as_secs_f64().max(0.01),
+                s.peak_rss as f64 / this.peak_rss as f64,
+                last(s) / last(this),
+            );
+        }
+    }
 }

@@ -269,10 +269,15 @@ impl BoardProcess {
     /// Starts `veil board` with TLS (self-signed, fingerprint file), an admin endpoint and
     /// `extra` arguments; returns once it listens.
     pub fn start(extra: &[&str]) -> Self {
+        Self::start_from(std::path::Path::new(env!("CARGO_BIN_EXE_veil")), extra)
+    }
+
+    /// [`Self::start`] with another build of `veil` (a baseline to compare against).
+    pub fn start_from(veil: &std::path::Path, extra: &[&str]) -> Self {
         use std::io::BufRead;
         let dir = TempDir::new("board");
         let fp_file = dir.0.join("fingerprint");
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_veil"))
+        let mut child = std::process::Command::new(veil)
             .args(["board", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
             .arg("--fingerprint-file")
             .arg(&fp_file)
