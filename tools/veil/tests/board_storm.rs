@@ -4,7 +4,7 @@
 //! backlog the board replays to a late joiner). The clients verify nothing and drive no session
 //! further (the board verifies nothing either), so the board's CPU, bytes and the time until
 //! every client holds every post are the board's, not those of N simulated participants, which
-//! two cores cannot run (docs/BENCHMARKS.md, "The 1,000-participant join storm").
+//! two cores cannot run (docs/BENCHMARKS.md, "Join storm").
 //!
 //! The same run storms a classical meeting (Ed25519, `pq = off`) first, as the baseline, then
 //! the all-hybrid one (Ed25519 + ML-DSA-65 identities, `pq = required`), each on a fresh board.
