@@ -14,12 +14,13 @@
 //! `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer` and
 //! `Cache-Control: no-store`. The request head is at most [`MAX_HEAD`] bytes and must arrive
 //! within [`READ_DEADLINE`]; the answer must leave within [`WRITE_DEADLINE`]; at most
-//! [`MAX_CONNECTIONS`] are served at once (503 beyond).
+//! [`MAX_CONNECTIONS`] are served at once (503 beyond), at most [`MAX_PER_CLIENT`] of them from
+//! one client address (429 beyond).
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,11 @@ pub const WRITE_DEADLINE: Duration = Duration::from_secs(30);
 pub const MAX_HEAD: usize = 8 * 1024;
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 64;
+/// Connections served at once from one client address (an IPv4 address, or an IPv6 /64, which
+/// one host can fill with addresses of its own). A page load opens about six, so several
+/// browsers behind one NAT still load together, and one client holding slow connections keeps
+/// at most this many of the [`MAX_CONNECTIONS`] from everyone else.
+pub const MAX_PER_CLIENT: usize = 16;
 
 /// The page's Content-Security-Policy: scripts and wasm from this origin only (no inline
 /// script, no eval beyond compiling wasm), sockets to this origin (the wasm fetch, the test
@@ -165,9 +171,10 @@ impl PageServer {
         self.listener.local_addr()
     }
 
-    /// Serves each connection on a thread of its own, at most [`MAX_CONNECTIONS`] at once.
+    /// Serves each connection on a thread of its own, at most [`MAX_CONNECTIONS`] at once and
+    /// [`MAX_PER_CLIENT`] from one client address.
     pub fn run(self) {
-        let busy = Arc::new(AtomicUsize::new(0));
+        let occupancy = Arc::new(Mutex::new(Occupancy::default()));
         for stream in self.listener.incoming() {
             let Ok(stream) = stream else {
                 // Out of descriptors, most likely: do not spin.
@@ -175,24 +182,95 @@ impl PageServer {
                 continue;
             };
             let accepted = Instant::now();
-            if busy.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-                busy.fetch_sub(1, Ordering::SeqCst);
-                let _ = stream.set_nonblocking(true);
-                let _ = (&stream).write_all(&head("503 Service Unavailable", "text/plain", 0));
+            let Ok(peer) = stream.peer_addr() else {
+                // Gone already.
                 continue;
-            }
-            let (done, assets, report) = (busy.clone(), self.assets, self.test_report);
-            let spawned = thread::Builder::new()
+            };
+            let place = match Place::take(&occupancy, client_key(peer.ip())) {
+                Ok(place) => place,
+                Err(status) => {
+                    let _ = stream.set_nonblocking(true);
+                    let _ = (&stream).write_all(&head(status, "text/plain", 0));
+                    continue;
+                }
+            };
+            let (assets, report) = (self.assets, self.test_report);
+            // A thread that cannot be spawned drops the connection unanswered, and its place
+            // with it.
+            let _ = thread::Builder::new()
                 .name("veil-web".into())
                 .spawn(move || {
                     serve(stream, accepted, &assets, report);
-                    done.fetch_sub(1, Ordering::SeqCst);
+                    drop(place);
                 });
-            if spawned.is_err() {
-                // The connection is dropped unanswered; its slot is free again.
-                busy.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The connections being served: in all, and per client address ([`client_key`]). An entry
+/// exists only while its count is above zero, so the map holds at most [`MAX_CONNECTIONS`].
+#[derive(Debug, Default)]
+struct Occupancy {
+    total: usize,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+/// A served connection's place in the [`Occupancy`], given back when dropped.
+#[derive(Debug)]
+struct Place {
+    occupancy: Arc<Mutex<Occupancy>>,
+    client: IpAddr,
+}
+
+impl Place {
+    /// A place for a connection from `client`, or the status to refuse it with: 503 when the
+    /// server is full, 429 when `client` holds [`MAX_PER_CLIENT`] already.
+    fn take(occupancy: &Arc<Mutex<Occupancy>>, client: IpAddr) -> Result<Self, &'static str> {
+        let mut o = occupancy.lock().unwrap_or_else(PoisonError::into_inner);
+        if o.total >= MAX_CONNECTIONS {
+            return Err("503 Service Unavailable");
+        }
+        let held = o.per_client.get(&client).copied().unwrap_or(0);
+        if held >= MAX_PER_CLIENT {
+            return Err("429 Too Many Requests");
+        }
+        o.total += 1;
+        o.per_client.insert(client, held + 1);
+        Ok(Self {
+            occupancy: Arc::clone(occupancy),
+            client,
+        })
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut o = self
+            .occupancy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        o.total = o.total.saturating_sub(1);
+        if let Some(held) = o.per_client.get_mut(&self.client) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                o.per_client.remove(&self.client);
             }
         }
+    }
+}
+
+/// The address a client is bounded by: an IPv4 address (also written as IPv4-mapped IPv6), or
+/// the /64 of an IPv6 address, since one host or home commonly holds a whole /64.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -340,6 +418,52 @@ mod tests {
         style: "body{}",
         pkg: Some(("export default", b"\0asm")),
     };
+
+    /// One client gets [`MAX_PER_CLIENT`] places; another still gets one; the server as a
+    /// whole [`MAX_CONNECTIONS`]; a place given back is free again.
+    #[test]
+    fn places_are_bounded_per_client_and_in_all() {
+        let occupancy = Arc::new(Mutex::new(Occupancy::default()));
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut held: Vec<Place> = (0..MAX_PER_CLIENT)
+            .map(|_| Place::take(&occupancy, a).unwrap())
+            .collect();
+        assert_eq!(
+            Place::take(&occupancy, a).unwrap_err(),
+            "429 Too Many Requests"
+        );
+        // Other clients fill the server; then even a new client is refused.
+        let mut other = 0u8;
+        while held.len() < MAX_CONNECTIONS {
+            let ip = IpAddr::from([198, 51, 100, other]);
+            if let Ok(place) = Place::take(&occupancy, ip) {
+                held.push(place);
+            } else {
+                other += 1;
+            }
+        }
+        let newcomer: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(
+            Place::take(&occupancy, newcomer).unwrap_err(),
+            "503 Service Unavailable"
+        );
+        held.truncate(MAX_CONNECTIONS - 1);
+        assert!(Place::take(&occupancy, newcomer).is_ok());
+        drop(held);
+        let o = occupancy.lock().unwrap();
+        assert_eq!((o.total, o.per_client.len()), (0, 0));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_bounded_by_its_slash_64() {
+        let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let two: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let elsewhere: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(one), client_key(two));
+        assert_ne!(client_key(one), client_key(elsewhere));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(client_key(mapped), "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
 
     #[test]
     fn requests_map_to_assets_or_refusals() {

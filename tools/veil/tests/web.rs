@@ -174,6 +174,80 @@ fn a_slow_client_is_closed_at_the_deadline_and_others_are_served_meanwhile() {
     );
 }
 
+/// A connection to `addr` from the loopback address `from` (127.0.0.0/8 is all loopback on
+/// Linux, so a second client address needs no setup).
+fn connect_from(from: [u8; 4], addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    socket.into()
+}
+
+/// The status code of the answer to `GET /` on `stream`. A refusal comes unasked, at the
+/// accept: the request is sent only if nothing came within 200 ms, so the server never closes
+/// a refused connection with the request unread (which would reset it, maybe before the
+/// refusal was read).
+fn get_status(mut stream: TcpStream, addr: SocketAddr) -> u16 {
+    let mut bytes = vec![0u8; 64];
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let unasked = stream.read(&mut bytes).unwrap_or(0);
+    bytes.truncate(unasked);
+    if unasked == 0 {
+        stream
+            .write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .unwrap();
+    }
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = stream.read_to_end(&mut bytes);
+    std::str::from_utf8(&bytes[9..12]).unwrap().parse().unwrap()
+}
+
+/// One client holding slow connections takes at most `MAX_PER_CLIENT` places: its next
+/// connection gets 429 at once, while a client from another address is served; once its slow
+/// connections are gone it is served again.
+#[test]
+fn one_client_holding_slow_connections_does_not_keep_the_page_from_others() {
+    use veil_cli::web::MAX_PER_CLIENT;
+    let addr = server();
+    // Slow connections: connected, the request never sent.
+    let slow: Vec<TcpStream> = (0..MAX_PER_CLIENT)
+        .map(|_| connect_from([127, 0, 0, 1], addr))
+        .collect();
+    // Each was accepted and holds its place once the server answered a later connection, so
+    // wait until the next one from the same client is refused.
+    let started = Instant::now();
+    let refused = loop {
+        let status = get_status(connect_from([127, 0, 0, 1], addr), addr);
+        if status == 429 || started.elapsed() > Duration::from_secs(3) {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(refused, 429);
+    assert!(
+        started.elapsed() < READ_DEADLINE,
+        "the slow connections must still hold their places"
+    );
+    assert_eq!(get_status(connect_from([127, 0, 0, 2], addr), addr), 200);
+    drop(slow);
+    let started = Instant::now();
+    loop {
+        let status = get_status(connect_from([127, 0, 0, 1], addr), addr);
+        if status == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "places not given back: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn the_binary_serves_the_built_in_page_or_says_how_to_build_it() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
