@@ -12,7 +12,7 @@ mod board_util;
 
 use std::time::{Duration, Instant};
 
-use board_util::{BoardProcess, identity, options};
+use board_util::{BoardProcess, cpu_time, identity, options, percentile};
 use keyctl::meeting::Timings;
 use veil_board::client::Join;
 use veil_cli::meeting::{Participant, ParticipantEvent, ParticipantOptions};
@@ -33,33 +33,12 @@ fn limit(big: usize) -> Duration {
     Duration::from_secs(120 * (big as u64).div_ceil(200).max(1))
 }
 
-/// The board's user + system CPU time so far (/proc/PID/stat fields 14 and 15, in
-/// USER_HZ = 100 ticks per second on Linux).
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // The command name may hold spaces: fields start after its closing parenthesis.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
-
 struct Joined {
     p: Participant,
     started: Instant,
     first_key: Option<Duration>,
     meeting: usize,
     mk_seq: u32,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
 }
 
 #[test]

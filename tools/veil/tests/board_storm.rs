@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use board_util::{BoardProcess, options};
+use board_util::{BoardProcess, cpu_time, options, percentile};
 use keyctl::crypto::SigningKey;
 use keyctl::crypto::hybrid_sig::HybridSigningKey;
 use keyctl::meeting::{Config, PqPolicy, Session, Timings};
@@ -72,15 +72,6 @@ impl Gate {
         *self.free.lock().unwrap() += 1;
         self.freed.notify_one();
     }
-}
-
-/// The board's user + system CPU time so far (/proc/PID/stat fields 14 and 15, USER_HZ 100).
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
 }
 
 /// The board's peak resident set (VmHWM), in bytes.
@@ -308,16 +299,6 @@ fn storm(kind: Kind, n: usize, veil: Option<&std::path::Path>) -> Storm {
         frames_out,
         peak_rss: peak_rss(pid),
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
 }
 
 #[test]
