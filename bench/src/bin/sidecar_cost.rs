@@ -11,10 +11,15 @@
 //! voluntary one is a sleep, so a wakeup), and with `--syscalls` their system calls (`perf stat
 //! -e raw_syscalls:sys_enter`, which counts in the kernel without slowing them). The ratio is the
 //! naive pair's CPU per delivered packet over the sidecar pair's: above 1.0 the sidecars cost less.
+//! Beside it, the rate the blaster achieved, and where packets that did not arrive were dropped:
+//! by the pair's own UDP sockets (a full receive buffer, from `/proc/net/udp`), or by the hop's
+//! and the sink's. Packets lost elsewhere (refused by a proxy, dropped in a proxy's queue) are
+//! the difference.
 //!
 //! Run: `cargo build --release -p veil -p veil-bench && target/release/sidecar_cost --help`.
 #![forbid(unsafe_code)]
 
+use std::collections::HashSet;
 use std::fs;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -59,7 +64,9 @@ usage: sidecar_cost [--veil PATH] [--rates 10000,20000,100000,250000] [--size N]
 
 Both pairs run for the whole harness on loopback; each load is measured for the sidecars,
 then for the naive pair, after a half-second warm-up. Pin nothing: the kernel places the
-processes as it would beside a client.";
+processes as it would beside a client. Each row also gives the rate the blaster achieved
+(below the offered one when the machine runs out of CPU) and where undelivered packets were
+dropped: at the pair's own sockets (full receive buffers) or at the hop's and the sink's.";
 
 #[derive(Debug, Clone)]
 struct Options {
@@ -236,6 +243,46 @@ fn usage_sum(pids: &[u32]) -> Result<Usage> {
         total.involuntary += u.involuntary;
     }
     Ok(total)
+}
+
+/// The inodes of every socket `pid` holds open (`/proc/PID/fd/* -> socket:[INODE]`).
+fn socket_inodes(pid: u32) -> HashSet<u64> {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return HashSet::new();
+    };
+    fds.filter_map(|fd| fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_str()?;
+            target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// Datagrams the kernel dropped on arrival at any UDP socket whose inode is in `inodes` (a
+/// full receive buffer, mostly), summed from the `drops` column of `/proc/net/udp` and
+/// `/proc/net/udp6`.
+fn udp_drops(inodes: &HashSet<u64>) -> u64 {
+    let mut total = 0;
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = fs::read_to_string(table) else {
+            continue;
+        };
+        // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(inode), Some(drops)) = (fields.get(9), fields.get(12)) else {
+                continue;
+            };
+            if inode.parse().is_ok_and(|i: u64| inodes.contains(&i)) {
+                total += drops.parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    total
 }
 
 /// One pair of proxies between the blaster and the sink.
@@ -628,6 +675,10 @@ struct Window {
     hop_ns: Option<u64>,
     /// CPU time of this process: the blaster and the sink (what the load itself costs).
     harness_ns: u64,
+    /// Datagrams dropped on arrival at the pair's own sockets.
+    pair_drops: u64,
+    /// Datagrams dropped on arrival at the hop's and the sink's sockets.
+    other_drops: u64,
 }
 
 fn measure(o: &Options, pair: &Pair, rate: u64, received: &AtomicU64) -> Result<Window> {
@@ -658,6 +709,14 @@ fn measure(o: &Options, pair: &Pair, rate: u64, received: &AtomicU64) -> Result<
         None
     };
     let cpu_of = |pid: Option<u32>| pid.map(usage).transpose().map(|u| u.map(|u| u.cpu_ns));
+    let pair_sockets: HashSet<u64> = pids.iter().flat_map(|&pid| socket_inodes(pid)).collect();
+    let other_sockets: HashSet<u64> = pair
+        .hop
+        .into_iter()
+        .chain([std::process::id()])
+        .flat_map(socket_inodes)
+        .collect();
+    let drops_before = (udp_drops(&pair_sockets), udp_drops(&other_sockets));
     let (hop_before, harness_before) = (cpu_of(pair.hop)?, usage(std::process::id())?.cpu_ns);
     let before = usage_sum(&pids)?;
     let got_before = received.load(Ordering::Relaxed);
@@ -677,8 +736,10 @@ fn measure(o: &Options, pair: &Pair, rate: u64, received: &AtomicU64) -> Result<
             .and_then(|l| l.split(',').next())
             .and_then(|v| v.trim().parse::<u64>().ok())
     });
-    // Let the pipeline drain before the next window.
+    // Let the pipeline drain before the next window, then read the drops: a datagram sent in
+    // the window may be dropped just after it.
     thread::sleep(Duration::from_millis(200));
+    let drops_after = (udp_drops(&pair_sockets), udp_drops(&other_sockets));
     Ok(Window {
         offered: offered_after - offered_before,
         delivered: got_after - got_before,
@@ -690,6 +751,8 @@ fn measure(o: &Options, pair: &Pair, rate: u64, received: &AtomicU64) -> Result<
         syscalls,
         hop_ns: hop_after.zip(hop_before).map(|(a, b)| a - b),
         harness_ns: harness_after - harness_before,
+        pair_drops: drops_after.0.saturating_sub(drops_before.0),
+        other_drops: drops_after.1.saturating_sub(drops_before.1),
     })
 }
 
@@ -995,9 +1058,9 @@ fn main() -> Result<()> {
 fn cpu_tables(o: &Options, pairs: &[Pair; 2], received: &AtomicU64) -> Result<()> {
     println!("{}, {} s per window", o.describe(), o.seconds);
     println!(
-        "| offered pkt/s | pair | delivered | lost | CPU us/pkt | syscalls/pkt | voluntary cs/pkt | involuntary cs/pkt | naive / sidecar CPU | hop CPU us/pkt | blaster + sink CPU us/pkt |"
+        "| offered pkt/s | pair | achieved pkt/s | delivered | lost | dropped at the pair's sockets | dropped at hop and sink sockets | CPU us/pkt | syscalls/pkt | voluntary cs/pkt | involuntary cs/pkt | naive / sidecar CPU | hop CPU us/pkt | blaster + sink CPU us/pkt |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &rate in &o.rates {
         let windows = [
             measure(o, &pairs[0], rate, received)?,
@@ -1013,11 +1076,14 @@ fn cpu_tables(o: &Options, pairs: &[Pair; 2], received: &AtomicU64) -> Result<()
                 format!("{:.2}x", cpu(&windows[1]) / cpu(w))
             };
             println!(
-                "| {} | {} | {} | {:.1}% | {:.2} | {} | {:.2} | {:.2} | {} | {} | {:.2} |",
+                "| {} | {} | {:.0} | {} | {:.1}% | {} | {} | {:.2} | {} | {:.2} | {:.2} | {} | {} | {:.2} |",
                 rate,
                 pair.name,
+                w.offered as f64 / o.seconds,
                 w.delivered,
                 100.0 * lost.max(0.0),
+                w.pair_drops,
+                w.other_drops,
                 cpu(w),
                 w.syscalls
                     .map_or("-".into(), |s| format!("{:.2}", per(w, s))),
