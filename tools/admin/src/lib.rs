@@ -262,19 +262,20 @@ pub struct Response {
     pub status: &'static str,
     /// Content type.
     pub content_type: &'static str,
-    /// Body.
-    pub body: String,
+    /// Body: zeroized when the answer is dropped, since some carry a secret (the host's
+    /// `POST /invite` answers with an invite).
+    pub body: Zeroizing<String>,
     /// A Prometheus exposition: the server appends its refusal counters.
     exposition: bool,
 }
 
 impl Response {
-    /// 200 with a body.
-    pub fn ok(content_type: &'static str, body: String) -> Self {
+    /// 200 with a body (a `String`, or a `Zeroizing<String>` built without stray copies).
+    pub fn ok(content_type: &'static str, body: impl Into<Zeroizing<String>>) -> Self {
         Self {
             status: "200 OK",
             content_type,
-            body,
+            body: body.into(),
             exposition: false,
         }
     }
@@ -292,7 +293,7 @@ impl Response {
         Self {
             status,
             content_type: "text/plain; charset=utf-8",
-            body: body.into(),
+            body: Zeroizing::new(body.into()),
             exposition: false,
         }
     }
@@ -786,20 +787,23 @@ fn bearer(value: &[u8]) -> Option<&[u8]> {
     Some(rest.trim_ascii())
 }
 
-fn encode(response: &Response) -> Vec<u8> {
+/// The answer's bytes, head and body, in one buffer sized once (no reallocation leaves a copy
+/// of the body behind) and zeroized when dropped.
+fn encode(response: &Response) -> Zeroizing<Vec<u8>> {
     let challenge = if response.status.starts_with("401") {
         "WWW-Authenticate: Bearer realm=\"veil-admin\"\r\n"
     } else {
         ""
     };
-    let mut out = format!(
+    let head = format!(
         "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\
          X-Content-Type-Options: nosniff\r\n{challenge}Connection: close\r\n\r\n",
         response.status,
         response.content_type,
         response.body.len(),
-    )
-    .into_bytes();
+    );
+    let mut out = Zeroizing::new(Vec::with_capacity(head.len() + response.body.len()));
+    out.extend_from_slice(head.as_bytes());
     out.extend_from_slice(response.body.as_bytes());
     out
 }

@@ -202,8 +202,7 @@ pub(super) fn invite(query: Option<&str>, invites: Option<&Invites>) -> Response
     };
     let invite = invite_id(&invites.secret, &invites.meeting, &id);
     let hex = Zeroizing::new(hex::encode(invite.expose_secret()));
-    let mut body = json!({"user": user, "invite": hex.as_str()});
-    if let Some(page) = &invites.page {
+    let link = invites.page.as_ref().map(|page| {
         let link = MeetingLink {
             board: page.board_ws.clone(),
             meeting: String::from_utf8_lossy(invites.meeting.meeting_id.as_bytes()).into_owned(),
@@ -215,10 +214,53 @@ pub(super) fn invite(query: Option<&str>, invites: Option<&Invites>) -> Response
             pq: page.pq,
             media: page.media,
         };
-        body["link"] = json!(format!("{}#{}", page.web_url, link.to_fragment().as_str()));
-    }
+        let fragment = link.to_fragment();
+        let mut url = Zeroizing::new(String::with_capacity(
+            page.web_url.len() + 1 + fragment.len(),
+        ));
+        url.push_str(&page.web_url);
+        url.push('#');
+        url.push_str(&fragment);
+        url
+    });
     tracing::info!(user, "invite issued");
-    Response::ok("application/json", body.to_string() + "\n")
+    match invite_body(user, &hex, link.as_deref().map(String::as_str)) {
+        Some(body) => Response::ok("application/json", body),
+        None => Response::text(
+            "500 Internal Server Error",
+            "the invite could not be encoded\n",
+        ),
+    }
+}
+
+/// `{"user":..,"invite":..[,"link":..]}` and a newline, written into one buffer sized for the
+/// worst case of JSON's escaping, so no reallocation leaves a copy of the invite in freed
+/// memory; zeroized when the answer is dropped. `None` only if serde_json fails to write a
+/// string, which it does not into a `Vec`.
+fn invite_body(user: &str, invite_hex: &str, link: Option<&str>) -> Option<Zeroizing<String>> {
+    // A character JSON escapes takes at most six bytes (`\u00XX`).
+    let strings = user.len() + invite_hex.len() + link.map_or(0, str::len);
+    let mut out = Zeroizing::new(Vec::with_capacity(6 * strings + 64));
+    let capacity = out.capacity();
+    out.extend_from_slice(b"{\"user\":");
+    serde_json::to_writer(&mut *out, user).ok()?;
+    out.extend_from_slice(b",\"invite\":");
+    serde_json::to_writer(&mut *out, invite_hex).ok()?;
+    if let Some(link) = link {
+        out.extend_from_slice(b",\"link\":");
+        serde_json::to_writer(&mut *out, link).ok()?;
+    }
+    out.extend_from_slice(b"}\n");
+    debug_assert_eq!(
+        out.capacity(),
+        capacity,
+        "the invite's buffer was reallocated"
+    );
+    // Moves the allocation into the String (no copy); the Vec left behind is empty.
+    String::from_utf8(std::mem::take(&mut *out))
+        .map(Zeroizing::new)
+        .map_err(|e| drop(Zeroizing::new(e.into_bytes())))
+        .ok()
 }
 
 /// Answers one admin request.
@@ -262,5 +304,39 @@ pub(super) fn admin(
             "sent to the meeting (only the leader can do this)\n",
         ),
         Err(_) => Response::text("503 Service Unavailable", "the sidecar is stopping\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_invite_answer_is_json_written_without_reallocating() {
+        let body = invite_body(
+            "alice_1",
+            &"ab".repeat(32),
+            Some("https://h/#veil1&invite=ab"),
+        )
+        .unwrap();
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(value["user"], "alice_1");
+        assert_eq!(value["invite"], "ab".repeat(32));
+        assert_eq!(value["link"], "https://h/#veil1&invite=ab");
+        assert!(body.ends_with("}\n"));
+        let without = invite_body("bob", "00", None).unwrap();
+        assert_eq!(without.as_str(), "{\"user\":\"bob\",\"invite\":\"00\"}\n");
+    }
+
+    #[test]
+    fn the_worst_case_of_json_escaping_fits_the_first_buffer() {
+        // Every character escaped as \u00XX: six bytes each, the bound the buffer is sized to;
+        // a reallocation would trip the debug assertion inside.
+        let control = "\u{1}".repeat(40);
+        let body = invite_body(&control, &control, Some(&control)).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(value["user"].as_str().unwrap(), control);
+        assert_eq!(value["link"].as_str().unwrap(), control);
     }
 }
