@@ -21,7 +21,6 @@
 mod board_util;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -270,24 +269,18 @@ fn storm(kind: Kind, n: usize, veil: Option<&std::path::Path>) -> Storm {
         freed: Condvar::new(),
     });
     let done = Arc::new(Barrier::new(n));
-    let finished = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let handles: Vec<_> = (0..n)
         .map(|index| {
-            let (gate, done, finished) = (gate.clone(), done.clone(), finished.clone());
+            let (gate, done) = (gate.clone(), done.clone());
             let at = (board.addr, board.tls());
             std::thread::Builder::new()
                 .name(format!("storm-{index}"))
-                .spawn(move || {
-                    let run = client(kind, n, index, at, &gate, start, &done);
-                    finished.fetch_add(1, Ordering::Relaxed);
-                    run
-                })
+                .spawn(move || client(kind, n, index, at, &gate, start, &done))
                 .unwrap()
         })
         .collect();
     let runs: Vec<ClientRun> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    assert_eq!(finished.load(Ordering::Relaxed), n);
     // Read while every client is still connected (each leaves when its thread ends).
     let board_cpu = cpu_time(pid) - cpu_before;
     let bytes_out = metric(&board, "bytes_out") - bytes_before;
