@@ -263,6 +263,12 @@ pub struct BoardCore {
     tickets: Option<RelayTickets>,
 }
 
+/// A ticket issued at `now` (the driver's clock, unix milliseconds) expires `lifetime` later, in
+/// the unix seconds the relay compares it against.
+fn ticket_expiry(now: Millis, lifetime: std::time::Duration) -> u64 {
+    (now.0 / 1000).saturating_add(lifetime.as_secs())
+}
+
 /// The board's side of relay tickets (docs/PROTOCOL.md "Relay registration").
 #[derive(Debug)]
 pub struct RelayTickets {
@@ -414,13 +420,13 @@ impl BoardCore {
             Some(Conn::Closing) | None => return,
         };
         match (frame, joined) {
-            (ClientFrame::Hello(h), None) => self.join(conn, &h),
+            (ClientFrame::Hello(h), None) => self.join(conn, &h, now),
             (ClientFrame::Hello(_), Some(_)) => self.refuse(conn, ErrorReason::SecondHello, now),
             (ClientFrame::Post(_) | ClientFrame::Bye | ClientFrame::TicketRequest, None) => {
                 self.refuse(conn, ErrorReason::NotJoined, now);
             }
             (ClientFrame::TicketRequest, Some(meeting_id)) => {
-                self.reissue_ticket(conn, &meeting_id)
+                self.reissue_ticket(conn, &meeting_id, now)
             }
             (ClientFrame::Post(bytes), Some(meeting_id)) => {
                 self.post(conn, &meeting_id, bytes, now);
@@ -432,7 +438,7 @@ impl BoardCore {
     /// A fresh relay ticket for the connection's participant in its instance (the sidecar
     /// asks before its ticket expires). A board without `--ticket-key` has none to give: the
     /// request is counted as a misdirected frame type, and the connection stays.
-    fn reissue_ticket(&mut self, conn: ConnId, meeting_id: &str) {
+    fn reissue_ticket(&mut self, conn: ConnId, meeting_id: &str, now: Millis) {
         let Some(tickets) = &self.tickets else {
             self.stats.error(ErrorReason::BadType);
             return;
@@ -443,7 +449,7 @@ impl BoardCore {
         let Some(member) = inst.members.iter().find(|m| m.conn == conn) else {
             return;
         };
-        let expiry = veil_relay::ticket::unix_now().saturating_add(tickets.lifetime.as_secs());
+        let expiry = ticket_expiry(now, tickets.lifetime);
         let ticket = tickets.key.issue(
             &relay_meeting(&inst.meeting),
             &relay_token(&member.id),
@@ -460,7 +466,7 @@ impl BoardCore {
         hex::encode(sha256(&input).get(..16).unwrap_or_default())
     }
 
-    fn join(&mut self, conn: ConnId, hello: &Hello<'_>) {
+    fn join(&mut self, conn: ConnId, hello: &Hello<'_>, now: Millis) {
         let id = match ParticipantId::new(hello.name.as_bytes(), device_id(&hello.ivk).as_bytes()) {
             Ok(id) => id,
             Err(_) => return self.refuse_join(conn, ErrorReason::BadField, "invalid name"),
@@ -518,7 +524,7 @@ impl BoardCore {
             .get_or_insert_with(|| id.clone())
             .clone();
         let relay_ticket = self.tickets.as_ref().map(|t| {
-            let expiry = veil_relay::ticket::unix_now().saturating_add(t.lifetime.as_secs());
+            let expiry = ticket_expiry(now, t.lifetime);
             t.key
                 .issue(&relay_meeting(&inst.meeting), &relay_token(&id), expiry)
         });
@@ -1704,7 +1710,8 @@ mod tests {
         let ta = wa.relay_ticket.unwrap();
         assert!(relay.verify(&scope, &relay_token(&wa.me), &ta));
         assert!(!relay.verify(&scope, &relay_token(&wb.me), &ta));
-        assert!(ta.expiry > veil_relay::ticket::unix_now() + 500);
+        // Issued at the time the core was told, not a clock of its own.
+        assert_eq!(ta.expiry, NOW.0 / 1000 + 600);
         let request = ClientFrame::TicketRequest.encode();
         core.handle(2, &request[4..], NOW);
         let out = sent(&mut core);

@@ -313,11 +313,13 @@ impl WebParticipant {
     pub fn poll_timeout(&self) -> Option<Millis> {
         match &self.state {
             State::Joined(j) => {
-                let refresh = j.registrar.as_ref().map(Registrar::next_refresh);
-                match (j.session.poll_timeout(), refresh) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
+                let registrar = j.registrar.as_ref();
+                let refresh = registrar.map(Registrar::next_refresh);
+                let renewal = registrar.and_then(Registrar::renewal_due);
+                [j.session.poll_timeout(), refresh, renewal]
+                    .into_iter()
+                    .flatten()
+                    .min()
             }
             State::Greeting | State::Ended => None,
         }
@@ -505,7 +507,7 @@ impl WebParticipant {
             (State::Joined(j), ServerFrame::RelayTicket(ticket)) => {
                 j.relay_ticket = Some(ticket);
                 if let Some(registrar) = &mut j.registrar {
-                    registrar.renew(ticket);
+                    registrar.renew(ticket, now);
                 }
                 Ok(())
             }
@@ -531,6 +533,11 @@ impl WebParticipant {
         };
         if let Some(refresh) = j.registrar.as_mut().and_then(|r| r.due(now)) {
             self.relay_transmit = Some(refresh);
+        }
+        // Half way to the ticket's expiry, ask the board for a fresh one (a sidecar does the
+        // same); it comes back as a RelayTicket frame, presented from the next refresh on.
+        if j.registrar.as_mut().is_some_and(|r| r.take_renewal(now)) {
+            self.transmit.push_back(ClientFrame::TicketRequest.encode());
         }
         let handled = j.session.handle_timeout(now, rng);
         self.pump(now);

@@ -3,7 +3,9 @@
 //!
 //! The same datagrams a sidecar sends over UDP: a register carrying the board's ticket, the
 //! relay's challenge answered by the same register with the cookie echoed, a refresh every
-//! [`REFRESH_INTERVAL`], a leave (with the cookie) when the participant ends. The relay is
+//! [`REFRESH_INTERVAL`], a leave (with the cookie) when the participant ends. Half way to the
+//! ticket's expiry the participant asks the board for a fresh one, as a sidecar does, and
+//! again every [`RENEWAL_RETRY_MS`] while none comes. The relay is
 //! untrusted: a forged challenge can only make the next refresh carry a wrong cookie, which the
 //! relay answers with a challenge again, and media never depends on the relay for integrity.
 
@@ -12,11 +14,19 @@ use keyctl::wire::{MeetingRef, ParticipantId};
 use veil_relay::registration::{Kind, REFRESH_INTERVAL, Registrant, TicketMac};
 use veil_relay::ticket::{relay_meeting, relay_token};
 
+/// How long a participant waits for a renewed ticket before it asks the board again.
+pub(crate) const RENEWAL_RETRY_MS: u64 = 30_000;
+
 /// Where a participant stands with the relay.
 #[derive(Debug)]
 pub(crate) struct Registrar {
     me: Registrant,
     next_refresh: Millis,
+    /// When the current ticket arrived (the page's clock is unix milliseconds, `Date.now()`,
+    /// which the ticket's expiry in unix seconds is measured against).
+    ticket_since: Millis,
+    /// When the board was last asked for a fresh ticket, while none has come.
+    renewal_asked: Option<Millis>,
 }
 
 /// Milliseconds between refreshes.
@@ -41,12 +51,43 @@ impl Registrar {
                 cookie: None,
             },
             next_refresh: now,
+            ticket_since: now,
+            renewal_asked: None,
         }
     }
 
     /// A renewed ticket, presented from the next refresh on (the cookie does not cover it).
-    pub(crate) fn renew(&mut self, ticket: TicketMac) {
-        self.me.ticket = Some(ticket);
+    /// The same ticket again changes nothing.
+    pub(crate) fn renew(&mut self, ticket: TicketMac, now: Millis) {
+        if self.me.ticket != Some(ticket) {
+            self.me.ticket = Some(ticket);
+            self.ticket_since = now;
+            self.renewal_asked = None;
+        }
+    }
+
+    /// When the board should next be asked for a fresh ticket: half way from the ticket's
+    /// arrival to its expiry, then every [`RENEWAL_RETRY_MS`] while none comes. `None` without
+    /// a ticket (an open relay). An expiry already past asks at once.
+    pub(crate) fn renewal_due(&self) -> Option<Millis> {
+        let ticket = self.me.ticket?;
+        let expiry_ms = ticket.expiry.saturating_mul(1000);
+        let half = expiry_ms.saturating_sub(self.ticket_since.0) / 2;
+        let due = self.ticket_since.after(half);
+        Some(match self.renewal_asked {
+            Some(asked) => due.max(asked.after(RENEWAL_RETRY_MS)),
+            None => due,
+        })
+    }
+
+    /// Whether to ask the board for a fresh ticket at `now`; if so, the ask is recorded.
+    pub(crate) fn take_renewal(&mut self, now: Millis) -> bool {
+        if self.renewal_due().is_some_and(|due| due <= now) {
+            self.renewal_asked = Some(now);
+            true
+        } else {
+            false
+        }
     }
 
     /// When the next refresh is due.
@@ -138,5 +179,50 @@ mod tests {
         assert_eq!(refresh.cookie, Some([7; 16]));
         let leave = Registration::parse(&r.leave().unwrap()).unwrap();
         assert_eq!((leave.kind, leave.cookie), (Kind::Leave, Some([7; 16])));
+    }
+
+    #[test]
+    fn a_renewal_is_asked_half_way_then_every_retry_until_a_new_ticket_comes() {
+        // The ticket (expiry 99 s) arrived at 19 s: half way is 59 s.
+        let mut r = registrar(Millis(19_000));
+        assert_eq!(r.renewal_due(), Some(Millis(59_000)));
+        assert!(!r.take_renewal(Millis(58_999)));
+        assert!(r.take_renewal(Millis(59_000)));
+        assert!(!r.take_renewal(Millis(59_001)), "asked once per retry");
+        assert_eq!(r.renewal_due(), Some(Millis(59_000 + RENEWAL_RETRY_MS)));
+        assert!(r.take_renewal(Millis(89_000)));
+        // The same ticket again (a replayed frame) does not reset the schedule.
+        let same = r.me.ticket.unwrap();
+        r.renew(same, Millis(90_000));
+        assert_eq!(r.renewal_due(), Some(Millis(89_000 + RENEWAL_RETRY_MS)));
+        // A fresh one (expiry 299 s at 99 s) moves it half way along the new one: 199 s.
+        let fresh = TicketMac {
+            expiry: 299,
+            mac: [6; 32],
+        };
+        r.renew(fresh, Millis(99_000));
+        assert_eq!(r.renewal_due(), Some(Millis(199_000)));
+        let refresh = Registration::parse(&r.due(Millis(99_000)).unwrap()).unwrap();
+        assert_eq!(refresh.ticket, Some(fresh));
+    }
+
+    #[test]
+    fn an_expired_ticket_asks_at_once_and_no_ticket_asks_never() {
+        let mut r = registrar(Millis(500_000));
+        assert!(r.take_renewal(Millis(500_000)), "expiry 99 s is long past");
+        let mut open = Registrar::new(
+            &MeetingRef {
+                meeting_id: Id::new(Field::MeetingId, b"m").unwrap(),
+                meeting_uuid: Id::new(Field::MeetingUuid, b"u").unwrap(),
+            },
+            &ParticipantId {
+                user: Id::new(Field::UserId, b"guest").unwrap(),
+                device: Id::new(Field::DeviceId, &[0xab; 16]).unwrap(),
+            },
+            None,
+            Millis(0),
+        );
+        assert_eq!(open.renewal_due(), None);
+        assert!(!open.take_renewal(Millis(u64::MAX)));
     }
 }

@@ -348,6 +348,41 @@ fn a_session_that_ends_on_a_refusal_reaches_the_page_and_erases_its_keys() {
     assert!(matches!(w.p(b).seal(now, b"x"), Err(WebError::NotJoined)));
 }
 
+/// A page keeps its relay ticket fresh as a sidecar does: half way to the expiry it asks the
+/// board for a new one, presents it from the next refresh on, and asks again every 30 s while
+/// none comes (the board is untrusted: withholding the ticket only ends the page's media at the
+/// expiry, as the relay would anyway).
+#[test]
+fn a_page_renews_its_relay_ticket_half_way_to_expiry() {
+    use veil_relay::registration::Registration;
+    use veil_relay::ticket::{KEY_LEN, TicketKey};
+    let mut w = World::new("web-ticket");
+    w.board.set_relay_tickets(veil_board::RelayTickets {
+        key: TicketKey::from_bytes(&[9; KEY_LEN]),
+        lifetime: std::time::Duration::from_secs(600),
+    });
+    let link =
+        MeetingLink::parse("veil1&board=127.0.0.1:7701&meeting=m8&relay=127.0.0.1:4433").unwrap();
+    let a = w.join_with(link, "alice");
+    let issued_at = w.now.0 / 1000;
+    let first = w.p(a).relay_ticket().unwrap();
+    assert_eq!(first.expiry, issued_at + 600);
+    let registered = Registration::parse(&w.p(a).poll_relay_transmit().unwrap()).unwrap();
+    assert_eq!(registered.ticket, Some(first));
+    // Not yet half way: the same ticket.
+    w.advance(299_000);
+    assert_eq!(w.p(a).relay_ticket(), Some(first));
+    // Half way: a fresh one, issued now.
+    w.advance(2_000);
+    let renewed = w.p(a).relay_ticket().unwrap();
+    assert_ne!(renewed, first);
+    assert!(renewed.expiry >= issued_at + 900, "{renewed:?}");
+    // The next refresh presents it.
+    w.advance(2_000);
+    let refresh = Registration::parse(&w.p(a).poll_relay_transmit().unwrap()).unwrap();
+    assert_eq!(refresh.ticket, Some(renewed));
+}
+
 /// What the page shows (`window.veilStatus()`) comes from the verified session: one security
 /// code, the signed list's names and states, the latest key, the packet counters, the end.
 #[test]
