@@ -8,6 +8,7 @@ use std::mem::{size_of, zeroed};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+use crate::ReceiveReport;
 use crate::mmsg::socket_addr;
 use dataplane::batch::{BATCH_SIZE, Batch, SLOT_LEN, TAG_ROOM};
 
@@ -57,6 +58,8 @@ pub(crate) struct GroRecv {
     held: Option<Datagram>,
     /// Whether the last receive saw the socket's queue empty and holds nothing back.
     drained: bool,
+    /// Datagrams copied into a batch slot, and receives GRO coalesced, so far.
+    report: ReceiveReport,
 }
 
 impl GroRecv {
@@ -68,7 +71,13 @@ impl GroRecv {
             cmsgs: Box::new([CmsgSpace([0; 64]); DATAGRAMS]),
             held: None,
             drained: false,
+            report: ReceiveReport::default(),
         }
+    }
+
+    /// What the receives so far did: datagrams copied, receives coalesced.
+    pub(crate) fn report(&self) -> ReceiveReport {
+        self.report
     }
 
     /// Whether the last [`Self::recv`] found the socket's queue empty (it took fewer datagrams
@@ -119,12 +128,16 @@ impl GroRecv {
     }
 
     /// Appends `datagram`'s segments to `batch`. Returns (segments, segments dropped).
-    fn split(&self, datagram: Datagram, batch: &mut Batch, offset: usize) -> (usize, usize) {
+    fn split(&mut self, datagram: Datagram, batch: &mut Batch, offset: usize) -> (usize, usize) {
+        if datagram.len > datagram.segment {
+            self.report.coalesced += 1;
+        }
         let start = datagram.buffer * GRO_BUF;
         let bytes = &self.bufs[start..start + datagram.len.min(GRO_BUF)];
         let before = batch.len();
         let (segments, mut too_large) =
             split_segments(bytes, datagram.segment, batch, offset, datagram.from);
+        self.report.copied += (batch.len() - before) as u64;
         // A datagram cut short by the buffer: its last segment is partial.
         if datagram.truncated && batch.len() > before {
             batch.drop_packet(batch.len() - 1);

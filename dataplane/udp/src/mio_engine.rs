@@ -15,7 +15,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::gro::{GroRecv, enable_gro};
 use crate::mmsg::{Mmsg, gso_supported};
-use crate::{IoDrop, Pipeline, Side, WorkerSockets, now};
+use crate::{IoDrop, Pipeline, ReceiveReport, Side, WorkerSockets, now};
 use dataplane::batch::{BATCH_SIZE, Batch};
 
 /// How long a stopping worker keeps draining before it gives up on a sender that never pauses.
@@ -36,6 +36,20 @@ struct Io<'a> {
 }
 
 impl Io<'_> {
+    /// What each side's receives did so far.
+    fn report(&self) -> RunReport {
+        let side = |side: Side| {
+            self.gro[side as usize]
+                .as_ref()
+                .map(GroRecv::report)
+                .unwrap_or_default()
+        };
+        RunReport {
+            local: side(Side::Local),
+            network: side(Side::Network),
+        }
+    }
+
     /// Receives one batch on `side`, runs the pipeline, sends the rest on. Returns whether the
     /// side may hold more.
     fn pump(&mut self, side: Side, pipeline: &mut impl Pipeline) -> io::Result<bool> {
@@ -97,6 +111,26 @@ pub fn run(
     pipeline: &mut impl Pipeline,
     stop: &AtomicBool,
 ) -> io::Result<()> {
+    run_reporting(sockets, pipeline, stop).map(drop)
+}
+
+/// How a mio worker's run went ([`run_reporting`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunReport {
+    /// The local side's receives (plaintext from the client, sealed).
+    pub local: ReceiveReport,
+    /// The network side's receives (protected packets from the relay or peer, opened).
+    pub network: ReceiveReport,
+}
+
+/// [`run`], reporting per side the datagrams copied into a batch slot and the receives GRO
+/// coalesced (a side without GRO reads with recvmmsg straight into the batch: no copy).
+pub fn run_reporting(
+    sockets: &WorkerSockets,
+    pipeline: &mut impl Pipeline,
+    stop: &AtomicBool,
+) -> io::Result<RunReport> {
     let mut poll = Poll::new()?;
     for (side, socket) in [
         (Side::Local, &sockets.local),
@@ -160,7 +194,7 @@ pub fn run(
             && (!pending.iter().any(|&p| p) || Instant::now() >= deadline)
         {
             pipeline.publish();
-            return Ok(());
+            return Ok(io.report());
         }
         for side in SIDES {
             if pending[side as usize] {
