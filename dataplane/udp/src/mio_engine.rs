@@ -4,6 +4,12 @@
 //! Sockets are edge-triggered, so a side stays "pending" until a receive comes back short or
 //! reports WouldBlock; the loop takes one batch from each pending side in turn so neither
 //! direction starves the other.
+//!
+//! With GRO the network side's datagrams, which are opened, stay where the receive put them:
+//! its batch's slots are windows onto the segments of its GRO buffers ([`GroRecv::lend`]),
+//! opened in place and sent from there, and the buffers are received into again only after
+//! that batch was sent (sendmmsg returns once the kernel has the bytes). The local side's
+//! segments, which sealing grows by header and tag, are copied into batch slots with room.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
@@ -32,7 +38,11 @@ struct Io<'a> {
     gro: [Option<GroRecv>; 2],
     /// Send scratch per destination side, each with its socket's GSO support.
     send: [Mmsg; 2],
+    /// The batch datagrams are received or copied into.
     batch: Batch,
+    /// The network side's batch over its GRO buffers, where its datagrams are opened (with
+    /// GRO on that side; `None` without).
+    lent: Option<Batch>,
 }
 
 impl Io<'_> {
@@ -67,12 +77,13 @@ impl Io<'_> {
                 self.sockets.deliver,
             ),
         };
-        let gro = self.gro[side as usize].as_mut();
-        let result = match gro {
-            Some(gro) => gro.recv(input.as_fd(), &mut self.batch, side.recv_offset()),
-            None => self
-                .recv
-                .recv(input.as_fd(), &mut self.batch, side.recv_offset()),
+        let batch = match (side, self.lent.as_mut()) {
+            (Side::Network, Some(lent)) => lent,
+            _ => &mut self.batch,
+        };
+        let result = match self.gro[side as usize].as_mut() {
+            Some(gro) => gro.recv(input.as_fd(), batch, side.recv_offset()),
+            None => self.recv.recv(input.as_fd(), batch, side.recv_offset()),
         };
         let (received, truncated) = match result {
             Ok(received) => received,
@@ -86,10 +97,12 @@ impl Io<'_> {
         if truncated > 0 {
             pipeline.io_drop(side, IoDrop::Truncated, truncated as u64);
         }
-        pipeline.process(side, now(), &mut self.batch);
+        pipeline.process(side, now(), batch);
         // Counted before it is sent, so nothing is delivered before it is counted.
         pipeline.publish();
-        let sent = self.send[out_side as usize].send(output.as_fd(), &self.batch, dest)?;
+        // Synchronous: when it returns the kernel holds what it sends, so the next receive may
+        // write into the GRO buffers a lent batch's packets were sent from.
+        let sent = self.send[out_side as usize].send(output.as_fd(), batch, dest)?;
         if sent.failed > 0 {
             pipeline.io_drop(side, IoDrop::SendFailed, sent.failed);
         }
@@ -140,18 +153,22 @@ pub fn run_reporting(
         poll.registry()
             .register(&mut SourceFd(&fd), Token(side as usize), Interest::READABLE)?;
     }
+    let mut gro = [
+        enable_gro(&sockets.local).then(GroRecv::new),
+        enable_gro(&sockets.network).then(GroRecv::new),
+    ];
+    // The network side's packets are opened, which shrinks them: they stay in the GRO buffers.
+    let lent = gro[Side::Network as usize].as_mut().and_then(GroRecv::lend);
     let mut io = Io {
         sockets,
         recv: Mmsg::new(false),
-        gro: [
-            enable_gro(&sockets.local).then(GroRecv::new),
-            enable_gro(&sockets.network).then(GroRecv::new),
-        ],
+        gro,
         send: [
             Mmsg::new(gso_supported(&sockets.local)),
             Mmsg::new(gso_supported(&sockets.network)),
         ],
         batch: Batch::new(),
+        lent,
     };
     tracing::debug!(
         gso = io.send[Side::Network as usize].gso(),

@@ -279,28 +279,21 @@ fn uring_without_gro_copies_no_datagram() {
 }
 
 /// Far more forged datagrams than a ring of [`SMALL_RING`] buffers holds, then traffic, all
-/// delivered (`run_full` checks): so every buffer of a refused datagram came back to the ring.
-fn run_after_forgeries(gro: bool) -> Vec<Report> {
+/// delivered (`run_full` checks): so every buffer of a refused datagram came back to the ring
+/// (io_uring), or was received into again (mio, whose two GRO buffers serve every batch).
+fn run_after_forgeries(engine: EngineKind, gro: bool) -> Vec<Report> {
     let config = uring::Config::default()
         .with_gro(gro)
         .with_buffers(SMALL_RING);
     let forged = 20 * usize::from(SMALL_RING);
-    run_full(
-        EngineKind::Uring,
-        Mode::Datagram,
-        2000,
-        1200,
-        500,
-        forged,
-        config,
-    )
+    run_full(engine, Mode::Datagram, 2000, 1200, 500, forged, config)
 }
 
 /// A buffer whose datagram the pipeline refused (forged) goes back to the ring like one that
 /// was sent.
 #[test]
 fn uring_without_gro_returns_the_buffers_of_forged_packets() {
-    let reports = run_after_forgeries(false);
+    let reports = run_after_forgeries(EngineKind::Uring, false);
     assert!(
         reports
             .iter()
@@ -309,23 +302,14 @@ fn uring_without_gro_returns_the_buffers_of_forged_packets() {
     );
 }
 
-/// With GRO the io_uring engine opens every segment of a coalesced receive where it landed
-/// in the GRO buffer and sends the plaintext from there: the network side copies nothing,
-/// while its receives were really coalesced (the peer engine sends GSO runs) and every packet
-/// arrives intact (`run_full` checks each and that nothing was counted as a drop). The local
-/// side, whose datagrams are sealed and so grow, still copies each GRO segment: the control.
-#[test]
-fn uring_with_gro_opens_in_place() {
+/// With GRO `engine` opens every segment of a coalesced receive where it landed in the GRO
+/// buffer and sends the plaintext from there: the network side copies nothing, while its
+/// receives were really coalesced (the peer engine sends GSO runs) and every packet arrives
+/// intact (`run_full` checks each and that nothing was counted as a drop). The local side,
+/// whose datagrams are sealed and so grow, still copies each GRO segment: the control.
+fn opens_in_place_with_gro(engine: EngineKind) {
     for (mode, size) in [(Mode::Datagram, 1200), (Mode::Rtp, 200)] {
-        let reports = run_full(
-            EngineKind::Uring,
-            mode,
-            5000,
-            size,
-            0,
-            0,
-            uring::Config::default(),
-        );
+        let reports = run_full(engine, mode, 5000, size, 0, 0, uring::Config::default());
         for report in &reports {
             assert_eq!(report.network.copied, 0, "{report:?}");
         }
@@ -340,12 +324,17 @@ fn uring_with_gro_opens_in_place() {
     }
 }
 
+#[test]
+fn uring_with_gro_opens_in_place() {
+    opens_in_place_with_gro(EngineKind::Uring);
+}
+
 /// Forged datagrams in coalesced bursts, far more than the GRO ring has buffers (8): each
 /// buffer, all of whose segments the pipeline refused, goes back to the ring, and the traffic
 /// behind them is delivered.
 #[test]
 fn uring_with_gro_returns_the_buffers_of_forged_packets() {
-    let reports = run_after_forgeries(true);
+    let reports = run_after_forgeries(EngineKind::Uring, true);
     assert_eq!(reports[1].network.copied, 0, "{reports:?}");
     assert!(reports[1].network.coalesced > 0, "{reports:?}");
 }
@@ -353,6 +342,22 @@ fn uring_with_gro_returns_the_buffers_of_forged_packets() {
 #[test]
 fn mio_takes_a_burst_queued_before_start() {
     run_with(EngineKind::Mio, Mode::Datagram, 1000, 100, 2000);
+}
+
+/// The mio engine opens the network side's GRO segments in their GRO buffer too.
+#[test]
+fn mio_with_gro_opens_in_place() {
+    opens_in_place_with_gro(EngineKind::Mio);
+}
+
+/// Forged datagrams in coalesced bursts queued before the mio worker starts, genuine ones
+/// behind them, then traffic both ways: every forgery refused and counted, nothing genuine lost
+/// across the many batches that reuse the two GRO buffers, nothing copied on the network side.
+#[test]
+fn mio_with_gro_refuses_forged_bursts_and_loses_nothing() {
+    let reports = run_after_forgeries(EngineKind::Mio, true);
+    assert_eq!(reports[1].network.copied, 0, "{reports:?}");
+    assert!(reports[1].network.coalesced > 0, "{reports:?}");
 }
 
 #[test]
@@ -639,4 +644,9 @@ fn opens_genuine_packets_beside_forged_ones_in_a_burst(engine: EngineKind) {
 #[test]
 fn uring_with_gro_opens_genuine_packets_beside_forged_ones_in_a_burst() {
     opens_genuine_packets_beside_forged_ones_in_a_burst(EngineKind::Uring);
+}
+
+#[test]
+fn mio_with_gro_opens_genuine_packets_beside_forged_ones_in_a_burst() {
+    opens_genuine_packets_beside_forged_ones_in_a_burst(EngineKind::Mio);
 }
