@@ -1,24 +1,31 @@
 //! Two workers back to back on loopback, each engine: packets cross both ways intact, and
 //! nothing is dropped or counted as bad on the way.
+//!
+//! The counting allocator (dataplane/tests/common/counting_alloc.rs, a const thread-local
+//! tally that only counts) lets a test read a worker thread's allocations from its pipeline.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use dataplane::batch::{Batch, SendDrop, seal_batch};
 use dataplane::keyring::{EpochKey, Keyring, MeetingConfig, Millis, WorkerKeys};
 use dataplane::packet::{DropReason, Mode};
-use dataplane::pipeline::{Counters, Forwarder};
+use dataplane::pipeline::{Counters, Forwarder, IoDrop, Pipeline, Side as PipelineSide};
 use dataplane::sframe::CipherSuite;
 use dataplane_udp::{
     BatchIo, EngineKind, ReceiveReport, WorkerSockets, bind_reuseport, mio_engine, uring,
 };
 use zeroize::Zeroizing;
+
+#[path = "../../tests/common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations;
 
 fn keyring(slot: u32) -> Arc<Keyring> {
     let ring = Keyring::new(MeetingConfig {
@@ -545,11 +552,61 @@ fn uring_teardown_cancels_and_reaps_every_operation_under_traffic() {
     assert_eq!(report.cancelled_at_teardown, 3, "{report:?}");
 }
 
+/// The batches after which the tally is taken as warm.
+const WARM: u64 = 8;
+
+/// The worker thread's allocation tally, read at the network side's batches.
+#[derive(Default)]
+struct Tally {
+    /// Network batches processed.
+    batches: AtomicU64,
+    /// The thread's allocations at batch [`WARM`], and at the latest batch.
+    warm: AtomicU64,
+    latest: AtomicU64,
+}
+
+/// The forwarder, and a tally of the worker thread's allocations at each network batch.
+struct Counted {
+    inner: Forwarder,
+    tally: Arc<Tally>,
+}
+
+impl Pipeline for Counted {
+    fn process(&mut self, from: PipelineSide, now: Millis, batch: &mut Batch) {
+        if from == PipelineSide::Network {
+            let seen = allocations();
+            let batches = self.tally.batches.fetch_add(1, Ordering::Relaxed) + 1;
+            if batches == WARM {
+                self.tally.warm.store(seen, Ordering::Relaxed);
+            }
+            self.tally.latest.store(seen, Ordering::Relaxed);
+        }
+        self.inner.process(from, now, batch);
+    }
+
+    fn io_drop(&mut self, side: PipelineSide, reason: IoDrop, packets: u64) {
+        self.inner.io_drop(side, reason, packets);
+    }
+
+    fn sent(&mut self, to: PipelineSide, packets: u64) {
+        self.inner.sent(to, packets);
+    }
+
+    fn publish(&mut self) {
+        self.inner.publish();
+    }
+
+    fn tick(&mut self, now: Millis) {
+        self.inner.tick(now);
+    }
+}
+
 /// Genuine and forged packets of one size in the same GSO bursts, so that GRO coalesces them
 /// into the same buffers: the engine opens each genuine segment in place beside a forged one
 /// that failed, sends the plaintexts from the buffer (the forged slots skipped), counts each
 /// forgery, and every buffer is received into again for the bursts behind (io_uring: it comes
 /// back to the 8-buffer ring; mio: its two GRO buffers are reused once the batch was sent).
+/// From the [`WARM`]th network batch on the worker thread allocates nothing.
 fn opens_genuine_packets_beside_forged_ones_in_a_burst(engine: EngineKind) {
     let mode = Mode::Datagram;
     let relay = UdpSocket::bind(any()).unwrap();
@@ -564,7 +621,11 @@ fn opens_genuine_packets_beside_forged_ones_in_a_burst(engine: EngineKind) {
     };
     let network = sockets.network.local_addr().unwrap();
     let counters = Arc::new(Counters::default());
-    let mut forwarder = Forwarder::new(keyring(1), mode, counters.clone());
+    let tally = Arc::new(Tally::default());
+    let mut forwarder = Counted {
+        inner: Forwarder::new(keyring(1), mode, counters.clone()),
+        tally: tally.clone(),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let config = uring::Config::default().with_buffers(SMALL_RING);
@@ -639,6 +700,15 @@ fn opens_genuine_packets_beside_forged_ones_in_a_burst(engine: EngineKind) {
     assert_eq!(c.sent, c.packets);
     assert_eq!(report.network.copied, 0, "{report:?}");
     assert!(report.network.coalesced > 0, "{report:?}");
+    let batches = tally.batches.load(Ordering::Relaxed);
+    assert!(batches > 2 * WARM, "only {batches} network batches");
+    let warm = tally.latest.load(Ordering::Relaxed) - tally.warm.load(Ordering::Relaxed);
+    assert_eq!(
+        warm,
+        0,
+        "{warm} allocations over {} warm batches",
+        batches - WARM
+    );
 }
 
 #[test]
