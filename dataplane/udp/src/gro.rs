@@ -7,6 +7,7 @@
 //! batch ([`GroRecv::lend`], the network side's, whose packets are opened), left where they
 //! landed: each of that batch's slots is then a window onto exactly one segment ([`GroSlots`]),
 //! opened in place there and sent from there.
+
 use std::any::Any;
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -113,7 +114,7 @@ impl GroRecv {
     /// Receives up to two (possibly coalesced) datagrams without blocking and splits them into
     /// `batch`, each segment at `offset` of its slot. Returns (segments, segments dropped: too
     /// large for a slot, or beyond a full batch). Into the batch [`Self::lend`] made, each
-    /// segment is at 0 of its window instead, wherever `offset` says (the receive buffers are
+    /// segment is at 0 of its window instead, whatever `offset` says (the receive buffers are
     /// that batch's memory; any other batch is refused with `InvalidInput` while they are lent).
     pub(crate) fn recv(
         &mut self,
