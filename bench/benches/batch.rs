@@ -8,10 +8,11 @@
 //!   (recvmmsg into the slots, as the mio engine does); the keyring snapshot, KID and counter
 //!   handout, framing and AEAD.
 //! - `copied`: as `in_place`, plus copying each datagram into its slot first, as both engines
-//!   do for a GRO buffer's segments on the side they seal (and mio on the side it opens).
+//!   do for a GRO buffer's segments on the side they seal.
 //! - `in_gro_buffer` (open only): the datagrams back to back in one buffer, as a GRO receive
-//!   leaves them, each slot a window onto exactly its datagram ([`SlotMemory`]): how the
-//!   io_uring engine opens the network side's GRO segments, with no copy.
+//!   leaves them, each slot a window onto exactly its datagram ([`SlotMemory`]): how both
+//!   engines open the network side's GRO segments, with no copy (io_uring's windows lie in its
+//!   provided buffers, mio's in its two GRO buffers; the crypto path is the same).
 //!
 //! Open takes fresh sealed packets each iteration (prepared untimed), so the replay window never
 //! refuses one. `python3 bench/ratios.py` prints the ratios.

@@ -43,6 +43,21 @@ pub struct WorkerSockets {
     pub remote: SocketAddr,
 }
 
+/// What one side's receives did in an engine's run ([`uring::RunReport`],
+/// [`mio_engine::RunReport`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReceiveReport {
+    /// Datagrams copied from a receive buffer into a batch slot. Only GRO segments of the
+    /// local side are: sealing grows a datagram, and back to back in a GRO buffer there is no
+    /// room. The network side's datagrams are opened where they landed, with GRO or without,
+    /// and so are the local side's without GRO (the io_uring engine's provided buffers, or the
+    /// batch slots the mio engine's recvmmsg writes into).
+    pub copied: u64,
+    /// Receives that brought more than one datagram (GRO coalesced a burst).
+    pub coalesced: u64,
+}
+
 /// Which engine runs the workers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {

@@ -4,6 +4,12 @@
 //! Sockets are edge-triggered, so a side stays "pending" until a receive comes back short or
 //! reports WouldBlock; the loop takes one batch from each pending side in turn so neither
 //! direction starves the other.
+//!
+//! With GRO the network side's datagrams, which are opened, stay where the receive put them:
+//! its batch's slots are windows onto the segments of its GRO buffers ([`GroRecv::lend`]),
+//! opened in place and sent from there, and the buffers are received into again only after
+//! that batch was sent (sendmmsg returns once the kernel has the bytes). The local side's
+//! segments, which sealing grows by header and tag, are copied into batch slots with room.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
@@ -15,7 +21,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::gro::{GroRecv, enable_gro};
 use crate::mmsg::{Mmsg, gso_supported};
-use crate::{IoDrop, Pipeline, Side, WorkerSockets, now};
+use crate::{IoDrop, Pipeline, ReceiveReport, Side, WorkerSockets, now};
 use dataplane::batch::{BATCH_SIZE, Batch};
 
 /// How long a stopping worker keeps draining before it gives up on a sender that never pauses.
@@ -32,10 +38,28 @@ struct Io<'a> {
     gro: [Option<GroRecv>; 2],
     /// Send scratch per destination side, each with its socket's GSO support.
     send: [Mmsg; 2],
+    /// The batch datagrams are received or copied into.
     batch: Batch,
+    /// The network side's batch over its GRO buffers, where its datagrams are opened (with
+    /// GRO on that side; `None` without).
+    lent: Option<Batch>,
 }
 
 impl Io<'_> {
+    /// What each side's receives did so far.
+    fn report(&self) -> RunReport {
+        let side = |side: Side| {
+            self.gro[side as usize]
+                .as_ref()
+                .map(GroRecv::report)
+                .unwrap_or_default()
+        };
+        RunReport {
+            local: side(Side::Local),
+            network: side(Side::Network),
+        }
+    }
+
     /// Receives one batch on `side`, runs the pipeline, sends the rest on. Returns whether the
     /// side may hold more.
     fn pump(&mut self, side: Side, pipeline: &mut impl Pipeline) -> io::Result<bool> {
@@ -53,12 +77,13 @@ impl Io<'_> {
                 self.sockets.deliver,
             ),
         };
-        let gro = self.gro[side as usize].as_mut();
-        let result = match gro {
-            Some(gro) => gro.recv(input.as_fd(), &mut self.batch, side.recv_offset()),
-            None => self
-                .recv
-                .recv(input.as_fd(), &mut self.batch, side.recv_offset()),
+        let batch = match (side, self.lent.as_mut()) {
+            (Side::Network, Some(lent)) => lent,
+            _ => &mut self.batch,
+        };
+        let result = match self.gro[side as usize].as_mut() {
+            Some(gro) => gro.recv(input.as_fd(), batch, side.recv_offset()),
+            None => self.recv.recv(input.as_fd(), batch, side.recv_offset()),
         };
         let (received, truncated) = match result {
             Ok(received) => received,
@@ -72,10 +97,12 @@ impl Io<'_> {
         if truncated > 0 {
             pipeline.io_drop(side, IoDrop::Truncated, truncated as u64);
         }
-        pipeline.process(side, now(), &mut self.batch);
+        pipeline.process(side, now(), batch);
         // Counted before it is sent, so nothing is delivered before it is counted.
         pipeline.publish();
-        let sent = self.send[out_side as usize].send(output.as_fd(), &self.batch, dest)?;
+        // Synchronous: when it returns the kernel holds what it sends, so the next receive may
+        // write into the GRO buffers a lent batch's packets were sent from.
+        let sent = self.send[out_side as usize].send(output.as_fd(), batch, dest)?;
         if sent.failed > 0 {
             pipeline.io_drop(side, IoDrop::SendFailed, sent.failed);
         }
@@ -97,6 +124,26 @@ pub fn run(
     pipeline: &mut impl Pipeline,
     stop: &AtomicBool,
 ) -> io::Result<()> {
+    run_reporting(sockets, pipeline, stop).map(drop)
+}
+
+/// How a mio worker's run went ([`run_reporting`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunReport {
+    /// The local side's receives (plaintext from the client, sealed).
+    pub local: ReceiveReport,
+    /// The network side's receives (protected packets from the relay or peer, opened).
+    pub network: ReceiveReport,
+}
+
+/// [`run`], reporting per side the datagrams copied into a batch slot and the receives GRO
+/// coalesced (a side without GRO reads with recvmmsg straight into the batch: no copy).
+pub fn run_reporting(
+    sockets: &WorkerSockets,
+    pipeline: &mut impl Pipeline,
+    stop: &AtomicBool,
+) -> io::Result<RunReport> {
     let mut poll = Poll::new()?;
     for (side, socket) in [
         (Side::Local, &sockets.local),
@@ -106,18 +153,22 @@ pub fn run(
         poll.registry()
             .register(&mut SourceFd(&fd), Token(side as usize), Interest::READABLE)?;
     }
+    let mut gro = [
+        enable_gro(&sockets.local).then(GroRecv::new),
+        enable_gro(&sockets.network).then(GroRecv::new),
+    ];
+    // The network side's packets are opened, which shrinks them: they stay in the GRO buffers.
+    let lent = gro[Side::Network as usize].as_mut().and_then(GroRecv::lend);
     let mut io = Io {
         sockets,
         recv: Mmsg::new(false),
-        gro: [
-            enable_gro(&sockets.local).then(GroRecv::new),
-            enable_gro(&sockets.network).then(GroRecv::new),
-        ],
+        gro,
         send: [
             Mmsg::new(gso_supported(&sockets.local)),
             Mmsg::new(gso_supported(&sockets.network)),
         ],
         batch: Batch::new(),
+        lent,
     };
     tracing::debug!(
         gso = io.send[Side::Network as usize].gso(),
@@ -160,7 +211,7 @@ pub fn run(
             && (!pending.iter().any(|&p| p) || Instant::now() >= deadline)
         {
             pipeline.publish();
-            return Ok(());
+            return Ok(io.report());
         }
         for side in SIDES {
             if pending[side as usize] {

@@ -48,6 +48,7 @@ use io_uring::types::{
 use io_uring::{IoUring, cqueue, opcode};
 use socket2::SockAddr;
 
+pub use crate::ReceiveReport;
 use crate::gro::{enable_gro, gro_segment, split_segments};
 use crate::mio_engine::DRAIN_LIMIT;
 use crate::mmsg::{Mmsg, gso_supported, socket_addr};
@@ -1147,19 +1148,6 @@ pub struct RunReport {
     pub local: ReceiveReport,
     /// The network side's receives (protected packets from the relay or peer, opened).
     pub network: ReceiveReport,
-}
-
-/// What one side's receives did in a run ([`RunReport`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ReceiveReport {
-    /// Datagrams copied from a receive buffer into a batch slot. Only GRO segments of the
-    /// local side are: sealing grows a datagram, and back to back in a GRO buffer there is no
-    /// room. The network side's datagrams are opened where they landed, with GRO or without,
-    /// and so are the local side's without GRO.
-    pub copied: u64,
-    /// Receives that brought more than one datagram (GRO coalesced a burst).
-    pub coalesced: u64,
 }
 
 /// [`run_with_buffers`], reporting how the run went and what its teardown cancelled.

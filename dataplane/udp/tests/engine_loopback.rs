@@ -1,22 +1,31 @@
 //! Two workers back to back on loopback, each engine: packets cross both ways intact, and
 //! nothing is dropped or counted as bad on the way.
+//!
+//! The counting allocator (dataplane/tests/common/counting_alloc.rs, a const thread-local
+//! tally that only counts) lets a test read a worker thread's allocations from its pipeline.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use dataplane::batch::{Batch, SendDrop, seal_batch};
 use dataplane::keyring::{EpochKey, Keyring, MeetingConfig, Millis, WorkerKeys};
 use dataplane::packet::{DropReason, Mode};
-use dataplane::pipeline::{Counters, Forwarder};
+use dataplane::pipeline::{Counters, Forwarder, IoDrop, Pipeline, Side as PipelineSide};
 use dataplane::sframe::CipherSuite;
-use dataplane_udp::{BatchIo, EngineKind, WorkerSockets, bind_reuseport, mio_engine, uring};
+use dataplane_udp::{
+    BatchIo, EngineKind, ReceiveReport, WorkerSockets, bind_reuseport, mio_engine, uring,
+};
 use zeroize::Zeroizing;
+
+#[path = "../../tests/common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations;
 
 fn keyring(slot: u32) -> Arc<Keyring> {
     let ring = Keyring::new(MeetingConfig {
@@ -72,9 +81,37 @@ fn run_with(engine: EngineKind, mode: Mode, packets: usize, size: usize, early: 
     reports.iter().map(|r| r.rearms).sum()
 }
 
+/// What a worker of either engine reported (mio has no re-arms).
+#[derive(Debug)]
+struct Report {
+    rearms: u64,
+    local: ReceiveReport,
+    network: ReceiveReport,
+}
+
+impl From<uring::RunReport> for Report {
+    fn from(report: uring::RunReport) -> Self {
+        Self {
+            rearms: report.rearms,
+            local: report.local,
+            network: report.network,
+        }
+    }
+}
+
+impl From<mio_engine::RunReport> for Report {
+    fn from(report: mio_engine::RunReport) -> Self {
+        Self {
+            rearms: 0,
+            local: report.local,
+            network: report.network,
+        }
+    }
+}
+
 /// [`run_with`] with `forged` datagrams (garbage, which the pipeline refuses) sent to side 1's
 /// network socket in GSO bursts before the workers start, and the io_uring engine run as `config` says.
-/// Returns each worker's report (defaults for mio).
+/// Returns each worker's report.
 fn run_full(
     engine: EngineKind,
     mode: Mode,
@@ -83,7 +120,7 @@ fn run_full(
     early: usize,
     forged: usize,
     config: uring::Config,
-) -> Vec<uring::RunReport> {
+) -> Vec<Report> {
     let stop = Arc::new(AtomicBool::new(false));
     let nets = [
         bind_reuseport(any()).unwrap(),
@@ -132,12 +169,12 @@ fn run_full(
     for (sockets, mut forwarder) in pending {
         let stop = stop.clone();
         workers.push(thread::spawn(move || match engine {
-            EngineKind::Mio => mio_engine::run(&sockets, &mut forwarder, &stop)
-                .map(|()| uring::RunReport::default())
-                .unwrap(),
-            EngineKind::Uring => {
-                uring::run_configured(&sockets, &mut forwarder, &stop, config).unwrap()
-            }
+            EngineKind::Mio => mio_engine::run_reporting(&sockets, &mut forwarder, &stop)
+                .unwrap()
+                .into(),
+            EngineKind::Uring => uring::run_configured(&sockets, &mut forwarder, &stop, config)
+                .unwrap()
+                .into(),
         }));
     }
     let mut buf = vec![0u8; 4096];
@@ -249,28 +286,21 @@ fn uring_without_gro_copies_no_datagram() {
 }
 
 /// Far more forged datagrams than a ring of [`SMALL_RING`] buffers holds, then traffic, all
-/// delivered (`run_full` checks): so every buffer of a refused datagram came back to the ring.
-fn run_after_forgeries(gro: bool) -> Vec<uring::RunReport> {
+/// delivered (`run_full` checks): so every buffer of a refused datagram came back to the ring
+/// (io_uring), or was received into again (mio, whose two GRO buffers serve every batch).
+fn run_after_forgeries(engine: EngineKind, gro: bool) -> Vec<Report> {
     let config = uring::Config::default()
         .with_gro(gro)
         .with_buffers(SMALL_RING);
     let forged = 20 * usize::from(SMALL_RING);
-    run_full(
-        EngineKind::Uring,
-        Mode::Datagram,
-        2000,
-        1200,
-        500,
-        forged,
-        config,
-    )
+    run_full(engine, Mode::Datagram, 2000, 1200, 500, forged, config)
 }
 
 /// A buffer whose datagram the pipeline refused (forged) goes back to the ring like one that
 /// was sent.
 #[test]
 fn uring_without_gro_returns_the_buffers_of_forged_packets() {
-    let reports = run_after_forgeries(false);
+    let reports = run_after_forgeries(EngineKind::Uring, false);
     assert!(
         reports
             .iter()
@@ -279,23 +309,14 @@ fn uring_without_gro_returns_the_buffers_of_forged_packets() {
     );
 }
 
-/// With GRO the io_uring engine opens every segment of a coalesced receive where it landed
-/// in the GRO buffer and sends the plaintext from there: the network side copies nothing,
-/// while its receives were really coalesced (the peer engine sends GSO runs) and every packet
-/// arrives intact (`run_full` checks each and that nothing was counted as a drop). The local
-/// side, whose datagrams are sealed and so grow, still copies each GRO segment: the control.
-#[test]
-fn uring_with_gro_opens_in_place() {
+/// With GRO `engine` opens every segment of a coalesced receive where it landed in the GRO
+/// buffer and sends the plaintext from there: the network side copies nothing, while its
+/// receives were really coalesced (the peer engine sends GSO runs) and every packet arrives
+/// intact (`run_full` checks each and that nothing was counted as a drop). The local side,
+/// whose datagrams are sealed and so grow, still copies each GRO segment: the control.
+fn opens_in_place_with_gro(engine: EngineKind) {
     for (mode, size) in [(Mode::Datagram, 1200), (Mode::Rtp, 200)] {
-        let reports = run_full(
-            EngineKind::Uring,
-            mode,
-            5000,
-            size,
-            0,
-            0,
-            uring::Config::default(),
-        );
+        let reports = run_full(engine, mode, 5000, size, 0, 0, uring::Config::default());
         for report in &reports {
             assert_eq!(report.network.copied, 0, "{report:?}");
         }
@@ -310,12 +331,17 @@ fn uring_with_gro_opens_in_place() {
     }
 }
 
+#[test]
+fn uring_with_gro_opens_in_place() {
+    opens_in_place_with_gro(EngineKind::Uring);
+}
+
 /// Forged datagrams in coalesced bursts, far more than the GRO ring has buffers (8): each
 /// buffer, all of whose segments the pipeline refused, goes back to the ring, and the traffic
 /// behind them is delivered.
 #[test]
 fn uring_with_gro_returns_the_buffers_of_forged_packets() {
-    let reports = run_after_forgeries(true);
+    let reports = run_after_forgeries(EngineKind::Uring, true);
     assert_eq!(reports[1].network.copied, 0, "{reports:?}");
     assert!(reports[1].network.coalesced > 0, "{reports:?}");
 }
@@ -323,6 +349,22 @@ fn uring_with_gro_returns_the_buffers_of_forged_packets() {
 #[test]
 fn mio_takes_a_burst_queued_before_start() {
     run_with(EngineKind::Mio, Mode::Datagram, 1000, 100, 2000);
+}
+
+/// The mio engine opens the network side's GRO segments in their GRO buffer too.
+#[test]
+fn mio_with_gro_opens_in_place() {
+    opens_in_place_with_gro(EngineKind::Mio);
+}
+
+/// Forged datagrams in coalesced bursts queued before the mio worker starts, genuine ones
+/// behind them, then traffic both ways: every forgery refused and counted, nothing genuine lost
+/// across the many batches that reuse the two GRO buffers, nothing copied on the network side.
+#[test]
+fn mio_with_gro_refuses_forged_bursts_and_loses_nothing() {
+    let reports = run_after_forgeries(EngineKind::Mio, true);
+    assert_eq!(reports[1].network.copied, 0, "{reports:?}");
+    assert!(reports[1].network.coalesced > 0, "{reports:?}");
 }
 
 #[test]
@@ -510,12 +552,62 @@ fn uring_teardown_cancels_and_reaps_every_operation_under_traffic() {
     assert_eq!(report.cancelled_at_teardown, 3, "{report:?}");
 }
 
+/// The batches after which the tally is taken as warm.
+const WARM: u64 = 8;
+
+/// The worker thread's allocation tally, read at the network side's batches.
+#[derive(Default)]
+struct Tally {
+    /// Network batches processed.
+    batches: AtomicU64,
+    /// The thread's allocations at batch [`WARM`], and at the latest batch.
+    warm: AtomicU64,
+    latest: AtomicU64,
+}
+
+/// The forwarder, and a tally of the worker thread's allocations at each network batch.
+struct Counted {
+    inner: Forwarder,
+    tally: Arc<Tally>,
+}
+
+impl Pipeline for Counted {
+    fn process(&mut self, from: PipelineSide, now: Millis, batch: &mut Batch) {
+        if from == PipelineSide::Network {
+            let seen = allocations();
+            let batches = self.tally.batches.fetch_add(1, Ordering::Relaxed) + 1;
+            if batches == WARM {
+                self.tally.warm.store(seen, Ordering::Relaxed);
+            }
+            self.tally.latest.store(seen, Ordering::Relaxed);
+        }
+        self.inner.process(from, now, batch);
+    }
+
+    fn io_drop(&mut self, side: PipelineSide, reason: IoDrop, packets: u64) {
+        self.inner.io_drop(side, reason, packets);
+    }
+
+    fn sent(&mut self, to: PipelineSide, packets: u64) {
+        self.inner.sent(to, packets);
+    }
+
+    fn publish(&mut self) {
+        self.inner.publish();
+    }
+
+    fn tick(&mut self, now: Millis) {
+        self.inner.tick(now);
+    }
+}
+
 /// Genuine and forged packets of one size in the same GSO bursts, so that GRO coalesces them
 /// into the same buffers: the engine opens each genuine segment in place beside a forged one
 /// that failed, sends the plaintexts from the buffer (the forged slots skipped), counts each
-/// forgery, and every buffer comes back to the 8-buffer ring for the bursts behind.
-#[test]
-fn uring_with_gro_opens_genuine_packets_beside_forged_ones_in_a_burst() {
+/// forgery, and every buffer is received into again for the bursts behind (io_uring: it comes
+/// back to the 8-buffer ring; mio: its two GRO buffers are reused once the batch was sent).
+/// From the [`WARM`]th network batch on the worker thread allocates nothing.
+fn opens_genuine_packets_beside_forged_ones_in_a_burst(engine: EngineKind) {
     let mode = Mode::Datagram;
     let relay = UdpSocket::bind(any()).unwrap();
     let sink = bind_reuseport(any()).unwrap();
@@ -529,12 +621,23 @@ fn uring_with_gro_opens_genuine_packets_beside_forged_ones_in_a_burst() {
     };
     let network = sockets.network.local_addr().unwrap();
     let counters = Arc::new(Counters::default());
-    let mut forwarder = Forwarder::new(keyring(1), mode, counters.clone());
+    let tally = Arc::new(Tally::default());
+    let mut forwarder = Counted {
+        inner: Forwarder::new(keyring(1), mode, counters.clone()),
+        tally: tally.clone(),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let config = uring::Config::default().with_buffers(SMALL_RING);
-    let worker = thread::spawn(move || {
-        uring::run_configured(&sockets, &mut forwarder, &flag, config).unwrap()
+    let worker = thread::spawn(move || -> Report {
+        match engine {
+            EngineKind::Mio => mio_engine::run_reporting(&sockets, &mut forwarder, &flag)
+                .unwrap()
+                .into(),
+            EngineKind::Uring => uring::run_configured(&sockets, &mut forwarder, &flag, config)
+                .unwrap()
+                .into(),
+        }
     });
     // The peer in slot 0, sealing as a sidecar would.
     let peer = keyring(0);
@@ -597,4 +700,23 @@ fn uring_with_gro_opens_genuine_packets_beside_forged_ones_in_a_burst() {
     assert_eq!(c.sent, c.packets);
     assert_eq!(report.network.copied, 0, "{report:?}");
     assert!(report.network.coalesced > 0, "{report:?}");
+    let batches = tally.batches.load(Ordering::Relaxed);
+    assert!(batches > 2 * WARM, "only {batches} network batches");
+    let warm = tally.latest.load(Ordering::Relaxed) - tally.warm.load(Ordering::Relaxed);
+    assert_eq!(
+        warm,
+        0,
+        "{warm} allocations over {} warm batches",
+        batches - WARM
+    );
+}
+
+#[test]
+fn uring_with_gro_opens_genuine_packets_beside_forged_ones_in_a_burst() {
+    opens_genuine_packets_beside_forged_ones_in_a_burst(EngineKind::Uring);
+}
+
+#[test]
+fn mio_with_gro_opens_genuine_packets_beside_forged_ones_in_a_burst() {
+    opens_genuine_packets_beside_forged_ones_in_a_burst(EngineKind::Mio);
 }
