@@ -255,8 +255,7 @@ pub struct Request {
     pub query: Option<String>,
 }
 
-/// An answer.
-#[derive(Debug)]
+/// An answer. Its `Debug` leaves the body out: some carry a secret.
 pub struct Response {
     /// Status line text, e.g. `200 OK`.
     pub status: &'static str,
@@ -267,6 +266,16 @@ pub struct Response {
     pub body: Zeroizing<String>,
     /// A Prometheus exposition: the server appends its refusal counters.
     exposition: bool,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Response {

@@ -67,9 +67,9 @@ pub struct BoardArgs {
     /// --ticket-key` (64 hex digits; created, mode 0600, if missing).
     #[arg(long, value_name = "PATH")]
     pub ticket_key: Option<PathBuf>,
-    /// How long a relay ticket is valid, in minutes. A sidecar gets a fresh one with each
-    /// (re)join; there is no renewal within a session yet, so keep it above the longest
-    /// meeting.
+    /// How long a relay ticket is valid, in minutes. A participant (a sidecar or a browser page)
+    /// gets a fresh one with each (re)join and asks for another half way to its expiry, so a
+    /// ticket outlives no more than this window if the participant's link is stolen.
     #[arg(long, value_name = "MINUTES", default_value_t = 720)]
     pub ticket_lifetime: u64,
 }

@@ -322,7 +322,9 @@ fn uuid_salt() -> [u8; 16] {
 }
 
 impl BoardServer {
-    /// Tells the core the time from `clock` instead of the wall clock.
+    /// Tells the core the time from `clock` instead of the wall clock. With relay tickets the
+    /// clock must be unix milliseconds: a ticket's expiry is taken from it, and the relay checks
+    /// it against its own wall clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self

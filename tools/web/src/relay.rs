@@ -57,12 +57,12 @@ impl Registrar {
     }
 
     /// A renewed ticket, presented from the next refresh on (the cookie does not cover it).
-    /// The same ticket again changes nothing.
+    /// The same ticket again changes nothing. The last ask is kept: a board that answers every
+    /// ask with a ticket already expired still gets one ask per [`RENEWAL_RETRY_MS`].
     pub(crate) fn renew(&mut self, ticket: TicketMac, now: Millis) {
         if self.me.ticket != Some(ticket) {
             self.me.ticket = Some(ticket);
             self.ticket_since = now;
-            self.renewal_asked = None;
         }
     }
 
@@ -204,6 +204,21 @@ mod tests {
         assert_eq!(r.renewal_due(), Some(Millis(199_000)));
         let refresh = Registration::parse(&r.due(Millis(99_000)).unwrap()).unwrap();
         assert_eq!(refresh.ticket, Some(fresh));
+    }
+
+    #[test]
+    fn a_board_answering_with_expired_tickets_gets_one_ask_per_retry() {
+        let mut r = registrar(Millis(200_000));
+        assert!(r.take_renewal(Millis(200_000)), "expiry 99 s is past");
+        // Every answer a fresh ticket, already expired: no ask before the retry.
+        for (i, at) in (200_020..229_999).step_by(20).enumerate() {
+            let mut mac = [1; 32];
+            mac[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            let expired = TicketMac { expiry: 100, mac };
+            r.renew(expired, Millis(at));
+            assert!(!r.take_renewal(Millis(at)), "asked again at {at}");
+        }
+        assert!(r.take_renewal(Millis(230_000)));
     }
 
     #[test]
