@@ -13,13 +13,13 @@
 //! naive pair's CPU per delivered packet over the sidecar pair's: above 1.0 the sidecars cost less.
 //! Beside it, the rate the blaster achieved, and where packets that did not arrive were dropped:
 //! by the pair's own UDP sockets (a full receive buffer, from `/proc/net/udp`), or by the hop's
-//! and the sink's. Packets lost elsewhere (refused by a proxy, dropped in a proxy's queue) are
+//! and the harness's (the sink's). Packets lost elsewhere (refused by a proxy, dropped in a proxy's queue) are
 //! the difference.
 //!
 //! Run: `cargo build --release -p veil -p veil-bench && target/release/sidecar_cost --help`.
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -66,7 +66,8 @@ Both pairs run for the whole harness on loopback; each load is measured for the 
 then for the naive pair, after a half-second warm-up. Pin nothing: the kernel places the
 processes as it would beside a client. Each row also gives the rate the blaster achieved
 (below the offered one when the machine runs out of CPU) and where undelivered packets were
-dropped: at the pair's own sockets (full receive buffers) or at the hop's and the sink's.";
+dropped: at the pair's own sockets (full receive buffers) or at the hop's and the harness's
+(the sink's).";
 
 #[derive(Debug, Clone)]
 struct Options {
@@ -262,11 +263,10 @@ fn socket_inodes(pid: u32) -> HashSet<u64> {
         .collect()
 }
 
-/// Datagrams the kernel dropped on arrival at any UDP socket whose inode is in `inodes` (a
-/// full receive buffer, mostly), summed from the `drops` column of `/proc/net/udp` and
-/// `/proc/net/udp6`.
-fn udp_drops(inodes: &HashSet<u64>) -> u64 {
-    let mut total = 0;
+/// Datagrams the kernel dropped on arrival (a full receive buffer, mostly) at each UDP socket
+/// whose inode is in `inodes`: the `drops` column of `/proc/net/udp` and `/proc/net/udp6`.
+fn udp_drops(inodes: &HashSet<u64>) -> HashMap<u64, u64> {
+    let mut drops_by_inode = HashMap::new();
     for table in ["/proc/net/udp", "/proc/net/udp6"] {
         let Ok(text) = fs::read_to_string(table) else {
             continue;
@@ -277,12 +277,30 @@ fn udp_drops(inodes: &HashSet<u64>) -> u64 {
             let (Some(inode), Some(drops)) = (fields.get(9), fields.get(12)) else {
                 continue;
             };
-            if inode.parse().is_ok_and(|i: u64| inodes.contains(&i)) {
-                total += drops.parse::<u64>().unwrap_or(0);
+            if let Ok(inode) = inode.parse::<u64>()
+                && inodes.contains(&inode)
+            {
+                drops_by_inode.insert(inode, drops.parse::<u64>().unwrap_or(0));
             }
         }
     }
-    total
+    drops_by_inode
+}
+
+/// What the sockets of `pids` dropped since `before` was read: the growth of each socket's
+/// count, a socket opened since (a meeting-mode sidecar's registration probe) counted from
+/// zero, one closed since not at all (its count left with it).
+fn drops_since(pids: &[u32], before: &HashMap<u64, u64>) -> u64 {
+    let sockets: HashSet<u64> = pids.iter().flat_map(|&pid| socket_inodes(pid)).collect();
+    udp_drops(&sockets)
+        .iter()
+        .map(|(inode, &now)| now.saturating_sub(before.get(inode).copied().unwrap_or(0)))
+        .sum()
+}
+
+/// Each socket's drop count now, for [`drops_since`].
+fn drops_now(pids: &[u32]) -> HashMap<u64, u64> {
+    udp_drops(&pids.iter().flat_map(|&pid| socket_inodes(pid)).collect())
 }
 
 /// One pair of proxies between the blaster and the sink.
@@ -677,7 +695,8 @@ struct Window {
     harness_ns: u64,
     /// Datagrams dropped on arrival at the pair's own sockets.
     pair_drops: u64,
-    /// Datagrams dropped on arrival at the hop's and the sink's sockets.
+    /// Datagrams dropped on arrival at the hop's and the harness's sockets (the sink's; the
+    /// blaster's receives nothing in CPU mode).
     other_drops: u64,
 }
 
@@ -709,14 +728,8 @@ fn measure(o: &Options, pair: &Pair, rate: u64, received: &AtomicU64) -> Result<
         None
     };
     let cpu_of = |pid: Option<u32>| pid.map(usage).transpose().map(|u| u.map(|u| u.cpu_ns));
-    let pair_sockets: HashSet<u64> = pids.iter().flat_map(|&pid| socket_inodes(pid)).collect();
-    let other_sockets: HashSet<u64> = pair
-        .hop
-        .into_iter()
-        .chain([std::process::id()])
-        .flat_map(socket_inodes)
-        .collect();
-    let drops_before = (udp_drops(&pair_sockets), udp_drops(&other_sockets));
+    let others: Vec<u32> = pair.hop.into_iter().chain([std::process::id()]).collect();
+    let drops_before = (drops_now(&pids), drops_now(&others));
     let (hop_before, harness_before) = (cpu_of(pair.hop)?, usage(std::process::id())?.cpu_ns);
     let before = usage_sum(&pids)?;
     let got_before = received.load(Ordering::Relaxed);
@@ -737,9 +750,11 @@ fn measure(o: &Options, pair: &Pair, rate: u64, received: &AtomicU64) -> Result<
             .and_then(|v| v.trim().parse::<u64>().ok())
     });
     // Let the pipeline drain before the next window, then read the drops: a datagram sent in
-    // the window may be dropped just after it.
+    // the window may be dropped just after it (so may one of the few sent between the window's
+    // end and the blaster's stop, which the window does not count as offered).
     thread::sleep(Duration::from_millis(200));
-    let drops_after = (udp_drops(&pair_sockets), udp_drops(&other_sockets));
+    let pair_drops = drops_since(&pids, &drops_before.0);
+    let other_drops = drops_since(&others, &drops_before.1);
     Ok(Window {
         offered: offered_after - offered_before,
         delivered: got_after - got_before,
@@ -751,8 +766,8 @@ fn measure(o: &Options, pair: &Pair, rate: u64, received: &AtomicU64) -> Result<
         syscalls,
         hop_ns: hop_after.zip(hop_before).map(|(a, b)| a - b),
         harness_ns: harness_after - harness_before,
-        pair_drops: drops_after.0.saturating_sub(drops_before.0),
-        other_drops: drops_after.1.saturating_sub(drops_before.1),
+        pair_drops,
+        other_drops,
     })
 }
 
@@ -1058,7 +1073,7 @@ fn main() -> Result<()> {
 fn cpu_tables(o: &Options, pairs: &[Pair; 2], received: &AtomicU64) -> Result<()> {
     println!("{}, {} s per window", o.describe(), o.seconds);
     println!(
-        "| offered pkt/s | pair | achieved pkt/s | delivered | lost | dropped at the pair's sockets | dropped at hop and sink sockets | CPU us/pkt | syscalls/pkt | voluntary cs/pkt | involuntary cs/pkt | naive / sidecar CPU | hop CPU us/pkt | blaster + sink CPU us/pkt |"
+        "| offered pkt/s | pair | achieved pkt/s | delivered | lost | dropped at the pair's sockets | dropped at hop and harness sockets | CPU us/pkt | syscalls/pkt | voluntary cs/pkt | involuntary cs/pkt | naive / sidecar CPU | hop CPU us/pkt | blaster + sink CPU us/pkt |"
     );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &rate in &o.rates {
