@@ -6,7 +6,7 @@
 //! direction starves the other.
 //!
 //! With GRO the network side's datagrams, which are opened, stay where the receive put them:
-//! its batch's slots are windows onto the segments of its GRO buffers ([`GroRecv::lend`]),
+//! its batch's slots are windows onto the segments of its GRO buffers (`GroRecv::lend`),
 //! opened in place and sent from there, and the buffers are received into again only after
 //! that batch was sent (sendmmsg returns once the kernel has the bytes). The local side's
 //! segments, which sealing grows by header and tag, are copied into batch slots with room.
