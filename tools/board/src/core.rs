@@ -238,8 +238,11 @@ impl Instance {
 enum Conn {
     /// Connected at the given time; the first frame must be a hello.
     Greeting(Millis),
-    /// Joined `meeting_id`.
-    Joined { meeting_id: String },
+    /// Joined `meeting_id`; `last_ticket` is when its last TicketRequest was answered.
+    Joined {
+        meeting_id: String,
+        last_ticket: Option<Millis>,
+    },
     /// Refused or said goodbye: waiting for the event loop to close it; input is ignored.
     Closing,
 }
@@ -268,6 +271,10 @@ pub struct BoardCore {
 fn ticket_expiry(now: Millis, lifetime: std::time::Duration) -> u64 {
     (now.0 / 1000).saturating_add(lifetime.as_secs())
 }
+
+/// The least time between two answered TicketRequests of one connection; an ask sooner is
+/// counted (`ticket_too_soon`) and ignored. Participants ask every 30 s at most.
+pub const TICKET_REQUEST_INTERVAL_MS: u64 = 10_000;
 
 /// The board's side of relay tickets (docs/PROTOCOL.md "Relay registration").
 #[derive(Debug)]
@@ -415,7 +422,7 @@ impl BoardCore {
             Err(e) => return self.refuse(conn, ErrorReason::from(&e), now),
         };
         let joined = match self.conns.get(&conn) {
-            Some(Conn::Joined { meeting_id }) => Some(meeting_id.clone()),
+            Some(Conn::Joined { meeting_id, .. }) => Some(meeting_id.clone()),
             Some(Conn::Greeting(_)) => None,
             Some(Conn::Closing) | None => return,
         };
@@ -426,13 +433,31 @@ impl BoardCore {
                 self.refuse(conn, ErrorReason::NotJoined, now);
             }
             (ClientFrame::TicketRequest, Some(meeting_id)) => {
-                self.reissue_ticket(conn, &meeting_id, now)
+                if self.ticket_request_allowed(conn, now) {
+                    self.reissue_ticket(conn, &meeting_id, now);
+                } else {
+                    self.stats.error(ErrorReason::TicketTooSoon);
+                }
             }
             (ClientFrame::Post(bytes), Some(meeting_id)) => {
                 self.post(conn, &meeting_id, bytes, now);
             }
             (ClientFrame::Bye, Some(_)) => self.close(conn, now),
         }
+    }
+
+    /// Whether `conn` may be answered a ticket at `now`: its first ask, or one at least
+    /// [`TICKET_REQUEST_INTERVAL_MS`] after the last answered one (each answer costs an HMAC and
+    /// a frame; participants ask half way to expiry and every 30 s at most). Records the answer.
+    fn ticket_request_allowed(&mut self, conn: ConnId, now: Millis) -> bool {
+        let Some(Conn::Joined { last_ticket, .. }) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        if last_ticket.is_some_and(|at| now < at.after(TICKET_REQUEST_INTERVAL_MS)) {
+            return false;
+        }
+        *last_ticket = Some(now);
+        true
     }
 
     /// A fresh relay ticket for the connection's participant in its instance (the sidecar
@@ -550,6 +575,7 @@ impl BoardCore {
             conn,
             Conn::Joined {
                 meeting_id: hello.meeting_id.to_owned(),
+                last_ticket: None,
             },
         );
         tracing::info!(meeting = hello.meeting_id, participant = ?id, group, "joined");
@@ -742,7 +768,7 @@ impl BoardCore {
             return;
         };
         // A departed connection is only ever closed: its further input is ignored.
-        let Conn::Joined { meeting_id } = core::mem::replace(state, Conn::Closing) else {
+        let Conn::Joined { meeting_id, .. } = core::mem::replace(state, Conn::Closing) else {
             return;
         };
         let Some(inst) = self.instances.get_mut(&meeting_id) else {
@@ -1692,17 +1718,24 @@ mod tests {
         assert_eq!(core.stats().snapshot().participants, 0);
     }
 
+    /// A board issuing relay tickets under key [5; 32], valid 600 s.
+    fn ticketed_core() -> BoardCore {
+        use veil_relay::ticket::{KEY_LEN, TicketKey};
+        let mut core = BoardCore::new(policy_for(None), [0; 16]);
+        core.set_relay_tickets(RelayTickets {
+            key: TicketKey::from_bytes(&[5; KEY_LEN]),
+            lifetime: std::time::Duration::from_secs(600),
+        });
+        core
+    }
+
     /// Relay tickets (finding 14.12): the Welcome carries one for exactly this participant in
     /// exactly this instance, a joined participant gets a fresh one on request, and nobody
     /// else gets one.
     #[test]
     fn the_welcome_and_a_renewal_carry_a_ticket_for_this_participant_and_instance() {
         use veil_relay::ticket::{KEY_LEN, TicketKey, relay_meeting, relay_token};
-        let mut core = BoardCore::new(policy_for(None), [0; 16]);
-        core.set_relay_tickets(RelayTickets {
-            key: TicketKey::from_bytes(&[5; KEY_LEN]),
-            lifetime: std::time::Duration::from_secs(600),
-        });
+        let mut core = ticketed_core();
         let relay = TicketKey::from_bytes(&[5; KEY_LEN]);
         let wa = join(&mut core, 1, "m", "alice", false);
         let wb = join(&mut core, 2, "m", "bob", false);
@@ -1734,5 +1767,41 @@ mod tests {
         keyless.handle(1, &request[4..], NOW);
         assert!(outputs(&mut keyless).is_empty());
         assert_eq!(keyless.stats().errors(ErrorReason::BadType), 1);
+    }
+
+    /// A participant flooding TicketRequests gets one answer per interval: each answer costs
+    /// the board an HMAC and a frame, each ask five bytes. The rest are counted and ignored,
+    /// and the connection stays.
+    #[test]
+    fn ticket_requests_are_answered_once_per_interval() {
+        let mut core = ticketed_core();
+        join(&mut core, 1, "m", "alice", false);
+        let request = ClientFrame::TicketRequest.encode();
+        let tickets = |out: &[Output]| {
+            out.iter()
+                .filter(|o| match o {
+                    Output::Send { to, frame } => {
+                        *to == 1
+                            && matches!(
+                                ServerFrame::parse(&frame[4..]),
+                                Ok(ServerFrame::RelayTicket(_))
+                            )
+                    }
+                    Output::Close(_) => false,
+                })
+                .count()
+        };
+        let mut answered = 0;
+        for ms in (0..25_000).step_by(100) {
+            core.handle(1, &request[4..], NOW.after(ms));
+            let out = outputs(&mut core);
+            assert!(!closed(&out, 1), "closed at {ms} ms");
+            answered += tickets(&out);
+        }
+        // At 0, 10 and 20 s.
+        assert_eq!(answered, 3);
+        assert_eq!(core.stats().errors(ErrorReason::TicketTooSoon), 250 - 3);
+        core.handle(1, &request[4..], NOW.after(30_000));
+        assert_eq!(tickets(&outputs(&mut core)), 1);
     }
 }

@@ -39,7 +39,7 @@ pub mod ws;
 
 pub use self::core::{
     BoardCore, BoardLimits, ConnId, HELLO_TIMEOUT_MS, MAX_BACKLOG_LINK_BYTES, MAX_BACKLOG_LINKS,
-    MAX_DEPARTED_POSTS, Output, RelayTickets, device_id,
+    MAX_DEPARTED_POSTS, Output, RelayTickets, TICKET_REQUEST_INTERVAL_MS, device_id,
 };
 #[cfg(feature = "net")]
 pub use admin::serve_admin;

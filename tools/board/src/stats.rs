@@ -60,11 +60,14 @@ pub enum ErrorReason {
     /// A failed WebSocket handshake (another path than `/board`, a malformed upgrade) or a
     /// WebSocket protocol violation (`--ws-listen`).
     WebSocket,
+    /// A relay ticket asked for again within [`crate::TICKET_REQUEST_INTERVAL_MS`] of the last
+    /// answered ask: ignored, the connection stays.
+    TicketTooSoon,
 }
 
 impl ErrorReason {
     /// Every reason, in counter order.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::Oversize,
         Self::Truncated,
         Self::BadVersion,
@@ -89,6 +92,7 @@ impl ErrorReason {
         Self::MeetingFull,
         Self::SlowConsumer,
         Self::WebSocket,
+        Self::TicketTooSoon,
     ];
 
     /// The reason's place in [`Self::ALL`] (and in the counters): its declaration order, which
@@ -124,6 +128,7 @@ impl ErrorReason {
             Self::MeetingFull => "meeting_full",
             Self::SlowConsumer => "slow_consumer",
             Self::WebSocket => "websocket",
+            Self::TicketTooSoon => "ticket_too_soon",
         }
     }
 }
