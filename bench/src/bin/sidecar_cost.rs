@@ -13,8 +13,8 @@
 //! naive pair's CPU per delivered packet over the sidecar pair's: above 1.0 the sidecars cost less.
 //! Beside it, the rate the blaster achieved, and where packets that did not arrive were dropped:
 //! by the pair's own UDP sockets (a full receive buffer, from `/proc/net/udp`), or by the hop's
-//! and the harness's (the sink's). Packets lost elsewhere (refused by a proxy, dropped in a proxy's queue) are
-//! the difference.
+//! and the harness's (the sink's). Packets lost elsewhere (refused by a proxy, dropped in a
+//! proxy's queue) are the difference.
 //!
 //! Run: `cargo build --release -p veil -p veil-bench && target/release/sidecar_cost --help`.
 #![forbid(unsafe_code)]
@@ -291,8 +291,7 @@ fn udp_drops(inodes: &HashSet<u64>) -> HashMap<u64, u64> {
 /// count, a socket opened since (a meeting-mode sidecar's registration probe) counted from
 /// zero, one closed since not at all (its count left with it).
 fn drops_since(pids: &[u32], before: &HashMap<u64, u64>) -> u64 {
-    let sockets: HashSet<u64> = pids.iter().flat_map(|&pid| socket_inodes(pid)).collect();
-    udp_drops(&sockets)
+    drops_now(pids)
         .iter()
         .map(|(inode, &now)| now.saturating_sub(before.get(inode).copied().unwrap_or(0)))
         .sum()
